@@ -1,0 +1,22 @@
+# Every dependency comes from a Debian 12 package; nothing is downloaded.
+list(APPEND CMAKE_MODULE_PATH ${CMAKE_CURRENT_LIST_DIR})
+
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+find_package(Asio 1.22 REQUIRED)
+pkg_check_modules(liburing REQUIRED IMPORTED_TARGET liburing>=2.3)
+find_package(spdlog REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(ZLIB REQUIRED)
+pkg_check_modules(libzstd REQUIRED IMPORTED_TARGET libzstd)
+pkg_check_modules(liblz4 REQUIRED IMPORTED_TARGET liblz4)
+
+if(RMQ_BUILD_TOOLS OR RMQ_BUILD_TESTS OR RMQ_BUILD_BENCHMARKS)
+  find_package(CLI11 REQUIRED)
+endif()
+if(RMQ_BUILD_TESTS)
+  find_package(doctest REQUIRED)
+endif()
+if(RMQ_BUILD_BENCHMARKS)
+  find_package(benchmark REQUIRED)
+endif()

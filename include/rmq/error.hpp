@@ -1,0 +1,80 @@
+// Error codes of rmq-coro: one enum, one category, std::error_code everywhere.
+#pragma once
+
+#include <string>
+#include <system_error>
+
+namespace rmq {
+
+/// Client-side failures. Broker failures carry the broker's response code separately
+/// (see rmq::broker_error in send_result.hpp); errc::broker_error is their generic code.
+enum class errc {
+  // 1xx: malformed bytes from the network (wire layer).
+  frame_too_large = 100,          ///< length word above the configured maximum frame
+  frame_length_invalid,           ///< length word negative or too small for the header word
+  header_length_invalid,          ///< header length larger than the frame
+  unknown_serialize_type,         ///< type byte neither 0 (JSON) nor 1 (ROCKETMQ binary)
+  invalid_json_header,            ///< JSON header is not valid JSON or has the wrong shape
+  truncated_binary_header,        ///< a binary header field runs past the header's end
+  overlong_binary_field,          ///< a binary length field is negative or past the limit
+  invalid_route_data,             ///< TopicRouteData body could not be parsed
+  invalid_response,               ///< a response lacks a field it must have, or has a bad value
+  invalid_batch_body,             ///< batch body records do not tile the body exactly
+  decompression_failed,           ///< compressed body could not be decompressed
+
+  // 2xx: user input rejected before any I/O (validation).
+  topic_blank = 200,
+  topic_too_long,
+  topic_illegal_characters,
+  topic_reserved,
+  group_blank,
+  group_too_long,
+  group_illegal_characters,
+  group_reserved,
+  body_empty,
+  body_too_large,
+  property_name_blank,
+  property_value_blank,
+  property_name_reserved,
+  illegal_separator_character,    ///< 0x01/0x02 inside tags, keys, a property name or value
+  properties_too_long,            ///< encoded properties string above 32767 bytes
+  delay_level_invalid,
+  batch_empty,
+  batch_mixed_topics,
+  batch_mixed_wait_store,
+  batch_with_delay,
+  batch_retry_topic,
+  invalid_argument,               ///< any other bad argument (configuration, queue, ...)
+  compression_failed,
+
+  // 3xx: the client's own state and the transport.
+  timed_out = 300,                ///< the send's deadline passed
+  connection_lost,                ///< the connection failed or was closed by the peer
+  connect_failed,                 ///< could not connect to the remote address
+  shutting_down,                  ///< the producer or loop is stopping
+  protocol_error,                 ///< the peer sent bytes that do not decode
+  no_name_server,                 ///< no NameServer address configured
+  no_route,                       ///< the NameServer has no route for the topic
+  no_writable_queue,              ///< the route has no writable queue on a master
+  backpressure_full,              ///< in-flight limit reached and fail-fast configured
+  not_started,
+  blocking_call_on_loop_thread,   ///< a blocking call would deadlock the loop
+  delivery_time_unsupported,      ///< the broker is older than 5.0 and would ignore the delivery time
+  name_resolution_failed,
+  broker_error,                   ///< the broker answered with a non-success response code
+};
+
+[[nodiscard]] const std::error_category& category() noexcept;
+
+[[nodiscard]] inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), category()};
+}
+
+/// Errors the send pipeline may retry on another broker (transport failures and timeouts
+/// of an attempt). Broker response codes are classified by rmq::is_retriable_response_code.
+[[nodiscard]] bool is_retriable(std::error_code ec) noexcept;
+
+}  // namespace rmq
+
+template <>
+struct std::is_error_code_enum<rmq::errc> : std::true_type {};

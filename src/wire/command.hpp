@@ -1,0 +1,160 @@
+// RemotingCommand: the frame and header model of the RocketMQ remoting protocol.
+//
+// Frame: [int32 length][uint8 serialize type | uint24 header length][header][body], big-endian,
+// length counting everything after itself. Header in JSON (type 0) or ROCKETMQ binary (type 1).
+// Encoding streams straight into a caller-owned buffer (no DOM, no allocation once the buffer has
+// grown); decoding yields views into the received bytes plus a reusable scratch area.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace rmq::wire {
+
+enum class serialize_type : std::uint8_t { json = 0, rocketmq = 1 };
+
+/// LanguageCode ordinals. Values from peers outside this list are kept as they are.
+enum class language_code : std::uint8_t {
+  java = 0, cpp = 1, dotnet = 2, python = 3, delphi = 4, erlang = 5, ruby = 6, other = 7,
+  http = 8, go = 9, php = 10, oms = 11, rust = 12, nodejs = 13,
+};
+[[nodiscard]] std::string_view to_string(language_code) noexcept;   ///< "JAVA", "CPP", ...
+[[nodiscard]] std::optional<language_code> language_from_string(std::string_view) noexcept;
+
+inline constexpr std::int32_t flag_response = 1;  ///< RemotingCommand RPC_TYPE bit
+inline constexpr std::int32_t flag_oneway = 2;    ///< RemotingCommand RPC_ONEWAY bit
+
+inline constexpr std::size_t default_max_frame = 16u * 1024 * 1024;
+
+/// Fixed header fields common to every command.
+struct command_fields {
+  std::int32_t code = 0;
+  language_code language = language_code::cpp;
+  std::int32_t version = 0;
+  std::int32_t opaque = 0;
+  std::int32_t flag = 0;
+};
+
+/// One extFields entry as decoded: views into the frame or the decoder's scratch.
+struct ext_field {
+  std::string_view name;
+  std::string_view value;
+};
+
+/// A decoded command. Every view is valid until the decoder that produced it decodes the next
+/// frame (or is destroyed), and as long as the received bytes it was fed stay alive.
+struct command_view {
+  serialize_type type = serialize_type::json;
+  command_fields fields;
+  std::optional<std::string_view> remark;
+  std::span<const ext_field> ext_fields;
+  std::string_view body;
+
+  [[nodiscard]] bool is_response() const noexcept { return (fields.flag & flag_response) != 0; }
+  [[nodiscard]] bool is_oneway() const noexcept { return (fields.flag & flag_oneway) != 0; }
+  /// Value of an extFields entry, or nullopt when absent.
+  [[nodiscard]] std::optional<std::string_view> field(std::string_view name) const noexcept;
+};
+
+/// Streams one frame into `out` (appending; earlier contents are kept). Usage:
+///   frame_writer w(out, serialize_type::json, fields, remark);
+///   w.field("a", group); w.field("d", 4); ...; w.finish(body);
+/// JSON output is byte-compatible with the Java client: keys in the order code, extFields, flag,
+/// language, opaque, [remark,] version; every extFields value written as a string; control
+/// characters escaped as \u00XX. Binary output follows RocketMQSerializable.
+class frame_writer {
+ public:
+  frame_writer(std::string& out, serialize_type type, const command_fields& fields,
+               std::optional<std::string_view> remark = std::nullopt);
+  frame_writer(const frame_writer&) = delete;
+  frame_writer& operator=(const frame_writer&) = delete;
+
+  void field(std::string_view name, std::string_view value);
+  void field(std::string_view name, std::int64_t value);
+  void field(std::string_view name, bool value);
+  void field(std::string_view name, const char* value) { field(name, std::string_view(value)); }
+  void field(std::string_view name, std::int32_t value) { field(name, std::int64_t{value}); }
+
+  /// Closes the header, appends the body and patches the length words. Call exactly once.
+  void finish(std::string_view body = {});
+
+ private:
+  std::string& out_;
+  serialize_type type_;
+  command_fields fields_;
+  std::optional<std::string_view> remark_;
+  std::size_t frame_start_;
+  std::size_t ext_start_ = 0;
+  bool first_field_ = true;
+};
+
+/// Owning command for code that is not on the hot path (tests, rmq-sim, route and heartbeat).
+struct remoting_command {
+  command_fields fields;
+  std::optional<std::string> remark;
+  std::vector<std::pair<std::string, std::string>> ext_fields;  ///< in insertion order
+  std::string body;
+
+  [[nodiscard]] std::optional<std::string_view> field(std::string_view name) const noexcept;
+  void set_field(std::string name, std::string value);  ///< replaces an existing entry
+
+  /// Appends the encoded frame to `out`.
+  void encode(serialize_type type, std::string& out) const;
+  [[nodiscard]] std::string encode(serialize_type type) const;
+  /// Deep copy of a decoded view.
+  [[nodiscard]] static remoting_command from_view(const command_view& view);
+};
+
+/// Storage the header decoders write unescaped strings and the field list into. Reused from
+/// frame to frame, so a steady stream of frames allocates nothing.
+class decode_scratch {
+ public:
+  void clear() noexcept {
+    strings_.clear();
+    fields_.clear();
+  }
+
+ private:
+  friend class header_decoder_access;
+  std::string strings_;               // unescaped JSON strings; reserved up front, never reallocated mid-frame
+  std::vector<ext_field> fields_;
+};
+
+/// Decodes one frame's header (of the given type) and body, without the 4-byte length word:
+/// `frame` = [type|header length][header][body]. Errors use rmq::errc.
+std::error_code decode_frame(std::string_view frame, decode_scratch& scratch, command_view& out);
+
+/// Incremental frame decoder for a byte stream. Feed it chunks of any size; it calls
+/// `on_frame(const command_view&)` for each complete frame. A frame that lies wholly inside one
+/// chunk is decoded in place (its body is a view into the chunk, not a copy); only frames split
+/// across chunks are assembled in an internal buffer, which never grows beyond the maximum frame.
+/// After an error the decoder stays failed: the stream cannot be resynchronised.
+class frame_decoder {
+ public:
+  explicit frame_decoder(std::size_t max_frame = default_max_frame) noexcept
+      : max_frame_(max_frame) {}
+
+  template <class OnFrame>
+  std::error_code feed(std::string_view chunk, OnFrame&& on_frame);
+
+  [[nodiscard]] std::error_code error() const noexcept { return error_; }
+  /// Bytes of an incomplete frame held back for the next chunk.
+  [[nodiscard]] std::size_t buffered() const noexcept { return partial_.size(); }
+  [[nodiscard]] std::size_t max_frame() const noexcept { return max_frame_; }
+
+ private:
+  std::size_t max_frame_;
+  std::string partial_;
+  decode_scratch scratch_;
+  command_view view_;
+  std::error_code error_;
+};
+
+}  // namespace rmq::wire
