@@ -1,0 +1,59 @@
+// Latency fault tolerance: brokers that answered slowly or failed are avoided for a while.
+// The rules are those of the Java 5.x client (MQFaultStrategy, LatencyFaultToleranceImpl); the
+// tables are configurable (5.x defaults, or the harsher 4.9 ones). Time is passed in, so tests
+// run millisecond tables without waiting.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace rmq::send {
+
+using fault_clock = std::chrono::steady_clock;
+using broker_id = std::uint32_t;  ///< dense index the route cache gives each broker name
+
+/// latency_max[i] → not_available[i]: a latency of at least latency_max[i] isolates the broker
+/// for not_available[i]. An isolating failure counts as `isolation_latency`.
+struct fault_tables {
+  std::vector<std::chrono::milliseconds> latency_max;
+  std::vector<std::chrono::milliseconds> not_available;
+  std::chrono::milliseconds isolation_latency;
+
+  [[nodiscard]] static fault_tables v5();   ///< 50…15000 ms → 0…30 s; isolation 10 s
+  [[nodiscard]] static fault_tables v4_9();  ///< 50…15000 ms → 0…600 s; isolation 30 s
+  [[nodiscard]] bool valid() const noexcept;
+};
+
+class fault_tolerance {
+ public:
+  explicit fault_tolerance(fault_tables tables = fault_tables::v5()) : tables_(std::move(tables)) {}
+
+  /// After an attempt on `broker`: its latency, whether the failure isolates the broker
+  /// (transport errors, broker errors) and whether it was reachable at all.
+  void update(broker_id broker, std::chrono::milliseconds latency, bool isolation, bool reachable,
+              fault_clock::time_point now);
+
+  /// Not inside a not-available window. Unknown brokers are available.
+  [[nodiscard]] bool available(broker_id broker, fault_clock::time_point now) const noexcept;
+  /// Last outcome did not say unreachable. Unknown brokers are reachable.
+  [[nodiscard]] bool reachable(broker_id broker) const noexcept;
+  /// How long a latency isolates a broker under the tables.
+  [[nodiscard]] std::chrono::milliseconds not_available_for(std::chrono::milliseconds latency) const;
+
+  [[nodiscard]] const fault_tables& tables() const noexcept { return tables_; }
+
+ private:
+  struct item {
+    bool known = false;
+    bool reachable = true;
+    std::chrono::milliseconds latency{0};
+    fault_clock::time_point available_from{};
+  };
+
+  fault_tables tables_;
+  std::vector<item> items_;  // indexed by broker_id
+};
+
+}  // namespace rmq::send

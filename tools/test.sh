@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds with sanitizers and runs every test:
+#   1. preset `debug` (AddressSanitizer + UndefinedBehaviorSanitizer), all tests;
+#   2. preset `tsan` (ThreadSanitizer), all tests, load-sized ones scaled down by RMQ_TEST_SCALE.
+# Idempotent; safe to run again. Usage: tools/test.sh [--only debug|tsan]
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+cd "$RMQ_ROOT"
+
+presets=(debug tsan)
+if [ "${1:-}" = "--only" ]; then presets=("${2:?--only needs debug or tsan}"); fi
+
+start=$(date +%s)
+rmq_install_packages nodejs npm
+command -v node >/dev/null || rmq_die "node not found after install"
+command -v npm >/dev/null || rmq_die "npm not found after install"
+
+# The independent client of the conformance ring (ali-ons) comes from the npm registry.
+alions_dir=tests/conformance/ali-ons
+if [ -f "$alions_dir/package.json" ] && [ ! -d "$alions_dir/node_modules/ali-ons" ]; then
+  rmq_log "installing the ali-ons npm package"
+  (cd "$alions_dir" && npm install --no-audit --no-fund --loglevel=error) \
+    || rmq_die "npm install in $alions_dir failed"
+fi
+
+for preset in "${presets[@]}"; do
+  rmq_build_preset "$preset"
+  rmq_log "running tests of preset '$preset'"
+  ctest --preset "$preset" -j 2 || rmq_die "tests of preset '$preset' failed"
+done
+rmq_log "all tests passed in $(( $(date +%s) - start )) s"
