@@ -1,2 +1,4 @@
 target_sources(rmq PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/route_data.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/heartbeat.cpp
 )
