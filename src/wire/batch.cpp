@@ -1,0 +1,137 @@
+#include "wire/batch.hpp"
+
+#include "rmq/error.hpp"
+#include "wire/uniq_key.hpp"
+
+namespace rmq::wire {
+namespace {
+
+void put_u32(std::string& out, std::uint32_t v) {
+  const char bytes[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                         static_cast<char>(v >> 8), static_cast<char>(v)};
+  out.append(bytes, 4);
+}
+
+void patch_u32(std::string& out, std::size_t at, std::uint32_t v) noexcept {
+  out[at] = static_cast<char>(v >> 24);
+  out[at + 1] = static_cast<char>(v >> 16);
+  out[at + 2] = static_cast<char>(v >> 8);
+  out[at + 3] = static_cast<char>(v);
+}
+
+void patch_u16(std::string& out, std::size_t at, std::uint16_t v) noexcept {
+  out[at] = static_cast<char>(v >> 8);
+  out[at + 1] = static_cast<char>(v);
+}
+
+[[nodiscard]] std::uint32_t get_u32(const char* p) noexcept {
+  const auto* b = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<std::uint32_t>(b[0]) << 24 | static_cast<std::uint32_t>(b[1]) << 16 |
+         static_cast<std::uint32_t>(b[2]) << 8 | b[3];
+}
+
+[[nodiscard]] std::uint16_t get_u16(const char* p) noexcept {
+  const auto* b = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<std::uint16_t>(b[0] << 8 | b[1]);
+}
+
+// Writes everything but TOTALSIZE and the properties length, which are patched afterwards.
+// Returns the record's start offset.
+std::size_t begin_record(std::string& out, std::int32_t flag, std::string_view body) {
+  const std::size_t start = out.size();
+  put_u32(out, 0);  // TOTALSIZE, patched
+  put_u32(out, 0);  // MAGICCODE
+  put_u32(out, 0);  // BODYCRC
+  put_u32(out, static_cast<std::uint32_t>(flag));
+  put_u32(out, static_cast<std::uint32_t>(body.size()));
+  out.append(body);
+  out.append(2, '\0');  // properties length, patched
+  return start;
+}
+
+void end_record(std::string& out, std::size_t start, std::size_t body_size,
+                std::size_t properties_size) noexcept {
+  patch_u32(out, start, static_cast<std::uint32_t>(batch_record_size(body_size, properties_size)));
+  patch_u16(out, start + 20 + body_size, static_cast<std::uint16_t>(properties_size));
+}
+
+}  // namespace
+
+void append_batch_record(std::string& out, std::int32_t flag, std::string_view body,
+                         std::string_view properties) {
+  const std::size_t start = begin_record(out, flag, body);
+  out.append(properties);
+  end_record(out, start, body.size(), properties.size());
+}
+
+std::error_code encode_batch(std::span<const rmq::message> messages, uniq_key_generator& ids,
+                             std::string& out, std::string* msg_ids, trailing_separator trailing) {
+  const std::size_t out_start = out.size();
+  const std::size_t ids_start = msg_ids != nullptr ? msg_ids->size() : 0;
+  for (const auto& msg : messages) {
+    uniq_key generated;
+    if (msg.uniq_key().empty()) generated = ids.next();
+    const std::string_view id = effective_uniq_key(msg, generated.view());
+
+    const std::size_t start = begin_record(out, msg.flag(), msg.body());
+    send_properties per_send;
+    per_send.uniq_key = id;
+    const std::size_t props = append_properties(out, msg, per_send, trailing);
+    if (props > max_properties_size) {
+      out.resize(out_start);
+      if (msg_ids != nullptr) msg_ids->resize(ids_start);
+      return make_error_code(errc::properties_too_long);
+    }
+    end_record(out, start, msg.body().size(), props);
+
+    if (msg_ids != nullptr) {
+      if (msg_ids->size() != ids_start) msg_ids->push_back(',');
+      msg_ids->append(id);
+    }
+  }
+  return {};
+}
+
+void append_batch_header_properties(std::string& out, bool wait_store_msg_ok,
+                                    std::string_view uniq_key, trailing_separator trailing) {
+  properties_writer writer(out, trailing);
+  if (!uniq_key.empty()) writer.add(property_names::uniq_key, uniq_key);
+  writer.add(property_names::wait_store_msg_ok, wait_store_msg_ok ? "true" : "false");
+  writer.finish();
+}
+
+std::error_code decode_batch(std::string_view body, std::vector<batch_record>& out,
+                             const batch_decode_options& options) {
+  const auto invalid = make_error_code(errc::invalid_batch_body);
+  out.clear();
+  if (body.empty()) return invalid;
+  std::size_t pos = 0;
+  while (pos < body.size()) {
+    const std::size_t left = body.size() - pos;
+    const char* p = body.data() + pos;
+    if (left < batch_record_overhead) return invalid;
+    const auto total = static_cast<std::int32_t>(get_u32(p));
+    const auto flag = static_cast<std::int32_t>(get_u32(p + 12));
+    const auto body_len = static_cast<std::int32_t>(get_u32(p + 16));
+    // Fixed part before the properties length: 20 bytes + body.
+    if (body_len < 0 || static_cast<std::size_t>(body_len) > left - batch_record_overhead) {
+      return invalid;
+    }
+    const std::size_t props_at = 20 + static_cast<std::size_t>(body_len);
+    const auto props_len = static_cast<std::int16_t>(get_u16(p + props_at));
+    if (props_len < 0 || static_cast<std::size_t>(props_len) > left - props_at - 2) {
+      return invalid;
+    }
+    const std::size_t size =
+        batch_record_size(static_cast<std::size_t>(body_len), static_cast<std::size_t>(props_len));
+    if (options.check_total_size && (total < 0 || static_cast<std::size_t>(total) != size)) {
+      return invalid;
+    }
+    out.push_back({flag, body.substr(pos + 20, static_cast<std::size_t>(body_len)),
+                   body.substr(pos + props_at + 2, static_cast<std::size_t>(props_len))});
+    pos += size;
+  }
+  return {};
+}
+
+}  // namespace rmq::wire

@@ -1,0 +1,177 @@
+#include "message_test_util.hpp"
+#include "rmq/message.hpp"
+#include "wire/properties.hpp"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+using namespace rmq::wire;
+using namespace std::string_literals;
+
+namespace {
+
+std::vector<property_ref> decode(std::string_view text) {
+  std::vector<property_ref> out;
+  decode_properties(text, out);
+  return out;
+}
+
+std::string captured_properties(const std::string& json_path) {
+  const auto json =
+      nlohmann::json::parse(rmq::test::read_text_file(rmq::test::frame_path(json_path)));
+  return json.at("header").at("extFields").at("i").get<std::string>();
+}
+
+}  // namespace
+
+TEST_CASE("properties: the worked example of PROTOCOL.md 16") {
+  rmq::message msg("TopicTest", "TagA", "hello");
+  const send_properties per_send{.uniq_key = "7F00000112340A0B0C0D0000ABCD0000", .extra = {}};
+  std::string out = "prefix";
+  const auto n = append_properties(out, msg, per_send);
+  CHECK(out ==
+        "prefixTAGS\x01TagA\x02WAIT\x01true\x02UNIQ_KEY\x01"
+        "7F00000112340A0B0C0D0000ABCD0000\x02");
+  CHECK(n == 62);
+  CHECK(encoded_properties_size(msg, per_send) == 62);
+}
+
+TEST_CASE("properties: every system property, extras and user properties, in order") {
+  rmq::message msg("T", "tag", "b");
+  msg.set_keys({"k1", "k2"});
+  msg.set_wait_store_msg_ok(false);
+  msg.set_delay_level(18);
+  msg.set_delivery_time_ms(1700000000123);
+  msg.set_uniq_key("OWN");
+  msg.put_property("color", "red");
+  msg.put_property("n", "1");
+  const property_ref extra[] = {{"TRAN_MSG", "true"}, {"PGROUP", "G"}};
+  const send_properties per_send{.uniq_key = "GENERATED", .extra = extra};
+
+  const std::string keep =
+      "TAGS\x01tag\x02KEYS\x01k1 k2\x02WAIT\x01"
+      "false\x02"
+      "DELAY\x01"
+      "18\x02"
+      "TIMER_DELIVER_MS\x01"
+      "1700000000123\x02UNIQ_KEY\x01OWN\x02TRAN_MSG\x01true\x02"
+      "PGROUP\x01G\x02"
+      "color\x01red\x02n\x01"
+      "1\x02";
+  std::string out;
+  CHECK(append_properties(out, msg, per_send) == keep.size());
+  CHECK(out == keep);
+  CHECK(encoded_properties_size(msg, per_send) == keep.size());
+
+  out.clear();
+  const std::string omit = keep.substr(0, keep.size() - 1);
+  CHECK(append_properties(out, msg, per_send, trailing_separator::omit) == omit.size());
+  CHECK(out == omit);
+  CHECK(encoded_properties_size(msg, per_send, trailing_separator::omit) == omit.size());
+}
+
+TEST_CASE("properties: the message's own UNIQ_KEY wins over the generated one") {
+  rmq::message msg("T", "b");
+  CHECK(effective_uniq_key(msg, "GEN") == "GEN");
+  msg.set_uniq_key("MINE");
+  CHECK(effective_uniq_key(msg, "GEN") == "MINE");
+  std::string out;
+  append_properties(out, msg, {.uniq_key = "GEN", .extra = {}});
+  CHECK(find_property(out, "UNIQ_KEY") == std::optional<std::string_view>("MINE"));
+}
+
+TEST_CASE("properties: without any pair, omit writes nothing") {
+  // WAIT is always written, so build the empty case with the writer directly.
+  std::string out = "x";
+  properties_writer writer(out, trailing_separator::omit);
+  writer.finish();
+  CHECK(out == "x");
+  CHECK(writer.size() == 0);
+}
+
+TEST_CASE("properties: round trip with and without the trailing separator, unicode") {
+  rmq::message msg("T", "标签", "b");
+  msg.put_property("城市", "東京 🚀 café");
+  msg.put_property("empty-looking", " x ");
+  for (const auto trailing : {trailing_separator::keep, trailing_separator::omit}) {
+    CAPTURE(static_cast<bool>(trailing));
+    std::string out;
+    append_properties(out, msg, {.uniq_key = "ID", .extra = {}}, trailing);
+    const auto pairs = decode(out);
+    const std::vector<property_ref> expected = {{"TAGS", "标签"},
+                                                {"WAIT", "true"},
+                                                {"UNIQ_KEY", "ID"},
+                                                {"城市", "東京 🚀 café"},
+                                                {"empty-looking", " x "}};
+    CHECK(pairs == expected);
+  }
+}
+
+TEST_CASE("properties: decoding follows Java's skipping rules") {
+  // Empty segments, an empty name, an empty value and a segment without 0x01 are skipped; the
+  // value runs to the end of its segment and may contain 0x01.
+  const std::string text =
+      "\x02\x02"
+      "a\x01"
+      "b\x02\x01x\x02y\x01\x02"
+      "ab\x02k\x01v\x01w"s;
+  const std::vector<property_ref> expected = {{"a", "b"}, {"k", "v\x01w"}};
+  CHECK(decode(text) == expected);
+  CHECK(decode("").empty());
+  CHECK(decode("\x02").empty());
+  CHECK(decode("a\x01").empty());
+  CHECK(decode("\x01"
+               "a")
+            .empty());
+  CHECK(decode("ab").empty());
+  // A segment too short for name + 0x01 + value is skipped even if it holds a 0x01 later on.
+  CHECK(decode("a\x02\x01"
+               "b\x02"
+               "c\x01"
+               "d") == std::vector<property_ref>{{"c", "d"}});
+}
+
+TEST_CASE("properties: find_property takes the last duplicate, like Java's HashMap") {
+  const std::string text =
+      "a\x01"
+      "1\x02"
+      "b\x01"
+      "2\x02"
+      "a\x01"
+      "3";
+  CHECK(find_property(text, "a") == std::optional<std::string_view>("3"));
+  CHECK(find_property(text, "b") == std::optional<std::string_view>("2"));
+  CHECK_FALSE(find_property(text, "c").has_value());
+  CHECK_FALSE(find_property(text, "").has_value());
+}
+
+TEST_CASE("properties: captured 4.9.8 (no trailing 0x02) and 5.3.3 (trailing 0x02) requests") {
+  const std::string v4 = captured_properties("json/send_message_v2_compressed_request.json");
+  const std::string v5 = captured_properties("v5/json/send_message_v2_compressed_request.json");
+  REQUIRE(!v4.empty());
+  REQUIRE(!v5.empty());
+  CHECK(v4.back() != '\x02');
+  CHECK(v5.back() == '\x02');
+  for (const auto& text : {v4, v5}) {
+    const auto pairs = decode(text);
+    REQUIRE(pairs.size() == 5);
+    CHECK(find_property(text, "KEYS") == std::optional<std::string_view>("key-7"));
+    CHECK(find_property(text, "TAGS") == std::optional<std::string_view>("TagA"));
+    CHECK(find_property(text, "WAIT") == std::optional<std::string_view>("true"));
+    CHECK(find_property(text, "seq") == std::optional<std::string_view>("7"));
+    CHECK(find_property(text, "UNIQ_KEY")->size() == 32);
+  }
+
+  // Re-encoding the decoded pairs in the captured order gives the captured bytes back.
+  for (const auto& [text, trailing] :
+       {std::pair{v4, trailing_separator::omit}, std::pair{v5, trailing_separator::keep}}) {
+    std::string out;
+    properties_writer writer(out, trailing);
+    for (const auto& p : decode(text)) writer.add(p.name, p.value);
+    writer.finish();
+    CHECK(out == text);
+  }
+}
