@@ -20,18 +20,23 @@ namespace rmq::wire {
 
 enum class serialize_type : std::uint8_t { json = 0, rocketmq = 1 };
 
+// clang-format off
 /// LanguageCode ordinals. Values from peers outside this list are kept as they are.
 enum class language_code : std::uint8_t {
   java = 0, cpp = 1, dotnet = 2, python = 3, delphi = 4, erlang = 5, ruby = 6, other = 7,
   http = 8, go = 9, php = 10, oms = 11, rust = 12, nodejs = 13,
 };
-[[nodiscard]] std::string_view to_string(language_code) noexcept;   ///< "JAVA", "CPP", ...
+// clang-format on
+[[nodiscard]] std::string_view to_string(language_code) noexcept;  ///< "JAVA", "CPP", ...
 [[nodiscard]] std::optional<language_code> language_from_string(std::string_view) noexcept;
 
 inline constexpr std::int32_t flag_response = 1;  ///< RemotingCommand RPC_TYPE bit
 inline constexpr std::int32_t flag_oneway = 2;    ///< RemotingCommand RPC_ONEWAY bit
 
 inline constexpr std::size_t default_max_frame = 16u * 1024 * 1024;
+/// Most extFields entries a decoded header may have. Bounds the field list's memory (a few
+/// bytes of header per entry would otherwise cost 32 bytes each); real headers have < 50.
+inline constexpr std::size_t max_ext_fields = 65536;
 
 /// Fixed header fields common to every command.
 struct command_fields {
@@ -56,6 +61,9 @@ struct command_view {
   std::optional<std::string_view> remark;
   std::span<const ext_field> ext_fields;
   std::string_view body;
+  /// The header carried an extFields map, possibly empty (JSON `"extFields":{}`). Lets a
+  /// re-encoded command keep the key; binary headers cannot tell an empty map from none.
+  bool has_ext_fields = false;
 
   [[nodiscard]] bool is_response() const noexcept { return (fields.flag & flag_response) != 0; }
   [[nodiscard]] bool is_oneway() const noexcept { return (fields.flag & flag_oneway) != 0; }
@@ -69,6 +77,11 @@ struct command_view {
 /// JSON output is byte-compatible with the Java client: keys in the order code, extFields, flag,
 /// language, opaque, [remark,] version; every extFields value written as a string; control
 /// characters escaped as \u00XX. Binary output follows RocketMQSerializable.
+///
+/// Binary limits: code and version are written as 16-bit shorts. A remark of length 0 is read
+/// back as no remark, and an empty extFields map as none (JSON keeps both); empty extFields
+/// values do survive, as the Java map decoder keeps them. A key longer than 32767 bytes or a
+/// header of 16 MiB or more cannot be encoded: field()/finish() throw std::length_error.
 class frame_writer {
  public:
   frame_writer(std::string& out, serialize_type type, const command_fields& fields,
@@ -82,6 +95,10 @@ class frame_writer {
   void field(std::string_view name, const char* value) { field(name, std::string_view(value)); }
   void field(std::string_view name, std::int32_t value) { field(name, std::int64_t{value}); }
 
+  /// Writes the extFields key even if no field follows (`"extFields":{}`, as Java does for an
+  /// empty custom header). Call before the first field(); no effect on binary output.
+  void open_ext_fields();
+
   /// Closes the header, appends the body and patches the length words. Call exactly once.
   void finish(std::string_view body = {});
 
@@ -93,6 +110,7 @@ class frame_writer {
   std::size_t frame_start_;
   std::size_t ext_start_ = 0;
   bool first_field_ = true;
+  bool ext_open_ = false;  // JSON: the extFields object has been opened
 };
 
 /// Owning command for code that is not on the hot path (tests, rmq-sim, route and heartbeat).
@@ -101,6 +119,8 @@ struct remoting_command {
   std::optional<std::string> remark;
   std::vector<std::pair<std::string, std::string>> ext_fields;  ///< in insertion order
   std::string body;
+  /// JSON: write `"extFields":{}` even when ext_fields is empty (see command_view).
+  bool has_ext_fields = false;
 
   [[nodiscard]] std::optional<std::string_view> field(std::string_view name) const noexcept;
   void set_field(std::string name, std::string value);  ///< replaces an existing entry
@@ -123,8 +143,19 @@ class decode_scratch {
 
  private:
   friend class header_decoder_access;
-  std::string strings_;               // unescaped JSON strings; reserved up front, never reallocated mid-frame
+  // Unescaped JSON strings. Reserved to the header length before a decode (unescaped text is
+  // never longer than its escaped form), so views into it never dangle within one frame.
+  std::string strings_;
   std::vector<ext_field> fields_;
+};
+
+/// Internal: the header decoders' handle on decode_scratch (not for users of the codec).
+class header_decoder_access {
+ public:
+  [[nodiscard]] static std::string& strings(decode_scratch& s) noexcept { return s.strings_; }
+  [[nodiscard]] static std::vector<ext_field>& fields(decode_scratch& s) noexcept {
+    return s.fields_;
+  }
 };
 
 /// Decodes one frame's header (of the given type) and body, without the 4-byte length word:
@@ -146,15 +177,67 @@ class frame_decoder {
 
   [[nodiscard]] std::error_code error() const noexcept { return error_; }
   /// Bytes of an incomplete frame held back for the next chunk.
-  [[nodiscard]] std::size_t buffered() const noexcept { return partial_.size(); }
+  [[nodiscard]] std::size_t buffered() const noexcept { return len_have_ + partial_.size(); }
   [[nodiscard]] std::size_t max_frame() const noexcept { return max_frame_; }
 
  private:
+  /// Reads and validates a big-endian length word: the frame length after the word.
+  [[nodiscard]] std::error_code check_length(const char* word,
+                                             std::size_t& frame_len) const noexcept;
+  /// Moves the head of `chunk` into the split-frame state; `used` = bytes taken.
+  [[nodiscard]] std::error_code stash(std::string_view chunk, std::size_t& used);
+  [[nodiscard]] bool assembling() const noexcept { return len_have_ != 0; }
+  [[nodiscard]] bool stash_complete() const noexcept {
+    return len_have_ == 4 && partial_.size() == frame_len_;
+  }
+  void reset_stash() noexcept;
+  std::error_code fail(std::error_code ec) noexcept {
+    error_ = ec;
+    return ec;
+  }
+
+  // Split frames keep up to this much capacity between frames; bigger buffers are released.
+  static constexpr std::size_t keep_capacity = 1u << 20;
+
   std::size_t max_frame_;
-  std::string partial_;
+  char len_word_[4] = {};
+  std::size_t len_have_ = 0;   // bytes of the length word held (0..4)
+  std::size_t frame_len_ = 0;  // validated frame length once len_have_ == 4
+  // Frame bytes after the length word. A vector because its reserve() allocates exactly what is
+  // asked, so the capacity never exceeds the validated frame length (<= max_frame).
+  std::vector<char> partial_;
   decode_scratch scratch_;
   command_view view_;
   std::error_code error_;
 };
+
+template <class OnFrame>
+std::error_code frame_decoder::feed(std::string_view chunk, OnFrame&& on_frame) {
+  if (error_) return error_;
+  if (assembling()) {
+    std::size_t used = 0;
+    if (auto ec = stash(chunk, used)) return fail(ec);
+    chunk.remove_prefix(used);
+    if (!stash_complete()) return {};
+    if (auto ec = decode_frame(std::string_view(partial_.data(), partial_.size()), scratch_, view_))
+      return fail(ec);
+    on_frame(static_cast<const command_view&>(view_));
+    reset_stash();
+  }
+  // Frames wholly inside the chunk are decoded in place: views point into the chunk.
+  while (chunk.size() >= 4) {
+    std::size_t len = 0;
+    if (auto ec = check_length(chunk.data(), len)) return fail(ec);
+    if (chunk.size() - 4 < len) break;
+    if (auto ec = decode_frame(chunk.substr(4, len), scratch_, view_)) return fail(ec);
+    on_frame(static_cast<const command_view&>(view_));
+    chunk.remove_prefix(4 + len);
+  }
+  if (!chunk.empty()) {
+    std::size_t used = 0;
+    if (auto ec = stash(chunk, used)) return fail(ec);
+  }
+  return {};
+}
 
 }  // namespace rmq::wire

@@ -1,0 +1,282 @@
+#include "wire/command.hpp"
+
+#include "rmq/error.hpp"
+#include "wire/binary_header.hpp"
+#include "wire/json_header.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <limits>
+#include <stdexcept>
+
+namespace rmq::wire {
+namespace {
+
+constexpr std::array<std::string_view, 14> language_names = {
+    "JAVA",  "CPP",  "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY",
+    "OTHER", "HTTP", "GO",     "PHP",    "OMS",    "RUST",   "NODE_JS",
+};
+
+constexpr std::size_t max_header_length = 0xFFFFFF;  // 24 bits of the header word
+
+void store_be32(char* p, std::uint32_t v) noexcept {
+  p[0] = static_cast<char>(v >> 24);
+  p[1] = static_cast<char>(v >> 16);
+  p[2] = static_cast<char>(v >> 8);
+  p[3] = static_cast<char>(v);
+}
+
+void append_be32(std::string& out, std::uint32_t v) {
+  char buf[4];
+  store_be32(buf, v);
+  out.append(buf, 4);
+}
+
+void append_be16(std::string& out, std::uint16_t v) {
+  const char buf[2] = {static_cast<char>(v >> 8), static_cast<char>(v)};
+  out.append(buf, 2);
+}
+
+void append_int(std::string& out, std::int64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<std::size_t>(r.ptr - buf));
+}
+
+[[nodiscard]] std::uint32_t load_be32(const char* p) noexcept {
+  const auto* b = reinterpret_cast<const unsigned char*>(p);
+  return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) |
+         std::uint32_t{b[3]};
+}
+
+}  // namespace
+
+std::string_view to_string(language_code language) noexcept {
+  const auto i = static_cast<std::size_t>(language);
+  return i < language_names.size() ? language_names[i] : std::string_view{};
+}
+
+std::optional<language_code> language_from_string(std::string_view name) noexcept {
+  for (std::size_t i = 0; i < language_names.size(); ++i) {
+    if (language_names[i] == name) return static_cast<language_code>(i);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> command_view::field(std::string_view name) const noexcept {
+  // Scan from the back: with repeated keys the last one wins, as in a Java HashMap.
+  for (auto it = ext_fields.rbegin(); it != ext_fields.rend(); ++it) {
+    if (it->name == name) return it->value;
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// frame_writer
+
+frame_writer::frame_writer(std::string& out, serialize_type type, const command_fields& fields,
+                           std::optional<std::string_view> remark)
+    : out_(out), type_(type), fields_(fields), remark_(remark), frame_start_(out.size()) {
+  out_.append(8, '\0');  // length word and header word, patched by finish()
+  if (type_ == serialize_type::json) {
+    out_.append("{\"code\":");
+    append_int(out_, fields_.code);
+    return;
+  }
+  // Binary: code and version are shorts on the wire (codes above 32767 cannot be carried).
+  append_be16(out_, static_cast<std::uint16_t>(fields_.code));
+  out_.push_back(static_cast<char>(fields_.language));
+  append_be16(out_, static_cast<std::uint16_t>(fields_.version));
+  append_be32(out_, static_cast<std::uint32_t>(fields_.opaque));
+  append_be32(out_, static_cast<std::uint32_t>(fields_.flag));
+  // An empty remark is written as length 0, which every reader takes as "no remark".
+  const std::string_view remark_text = remark_.value_or(std::string_view{});
+  append_be32(out_, static_cast<std::uint32_t>(remark_text.size()));
+  out_.append(remark_text);
+  ext_start_ = out_.size();
+  append_be32(out_, 0);  // extFields length, patched by finish()
+}
+
+void frame_writer::open_ext_fields() {
+  if (type_ != serialize_type::json || ext_open_) return;
+  out_.append(",\"extFields\":{");
+  ext_open_ = true;
+}
+
+void frame_writer::field(std::string_view name, std::string_view value) {
+  if (type_ == serialize_type::json) {
+    open_ext_fields();
+    if (!first_field_) out_.push_back(',');
+    append_json_string(out_, name);
+    out_.push_back(':');
+    append_json_string(out_, value);
+  } else {
+    if (name.size() > static_cast<std::size_t>(std::numeric_limits<std::int16_t>::max()))
+      throw std::length_error("extFields key longer than 32767 bytes");
+    if (value.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+      throw std::length_error("extFields value longer than 2^31-1 bytes");
+    append_be16(out_, static_cast<std::uint16_t>(name.size()));
+    out_.append(name);
+    append_be32(out_, static_cast<std::uint32_t>(value.size()));
+    out_.append(value);
+  }
+  first_field_ = false;
+}
+
+void frame_writer::field(std::string_view name, std::int64_t value) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, value);
+  field(name, std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+}
+
+void frame_writer::field(std::string_view name, bool value) {
+  field(name, value ? std::string_view("true") : std::string_view("false"));
+}
+
+void frame_writer::finish(std::string_view body) {
+  if (type_ == serialize_type::json) {
+    if (ext_open_) out_.push_back('}');  // no extFields key at all unless opened
+    out_.append(",\"flag\":");
+    append_int(out_, fields_.flag);
+    out_.append(",\"language\":\"");
+    const std::string_view name = to_string(fields_.language);
+    out_.append(name.empty() ? std::string_view("OTHER") : name);
+    out_.append("\",\"opaque\":");
+    append_int(out_, fields_.opaque);
+    if (remark_) {
+      out_.append(",\"remark\":");
+      append_json_string(out_, *remark_);
+    }
+    out_.append(",\"version\":");
+    append_int(out_, fields_.version);
+    out_.push_back('}');
+  } else {
+    const std::size_t ext_len = out_.size() - ext_start_ - 4;
+    if (ext_len > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+      throw std::length_error("extFields region longer than 2^31-1 bytes");
+    store_be32(out_.data() + ext_start_, static_cast<std::uint32_t>(ext_len));
+  }
+  const std::size_t header_len = out_.size() - frame_start_ - 8;
+  if (header_len > max_header_length) throw std::length_error("header longer than 16 MiB - 1");
+  out_.append(body);
+  const std::size_t frame_len = out_.size() - frame_start_ - 4;
+  if (frame_len > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+    throw std::length_error("frame longer than 2^31-1 bytes");
+  store_be32(out_.data() + frame_start_, static_cast<std::uint32_t>(frame_len));
+  store_be32(out_.data() + frame_start_ + 4,
+             (static_cast<std::uint32_t>(type_) << 24) | static_cast<std::uint32_t>(header_len));
+}
+
+// ---------------------------------------------------------------------------------------------
+// remoting_command
+
+std::optional<std::string_view> remoting_command::field(std::string_view name) const noexcept {
+  for (const auto& [key, value] : ext_fields) {
+    if (key == name) return std::string_view(value);
+  }
+  return std::nullopt;
+}
+
+void remoting_command::set_field(std::string name, std::string value) {
+  for (auto& [key, old] : ext_fields) {
+    if (key == name) {
+      old = std::move(value);
+      return;
+    }
+  }
+  ext_fields.emplace_back(std::move(name), std::move(value));
+}
+
+void remoting_command::encode(serialize_type type, std::string& out) const {
+  std::optional<std::string_view> remark_view;
+  if (remark) remark_view = *remark;
+  frame_writer w(out, type, fields, remark_view);
+  if (has_ext_fields) w.open_ext_fields();
+  for (const auto& [key, value] : ext_fields) w.field(key, std::string_view(value));
+  w.finish(body);
+}
+
+std::string remoting_command::encode(serialize_type type) const {
+  std::string out;
+  encode(type, out);
+  return out;
+}
+
+remoting_command remoting_command::from_view(const command_view& view) {
+  remoting_command cmd;
+  cmd.fields = view.fields;
+  if (view.remark) cmd.remark = std::string(*view.remark);
+  cmd.ext_fields.reserve(view.ext_fields.size());
+  for (const auto& f : view.ext_fields) cmd.set_field(std::string(f.name), std::string(f.value));
+  cmd.body.assign(view.body);
+  cmd.has_ext_fields = view.has_ext_fields || !view.ext_fields.empty();
+  return cmd;
+}
+
+// ---------------------------------------------------------------------------------------------
+// decoding
+
+std::error_code decode_frame(std::string_view frame, decode_scratch& scratch, command_view& out) {
+  if (frame.size() < 4) return make_error_code(errc::frame_length_invalid);
+  const std::uint32_t word = load_be32(frame.data());
+  const auto type = static_cast<std::uint8_t>(word >> 24);
+  const std::size_t header_len = word & 0xFFFFFF;
+  if (header_len > frame.size() - 4) return make_error_code(errc::header_length_invalid);
+  const std::string_view header = frame.substr(4, header_len);
+  std::error_code ec;
+  switch (type) {
+    case static_cast<std::uint8_t>(serialize_type::json):
+      ec = decode_json_header(header, scratch, out);
+      break;
+    case static_cast<std::uint8_t>(serialize_type::rocketmq):
+      ec = decode_binary_header(header, scratch, out);
+      break;
+    default:
+      return make_error_code(errc::unknown_serialize_type);
+  }
+  if (ec) return ec;
+  out.body = frame.substr(4 + header_len);
+  return {};
+}
+
+std::error_code frame_decoder::check_length(const char* word,
+                                            std::size_t& frame_len) const noexcept {
+  const auto len = static_cast<std::int32_t>(load_be32(word));
+  // The frame must at least hold the header word.
+  if (len < 4) return make_error_code(errc::frame_length_invalid);
+  if (static_cast<std::size_t>(len) > max_frame_) return make_error_code(errc::frame_too_large);
+  frame_len = static_cast<std::size_t>(len);
+  return {};
+}
+
+std::error_code frame_decoder::stash(std::string_view chunk, std::size_t& used) {
+  used = 0;
+  if (len_have_ < 4) {
+    const std::size_t n = std::min(chunk.size(), 4 - len_have_);
+    std::copy_n(chunk.data(), n, len_word_ + len_have_);
+    len_have_ += n;
+    used += n;
+    if (len_have_ < 4) return {};
+    if (auto ec = check_length(len_word_, frame_len_)) return ec;
+  }
+  const std::size_t n = std::min(chunk.size() - used, frame_len_ - partial_.size());
+  const std::size_t need = partial_.size() + n;
+  if (need > partial_.capacity()) {
+    // Grow geometrically, but never past the (validated) frame length.
+    partial_.reserve(
+        std::min(frame_len_, std::max({need, 2 * partial_.capacity(), std::size_t{4096}})));
+  }
+  partial_.insert(partial_.end(), chunk.data() + used, chunk.data() + used + n);
+  used += n;
+  return {};
+}
+
+void frame_decoder::reset_stash() noexcept {
+  len_have_ = 0;
+  frame_len_ = 0;
+  partial_.clear();
+  if (partial_.capacity() > keep_capacity) std::vector<char>().swap(partial_);
+}
+
+}  // namespace rmq::wire
