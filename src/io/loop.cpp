@@ -1,0 +1,494 @@
+#include "io/loop.hpp"
+
+#include <asio/detail/thread_context.hpp>
+#include <asio/detail/thread_info_base.hpp>
+#include <asio/error.hpp>
+#include <spdlog/spdlog.h>
+
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <mutex>
+
+namespace rmq::io {
+
+namespace {
+
+// Makes Asio's per-thread recycling allocator (awaitable frames, handlers) work on the loop
+// thread, as it does inside io_context::run().
+struct loop_thread_context : asio::detail::thread_context {
+  using thread_context::thread_call_stack;
+};
+
+constexpr unsigned max_remote_per_turn = 4096;
+
+__kernel_timespec to_timespec(clock::duration d) noexcept {
+  if (d < clock::duration::zero()) d = clock::duration::zero();
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+  return {static_cast<long long>(ns / 1'000'000'000), static_cast<long long>(ns % 1'000'000'000)};
+}
+
+}  // namespace
+
+loop::loop(loop_options options) : options_(options) {
+  if (options_.cq_entries == 0) options_.cq_entries = options_.sq_entries * 8;
+  // Blocking eventfd: io_uring arms a poll for it instead of completing with -EAGAIN.
+  event_fd_ = ::eventfd(0, EFD_CLOEXEC);
+  if (event_fd_ < 0) throw std::system_error(errno, std::system_category(), "eventfd");
+  timers_.reserve(256);
+}
+
+loop::~loop() {
+  stop();
+  if (thread_.joinable()) thread_.join();
+  // Services first (as io_context does), then tasks that were posted but never ran.
+  shutdown();
+  while (task* t = remote_.pop()) t->invoke(task::action::destroy);
+  while (task* t = local_.pop_front()) t->invoke(task::action::destroy);
+  destroy();
+  ::close(event_fd_);
+}
+
+void loop::start() {
+  if (thread_.joinable()) throw std::logic_error("rmq::io::loop already started");
+  std::promise<void> ready;
+  auto started = ready.get_future();
+  thread_ = std::thread([this, &ready] {
+    bool signalled = false;
+    try {
+      setup_ring();
+      ready.set_value();
+      signalled = true;
+      run();
+    } catch (...) {
+      if (!signalled)
+        ready.set_exception(std::current_exception());
+      else
+        throw;  // a handler threw on the loop thread: as fatal as in io_context::run()
+    }
+  });
+  try {
+    started.get();
+  } catch (...) {
+    thread_.join();
+    throw;
+  }
+}
+
+void loop::run() {
+  // The thread-info object gives Asio's recycling allocator its per-thread cache.
+  asio::detail::thread_info_base info;
+  static asio::detail::thread_context key;
+  loop_thread_context::thread_call_stack::context ctx(&key, info);
+  if (!ring_ready_) setup_ring();
+  while (!stopping_) run_turn();
+  drain_for_stop();
+  teardown_ring();
+  loop_thread_.store(std::thread::id{}, std::memory_order_relaxed);
+  stopping_ = false;
+  stop_requested_.store(false, std::memory_order_relaxed);
+  stop_task_posted_.store(false, std::memory_order_release);
+}
+
+void loop::stop() noexcept {
+  stop_requested_.store(true, std::memory_order_relaxed);
+  if (!stop_task_posted_.exchange(true, std::memory_order_acq_rel)) post(stop_task_);
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) {
+    static std::mutex join_mutex;  // two foreign threads may both stop()
+    std::lock_guard lock(join_mutex);
+    if (thread_.joinable()) thread_.join();
+  }
+}
+
+void loop::stop_task::run(task* t, task::action a) noexcept {
+  if (a == task::action::run) static_cast<stop_task*>(t)->owner.stopping_ = true;
+}
+
+void loop::setup_ring() {
+  loop_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  io_uring_params params{};
+  params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+  params.cq_entries = options_.cq_entries;
+  int r = -EINVAL;
+  if (options_.single_issuer) {
+    params.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    r = io_uring_queue_init_params(options_.sq_entries, &ring_, &params);
+    if (r < 0) {
+      spdlog::warn("rmq io: io_uring refused SINGLE_ISSUER|DEFER_TASKRUN ({}); falling back",
+                   std::strerror(-r));
+      params = {};
+      params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+      params.cq_entries = options_.cq_entries;
+    }
+  }
+  if (r < 0) r = io_uring_queue_init_params(options_.sq_entries, &ring_, &params);
+  if (r < 0) {
+    params = {};
+    params.flags = IORING_SETUP_CQSIZE;
+    params.cq_entries = options_.cq_entries;
+    r = io_uring_queue_init_params(options_.sq_entries, &ring_, &params);
+  }
+  if (r < 0) {
+    loop_thread_.store(std::thread::id{}, std::memory_order_relaxed);
+    throw std::system_error(-r, std::system_category(), "io_uring_queue_init_params");
+  }
+  defer_taskrun_.store((params.flags & IORING_SETUP_DEFER_TASKRUN) != 0, std::memory_order_relaxed);
+  if (!(params.features & IORING_FEAT_EXT_ARG)) {
+    spdlog::warn("rmq io: kernel lacks IORING_FEAT_EXT_ARG; idle waits cost an extra enter");
+  }
+  // Registering the ring fd saves an fget/fput per enter; per thread, hence here.
+  if (int rr = io_uring_register_ring_fd(&ring_); rr < 0) {
+    spdlog::warn("rmq io: io_uring_register_ring_fd failed ({})", std::strerror(-rr));
+  }
+  ring_ready_ = true;
+  arm_eventfd();
+}
+
+void loop::teardown_ring() noexcept {
+  pools_.clear();
+  default_pool_ = nullptr;
+  io_uring_queue_exit(&ring_);
+  ring_ = {};
+  ring_ready_ = false;
+}
+
+void loop::arm_eventfd() noexcept {
+  io_uring_sqe* sqe = get_sqe(&eventfd_reader_);
+  io_uring_prep_read(sqe, event_fd_, &eventfd_reader_.value, sizeof eventfd_reader_.value, 0);
+}
+
+void loop::eventfd_reader::on_cqe(completion* c, int, unsigned) noexcept {
+  auto* self = static_cast<eventfd_reader*>(c);
+  // The read consumed the counter; arm the next one for the following sleep.
+  if (!self->owner.stopping_) self->owner.arm_eventfd();
+}
+
+void loop::post(task& node) noexcept {
+  remote_.push(&node);
+  // Only the poster that flips the flag writes, and only while the loop sleeps in the kernel.
+  if (sleeping_.load(std::memory_order_seq_cst) &&
+      sleeping_.exchange(false, std::memory_order_acq_rel)) {
+    wakeups_.fetch_add(1, std::memory_order_relaxed);
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(event_fd_, &one, sizeof one);
+  }
+}
+
+io_uring_sqe* loop::get_sqe(completion* c) noexcept {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (sqe == nullptr) {
+    // SQ full mid-turn: flush it (an extra enter, counted) rather than fail the operation.
+    io_uring_submit(&ring_);
+    enters_.bump();
+    sq_flushes_.bump();
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  io_uring_sqe_set_data(sqe, c);
+  if (c != nullptr) ++in_flight_;
+  return sqe;
+}
+
+void loop::reserve_sqes(unsigned n) noexcept {
+  if (io_uring_sq_space_left(&ring_) < n) {
+    io_uring_submit(&ring_);
+    enters_.bump();
+    sq_flushes_.bump();
+  }
+}
+
+void loop::run_turn() {
+  turns_.bump();
+  run_ready();
+  bool idle = local_.empty() && !stopping_;
+  if (idle) {
+    // Dekker with post(): publish "asleep", then look at the queue once more. A poster either
+    // pushed before our look (we see it and stay awake) or sees the flag and writes the eventfd.
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (remote_.maybe_nonempty()) {
+      sleeping_.store(false, std::memory_order_relaxed);
+      idle = false;
+    }
+  }
+  enter(idle);
+  if (idle) sleeping_.store(false, std::memory_order_relaxed);
+  reap();
+}
+
+std::size_t loop::run_ready() noexcept {
+  std::size_t n = 0;
+  // Only the tasks queued before this point: a task that defers itself runs next turn, after
+  // the enter, so I/O is never starved.
+  task_list batch = std::exchange(local_, task_list{});
+  while (task* t = batch.pop_front()) {
+    t->invoke(task::action::run);
+    ++n;
+  }
+  for (unsigned i = 0; i < max_remote_per_turn; ++i) {
+    task* t = remote_.pop();
+    if (t == nullptr) break;
+    t->invoke(task::action::run);
+    ++n;
+  }
+  if (!timers_.empty()) run_timers(clock::now());
+  tasks_.bump(n);
+  return n;
+}
+
+void loop::enter(bool idle) noexcept {
+  enters_.bump();
+  int r;
+  if (!idle) {
+    // Always one enter with GETEVENTS: submits and runs deferred task work without waiting.
+    r = io_uring_submit_and_get_events(&ring_);
+  } else {
+    // One enter (EXT_ARG): submit, then wait for one CQE or the next timer.
+    __kernel_timespec ts = timers_.empty() ? __kernel_timespec{3600, 0}
+                                           : to_timespec(timers_.front()->deadline_ - clock::now());
+    io_uring_cqe* cqe = nullptr;
+    r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  }
+  if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+    spdlog::error("rmq io: io_uring_enter failed: {}", std::strerror(-r));
+  }
+}
+
+void loop::reap() noexcept {
+  unsigned head;
+  unsigned n = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    ++n;
+    auto* c = static_cast<completion*>(io_uring_cqe_get_data(cqe));
+    if (c == nullptr) continue;
+    const int res = cqe->res;
+    const unsigned flags = cqe->flags;
+    if (!(flags & IORING_CQE_F_MORE)) --in_flight_;
+    c->on_cqe_(c, res, flags);
+  }
+  // One CQ head store for the whole batch.
+  if (n != 0) {
+    io_uring_cq_advance(&ring_, n);
+    cqes_.bump(n);
+  }
+}
+
+void loop::drain_for_stop() {
+  stopping_ = true;
+  // Keep cancelling until nothing is in flight: handlers that react to operation_aborted may
+  // start new operations, which the next round cancels.
+  for (;;) {
+    // Receives parked on an empty buffer ring have nothing in the kernel to cancel.
+    for (auto& pool : pools_) pool->wake_waiters();
+    abort_timers();
+    if (in_flight_ != 0) {
+      io_uring_sqe* sqe = get_sqe(nullptr);
+      io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+    }
+    run_ready();
+    if (in_flight_ == 0 && local_.empty() && !remote_.maybe_nonempty() && timers_.empty()) break;
+    turns_.bump();
+    const bool idle = local_.empty() && !remote_.maybe_nonempty();
+    if (idle) {
+      // Bounded wait, in case a cancelled operation is slow to answer.
+      timer_node guard(+[](timer_node*, std::error_code) noexcept {});
+      add_timer(guard, clock::now() + std::chrono::milliseconds(100));
+      enter(true);
+      cancel_timer(guard);
+    } else {
+      enter(false);
+    }
+    reap();
+  }
+}
+
+// ---- timers: binary min-heap of intrusive nodes, ordered by (deadline, arming order) -------
+
+namespace {
+bool earlier(const timer_node* a, const timer_node* b) noexcept {
+  return a->deadline_ < b->deadline_ || (a->deadline_ == b->deadline_ && a->seq_ < b->seq_);
+}
+}  // namespace
+
+void loop::add_timer(timer_node& node, clock::time_point deadline) noexcept {
+  if (node.armed()) heap_remove(node.index_);
+  node.deadline_ = deadline;
+  node.seq_ = timer_seq_++;
+  node.index_ = timers_.size();
+  timers_.push_back(&node);  // amortised: the vector only grows, nodes are never allocated
+  heap_up(node.index_);
+}
+
+bool loop::cancel_timer(timer_node& node) noexcept {
+  if (!node.armed()) return false;
+  heap_remove(node.index_);
+  return true;
+}
+
+void loop::run_timers(clock::time_point now) noexcept {
+  // Bounded by the count at entry, so a timer re-armed in the past cannot spin this loop.
+  for (std::size_t budget = timers_.size(); budget != 0 && !timers_.empty(); --budget) {
+    timer_node* top = timers_.front();
+    if (top->deadline_ > now) break;
+    heap_remove(0);
+    top->fn_(top, std::error_code{});
+  }
+}
+
+void loop::abort_timers() noexcept {
+  while (!timers_.empty()) {
+    timer_node* top = timers_.front();
+    heap_remove(0);
+    top->fn_(top, asio::error::operation_aborted);
+  }
+}
+
+void loop::heap_up(std::size_t i) noexcept {
+  timer_node* node = timers_[i];
+  while (i > 0) {
+    const std::size_t parent = (i - 1) / 2;
+    if (!earlier(node, timers_[parent])) break;
+    timers_[i] = timers_[parent];
+    timers_[i]->index_ = i;
+    i = parent;
+  }
+  timers_[i] = node;
+  node->index_ = i;
+}
+
+void loop::heap_down(std::size_t i) noexcept {
+  timer_node* node = timers_[i];
+  const std::size_t n = timers_.size();
+  for (;;) {
+    std::size_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && earlier(timers_[child + 1], timers_[child])) ++child;
+    if (!earlier(timers_[child], node)) break;
+    timers_[i] = timers_[child];
+    timers_[i]->index_ = i;
+    i = child;
+  }
+  timers_[i] = node;
+  node->index_ = i;
+}
+
+void loop::heap_remove(std::size_t i) noexcept {
+  timer_node* removed = timers_[i];
+  timer_node* last = timers_.back();
+  timers_.pop_back();
+  removed->index_ = timer_node::not_armed;
+  if (removed == last) return;
+  timers_[i] = last;
+  last->index_ = i;
+  if (i > 0 && earlier(last, timers_[(i - 1) / 2])) {
+    heap_up(i);
+  } else {
+    heap_down(i);
+  }
+}
+
+loop_counters loop::counters() const noexcept {
+  loop_counters c;
+  c.turns = turns_.get();
+  c.enters = enters_.get();
+  c.cqes = cqes_.get();
+  c.tasks = tasks_.get();
+  c.sq_flushes = sq_flushes_.get();
+  c.wakeups = wakeups_.load(std::memory_order_relaxed);
+  return c;
+}
+
+// ---- buffer pools -----------------------------------------------------------------------
+
+buffer_pool& loop::default_buffer_pool() {
+  if (default_pool_ == nullptr) {
+    default_pool_ = &make_buffer_pool(options_.buffer_count, options_.buffer_size);
+  }
+  return *default_pool_;
+}
+
+buffer_pool& loop::make_buffer_pool(unsigned count, unsigned size) {
+  const auto group = static_cast<std::uint16_t>(pools_.size());
+  pools_.push_back(std::make_unique<buffer_pool>(*this, group, count, size));
+  return *pools_.back();
+}
+
+buffer_pool::buffer_pool(loop& owner, std::uint16_t group, unsigned count, unsigned size)
+    : loop_(owner), group_(group), count_(count), size_(size), available_(count) {
+  if (count == 0 || count > 32768 || (count & (count - 1)) != 0 || size == 0) {
+    throw std::invalid_argument("buffer_pool: count must be a power of two in [1, 32768]");
+  }
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  ring_bytes_ = (count * sizeof(io_uring_buf) + page - 1) / page * page;
+  // The kernel requires the ring page-aligned.
+  void* mem =
+      ::mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) throw std::system_error(errno, std::system_category(), "mmap");
+  ring_ = static_cast<io_uring_buf_ring*>(mem);
+  data_ = new char[static_cast<std::size_t>(count) * size];
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<std::uintptr_t>(ring_);
+  reg.ring_entries = count;
+  reg.bgid = group;
+  if (int r = io_uring_register_buf_ring(loop_.ring(), &reg, 0); r < 0) {
+    ::munmap(ring_, ring_bytes_);
+    delete[] data_;
+    throw std::system_error(-r, std::system_category(), "io_uring_register_buf_ring");
+  }
+  registered_ = true;
+  io_uring_buf_ring_init(ring_);
+  const int mask = io_uring_buf_ring_mask(count);
+  for (unsigned i = 0; i < count; ++i) {
+    io_uring_buf_ring_add(ring_, data_ + static_cast<std::size_t>(i) * size, size,
+                          static_cast<unsigned short>(i), mask, static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(ring_, static_cast<int>(count));
+}
+
+buffer_pool::~buffer_pool() {
+  if (registered_) io_uring_unregister_buf_ring(loop_.ring(), group_);
+  ::munmap(ring_, ring_bytes_);
+  delete[] data_;
+}
+
+void buffer_pool::release(std::uint16_t id) noexcept {
+  io_uring_buf_ring_add(ring_, data_ + static_cast<std::size_t>(id) * size_, size_, id,
+                        io_uring_buf_ring_mask(count_), 0);
+  io_uring_buf_ring_advance(ring_, 1);
+  ++available_;
+  wake_waiters();
+}
+
+void buffer_pool::wake_waiters() noexcept {
+  waiter* w = std::exchange(waiters_, nullptr);
+  while (w != nullptr) {
+    waiter* next = std::exchange(w->next_, nullptr);
+    w->queued_ = false;
+    w->fn_(w);
+    w = next;
+  }
+}
+
+void buffer_pool::wait_for_buffers(waiter& w) noexcept {
+  if (w.queued_) return;
+  w.queued_ = true;
+  w.next_ = waiters_;
+  waiters_ = &w;
+}
+
+void buffer_pool::cancel_wait(waiter& w) noexcept {
+  if (!w.queued_) return;
+  for (waiter** p = &waiters_; *p != nullptr; p = &(*p)->next_) {
+    if (*p == &w) {
+      *p = w.next_;
+      break;
+    }
+  }
+  w.next_ = nullptr;
+  w.queued_ = false;
+}
+
+}  // namespace rmq::io

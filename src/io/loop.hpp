@@ -1,0 +1,389 @@
+// The io_uring event loop: one ring per loop thread, one io_uring_enter per turn, an intrusive
+// cross-thread task queue woken through an eventfd, an intrusive timer heap, provided-buffer
+// pools, and an Asio executor (loop::executor_type, convertible to asio::any_io_executor).
+//
+// Thread rules. Everything documented "loop thread" may only be called from the thread inside
+// run() (which start() creates): the ring is created there with IORING_SETUP_SINGLE_ISSUER, so
+// no other thread may submit. Any thread may call post(), stop(), get_executor(), counters().
+//
+// A turn: run the tasks queued before the turn began, the tasks other threads posted and the
+// expired timers; then exactly one io_uring_enter that submits every SQE prepared during the
+// turn and reaps completions (io_uring_submit_and_get_events while work is ready, or
+// io_uring_submit_and_wait_timeout(1, next timer) when idle); then dispatch every CQE and
+// advance the CQ once.
+#pragma once
+
+#include "io/task.hpp"
+
+#include <asio/execution.hpp>
+#include <asio/execution_context.hpp>
+#include <asio/recycling_allocator.hpp>
+#include <liburing.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace rmq::io {
+
+using clock = std::chrono::steady_clock;
+
+class loop;
+class buffer_pool;
+
+/// The target of a CQE: an SQE's user_data points at one of these (0 means "ignore the CQE").
+/// `on_cqe_` runs on the loop thread for every CQE of that SQE; the one without
+/// IORING_CQE_F_MORE is the last, after which the loop never touches the object again.
+struct completion {
+  using fn_type = void (*)(completion*, int res, unsigned flags) noexcept;
+  explicit completion(fn_type fn) noexcept : on_cqe_(fn) {}
+  fn_type on_cqe_;
+};
+
+/// An intrusive timer: lives in the loop's heap while armed, owned by the caller. `fn_` is
+/// called once per arming, on the loop thread: with an empty error when the deadline passes,
+/// or with asio::error::operation_aborted when the loop stops. loop::cancel_timer() disarms it
+/// silently (the caller completes its own operation).
+struct timer_node {
+  using fn_type = void (*)(timer_node*, std::error_code) noexcept;
+  static constexpr std::size_t not_armed = static_cast<std::size_t>(-1);
+
+  explicit timer_node(fn_type fn) noexcept : fn_(fn) {}
+  timer_node(const timer_node&) = delete;
+  timer_node& operator=(const timer_node&) = delete;
+
+  [[nodiscard]] bool armed() const noexcept { return index_ != not_armed; }
+  [[nodiscard]] clock::time_point deadline() const noexcept { return deadline_; }
+
+  clock::time_point deadline_{};
+  std::uint64_t seq_ = 0;  // ties broken by arming order, so equal deadlines fire in order
+  std::size_t index_ = not_armed;
+  fn_type fn_;
+};
+
+struct loop_options {
+  unsigned sq_entries = 1024;
+  unsigned cq_entries = 0;           ///< 0: 8 × sq_entries (multishot recv fans out)
+  unsigned buffer_count = 64;        ///< default receive pool: buffers (power of two)
+  unsigned buffer_size = 64 * 1024;  ///< default receive pool: bytes per buffer
+  bool single_issuer = true;         ///< try SINGLE_ISSUER | DEFER_TASKRUN first
+};
+
+/// Monotonic counters, readable from any thread (relaxed).
+struct loop_counters {
+  std::uint64_t turns = 0;       ///< loop iterations
+  std::uint64_t enters = 0;      ///< io_uring_enter calls made by the loop
+  std::uint64_t cqes = 0;        ///< completions dispatched
+  std::uint64_t wakeups = 0;     ///< eventfd writes by posting threads
+  std::uint64_t tasks = 0;       ///< tasks run
+  std::uint64_t sq_flushes = 0;  ///< extra enters because the SQ filled up mid-turn
+};
+
+namespace detail {
+/// Counter written by one thread, read by any: plain load/store, no RMW on the hot path.
+struct counter {
+  std::atomic<std::uint64_t> value{0};
+  void bump(std::uint64_t n = 1) noexcept {
+    value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
+};
+}  // namespace detail
+
+class loop : public asio::execution_context {
+ public:
+  class executor_type;
+
+  explicit loop(loop_options options = {});
+  /// Stops the loop (if running, completing every pending operation), joins its thread, and
+  /// destroys tasks that were posted but never run.
+  ~loop();
+  loop(const loop&) = delete;
+  loop& operator=(const loop&) = delete;
+
+  /// Spawns the loop thread and returns once its ring is set up; throws std::system_error
+  /// when the ring cannot be created.
+  void start();
+  /// Runs the loop on the calling thread until stop(). The ring is created on entry and torn
+  /// down on exit, after every pending operation has completed (operation_aborted).
+  void run();
+  /// Any thread. Asks the loop to stop; from a foreign thread also joins the thread start()
+  /// created. Idempotent.
+  void stop() noexcept;
+
+  [[nodiscard]] executor_type get_executor() noexcept;
+  [[nodiscard]] bool running_in_this_thread() const noexcept;
+
+  /// Any thread, never blocks, never allocates: the node runs on the loop in FIFO order with
+  /// other posts. Wakes the loop through its eventfd only if the loop is asleep in the kernel.
+  void post(task& node) noexcept;
+  /// Any thread; allocates (recycling allocator). For paths that are not hot.
+  template <typename F>
+  requires(!std::is_base_of_v<task, std::decay_t<F>>) void post(F&& f);
+
+  // ---- loop thread only -------------------------------------------------------------------
+  /// Queue a task for the next turn without touching the cross-thread queue.
+  void defer(task& node) noexcept { local_.push_back(&node); }
+  /// An SQE whose user_data is `c` (nullptr: CQEs are ignored). Must be prepared before the
+  /// turn ends; it is submitted with the turn's single enter. Counts `c` as in flight until its
+  /// final CQE, so that stopping can wait for it.
+  [[nodiscard]] io_uring_sqe* get_sqe(completion* c) noexcept;
+  /// Makes room for `n` SQEs that must go out in the same submission (a linked chain).
+  void reserve_sqes(unsigned n) noexcept;
+  void add_timer(timer_node& node, clock::time_point deadline) noexcept;
+  /// Disarms `node`; false when it was not armed (already fired or never armed).
+  bool cancel_timer(timer_node& node) noexcept;
+  /// The loop's receive pool (loop_options sizes), created on first use.
+  [[nodiscard]] buffer_pool& default_buffer_pool();
+  /// A further pool with its own buffer group; lives until the end of this run().
+  [[nodiscard]] buffer_pool& make_buffer_pool(unsigned count, unsigned size);
+  [[nodiscard]] io_uring* ring() noexcept { return &ring_; }
+  /// True once stop() was seen by the loop: new operations are cancelled promptly.
+  [[nodiscard]] bool stopping() const noexcept { return stopping_; }
+  [[nodiscard]] std::size_t in_flight() const noexcept { return in_flight_; }
+
+  // ---- any thread -------------------------------------------------------------------------
+  [[nodiscard]] loop_counters counters() const noexcept;
+  /// Whether the ring got SINGLE_ISSUER | DEFER_TASKRUN (valid once the loop has started).
+  [[nodiscard]] bool defer_taskrun() const noexcept {
+    return defer_taskrun_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] const loop_options& options() const noexcept { return options_; }
+
+ private:
+  template <typename F>
+  struct function_task;
+  struct eventfd_reader final : completion {
+    explicit eventfd_reader(loop& l) noexcept : completion(&on_cqe), owner(l) {}
+    static void on_cqe(completion* c, int res, unsigned flags) noexcept;
+    loop& owner;
+    std::uint64_t value = 0;
+  };
+
+  void setup_ring();
+  void teardown_ring() noexcept;
+  void arm_eventfd() noexcept;
+  void run_turn();
+  void drain_for_stop();
+  std::size_t run_ready() noexcept;
+  void run_timers(clock::time_point now) noexcept;
+  void abort_timers() noexcept;
+  void enter(bool idle) noexcept;
+  void reap() noexcept;
+  void heap_up(std::size_t i) noexcept;
+  void heap_down(std::size_t i) noexcept;
+  void heap_remove(std::size_t i) noexcept;
+  struct stop_task final : task {
+    explicit stop_task(loop& l) noexcept : task(&run), owner(l) {}
+    static void run(task* t, action a) noexcept;
+    loop& owner;
+  };
+
+  loop_options options_;
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  bool stopping_ = false;
+  std::atomic<bool> defer_taskrun_{false};
+  int event_fd_ = -1;
+  std::size_t in_flight_ = 0;
+  eventfd_reader eventfd_reader_{*this};
+
+  mpsc_queue remote_;
+  task_list local_;
+  // The loop sets this before a blocking enter; a poster that finds it set (and clears it)
+  // writes the eventfd. Cleared by the loop after every enter.
+  alignas(64) std::atomic<bool> sleeping_{false};
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> stop_task_posted_{false};
+  stop_task stop_task_{*this};
+  std::atomic<std::thread::id> loop_thread_{};
+  std::thread thread_;
+
+  std::vector<timer_node*> timers_;  // binary min-heap on (deadline_, seq_)
+  std::uint64_t timer_seq_ = 0;
+
+  std::vector<std::unique_ptr<buffer_pool>> pools_;
+  buffer_pool* default_pool_ = nullptr;
+
+  detail::counter turns_, enters_, cqes_, tasks_, sq_flushes_;
+  std::atomic<std::uint64_t> wakeups_{0};
+};
+
+template <typename F>
+struct loop::function_task final : task {
+  using allocator_type = asio::recycling_allocator<function_task>;
+  explicit function_task(F&& f) : task(&invoke_fn), fn(std::move(f)) {}
+  static void invoke_fn(task* t, action a) noexcept {
+    auto* self = static_cast<function_task*>(t);
+    F local(std::move(self->fn));
+    allocator_type alloc;
+    self->~function_task();
+    alloc.deallocate(self, 1);
+    if (a == action::run) std::move(local)();  // a throwing handler terminates the loop thread
+  }
+  F fn;
+};
+
+template <typename F>
+requires(!std::is_base_of_v<task, std::decay_t<F>>) void loop::post(F&& f) {
+  using task_type = function_task<std::decay_t<F>>;
+  typename task_type::allocator_type alloc;
+  task_type* t = alloc.allocate(1);
+  try {
+    new (t) task_type(std::decay_t<F>(std::forward<F>(f)));
+  } catch (...) {
+    alloc.deallocate(t, 1);
+    throw;
+  }
+  post(static_cast<task&>(*t));
+}
+
+/// The loop's Asio executor. With blocking.possibly (the default) execute() runs the function
+/// inline when called on the loop thread; with blocking.never it always queues it. Outstanding
+/// work is not counted: a loop runs until stop(), not until it runs out of work.
+class loop::executor_type {
+ public:
+  explicit executor_type(loop& owner, bool never = false, bool continuation = false) noexcept
+      : loop_(&owner), never_(never), continuation_(continuation) {}
+
+  [[nodiscard]] loop& query(asio::execution::context_t) const noexcept { return *loop_; }
+  [[nodiscard]] static constexpr asio::execution::mapping_t query(
+      asio::execution::mapping_t) noexcept {
+    return asio::execution::mapping.thread;
+  }
+  [[nodiscard]] constexpr asio::execution::blocking_t query(
+      asio::execution::blocking_t) const noexcept {
+    return never_ ? asio::execution::blocking_t(asio::execution::blocking.never)
+                  : asio::execution::blocking_t(asio::execution::blocking.possibly);
+  }
+  [[nodiscard]] constexpr asio::execution::relationship_t query(
+      asio::execution::relationship_t) const noexcept {
+    return continuation_
+               ? asio::execution::relationship_t(asio::execution::relationship.continuation)
+               : asio::execution::relationship_t(asio::execution::relationship.fork);
+  }
+  [[nodiscard]] static constexpr asio::execution::outstanding_work_t query(
+      asio::execution::outstanding_work_t) noexcept {
+    return asio::execution::outstanding_work.untracked;
+  }
+
+  [[nodiscard]] executor_type require(asio::execution::blocking_t::never_t) const noexcept {
+    return executor_type(*loop_, true, continuation_);
+  }
+  [[nodiscard]] executor_type require(asio::execution::blocking_t::possibly_t) const noexcept {
+    return executor_type(*loop_, false, continuation_);
+  }
+  [[nodiscard]] executor_type require(asio::execution::relationship_t::fork_t) const noexcept {
+    return executor_type(*loop_, never_, false);
+  }
+  [[nodiscard]] executor_type require(
+      asio::execution::relationship_t::continuation_t) const noexcept {
+    return executor_type(*loop_, never_, true);
+  }
+  // Work tracking is meaningless for a loop that runs until stop(): accepted, ignored.
+  [[nodiscard]] executor_type prefer(
+      asio::execution::outstanding_work_t::tracked_t) const noexcept {
+    return *this;
+  }
+  [[nodiscard]] executor_type prefer(
+      asio::execution::outstanding_work_t::untracked_t) const noexcept {
+    return *this;
+  }
+
+  template <typename F>
+  void execute(F&& f) const {
+    if (!never_ && loop_->running_in_this_thread()) {
+      std::decay_t<F> local(std::forward<F>(f));
+      std::move(local)();
+      return;
+    }
+    loop_->post(std::forward<F>(f));
+  }
+
+  [[nodiscard]] bool running_in_this_thread() const noexcept {
+    return loop_->running_in_this_thread();
+  }
+  [[nodiscard]] loop& context() const noexcept { return *loop_; }
+
+  friend bool operator==(const executor_type& a, const executor_type& b) noexcept {
+    return a.loop_ == b.loop_ && a.never_ == b.never_ && a.continuation_ == b.continuation_;
+  }
+  friend bool operator!=(const executor_type& a, const executor_type& b) noexcept {
+    return !(a == b);
+  }
+
+ private:
+  loop* loop_;
+  bool never_;
+  bool continuation_;
+};
+
+inline loop::executor_type loop::get_executor() noexcept {
+  return executor_type(*this);
+}
+
+inline bool loop::running_in_this_thread() const noexcept {
+  return loop_thread_.load(std::memory_order_relaxed) == std::this_thread::get_id();
+}
+
+static_assert(asio::execution::is_executor<loop::executor_type>::value);
+
+/// A provided-buffer ring (IORING_REGISTER_PBUF_RING) with its own buffer group: `count`
+/// buffers of `size` bytes. The kernel picks a buffer per received chunk; the receiver hands
+/// it back with release(). Loop thread only; owned by the loop, alive for one run().
+class buffer_pool {
+ public:
+  /// Something waiting for buffers to come back (a receive that ended with -ENOBUFS).
+  struct waiter {
+    using fn_type = void (*)(waiter*) noexcept;
+    explicit waiter(fn_type fn) noexcept : fn_(fn) {}
+    fn_type fn_;
+    waiter* next_ = nullptr;
+    bool queued_ = false;
+  };
+
+  buffer_pool(loop& owner, std::uint16_t group, unsigned count, unsigned size);
+  ~buffer_pool();
+  buffer_pool(const buffer_pool&) = delete;
+  buffer_pool& operator=(const buffer_pool&) = delete;
+
+  [[nodiscard]] std::uint16_t group() const noexcept { return group_; }
+  [[nodiscard]] unsigned count() const noexcept { return count_; }
+  [[nodiscard]] unsigned buffer_size() const noexcept { return size_; }
+  [[nodiscard]] unsigned available() const noexcept { return available_; }
+  [[nodiscard]] std::string_view view(std::uint16_t id, std::size_t length) const noexcept {
+    return {data_ + static_cast<std::size_t>(id) * size_, length};
+  }
+  /// A buffer the kernel filled, once the receiver is done with it. Wakes waiters.
+  void release(std::uint16_t id) noexcept;
+  /// Called when the kernel reported this group empty; `w` runs after the next release.
+  void wait_for_buffers(waiter& w) noexcept;
+  void cancel_wait(waiter& w) noexcept;
+  /// The kernel handed out a buffer (bookkeeping only).
+  void note_taken() noexcept { --available_; }
+  /// Runs every waiter now (the loop is stopping: waiting receives must end).
+  void wake_waiters() noexcept;
+
+ private:
+  loop& loop_;
+  std::uint16_t group_;
+  unsigned count_;
+  unsigned size_;
+  unsigned available_;
+  io_uring_buf_ring* ring_ = nullptr;
+  std::size_t ring_bytes_ = 0;
+  char* data_ = nullptr;
+  waiter* waiters_ = nullptr;
+  bool registered_ = false;
+};
+
+}  // namespace rmq::io
