@@ -1,0 +1,62 @@
+// co_await a request on a connection from a coro<> (common/coro.hpp):
+//
+//   net::response r = co_await net::request(conn, encode, deadline);
+//   if (r.error) ...; use *r.frame;   // valid only until the next co_await
+//
+// The waiting coroutine is resumed inline by the connection's reader, while the response frame
+// still lies in the receive buffer: it reads the frame in place (no copy) and must finish
+// reading it before it suspends again. Nothing is allocated: the awaiter lives in the
+// coroutine's frame and the connection stores only a pointer to it.
+#pragma once
+
+#include <coroutine>
+#include <system_error>
+#include <utility>
+
+#include "net/connection.hpp"
+#include "wire/command.hpp"
+
+namespace rmq::net {
+
+struct response {
+  std::error_code error;
+  const wire::command_view* frame = nullptr;  ///< nullptr on error and for oneway requests
+};
+
+template <class Encode>
+class request_awaiter {
+ public:
+  request_awaiter(connection& conn, Encode encode, clock::time_point deadline, bool oneway)
+      : conn_(conn), encode_(std::move(encode)), deadline_(deadline), oneway_(oneway) {}
+
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> waiting) {
+    waiting_ = waiting;
+    result_.error = conn_.request(encode_, deadline_, {&request_awaiter::complete, this}, oneway_);
+    return !result_.error;  // refused at once: resume without suspending
+  }
+  response await_resume() const noexcept { return result_; }
+
+ private:
+  static void complete(void* self, std::error_code ec, const wire::command_view* frame) {
+    auto* awaiter = static_cast<request_awaiter*>(self);
+    awaiter->result_ = {ec, frame};
+    awaiter->waiting_.resume();
+  }
+
+  connection& conn_;
+  Encode encode_;
+  clock::time_point deadline_;
+  bool oneway_;
+  std::coroutine_handle<> waiting_;
+  response result_;
+};
+
+template <class Encode>
+[[nodiscard]] request_awaiter<std::decay_t<Encode>> request(connection& conn, Encode&& encode,
+                                                            clock::time_point deadline,
+                                                            bool oneway = false) {
+  return {conn, std::forward<Encode>(encode), deadline, oneway};
+}
+
+}  // namespace rmq::net

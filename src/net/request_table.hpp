@@ -1,0 +1,101 @@
+// The in-flight request table of one pipelined connection: slots indexed by opaque, plus a
+// min-heap of their deadlines. Owned by one loop thread; no locks, and no allocation once the
+// table has grown to the connection's peak number of requests in flight.
+#pragma once
+
+#include <cassert>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <system_error>
+#include <vector>
+
+namespace rmq::wire {
+struct command_view;
+}
+
+namespace rmq::net {
+
+using clock = std::chrono::steady_clock;
+
+/// Called exactly once per request: with the response (valid only during the call), or with an
+/// error and nullptr. A plain function pointer plus context, so a request costs no allocation;
+/// the context is usually the awaiter object inside the waiting coroutine's frame.
+struct response_waiter {
+  void (*complete)(void* context, std::error_code ec, const wire::command_view* response) = nullptr;
+  void* context = nullptr;
+
+  void operator()(std::error_code ec, const wire::command_view* response) const {
+    complete(context, ec, response);
+  }
+};
+
+/// A request's life: queued (frame in the outgoing buffer) → writing (in a socket send) →
+/// written (waiting for its response) → slot freed. Oneway requests complete when written.
+enum class request_state : std::uint8_t { free, queued, writing, written };
+
+struct request_slot {
+  std::int32_t opaque = 0;  ///< full opaque: a late response for an older request never matches
+  request_state state = request_state::free;
+  bool oneway = false;
+  clock::time_point deadline{};
+  response_waiter waiter;
+  std::uint32_t heap_index = 0;  ///< position in the deadline heap
+};
+
+/// Slot for opaque o is o & (capacity - 1). A new request takes the next opaque whose slot is
+/// free (skipping opaques is legal: an opaque only has to be unique among requests in flight);
+/// when every slot is taken the table doubles. Doubling never collides: two opaques equal modulo
+/// the new capacity are equal modulo the old one, where they already had distinct slots.
+class request_table {
+ public:
+  explicit request_table(std::size_t initial_capacity = 64);
+
+  /// Takes a slot for a new request. Never fails (grows instead).
+  [[nodiscard]] std::uint32_t acquire(clock::time_point deadline, response_waiter waiter,
+                                      bool oneway);
+  static constexpr std::uint32_t npos = 0xFFFFFFFFu;
+
+  /// Index of the live request with this opaque, or npos. Indices change when the table grows,
+  /// so callers keep opaques, not indices, across calls that may submit requests.
+  [[nodiscard]] std::uint32_t find(std::int32_t opaque) const noexcept;
+  /// The slot a response with this opaque answers, or npos when the opaque is unknown, belongs
+  /// to an abandoned request, or names a request not handed to the socket yet.
+  [[nodiscard]] std::uint32_t find_written(std::int32_t opaque) const noexcept;
+  /// Frees a slot and returns its waiter (which the caller then completes, exactly once).
+  response_waiter release(std::uint32_t index) noexcept;
+
+  [[nodiscard]] request_slot& operator[](std::uint32_t index) noexcept { return slots_[index]; }
+  [[nodiscard]] std::size_t size() const noexcept { return heap_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return heap_.empty(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
+
+  /// Earliest deadline among live requests (time_point::max() when none).
+  [[nodiscard]] clock::time_point next_deadline() const noexcept {
+    return heap_.empty() ? clock::time_point::max() : slots_[heap_.front()].deadline;
+  }
+  /// Index of the live request with the earliest deadline. Precondition: !empty().
+  [[nodiscard]] std::uint32_t earliest() const noexcept { return heap_.front(); }
+
+ private:
+  void grow();
+  void heap_push(std::uint32_t index);
+  void heap_remove(std::uint32_t position);
+  void sift_up(std::uint32_t position);
+  void sift_down(std::uint32_t position);
+  void heap_set(std::uint32_t position, std::uint32_t index) {
+    heap_[position] = index;
+    slots_[index].heap_index = position;
+  }
+  [[nodiscard]] bool earlier(std::uint32_t a, std::uint32_t b) const noexcept {
+    return slots_[heap_[a]].deadline < slots_[heap_[b]].deadline;
+  }
+
+  std::vector<request_slot> slots_;
+  std::vector<std::uint32_t> heap_;  // slot indices, min-heap by deadline
+  std::uint32_t mask_ = 0;
+  std::uint32_t next_opaque_ = 0;  // unsigned so it wraps without UB; sent as int32
+};
+
+}  // namespace rmq::net
