@@ -4,7 +4,7 @@
 add_library(rmq_project_options INTERFACE)
 target_compile_features(rmq_project_options INTERFACE cxx_std_20)
 target_compile_options(rmq_project_options INTERFACE
-  -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor
+  -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor -Wno-missing-field-initializers
   $<$<BOOL:${RMQ_WARNINGS_AS_ERRORS}>:-Werror>)
 if(RMQ_SANITIZE)
   target_compile_options(rmq_project_options INTERFACE

@@ -62,6 +62,7 @@ enum class errc {
   delivery_time_unsupported,      ///< the broker is older than 5.0 and would ignore the delivery time
   name_resolution_failed,
   broker_error,                   ///< the broker answered with a non-success response code
+  configuration_invalid,          ///< producer_config::validate() found a bad setting
 };
 
 [[nodiscard]] const std::error_category& category() noexcept;
@@ -70,8 +71,22 @@ enum class errc {
   return {static_cast<int>(e), category()};
 }
 
-/// Errors the send pipeline may retry on another broker (transport failures and timeouts
-/// of an attempt). Broker response codes are classified by rmq::is_retriable_response_code.
+/// The broker's own failures: the value is the remoting response code (e.g. 2 SYSTEM_BUSY,
+/// 14 SERVICE_NOT_AVAILABLE, 17 TOPIC_NOT_EXIST); the broker's remark travels in
+/// send_result::diagnostics.
+[[nodiscard]] const std::error_category& broker_category() noexcept;
+
+[[nodiscard]] inline std::error_code make_broker_error(int response_code) noexcept {
+  return {response_code, broker_category()};
+}
+
+/// Broker response codes the 5.x Java client retries on another broker: TOPIC_NOT_EXIST,
+/// SERVICE_NOT_AVAILABLE, SYSTEM_ERROR, SYSTEM_BUSY, NO_PERMISSION, NO_BUYER_ID,
+/// NOT_IN_CURRENT_UNIT, GO_AWAY.
+[[nodiscard]] bool is_retriable_response_code(int response_code) noexcept;
+
+/// Errors the send pipeline may retry on another broker: transport failures, the timeout of
+/// one attempt, and the retriable broker response codes.
 [[nodiscard]] bool is_retriable(std::error_code ec) noexcept;
 
 }  // namespace rmq

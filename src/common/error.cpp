@@ -1,5 +1,7 @@
 #include "rmq/error.hpp"
 
+#include "wire/codes.hpp"
+
 namespace rmq {
 namespace {
 
@@ -57,6 +59,7 @@ class rmq_category final : public std::error_category {
       case errc::delivery_time_unsupported: return "broker older than 5.0 ignores delivery time";
       case errc::name_resolution_failed: return "host name could not be resolved";
       case errc::broker_error: return "broker answered with an error";
+      case errc::configuration_invalid: return "invalid producer configuration";
     }
     return "unknown rmq error " + std::to_string(value);
   }
@@ -69,13 +72,57 @@ const std::error_category& category() noexcept {
   return instance;
 }
 
+namespace {
+
+class broker_error_category final : public std::error_category {
+ public:
+  [[nodiscard]] const char* name() const noexcept override { return "rmq.broker"; }
+  [[nodiscard]] std::string message(int code) const override {
+    switch (code) {
+      case 1: return "SYSTEM_ERROR";
+      case 2: return "SYSTEM_BUSY";
+      case 3: return "REQUEST_CODE_NOT_SUPPORTED";
+      case 4: return "TRANSACTION_FAILED";
+      case 10: return "FLUSH_DISK_TIMEOUT";
+      case 11: return "SLAVE_NOT_AVAILABLE";
+      case 12: return "FLUSH_SLAVE_TIMEOUT";
+      case 13: return "MESSAGE_ILLEGAL";
+      case 14: return "SERVICE_NOT_AVAILABLE";
+      case 15: return "VERSION_NOT_SUPPORTED";
+      case 16: return "NO_PERMISSION";
+      case 17: return "TOPIC_NOT_EXIST";
+      case 18: return "TOPIC_EXIST_ALREADY";
+      case 29: return "INVALID_PARAMETER";
+      case 204: return "NO_BUYER_ID";
+      case 205: return "NOT_IN_CURRENT_UNIT";
+      case 215: return "FLOW_CONTROL";
+      case 501: return "NOT_LEADER_FOR_QUEUE";
+      case 604: return "ILLEGAL_OPERATION";
+      case 1500: return "GO_AWAY";
+      default: return "broker response code " + std::to_string(code);
+    }
+  }
+};
+
+}  // namespace
+
+const std::error_category& broker_category() noexcept {
+  static const broker_error_category instance;
+  return instance;
+}
+
+bool is_retriable_response_code(int code) noexcept {
+  return wire::is_retriable_response_code_v5(code);
+}
+
 bool is_retriable(std::error_code ec) noexcept {
+  if (ec.category() == broker_category()) return is_retriable_response_code(ec.value());
   if (ec.category() != category()) return false;
   switch (static_cast<errc>(ec.value())) {
     case errc::timed_out:
     case errc::connection_lost:
     case errc::connect_failed:
-    case errc::broker_error:  // the pipeline refines this by response code
+    case errc::no_writable_queue:
       return true;
     default:
       return false;

@@ -13,6 +13,8 @@ frame_pool::~frame_pool() = default;
 
 frame_pool* frame_pool::current() noexcept { return current_pool; }
 
+void frame_pool::install(frame_pool* pool) noexcept { current_pool = pool; }
+
 frame_pool::scope::scope(frame_pool& pool) noexcept : previous_(current_pool) {
   current_pool = &pool;
 }

@@ -34,6 +34,9 @@ class frame_pool {
   /// global heap.
   static void deallocate_frame(void* frame) noexcept;
 
+  /// Installs `pool` on the calling thread for good (an event loop's own thread); nullptr
+  /// uninstalls.
+  static void install(frame_pool* pool) noexcept;
   /// The pool installed on this thread, or nullptr.
   [[nodiscard]] static frame_pool* current() noexcept;
 

@@ -9,10 +9,12 @@
 #include <span>
 #include <vector>
 
+#include "route/broker_registry.hpp"
+
 namespace rmq::send {
 
 using fault_clock = std::chrono::steady_clock;
-using broker_id = std::uint32_t;  ///< dense index the route cache gives each broker name
+using route::broker_id;
 
 /// latency_max[i] → not_available[i]: a latency of at least latency_max[i] isolates the broker
 /// for not_available[i]. An isolating failure counts as `isolation_latency`.

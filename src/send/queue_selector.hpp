@@ -8,14 +8,12 @@
 #include <optional>
 #include <span>
 
+#include "route/broker_registry.hpp"
 #include "send/fault_tolerance.hpp"
 
 namespace rmq::send {
 
-struct publish_queue {
-  broker_id broker = 0;
-  std::int32_t queue_id = 0;
-};
+using route::publish_queue;
 
 inline constexpr std::size_t no_queue = static_cast<std::size_t>(-1);
 

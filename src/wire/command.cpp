@@ -263,9 +263,10 @@ std::error_code frame_decoder::stash(std::string_view chunk, std::size_t& used) 
   const std::size_t n = std::min(chunk.size() - used, frame_len_ - partial_.size());
   const std::size_t need = partial_.size() + n;
   if (need > partial_.capacity()) {
-    // Grow geometrically, but never past the (validated) frame length.
+    // Grow geometrically (frames of slowly growing size must not reallocate every time), but
+    // never past the configured maximum frame.
     partial_.reserve(
-        std::min(frame_len_, std::max({need, 2 * partial_.capacity(), std::size_t{4096}})));
+        std::min(max_frame_, std::max({need, 2 * partial_.capacity(), std::size_t{4096}})));
   }
   partial_.insert(partial_.end(), chunk.data() + used, chunk.data() + used + n);
   used += n;

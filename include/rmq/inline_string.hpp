@@ -1,0 +1,81 @@
+// A string that keeps up to `Inline` bytes inside the object and spills to the heap only
+// beyond that. Message ids (32 or 56 hex digits) fit inline, so a send result costs no
+// allocation; a batch's comma-joined id list may spill.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+namespace rmq {
+
+template <std::size_t Inline>
+class basic_inline_string {
+ public:
+  basic_inline_string() noexcept = default;
+  basic_inline_string(std::string_view text) { assign(text); }  // NOLINT: implicit by design
+  basic_inline_string(const char* text) : basic_inline_string(std::string_view(text)) {}
+  basic_inline_string(const basic_inline_string& other) { assign(other.view()); }
+  basic_inline_string(basic_inline_string&& other) noexcept { *this = std::move(other); }
+  basic_inline_string& operator=(const basic_inline_string& other) {
+    if (this != &other) assign(other.view());
+    return *this;
+  }
+  basic_inline_string& operator=(basic_inline_string&& other) noexcept {
+    if (this == &other) return *this;
+    if (other.heap_) {
+      heap_ = std::move(other.heap_);
+      size_ = other.size_;
+    } else {
+      heap_.reset();
+      if (other.size_ != 0) std::memcpy(inline_, other.inline_, other.size_);
+      size_ = other.size_;
+    }
+    other.size_ = 0;
+    return *this;
+  }
+
+  void assign(std::string_view text) {
+    if (text.size() <= Inline) {
+      heap_.reset();
+      if (!text.empty()) std::memcpy(inline_, text.data(), text.size());
+    } else {
+      heap_ = std::make_unique<char[]>(text.size());
+      std::memcpy(heap_.get(), text.data(), text.size());
+    }
+    size_ = text.size();
+  }
+  void clear() noexcept {
+    heap_.reset();
+    size_ = 0;
+  }
+
+  [[nodiscard]] std::string_view view() const noexcept {
+    return {heap_ ? heap_.get() : inline_, size_};
+  }
+  operator std::string_view() const noexcept { return view(); }  // NOLINT: implicit by design
+  [[nodiscard]] std::string str() const { return std::string(view()); }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+
+  friend bool operator==(const basic_inline_string& a, std::string_view b) noexcept {
+    return a.view() == b;
+  }
+  friend std::ostream& operator<<(std::ostream& os, const basic_inline_string& s) {
+    return os << s.view();
+  }
+
+ private:
+  std::unique_ptr<char[]> heap_;
+  std::size_t size_ = 0;
+  char inline_[Inline];
+};
+
+/// Enough for an IPv6 message id (56 hex digits).
+using inline_string = basic_inline_string<64>;
+
+}  // namespace rmq

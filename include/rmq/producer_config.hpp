@@ -1,0 +1,74 @@
+// rmq::producer_config: every setting of a producer, with the Java client's name beside each.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace rmq {
+
+enum class compression { zlib, zstd, lz4 };
+enum class header_serialization { json, binary };
+/// Which latency fault tables to use (Java 5.x: mild, at most 30 s; 4.9: up to 600 s).
+enum class fault_table_preset { v5, v4_9 };
+
+/// Latency fault tables: a send latency of at least latency_max[i] makes the broker unavailable
+/// for not_available[i]; a failure counts as `isolation_latency`.
+struct fault_table_config {
+  std::vector<std::chrono::milliseconds> latency_max;
+  std::vector<std::chrono::milliseconds> not_available;
+  std::chrono::milliseconds isolation_latency{10000};
+};
+
+struct producer_config {
+  /// NameServer addresses, "host:port;host:port" (namesrvAddr). Empty: the NAMESRV_ADDR
+  /// environment variable, as the Java client reads it.
+  std::string name_servers;
+  std::string group = "DEFAULT_PRODUCER_GROUP";  ///< producerGroup (must not be DEFAULT_PRODUCER)
+  /// instanceName; "DEFAULT" becomes "<pid>#<nanotime>" at start, as in Java.
+  std::string instance_name = "DEFAULT";
+
+  std::chrono::milliseconds send_timeout{3000};  ///< sendMsgTimeout: the whole budget of a send
+  /// sendMsgMaxTimeoutPerRequest: cap of one attempt. Empty: the budget shared fairly among
+  /// the attempts allowed, so a hung attempt leaves room for the retries.
+  std::optional<std::chrono::milliseconds> attempt_timeout;
+  int retries_sync = 2;                              ///< retryTimesWhenSendFailed
+  int retries_async = 2;                             ///< retryTimesWhenSendAsyncFailed
+  bool retry_another_broker_when_not_stored_ok = false;  ///< retryAnotherBrokerWhenNotStoreOK
+
+  std::size_t compress_threshold = 4096;  ///< compressMsgBodyOverHowmuch
+  int compress_level = 5;                 ///< compressLevel
+  compression compress_type = compression::zlib;  ///< compressType
+  std::size_t max_message_size = 4 * 1024 * 1024;  ///< maxMessageSize
+
+  bool fault_tolerance = true;  ///< sendLatencyFaultEnable (Java default false; see README)
+  fault_table_preset fault_tables = fault_table_preset::v5;
+  std::optional<fault_table_config> custom_fault_tables;  ///< overrides fault_tables when set
+
+  std::chrono::milliseconds heartbeat_interval{30000};      ///< heartbeatBrokerInterval
+  std::chrono::milliseconds route_refresh_interval{30000};  ///< pollNameServerInterval
+  std::chrono::milliseconds connect_timeout{3000};          ///< connectTimeoutMillis (≤ budget)
+
+  std::size_t max_in_flight_sends = 65536;       ///< backPressureForAsyncSendNum
+  std::size_t max_in_flight_bytes = 256u << 20;  ///< backPressureForAsyncSendSize
+  /// When full: false = wait for room (bounded by the send's deadline), true = fail at once
+  /// with errc::backpressure_full.
+  bool fail_fast_when_full = false;
+
+  std::string create_topic_key = "TBW102";  ///< createTopicKey (auto-created topics)
+  int default_topic_queue_nums = 4;         ///< defaultTopicQueueNums
+  /// Protocol version sent in every header. 401 makes NameServers answer standard JSON; values
+  /// above 475 are refused until GO_AWAY reconnect-and-resend is implemented.
+  int protocol_version = 401;
+  header_serialization serialization = header_serialization::json;
+  std::size_t loop_threads = 1;  ///< I/O loop threads; connections are spread over them
+
+  /// Checks the configuration (also done by producer::start()).
+  [[nodiscard]] std::error_code validate() const;
+};
+
+}  // namespace rmq

@@ -1,0 +1,43 @@
+// The outcome of one send.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "rmq/inline_string.hpp"
+#include "rmq/message_queue.hpp"
+
+namespace rmq {
+
+/// The broker stored the message (send_ok), or stored it without the guarantee asked for.
+enum class send_status { send_ok, flush_disk_timeout, flush_slave_timeout, slave_not_available };
+
+[[nodiscard]] std::string_view to_string(send_status status) noexcept;
+
+/// What a failed send knows beyond its error code, like the Java client's failure message:
+/// the broker's remark (for broker errors), the attempts made, the brokers tried and the time
+/// spent. Empty when the send succeeded at the first attempt.
+struct send_diagnostics {
+  std::string remark;   ///< the broker's remark of the last broker error
+  std::string brokers;  ///< brokers tried, in order, comma-separated (only when retried/failed)
+  std::int64_t elapsed_ms = 0;
+
+  /// "Send [3] times, still failed, cost [3001]ms, Topic: T, BrokersSent: [a, b, a]: remark"
+  [[nodiscard]] std::string describe(std::string_view topic, int attempts) const;
+};
+
+struct send_result {
+  send_status status = send_status::send_ok;
+  inline_string msg_id;         ///< the client's UNIQ_KEY (comma-joined for a batch)
+  inline_string offset_msg_id;  ///< the broker's id: store host + commit-log offset
+  message_queue queue;          ///< where it was stored
+  std::int64_t queue_offset = 0;
+  inline_string transaction_id;  ///< 5.x brokers
+  inline_string region_id;       ///< MSG_REGION (DefaultRegion when absent)
+  bool trace_on = true;
+  int attempts = 0;              ///< attempts this send made (1 = no retry)
+  send_diagnostics diagnostics;  ///< filled when the send failed (or was retried)
+};
+
+}  // namespace rmq

@@ -1,0 +1,148 @@
+#include "route/topic_routes.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include "rmq/error.hpp"
+#include "wire/codes.hpp"
+
+namespace rmq::route {
+
+struct topic_routes::wait_for_query {
+  entry& e;
+  waiter node;
+  bool await_ready() const noexcept { return !e.querying; }
+  void await_suspend(std::coroutine_handle<> h) noexcept {
+    node.handle = h;
+    node.next = e.waiters;
+    e.waiters = &node;
+  }
+  void await_resume() const noexcept {}
+};
+
+topic_routes::topic_routes(name_server_client& names, broker_registry& brokers,
+                           net::connection_pool& pool, route_settings settings)
+    : names_(names), brokers_(brokers), pool_(pool), settings_(std::move(settings)) {}
+
+coro<std::error_code> topic_routes::get(std::string_view topic, net::clock::time_point deadline,
+                                        publish_info_ptr& out) {
+  auto it = entries_.find(std::string(topic));
+  if (it != entries_.end() && it->second.info) {
+    out = it->second.info;  // the hot path: a cached route
+    co_return std::error_code{};
+  }
+  if (it == entries_.end()) it = entries_.emplace(std::string(topic), entry{}).first;
+  entry& e = it->second;
+  if (e.querying) {
+    co_await wait_for_query{e, {}};  // another send's query answers us too
+  } else {
+    co_await query(std::string(topic), deadline);
+  }
+  if (e.info) {
+    out = e.info;
+    co_return std::error_code{};
+  }
+  co_return e.last_error ? e.last_error : make_error_code(errc::no_route);
+}
+
+coro<std::error_code> topic_routes::query(std::string topic, net::clock::time_point deadline) {
+  entry& e = entries_[topic];  // entries are never erased, so the reference stays valid
+  e.querying = true;
+  route_reply reply = co_await names_.query_route(topic, deadline);
+  std::error_code ec = reply.error;
+  if (!ec && reply.response_code == wire::response_code::success) {
+    ec = publish(topic, std::move(reply.route), false);
+  } else if (!ec && !e.info) {
+    // Unknown topic: borrow the auto-create topic's route (the broker creates the topic on
+    // the first send when autoCreateTopicEnable is on), as the Java producer does.
+    route_reply fallback = co_await names_.query_route(settings_.create_topic_key, deadline);
+    ec = fallback.error;
+    if (!ec && fallback.response_code == wire::response_code::success) {
+      wire::clamp_default_route(fallback.route, settings_.default_topic_queue_nums);
+      ec = publish(topic, std::move(fallback.route), true);
+    } else if (!ec) {
+      ec = make_error_code(errc::no_route);
+    }
+  } else if (!ec && e.info && e.info->from_default_topic) {
+    ec = {};  // still not created: keep the borrowed route
+  } else if (!ec) {
+    ec = make_error_code(errc::no_route);
+  }
+  e.querying = false;
+  e.last_error = ec;
+  wake(e);
+  co_return ec;
+}
+
+std::error_code topic_routes::publish(const std::string& topic, wire::topic_route_data route,
+                                      bool from_default_topic) {
+  entry& e = entries_[topic];
+  if (e.info && e.info->route == route && e.info->from_default_topic == from_default_topic) {
+    return {};  // unchanged
+  }
+  auto info = std::make_shared<topic_publish_info>();
+  info->topic = topic;
+  info->round_robin = e.info ? e.info->round_robin : static_cast<std::uint32_t>(random_());
+  info->order_topic = wire::is_order_topic(route);
+  info->from_default_topic = from_default_topic;
+  for (const wire::publish_queue& q : wire::build_publish_queues(route)) {
+    const broker_id id = brokers_.intern(q.target_broker());
+    broker_entry& broker = brokers_[id];
+    if (auto address = wire::find_master_address(route, q.target_broker()); address) {
+      if (broker.master_address != *address) {
+        // New or moved master: later sends go to the new address at once.
+        const bool first_sight = broker.master_address.empty();
+        broker.master_address = std::string(*address);
+        broker.master = &pool_.get(broker.master_address);
+        if (first_sight && on_new_master_) on_new_master_(id);
+      }
+    }
+    if (broker.master == nullptr) continue;  // no master address known: not writable
+    info->queues.push_back({id, q.queue_id});
+    info->message_queues.push_back({topic, q.broker_name, q.queue_id});
+  }
+  if (info->queues.empty()) {
+    if (!e.info) return make_error_code(errc::no_writable_queue);
+  }
+  info->route = std::move(route);
+  e.info = std::move(info);
+  return {};
+}
+
+void topic_routes::wake(entry& e) {
+  waiter* list = std::exchange(e.waiters, nullptr);
+  while (list != nullptr) {
+    waiter* next = list->next;  // the resumed coroutine may end and free its node
+    list->handle.resume();
+    list = next;
+  }
+}
+
+coro<void> topic_routes::refresh_all(net::clock::time_point deadline) {
+  std::vector<std::string> topics;
+  topics.reserve(entries_.size());
+  for (const auto& [topic, e] : entries_) {
+    if (!e.querying) topics.push_back(topic);
+  }
+  for (const std::string& topic : topics) {
+    if (net::clock::now() >= deadline) break;
+    co_await query(topic, deadline);
+  }
+  pool_.retain_only(addresses_in_use());
+}
+
+std::vector<std::string> topic_routes::addresses_in_use() const {
+  std::vector<std::string> addresses(names_.addresses());
+  for (const auto& [topic, e] : entries_) {
+    if (!e.info) continue;
+    for (const publish_queue& q : e.info->queues) {
+      const std::string& address = brokers_[q.broker].master_address;
+      if (std::find(addresses.begin(), addresses.end(), address) == addresses.end()) {
+        addresses.push_back(address);
+      }
+    }
+  }
+  return addresses;
+}
+
+}  // namespace rmq::route

@@ -1,0 +1,97 @@
+// The per-topic publish-info cache of one loop. The first sends of a topic share one
+// NameServer query; a topic the NameServer does not know borrows the route of the
+// auto-create topic (TBW102), as the Java client does; every topic in use is refreshed in the
+// background, and a refresh replaces the topic's publish info and broker addresses at once.
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+#include "common/coro.hpp"
+#include "net/connection_pool.hpp"
+#include "rmq/message_queue.hpp"
+#include "route/broker_registry.hpp"
+#include "route/name_server_client.hpp"
+#include "wire/route_data.hpp"
+
+namespace rmq::route {
+
+/// What a send needs of a topic's route. Immutable once published; a refresh publishes a new one.
+struct topic_publish_info {
+  std::string topic;
+  std::vector<publish_queue> queues;          ///< writable queues on masters, Java's order
+  std::vector<message_queue> message_queues;  ///< the same, as the public type (selectors)
+  bool order_topic = false;
+  bool from_default_topic = false;  ///< borrowed the auto-create topic's route
+  wire::topic_route_data route;     ///< as received, to detect changes
+  /// The topic's round-robin position: the only mutable part (loop thread only), starting at a
+  /// random queue like the Java client's ThreadLocalIndex.
+  mutable std::uint32_t round_robin = 0;
+};
+
+using publish_info_ptr = std::shared_ptr<const topic_publish_info>;
+
+struct route_settings {
+  std::string create_topic_key = "TBW102";
+  std::int32_t default_topic_queue_nums = 4;
+};
+
+class topic_routes {
+ public:
+  topic_routes(name_server_client& names, broker_registry& brokers, net::connection_pool& pool,
+               route_settings settings);
+
+  /// The topic's publish info, from the cache or (first use) from the NameServer. Errors:
+  /// no_route (unknown topic and no auto-create route), no_name_server, timed_out, and the
+  /// transport errors of the last NameServer tried.
+  [[nodiscard]] coro<std::error_code> get(std::string_view topic, net::clock::time_point deadline,
+                                          publish_info_ptr& out);
+
+  /// Queries every topic in use again and publishes the routes that changed.
+  [[nodiscard]] coro<void> refresh_all(net::clock::time_point deadline);
+
+  /// Called with a broker's id whenever a route introduces a master address not seen before
+  /// (registration: heartbeats).
+  void on_new_master(std::function<void(broker_id)> callback) { on_new_master_ = std::move(callback); }
+
+  /// Every master address referenced by a cached route, plus the NameServers (connections to
+  /// anything else can be closed).
+  [[nodiscard]] std::vector<std::string> addresses_in_use() const;
+  [[nodiscard]] std::size_t topics() const noexcept { return entries_.size(); }
+
+ private:
+  struct waiter {
+    std::coroutine_handle<> handle;
+    waiter* next = nullptr;
+  };
+  struct entry {
+    publish_info_ptr info;
+    bool querying = false;
+    std::error_code last_error;
+    waiter* waiters = nullptr;
+  };
+  struct wait_for_query;
+
+  [[nodiscard]] coro<std::error_code> query(std::string topic, net::clock::time_point deadline);
+  [[nodiscard]] std::error_code publish(const std::string& topic, wire::topic_route_data route,
+                                        bool from_default_topic);
+  void wake(entry& e);
+
+  name_server_client& names_;
+  broker_registry& brokers_;
+  net::connection_pool& pool_;
+  route_settings settings_;
+  std::unordered_map<std::string, entry> entries_;
+  std::function<void(broker_id)> on_new_master_;
+  std::minstd_rand random_{std::random_device{}()};
+};
+
+}  // namespace rmq::route

@@ -1,0 +1,423 @@
+// rmq::producer: the public API over the shards. Every entry point ends in shard::run on a
+// loop thread; the blocking forms wait for the same completion the async forms deliver.
+#include "rmq/producer.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <sstream>
+
+#include <asio/system_executor.hpp>
+
+#include "io/resolve.hpp"
+#include "send/shard.hpp"
+#include "wire/uniq_key.hpp"
+#include "wire/validation.hpp"
+
+namespace rmq {
+namespace {
+
+std::vector<std::string> split_name_servers(std::string_view list) {
+  std::vector<std::string> out;
+  while (!list.empty()) {
+    const std::size_t end = list.find(';');
+    std::string_view item = list.substr(0, end);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+    if (end == std::string_view::npos) break;
+    list.remove_prefix(end + 1);
+  }
+  return out;
+}
+
+std::string host_ip_text() {
+  const wire::host_identity& id = wire::default_uniq_key_generator().identity();
+  std::ostringstream os;
+  if (id.ip_size == 4) {
+    os << int(id.ip[0]) << '.' << int(id.ip[1]) << '.' << int(id.ip[2]) << '.' << int(id.ip[3]);
+  } else {
+    os << std::hex;
+    for (int i = 0; i < 16; i += 2) {
+      if (i != 0) os << ':';
+      os << ((id.ip[static_cast<std::size_t>(i)] << 8) | id.ip[static_cast<std::size_t>(i) + 1]);
+    }
+  }
+  return os.str();
+}
+
+// Any thread: the state shared by the blocking forms and the loop that completes them.
+struct sync_waiter {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;
+  std::error_code ec;
+  send_result result;
+
+  void set(std::error_code e, send_result r) {
+    std::lock_guard lock(mutex);
+    ec = e;
+    result = std::move(r);
+    done = true;
+    cv.notify_one();
+  }
+  void wait() {
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [&] { return done; });
+  }
+};
+
+// One alignment for every heap-held completion, so deallocation needs no record of it.
+constexpr std::align_val_t completion_alignment{64};
+
+void* heap_allocate(void*, std::size_t size, std::size_t align) {
+  if (align > static_cast<std::size_t>(completion_alignment)) throw std::bad_alloc();
+  return ::operator new(size, completion_alignment);
+}
+void heap_deallocate(void*, void* p, std::size_t) noexcept {
+  ::operator delete(p, completion_alignment);
+}
+
+}  // namespace
+
+std::string_view to_string(send_status status) noexcept {
+  switch (status) {
+    case send_status::send_ok: return "SEND_OK";
+    case send_status::flush_disk_timeout: return "FLUSH_DISK_TIMEOUT";
+    case send_status::flush_slave_timeout: return "FLUSH_SLAVE_TIMEOUT";
+    case send_status::slave_not_available: return "SLAVE_NOT_AVAILABLE";
+  }
+  return "UNKNOWN";
+}
+
+std::string send_diagnostics::describe(std::string_view topic, int attempts) const {
+  std::ostringstream os;
+  os << "Send [" << attempts << "] times, still failed, cost [" << elapsed_ms
+     << "]ms, Topic: " << topic << ", BrokersSent: [" << brokers << "]";
+  if (!remark.empty()) os << ": " << remark;
+  return os.str();
+}
+
+std::error_code producer_config::validate() const {
+  const auto invalid = make_error_code(errc::configuration_invalid);
+  if (const auto ec = wire::validate_group(group)) return ec;
+  if (send_timeout.count() <= 0 || connect_timeout.count() <= 0) return invalid;
+  if (attempt_timeout && attempt_timeout->count() <= 0) return invalid;
+  if (retries_sync < 0 || retries_async < 0 || retries_sync > 15 || retries_async > 15) return invalid;
+  if (max_message_size == 0 || compress_level < -7 || compress_level > 22) return invalid;
+  if (max_in_flight_sends == 0 || max_in_flight_bytes == 0) return invalid;
+  if (heartbeat_interval.count() <= 0 || route_refresh_interval.count() <= 0) return invalid;
+  if (default_topic_queue_nums <= 0 || wire::validate_topic(create_topic_key)) return invalid;
+  // GO_AWAY (5.3.1+ servers shutting down) is answered to versions above 475; resending on a new
+  // connection is not implemented yet.
+  if (protocol_version < 0 || protocol_version > 475) return invalid;
+  if (loop_threads == 0 || loop_threads > 64) return invalid;
+  if (custom_fault_tables) {
+    const send::fault_tables tables{custom_fault_tables->latency_max,
+                                    custom_fault_tables->not_available,
+                                    custom_fault_tables->isolation_latency};
+    if (!tables.valid()) return invalid;
+  }
+  return {};
+}
+
+// --- impl --------------------------------------------------------------------------------------
+
+class producer::impl {
+ public:
+  explicit impl(producer_config config) : config_(std::move(config)) {}
+
+  std::error_code start() {
+    if (started_) return {};
+    if (const auto ec = config_.validate()) return ec;
+    std::string servers = config_.name_servers;
+    if (servers.empty()) {
+      if (const char* env = std::getenv("NAMESRV_ADDR")) servers = env;
+    }
+    send::shard_settings settings;
+    settings.config = config_;
+    settings.name_servers = split_name_servers(servers);
+    if (settings.name_servers.empty()) return make_error_code(errc::no_name_server);
+    for (const std::string& address : settings.name_servers) {
+      std::error_code ec;
+      (void)io::parse_endpoint(address, ec);
+      if (ec) return make_error_code(errc::configuration_invalid);
+    }
+    std::string instance = config_.instance_name;
+    if (instance == "DEFAULT") {
+      instance = std::to_string(::getpid()) + "#" +
+                 std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    }
+    settings.client_id = host_ip_text() + "@" + instance;
+    settings.serialization = config_.serialization == header_serialization::binary
+                                 ? wire::serialize_type::rocketmq
+                                 : wire::serialize_type::json;
+    for (std::size_t i = 0; i < config_.loop_threads; ++i) {
+      shards_.push_back(std::make_unique<send::shard>(settings));
+    }
+    for (auto& s : shards_) s->start();
+    started_ = true;
+    return {};
+  }
+
+  void shutdown(std::chrono::milliseconds timeout) {
+    if (!started_ || stopped_.exchange(true)) return;
+    const auto deadline = io::clock::now() + timeout;
+    for (auto& s : shards_) s->shutdown(deadline);
+  }
+
+  /// The shard whose loop runs on this thread, or nullptr.
+  send::shard* local_shard() const noexcept {
+    for (const auto& s : shards_) {
+      if (s->on_loop_thread()) return s.get();
+    }
+    return nullptr;
+  }
+
+  void start_send(detail::send_completion* completion, const message* msg,
+                  std::span<const message> batch, detail::send_kind kind,
+                  detail::send_target target) {
+    const auto now = io::clock::now();
+    if (!started_ || stopped_.load(std::memory_order_relaxed)) {
+      completion->complete(make_error_code(started_ ? errc::shutting_down : errc::not_started),
+                           nullptr);
+      return;
+    }
+    if (send::shard* local = local_shard()) {
+      // On a loop thread already: no hop, no allocation.
+      send::send_op* op = local->acquire_op();
+      fill(*op, completion, msg, batch, kind, target, now);
+      local->run(*op);
+      return;
+    }
+    send::shard& chosen = *shards_[next_shard_.fetch_add(1, std::memory_order_relaxed) % shards_.size()];
+    // A foreign thread may not touch the shard's pools: the request travels in its own node.
+    auto* posted = new posted_send(chosen);
+    posted->completion = completion;
+    posted->msg = msg;
+    posted->batch = batch;
+    posted->kind = kind;
+    posted->target = target;
+    posted->started = now;
+    chosen.loop().post(*posted);
+  }
+
+  const producer_config& config() const noexcept { return config_; }
+  std::vector<std::unique_ptr<send::shard>>& shards() noexcept { return shards_; }
+  bool started() const noexcept { return started_; }
+  bool stopped() const noexcept { return stopped_.load(std::memory_order_relaxed); }
+
+ private:
+  struct posted_send final : io::task {
+    explicit posted_send(send::shard& s) noexcept : io::task(&run), target_shard(s) {}
+    static void run(io::task* t, action a) noexcept {
+      std::unique_ptr<posted_send> self(static_cast<posted_send*>(t));
+      if (a != action::run) {
+        self->completion->complete(make_error_code(errc::shutting_down), nullptr);
+        return;
+      }
+      send::send_op* op = self->target_shard.acquire_op();
+      fill(*op, self->completion, self->msg, self->batch, self->kind, self->target, self->started);
+      self->target_shard.run(*op);
+    }
+    send::shard& target_shard;
+    detail::send_completion* completion = nullptr;
+    const message* msg = nullptr;
+    std::span<const message> batch;
+    detail::send_kind kind = detail::send_kind::async;
+    detail::send_target target;
+    io::clock::time_point started{};
+  };
+
+  static void fill(send::send_op& op, detail::send_completion* completion, const message* msg,
+                   std::span<const message> batch, detail::send_kind kind,
+                   detail::send_target target, io::clock::time_point started) {
+    op.completion = completion;
+    op.msg = msg;
+    op.batch = batch;
+    op.mode = kind;
+    op.target = target;
+    op.started = started;  // the budget counts from the user's call, hops included
+  }
+
+  producer_config config_;
+  std::vector<std::unique_ptr<send::shard>> shards_;
+  std::atomic<std::size_t> next_shard_{0};
+  bool started_ = false;
+  std::atomic<bool> stopped_{false};
+};
+
+// --- producer ------------------------------------------------------------------------------
+
+producer::producer(producer_config config) : impl_(std::make_unique<impl>(std::move(config))) {}
+
+producer::~producer() { shutdown(impl_->config().send_timeout); }
+
+std::error_code producer::start() { return impl_->start(); }
+
+void producer::shutdown(std::chrono::milliseconds timeout) { impl_->shutdown(timeout); }
+
+producer::executor_type producer::get_executor() const {
+  if (impl_->shards().empty()) throw std::system_error(make_error_code(errc::not_started));
+  return impl_->shards().front()->loop().get_executor();
+}
+
+const producer_config& producer::config() const noexcept { return impl_->config(); }
+
+producer::executor_type producer::completion_executor() const {
+  if (!impl_->started() || impl_->stopped()) return asio::system_executor();
+  return get_executor();
+}
+
+detail::completion_storage producer::completion_storage_for_this_thread() const noexcept {
+  if (send::shard* local = impl_->local_shard()) {
+    return {[](void* owner, std::size_t size, std::size_t align) {
+              return static_cast<send::shard*>(owner)->completions().allocate(size, align);
+            },
+            [](void* owner, void* p, std::size_t size) noexcept {
+              static_cast<send::shard*>(owner)->completions().deallocate(p, size);
+            },
+            local};
+  }
+  return {&heap_allocate, &heap_deallocate, nullptr};
+}
+
+void producer::start_send(detail::send_completion* completion, const message& msg,
+                          detail::send_kind kind, detail::send_target target) {
+  impl_->start_send(completion, &msg, {}, kind, target);
+}
+
+void producer::start_batch(detail::send_completion* completion, std::span<const message> messages) {
+  if (messages.empty()) {
+    completion->complete(make_error_code(errc::batch_empty), nullptr);
+    return;
+  }
+  impl_->start_send(completion, &messages.front(), messages, detail::send_kind::async, {});
+}
+
+namespace {
+
+template <class Start>
+send_result wait_for_send(producer::impl& impl, Start&& start, std::error_code& ec) {
+  if (impl.local_shard() != nullptr) {
+    ec = make_error_code(errc::blocking_call_on_loop_thread);
+    return {};
+  }
+  sync_waiter waiter;
+  start([&waiter](std::error_code e, send_result r) { waiter.set(e, std::move(r)); });
+  waiter.wait();
+  ec = waiter.ec;
+  return std::move(waiter.result);
+}
+
+}  // namespace
+
+send_result producer::send(const message& msg) {
+  std::error_code ec;
+  send_result result = send(msg, ec);
+  if (ec) {
+    throw std::system_error(ec, result.diagnostics.describe(msg.topic(), result.attempts));
+  }
+  return result;
+}
+
+send_result producer::send(const message& msg, std::error_code& ec) {
+  return wait_for_send(
+      *impl_,
+      [&](auto handler) {
+        start_send(make_completion(std::move(handler)), msg, detail::send_kind::sync, {});
+      },
+      ec);
+}
+
+send_result producer::send(const message& msg, const message_queue& queue, std::error_code& ec) {
+  return wait_for_send(
+      *impl_,
+      [&](auto handler) {
+        start_send(make_completion(std::move(handler)), msg, detail::send_kind::sync,
+                   {&queue, nullptr});
+      },
+      ec);
+}
+
+send_result producer::send(const message& msg, const queue_selector& selector,
+                           std::error_code& ec) {
+  return wait_for_send(
+      *impl_,
+      [&](auto handler) {
+        start_send(make_completion(std::move(handler)), msg, detail::send_kind::sync,
+                   {nullptr, &selector});
+      },
+      ec);
+}
+
+send_result producer::send_batch(std::span<const message> batch, std::error_code& ec) {
+  return wait_for_send(
+      *impl_,
+      [&](auto handler) {
+        if (batch.empty()) {
+          make_completion(std::move(handler))->complete(make_error_code(errc::batch_empty), nullptr);
+          return;
+        }
+        impl_->start_send(make_completion(std::move(handler)), &batch.front(), batch,
+                          detail::send_kind::sync, {});
+      },
+      ec);
+}
+
+std::error_code producer::send_oneway(const message& msg) {
+  std::error_code ec;
+  (void)wait_for_send(
+      *impl_,
+      [&](auto handler) {
+        start_send(make_completion(std::move(handler)), msg, detail::send_kind::oneway, {});
+      },
+      ec);
+  return ec;
+}
+
+std::error_code producer::fetch_queues(const std::string& topic, std::vector<message_queue>& out) {
+  if (!impl_->started()) return make_error_code(errc::not_started);
+  if (impl_->local_shard() != nullptr) return make_error_code(errc::blocking_call_on_loop_thread);
+  send::shard& s = *impl_->shards().front();
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;
+  std::error_code result;
+  const auto deadline = io::clock::now() + config().send_timeout;
+  s.loop().post([&] {
+    spawn([](send::shard& sh, std::string t, io::clock::time_point d, std::vector<message_queue>& o,
+             std::error_code& r, std::mutex& m, std::condition_variable& c, bool& f) -> coro<void> {
+      const std::error_code ec = co_await sh.queues_of(std::move(t), d, o);
+      std::lock_guard lock(m);
+      r = ec;
+      f = true;
+      c.notify_one();
+    }(s, topic, deadline, out, result, mutex, cv, done));
+  });
+  std::unique_lock lock(mutex);
+  cv.wait(lock, [&] { return done; });
+  return result;
+}
+
+producer_stats producer::stats() const {
+  producer_stats stats;
+  for (const auto& s : impl_->shards()) {
+    const send::shard_counters& c = s->counters();
+    stats.sends += c.sends.get();
+    stats.succeeded += c.succeeded.get();
+    stats.failed += c.failed.get();
+    stats.retries += c.retries.get();
+    stats.timeouts += c.timeouts.get();
+    stats.in_flight += c.in_flight.get();
+    stats.route_queries += s->route_queries();
+    stats.slot_fallbacks += c.slot_fallbacks.get();
+  }
+  stats.frame_pool_fallbacks = frame_pool::fallback_allocations();
+  return stats;
+}
+
+}  // namespace rmq

@@ -1,0 +1,515 @@
+#include "send/shard.hpp"
+
+#include <algorithm>
+#include <future>
+#include <random>
+
+#include "net/request.hpp"
+#include "send/queue_selector.hpp"
+#include "wire/batch.hpp"
+#include "wire/codes.hpp"
+#include "wire/headers.hpp"
+#include "wire/heartbeat.hpp"
+#include "wire/properties.hpp"
+#include "wire/validation.hpp"
+
+namespace rmq::send {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Brokers older than 5.0 (protocol version 413) ignore TIMER_DELIVER_MS and deliver at once.
+constexpr std::int32_t first_version_with_delivery_time = 413;
+constexpr std::string_view default_region = "DefaultRegion";
+
+fault_tables tables_from(const producer_config& config) {
+  if (config.custom_fault_tables) {
+    return {config.custom_fault_tables->latency_max, config.custom_fault_tables->not_available,
+            config.custom_fault_tables->isolation_latency};
+  }
+  return config.fault_tables == fault_table_preset::v4_9 ? fault_tables::v4_9() : fault_tables::v5();
+}
+
+wire::compression_type compression_of(compression c) {
+  switch (c) {
+    case compression::zstd: return wire::compression_type::zstd;
+    case compression::lz4: return wire::compression_type::lz4;
+    case compression::zlib: break;
+  }
+  return wire::compression_type::zlib;
+}
+
+std::int64_t epoch_ms() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+send_status status_of(std::int32_t code) {
+  switch (code) {
+    case wire::response_code::flush_disk_timeout: return send_status::flush_disk_timeout;
+    case wire::response_code::flush_slave_timeout: return send_status::flush_slave_timeout;
+    case wire::response_code::slave_not_available: return send_status::slave_not_available;
+    default: return send_status::send_ok;
+  }
+}
+
+// Waits until `count` reaches zero or `deadline` passes (a shutdown's grace period).
+class drain_awaiter {
+ public:
+  drain_awaiter(io::loop& loop, const std::size_t& count, std::coroutine_handle<>& slot,
+                io::clock::time_point deadline) noexcept
+      : loop_(loop), count_(count), slot_(slot), deadline_(deadline), timer_(*this) {}
+
+  bool await_ready() const noexcept { return count_ == 0 || io::clock::now() >= deadline_; }
+  void await_suspend(std::coroutine_handle<> h) {
+    slot_ = h;
+    loop_.add_timer(timer_, deadline_);
+  }
+  void await_resume() { loop_.cancel_timer(timer_); }
+
+ private:
+  struct timer final : io::timer_node {
+    explicit timer(drain_awaiter& a) noexcept : timer_node(&fire), owner(a) {}
+    static void fire(io::timer_node* t, std::error_code) noexcept {
+      auto& self = static_cast<timer*>(t)->owner;
+      if (self.slot_) std::exchange(self.slot_, {}).resume();
+    }
+    drain_awaiter& owner;
+  };
+
+  io::loop& loop_;
+  const std::size_t& count_;
+  std::coroutine_handle<>& slot_;
+  io::clock::time_point deadline_;
+  timer timer_;
+};
+
+// Suspends until someone resumes the handle stored in `slot`.
+struct park {
+  std::coroutine_handle<>& slot;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) noexcept { slot = h; }
+  void await_resume() const noexcept {}
+};
+
+}  // namespace
+
+shard::shard(const shard_settings& settings)
+    : settings_(settings),
+      loop_(),
+      pool_(loop_,
+            [&] {
+              net::connection_options options;
+              options.connect_timeout = settings.config.connect_timeout;
+              options.core.version = settings.config.protocol_version;
+              return options;
+            }()),
+      names_(pool_, settings.name_servers,
+             {settings.serialization, wire::language_code::cpp, settings.config.protocol_version}),
+      routes_(names_, brokers_, pool_,
+              {settings.config.create_topic_key, settings.config.default_topic_queue_nums}),
+      faults_(tables_from(settings.config)),
+      gate_(loop_, settings.config.max_in_flight_sends, settings.config.max_in_flight_bytes,
+            settings.config.fail_fast_when_full) {
+  routes_.on_new_master([this](route::broker_id id) { spawn(heartbeat(id)); });
+}
+
+shard::~shard() = default;
+
+void shard::start() {
+  loop_.start();
+  loop_.post([this] {
+    frame_pool::install(&frames_);  // this thread's coroutine frames come from our pool
+    const auto now = io::clock::now();
+    next_refresh_ = now + settings_.config.route_refresh_interval;
+    next_heartbeat_ = now + settings_.config.heartbeat_interval;
+    arm_periodic();
+  });
+}
+
+void send_op::start_on_loop(io::task* t, action a) noexcept {
+  auto* op = static_cast<send_op*>(t);
+  if (a == action::run) {
+    op->owner->run(*op);
+  } else {
+    op->completion->complete(make_error_code(errc::shutting_down), nullptr);
+  }
+}
+
+void shard::run(send_op& op) {
+  op.owner = this;
+  op.deadline = op.started + settings_.config.send_timeout;
+  ++running_;
+  counters_.sends.bump();
+  counters_.in_flight.bump();
+  if (stopping_) {
+    finish(op, make_error_code(errc::shutting_down));
+    return;
+  }
+  spawn(pipeline(op));
+}
+
+// --- the pipeline ------------------------------------------------------------------------------
+
+coro<void> shard::pipeline(send_op& op) {
+  const producer_config& config = settings_.config;
+  const bool is_batch = !op.batch.empty();
+  const message& first = is_batch ? op.batch.front() : *op.msg;
+
+  wire::validation_limits limits;
+  limits.max_message_size = config.max_message_size;
+  std::error_code ec = is_batch ? wire::validate_batch(op.batch, limits)
+                                : wire::validate_message(*op.msg, limits);
+  if (ec) {
+    finish(op, ec);
+    co_return;
+  }
+
+  std::size_t bytes = 0;
+  if (is_batch) {
+    for (const message& m : op.batch) bytes += m.body().size();
+  } else {
+    bytes = op.msg->body().size();
+  }
+  ec = co_await gate_.acquire(bytes, op.deadline);
+  if (ec) {
+    finish(op, ec);
+    co_return;
+  }
+
+  route::publish_info_ptr info;
+  ec = co_await routes_.get(first.topic(), op.deadline, info);
+  std::string_view body;
+  std::int32_t sys_flag = 0;
+  if (!ec) ec = prepare_body(op, body, sys_flag);
+  if (!ec) ec = co_await attempt_all(op, *info, body, sys_flag);
+  gate_.release(bytes);
+  finish(op, ec);
+}
+
+std::error_code shard::prepare_body(send_op& op, std::string_view& body, std::int32_t& sys_flag) {
+  const producer_config& config = settings_.config;
+  auto& ids = wire::default_uniq_key_generator();
+  if (!op.batch.empty()) {
+    // Every inner message gets its own UNIQ_KEY; the request itself one more (as 5.x does).
+    if (auto ec = wire::encode_batch(op.batch, ids, op.body, &op.batch_ids)) return ec;
+    op.uniq_key_size = ids.next(op.uniq_key.data());
+    wire::append_batch_header_properties(op.properties, op.batch.front().wait_store_msg_ok(),
+                                         {op.uniq_key.data(), op.uniq_key_size});
+    body = op.body;
+    return {};
+  }
+  const message& msg = *op.msg;
+  // One id per send, kept by every retry, so consumers can de-duplicate.
+  std::string_view uniq_key = msg.uniq_key();
+  if (uniq_key.empty()) {
+    op.uniq_key_size = ids.next(op.uniq_key.data());
+    uniq_key = {op.uniq_key.data(), op.uniq_key_size};
+  }
+  wire::append_properties(op.properties, msg, {uniq_key, {}});
+  if (op.properties.size() > wire::max_properties_size) {
+    return make_error_code(errc::properties_too_long);
+  }
+  body = msg.body();
+  if (body.size() >= config.compress_threshold) {
+    const wire::compression_options options{compression_of(config.compress_type),
+                                            config.compress_level, config.compress_threshold};
+    std::error_code ec;
+    const std::int32_t flag = codec_.compress_if_needed(body, options, op.body, &ec);
+    if (ec) return ec;
+    if (flag != 0) {
+      sys_flag |= flag;
+      body = op.body;
+    }
+  }
+  return {};
+}
+
+coro<std::error_code> shard::attempt_all(send_op& op, const route::topic_publish_info& info,
+                                         std::string_view body, std::int32_t sys_flag) {
+  const producer_config& config = settings_.config;
+  const bool is_batch = !op.batch.empty();
+  const message& msg = is_batch ? op.batch.front() : *op.msg;
+  const bool oneway = op.mode == send_mode::oneway;
+  const bool ordered = op.target.queue != nullptr || op.target.selector != nullptr;
+
+  int max_attempts = 1;
+  if (!oneway) max_attempts += op.mode == send_mode::sync ? config.retries_sync : config.retries_async;
+  if (ordered && op.mode == send_mode::sync) max_attempts = 1;  // ordered: never another queue
+
+  // An ordered send's queue is chosen once and kept by every attempt.
+  std::optional<std::size_t> fixed;
+  if (op.target.queue != nullptr) {
+    const message_queue& wanted = *op.target.queue;
+    for (std::size_t i = 0; i < info.message_queues.size(); ++i) {
+      const message_queue& q = info.message_queues[i];
+      if (q.broker_name == wanted.broker_name && q.queue_id == wanted.queue_id) fixed = i;
+    }
+    if (!fixed) co_return make_error_code(errc::no_writable_queue);
+  } else if (op.target.selector != nullptr) {
+    const std::size_t index = (*op.target.selector)(info.message_queues, msg);
+    if (index >= info.message_queues.size()) co_return make_error_code(errc::invalid_argument);
+    fixed = index;
+  }
+  if (info.queues.empty()) co_return make_error_code(errc::no_writable_queue);
+
+  // The budget shared fairly among the attempts unless a per-attempt cap is configured, so a
+  // hung attempt leaves room for the retries.
+  const auto budget = op.deadline - op.started;
+  const auto cap = config.attempt_timeout
+                       ? std::chrono::duration_cast<io::clock::duration>(*config.attempt_timeout)
+                       : budget / max_attempts;
+
+  std::array<route::broker_id, 16> tried{};
+  std::error_code ec = make_error_code(errc::timed_out);
+  std::optional<route::broker_id> last_broker;
+  int attempt = 0;
+  while (attempt < max_attempts) {
+    const auto now = io::clock::now();
+    if (now >= op.deadline) {
+      ec = make_error_code(errc::timed_out);
+      break;
+    }
+    if (attempt > 0) counters_.retries.bump();
+    const std::size_t index =
+        fixed ? *fixed
+              : select_queue({info.queues, last_broker, config.fault_tolerance ? &faults_ : nullptr,
+                              now},
+                             info.round_robin);
+    const route::publish_queue queue = info.queues[index];
+    tried[static_cast<std::size_t>(attempt) % tried.size()] = queue.broker;
+    ++attempt;
+    route::broker_entry& broker = brokers_[queue.broker];
+    if (broker.master == nullptr) {
+      ec = make_error_code(errc::no_writable_queue);
+      last_broker = queue.broker;
+      continue;
+    }
+    if (!is_batch && msg.delivery_time_ms() && broker.version &&
+        *broker.version < first_version_with_delivery_time) {
+      ec = make_error_code(errc::delivery_time_unsupported);
+      break;
+    }
+
+    const std::int64_t born = epoch_ms();
+    const auto encode = [&](std::string& out, std::int32_t opaque) {
+      wire::command_fields fields;
+      fields.code = is_batch ? wire::request_code::send_batch_message
+                             : wire::request_code::send_message_v2;
+      fields.language = wire::language_code::cpp;
+      fields.version = config.protocol_version;
+      fields.opaque = opaque;
+      fields.flag = oneway ? wire::flag_oneway : 0;
+      wire::frame_writer writer(out, settings_.serialization, fields);
+      wire::send_message_request_header header;
+      header.producer_group = config.group;
+      header.topic = info.topic;
+      header.default_topic = config.create_topic_key;
+      header.default_topic_queue_nums = config.default_topic_queue_nums;
+      header.queue_id = queue.queue_id;
+      header.sys_flag = sys_flag;
+      header.born_timestamp = born;
+      header.flag = msg.flag();
+      header.properties = op.properties;
+      header.reconsume_times = 0;
+      header.unit_mode = false;
+      header.batch = is_batch;
+      header.broker_name = broker.name;
+      header.write(writer, true);
+      writer.finish(body);
+    };
+    const auto attempt_deadline = std::min(op.deadline, now + cap);
+    const net::response r = co_await net::request(*broker.master, encode, attempt_deadline, oneway);
+    const auto done = io::clock::now();
+    const auto latency = std::chrono::duration_cast<milliseconds>(done - now);
+
+    if (r.error) {
+      // Transport failure or the attempt's timeout: isolate the broker, try another.
+      ec = r.error;
+      faults_.update(queue.broker, latency, true, true, done);
+      last_broker = queue.broker;
+      if (!is_retriable(ec)) break;
+      continue;
+    }
+    if (oneway) {
+      ec = {};
+      break;
+    }
+    // The response frame is valid until our next suspension: read it now.
+    const wire::command_view& frame = *r.frame;
+    broker.version = frame.fields.version;
+    const std::int32_t code = frame.fields.code;
+    if (code == wire::response_code::success || wire::is_stored_status(code)) {
+      wire::send_message_response_header header;
+      if (header.parse(frame)) {
+        ec = make_error_code(errc::invalid_response);
+        faults_.update(queue.broker, latency, true, false, done);
+        break;
+      }
+      send_result& result = op.result;
+      result.status = status_of(code);
+      result.offset_msg_id.assign(header.msg_id);
+      result.queue.topic = info.topic;
+      result.queue.broker_name = broker.name;
+      result.queue.queue_id = header.queue_id;
+      result.queue_offset = header.queue_offset;
+      result.transaction_id.assign(header.transaction_id.value_or(std::string_view{}));
+      result.region_id.assign(header.msg_region.value_or(default_region));
+      result.trace_on = header.trace_on.value_or(true);
+      faults_.update(queue.broker, latency, false, true, done);
+      ec = {};
+      if (code != wire::response_code::success && config.retry_another_broker_when_not_stored_ok &&
+          !ordered && attempt < max_attempts) {
+        last_broker = queue.broker;
+        continue;  // stored, but not as asked: the user prefers another broker (may duplicate)
+      }
+      break;
+    }
+    ec = make_broker_error(code);
+    op.result.diagnostics.remark = frame.remark ? std::string(*frame.remark) : std::string();
+    faults_.update(queue.broker, latency, true, false, done);
+    last_broker = queue.broker;
+    if (!is_retriable_response_code(code)) break;
+  }
+  op.result.attempts = attempt;
+  if (ec || attempt > 1) {
+    std::string& brokers = op.result.diagnostics.brokers;
+    for (int i = 0; i < std::min<int>(attempt, static_cast<int>(tried.size())); ++i) {
+      if (!brokers.empty()) brokers += ", ";
+      brokers += brokers_[tried[static_cast<std::size_t>(i)]].name;
+    }
+  }
+  co_return ec;
+}
+
+void shard::finish(send_op& op, std::error_code ec) {
+  if (!ec) {
+    op.result.msg_id.assign(!op.batch.empty() ? std::string_view(op.batch_ids)
+                            : !op.msg->uniq_key().empty()
+                                ? std::string_view(op.msg->uniq_key())
+                                : std::string_view(op.uniq_key.data(), op.uniq_key_size));
+    counters_.succeeded.bump();
+  } else {
+    op.result.diagnostics.elapsed_ms =
+        std::chrono::duration_cast<milliseconds>(io::clock::now() - op.started).count();
+    counters_.failed.bump();
+    if (ec == errc::timed_out) counters_.timeouts.bump();
+  }
+  counters_.in_flight.drop();
+  // Hand the op back before completing: the handler may start the next send at once.
+  send_result result = std::move(op.result);
+  op.result = send_result{};
+  detail::send_completion* completion = op.completion;
+  ops_.release(&op);
+  completion->complete(ec, &result);
+  if (--running_ == 0 && drained_) std::exchange(drained_, {}).resume();
+}
+
+// --- registration and background work ------------------------------------------------------
+
+coro<void> shard::heartbeat(route::broker_id id) {
+  route::broker_entry& broker = brokers_[id];
+  if (broker.master == nullptr || stopping_) co_return;
+  const std::string body = wire::encode_heartbeat(settings_.client_id, settings_.config.group,
+                                                  wire::heartbeat_shape::v4);
+  const auto encode = [&](std::string& out, std::int32_t opaque) {
+    wire::command_fields fields;
+    fields.code = wire::request_code::heart_beat;
+    fields.version = settings_.config.protocol_version;
+    fields.opaque = opaque;
+    wire::frame_writer writer(out, settings_.serialization, fields);
+    writer.finish(body);
+  };
+  const net::response r = co_await net::request(*broker.master, encode,
+                                                io::clock::now() + milliseconds(3000));
+  if (!r.error && r.frame != nullptr) broker.version = r.frame->fields.version;
+}
+
+coro<void> shard::unregister(route::broker_id id, io::clock::time_point deadline,
+                             std::size_t& pending, std::coroutine_handle<>& waiter) {
+  route::broker_entry& broker = brokers_[id];
+  if (broker.master != nullptr) {
+    const auto encode = [&](std::string& out, std::int32_t opaque) {
+      wire::command_fields fields;
+      fields.code = wire::request_code::unregister_client;
+      fields.version = settings_.config.protocol_version;
+      fields.opaque = opaque;
+      wire::frame_writer writer(out, settings_.serialization, fields);
+      wire::unregister_client_request_header header;
+      header.client_id = settings_.client_id;
+      header.producer_group = settings_.config.group;
+      header.write(writer);
+      writer.finish();
+    };
+    (void)co_await net::request(*broker.master, encode, deadline);
+  }
+  if (--pending == 0 && waiter) std::exchange(waiter, {}).resume();
+}
+
+void shard::arm_periodic() {
+  if (stopping_) return;
+  loop_.add_timer(periodic_, std::min(next_refresh_, next_heartbeat_));
+}
+
+void shard::periodic_timer::fire(io::timer_node* t, std::error_code ec) noexcept {
+  if (!ec) static_cast<periodic_timer*>(t)->owner.on_periodic();
+}
+
+void shard::on_periodic() {
+  const auto now = io::clock::now();
+  if (now >= next_refresh_ && !refreshing_) {
+    next_refresh_ = now + settings_.config.route_refresh_interval;
+    refreshing_ = true;
+    spawn([](shard& self, io::clock::time_point deadline) -> coro<void> {
+      co_await self.routes_.refresh_all(deadline);
+      self.refreshing_ = false;
+    }(*this, now + settings_.config.route_refresh_interval));
+  }
+  if (now >= next_heartbeat_) {
+    next_heartbeat_ = now + settings_.config.heartbeat_interval;
+    for (route::broker_id id = 0; id < brokers_.size(); ++id) spawn(heartbeat(id));
+  }
+  arm_periodic();
+}
+
+coro<std::error_code> shard::queues_of(std::string topic, io::clock::time_point deadline,
+                                       std::vector<message_queue>& out) {
+  route::publish_info_ptr info;
+  const std::error_code ec = co_await routes_.get(topic, deadline, info);
+  if (!ec) out = info->message_queues;
+  co_return ec;
+}
+
+// --- shutdown ----------------------------------------------------------------------------
+
+coro<void> shard::shutdown_sequence(io::clock::time_point deadline, std::function<void()> done) {
+  stopping_ = true;
+  loop_.cancel_timer(periodic_);
+  // Let the sends in flight finish until the deadline.
+  co_await drain_awaiter(loop_, running_, drained_, deadline);
+  gate_.close(make_error_code(errc::shutting_down));
+  // Unregister from every broker (as the Java client does), with a short grace if the deadline
+  // has passed already.
+  const auto unregister_deadline = std::max(deadline, io::clock::now() + milliseconds(200));
+  std::size_t pending = 1;
+  std::coroutine_handle<> waiter;
+  for (route::broker_id id = 0; id < brokers_.size(); ++id) {
+    ++pending;
+    spawn(unregister(id, unregister_deadline, pending, waiter));
+  }
+  if (--pending > 0) co_await park{waiter};
+  // Fails whatever is still in flight (shutting_down) and closes every socket.
+  pool_.close_all(std::move(done));
+}
+
+void shard::shutdown(io::clock::time_point deadline) {
+  std::promise<void> closed;
+  loop_.post([&] {
+    spawn(shutdown_sequence(deadline, [&closed] { closed.set_value(); }));
+  });
+  closed.get_future().wait();
+  loop_.stop();
+}
+
+}  // namespace rmq::send

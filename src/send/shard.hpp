@@ -1,0 +1,128 @@
+// Everything one loop thread owns for a producer: the loop, its connections, route cache,
+// brokers, fault table, back-pressure gate and pools — and the send pipeline that runs on it.
+// Only the loop thread touches this state, so the send path takes no locks.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "common/coro.hpp"
+#include "common/frame_pool.hpp"
+#include "io/loop.hpp"
+#include "net/connection_pool.hpp"
+#include "rmq/producer.hpp"
+#include "rmq/producer_config.hpp"
+#include "route/broker_registry.hpp"
+#include "route/name_server_client.hpp"
+#include "route/topic_routes.hpp"
+#include "send/backpressure.hpp"
+#include "send/fault_tolerance.hpp"
+#include "send/send_op.hpp"
+#include "wire/compression.hpp"
+
+namespace rmq::send {
+
+/// Settings derived once from producer_config.
+struct shard_settings {
+  producer_config config;
+  std::vector<std::string> name_servers;
+  std::string client_id;
+  wire::serialize_type serialization = wire::serialize_type::json;
+};
+
+/// Counters written by the loop thread, read by any (relaxed, no read-modify-write).
+struct shard_counters {
+  struct counter {
+    std::atomic<std::uint64_t> value{0};
+    void bump(std::uint64_t n = 1) noexcept {
+      value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    void drop() noexcept {
+      value.store(value.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    }
+    [[nodiscard]] std::uint64_t get() const noexcept {
+      return value.load(std::memory_order_relaxed);
+    }
+  };
+  counter sends, succeeded, failed, retries, timeouts, in_flight, slot_fallbacks;
+};
+
+class shard {
+ public:
+  explicit shard(const shard_settings& settings);
+  ~shard();
+  shard(const shard&) = delete;
+  shard& operator=(const shard&) = delete;
+
+  /// Starts the loop thread and the background tasks (route refresh, heartbeats).
+  void start();
+  /// Loop thread: runs the pipeline of `op` (already filled in).
+  void run(send_op& op);
+  /// Any thread: hands `op` to the loop.
+  void post(send_op& op) { loop_.post(op); }
+  /// Any thread, blocking: lets sends finish until `deadline`, fails the rest, unregisters
+  /// from the brokers, closes every connection and joins the loop thread.
+  void shutdown(io::clock::time_point deadline);
+
+  [[nodiscard]] io::loop& loop() noexcept { return loop_; }
+  [[nodiscard]] bool on_loop_thread() const noexcept { return loop_.running_in_this_thread(); }
+  /// Loop thread: storage for a completion handler (pooled blocks).
+  [[nodiscard]] completion_slab& completions() noexcept { return completions_; }
+  /// Loop thread: a pooled send op.
+  [[nodiscard]] send_op* acquire_op() { return ops_.acquire(); }
+  [[nodiscard]] const shard_counters& counters() const noexcept { return counters_; }
+  [[nodiscard]] std::uint64_t route_queries() const noexcept { return names_.queries(); }
+
+  /// Loop thread: the topic's queues, for producer::fetch_queues.
+  [[nodiscard]] coro<std::error_code> queues_of(std::string topic, io::clock::time_point deadline,
+                                                std::vector<message_queue>& out);
+
+ private:
+  [[nodiscard]] coro<void> pipeline(send_op& op);
+  [[nodiscard]] coro<std::error_code> attempt_all(send_op& op, const route::topic_publish_info& info,
+                                                  std::string_view body, std::int32_t sys_flag);
+  [[nodiscard]] std::error_code prepare_body(send_op& op, std::string_view& body,
+                                             std::int32_t& sys_flag);
+  void finish(send_op& op, std::error_code ec);
+
+  [[nodiscard]] coro<void> heartbeat(route::broker_id broker);
+  [[nodiscard]] coro<void> unregister(route::broker_id broker, io::clock::time_point deadline,
+                                      std::size_t& pending, std::coroutine_handle<>& waiter);
+  [[nodiscard]] coro<void> shutdown_sequence(io::clock::time_point deadline, std::function<void()> done);
+  void arm_periodic();
+  void on_periodic();
+
+  shard_settings settings_;
+  io::loop loop_;
+  frame_pool frames_;
+  net::connection_pool pool_;
+  route::broker_registry brokers_;
+  route::name_server_client names_;
+  route::topic_routes routes_;
+  fault_tolerance faults_;
+  backpressure_gate gate_;
+  send_op_pool ops_;
+  completion_slab completions_;
+  wire::body_codec codec_;
+  shard_counters counters_;
+
+  struct periodic_timer final : io::timer_node {
+    explicit periodic_timer(shard& s) noexcept : timer_node(&fire), owner(s) {}
+    static void fire(io::timer_node* t, std::error_code ec) noexcept;
+    shard& owner;
+  };
+  periodic_timer periodic_{*this};
+  io::clock::time_point next_refresh_{};
+  io::clock::time_point next_heartbeat_{};
+  bool refreshing_ = false;
+  bool stopping_ = false;
+  std::size_t running_ = 0;           // pipelines not yet finished
+  std::coroutine_handle<> drained_;   // the shutdown sequence, waiting for running_ == 0
+};
+
+}  // namespace rmq::send
