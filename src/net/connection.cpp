@@ -19,7 +19,8 @@ connection::~connection() = default;
 std::error_code connection::admit() const noexcept {
   if (closing_for_good_ || loop_.stopping()) return make_error_code(errc::shutting_down);
   if (draining_) return make_error_code(errc::connection_lost);  // the address left every route
-  if (state_ == state::disconnected && consecutive_failures_ >= options_.failures_before_backoff &&
+  const bool has_socket = state_ == state::connected || state_ == state::connecting;
+  if (!has_socket && consecutive_failures_ >= options_.failures_before_backoff &&
       clock::now() < retry_after_) {
     return make_error_code(errc::connect_failed);  // fail fast: the pipeline tries elsewhere
   }
