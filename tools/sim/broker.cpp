@@ -1,0 +1,397 @@
+#include "broker.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "faults.hpp"
+#include "response.hpp"
+#include "wire/codes.hpp"
+#include "wire/heartbeat.hpp"
+#include "wire/perm.hpp"
+#include "wire/route_data.hpp"
+#include "wire/sys_flag.hpp"
+
+namespace rmq::sim {
+
+namespace {
+
+constexpr char hex_digits[] = "0123456789ABCDEF";
+
+void append_hex(std::string& out, std::uint64_t value, int digits) {
+  for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) {
+    out.push_back(hex_digits[(value >> shift) & 0xF]);
+  }
+}
+
+/// Stored size of a message in the commit log (MessageExtEncoder.calMsgLength, IPv4 hosts).
+std::int64_t stored_size(std::size_t body, std::size_t topic, std::size_t properties) {
+  return static_cast<std::int64_t>(91 + body + topic + properties);
+}
+
+std::string perm_text(int perm) {
+  std::string text;
+  text += (perm & perm_read) ? 'R' : '-';
+  text += (perm & perm_write) ? 'W' : '-';
+  text += (perm & perm_inherit) ? 'X' : '-';
+  return text;
+}
+
+}  // namespace
+
+broker_handler::broker_handler(cluster& metadata, broker_state& state, recorder& records,
+                               std::string region, bool trace_on)
+    : cluster_(metadata),
+      state_(state),
+      records_(records),
+      region_(std::move(region)),
+      trace_on_(trace_on ? "true" : "false") {
+  // "MSG_REGION\1<region>\2TRACE_ON\1<bool>\2" as the broker appends them to the properties.
+  broker_properties_size_ = 10 + 1 + region_.size() + 1 + 8 + 1 + trace_on_.size() + 1;
+  on_port_changed();
+}
+
+void broker_handler::on_port_changed() {
+  std::uint32_t ip = 0x7F000001;
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (std::sscanf(cluster_.host().c_str(), "%u.%u.%u.%u", &a, &b, &c, &d) == 4) {
+    ip = (a & 0xFF) << 24 | (b & 0xFF) << 16 | (c & 0xFF) << 8 | (d & 0xFF);
+  }
+  std::string prefix;
+  append_hex(prefix, ip, 8);
+  append_hex(prefix, state_.port, 8);
+  std::copy(prefix.begin(), prefix.end(), msg_id_prefix_);
+}
+
+bool broker_handler::in_default_fault_scope(std::int32_t code) const noexcept {
+  return code == wire::request_code::send_message ||
+         code == wire::request_code::send_message_v2 ||
+         code == wire::request_code::send_batch_message;
+}
+
+void broker_handler::handle(const wire::command_view& request, const fault_decision& fault,
+                            std::string_view peer, std::string& out) {
+  const std::int32_t code = request.fields.code;
+  if (in_default_fault_scope(code)) {
+    send(request, fault, peer, out);
+    return;
+  }
+  const personality version = cluster_.version();
+  if (fault.error_code) {
+    write_response(out, version, request, *fault.error_code,
+                   fault.remark(version, cluster_.host()));
+    return;
+  }
+  switch (code) {
+    case wire::request_code::heart_beat:
+      heartbeat(request, out);
+      return;
+    case wire::request_code::unregister_client:
+      unregister_client(request, out);
+      return;
+    case wire::request_code::end_transaction:
+      end_transaction(request, out);
+      return;
+    default:
+      write_not_supported(out, version, request);
+      return;
+  }
+}
+
+void broker_handler::write_send_error(std::string& out, const wire::command_view& request,
+                                      std::int32_t code, std::string_view remark,
+                                      bool with_region) {
+  const personality version = cluster_.version();
+  wire::frame_writer writer(out, response_type(version, request),
+                            response_fields(version, request, code), remark);
+  if (with_region) {
+    writer.field("MSG_REGION", std::string_view(region_));
+    writer.field("TRACE_ON", std::string_view(trace_on_));
+  }
+  writer.finish();
+}
+
+void broker_handler::write_send_result(std::string& out, const wire::command_view& request,
+                                       std::int32_t code, std::int32_t queue_id,
+                                       std::int64_t queue_offset, std::string_view msg_ids,
+                                       std::string_view transaction_id) {
+  const personality version = cluster_.version();
+  const auto type = response_type(version, request);
+  wire::frame_writer writer(out, type, response_fields(version, request, code));
+  // Field orders as captured: Java's HashMap order for JSON, fast-coded header fields first
+  // for binary.
+  if (version == personality::v5) {
+    writer.field("queueId", queue_id);
+    writer.field("transactionId", transaction_id);
+    writer.field("msgId", msg_ids);
+    writer.field("TRACE_ON", std::string_view(trace_on_));
+    writer.field("MSG_REGION", std::string_view(region_));
+    writer.field("queueOffset", queue_offset);
+  } else if (type == wire::serialize_type::json) {
+    writer.field("queueId", queue_id);
+    writer.field("TRACE_ON", std::string_view(trace_on_));
+    writer.field("MSG_REGION", std::string_view(region_));
+    writer.field("msgId", msg_ids);
+    writer.field("queueOffset", queue_offset);
+  } else {
+    writer.field("msgId", msg_ids);
+    writer.field("queueId", queue_id);
+    writer.field("queueOffset", queue_offset);
+    writer.field("TRACE_ON", std::string_view(trace_on_));
+    writer.field("MSG_REGION", std::string_view(region_));
+  }
+  writer.finish();
+}
+
+void broker_handler::append_msg_id(std::string& out, std::int64_t offset) const {
+  out.append(msg_id_prefix_, sizeof msg_id_prefix_);
+  append_hex(out, static_cast<std::uint64_t>(offset), 16);
+}
+
+void broker_handler::send(const wire::command_view& request, const fault_decision& fault,
+                          std::string_view peer, std::string& out) {
+  const personality version = cluster_.version();
+  const bool batch = request.fields.code == wire::request_code::send_batch_message;
+  wire::send_message_request_header header;
+  if (header.parse(request)) {
+    // The remoting layer cannot build the custom header and answers from its exception handler.
+    write_send_error(out, request, wire::response_code::system_error,
+                     "org.apache.rocketmq.remoting.exception.RemotingCommandException: the custom "
+                     "field is null or malformed",
+                     false);
+    return;
+  }
+
+  std::int32_t result_code = wire::response_code::success;
+  if (fault.error_code) {
+    if (!wire::is_stored_status(*fault.error_code)) {
+      const std::string remark = fault.remark(version, cluster_.host());
+      write_send_error(out, request, *fault.error_code, remark,
+                       *fault.error_code != wire::response_code::system_busy);
+      return;
+    }
+    result_code = *fault.error_code;
+  }
+  if (state_.config.id != wire::master_broker_id) {
+    // A slave's store refuses writes.
+    write_send_error(out, request, wire::response_code::service_not_available,
+                     default_error_remark(14, version, cluster_.host()), true);
+    return;
+  }
+  if (header.topic.size() > 127) {
+    write_send_error(out, request, wire::response_code::message_illegal,
+                     "message topic length too long " + std::to_string(header.topic.size()),
+                     true);
+    return;
+  }
+  const std::string_view properties = header.properties.value_or(std::string_view{});
+  if (properties.size() > wire::max_properties_size) {
+    write_send_error(out, request, wire::response_code::message_illegal,
+                     "message properties length too long " + std::to_string(properties.size()),
+                     true);
+    return;
+  }
+
+  topic_state* topic = state_.find_topic(header.topic);
+  if (topic == nullptr) {
+    topic_state* source = cluster_.auto_create() ? state_.find_topic(header.default_topic)
+                                                 : nullptr;
+    if (source != nullptr && wire::is_inherited(source->perm)) {
+      // TopicConfigManager.createTopicInSendMessageMethod: the default topic's perm without
+      // inherit, min(requested, default topic's) queues; the broker re-registers at once.
+      const int queues = std::max(
+          1, std::min<int>(header.default_topic_queue_nums, source->write_queues));
+      topic = &state_.create_topic(header.topic, queues, queues, source->perm & ~perm_inherit);
+    } else {
+      write_send_error(out, request, wire::response_code::topic_not_exist,
+                       "topic[" + std::string(header.topic) + "] not exist, apply first please!" +
+                           faq_suffix(version),
+                       true);
+      return;
+    }
+  }
+
+  std::int32_t queue_id = header.queue_id;
+  const int valid = std::max(topic->read_queues, topic->write_queues);
+  if (queue_id >= valid) {
+    const std::string remark =
+        "request queueId[" + std::to_string(queue_id) + "] is illegal, TopicConfig [topicName=" +
+        std::string(header.topic) + ", readQueueNums=" + std::to_string(topic->read_queues) +
+        ", writeQueueNums=" + std::to_string(topic->write_queues) +
+        ", perm=" + perm_text(topic->perm) +
+        ", topicFilterType=SINGLE_TAG, topicSysFlag=0, order=false] Producer: " +
+        std::string(peer);
+    write_send_error(out, request, wire::response_code::system_error, remark, true);
+    return;
+  }
+  if (queue_id < 0) {
+    const int writable = std::max(1, topic->write_queues);
+    queue_id = static_cast<std::int32_t>(state_.round_robin++ % static_cast<unsigned>(writable));
+  }
+
+  if (batch) {
+    if (header.topic.starts_with("%RETRY%")) {
+      write_send_error(out, request, wire::response_code::message_illegal,
+                       "batch request does not support retry group " + std::string(header.topic),
+                       true);
+      return;
+    }
+    // Records must tile the body exactly, TOTALSIZE included (every Java client writes it
+    // exactly; a real broker walks only the body and properties lengths). When they do not, the
+    // store's batch encoder runs off the end of the buffer and the exception reaches the
+    // remoting layer, which answers SYSTEM_ERROR with the exception's description.
+    if (wire::decode_batch(request.body, batch_)) {
+      write_send_error(out, request, wire::response_code::system_error,
+                       "java.nio.BufferUnderflowException, "
+                       "java.nio.Buffer.nextGetIndex(Buffer.java:643)",
+                       false);
+      return;
+    }
+  }
+
+  const std::size_t count = batch ? batch_.size() : 1;
+  auto& next = topic->next_offset[static_cast<std::size_t>(queue_id)];
+  const std::int64_t first_offset = next;
+  next += static_cast<std::int64_t>(count);
+
+  msg_ids_.clear();
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::int64_t commit_offset = state_.commit_log_offset;
+    const std::string_view body = batch ? batch_[i].body : request.body;
+    const std::string_view props = batch ? batch_[i].properties : properties;
+    state_.commit_log_offset +=
+        stored_size(body.size(), header.topic.size(), props.size() + broker_properties_size_);
+    if (i != 0) msg_ids_.push_back(',');
+    const std::size_t id_start = msg_ids_.size();
+    append_msg_id(msg_ids_, commit_offset);
+    if (records_.store_enabled) {
+      store(request, header, header.topic, queue_id, first_offset + static_cast<std::int64_t>(i),
+            commit_offset, std::string_view(msg_ids_).substr(id_start),
+            result_code, batch ? batch_[i].flag : header.flag, body, props,
+            batch ? static_cast<std::int32_t>(i) : -1);
+    }
+  }
+  if (counters_ != nullptr) counters_->messages += count;
+
+  std::string_view transaction_id;
+  if (version == personality::v5) {
+    // 5.x brokers answer the message's UNIQ_KEY (for a batch: the batch's own), making one up
+    // when the message has none.
+    if (auto key = wire::find_property(properties, wire::property_names::uniq_key)) {
+      transaction_id = *key;
+    } else {
+      generated_key_.clear();
+      generated_key_.append(msg_id_prefix_, sizeof msg_id_prefix_);
+      append_hex(generated_key_, ++generated_count_, 16);
+      transaction_id = generated_key_;
+    }
+  }
+  write_send_result(out, request, result_code, queue_id, first_offset, msg_ids_, transaction_id);
+}
+
+void broker_handler::store(const wire::command_view& request,
+                           const wire::send_message_request_header& header,
+                           std::string_view topic, std::int32_t queue_id,
+                           std::int64_t queue_offset, std::int64_t commit_offset,
+                           std::string_view msg_id, std::int32_t response_code,
+                           std::int32_t flag, std::string_view body, std::string_view properties,
+                           std::int32_t batch_index) {
+  stored_message message;
+  message.broker_name = state_.config.name;
+  message.broker_id = state_.config.id;
+  message.request_code = request.fields.code;
+  message.serialization = static_cast<std::int32_t>(request.type);
+  message.request_version = request.fields.version;
+  message.response_code = response_code;
+  message.producer_group = std::string(header.producer_group);
+  message.topic = std::string(topic);
+  message.queue_id = queue_id;
+  message.queue_offset = queue_offset;
+  message.commit_log_offset = commit_offset;
+  message.offset_msg_id = std::string(msg_id);
+  properties_.clear();
+  wire::decode_properties(properties, properties_);
+  for (const auto& p : properties_) {
+    message.properties.emplace_back(std::string(p.name), std::string(p.value));
+    if (p.name == wire::property_names::tags) message.tags = std::string(p.value);
+    if (p.name == wire::property_names::keys) message.keys = std::string(p.value);
+  }
+  message.flag = flag;
+  message.sys_flag = header.sys_flag;
+  message.born_timestamp = header.born_timestamp;
+  message.batch_index = batch_index;
+  if (wire::sys_flag::is_compressed(header.sys_flag) && batch_index < 0) {
+    message.was_compressed = true;
+    const auto type = wire::compression_from_sys_flag(header.sys_flag);
+    if (!type || codec_.decompress(*type, body, message.body)) {
+      // A real broker stores the bytes without looking at them; so do we, and say so.
+      message.decompression_failed = true;
+      message.body = std::string(body);
+    }
+  } else {
+    message.body = std::string(body);
+  }
+  records_.messages.add(std::move(message));
+}
+
+void broker_handler::heartbeat(const wire::command_view& request, std::string& out) {
+  const personality version = cluster_.version();
+  const auto decoded = wire::decode_heartbeat(request.body);
+  if (!decoded) {
+    write_response(out, version, request, wire::response_code::system_error,
+                   "com.alibaba.fastjson.JSONException: illegal HeartbeatData body");
+    return;
+  }
+  auto& client = records_.client(state_.config.name, decoded.data.client_id);
+  ++client.heartbeats;
+  client.unregistered = false;
+  for (const auto& group : decoded.data.producer_groups) {
+    if (std::find(client.producer_groups.begin(), client.producer_groups.end(), group) ==
+        client.producer_groups.end()) {
+      client.producer_groups.push_back(group);
+    }
+  }
+  wire::frame_writer writer(out, response_type(version, request),
+                            response_fields(version, request, wire::response_code::success));
+  if (version == personality::v5) {
+    writer.field("IS_SUPPORT_HEART_BEAT_V2", std::string_view("true"));
+    writer.field("IS_SUB_CHANGE", std::string_view("true"));
+  }
+  writer.finish();
+}
+
+void broker_handler::unregister_client(const wire::command_view& request, std::string& out) {
+  const personality version = cluster_.version();
+  wire::unregister_client_request_header header;
+  if (header.parse(request)) {
+    write_response(out, version, request, wire::response_code::system_error,
+                   "org.apache.rocketmq.remoting.exception.RemotingCommandException: the custom "
+                   "field <clientID> is null");
+    return;
+  }
+  auto& client = records_.client(state_.config.name, header.client_id);
+  client.unregistered = true;
+  if (header.producer_group && !header.producer_group->empty() &&
+      std::find(client.producer_groups.begin(), client.producer_groups.end(),
+                *header.producer_group) == client.producer_groups.end()) {
+    client.producer_groups.emplace_back(*header.producer_group);
+  }
+  if (header.consumer_group && !header.consumer_group->empty()) {
+    client.consumer_groups.emplace_back(*header.consumer_group);
+  }
+  write_response(out, version, request, wire::response_code::success);
+}
+
+void broker_handler::end_transaction(const wire::command_view& request, std::string& out) {
+  end_transaction_record record;
+  record.broker_name = state_.config.name;
+  record.oneway = request.is_oneway();
+  for (const auto& f : request.ext_fields) {
+    record.fields.emplace_back(std::string(f.name), std::string(f.value));
+  }
+  if (request.remark) record.remark = std::string(*request.remark);
+  records_.end_transactions.push_back(std::move(record));
+  // Sent oneway by every client; should one wait for an answer, it gets SUCCESS.
+  write_response(out, cluster_.version(), request, wire::response_code::success);
+}
+
+}  // namespace rmq::sim

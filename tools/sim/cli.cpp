@@ -1,0 +1,374 @@
+#include "cli.hpp"
+
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+namespace rmq::sim {
+
+namespace {
+
+struct code_name {
+  std::string_view name;
+  std::int32_t code;
+};
+constexpr code_name code_names[] = {
+    {"SUCCESS", 0},
+    {"SYSTEM_ERROR", 1},
+    {"SYSTEM_BUSY", 2},
+    {"REQUEST_CODE_NOT_SUPPORTED", 3},
+    {"FLUSH_DISK_TIMEOUT", 10},
+    {"SLAVE_NOT_AVAILABLE", 11},
+    {"FLUSH_SLAVE_TIMEOUT", 12},
+    {"MESSAGE_ILLEGAL", 13},
+    {"SERVICE_NOT_AVAILABLE", 14},
+    {"VERSION_NOT_SUPPORTED", 15},
+    {"NO_PERMISSION", 16},
+    {"TOPIC_NOT_EXIST", 17},
+    {"NO_BUYER_ID", 204},
+    {"NOT_IN_CURRENT_UNIT", 205},
+    {"GO_AWAY", 1500},
+};
+
+std::vector<std::string> split(std::string_view text, char separator) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t end = std::min(text.find(separator, start), text.size());
+    if (end > start) parts.emplace_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+template <class T>
+bool parse_number(std::string_view text, T& value) {
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+bool parse_ms(std::string_view text, std::chrono::microseconds& out) {
+  try {
+    std::size_t used = 0;
+    const double ms = std::stod(std::string(text), &used);
+    if (used != text.size() || ms < 0) return false;
+    out = std::chrono::microseconds(static_cast<std::int64_t>(ms * 1000.0));
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+bool parse_codes(std::string_view text, std::vector<std::int32_t>& codes) {
+  codes.clear();
+  for (const auto& part : split(text, ',')) {
+    std::int32_t code = 0;
+    if (!parse_number(part, code)) return false;
+    codes.push_back(code);
+  }
+  return true;
+}
+
+/// Fault options of one server as given on the command line.
+struct fault_options {
+  std::string latency;
+  std::string error;
+  std::string remark;
+  std::uint64_t every_nth = 1;
+  bool silent = false;
+  std::uint64_t reset_after = 0;
+  bool split_writes = false;
+  bool refuse = false;
+  std::string codes;
+
+  void add(CLI::App& app, const std::string& prefix, const std::string& who) {
+    app.add_option("--" + prefix + "latency", latency,
+                   "Added latency of " + who + " responses in ms: MS or MIN-MAX (uniform)")
+        ->group("Faults");
+    app.add_option("--" + prefix + "error-code", error,
+                   "Answer " + who + " requests with this response code, by number or name "
+                   "(SYSTEM_BUSY, SYSTEM_ERROR, SERVICE_NOT_AVAILABLE, NO_PERMISSION, "
+                   "TOPIC_NOT_EXIST, ...); FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT and "
+                   "SLAVE_NOT_AVAILABLE store the message and answer a full send result")
+        ->group("Faults");
+    app.add_option("--" + prefix + "error-remark", remark,
+                   "Remark of the injected error (default: what a real server says)")
+        ->group("Faults");
+    app.add_option("--" + prefix + "every-nth", every_nth,
+                   "Apply the error code and silence to every Nth matching request only")
+        ->group("Faults");
+    app.add_flag("--" + prefix + "silent", silent,
+                 "Read matching " + who + " requests but never answer them")
+        ->group("Faults");
+    app.add_option("--" + prefix + "reset-after", reset_after,
+                   "Reset (RST) a " + who + " connection at its Nth matching request")
+        ->group("Faults");
+    app.add_flag("--" + prefix + "split-writes", split_writes,
+                 "Write " + who + " responses one byte per write")
+        ->group("Faults");
+    app.add_flag("--" + prefix + "refuse-connections", refuse,
+                 "Close the " + who + " listener so that connects are refused")
+        ->group("Faults");
+    app.add_option("--" + prefix + "fault-codes", codes,
+                   "Request codes the request faults apply to, comma-separated (default: the "
+                   "sends 10,310,320 on a broker, every request on the name server)")
+        ->group("Faults");
+  }
+
+  [[nodiscard]] bool to_spec(fault_spec& spec, std::string& error_text) const {
+    if (!latency.empty() && !parse_latency(latency, spec)) {
+      error_text = "bad latency: " + latency;
+      return false;
+    }
+    if (!error.empty()) {
+      spec.error_code = parse_response_code(error);
+      if (!spec.error_code) {
+        error_text = "unknown response code: " + error;
+        return false;
+      }
+    }
+    if (!remark.empty()) spec.error_remark = remark;
+    spec.every_nth = every_nth == 0 ? 1 : every_nth;
+    spec.silent = silent;
+    spec.reset_after = reset_after;
+    spec.split_writes = split_writes;
+    spec.refuse_connections = refuse;
+    if (!codes.empty() && !parse_codes(codes, spec.codes)) {
+      error_text = "bad request code list: " + codes;
+      return false;
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+std::optional<std::int32_t> parse_response_code(std::string_view text) {
+  std::int32_t code = 0;
+  if (parse_number(text, code)) return code;
+  for (const auto& entry : code_names) {
+    if (entry.name == text) return entry.code;
+  }
+  return std::nullopt;
+}
+
+bool parse_latency(std::string_view text, fault_spec& spec) {
+  const auto dash = text.find('-');
+  std::chrono::microseconds low{}, high{};
+  if (dash == std::string_view::npos) {
+    if (!parse_ms(text, low)) return false;
+    high = low;
+  } else if (!parse_ms(text.substr(0, dash), low) || !parse_ms(text.substr(dash + 1), high) ||
+             high < low) {
+    return false;
+  }
+  spec.latency_min = low;
+  spec.latency_max = high;
+  return true;
+}
+
+bool apply_fault_setting(std::string_view setting, fault_spec& spec) {
+  const auto eq = setting.find('=');
+  const std::string_view key = setting.substr(0, eq);
+  const std::string_view value =
+      eq == std::string_view::npos ? std::string_view{} : setting.substr(eq + 1);
+  if (key == "latency") return parse_latency(value, spec);
+  if (key == "error") {
+    spec.error_code = parse_response_code(value);
+    return spec.error_code.has_value();
+  }
+  if (key == "remark") {
+    spec.error_remark = std::string(value);
+    return true;
+  }
+  if (key == "nth") return parse_number(value, spec.every_nth) && spec.every_nth > 0;
+  if (key == "silent") {
+    spec.silent = true;
+    return true;
+  }
+  if (key == "reset-after") return parse_number(value, spec.reset_after);
+  if (key == "split-writes") {
+    spec.split_writes = true;
+    return true;
+  }
+  if (key == "refuse") {
+    spec.refuse_connections = true;
+    return true;
+  }
+  if (key == "codes") return parse_codes(value, spec.codes);
+  return false;
+}
+
+std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
+  CLI::App app{
+      "rmq-sim: a RocketMQ NameServer plus brokers on one host, speaking the remoting protocol "
+      "like Apache RocketMQ 4.9.x or 5.x, with fault injection.\n"
+      "Prints one line per listener ('namesrv - HOST:PORT', 'broker NAME HOST:PORT [ID]') and "
+      "then 'ready'; exits cleanly on SIGINT or SIGTERM.",
+      "rmq-sim"};
+  sim_config& config = out.config;
+
+  int namesrv_port = 9876;
+  std::size_t broker_count = 1;
+  std::string broker_names;
+  int slaves = 0;
+  std::string topics;
+  std::string auto_create = "on";
+  std::string version = "4.9";
+  std::string store = "on";
+  std::string trace_on = "on";
+  std::vector<std::string> perms;
+  std::string fault_broker = "*";
+
+  app.add_option("--port", namesrv_port,
+                 "NameServer port; the brokers listen on the following ports (0: every "
+                 "listener on a free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--host", config.host, "Address to listen on and to advertise in routes")
+      ->capture_default_str();
+  app.add_option("--brokers", broker_count, "Number of master brokers")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--broker-names", broker_names,
+                 "Comma-separated broker names (default broker-a, broker-b, ...); their count "
+                 "overrides --brokers");
+  app.add_option("--slaves", slaves, "Slaves per master (broker ids 1..N; they refuse sends)")
+      ->check(CLI::Range(0, 8))
+      ->capture_default_str();
+  app.add_option("--cluster", config.cluster, "Cluster name in routes")->capture_default_str();
+  app.add_option("--queues", config.default_queues, "Read/write queues per topic (and TBW102)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--topics", topics,
+                 "Topics to create on every broker, comma-separated; NAME:Q gives one its own "
+                 "queue count");
+  app.add_option("--auto-create", auto_create,
+                 "on: TBW102 (perm 7) is served and a send with defaultTopic TBW102 creates an "
+                 "unknown topic; off: unknown topics get TOPIC_NOT_EXIST")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--broker-version", version,
+                 "Personality: 4.9 (answers in the request's serialization, version 409) or 5 "
+                 "(always JSON, version 479, transactionId in send results)")
+      ->check(CLI::IsMember({"4.9", "5"}))
+      ->capture_default_str();
+  app.add_option("--store", store, "Keep the received messages decoded (off for load tests)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--store-capacity", config.store_capacity,
+                 "Messages kept at most; the oldest are evicted")
+      ->capture_default_str();
+  app.add_option("--perm", perms,
+                 "Broker permission NAME=PERM (6 read-write, 4 read-only, 2 write-only); "
+                 "repeatable");
+  app.add_option("--region", config.region, "MSG_REGION of send results")->capture_default_str();
+  app.add_option("--trace-on", trace_on, "TRACE_ON of send results")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--max-frame", config.max_frame,
+                 "Largest accepted frame in bytes; a longer length word closes the connection")
+      ->capture_default_str();
+  app.add_option("--stats-file", out.stats_file,
+                 "Write the counters as JSON to this file on exit (route answers by form, "
+                 "requests by code, messages per broker)");
+  app.add_flag("--stats-messages", out.stats_messages,
+               "Include the stored messages (topic, tags, keys, properties, body, ...) in the "
+               "stats file");
+  app.add_flag("--control-stdin", out.control_stdin,
+               "Read control commands from standard input, one per line: 'fault TARGET "
+               "SETTING...' (TARGET: namesrv, a broker name or *; SETTING: latency=MS|MIN-MAX "
+               "error=CODE remark=TEXT nth=N silent reset-after=N split-writes refuse "
+               "codes=C1,C2; no setting clears), 'stop BROKER', 'start BROKER', 'restart "
+               "BROKER [PORT]', 'namesrv down', 'namesrv up', 'clear'");
+  app.add_flag("--quiet-summary", out.quiet_summary, "Do not print the summary on exit");
+
+  fault_options broker_faults;
+  fault_options namesrv_faults;
+  app.add_option("--fault-broker", fault_broker,
+                 "Broker the broker fault options apply to (default: every broker)")
+      ->group("Faults");
+  broker_faults.add(app, "", "broker");
+  namesrv_faults.add(app, "namesrv-", "name server");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  config.namesrv_port = static_cast<std::uint16_t>(namesrv_port);
+  config.auto_create = auto_create == "on";
+  config.version = version == "5" ? personality::v5 : personality::v4_9;
+  config.store = store == "on";
+  config.trace_on = trace_on == "on";
+
+  std::vector<std::string> names = split(broker_names, ',');
+  if (names.empty()) {
+    for (std::size_t i = 0; i < broker_count; ++i) names.push_back(default_broker_name(i));
+  }
+  int next_port = namesrv_port == 0 ? 0 : namesrv_port + 1;
+  for (const auto& name : names) {
+    for (int id = 0; id <= slaves; ++id) {
+      broker_config broker;
+      broker.name = name;
+      broker.id = id;
+      broker.port = static_cast<std::uint16_t>(next_port);
+      if (next_port != 0) ++next_port;
+      config.brokers.push_back(std::move(broker));
+    }
+  }
+  for (const auto& entry : perms) {
+    const auto eq = entry.find('=');
+    int perm = 0;
+    if (eq == std::string::npos || !parse_number(std::string_view(entry).substr(eq + 1), perm)) {
+      std::cerr << "rmq-sim: bad --perm " << entry << "\n";
+      return 2;
+    }
+    bool found = false;
+    for (auto& broker : config.brokers) {
+      if (broker.name == entry.substr(0, eq)) {
+        broker.perm = perm;
+        found = true;
+      }
+    }
+    if (!found) {
+      std::cerr << "rmq-sim: --perm names an unknown broker: " << entry << "\n";
+      return 2;
+    }
+  }
+  for (const auto& entry : split(topics, ',')) {
+    topic_config topic;
+    const auto colon = entry.find(':');
+    topic.name = entry.substr(0, colon);
+    if (colon != std::string::npos &&
+        !parse_number(std::string_view(entry).substr(colon + 1), topic.read_queues)) {
+      std::cerr << "rmq-sim: bad topic " << entry << "\n";
+      return 2;
+    }
+    config.topics.push_back(std::move(topic));
+  }
+
+  std::string error_text;
+  fault_spec broker_spec;
+  if (!broker_faults.to_spec(broker_spec, error_text) ||
+      !namesrv_faults.to_spec(config.namesrv_faults, error_text)) {
+    std::cerr << "rmq-sim: " << error_text << "\n";
+    return 2;
+  }
+  if (fault_broker != "*") {
+    bool found = false;
+    for (const auto& broker : config.brokers) found = found || broker.name == fault_broker;
+    if (!found) {
+      std::cerr << "rmq-sim: --fault-broker names an unknown broker: " << fault_broker << "\n";
+      return 2;
+    }
+  }
+  config.broker_faults.emplace_back(fault_broker, broker_spec);
+  return std::nullopt;
+}
+
+}  // namespace rmq::sim

@@ -1,0 +1,108 @@
+#include "cluster.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace rmq::sim {
+
+topic_state* broker_state::find_topic(std::string_view name) noexcept {
+  const auto it = topics.find(name);
+  return it == topics.end() ? nullptr : &it->second;
+}
+
+topic_state& broker_state::create_topic(std::string_view name, int read_queues,
+                                        int write_queues, int perm) {
+  auto& topic = topics[std::string(name)];
+  topic.read_queues = read_queues;
+  topic.write_queues = write_queues;
+  topic.perm = perm;
+  // Offsets survive a re-creation with other counts: queues only grow.
+  topic.next_offset.resize(
+      std::max<std::size_t>(topic.next_offset.size(),
+                            static_cast<std::size_t>(std::max(read_queues, write_queues))),
+      0);
+  return topic;
+}
+
+broker_state& cluster::add_broker(broker_config config) {
+  auto broker = std::make_unique<broker_state>();
+  broker->config = std::move(config);
+  brokers_.push_back(std::move(broker));
+  return *brokers_.back();
+}
+
+broker_state* cluster::find_broker(std::string_view name, std::int64_t id) noexcept {
+  for (auto& broker : brokers_) {
+    if (broker->config.name == name && broker->config.id == id) return broker.get();
+  }
+  return nullptr;
+}
+
+void cluster::create_topic(const topic_config& topic, int default_queues) {
+  const int read = topic.read_queues > 0 ? topic.read_queues : default_queues;
+  const int write = topic.write_queues > 0 ? topic.write_queues : read;
+  for (auto& broker : brokers_) {
+    const bool listed =
+        topic.brokers.empty() || std::find(topic.brokers.begin(), topic.brokers.end(),
+                                           broker->config.name) != topic.brokers.end();
+    if (listed) broker->create_topic(topic.name, read, write, topic.perm);
+  }
+}
+
+void cluster::set_auto_create(bool on, int default_queues) {
+  auto_create_ = on;
+  for (auto& broker : brokers_) {
+    if (on) {
+      broker->create_topic(wire::auto_create_topic, default_queues, default_queues,
+                           perm_read | perm_write | perm_inherit);
+    } else {
+      broker->topics.erase(std::string(wire::auto_create_topic));
+    }
+  }
+}
+
+std::optional<wire::topic_route_data> cluster::route(std::string_view topic) const {
+  // By broker name: the queue data of the master (or of the first registered member), and the
+  // address of every registered member.
+  struct group {
+    const broker_state* queue_source = nullptr;
+    const topic_state* topic = nullptr;
+    std::map<std::int64_t, std::string> addrs;
+  };
+  std::map<std::string, group> groups;
+  for (const auto& broker : brokers_) {
+    if (!broker->registered) continue;
+    const auto it = broker->topics.find(topic);
+    if (it == broker->topics.end()) continue;
+    auto& g = groups[broker->config.name];
+    g.addrs[broker->config.id] = host_ + ":" + std::to_string(broker->port);
+    if (g.queue_source == nullptr || broker->config.id == 0) {
+      g.queue_source = broker.get();
+      g.topic = &it->second;
+    }
+  }
+  if (groups.empty()) return std::nullopt;
+
+  wire::topic_route_data route;
+  for (const auto& [name, g] : groups) {
+    wire::queue_data queue;
+    queue.broker_name = name;
+    queue.read_queue_nums = g.topic->read_queues;
+    queue.write_queue_nums = g.topic->write_queues;
+    // A broker without read or write permission registers its topics with its own perm.
+    const int broker_perm = g.queue_source->config.perm;
+    queue.perm = (broker_perm & perm_read) && (broker_perm & perm_write) ? g.topic->perm
+                                                                         : broker_perm;
+    route.queue_datas.push_back(std::move(queue));
+
+    wire::broker_data data;
+    data.cluster = name_;
+    data.broker_name = name;
+    data.broker_addrs = g.addrs;
+    if (version_ == personality::v5) data.enable_acting_master = false;
+    route.broker_datas.push_back(std::move(data));
+  }
+  return route;
+}
+
+}  // namespace rmq::sim

@@ -1,0 +1,95 @@
+// rmq-sim configuration: the cluster to simulate and the faults to inject.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rmq::sim {
+
+/// Which real server release the simulator imitates (taken from captured frames).
+enum class personality {
+  v4_9,  ///< answers in the request's serialization, version 409, no transactionId
+  v5,    ///< always answers in JSON, version 479, adds transactionId, enableActingMaster
+};
+
+/// Perm bits of PermName.
+inline constexpr int perm_inherit = 1;
+inline constexpr int perm_write = 2;
+inline constexpr int perm_read = 4;
+
+/// A topic created up front on every broker (or on the listed ones).
+struct topic_config {
+  std::string name{};
+  int read_queues = 0;   ///< 0: the simulator's default queue count
+  int write_queues = 0;  ///< 0: same as read_queues
+  int perm = perm_read | perm_write;
+  std::vector<std::string> brokers{};  ///< empty: every broker
+};
+
+/// One broker process: a (name, id) pair with its own listener. id 0 is the master.
+struct broker_config {
+  std::string name;
+  std::int64_t id = 0;
+  std::uint16_t port = 0;  ///< 0: an ephemeral port
+  int perm = perm_read | perm_write;
+};
+
+/// Faults of one server. Every knob is off by default; a default-constructed value means
+/// "behave like a healthy server".
+struct fault_spec {
+  /// Request codes the request faults (latency, error, silence, reset) apply to. Empty: the
+  /// server's default scope — the send requests (10, 310, 320) on a broker, every request on
+  /// the name server.
+  std::vector<std::int32_t> codes{};
+
+  /// Added latency before the response is written: uniformly random in [min, max].
+  std::chrono::microseconds latency_min{0};
+  std::chrono::microseconds latency_max{0};
+
+  /// Response code to answer instead of processing (e.g. 2 SYSTEM_BUSY). The stored-but-not-OK
+  /// codes 10, 11, 12 store the message and answer a full send header with that code.
+  std::optional<std::int32_t> error_code{};
+  std::optional<std::string> error_remark{};  ///< default: the remark a real broker gives
+
+  /// error_code and silence apply to every Nth matching request (1 = all of them).
+  std::uint64_t every_nth = 1;
+
+  bool silent = false;             ///< read matching requests but never answer them
+  std::uint64_t reset_after = 0;   ///< reset a connection at its Nth matching request (0 = off)
+  bool split_writes = false;       ///< write responses one byte per write
+  bool refuse_connections = false; ///< close the listener: connects are refused
+
+  [[nodiscard]] bool has_latency() const noexcept { return latency_max.count() > 0; }
+};
+
+struct sim_config {
+  std::string host = "127.0.0.1";
+  std::uint16_t namesrv_port = 0;  ///< 0: ephemeral
+  std::string cluster = "DefaultCluster";
+  std::vector<broker_config> brokers;  ///< empty: one master "broker-a"
+  int default_queues = 4;
+  bool auto_create = true;
+  personality version = personality::v4_9;
+  std::vector<topic_config> topics;
+  std::string region = "DefaultRegion";
+  bool trace_on = true;
+
+  bool store = true;                     ///< keep decoded messages for inspection
+  std::size_t store_capacity = 1'000'000; ///< oldest messages are evicted beyond this
+  std::size_t max_frame = 16u * 1024 * 1024;
+
+  fault_spec namesrv_faults;
+  std::vector<std::pair<std::string, fault_spec>> broker_faults;  ///< by broker name ("*": all)
+};
+
+/// Default broker names: broker-a, broker-b, ... broker-z, broker-aa, ...
+[[nodiscard]] std::string default_broker_name(std::size_t index);
+
+/// `count` masters with default names on consecutive ports after `first_port` (0: ephemeral).
+[[nodiscard]] std::vector<broker_config> default_brokers(std::size_t count,
+                                                         std::uint16_t first_port);
+
+}  // namespace rmq::sim

@@ -1,0 +1,33 @@
+// Everything the brokers record for tests: messages, clients, transaction endings, plus the
+// switch that turns message storage off under load. I/O thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "store.hpp"
+
+namespace rmq::sim {
+
+struct recorder {
+  bool store_enabled = true;
+  message_store messages;
+  std::vector<client_record> clients;
+  std::vector<end_transaction_record> end_transactions;
+
+  /// The client record of `client_id` on `broker`, created on first sight.
+  client_record& client(const std::string& broker, std::string_view client_id) {
+    for (auto& c : clients) {
+      if (c.broker_name == broker && c.client_id == client_id) return c;
+    }
+    client_record record;
+    record.broker_name = broker;
+    record.client_id = std::string(client_id);
+    clients.push_back(std::move(record));
+    return clients.back();
+  }
+};
+
+}  // namespace rmq::sim

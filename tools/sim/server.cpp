@@ -1,0 +1,280 @@
+#include "server.hpp"
+
+#include <chrono>
+#include <utility>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+namespace rmq::sim {
+
+namespace {
+// A client that stops reading must not make the simulator buffer without bound: above this
+// the reader waits for the writer to drain.
+constexpr std::size_t high_water = 32u * 1024 * 1024;
+constexpr std::size_t read_buffer_size = 256u * 1024;
+}  // namespace
+
+class server::connection : public std::enable_shared_from_this<server::connection> {
+ public:
+  connection(server& owner, asio::ip::tcp::socket socket)
+      : server_(&owner),
+        socket_(std::move(socket)),
+        drained_(socket_.get_executor()),
+        decoder_(owner.max_frame_) {
+    std::error_code ec;
+    const auto remote = socket_.remote_endpoint(ec);
+    if (!ec) peer_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  }
+
+  void start() {
+    server_->connections_.insert(this);
+    asio::co_spawn(socket_.get_executor(), read_loop(shared_from_this()), asio::detached);
+  }
+
+  /// Closes the socket; `reset` makes the peer see a connection reset instead of EOF.
+  void close(bool reset = false) {
+    if (closed_) return;
+    closed_ = true;
+    std::error_code ec;
+    if (reset) socket_.set_option(asio::socket_base::linger(true, 0), ec);
+    socket_.close(ec);
+    drained_.cancel();
+    server_->connections_.erase(this);
+  }
+
+ private:
+  // `self` keeps the connection alive for as long as the coroutine runs.
+  asio::awaitable<void> read_loop([[maybe_unused]] std::shared_ptr<connection> self) {
+    std::string buffer(read_buffer_size, '\0');
+    for (;;) {
+      std::error_code ec;
+      const std::size_t n = co_await socket_.async_read_some(
+          asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || closed_) break;
+      const auto error = decoder_.feed(std::string_view(buffer.data(), n),
+                                       [this](const wire::command_view& request) {
+                                         on_request(request);
+                                       });
+      if (reset_) {
+        close(true);
+        break;
+      }
+      if (error) {
+        // A real server closes the channel on any decode error.
+        ++server_->extra_.decode_errors;
+        close();
+        break;
+      }
+      flush();
+      if (server_->progress_) server_->progress_();
+      if (out_.size() > high_water && !closed_) {
+        drained_.expires_at(std::chrono::steady_clock::time_point::max());
+        co_await drained_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (closed_) break;
+      }
+    }
+    close();
+  }
+
+  void on_request(const wire::command_view& request) {
+    if (reset_ || closed_) return;
+    server_->count_request(request.fields.code);
+    if (request.is_response()) return;  // clients' answers to server requests: nothing to do
+
+    fault_decision fault;
+    auto& faults = server_->faults_;
+    if (faults.request_faults()) {
+      if (fault_generation_ != server_->fault_generation_) {
+        fault_generation_ = server_->fault_generation_;
+        fault_matches_ = 0;
+      }
+      fault = faults.decide(request.fields.code,
+                            server_->handler_.in_default_fault_scope(request.fields.code),
+                            fault_matches_);
+      if (fault.reset) {
+        ++server_->extra_.faults_injected;
+        reset_ = true;
+        return;
+      }
+      if (fault.silent || fault.error_code || fault.latency.count() > 0) {
+        ++server_->extra_.faults_injected;
+      }
+      if (fault.silent) return;
+    }
+
+    if (request.is_oneway()) {
+      discard_.clear();
+      server_->handler_.handle(request, fault, peer_, discard_);
+      return;
+    }
+    if (fault.latency.count() > 0) {
+      std::string delayed;
+      server_->handler_.handle(request, fault, peer_, delayed);
+      if (!delayed.empty()) {
+        ++server_->extra_.responses;
+        asio::co_spawn(socket_.get_executor(),
+                       write_later(shared_from_this(), std::move(delayed), fault.latency),
+                       asio::detached);
+      }
+      return;
+    }
+    const std::size_t before = out_.size();
+    server_->handler_.handle(request, fault, peer_, out_);
+    if (out_.size() != before) ++server_->extra_.responses;
+  }
+
+  asio::awaitable<void> write_later([[maybe_unused]] std::shared_ptr<connection> self, std::string frame,
+                                    std::chrono::microseconds delay) {
+    asio::steady_timer timer(socket_.get_executor(), delay);
+    std::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (closed_) co_return;
+    out_.append(frame);
+    flush();
+  }
+
+  void flush() {
+    if (writing_ || out_.empty() || closed_) return;
+    writing_ = true;
+    asio::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), asio::detached);
+  }
+
+  asio::awaitable<void> write_loop([[maybe_unused]] std::shared_ptr<connection> self) {
+    while (!out_.empty() && !closed_) {
+      writing_buffer_.swap(out_);
+      out_.clear();
+      std::error_code ec;
+      if (server_->faults_.spec().split_writes) {
+        for (std::size_t i = 0; i < writing_buffer_.size() && !ec && !closed_; ++i) {
+          co_await asio::async_write(socket_, asio::buffer(writing_buffer_.data() + i, 1),
+                                     asio::redirect_error(asio::use_awaitable, ec));
+          ++server_->extra_.writes;
+        }
+      } else {
+        co_await asio::async_write(socket_, asio::buffer(writing_buffer_),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        ++server_->extra_.writes;
+      }
+      writing_buffer_.clear();
+      drained_.cancel();
+      if (ec) {
+        close();
+        break;
+      }
+    }
+    writing_ = false;
+  }
+
+  server* server_;
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer drained_;
+  wire::frame_decoder decoder_;
+  std::string peer_;
+  std::string out_;
+  std::string writing_buffer_;
+  std::string discard_;
+  std::uint64_t fault_matches_ = 0;
+  std::uint64_t fault_generation_ = 0;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool reset_ = false;
+};
+
+server::server(asio::io_context& io, std::string host, std::size_t max_frame,
+               request_handler& handler)
+    : io_(io), host_(std::move(host)), max_frame_(max_frame), handler_(handler) {}
+
+server::~server() {
+  // Connections still alive belong to coroutine frames that the io_context destroys; they
+  // must not reach back into this object.
+  close_listener();
+  close_connections();
+}
+
+std::error_code server::listen(std::uint16_t port) {
+  using asio::ip::tcp;
+  std::error_code ec;
+  const auto address = asio::ip::make_address(host_, ec);
+  if (ec) return ec;
+  auto acceptor = std::make_shared<tcp::acceptor>(io_);
+  const tcp::endpoint endpoint(address, port);
+  acceptor->open(endpoint.protocol(), ec);
+  if (ec) return ec;
+  acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (ec) return ec;
+  acceptor->bind(endpoint, ec);
+  if (ec) return ec;
+  acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return ec;
+  port_ = acceptor->local_endpoint(ec).port();
+  if (ec) return ec;
+  acceptor_ = acceptor;
+  refusing_ = false;
+
+  asio::co_spawn(
+      io_,
+      [this, acceptor]() -> asio::awaitable<void> {
+        for (;;) {
+          std::error_code accept_ec;
+          auto socket = co_await acceptor->async_accept(
+              asio::redirect_error(asio::use_awaitable, accept_ec));
+          if (!acceptor->is_open()) co_return;  // closed: `this` may be gone or relistening
+          if (accept_ec) continue;               // e.g. the peer gave up before we accepted
+          ++extra_.connections_accepted;
+          std::make_shared<connection>(*this, std::move(socket))->start();
+        }
+      },
+      asio::detached);
+  return {};
+}
+
+void server::close_listener() {
+  if (!acceptor_) return;
+  std::error_code ec;
+  acceptor_->close(ec);
+  acceptor_.reset();
+}
+
+void server::close_connections() {
+  // close() erases from the set: iterate over a copy.
+  const std::vector<connection*> all(connections_.begin(), connections_.end());
+  for (auto* c : all) c->close();
+}
+
+void server::set_faults(fault_spec spec) {
+  const bool refuse = spec.refuse_connections;
+  faults_.set(std::move(spec));
+  ++fault_generation_;
+  if (refuse && acceptor_) {
+    close_listener();
+    refusing_ = true;
+  } else if (!refuse && refusing_) {
+    refusing_ = false;
+    (void)listen(port_);
+  }
+}
+
+void server::count_request(std::int32_t code) noexcept {
+  if (code >= 0 && static_cast<std::size_t>(code) < by_code_.size()) {
+    ++by_code_[static_cast<std::size_t>(code)];
+  } else {
+    ++other_codes_[code];
+  }
+}
+
+server_counters server::counters() const {
+  server_counters result = extra_;
+  for (std::size_t code = 0; code < by_code_.size(); ++code) {
+    if (by_code_[code] != 0) result.requests[static_cast<std::int32_t>(code)] = by_code_[code];
+  }
+  for (const auto& [code, count] : other_codes_) result.requests[code] = count;
+  return result;
+}
+
+}  // namespace rmq::sim

@@ -1,0 +1,41 @@
+#include "store.hpp"
+
+namespace rmq::sim {
+
+std::optional<std::string_view> stored_message::property(std::string_view name) const noexcept {
+  for (const auto& [key, value] : properties) {
+    if (key == name) return std::string_view(value);
+  }
+  return std::nullopt;
+}
+
+std::uint64_t server_counters::count(std::int32_t code) const noexcept {
+  const auto it = requests.find(code);
+  return it == requests.end() ? 0 : it->second;
+}
+
+void message_store::set_capacity(std::size_t capacity) {
+  capacity_ = capacity;
+  while (messages_.size() > capacity_) {
+    messages_.pop_front();
+    ++evicted_;
+  }
+}
+
+void message_store::add(stored_message message) {
+  if (capacity_ == 0) {
+    ++evicted_;
+    return;
+  }
+  if (messages_.size() >= capacity_) {
+    messages_.pop_front();
+    ++evicted_;
+  }
+  messages_.push_back(std::move(message));
+}
+
+std::vector<stored_message> message_store::snapshot() const {
+  return {messages_.begin(), messages_.end()};
+}
+
+}  // namespace rmq::sim
