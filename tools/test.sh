@@ -11,7 +11,12 @@ presets=(debug tsan)
 if [ "${1:-}" = "--only" ]; then presets=("${2:?--only needs debug or tsan}"); fi
 
 start=$(date +%s)
-rmq_install_packages nodejs npm
+# Node.js may come from Debian (nodejs + npm) or elsewhere (e.g. a nodejs package that bundles
+# npm): install the Debian packages only for the commands that are missing.
+node_packages=()
+command -v node >/dev/null || node_packages+=(nodejs)
+command -v npm >/dev/null || node_packages+=(npm)
+rmq_install_packages "${node_packages[@]}"
 command -v node >/dev/null || rmq_die "node not found after install"
 command -v npm >/dev/null || rmq_die "npm not found after install"
 
@@ -19,8 +24,8 @@ command -v npm >/dev/null || rmq_die "npm not found after install"
 alions_dir=tests/conformance/ali-ons
 if [ -f "$alions_dir/package.json" ] && [ ! -d "$alions_dir/node_modules/ali-ons" ]; then
   rmq_log "installing the ali-ons npm package"
-  (cd "$alions_dir" && npm install --no-audit --no-fund --loglevel=error) \
-    || rmq_die "npm install in $alions_dir failed"
+  (cd "$alions_dir" && npm ci --no-audit --no-fund --loglevel=error) \
+    || rmq_die "npm ci in $alions_dir failed (is the npm registry reachable?)"
 fi
 
 for preset in "${presets[@]}"; do

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs an example program against a fresh rmq-sim: run_with_sim.sh RMQ_SIM EXAMPLE
+# rmq-sim prints one line per listener and then "ready"; we read them as they come.
+set -euo pipefail
+sim=$1 example=$2
+coproc SIM { exec "$sim" --port 0 --brokers 2 --topics TopicTest; }
+sim_pid=$SIM_PID
+trap 'kill $sim_pid 2>/dev/null || true; wait $sim_pid 2>/dev/null || true' EXIT
+namesrv=""
+while IFS= read -r -t 30 line <&"${SIM[0]}"; do
+  case $line in
+    "namesrv "*) namesrv=${line##* } ;;
+    ready) break ;;
+  esac
+done
+[ -n "$namesrv" ] || { echo "rmq-sim did not become ready" >&2; exit 1; }
+NAMESRV_ADDR=$namesrv "$example"

@@ -1,0 +1,332 @@
+// The producer's API forms against rmq-sim: every form is an adaptor over the same pipeline.
+#include <doctest/doctest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+
+#include <future>
+#include <map>
+#include <set>
+
+#include "producer_fixture.hpp"
+#include "wire/codes.hpp"
+
+using namespace std::chrono_literals;
+using rmq::test::producer_fixture;
+using rmq::test::sim_with;
+namespace sim = rmq::sim;
+
+namespace {
+
+rmq::message sample(int i = 0) {
+  rmq::message msg("TopicTest", "hello " + std::to_string(i));
+  msg.set_tags("TagA");
+  msg.set_keys("key" + std::to_string(i));
+  msg.put_property("color", "blue");
+  return msg;
+}
+
+void check_stored(const sim::stored_message& stored, const rmq::message& sent,
+                  const rmq::send_result& result) {
+  CHECK(stored.topic == sent.topic());
+  CHECK(stored.tags == sent.tags());
+  CHECK(stored.keys == sent.keys());
+  CHECK(stored.body == sent.body());
+  CHECK(stored.property("color") == std::optional<std::string_view>("blue"));
+  CHECK(stored.property("UNIQ_KEY") == std::optional<std::string_view>(result.msg_id.view()));
+  CHECK(stored.offset_msg_id == result.offset_msg_id.view());
+  CHECK(stored.queue_id == result.queue.queue_id);
+  CHECK(stored.broker_name == result.queue.broker_name);
+  CHECK(stored.queue_offset == result.queue_offset);
+}
+
+}  // namespace
+
+TEST_CASE("blocking send against both personalities and both serializations") {
+  for (auto version : {sim::personality::v4_9, sim::personality::v5}) {
+    for (auto serialization : {rmq::header_serialization::json, rmq::header_serialization::binary}) {
+      CAPTURE(static_cast<int>(version));
+      CAPTURE(static_cast<int>(serialization));
+      rmq::producer_config config;
+      config.serialization = serialization;
+      producer_fixture f(sim_with(1, version), config);
+      const rmq::message msg = sample();
+      const rmq::send_result result = f.producer->send(msg);
+      CHECK(result.status == rmq::send_status::send_ok);
+      CHECK(result.msg_id.size() == 32);
+      CHECK(result.attempts == 1);
+      CHECK(result.region_id == "DefaultRegion");
+      if (version == sim::personality::v5) {
+        CHECK(result.transaction_id == result.msg_id.view());
+      } else {
+        CHECK(result.transaction_id.empty());
+      }
+      const auto stored = f.sim.messages();
+      REQUIRE(stored.size() == 1);
+      check_stored(stored[0], msg, result);
+      CHECK(stored[0].serialization ==
+            (serialization == rmq::header_serialization::binary ? 1 : 0));
+      CHECK(stored[0].request_code == rmq::wire::request_code::send_message_v2);
+      CHECK(stored[0].producer_group == "TestGroup");
+    }
+  }
+}
+
+TEST_CASE("callback, future and oneway forms") {
+  producer_fixture f(sim_with(2, sim::personality::v4_9));
+  const rmq::message msg = sample(1);
+
+  std::promise<std::pair<std::error_code, rmq::send_result>> done;
+  f.producer->async_send(msg, [&](std::error_code ec, rmq::send_result r) {
+    done.set_value({ec, std::move(r)});
+  });
+  auto [ec, result] = done.get_future().get();
+  REQUIRE_FALSE(ec);
+  CHECK(result.status == rmq::send_status::send_ok);
+
+  std::future<rmq::send_result> future = f.producer->async_send(msg, asio::use_future);
+  const rmq::send_result second = future.get();
+  CHECK(second.msg_id.view() != result.msg_id.view());  // one UNIQ_KEY per send
+
+  CHECK_FALSE(f.producer->send_oneway(msg));
+  CHECK(f.sim.wait_for_messages(3, 5s));
+}
+
+TEST_CASE("a coroutine on the producer's executor and one on the user's own io_context") {
+  producer_fixture f(sim_with(2, sim::personality::v5));
+  const rmq::message msg = sample(2);
+  std::promise<int> on_loop;
+  asio::co_spawn(
+      f.producer->get_executor(),
+      [&]() -> asio::awaitable<int> {
+        int ok = 0;
+        for (int i = 0; i < 50; ++i) {
+          rmq::send_result r = co_await f.producer->async_send(msg, asio::use_awaitable);
+          if (r.status == rmq::send_status::send_ok) ++ok;
+        }
+        co_return ok;
+      },
+      [&](std::exception_ptr e, int ok) {
+        if (e) ok = -1;
+        on_loop.set_value(ok);
+      });
+  CHECK(on_loop.get_future().get() == 50);
+
+  asio::io_context user_context;
+  int ok = 0;
+  std::thread::id resumed_on;
+  asio::co_spawn(
+      user_context,
+      [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 20; ++i) {
+          rmq::send_result r = co_await f.producer->async_send(msg, asio::use_awaitable);
+          resumed_on = std::this_thread::get_id();
+          if (r.status == rmq::send_status::send_ok) ++ok;
+        }
+      },
+      asio::detached);
+  user_context.run();
+  CHECK(ok == 20);
+  CHECK((resumed_on == std::this_thread::get_id()));  // completions hop back to the user thread
+}
+
+TEST_CASE("blocking send on the loop thread is an error, not a deadlock") {
+  producer_fixture f(sim_with(1, sim::personality::v4_9));
+  std::promise<std::error_code> result;
+  asio::post(f.producer->get_executor(), [&] {
+    std::error_code ec;
+    (void)f.producer->send(sample(), ec);
+    result.set_value(ec);
+  });
+  CHECK(result.get_future().get() == rmq::errc::blocking_call_on_loop_thread);
+}
+
+TEST_CASE("round robin over the queues of several brokers") {
+  rmq::producer_config config;
+  config.fault_tolerance = false;
+  producer_fixture f(sim_with(3, sim::personality::v4_9), config);
+  const rmq::message msg = sample();
+  for (int i = 0; i < 120; ++i) (void)f.producer->send(msg);
+  std::map<std::pair<std::string, int>, int> per_queue;
+  for (const auto& m : f.sim.messages()) ++per_queue[{m.broker_name, m.queue_id}];
+  REQUIRE(per_queue.size() == 12);  // 3 brokers × 4 queues
+  int lo = 1 << 30, hi = 0;
+  for (const auto& [queue, count] : per_queue) {
+    lo = std::min(lo, count);
+    hi = std::max(hi, count);
+  }
+  CHECK(hi - lo <= 1);
+}
+
+TEST_CASE("explicit queue and selector sends stay on their queue") {
+  producer_fixture f(sim_with(2, sim::personality::v4_9));
+  std::vector<rmq::message_queue> queues;
+  REQUIRE_FALSE(f.producer->fetch_queues("TopicTest", queues));
+  REQUIRE(queues.size() == 8);
+  const rmq::message msg = sample();
+  std::error_code ec;
+  for (int i = 0; i < 5; ++i) {
+    const auto r = f.producer->send(msg, queues[5], ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.queue == queues[5]);
+  }
+  const rmq::queue_selector by_key = [](std::span<const rmq::message_queue> qs,
+                                        const rmq::message& m) {
+    return std::hash<std::string>{}(m.keys()) % qs.size();
+  };
+  std::set<int> used;
+  for (int i = 0; i < 5; ++i) {
+    const auto r = f.producer->send(msg, by_key, ec);
+    REQUIRE_FALSE(ec);
+    used.insert(r.queue.queue_id * 10 + (r.queue.broker_name == "broker-a" ? 0 : 1));
+  }
+  CHECK(used.size() == 1);
+}
+
+TEST_CASE("batch send stores every message with its own UNIQ_KEY") {
+  producer_fixture f(sim_with(1, sim::personality::v5));
+  std::vector<rmq::message> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(sample(i));
+  std::error_code ec;
+  const auto r = f.producer->send_batch(batch, ec);
+  REQUIRE_FALSE(ec);
+  const auto stored = f.sim.messages();
+  REQUIRE(stored.size() == 10);
+  std::string ids;
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    CHECK(stored[i].body == batch[i].body());
+    CHECK(stored[i].request_code == rmq::wire::request_code::send_batch_message);
+    if (!ids.empty()) ids += ',';
+    ids += std::string(*stored[i].property("UNIQ_KEY"));
+  }
+  CHECK(r.msg_id.view() == ids);
+}
+
+TEST_CASE("compressed bodies arrive intact") {
+  for (auto type : {rmq::compression::zlib, rmq::compression::zstd, rmq::compression::lz4}) {
+    rmq::producer_config config;
+    config.compress_type = type;
+    producer_fixture f(sim_with(1, sim::personality::v5), config);
+    rmq::message msg("TopicTest", std::string(10000, 'z') + "end");
+    (void)f.producer->send(msg);
+    const auto stored = f.sim.messages();
+    REQUIRE(stored.size() == 1);
+    CHECK(stored[0].was_compressed);
+    CHECK(stored[0].body == msg.body());
+  }
+}
+
+TEST_CASE("invalid messages fail before any I/O with a specific error") {
+  producer_fixture f(sim_with(1, sim::personality::v4_9));
+  std::error_code ec;
+  (void)f.producer->send(rmq::message("Topic Bad", "x"), ec);
+  CHECK(ec == rmq::errc::topic_illegal_characters);
+  (void)f.producer->send(rmq::message("TopicTest", ""), ec);
+  CHECK(ec == rmq::errc::body_empty);
+  CHECK(f.sim.counters().broker_messages() == 0);
+}
+
+TEST_CASE("a missing topic: clear error without auto-create, TBW102 route with it") {
+  {
+    auto config = sim_with(1, sim::personality::v4_9);
+    config.auto_create = false;
+    producer_fixture f(config);
+    std::error_code ec;
+    (void)f.producer->send(rmq::message("NoSuchTopic", "x"), ec);
+    CHECK(ec == rmq::errc::no_route);
+  }
+  {
+    producer_fixture f(sim_with(1, sim::personality::v4_9));
+    std::error_code ec;
+    const auto r = f.producer->send(rmq::message("BrandNewTopic", "x"), ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.queue.topic == "BrandNewTopic");
+    const auto stored = f.sim.messages();
+    REQUIRE(stored.size() == 1);
+    CHECK(stored[0].topic == "BrandNewTopic");
+  }
+}
+
+TEST_CASE("the first sends of a topic share one NameServer query") {
+  producer_fixture f(sim_with(2, sim::personality::v4_9));
+  std::vector<std::future<rmq::send_result>> futures;
+  const rmq::message msg = sample();
+  for (int i = 0; i < 100; ++i) futures.push_back(f.producer->async_send(msg, asio::use_future));
+  for (auto& fu : futures) CHECK(fu.get().status == rmq::send_status::send_ok);
+  CHECK(f.producer->stats().route_queries == 1);
+}
+
+TEST_CASE("heartbeats register the client; shutdown unregisters it") {
+  auto config = sim_with(2, sim::personality::v5);
+  sim::simulator* sim_ptr = nullptr;
+  std::vector<sim::client_record> after;
+  {
+    producer_fixture f(config);
+    sim_ptr = &f.sim;
+    (void)f.producer->send(sample());
+    REQUIRE(f.sim.wait_until([](const sim::sim_counters& c) {
+      return c.broker_requests(rmq::wire::request_code::heart_beat) >= 2;
+    }, 5s));
+    f.producer->shutdown(3s);
+    after = f.sim.clients();
+    CHECK(f.sim.counters().broker_requests(rmq::wire::request_code::unregister_client) == 2);
+  }
+  REQUIRE_FALSE(after.empty());
+}
+
+TEST_CASE("configuration is validated at start with clear errors") {
+  auto start_with = [](rmq::producer_config config) {
+    rmq::producer p(std::move(config));
+    return p.start();
+  };
+  rmq::producer_config ok;
+  ok.name_servers = "127.0.0.1:9876";
+  ok.group = "G";
+  {
+    auto c = ok;
+    c.protocol_version = 479;  // GO_AWAY resend not implemented: refused
+    CHECK(start_with(c) == rmq::errc::configuration_invalid);
+  }
+  {
+    auto c = ok;
+    c.group = "DEFAULT_PRODUCER";
+    CHECK(start_with(c) == rmq::errc::group_reserved);
+  }
+  {
+    auto c = ok;
+    c.send_timeout = std::chrono::milliseconds(0);
+    CHECK(start_with(c) == rmq::errc::configuration_invalid);
+  }
+  {
+    auto c = ok;
+    c.name_servers = "";
+    if (std::getenv("NAMESRV_ADDR") == nullptr) {
+      CHECK(start_with(c) == rmq::errc::no_name_server);
+    }
+  }
+  {
+    auto c = ok;
+    c.name_servers = "127.0.0.1:notaport";
+    CHECK(start_with(c) == rmq::errc::configuration_invalid);
+  }
+  {
+    rmq::producer p(ok);
+    std::error_code ec;
+    (void)p.send(rmq::message("TopicTest", "x"), ec);
+    CHECK(ec == rmq::errc::not_started);
+  }
+}
+
+TEST_CASE("two loop threads: sends are spread over both and all complete") {
+  rmq::producer_config config;
+  config.loop_threads = 2;
+  producer_fixture f(sim_with(2, sim::personality::v4_9), config);
+  std::vector<std::future<rmq::send_result>> futures;
+  const rmq::message msg = sample();
+  for (int i = 0; i < 200; ++i) futures.push_back(f.producer->async_send(msg, asio::use_future));
+  for (auto& fu : futures) CHECK(fu.get().status == rmq::send_status::send_ok);
+  CHECK(f.sim.wait_for_messages(200, 10s));
+}

@@ -1,0 +1,230 @@
+// Retries, fault tolerance, deadlines and route changes against rmq-sim's fault knobs.
+#include <doctest/doctest.h>
+
+#include <asio/use_future.hpp>
+
+#include <future>
+#include <map>
+
+#include "producer_fixture.hpp"
+#include "support/test_scale.hpp"
+#include "wire/codes.hpp"
+
+using namespace std::chrono_literals;
+using rmq::test::producer_fixture;
+using rmq::test::sim_with;
+namespace sim = rmq::sim;
+
+namespace {
+rmq::message sample() { return rmq::message("TopicTest", "payload"); }
+
+std::map<std::string, int> per_broker(const std::vector<sim::stored_message>& stored) {
+  std::map<std::string, int> counts;
+  for (const auto& m : stored) ++counts[m.broker_name];
+  return counts;
+}
+}  // namespace
+
+TEST_CASE("SYSTEM_BUSY on one broker: retried on another, then avoided") {
+  producer_fixture f(sim_with(2, sim::personality::v5));
+  f.sim.set_broker_faults("broker-a", {.error_code = rmq::wire::response_code::system_busy});
+  int retried = 0;
+  for (int i = 0; i < 40; ++i) {
+    const rmq::send_result r = f.producer->send(sample());
+    CHECK(r.queue.broker_name == "broker-b");
+    if (r.attempts > 1) ++retried;
+  }
+  CHECK(retried >= 1);
+  CHECK(retried <= 2);  // after the first failure fault tolerance keeps sends off broker-a
+  CHECK(per_broker(f.sim.messages()).count("broker-a") == 0);
+}
+
+TEST_CASE("a broker error that is not retriable fails at once with its code and remark") {
+  producer_fixture f(sim_with(2, sim::personality::v4_9));
+  f.sim.set_broker_faults("*", {.error_code = rmq::wire::response_code::message_illegal,
+                                .error_remark = "bad message"});
+  std::error_code ec;
+  const auto r = f.producer->send(sample(), ec);
+  CHECK(ec == rmq::make_broker_error(rmq::wire::response_code::message_illegal));
+  CHECK(r.attempts == 1);
+  CHECK(r.diagnostics.remark == "bad message");
+  CHECK_FALSE(rmq::is_retriable(ec));
+  try {
+    (void)f.producer->send(sample());
+    FAIL("send should throw");
+  } catch (const std::system_error& e) {
+    CHECK(std::string(e.what()).find("Send [1] times, still failed") != std::string::npos);
+  }
+}
+
+TEST_CASE("a retried send keeps its UNIQ_KEY at both brokers and as the result's msgId") {
+  rmq::producer_config config;
+  config.retry_another_broker_when_not_stored_ok = true;
+  config.fault_tolerance = false;
+  producer_fixture f(sim_with(2, sim::personality::v4_9), config);
+  f.sim.set_broker_faults("broker-a",
+                          {.error_code = rmq::wire::response_code::flush_disk_timeout});
+  rmq::send_result r;
+  do {
+    r = f.producer->send(sample());
+  } while (r.attempts == 1);  // round robin reaches broker-a within two sends
+  CHECK(r.attempts == 2);
+  CHECK(r.status == rmq::send_status::send_ok);
+  CHECK(r.queue.broker_name == "broker-b");
+  int copies = 0;
+  for (const auto& m : f.sim.messages()) {
+    if (m.property("UNIQ_KEY") == std::optional<std::string_view>(r.msg_id.view())) ++copies;
+  }
+  CHECK(copies == 2);
+}
+
+TEST_CASE("stored-but-not-OK statuses are results, not errors") {
+  rmq::producer_config config;
+  producer_fixture f(sim_with(1, sim::personality::v5), config);
+  f.sim.set_broker_faults("broker-a",
+                          {.error_code = rmq::wire::response_code::flush_slave_timeout});
+  const auto r = f.producer->send(sample());
+  CHECK(r.status == rmq::send_status::flush_slave_timeout);
+  CHECK(r.attempts == 1);
+}
+
+TEST_CASE("a silent broker: the send fails at its deadline, never before") {
+  rmq::producer_config config;
+  config.send_timeout = 400ms;
+  producer_fixture f(sim_with(1, sim::personality::v4_9), config);
+  (void)f.producer->send(sample());  // route cached, connection up
+  f.sim.set_broker_faults("broker-a", {.silent = true});
+  const auto start = std::chrono::steady_clock::now();
+  std::error_code ec;
+  const auto r = f.producer->send(sample(), ec);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(ec == rmq::errc::timed_out);
+  CHECK(elapsed >= 400ms);
+  CHECK(elapsed <= 400ms + 2s);
+  CHECK(r.attempts == 3);  // the budget was shared: every retry got its turn
+}
+
+TEST_CASE("a silent broker among two: the per-attempt cap leaves room for a retry elsewhere") {
+  rmq::producer_config config;
+  config.send_timeout = 900ms;
+  config.fault_tolerance = false;
+  producer_fixture f(sim_with(2, sim::personality::v4_9), config);
+  f.sim.set_broker_faults("broker-a", {.silent = true});
+  for (int i = 0; i < 4; ++i) {
+    std::error_code ec;
+    const auto r = f.producer->send(sample(), ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.queue.broker_name == "broker-b");
+  }
+}
+
+TEST_CASE("a broker killed mid-run: sends go elsewhere, and it is used again when back") {
+  producer_fixture f(sim_with(2, sim::personality::v4_9));
+  for (int i = 0; i < 10; ++i) (void)f.producer->send(sample());
+  f.sim.stop_broker("broker-a");
+  for (int i = 0; i < 20; ++i) {
+    std::error_code ec;
+    const auto r = f.producer->send(sample(), ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.queue.broker_name == "broker-b");
+  }
+  f.sim.start_broker("broker-a");
+  // The isolation of the 5.x tables is 10 s; meanwhile broker-a must come back into use.
+  bool used_again = false;
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (!used_again && std::chrono::steady_clock::now() < until) {
+    std::error_code ec;
+    const auto r = f.producer->send(sample(), ec);
+    used_again = !ec && r.queue.broker_name == "broker-a";
+  }
+  CHECK(used_again);
+}
+
+TEST_CASE("NameServer down after the first route: cached routes keep working") {
+  producer_fixture f(sim_with(2, sim::personality::v4_9));
+  (void)f.producer->send(sample());
+  f.sim.namesrv_down();
+  for (int i = 0; i < 10; ++i) CHECK(f.producer->send(sample()).status == rmq::send_status::send_ok);
+  std::error_code ec;
+  (void)f.producer->send(rmq::message("OtherTopic", "x"), ec);
+  CHECK(ec);  // a new topic cannot be resolved
+  f.sim.namesrv_up();
+}
+
+TEST_CASE("a broker moved to another port: sends follow it after the route refresh") {
+  rmq::producer_config config;
+  config.route_refresh_interval = 100ms;
+  producer_fixture f(sim_with(1, sim::personality::v5), config);
+  (void)f.producer->send(sample());
+  const std::string moved_to = f.sim.restart_broker_on_new_port("broker-a");
+  bool delivered = false;
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (!delivered && std::chrono::steady_clock::now() < until) {
+    std::error_code ec;
+    (void)f.producer->send(sample(), ec);
+    delivered = !ec;
+  }
+  CHECK(delivered);
+  CHECK(f.sim.messages().back().broker_name == "broker-a");
+}
+
+TEST_CASE("a send with a delivery time to a 4.9 broker fails clearly") {
+  producer_fixture f(sim_with(1, sim::personality::v4_9));
+  (void)f.producer->send(sample());  // the broker's version becomes known
+  rmq::message timed("TopicTest", "later");
+  timed.set_delivery_time(std::chrono::system_clock::now() + 10s);
+  std::error_code ec;
+  (void)f.producer->send(timed, ec);
+  CHECK(ec == rmq::errc::delivery_time_unsupported);
+}
+
+TEST_CASE("shutdown with thousands of sends in flight completes each exactly once") {
+  producer_fixture f(sim_with(2, sim::personality::v4_9));
+  f.sim.set_broker_faults("*", {.latency_min = 50ms, .latency_max = 50ms});
+  const std::size_t n = rmq::test::scaled(10000, 500);
+  const rmq::message msg = sample();
+  std::vector<std::atomic<int>> completions(n);
+  std::atomic<std::size_t> done{0};
+  for (std::size_t i = 0; i < n; ++i) {
+    f.producer->async_send(msg, [&, i](std::error_code, rmq::send_result) {
+      completions[i].fetch_add(1);
+      done.fetch_add(1);
+    });
+  }
+  f.producer->shutdown(10ms);
+  CHECK(done.load() == n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (completions[i].load() != 1) FAIL("send " << i << " completed " << completions[i].load());
+  }
+}
+
+TEST_CASE("back-pressure: a full gate fails fast when asked, otherwise waits for room") {
+  {
+    rmq::producer_config config;
+    config.max_in_flight_sends = 2;
+    config.fail_fast_when_full = true;
+    producer_fixture f(sim_with(1, sim::personality::v4_9), config);
+    (void)f.producer->send(sample());  // route and connection ready
+    f.sim.set_broker_faults("broker-a", {.latency_min = 200ms, .latency_max = 200ms});
+    std::vector<std::future<rmq::send_result>> pending;
+    for (int i = 0; i < 3; ++i) pending.push_back(f.producer->async_send(sample(), asio::use_future));
+    int full = 0;
+    for (auto& p : pending) {
+      try {
+        (void)p.get();
+      } catch (const std::system_error& e) {
+        if (e.code() == rmq::errc::backpressure_full) ++full;
+      }
+    }
+    CHECK(full == 1);
+  }
+  {
+    rmq::producer_config config;
+    config.max_in_flight_sends = 2;
+    producer_fixture f(sim_with(1, sim::personality::v4_9), config);
+    f.sim.set_broker_faults("broker-a", {.latency_min = 20ms, .latency_max = 20ms});
+    std::vector<std::future<rmq::send_result>> pending;
+    for (int i = 0; i < 10; ++i) pending.push_back(f.producer->async_send(sample(), asio::use_future));
+    for (auto& p : pending) CHECK(p.get().status == rmq::send_status::send_ok);
+  }
+}

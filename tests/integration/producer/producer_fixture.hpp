@@ -1,0 +1,42 @@
+// A producer against an in-process rmq-sim over loopback.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "rmq/producer.hpp"
+#include "simulator.hpp"
+
+namespace rmq::test {
+
+inline sim::sim_config sim_with(std::size_t brokers, sim::personality version,
+                                std::vector<std::string> topics = {"TopicTest"}) {
+  sim::sim_config config;
+  config.brokers = sim::default_brokers(brokers, 0);
+  config.version = version;
+  for (auto& t : topics) config.topics.push_back({.name = t});
+  return config;
+}
+
+struct producer_fixture {
+  explicit producer_fixture(sim::sim_config sim_config, producer_config config = {})
+      : sim(std::move(sim_config)) {
+    sim.start();
+    config.name_servers = sim.namesrv_address();
+    if (config.group == "DEFAULT_PRODUCER_GROUP") config.group = "TestGroup";
+    producer = std::make_unique<rmq::producer>(std::move(config));
+    const std::error_code ec = producer->start();
+    if (ec) throw std::system_error(ec);
+  }
+  ~producer_fixture() {
+    producer->shutdown(std::chrono::seconds(3));
+    producer.reset();
+    sim.stop();
+  }
+
+  sim::simulator sim;
+  std::unique_ptr<rmq::producer> producer;
+};
+
+}  // namespace rmq::test
