@@ -1,5 +1,8 @@
 # Debian's libasio-dev ships neither a CMake package nor a .pc file: find the
 # header and wrap it in an IMPORTED INTERFACE target (standalone, no Boost).
+# ASIO_DISABLE_STD_ALIGNED_ALLOC: Asio decides whether to use std::aligned_alloc from which
+# standard headers were included before its own, so translation units could disagree and free
+# with one allocator what another allocated; one fixed choice for every unit avoids that.
 find_path(Asio_INCLUDE_DIR NAMES asio.hpp asio/version.hpp)
 if(Asio_INCLUDE_DIR AND EXISTS "${Asio_INCLUDE_DIR}/asio/version.hpp")
   file(STRINGS "${Asio_INCLUDE_DIR}/asio/version.hpp" _asio_ver REGEX "#define ASIO_VERSION ")
@@ -15,7 +18,7 @@ if(Asio_FOUND AND NOT TARGET Asio::Asio)
   add_library(Asio::Asio INTERFACE IMPORTED)
   set_target_properties(Asio::Asio PROPERTIES
     INTERFACE_INCLUDE_DIRECTORIES "${Asio_INCLUDE_DIR}"
-    INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE;ASIO_NO_DEPRECATED")
+    INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE;ASIO_NO_DEPRECATED;ASIO_DISABLE_STD_ALIGNED_ALLOC")
   find_package(Threads REQUIRED)
   set_property(TARGET Asio::Asio APPEND PROPERTY INTERFACE_LINK_LIBRARIES Threads::Threads)
 endif()
