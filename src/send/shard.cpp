@@ -333,6 +333,10 @@ coro<std::error_code> shard::attempt_all(send_op& op, const route::topic_publish
       continue;
     }
     if (oneway) {
+      // Written, no response: the result knows only where it went.
+      op.result.queue.topic = info.topic;
+      op.result.queue.broker_name = broker.name;
+      op.result.queue.queue_id = queue.queue_id;
       ec = {};
       break;
     }
