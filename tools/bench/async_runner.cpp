@@ -1,0 +1,84 @@
+// Closed-loop async/oneway senders: coroutines on the producer's own loop.
+#include "runner.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <exception>
+#include <iostream>
+
+namespace rmq::bench {
+
+namespace {
+
+asio::awaitable<void> send_loop(rmq::producer& producer, run_state& state, recorder& rec,
+                                const tools::body_source& bodies, rmq::message msg, bool oneway,
+                                std::uint64_t rng) {
+  while (state.claim()) {
+    const std::size_t bytes = bodies.fill(msg, rng);
+    std::error_code ec;
+    const clock::time_point start = clock::now();
+    // Two statements, not a conditional: g++ 12 mishandles temporaries of co_await inside ?:.
+    rmq::send_result result;
+    if (oneway) {
+      result =
+          co_await producer.async_send_oneway(msg, asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+      result = co_await producer.async_send(msg, asio::redirect_error(asio::use_awaitable, ec));
+    }
+    const clock::time_point end = clock::now();
+    if (ec) {
+      state.count_failure();
+      rec.on_failure(start, end, ec);
+    } else {
+      state.count_success(bytes);
+      rec.on_success(start, end, result.queue.broker_name, bytes);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::thread> start_async_senders(const runner_context& context) {
+  const bool oneway = context.options.mode == tools::send_mode::oneway;
+  std::vector<recorder*> recorders;
+  for (std::size_t p = 0; p < context.producers.size(); ++p) {
+    recorders.push_back(&context.state.make_recorder());
+  }
+  const std::size_t senders = context.options.inflight;
+  context.state.add_senders(senders);
+  const rmq::message prototype = tools::make_message(context.options.message);
+  for (std::size_t i = 0; i < senders; ++i) {
+    const std::size_t p = i % context.producers.size();
+    rmq::producer& producer = *context.producers[p];
+    run_state& state = context.state;
+    asio::co_spawn(producer.get_executor(),
+                   send_loop(producer, state, *recorders[p], context.bodies, prototype, oneway,
+                             0x2545f4914f6cdd1dULL * (i + 1)),
+                   [&state](std::exception_ptr error) {
+                     if (error) {
+                       try {
+                         std::rethrow_exception(error);
+                       } catch (const std::exception& e) {
+                         std::cerr << "rmq-bench: sender failed: " << e.what() << '\n';
+                       }
+                     }
+                     state.sender_done();
+                   });
+  }
+  return {};
+}
+
+bool sleep_until_or_stopped(const run_state& state, clock::time_point until) {
+  // Short steps so that Ctrl-C is seen quickly even at low rates.
+  constexpr auto step = std::chrono::milliseconds(50);
+  for (;;) {
+    if (state.stopping()) return false;
+    const clock::time_point now = clock::now();
+    if (now >= until) return true;
+    std::this_thread::sleep_until(std::min(until, now + step));
+  }
+}
+
+}  // namespace rmq::bench

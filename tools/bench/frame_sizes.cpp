@@ -1,0 +1,59 @@
+#include "frame_sizes.hpp"
+
+#include "wire/codes.hpp"
+#include "wire/command.hpp"
+#include "wire/properties.hpp"
+
+#include <string>
+
+namespace rmq::bench {
+
+std::size_t send_request_frame_size(const rmq::message& msg, std::string_view group) {
+  rmq::message copy = msg;
+  if (copy.uniq_key().empty()) copy.set_uniq_key(std::string(32, 'F'));  // a generated id's size
+  std::string properties;
+  wire::append_properties(properties, copy);
+
+  wire::remoting_command request;
+  request.fields.code = wire::request_code::send_message_v2;
+  request.fields.version = 401;
+  request.fields.opaque = 1000000;
+  request.ext_fields = {
+      {"a", std::string(group)},
+      {"b", copy.topic()},
+      {"c", "TBW102"},
+      {"d", "4"},
+      {"e", "3"},
+      {"f", "0"},
+      {"g", "1764000000000"},
+      {"h", "0"},
+      {"i", properties},
+      {"j", "0"},
+      {"k", "false"},
+      {"m", "false"},
+      {"n", "broker-a"},
+  };
+  request.has_ext_fields = true;
+  request.body = copy.body();
+  return request.encode(wire::serialize_type::json).size();
+}
+
+std::size_t send_response_frame_size() {
+  wire::remoting_command response;
+  response.fields.code = wire::response_code::success;
+  response.fields.language = wire::language_code::java;
+  response.fields.version = 409;
+  response.fields.opaque = 1000000;
+  response.fields.flag = wire::flag_response;
+  response.ext_fields = {
+      {"msgId", "7F00000100002A9F0000000000012345"},
+      {"queueId", "3"},
+      {"queueOffset", "123456"},
+      {"MSG_REGION", "DefaultRegion"},
+      {"TRACE_ON", "true"},
+  };
+  response.has_ext_fields = true;
+  return response.encode(wire::serialize_type::json).size();
+}
+
+}  // namespace rmq::bench

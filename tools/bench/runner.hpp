@@ -1,0 +1,38 @@
+// The senders of one run. Each start_* function announces its senders to the run state, starts
+// them and returns at once; every sender leaves (run_state::sender_done) after its last send
+// completed. Returned threads are joined by the caller after that.
+#pragma once
+
+#include "body_source.hpp"
+#include "cli.hpp"
+#include "rmq/producer.hpp"
+#include "run_state.hpp"
+
+#include <thread>
+#include <vector>
+
+namespace rmq::bench {
+
+struct runner_context {
+  const bench_options& options;
+  std::vector<rmq::producer*> producers;
+  run_state& state;
+  const tools::body_source& bodies;
+};
+
+/// Closed loop, async or oneway: --inflight coroutines spread over the producers, each on its
+/// producer's executor (no thread hop), each awaiting one send at a time.
+std::vector<std::thread> start_async_senders(const runner_context& context);
+
+/// Sync: --threads threads calling the blocking send; with --rate each waits for its message's
+/// intended time and measures from it.
+std::vector<std::thread> start_sync_senders(const runner_context& context);
+
+/// Open loop, async or oneway: one pacer thread issues message i at its intended time, with at
+/// most --inflight in flight; latency runs from the intended time.
+std::vector<std::thread> start_paced_async_senders(const runner_context& context);
+
+/// Sleeps until `until` in short steps; false when the run was stopped meanwhile.
+bool sleep_until_or_stopped(const run_state& state, clock::time_point until);
+
+}  // namespace rmq::bench

@@ -1,0 +1,50 @@
+// Sync senders: threads calling the blocking send, closed loop or paced (--rate).
+#include "runner.hpp"
+
+#include <optional>
+
+namespace rmq::bench {
+
+std::vector<std::thread> start_sync_senders(const runner_context& context) {
+  const bench_options& options = context.options;
+  std::optional<pacer> pace;
+  if (options.open_loop()) pace.emplace(context.state.start(), options.rate);
+  context.state.add_senders(options.threads);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < options.threads; ++t) {
+    rmq::producer& producer = *context.producers[t % context.producers.size()];
+    recorder& rec = context.state.make_recorder();
+    threads.emplace_back([&producer, &rec, &context, pace, t] {
+      run_state& state = context.state;
+      rmq::message msg = tools::make_message(context.options.message);
+      std::uint64_t rng = 0x9e3779b97f4a7c15ULL * (t + 1);
+      while (const auto index = state.claim()) {
+        const std::size_t bytes = context.bodies.fill(msg, rng);
+        clock::time_point start;
+        if (pace) {
+          start = pace->intended(*index);
+          if (!sleep_until_or_stopped(state, start)) {
+            state.abandon();
+            break;
+          }
+        } else {
+          start = clock::now();
+        }
+        std::error_code ec;
+        rmq::send_result result = producer.send(msg, ec);
+        const clock::time_point end = clock::now();
+        if (ec) {
+          state.count_failure();
+          rec.on_failure(start, end, ec);
+        } else {
+          state.count_success(bytes);
+          rec.on_success(start, end, result.queue.broker_name, bytes);
+        }
+      }
+      state.sender_done();
+    });
+  }
+  return threads;
+}
+
+}  // namespace rmq::bench

@@ -1,0 +1,192 @@
+#include "options.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+#include <limits>
+
+namespace rmq::tools {
+
+namespace {
+
+bool parse_size(std::string_view text, std::size_t& out) noexcept {
+  std::size_t multiplier = 1;
+  if (!text.empty() && (text.back() == 'k' || text.back() == 'K')) multiplier = 1024;
+  if (!text.empty() && (text.back() == 'm' || text.back() == 'M')) multiplier = 1024 * 1024;
+  if (multiplier != 1) text.remove_suffix(1);
+  std::size_t value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) return false;
+  if (value > std::numeric_limits<std::size_t>::max() / multiplier) return false;
+  out = value * multiplier;
+  return true;
+}
+
+}  // namespace
+
+std::optional<send_mode> parse_send_mode(std::string_view text) noexcept {
+  if (text == "sync") return send_mode::sync;
+  if (text == "async") return send_mode::async;
+  if (text == "oneway") return send_mode::oneway;
+  return std::nullopt;
+}
+
+std::string_view to_string(send_mode mode) noexcept {
+  switch (mode) {
+    case send_mode::sync:
+      return "sync";
+    case send_mode::async:
+      return "async";
+    case send_mode::oneway:
+      return "oneway";
+  }
+  return "?";
+}
+
+std::optional<size_range> parse_size_range(std::string_view text) noexcept {
+  size_range range;
+  const std::size_t dash = text.find('-');
+  if (dash == std::string_view::npos) {
+    if (!parse_size(text, range.min)) return std::nullopt;
+    range.max = range.min;
+  } else if (!parse_size(text.substr(0, dash), range.min) ||
+             !parse_size(text.substr(dash + 1), range.max)) {
+    return std::nullopt;
+  }
+  if (range.min == 0 || range.min > range.max) return std::nullopt;
+  return range;
+}
+
+std::optional<std::pair<std::string, std::string>> parse_property(std::string_view text) {
+  const std::size_t equals = text.find('=');
+  if (equals == std::string_view::npos || equals == 0) return std::nullopt;
+  return std::pair{std::string(text.substr(0, equals)), std::string(text.substr(equals + 1))};
+}
+
+bool parse_compression(std::string_view text, std::optional<rmq::compression>& out) noexcept {
+  if (text == "none") {
+    out.reset();
+  } else if (text == "zlib") {
+    out = rmq::compression::zlib;
+  } else if (text == "zstd") {
+    out = rmq::compression::zstd;
+  } else if (text == "lz4") {
+    out = rmq::compression::lz4;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void add_client_options(CLI::App& app, client_options& out, bool with_loop_threads) {
+  app.add_option("--namesrv", out.namesrv, "NameServer addresses 'H:P;H:P'");
+  app.add_option_function<std::string>(
+         "--compress",
+         [&out](const std::string& text) {
+           if (!parse_compression(text, out.compress)) {
+             throw CLI::ValidationError("--compress",
+                                        "must be none, zlib, zstd or lz4, not '" + text + "'");
+           }
+         },
+         "body compression above the threshold: none|zlib|zstd|lz4 (default none)")
+      ->type_name("ALGO");
+  app.add_option("--timeout", out.timeout_ms, "send timeout: the whole budget of one send, ms")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{3'600'000}));
+  app.add_option("--group", out.group, "producer group");
+  if (with_loop_threads) {
+    app.add_option("--loop-threads", out.loop_threads, "I/O loop threads per producer")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{64}));
+  }
+}
+
+void add_message_options(CLI::App& app, message_options& out, bool with_delay_level) {
+  app.add_option("--topic", out.topic, "topic");
+  app.add_option("--tags", out.tags, "message tag");
+  app.add_option("--keys", out.keys, "message keys, space-separated");
+  app.add_option_function<std::vector<std::string>>(
+         "--property",
+         [&out](const std::vector<std::string>& items) {
+           for (const std::string& item : items) {
+             auto property = parse_property(item);
+             if (!property) {
+               throw CLI::ValidationError("--property", "expects k=v, not '" + item + "'");
+             }
+             out.properties.push_back(std::move(*property));
+           }
+         },
+         "user property k=v (repeatable)")
+      ->type_name("K=V")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option_function<std::string>(
+         "--size",
+         [&out](const std::string& text) {
+           auto range = parse_size_range(text);
+           if (!range) {
+             throw CLI::ValidationError(
+                 "--size", "expects N or MIN-MAX bytes (0 < MIN <= MAX), not '" + text + "'");
+           }
+           out.size = *range;
+         },
+         "body size in bytes: N or MIN-MAX (uniform), k/m suffixes allowed (default 128)")
+      ->type_name("N|MIN-MAX");
+  if (with_delay_level) {
+    app.add_option("--delay-level", out.delay_level, "delay level 1..18 (0 = deliver now)")
+        ->check(CLI::Range(0, 255));
+  }
+}
+
+rmq::producer_config make_producer_config(const client_options& options) {
+  rmq::producer_config config;
+  config.name_servers = options.namesrv;
+  config.group = options.group;
+  config.send_timeout = std::chrono::milliseconds(options.timeout_ms);
+  config.loop_threads = options.loop_threads;
+  if (options.compress) {
+    config.compress_type = *options.compress;
+  } else {
+    config.compress_threshold = std::numeric_limits<std::size_t>::max();
+  }
+  return config;
+}
+
+rmq::message make_message(const message_options& options) {
+  rmq::message msg;
+  msg.set_topic(options.topic);
+  msg.set_tags(options.tags);
+  msg.set_keys(options.keys);
+  for (const auto& [name, value] : options.properties) msg.put_property(name, value);
+  msg.set_delay_level(options.delay_level);
+  return msg;
+}
+
+std::string make_filler(std::size_t size, std::uint64_t seed) {
+  std::string text(size, 'a');
+  std::uint64_t state = seed | 1;
+  for (char& c : text) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    c = static_cast<char>('a' + state % 26);
+  }
+  return text;
+}
+
+std::optional<int> parse_command_line(CLI::App& app, int argc, const char* const* argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    return bad_arguments(app.get_name(), e.what());
+  }
+  return std::nullopt;
+}
+
+int bad_arguments(std::string_view program, std::string_view what) {
+  std::cerr << program << ": error: " << what << "\nRun with --help for more information.\n";
+  return exit_bad_arguments;
+}
+
+}  // namespace rmq::tools
