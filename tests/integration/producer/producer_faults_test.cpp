@@ -206,8 +206,9 @@ TEST_CASE("back-pressure: a full gate fails fast when asked, otherwise waits for
     producer_fixture f(sim_with(1, sim::personality::v4_9), config);
     (void)f.producer->send(sample());  // route and connection ready
     f.sim.set_broker_faults("broker-a", {.latency_min = 200ms, .latency_max = 200ms});
+    const rmq::message msg = sample();  // must outlive the sends
     std::vector<std::future<rmq::send_result>> pending;
-    for (int i = 0; i < 3; ++i) pending.push_back(f.producer->async_send(sample(), asio::use_future));
+    for (int i = 0; i < 3; ++i) pending.push_back(f.producer->async_send(msg, asio::use_future));
     int full = 0;
     for (auto& p : pending) {
       try {
@@ -223,8 +224,9 @@ TEST_CASE("back-pressure: a full gate fails fast when asked, otherwise waits for
     config.max_in_flight_sends = 2;
     producer_fixture f(sim_with(1, sim::personality::v4_9), config);
     f.sim.set_broker_faults("broker-a", {.latency_min = 20ms, .latency_max = 20ms});
+    const rmq::message msg = sample();
     std::vector<std::future<rmq::send_result>> pending;
-    for (int i = 0; i < 10; ++i) pending.push_back(f.producer->async_send(sample(), asio::use_future));
+    for (int i = 0; i < 10; ++i) pending.push_back(f.producer->async_send(msg, asio::use_future));
     for (auto& p : pending) CHECK(p.get().status == rmq::send_status::send_ok);
   }
 }
