@@ -81,8 +81,12 @@ TEST_CASE("the counting allocator counts") {
 }
 
 TEST_CASE("steady-state async sends make zero heap allocations") {
+  // One broker: every send goes through one connection, so its buffers and slot table reach
+  // their peak during the warm-up. (With several brokers, fault tolerance may shift the whole
+  // load onto one of them later — under a sanitizer a 550 ms hiccup is enough — and that
+  // connection's buffers would then grow once, inside the measured window.)
   rmq::test::sim_process sim(RMQ_SIM_BINARY,
-                             {"--port", "0", "--brokers", "2", "--store", "off"});
+                             {"--port", "0", "--brokers", "1", "--store", "off"});
   rmq::producer_config config;
   config.name_servers = sim.namesrv();
   config.group = "AllocGroup";
@@ -94,7 +98,7 @@ TEST_CASE("steady-state async sends make zero heap allocations") {
   rmq::producer producer(config);
   REQUIRE_FALSE(producer.start());
 
-  const std::uint64_t warmup = rmq::test::scaled(100000, 20000);
+  const std::uint64_t warmup = rmq::test::scaled(100000, 50000);
   const std::uint64_t measured = rmq::test::scaled(1000000, 20000);
   constexpr int in_flight = 1024;
   const rmq::message msg("TopicTest", std::string(128, 'x'));

@@ -261,11 +261,9 @@ TEST_CASE("the first sends of a topic share one NameServer query") {
 
 TEST_CASE("heartbeats register the client; shutdown unregisters it") {
   auto config = sim_with(2, sim::personality::v5);
-  sim::simulator* sim_ptr = nullptr;
   std::vector<sim::client_record> after;
   {
     producer_fixture f(config);
-    sim_ptr = &f.sim;
     (void)f.producer->send(sample());
     REQUIRE(f.sim.wait_until([](const sim::sim_counters& c) {
       return c.broker_requests(rmq::wire::request_code::heart_beat) >= 2;

@@ -78,7 +78,7 @@ TEST_CASE("executor: possibly-blocking execute runs inline on the loop, never qu
 // ---- coroutines, callbacks, futures -------------------------------------------------------
 
 asio::awaitable<int> sleepy(loop& l, int value) {
-  co_await async_sleep_for(l, 1ms, asio::use_awaitable);
+  co_await async_sleep_for(l, 1ms, asio::use_awaitable);  // allowed: the timer under test
   CHECK(l.running_in_this_thread());
   co_return value;
 }
@@ -113,7 +113,7 @@ TEST_CASE("run() on the calling thread") {
   CHECK(value == 7);
   // And a second run on the same thread works (a fresh ring).
   bool again = false;
-  async_sleep_for(l, 0ms, [&](std::error_code ec) {
+  async_sleep_for(l, 0ms, [&](std::error_code ec) {  // allowed: the timer under test
     CHECK(!ec);
     again = true;
     l.stop();
@@ -138,7 +138,7 @@ TEST_CASE("callbacks: completion resumes inline on the loop thread") {
   event done;
   std::thread::id cb_thread;
   std::thread::id loop_thread = rl.call([] { return std::this_thread::get_id(); });
-  async_sleep_for(rl.l, 1ms, [&](std::error_code ec) {
+  async_sleep_for(rl.l, 1ms, [&](std::error_code ec) {  // allowed: the timer under test
     CHECK(!ec);
     cb_thread = std::this_thread::get_id();
     done.set();
@@ -154,7 +154,7 @@ TEST_CASE("use_future from another thread") {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 10; ++i) {
-        auto f = async_sleep_for(rl.l, std::chrono::microseconds(100), asio::use_future);
+        auto f = async_sleep_for(rl.l, std::chrono::microseconds(100), asio::use_future);  // allowed: the timer under test
         if (f.wait_for(hang_limit) == std::future_status::ready) {
           f.get();
           ok.fetch_add(1);
@@ -303,7 +303,7 @@ TEST_CASE("async_sleep: cancellation slot completes with operation_aborted") {
   asio::cancellation_signal signal;
   std::promise<std::error_code> result;
   rl.call([&] {
-    async_sleep_for(rl.l, 1h, asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec) {
+    async_sleep_for(rl.l, 1h, asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec) {  // allowed: the timer under test
                       result.set_value(ec);
                     }));
   });
@@ -315,7 +315,7 @@ TEST_CASE("async_sleep: cancellation slot completes with operation_aborted") {
 
 asio::awaitable<std::error_code> wait_forever(loop& l) {
   try {
-    co_await async_sleep_for(l, 1h, asio::use_awaitable);
+    co_await async_sleep_for(l, 1h, asio::use_awaitable);  // allowed: the timer under test
   } catch (const std::system_error& e) {
     co_return e.code();
   }
@@ -343,7 +343,7 @@ TEST_CASE("stop completes every pending wait exactly once") {
   {
     running_loop rl;
     for (std::size_t i = 0; i < n; ++i) {
-      async_sleep_for(rl.l, i % 2 == 0 ? 1h : 0ms, [&, i](std::error_code ec) {
+      async_sleep_for(rl.l, i % 2 == 0 ? 1h : 0ms, [&, i](std::error_code ec) {  // allowed: the timer under test
         book.hit(i);
         if (ec == asio::error::operation_aborted) aborted.fetch_add(1);
       });
