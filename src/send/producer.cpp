@@ -414,7 +414,7 @@ producer_stats producer::stats() const {
     stats.timeouts += c.timeouts.get();
     stats.in_flight += c.in_flight.get();
     stats.route_queries += s->route_queries();
-    stats.slot_fallbacks += c.slot_fallbacks.get();
+    stats.slot_fallbacks += s->completions().fallbacks();
   }
   stats.frame_pool_fallbacks = frame_pool::fallback_allocations();
   return stats;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -94,7 +95,7 @@ class completion_slab {
 
   void* allocate(std::size_t size, std::size_t align) {
     if (size > block_size || align > alignof(std::max_align_t)) {
-      ++fallbacks_;
+      fallbacks_.store(fallbacks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       return ::operator new(size, heap_alignment);
     }
     if (free_ == nullptr) {
@@ -114,7 +115,10 @@ class completion_slab {
     b->next = free_;
     free_ = b;
   }
-  [[nodiscard]] std::uint64_t fallbacks() const noexcept { return fallbacks_; }
+  /// Any thread: handlers too large for a block (each cost a heap allocation).
+  [[nodiscard]] std::uint64_t fallbacks() const noexcept {
+    return fallbacks_.load(std::memory_order_relaxed);
+  }
 
  private:
   union block {
@@ -123,7 +127,7 @@ class completion_slab {
   };
   std::vector<std::unique_ptr<block>> blocks_;
   block* free_ = nullptr;
-  std::uint64_t fallbacks_ = 0;
+  std::atomic<std::uint64_t> fallbacks_{0};  // written by the loop thread only
 };
 
 }  // namespace rmq::send

@@ -49,7 +49,7 @@ struct shard_counters {
       return value.load(std::memory_order_relaxed);
     }
   };
-  counter sends, succeeded, failed, retries, timeouts, in_flight, slot_fallbacks;
+  counter sends, succeeded, failed, retries, timeouts, in_flight;
 };
 
 class shard {
