@@ -128,19 +128,35 @@ coro<void> topic_routes::refresh_all(net::clock::time_point deadline) {
     if (net::clock::now() >= deadline) break;
     co_await query(topic, deadline);
   }
-  pool_.retain_only(addresses_in_use());
+  const std::vector<std::string> keep = addresses_in_use();
+  pool_.retain_only(keep);
+  // A broker whose master left every route loses its connection (drained by the pool, then
+  // destroyed): forget both, so that a route naming it again connects and registers afresh.
+  for (broker_id id = 0; id < brokers_.size(); ++id) {
+    broker_entry& broker = brokers_[id];
+    if (broker.master_address.empty() ||
+        std::find(keep.begin(), keep.end(), broker.master_address) != keep.end())
+      continue;
+    broker.master_address.clear();
+    broker.master = nullptr;
+  }
 }
 
 std::vector<std::string> topic_routes::addresses_in_use() const {
   std::vector<std::string> addresses(names_.addresses());
+  const auto add = [&](const std::string& address) {
+    if (std::find(addresses.begin(), addresses.end(), address) == addresses.end()) {
+      addresses.push_back(address);
+    }
+  };
   for (const auto& [topic, e] : entries_) {
     if (!e.info) continue;
-    for (const publish_queue& q : e.info->queues) {
-      const std::string& address = brokers_[q.broker].master_address;
-      if (std::find(addresses.begin(), addresses.end(), address) == addresses.end()) {
-        addresses.push_back(address);
-      }
+    // Every broker of the route, writable or not (as the Java client keeps brokerAddrTable),
+    // and every master the publish list points at.
+    for (const wire::broker_data& b : e.info->route.broker_datas) {
+      if (const auto it = b.broker_addrs.find(0); it != b.broker_addrs.end()) add(it->second);
     }
+    for (const publish_queue& q : e.info->queues) add(brokers_[q.broker].master_address);
   }
   return addresses;
 }

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "wire/command.hpp"
@@ -29,6 +30,7 @@ class remoting_peer {
     byte_by_byte,  ///< answer with one write(2) per byte
     silent,        ///< read everything, answer nothing
     reset_after,   ///< answer normally, then reset the connection after `limit` requests
+    held,          ///< keep the answers until release() writes them
   };
 
   explicit remoting_peer(policy p, std::size_t limit = 0) : policy_(p), limit_(limit) {
@@ -69,6 +71,22 @@ class remoting_peer {
   [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   [[nodiscard]] std::size_t requests() const noexcept { return requests_.load(); }
   [[nodiscard]] std::size_t accepted() const noexcept { return accepted_.load(); }
+  /// Connections the client closed (end of stream seen).
+  [[nodiscard]] std::size_t client_closes() const noexcept { return client_closes_.load(); }
+
+  /// policy::held: answers received and not yet released.
+  [[nodiscard]] std::size_t held() {
+    std::lock_guard lock(mutex_);
+    return held_.size();
+  }
+  /// policy::held: writes every answer held so far. Returns how many were written.
+  std::size_t release() {
+    std::lock_guard lock(mutex_);
+    std::size_t written = 0;
+    for (auto& [fd, answer] : held_) written += write_all(fd, answer) ? 1 : 0;
+    held_.clear();
+    return written;
+  }
 
  private:
   void accept_loop() {
@@ -90,6 +108,7 @@ class remoting_peer {
     std::size_t served = 0;
     for (;;) {
       const ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n == 0) ++client_closes_;
       if (n <= 0) return;
       std::vector<std::string> answers;
       const auto ec = decoder.feed(std::string_view(buf.data(), static_cast<std::size_t>(n)),
@@ -104,6 +123,11 @@ class remoting_peer {
                                    });
       if (ec) return;
       if (policy_ == policy::silent) continue;
+      if (policy_ == policy::held) {
+        std::lock_guard lock(mutex_);
+        for (auto& a : answers) held_.emplace_back(fd, std::move(a));
+        continue;
+      }
       if (policy_ == policy::reverse) std::reverse(answers.begin(), answers.end());
       std::string out;
       for (auto& a : answers) {
@@ -150,8 +174,10 @@ class remoting_peer {
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> requests_{0};
   std::atomic<std::size_t> accepted_{0};
+  std::atomic<std::size_t> client_closes_{0};
   std::mutex mutex_;
   std::vector<int> clients_;
+  std::vector<std::pair<int, std::string>> held_;  // policy::held: (fd, answer)
   std::vector<std::thread> workers_;
   std::thread thread_;
 };

@@ -71,6 +71,10 @@ class simulator {
   [[nodiscard]] std::string broker_address(std::string_view name, std::int64_t id = 0) const;
 
   // --- topics -----------------------------------------------------------------------------
+  /// Creates the topic on the listed brokers (every broker when none). For a topic that exists
+  /// there already, replaces its queue counts and perm (offsets kept; queues only grow): the
+  /// run-time equivalent of `mqadmin updateTopic`, e.g. taking WRITE away from one broker.
+  /// Routes answered from then on carry the new values.
   void create_topic(topic_config topic);
   void set_auto_create(bool on);
 

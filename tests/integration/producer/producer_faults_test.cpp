@@ -23,6 +23,18 @@ std::map<std::string, int> per_broker(const std::vector<sim::stored_message>& st
   for (const auto& m : stored) ++counts[m.broker_name];
   return counts;
 }
+
+// Sends until one is stored by `broker` (true) or `limit` passes (false): for changes the
+// producer notices at a refresh or when an isolation ends.
+bool sends_reach(producer_fixture& f, std::string_view broker, std::chrono::seconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    std::error_code ec;
+    const auto r = f.producer->send(sample(), ec);
+    if (!ec && r.queue.broker_name == broker) return true;
+  }
+  return false;
+}
 }  // namespace
 
 TEST_CASE("SYSTEM_BUSY on one broker: retried on another, then avoided") {
@@ -130,14 +142,7 @@ TEST_CASE("a broker killed mid-run: sends go elsewhere, and it is used again whe
   }
   f.sim.start_broker("broker-a");
   // The isolation of the 5.x tables is 10 s; meanwhile broker-a must come back into use.
-  bool used_again = false;
-  const auto until = std::chrono::steady_clock::now() + 30s;
-  while (!used_again && std::chrono::steady_clock::now() < until) {
-    std::error_code ec;
-    const auto r = f.producer->send(sample(), ec);
-    used_again = !ec && r.queue.broker_name == "broker-a";
-  }
-  CHECK(used_again);
+  CHECK(sends_reach(f, "broker-a", 30s));
 }
 
 TEST_CASE("NameServer down after the first route: cached routes keep working") {
@@ -166,6 +171,68 @@ TEST_CASE("a broker moved to another port: sends follow it after the route refre
   }
   CHECK(delivered);
   CHECK(f.sim.messages().back().broker_name == "broker-a");
+}
+
+TEST_CASE("queues that lose WRITE permission leave the publish set at the next refresh") {
+  rmq::producer_config config;
+  config.route_refresh_interval = 100ms;
+  producer_fixture f(sim_with(2, sim::personality::v5), config);
+  for (int i = 0; i < 8; ++i) (void)f.producer->send(sample());
+  CHECK(per_broker(f.sim.messages()).size() == 2);  // round robin uses both brokers
+
+  // broker-a now serves TopicTest read-only, as after `updateTopic -p 4` there.
+  f.sim.create_topic({.name = "TopicTest", .perm = sim::perm_read, .brokers = {"broker-a"}});
+  // Until a refresh, round robin still alternates; afterwards no send may reach broker-a. The
+  // refresh is seen as a run of sends that never touched broker-a.
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  int run_on_b = 0;
+  while (run_on_b < 20 && std::chrono::steady_clock::now() < until) {
+    const auto r = f.producer->send(sample());
+    run_on_b = r.queue.broker_name == "broker-b" ? run_on_b + 1 : 0;
+  }
+  REQUIRE(run_on_b == 20);
+  f.sim.clear_messages();
+  for (int i = 0; i < 50; ++i) CHECK(f.producer->send(sample()).queue.broker_name == "broker-b");
+  CHECK(per_broker(f.sim.messages()) == std::map<std::string, int>{{"broker-b", 50}});
+
+  // WRITE permission back: broker-a returns to the rotation at a later refresh.
+  f.sim.create_topic({.name = "TopicTest", .brokers = {"broker-a"}});
+  CHECK(sends_reach(f, "broker-a", 20s));
+}
+
+TEST_CASE("a broker that leaves every route is dropped, and connected afresh when it returns") {
+  rmq::producer_config config;
+  config.route_refresh_interval = 100ms;
+  config.heartbeat_interval = 100ms;
+  producer_fixture f(sim_with(2, sim::personality::v4_9), config);
+  for (int i = 0; i < 8; ++i) (void)f.producer->send(sample());
+  const auto route_queries = [&] {
+    return f.sim.counters().namesrv.count(rmq::wire::request_code::get_routeinfo_by_topic);
+  };
+  const auto heartbeats_to_a = [](const sim::sim_counters& c) {
+    for (const auto& [name, broker] : c.brokers) {
+      if (name == "broker-a") return broker.count(rmq::wire::request_code::heart_beat);
+    }
+    return std::uint64_t{0};
+  };
+
+  f.sim.stop_broker("broker-a");  // unregistered: routes no longer name it
+  // Refreshes run one after another, so once two more queries arrived, the refresh that saw
+  // the route without broker-a has ended and released broker-a's connection.
+  const auto queries = route_queries();
+  REQUIRE(f.sim.wait_until(
+      [&](const sim::sim_counters& c) {
+        return c.namesrv.count(rmq::wire::request_code::get_routeinfo_by_topic) >= queries + 2;
+      },
+      20s));
+  for (int i = 0; i < 10; ++i) CHECK(f.producer->send(sample()).queue.broker_name == "broker-b");
+
+  // Back at the same address: a new connection, registered by a heartbeat, used for sends.
+  const auto heartbeats = heartbeats_to_a(f.sim.counters());
+  f.sim.start_broker("broker-a");
+  CHECK(sends_reach(f, "broker-a", 30s));
+  CHECK(f.sim.wait_until(
+      [&](const sim::sim_counters& c) { return heartbeats_to_a(c) > heartbeats; }, 20s));
 }
 
 TEST_CASE("a send with a delivery time to a 4.9 broker fails clearly") {
