@@ -3,6 +3,7 @@
 #include "rmq/error.hpp"
 #include "wire/codes.hpp"
 
+#include <array>
 #include <charconv>
 
 namespace rmq::wire {
@@ -21,7 +22,45 @@ template <class Int>
   return make_error_code(errc::invalid_response);
 }
 
-// Field readers over a command_view. Each returns false when the header is unusable.
+// Readers of one extFields value (nullopt = absent). Each returns false when the header is
+// unusable: a required field is missing or a number is malformed.
+[[nodiscard]] bool read_required(std::optional<std::string_view> v, std::string_view& out) noexcept {
+  if (!v) return false;
+  out = *v;
+  return true;
+}
+
+template <class Int>
+[[nodiscard]] bool read_required(std::optional<std::string_view> v, Int& out) noexcept {
+  return v && parse_java_integer(*v, out);
+}
+
+void read_optional(std::optional<std::string_view> v,
+                   std::optional<std::string_view>& out) noexcept {
+  out = v;
+}
+
+void read_optional(std::optional<std::string_view> v, std::optional<bool>& out) noexcept {
+  out.reset();
+  if (v) out = parse_java_bool(*v);
+}
+
+void read_optional(std::optional<std::string_view> v, bool& out) noexcept {
+  if (v) out = parse_java_bool(*v);
+}
+
+template <class Int>
+[[nodiscard]] bool read_optional(std::optional<std::string_view> v,
+                                 std::optional<Int>& out) noexcept {
+  out.reset();
+  if (!v) return true;
+  Int value{};
+  if (!parse_java_integer(*v, value)) return false;
+  out = value;
+  return true;
+}
+
+// The same readers looking a field up by name; for the headers that are not on a hot path.
 class fields_reader {
  public:
   explicit fields_reader(const command_view& view) noexcept : view_(view) {}
@@ -29,38 +68,13 @@ class fields_reader {
   [[nodiscard]] bool has(std::string_view name) const noexcept {
     return view_.field(name).has_value();
   }
-
-  [[nodiscard]] bool required(std::string_view name, std::string_view& out) const noexcept {
-    const auto v = view_.field(name);
-    if (!v) return false;
-    out = *v;
-    return true;
+  template <class Out>
+  [[nodiscard]] bool required(std::string_view name, Out& out) const noexcept {
+    return read_required(view_.field(name), out);
   }
-  template <class Int>
-  [[nodiscard]] bool required(std::string_view name, Int& out) const noexcept {
-    const auto v = view_.field(name);
-    return v && parse_java_integer(*v, out);
-  }
-
-  void optional(std::string_view name, std::optional<std::string_view>& out) const noexcept {
-    out = view_.field(name);
-  }
-  void optional(std::string_view name, std::optional<bool>& out) const noexcept {
-    out.reset();
-    if (const auto v = view_.field(name)) out = parse_java_bool(*v);
-  }
-  void optional(std::string_view name, bool& out) const noexcept {
-    if (const auto v = view_.field(name)) out = parse_java_bool(*v);
-  }
-  template <class Int>
-  [[nodiscard]] bool optional(std::string_view name, std::optional<Int>& out) const noexcept {
-    out.reset();
-    const auto v = view_.field(name);
-    if (!v) return true;
-    Int value{};
-    if (!parse_java_integer(*v, value)) return false;
-    out = value;
-    return true;
+  template <class Out>
+  auto optional(std::string_view name, Out& out) const noexcept {
+    return read_optional(view_.field(name), out);
   }
 
  private:
@@ -72,18 +86,47 @@ void write_if(frame_writer& w, std::string_view name, const std::optional<T>& va
   if (value) w.field(name, *value);
 }
 
-// Field names of the two SEND_MESSAGE header forms, index-aligned.
-struct send_names {
-  std::string_view group, topic, default_topic, default_topic_queue_nums, queue_id, sys_flag,
-      born_timestamp, flag, properties, reconsume_times, unit_mode, max_reconsume_times, batch,
-      broker_name;
+// Field names of the two SEND_MESSAGE header forms, indexed by send_field.
+namespace send_field {
+enum : std::size_t {
+  group,
+  topic,
+  default_topic,
+  default_topic_queue_nums,
+  queue_id,
+  sys_flag,
+  born_timestamp,
+  flag,
+  properties,
+  reconsume_times,
+  unit_mode,
+  max_reconsume_times,
+  batch,
+  broker_name,
+  count
 };
+}  // namespace send_field
+
+using send_names = std::array<std::string_view, send_field::count>;
 constexpr send_names v2_names{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n"};
 constexpr send_names v1_names{
     "producerGroup", "topic",          "defaultTopic",  "defaultTopicQueueNums",
     "queueId",       "sysFlag",        "bornTimestamp", "flag",
     "properties",    "reconsumeTimes", "unitMode",      "maxReconsumeTimes",
     "batch",         "bname"};
+
+// Index of a SEND_MESSAGE field name in its form, or send_field::count for any other key.
+[[nodiscard]] std::size_t send_field_index(std::string_view name, bool v2) noexcept {
+  if (v2) {
+    return name.size() == 1 && name[0] >= 'a' && name[0] <= 'n'
+               ? static_cast<std::size_t>(name[0] - 'a')
+               : send_field::count;
+  }
+  for (std::size_t i = 0; i < send_field::count; ++i) {
+    if (v1_names[i] == name) return i;
+  }
+  return send_field::count;
+}
 
 }  // namespace
 
@@ -108,25 +151,26 @@ bool parse_java_bool(std::string_view text) noexcept {
 // --- send_message_request_header ------------------------------------------------------------
 
 void send_message_request_header::write(frame_writer& w, bool v2) const {
+  namespace f = send_field;
   const send_names& n = v2 ? v2_names : v1_names;
-  w.field(n.group, producer_group);
-  w.field(n.topic, topic);
-  w.field(n.default_topic, default_topic);
-  w.field(n.default_topic_queue_nums, default_topic_queue_nums);
-  w.field(n.queue_id, queue_id);
-  w.field(n.sys_flag, sys_flag);
-  w.field(n.born_timestamp, born_timestamp);
-  w.field(n.flag, flag);
-  write_if(w, n.properties, properties);
-  write_if(w, n.reconsume_times, reconsume_times);
-  write_if(w, n.unit_mode, unit_mode);
-  write_if(w, n.max_reconsume_times, max_reconsume_times);
-  write_if(w, n.batch, batch);
-  write_if(w, n.broker_name, broker_name);
+  w.field(n[f::group], producer_group);
+  w.field(n[f::topic], topic);
+  w.field(n[f::default_topic], default_topic);
+  w.field(n[f::default_topic_queue_nums], default_topic_queue_nums);
+  w.field(n[f::queue_id], queue_id);
+  w.field(n[f::sys_flag], sys_flag);
+  w.field(n[f::born_timestamp], born_timestamp);
+  w.field(n[f::flag], flag);
+  write_if(w, n[f::properties], properties);
+  write_if(w, n[f::reconsume_times], reconsume_times);
+  write_if(w, n[f::unit_mode], unit_mode);
+  write_if(w, n[f::max_reconsume_times], max_reconsume_times);
+  write_if(w, n[f::batch], batch);
+  write_if(w, n[f::broker_name], broker_name);
 }
 
 std::error_code send_message_request_header::parse(const command_view& view) noexcept {
-  const fields_reader r(view);
+  namespace f = send_field;
   bool v2 = false;
   switch (view.fields.code) {
     case request_code::send_message_v2:
@@ -139,22 +183,29 @@ std::error_code send_message_request_header::parse(const command_view& view) noe
       v2 = false;
       break;
     default:
-      v2 = !r.has(v1_names.group) && r.has(v2_names.group);
+      v2 = !view.field(v1_names[f::group]) && view.field(v2_names[f::group]);
   }
-  const send_names& n = v2 ? v2_names : v1_names;
+  // One pass over the fields (this header is every broker's hottest decode); a later entry
+  // overwrites an earlier one, so with repeated keys the last wins as in a Java HashMap.
+  std::array<std::optional<std::string_view>, f::count> v;
+  for (const ext_field& field : view.ext_fields) {
+    const std::size_t i = send_field_index(field.name, v2);
+    if (i != f::count) v[i] = field.value;
+  }
   *this = send_message_request_header{};
-  if (!r.required(n.group, producer_group) || !r.required(n.topic, topic) ||
-      !r.required(n.default_topic, default_topic) ||
-      !r.required(n.default_topic_queue_nums, default_topic_queue_nums) ||
-      !r.required(n.queue_id, queue_id) || !r.required(n.sys_flag, sys_flag) ||
-      !r.required(n.born_timestamp, born_timestamp) || !r.required(n.flag, flag) ||
-      !r.optional(n.reconsume_times, reconsume_times) ||
-      !r.optional(n.max_reconsume_times, max_reconsume_times))
+  if (!read_required(v[f::group], producer_group) || !read_required(v[f::topic], topic) ||
+      !read_required(v[f::default_topic], default_topic) ||
+      !read_required(v[f::default_topic_queue_nums], default_topic_queue_nums) ||
+      !read_required(v[f::queue_id], queue_id) || !read_required(v[f::sys_flag], sys_flag) ||
+      !read_required(v[f::born_timestamp], born_timestamp) ||
+      !read_required(v[f::flag], flag) ||
+      !read_optional(v[f::reconsume_times], reconsume_times) ||
+      !read_optional(v[f::max_reconsume_times], max_reconsume_times))
     return bad();
-  r.optional(n.properties, properties);
-  r.optional(n.unit_mode, unit_mode);
-  r.optional(n.batch, batch);
-  r.optional(n.broker_name, broker_name);
+  read_optional(v[f::properties], properties);
+  read_optional(v[f::unit_mode], unit_mode);
+  read_optional(v[f::batch], batch);
+  read_optional(v[f::broker_name], broker_name);
   return {};
 }
 

@@ -2,6 +2,7 @@
 
 #include "rmq/error.hpp"
 
+#include <array>
 #include <cassert>
 #include <charconv>
 #include <cstdint>
@@ -426,6 +427,17 @@ std::error_code decode_json_header(std::string_view header, decode_scratch& scra
   return {};
 }
 
+namespace {
+// Bytes that may start an escape: quote, backslash, C0 controls, DEL, and the lead bytes of the
+// C1 controls (0xC2) and of U+2028/U+2029 (0xE2). Everything else is copied as one run.
+constexpr std::array<bool, 256> json_escape_candidates = [] {
+  std::array<bool, 256> table{};
+  for (unsigned c = 0; c < 0x20; ++c) table[c] = true;
+  for (const unsigned c : {unsigned{'"'}, unsigned{'\\'}, 0x7Fu, 0xC2u, 0xE2u}) table[c] = true;
+  return table;
+}();
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view text) {
   static constexpr char hex[] = "0123456789ABCDEF";
   out.push_back('"');
@@ -440,6 +452,10 @@ void append_json_string(std::string& out, std::string_view text) {
   };
   while (p != end) {
     const auto c = static_cast<unsigned char>(*p);
+    if (!json_escape_candidates[c]) {  // the common case: plain ASCII or UTF-8 text
+      ++p;
+      continue;
+    }
     char short_form = 0;
     std::size_t consumed = 1;
     std::uint32_t cp = 0;

@@ -181,6 +181,59 @@ TEST_CASE("send request header: missing or malformed fields are errors, never ex
               [&](const command_view& v) { CHECK(h.parse(v) == bad); });
 }
 
+TEST_CASE("send request header: repeated keys take the last value, foreign keys are ignored") {
+  send_message_request_header h;
+  // v2 code: long names and keys beyond 'n' are not fields of this form.
+  with_fields(310,
+              {{"a", "first"},
+               {"b", "t"},
+               {"c", "TBW102"},
+               {"d", "4"},
+               {"e", "1"},
+               {"f", "0"},
+               {"g", "1"},
+               {"h", "0"},
+               {"producerGroup", "long"},
+               {"o", "7"},
+               {"ab", "x"},
+               {"e", "2"},
+               {"a", "last"}},
+              [&](const command_view& v) {
+                REQUIRE(!h.parse(v));
+                CHECK(h.producer_group == "last");
+                CHECK(h.queue_id == 2);
+              });
+  // v1 code: letters are ignored, so a header of letters only misses its required fields.
+  with_fields(10,
+              {{"a", "g"},
+               {"b", "t"},
+               {"c", "TBW102"},
+               {"d", "4"},
+               {"e", "0"},
+               {"f", "0"},
+               {"g", "1"},
+               {"h", "0"}},
+              [&](const command_view& v) {
+                CHECK(h.parse(v) == make_error_code(rmq::errc::invalid_response));
+              });
+  with_fields(10,
+              {{"producerGroup", "g"},
+               {"topic", "t"},
+               {"defaultTopic", "TBW102"},
+               {"defaultTopicQueueNums", "4"},
+               {"queueId", "5"},
+               {"sysFlag", "0"},
+               {"bornTimestamp", "1"},
+               {"flag", "0"},
+               {"bname", "broker-a"},
+               {"queueId", "6"}},
+              [&](const command_view& v) {
+                REQUIRE(!h.parse(v));
+                CHECK(h.queue_id == 6);
+                CHECK(h.broker_name == "broker-a");
+              });
+}
+
 TEST_CASE("send response header") {
   send_message_response_header h;
   h.msg_id = "7F00000100002A9F0000000029AD4B05";
