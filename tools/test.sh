@@ -29,8 +29,11 @@ if [ -f "$alions_dir/package.json" ] && [ ! -d "$alions_dir/node_modules/ali-ons
 fi
 
 for preset in "${presets[@]}"; do
+  phase=$(date +%s)
   rmq_build_preset "$preset"
-  rmq_log "running tests of preset '$preset'"
+  rmq_log "built preset '$preset' in $(( $(date +%s) - phase )) s; running its tests"
+  phase=$(date +%s)
   ctest --preset "$preset" -j 2 || rmq_die "tests of preset '$preset' failed"
+  rmq_log "tests of preset '$preset' passed in $(( $(date +%s) - phase )) s"
 done
 rmq_log "all tests passed in $(( $(date +%s) - start )) s"
