@@ -2,14 +2,12 @@
 // the same sans-I/O net::connection_core (same coalescing writer, same parse-everything reader,
 // 64 KiB of receive buffer) against the same peer, rmq-sim in a child process pinned to another
 // core. Only the backend differs:
-//   uring:      io::tcp_socket on io::loop — one sendmsg of the core's iovecs, multishot recv
-//               into the loop's provided-buffer pool (64 × 64 KiB);
+//   uring:      io::tcp_socket on io::loop — one send (sendmsg for several iovecs) of the
+//               core's iovecs, multishot recv into the loop's provided-buffer pool (64 × 64 KiB);
 //   epoll:      asio::ip::tcp::socket on asio::io_context(1) — async_write of the same iovecs
 //               as const_buffers, async_read_some into one 64 KiB buffer;
 //   connection: the production driver net::connection on io::loop (deferred flush, deadline
-//               timer, idle tracking) — what the producer runs, for reference;
-//   uring_op_send: as uring, but a one-iovec send is IORING_OP_SEND rather than SENDMSG — an
-//               experiment for the io layer.
+//               timer, idle tracking) — what the producer runs, for reference.
 // The request is SEND_MESSAGE_V2 with a binary header, encoded once by the wire codec; only its
 // opaque is patched per send, so encoding cost does not dilute the comparison.
 // The CPU column is the benchmark thread's CPU time: the client's own cost per message (kernel
@@ -216,10 +214,8 @@ void report(benchmark::State& state, const workload& w, const net::connection_co
 
 class uring_client final : private io::receiver {
  public:
-  /// `op_send`: a single-iovec flush goes out as IORING_OP_SEND instead of tcp_socket's
-  /// IORING_OP_SENDMSG (an experiment for the io layer: no msghdr/iovec import per send).
-  uring_client(io::loop& l, benchmark::State& state, std::size_t window, bool op_send)
-      : loop_(l), socket_(l), work_(state, window, &finished_thunk, this), op_send_(op_send) {
+  uring_client(io::loop& l, benchmark::State& state, std::size_t window)
+      : loop_(l), socket_(l), work_(state, window, &finished_thunk, this) {
     work_.bind_submit(&resubmit_thunk, this);
   }
 
@@ -262,16 +258,6 @@ class uring_client final : private io::receiver {
     }
     uring_client& owner;
   };
-  struct op_send_state final : io::completion {
-    explicit op_send_state(uring_client& c) : completion(&on_cqe), owner(c) {}
-    static void on_cqe(io::completion* op, int res, unsigned) noexcept {
-      auto& self = static_cast<op_send_state*>(op)->owner;
-      const std::error_code ec =
-          res < 0 ? std::error_code(-res, std::system_category()) : std::error_code();
-      send_state::done(&self.send_, ec, res < 0 ? 0 : static_cast<std::size_t>(res));
-    }
-    uring_client& owner;
-  };
   struct close_state final : io::close_op {
     explicit close_state(uring_client& c) : close_op(&done), owner(c) {}
     static void done(io::close_op* op, std::error_code) noexcept {
@@ -296,12 +282,6 @@ class uring_client final : private io::receiver {
     const auto iov = core_.prepare_write();
     if (iov.empty()) return;
     sending_ = true;
-    if (op_send_ && iov.size() == 1) {
-      io_uring_sqe* sqe = loop_.get_sqe(&op_send_state_);
-      io_uring_prep_send(sqe, socket_.native_handle(), iov[0].iov_base, iov[0].iov_len,
-                         MSG_NOSIGNAL | MSG_WAITALL);
-      return;
-    }
     socket_.send(send_, iov.data(), iov.size());
   }
 
@@ -324,9 +304,7 @@ class uring_client final : private io::receiver {
   workload work_;
   connect_state connect_{*this};
   send_state send_{*this};
-  op_send_state op_send_state_{*this};
   close_state close_{*this};
-  bool op_send_;
   bool sending_ = false;
   bool done_ = false;
 };
@@ -338,9 +316,9 @@ io::loop_options loop_options_for_bench() {
   return o;
 }
 
-void run_uring(benchmark::State& state, std::size_t window, bool op_send) {
+void bm_uring(benchmark::State& state, std::size_t window) {
   io::loop l(loop_options_for_bench());
-  uring_client client(l, state, window, op_send);
+  uring_client client(l, state, window);
   l.post([&] { client.start(); });
   l.run();  // on this thread: until the client closed its socket
   const auto lc = l.counters();
@@ -349,12 +327,6 @@ void run_uring(benchmark::State& state, std::size_t window, bool op_send) {
   state.counters["enters/msg"] = static_cast<double>(lc.enters) / n;
 }
 
-void bm_uring(benchmark::State& state, std::size_t window) {
-  run_uring(state, window, false);
-}
-void bm_uring_op_send(benchmark::State& state, std::size_t window) {
-  run_uring(state, window, true);
-}
 
 // ---- variant B: epoll (Asio's default io_context) -------------------------------------------
 
@@ -531,8 +503,7 @@ void register_all() {
   };
   const variant variants[] = {{"uring", &bm_uring},
                               {"epoll", &bm_epoll},
-                              {"connection", &bm_connection},
-                              {"uring_op_send", &bm_uring_op_send}};
+                              {"connection", &bm_connection}};
   for (const auto& [label, window] :
        {std::pair<const char*, std::size_t>{"rtt", 1}, {"pipelined", pipelined_window}}) {
     for (const variant& v : variants) {
@@ -596,7 +567,6 @@ int main(int argc, char** argv) {
   for (const char* w : {"rtt", "pipelined"}) {
     ratio(w, "uring", "epoll");
     ratio(w, "connection", "epoll");
-    ratio(w, "uring_op_send", "uring");
   }
   benchmark::Shutdown();
   g_peer.reset();

@@ -244,10 +244,12 @@ void loop::enter(bool idle) noexcept {
   if (!idle) {
     // Always one enter with GETEVENTS: submits and runs deferred task work without waiting.
     r = io_uring_submit_and_get_events(&ring_);
+  } else if (timers_.empty()) {
+    // Nothing but I/O and posts (the eventfd read) can wake us: wait with no kernel timer.
+    r = io_uring_submit_and_wait(&ring_, 1);
   } else {
     // One enter (EXT_ARG): submit, then wait for one CQE or the next timer.
-    __kernel_timespec ts = timers_.empty() ? __kernel_timespec{3600, 0}
-                                           : to_timespec(timers_.front()->deadline_ - clock::now());
+    __kernel_timespec ts = to_timespec(timers_.front()->deadline_ - clock::now());
     io_uring_cqe* cqe = nullptr;
     r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
   }

@@ -2,7 +2,8 @@
 //
 // The API the pipelined connection (src/net) builds on — one tcp_socket per connection, used
 // only on its loop's thread, every operation's state supplied by the caller (no allocation):
-//   1. send(send_op&, iov, n): one gathered sendmsg of n iovecs, MSG_WAITALL, one completion
+//   1. send(send_op&, iov, n): one gathered sendmsg of n iovecs (a send for one), MSG_WAITALL,
+//      one completion
 //      with the bytes written or an error. One send in flight per socket is the intended use.
 //   2. start_receive(receiver&, pool): multishot recv on a provided-buffer ring; every received
 //      chunk reaches receiver::on_receive as a received_buffer (a string_view into the pool's
