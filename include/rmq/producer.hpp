@@ -79,7 +79,8 @@ class send_completion {
  public:
   using complete_fn = void (*)(send_completion*, std::error_code, send_result*) noexcept;
   explicit send_completion(complete_fn fn) noexcept : complete_(fn) {}
-  /// Invokes the handler exactly once and destroys this object.
+  /// Invokes the handler exactly once and destroys this object. The handler receives `*result`
+  /// moved (a default result when nullptr).
   void complete(std::error_code ec, send_result* result) noexcept { complete_(this, ec, result); }
 
  private:
@@ -112,9 +113,10 @@ class handler_completion final : public send_completion {
     const completion_storage storage = self->storage_;
     self->~handler_completion();
     storage.deallocate(storage.owner, self, sizeof(handler_completion));
-    send_result r = result != nullptr ? std::move(*result) : send_result{};
-    // Dispatch: inline when the handler's executor is the loop we are on.
-    asio::dispatch(work, [h = std::move(handler), ec, r = std::move(r)]() mutable {
+    // Dispatch: inline when the handler's executor is the loop we are on. The result is moved
+    // once, into the function object (it may be queued to another executor).
+    asio::dispatch(work, [h = std::move(handler), ec,
+                          r = result != nullptr ? std::move(*result) : send_result{}]() mutable {
       std::move(h)(ec, std::move(r));
     });
   }

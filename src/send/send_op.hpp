@@ -5,8 +5,10 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <system_error>
@@ -57,6 +59,25 @@ struct send_op final : io::task {
     properties.clear();
     body.clear();
     batch_ids.clear();
+    clear_result();
+  }
+
+  // Field by field: a fresh send_result{} would write all of its ~500 bytes.
+  void clear_result() noexcept {
+    result.status = send_status::send_ok;
+    result.msg_id.clear();
+    result.offset_msg_id.clear();
+    result.queue.topic.clear();
+    result.queue.broker_name.clear();
+    result.queue.queue_id = 0;
+    result.queue_offset = 0;
+    result.transaction_id.clear();
+    result.region_id.clear();
+    result.trace_on = true;
+    result.attempts = 0;
+    result.diagnostics.remark.clear();
+    result.diagnostics.brokers.clear();
+    result.diagnostics.elapsed_ms = 0;
   }
 
  private:
@@ -87,33 +108,37 @@ class send_op_pool {
   std::vector<send_op*> free_;
 };
 
-/// Fixed-size blocks for completion handlers of sends started on the loop thread.
+/// Blocks for the completion handlers of sends started on the loop thread, in two size classes:
+/// the usual handlers (a coroutine's awaitable handler, a small callback, a future's promise)
+/// fit the small one, so an in-flight send holds 128 bytes here rather than 512.
 class completion_slab {
  public:
-  static constexpr std::size_t block_size = 512;
+  static constexpr std::array<std::size_t, 2> block_sizes{128, 512};
   static constexpr std::align_val_t heap_alignment{64};  // for the rare oversized handler
 
   void* allocate(std::size_t size, std::size_t align) {
-    if (size > block_size || align > alignof(std::max_align_t)) {
+    if (size > block_sizes.back() || align > alignof(std::max_align_t)) {
       fallbacks_.store(fallbacks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       return ::operator new(size, heap_alignment);
     }
-    if (free_ == nullptr) {
-      blocks_.push_back(std::make_unique<block>());
+    const std::size_t c = size_class(size);
+    if (free_[c] == nullptr) {
+      // operator new[] aligns to at least alignof(std::max_align_t).
+      blocks_.push_back(std::make_unique<std::byte[]>(block_sizes[c]));
       return blocks_.back().get();
     }
-    block* b = free_;
-    free_ = b->next;
-    return b;
+    free_node* node = free_[c];
+    free_[c] = node->next;
+    return node;
   }
   void deallocate(void* p, std::size_t size) noexcept {
-    if (size > block_size) {
+    if (size > block_sizes.back()) {
       ::operator delete(p, heap_alignment);
       return;
     }
-    auto* b = static_cast<block*>(p);
-    b->next = free_;
-    free_ = b;
+    const std::size_t c = size_class(size);
+    auto* node = new (p) free_node{free_[c]};
+    free_[c] = node;
   }
   /// Any thread: handlers too large for a block (each cost a heap allocation).
   [[nodiscard]] std::uint64_t fallbacks() const noexcept {
@@ -121,12 +146,15 @@ class completion_slab {
   }
 
  private:
-  union block {
-    block* next;
-    alignas(std::max_align_t) unsigned char bytes[block_size];
+  struct free_node {
+    free_node* next;
   };
-  std::vector<std::unique_ptr<block>> blocks_;
-  block* free_ = nullptr;
+  [[nodiscard]] static std::size_t size_class(std::size_t size) noexcept {
+    return size <= block_sizes.front() ? 0 : 1;
+  }
+
+  std::vector<std::unique_ptr<std::byte[]>> blocks_;
+  std::array<free_node*, 2> free_{};
   std::atomic<std::uint64_t> fallbacks_{0};  // written by the loop thread only
 };
 

@@ -401,12 +401,11 @@ void shard::finish(send_op& op, std::error_code ec) {
     if (ec == errc::timed_out) counters_.timeouts.bump();
   }
   counters_.in_flight.drop();
-  // Hand the op back before completing: the handler may start the next send at once.
-  send_result result = std::move(op.result);
-  op.result = send_result{};
-  detail::send_completion* completion = op.completion;
+  // The handler takes the result straight from the op (one move, no copy of ~500 bytes into a
+  // local first); the op goes back to the pool after. A handler that starts the next send at
+  // once takes another op, so the pool holds one op more than sends in flight.
+  op.completion->complete(ec, &op.result);
   ops_.release(&op);
-  completion->complete(ec, &result);
   if (--running_ == 0 && drained_) std::exchange(drained_, {}).resume();
 }
 
