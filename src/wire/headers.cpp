@@ -223,17 +223,40 @@ void send_message_response_header::write(frame_writer& w) const {
 }
 
 std::error_code send_message_response_header::parse(const command_view& view) noexcept {
-  const fields_reader r(view);
+  // One pass, as for the request header: every send result decodes one of these.
+  enum : std::size_t {
+    msg_id_field,
+    queue_id_field,
+    queue_offset_field,
+    transaction_id_field,
+    batch_uniq_id_field,
+    msg_region_field,
+    recall_handle_field,
+    trace_on_field,
+    field_count
+  };
+  static constexpr std::array<std::string_view, field_count> names{
+      "msgId",       "queueId",    "queueOffset",  "transactionId",
+      "batchUniqId", "MSG_REGION", "recallHandle", "TRACE_ON"};
+  std::array<std::optional<std::string_view>, field_count> v;
+  for (const ext_field& field : view.ext_fields) {
+    for (std::size_t i = 0; i < field_count; ++i) {
+      if (field.name == names[i]) {
+        v[i] = field.value;  // a repeated key: the last wins
+        break;
+      }
+    }
+  }
   *this = send_message_response_header{};
-  if (!r.required("msgId", msg_id) || !r.required("queueId", queue_id) ||
-      !r.required("queueOffset", queue_offset))
+  if (!read_required(v[msg_id_field], msg_id) || !read_required(v[queue_id_field], queue_id) ||
+      !read_required(v[queue_offset_field], queue_offset))
     return bad();
-  r.optional("transactionId", transaction_id);
-  r.optional("batchUniqId", batch_uniq_id);
-  r.optional("MSG_REGION", msg_region);
-  r.optional("recallHandle", recall_handle);
+  read_optional(v[transaction_id_field], transaction_id);
+  read_optional(v[batch_uniq_id_field], batch_uniq_id);
+  read_optional(v[msg_region_field], msg_region);
+  read_optional(v[recall_handle_field], recall_handle);
   // Java: traceOn unless the broker says exactly "false".
-  if (const auto v = view.field("TRACE_ON")) trace_on = *v != "false";
+  if (v[trace_on_field]) trace_on = *v[trace_on_field] != "false";
   return {};
 }
 

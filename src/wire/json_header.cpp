@@ -1,6 +1,7 @@
 #include "wire/json_header.hpp"
 
 #include "rmq/error.hpp"
+#include "wire/json_scan.hpp"
 
 #include <array>
 #include <cassert>
@@ -223,6 +224,8 @@ class reader {
   [[nodiscard]] bool read_string(std::string_view& out) noexcept {
     if (!consume('"')) return false;
     const char* start = p_;
+    // A string ends at its first quote, backslash or control byte: skip words with none.
+    p_ = json_scan::skip_plain(p_, end_);
     while (p_ != end_) {
       const auto c = static_cast<unsigned char>(*p_);
       if (c == '"') {
@@ -251,6 +254,7 @@ class reader {
       if (c != '\\') {
         // Copy a run of plain bytes at once.
         const char* run = p_;
+        p_ = json_scan::skip_plain(p_, end_);
         while (p_ != end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20)
           ++p_;
         append(run, static_cast<std::size_t>(p_ - run));

@@ -172,10 +172,16 @@ class json_gen {
         s += std::to_string(2147483600 + g_.below(100));
         break;
     }
-    if (g_.chance(15)) s += "." + std::to_string(g_.below(1000));
-    if (g_.chance(10))
-      s += std::string(g_.chance(50) ? "e" : "E") + (g_.chance(50) ? "-" : "") +
-           std::to_string(g_.below(30));
+    // Appended piece by piece: g++ 12 warns falsely (-Wrestrict) on `"." + std::string`.
+    if (g_.chance(15)) {
+      s += '.';
+      s += std::to_string(g_.below(1000));
+    }
+    if (g_.chance(10)) {
+      s += g_.chance(50) ? 'e' : 'E';
+      if (g_.chance(50)) s += '-';
+      s += std::to_string(g_.below(30));
+    }
     return s;
   }
 
@@ -257,12 +263,20 @@ class json_gen {
       members.push_back(key("extFields") + (g_.chance(5) ? "null" : ext + "}"));
     }
     if (g_.chance(50)) members.push_back(key("serializeTypeCurrentRPC") + quote("JSON"));
-    for (std::size_t i = g_.below(3); i > 0; --i)
-      members.push_back(key("x" + g_.text(4)) + value(1));
+    for (std::size_t i = g_.below(3); i > 0; --i) {
+      std::string name = "x";  // not "x" + text: g++ 12 warns falsely (-Wrestrict) on that
+      name += g_.text(4);
+      members.push_back(key(name) + value(1));
+    }
     for (std::size_t i = members.size(); i > 1; --i)
       std::swap(members[i - 1], members[g_.below(i)]);
     std::string s = ws() + "{";
-    for (std::size_t i = 0; i < members.size(); ++i) s += (i ? "," : "") + ws() + members[i] + ws();
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      if (i != 0) s += ',';
+      s += ws();
+      s += members[i];
+      s += ws();
+    }
     return s + "}" + ws();
   }
 
@@ -412,7 +426,16 @@ TEST_CASE("JSON header: differential test against nlohmann::json") {
     }
     if (!valid_utf8(text)) continue;  // the reader passes raw bytes through; nlohmann checks them
     INFO("case " << i << ": " << text);
-    const auto j = nlohmann::json::parse(text, nullptr, false);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::out_of_range&) {
+      // A number beyond double range (e.g. 1E99999): nlohmann refuses it, the reader keeps its
+      // text like any other scalar, as a Java parser would read a BigDecimal. Not comparable.
+      continue;
+    } catch (const nlohmann::json::parse_error&) {
+      j = nlohmann::json(nlohmann::json::value_t::discarded);
+    }
     decoded d;
     const auto ec = decode(text, scratch, d);
     ++compared;
@@ -481,6 +504,38 @@ TEST_CASE("escaped strings read back identically, by us and by nlohmann") {
     CHECK(nlohmann::json::parse(header)["remark"].get<std::string>() == s);
     // Only printable ASCII and UTF-8 text remain raw.
     for (char c : header) CHECK(static_cast<unsigned char>(c) >= 0x20);
+  }
+}
+
+TEST_CASE("JSON header: a quote, backslash or control byte is found at any offset in a word") {
+  // The decoder skips strings eight bytes at a time: put each kind of special byte at every
+  // position of the first three words of a string and check what comes out.
+  decode_scratch scratch;
+  decoded d;
+  std::string header;  // alive while the views into it are checked
+  const auto remark = [&](const std::string& raw) {
+    header = "{\"remark\":\"" + raw + "\"}";
+    return decode(header, scratch, d);
+  };
+  for (std::size_t at = 0; at < 24; ++at) {
+    const std::string before(at, 'a');
+    const std::string after(9, 'z');
+    INFO("offset " << at);
+    // A closing quote ends the string there.
+    REQUIRE(!remark(before));
+    CHECK(d.view.remark == std::optional<std::string_view>(before));
+    // An escape is unescaped, wherever it is.
+    REQUIRE(!remark(before + "\\n" + after));
+    CHECK(d.view.remark == std::optional<std::string_view>(before + "\n" + after));
+    REQUIRE(!remark(before + "\\u00e9" + after));
+    CHECK(d.view.remark == std::optional<std::string_view>(before + "\xC3\xA9" + after));
+    // A raw control byte is an error, wherever it is; DEL and UTF-8 are plain text.
+    CHECK(remark(before + "\x01" + after) == make_error_code(rmq::errc::invalid_json_header));
+    REQUIRE(!remark(before + "\x7F\xC3\xA9" + after));
+    CHECK(d.view.remark == std::optional<std::string_view>(before + "\x7F\xC3\xA9" + after));
+    // An unterminated string is an error, however long.
+    header = "{\"remark\":\"" + before + after;
+    CHECK(decode(header, scratch, d));
   }
 }
 
