@@ -321,60 +321,9 @@ coro<std::error_code> shard::attempt_all(send_op& op, const route::topic_publish
     };
     const auto attempt_deadline = std::min(op.deadline, now + cap);
     const net::response r = co_await net::request(*broker.master, encode, attempt_deadline, oneway);
-    const auto done = io::clock::now();
-    const auto latency = std::chrono::duration_cast<milliseconds>(done - now);
-
-    if (r.error) {
-      // Transport failure or the attempt's timeout: isolate the broker, try another.
-      ec = r.error;
-      faults_.update(queue.broker, latency, true, true, done);
-      last_broker = queue.broker;
-      if (!is_retriable(ec)) break;
-      continue;
-    }
-    if (oneway) {
-      // Written, no response: the result knows only where it went.
-      op.result.queue.topic = info.topic;
-      op.result.queue.broker_name = broker.name;
-      op.result.queue.queue_id = queue.queue_id;
-      ec = {};
-      break;
-    }
-    // The response frame is valid until our next suspension: read it now.
-    const wire::command_view& frame = *r.frame;
-    broker.version = frame.fields.version;
-    const std::int32_t code = frame.fields.code;
-    if (code == wire::response_code::success || wire::is_stored_status(code)) {
-      wire::send_message_response_header header;
-      if (header.parse(frame)) {
-        ec = make_error_code(errc::invalid_response);
-        faults_.update(queue.broker, latency, true, false, done);
-        break;
-      }
-      send_result& result = op.result;
-      result.status = status_of(code);
-      result.offset_msg_id.assign(header.msg_id);
-      result.queue.topic = info.topic;
-      result.queue.broker_name = broker.name;
-      result.queue.queue_id = header.queue_id;
-      result.queue_offset = header.queue_offset;
-      result.transaction_id.assign(header.transaction_id.value_or(std::string_view{}));
-      result.region_id.assign(header.msg_region.value_or(default_region));
-      result.trace_on = header.trace_on.value_or(true);
-      faults_.update(queue.broker, latency, false, true, done);
-      ec = {};
-      if (code != wire::response_code::success && config.retry_another_broker_when_not_stored_ok &&
-          !ordered && attempt < max_attempts) {
-        last_broker = queue.broker;
-        continue;  // stored, but not as asked: the user prefers another broker (may duplicate)
-      }
-      break;
-    }
-    ec = make_broker_error(code);
-    op.result.diagnostics.remark = frame.remark ? std::string(*frame.remark) : std::string();
-    faults_.update(queue.broker, latency, true, false, done);
+    const bool may_try_another = !ordered && attempt < max_attempts;
+    if (judge_attempt(op, info, queue, r, now, may_try_another, ec) == attempt_verdict::done) break;
     last_broker = queue.broker;
-    if (!is_retriable_response_code(code)) break;
   }
   op.result.attempts = attempt;
   if (ec || attempt > 1) {
@@ -385,6 +334,64 @@ coro<std::error_code> shard::attempt_all(send_op& op, const route::topic_publish
     }
   }
   co_return ec;
+}
+
+shard::attempt_verdict shard::judge_attempt(send_op& op, const route::topic_publish_info& info,
+                                           route::publish_queue queue, const net::response& r,
+                                           io::clock::time_point sent_at, bool may_try_another,
+                                           std::error_code& ec) {
+  const producer_config& config = settings_.config;
+  route::broker_entry& broker = brokers_[queue.broker];
+  const auto done = io::clock::now();
+  const auto latency = std::chrono::duration_cast<milliseconds>(done - sent_at);
+
+  if (r.error) {
+    // Transport failure or the attempt's timeout: isolate the broker, try another.
+    ec = r.error;
+    faults_.update(queue.broker, latency, true, true, done);
+    return is_retriable(ec) ? attempt_verdict::retry : attempt_verdict::done;
+  }
+  if (op.mode == send_mode::oneway) {
+    // Written, no response: the result knows only where it went.
+    op.result.queue.topic = info.topic;
+    op.result.queue.broker_name = broker.name;
+    op.result.queue.queue_id = queue.queue_id;
+    ec = {};
+    return attempt_verdict::done;
+  }
+  // The response frame is valid until the caller suspends again: read it now.
+  const wire::command_view& frame = *r.frame;
+  broker.version = frame.fields.version;
+  const std::int32_t code = frame.fields.code;
+  if (code == wire::response_code::success || wire::is_stored_status(code)) {
+    wire::send_message_response_header header;
+    if (header.parse(frame)) {
+      ec = make_error_code(errc::invalid_response);
+      faults_.update(queue.broker, latency, true, false, done);
+      return attempt_verdict::done;
+    }
+    send_result& result = op.result;
+    result.status = status_of(code);
+    result.offset_msg_id.assign(header.msg_id);
+    result.queue.topic = info.topic;
+    result.queue.broker_name = broker.name;
+    result.queue.queue_id = header.queue_id;
+    result.queue_offset = header.queue_offset;
+    result.transaction_id.assign(header.transaction_id.value_or(std::string_view{}));
+    result.region_id.assign(header.msg_region.value_or(default_region));
+    result.trace_on = header.trace_on.value_or(true);
+    faults_.update(queue.broker, latency, false, true, done);
+    ec = {};
+    // Stored, but not as asked: the user may prefer another broker (may duplicate).
+    return code != wire::response_code::success &&
+                   config.retry_another_broker_when_not_stored_ok && may_try_another
+               ? attempt_verdict::retry
+               : attempt_verdict::done;
+  }
+  ec = make_broker_error(code);
+  op.result.diagnostics.remark = frame.remark ? std::string(*frame.remark) : std::string();
+  faults_.update(queue.broker, latency, true, false, done);
+  return is_retriable_response_code(code) ? attempt_verdict::retry : attempt_verdict::done;
 }
 
 void shard::finish(send_op& op, std::error_code ec) {

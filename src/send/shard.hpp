@@ -15,6 +15,7 @@
 #include "common/frame_pool.hpp"
 #include "io/loop.hpp"
 #include "net/connection_pool.hpp"
+#include "net/request.hpp"
 #include "rmq/producer.hpp"
 #include "rmq/producer_config.hpp"
 #include "route/broker_registry.hpp"
@@ -88,6 +89,15 @@ class shard {
                                                   std::string_view body, std::int32_t sys_flag);
   [[nodiscard]] std::error_code prepare_body(send_op& op, std::string_view& body,
                                              std::int32_t& sys_flag);
+  /// What one attempt's outcome means for the send: `done` (success, or an error not worth
+  /// another attempt; ec says which) or `retry` (ec holds the reason).
+  enum class attempt_verdict : std::uint8_t { done, retry };
+  /// Reads an attempt's outcome into op.result, `ec` and the fault table. A plain function, so
+  /// that its locals (the parsed response header) stay off the coroutine frame of every send.
+  [[nodiscard]] attempt_verdict judge_attempt(send_op& op, const route::topic_publish_info& info,
+                                              route::publish_queue queue, const net::response& r,
+                                              io::clock::time_point sent_at,
+                                              bool may_try_another, std::error_code& ec);
   void finish(send_op& op, std::error_code ec);
 
   [[nodiscard]] coro<void> heartbeat(route::broker_id broker);
