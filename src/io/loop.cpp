@@ -307,26 +307,23 @@ void loop::drain_for_stop() {
   }
 }
 
-// ---- timers: binary min-heap of intrusive nodes, ordered by (deadline, arming order) -------
+// ---- timers: indexed min-heap of intrusive nodes, ordered by (deadline, arming order) ------
 
-namespace {
-bool earlier(const timer_node* a, const timer_node* b) noexcept {
-  return a->deadline_ < b->deadline_ || (a->deadline_ == b->deadline_ && a->seq_ < b->seq_);
+void loop::disarm(timer_node& node) noexcept {
+  timers_.remove(node.index_);
+  node.index_ = timer_node::not_armed;
 }
-}  // namespace
 
 void loop::add_timer(timer_node& node, clock::time_point deadline) noexcept {
-  if (node.armed()) heap_remove(node.index_);
+  if (node.armed()) disarm(node);
   node.deadline_ = deadline;
   node.seq_ = timer_seq_++;
-  node.index_ = timers_.size();
-  timers_.push_back(&node);  // amortised: the vector only grows, nodes are never allocated
-  heap_up(node.index_);
+  timers_.push(&node);  // amortised: the heap only grows, nodes are never allocated
 }
 
 bool loop::cancel_timer(timer_node& node) noexcept {
   if (!node.armed()) return false;
-  heap_remove(node.index_);
+  disarm(node);
   return true;
 }
 
@@ -335,7 +332,7 @@ void loop::run_timers(clock::time_point now) noexcept {
   for (std::size_t budget = timers_.size(); budget != 0 && !timers_.empty(); --budget) {
     timer_node* top = timers_.front();
     if (top->deadline_ > now) break;
-    heap_remove(0);
+    disarm(*top);
     top->fn_(top, std::error_code{});
   }
 }
@@ -343,52 +340,8 @@ void loop::run_timers(clock::time_point now) noexcept {
 void loop::abort_timers() noexcept {
   while (!timers_.empty()) {
     timer_node* top = timers_.front();
-    heap_remove(0);
+    disarm(*top);
     top->fn_(top, asio::error::operation_aborted);
-  }
-}
-
-void loop::heap_up(std::size_t i) noexcept {
-  timer_node* node = timers_[i];
-  while (i > 0) {
-    const std::size_t parent = (i - 1) / 2;
-    if (!earlier(node, timers_[parent])) break;
-    timers_[i] = timers_[parent];
-    timers_[i]->index_ = i;
-    i = parent;
-  }
-  timers_[i] = node;
-  node->index_ = i;
-}
-
-void loop::heap_down(std::size_t i) noexcept {
-  timer_node* node = timers_[i];
-  const std::size_t n = timers_.size();
-  for (;;) {
-    std::size_t child = 2 * i + 1;
-    if (child >= n) break;
-    if (child + 1 < n && earlier(timers_[child + 1], timers_[child])) ++child;
-    if (!earlier(timers_[child], node)) break;
-    timers_[i] = timers_[child];
-    timers_[i]->index_ = i;
-    i = child;
-  }
-  timers_[i] = node;
-  node->index_ = i;
-}
-
-void loop::heap_remove(std::size_t i) noexcept {
-  timer_node* removed = timers_[i];
-  timer_node* last = timers_.back();
-  timers_.pop_back();
-  removed->index_ = timer_node::not_armed;
-  if (removed == last) return;
-  timers_[i] = last;
-  last->index_ = i;
-  if (i > 0 && earlier(last, timers_[(i - 1) / 2])) {
-    heap_up(i);
-  } else {
-    heap_down(i);
   }
 }
 

@@ -13,6 +13,7 @@
 // advance the CQ once.
 #pragma once
 
+#include "common/indexed_heap.hpp"
 #include "io/task.hpp"
 
 #include <asio/execution.hpp>
@@ -68,6 +69,14 @@ struct timer_node {
   std::uint64_t seq_ = 0;  // ties broken by arming order, so equal deadlines fire in order
   std::size_t index_ = not_armed;
   fn_type fn_;
+};
+
+/// The loop's timer order: (deadline, arming order); positions kept in timer_node::index_.
+struct timer_order {
+  [[nodiscard]] bool before(const timer_node* a, const timer_node* b) const noexcept {
+    return a->deadline_ < b->deadline_ || (a->deadline_ == b->deadline_ && a->seq_ < b->seq_);
+  }
+  void moved(timer_node* node, std::size_t position) const noexcept { node->index_ = position; }
 };
 
 struct loop_options {
@@ -179,9 +188,7 @@ class loop : public asio::execution_context {
   void abort_timers() noexcept;
   void enter(bool idle) noexcept;
   void reap() noexcept;
-  void heap_up(std::size_t i) noexcept;
-  void heap_down(std::size_t i) noexcept;
-  void heap_remove(std::size_t i) noexcept;
+  void disarm(timer_node& node) noexcept;
   struct stop_task final : task {
     explicit stop_task(loop& l) noexcept : task(&run), owner(l) {}
     static void run(task* t, action a) noexcept;
@@ -208,7 +215,7 @@ class loop : public asio::execution_context {
   std::atomic<std::thread::id> loop_thread_{};
   std::thread thread_;
 
-  std::vector<timer_node*> timers_;  // binary min-heap on (deadline_, seq_)
+  indexed_heap<timer_node*, timer_order> timers_;
   std::uint64_t timer_seq_ = 0;
 
   std::vector<std::unique_ptr<buffer_pool>> pools_;

@@ -28,7 +28,7 @@ std::uint32_t request_table::acquire(clock::time_point deadline, response_waiter
   slot.oneway = oneway;
   slot.deadline = deadline;
   slot.waiter = waiter;
-  heap_push(index);
+  heap_.push(index);
   return index;
 }
 
@@ -49,7 +49,7 @@ std::uint32_t request_table::find_written(std::int32_t opaque) const noexcept {
 response_waiter request_table::release(std::uint32_t index) noexcept {
   request_slot& slot = slots_[index];
   assert(slot.state != request_state::free);
-  heap_remove(slot.heap_index);
+  heap_.remove(slot.heap_index);
   slot.state = request_state::free;
   return std::exchange(slot.waiter, {});
 }
@@ -65,58 +65,14 @@ void request_table::grow() {
   }
   slots_ = std::move(bigger);
   mask_ = new_mask;
-  heap_.reserve(slots_.size());
   // Slot indices changed: rebuild the heap over the new indices.
-  std::uint32_t position = 0;
+  std::vector<std::uint32_t> live;
+  live.reserve(slots_.size());
   for (std::uint32_t index = 0; index < slots_.size(); ++index) {
-    if (slots_[index].state != request_state::free) heap_set(position++, index);
+    if (slots_[index].state != request_state::free) live.push_back(index);
   }
-  for (std::uint32_t i = static_cast<std::uint32_t>(heap_.size()) / 2; i-- > 0;) sift_down(i);
-}
-
-void request_table::heap_push(std::uint32_t index) {
-  heap_.push_back(index);
-  slots_[index].heap_index = static_cast<std::uint32_t>(heap_.size() - 1);
-  sift_up(slots_[index].heap_index);
-}
-
-void request_table::heap_remove(std::uint32_t position) {
-  const auto last = static_cast<std::uint32_t>(heap_.size() - 1);
-  if (position != last) {
-    heap_set(position, heap_[last]);
-    heap_.pop_back();
-    sift_down(position);
-    sift_up(position);
-  } else {
-    heap_.pop_back();
-  }
-}
-
-void request_table::sift_up(std::uint32_t position) {
-  while (position > 0) {
-    const std::uint32_t parent = (position - 1) / 2;
-    if (!earlier(position, parent)) break;
-    const std::uint32_t moved = heap_[parent];
-    heap_set(parent, heap_[position]);
-    heap_set(position, moved);
-    position = parent;
-  }
-}
-
-void request_table::sift_down(std::uint32_t position) {
-  const auto size = static_cast<std::uint32_t>(heap_.size());
-  for (;;) {
-    std::uint32_t smallest = position;
-    const std::uint32_t left = 2 * position + 1;
-    const std::uint32_t right = left + 1;
-    if (left < size && earlier(left, smallest)) smallest = left;
-    if (right < size && earlier(right, smallest)) smallest = right;
-    if (smallest == position) return;
-    const std::uint32_t moved = heap_[smallest];
-    heap_set(smallest, heap_[position]);
-    heap_set(position, moved);
-    position = smallest;
-  }
+  heap_.reserve(slots_.size());
+  heap_.assign(live.begin(), live.end());
 }
 
 }  // namespace rmq::net

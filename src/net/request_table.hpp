@@ -11,6 +11,8 @@
 #include <system_error>
 #include <vector>
 
+#include "common/indexed_heap.hpp"
+
 namespace rmq::wire {
 struct command_view;
 }
@@ -51,6 +53,9 @@ struct request_slot {
 class request_table {
  public:
   explicit request_table(std::size_t initial_capacity = 64);
+  // The heap's order refers back to this table's slots.
+  request_table(const request_table&) = delete;
+  request_table& operator=(const request_table&) = delete;
 
   /// Takes a slot for a new request. Never fails (grows instead).
   [[nodiscard]] std::uint32_t acquire(clock::time_point deadline, response_waiter waiter,
@@ -79,21 +84,21 @@ class request_table {
   [[nodiscard]] std::uint32_t earliest() const noexcept { return heap_.front(); }
 
  private:
+  // Slot indices ordered by deadline; positions kept in request_slot::heap_index.
+  struct deadline_order {
+    std::vector<request_slot>* slots;
+    [[nodiscard]] bool before(std::uint32_t a, std::uint32_t b) const noexcept {
+      return (*slots)[a].deadline < (*slots)[b].deadline;
+    }
+    void moved(std::uint32_t index, std::size_t position) const noexcept {
+      (*slots)[index].heap_index = static_cast<std::uint32_t>(position);
+    }
+  };
+
   void grow();
-  void heap_push(std::uint32_t index);
-  void heap_remove(std::uint32_t position);
-  void sift_up(std::uint32_t position);
-  void sift_down(std::uint32_t position);
-  void heap_set(std::uint32_t position, std::uint32_t index) {
-    heap_[position] = index;
-    slots_[index].heap_index = position;
-  }
-  [[nodiscard]] bool earlier(std::uint32_t a, std::uint32_t b) const noexcept {
-    return slots_[heap_[a]].deadline < slots_[heap_[b]].deadline;
-  }
 
   std::vector<request_slot> slots_;
-  std::vector<std::uint32_t> heap_;  // slot indices, min-heap by deadline
+  indexed_heap<std::uint32_t, deadline_order> heap_{deadline_order{&slots_}};
   std::uint32_t mask_ = 0;
   std::uint32_t next_opaque_ = 0;  // unsigned so it wraps without UB; sent as int32
 };
