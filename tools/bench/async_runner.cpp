@@ -27,14 +27,7 @@ asio::awaitable<void> send_loop(rmq::producer& producer, run_state& state, recor
     } else {
       result = co_await producer.async_send(msg, asio::redirect_error(asio::use_awaitable, ec));
     }
-    const clock::time_point end = clock::now();
-    if (ec) {
-      state.count_failure();
-      rec.on_failure(start, end, ec);
-    } else {
-      state.count_success(bytes);
-      rec.on_success(start, end, result.queue.broker_name, bytes);
-    }
+    record_send(state, rec, start, ec, result, bytes);
   }
 }
 
@@ -68,6 +61,18 @@ std::vector<std::thread> start_async_senders(const runner_context& context) {
                    });
   }
   return {};
+}
+
+void record_send(run_state& state, recorder& rec, clock::time_point start, std::error_code ec,
+                 const rmq::send_result& result, std::size_t bytes) {
+  const clock::time_point end = clock::now();
+  if (ec) {
+    state.count_failure();
+    rec.on_failure(start, end, ec);
+  } else {
+    state.count_success(bytes);
+    rec.on_success(start, end, result.queue.broker_name, bytes);
+  }
 }
 
 bool sleep_until_or_stopped(const run_state& state, clock::time_point until) {

@@ -77,14 +77,7 @@ std::vector<std::thread> start_paced_async_senders(const runner_context& context
       const std::size_t p = *index % context.producers.size();
       recorder& rec = *recorders[p];
       auto on_done = [s, &pool, &state, &rec](std::error_code ec, rmq::send_result result) {
-        const clock::time_point end = clock::now();
-        if (ec) {
-          state.count_failure();
-          rec.on_failure(s->intended, end, ec);
-        } else {
-          state.count_success(s->bytes);
-          rec.on_success(s->intended, end, result.queue.broker_name, s->bytes);
-        }
+        record_send(state, rec, s->intended, ec, result, s->bytes);
         pool.release(s);
       };
       if (oneway) {

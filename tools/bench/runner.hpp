@@ -5,6 +5,7 @@
 
 #include "body_source.hpp"
 #include "cli.hpp"
+#include "recorder.hpp"
 #include "rmq/producer.hpp"
 #include "run_state.hpp"
 
@@ -34,5 +35,9 @@ std::vector<std::thread> start_paced_async_senders(const runner_context& context
 
 /// Sleeps until `until` in short steps; false when the run was stopped meanwhile.
 bool sleep_until_or_stopped(const run_state& state, clock::time_point until);
+
+/// Counts one finished send in the run state and records its latency from `start`.
+void record_send(run_state& state, recorder& rec, clock::time_point start, std::error_code ec,
+                 const rmq::send_result& result, std::size_t bytes);
 
 }  // namespace rmq::bench

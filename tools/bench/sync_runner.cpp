@@ -31,15 +31,8 @@ std::vector<std::thread> start_sync_senders(const runner_context& context) {
           start = clock::now();
         }
         std::error_code ec;
-        rmq::send_result result = producer.send(msg, ec);
-        const clock::time_point end = clock::now();
-        if (ec) {
-          state.count_failure();
-          rec.on_failure(start, end, ec);
-        } else {
-          state.count_success(bytes);
-          rec.on_success(start, end, result.queue.broker_name, bytes);
-        }
+        const rmq::send_result result = producer.send(msg, ec);
+        record_send(state, rec, start, ec, result, bytes);
       }
       state.sender_done();
     });
