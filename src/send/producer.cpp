@@ -50,24 +50,26 @@ std::string host_ip_text() {
 }
 
 // Any thread: the state shared by the blocking forms and the loop that completes them.
-struct sync_waiter {
-  std::mutex mutex;
-  std::condition_variable cv;
-  bool done = false;
-  std::error_code ec;
-  send_result result;
-
-  void set(std::error_code e, send_result r) {
-    std::lock_guard lock(mutex);
-    ec = e;
-    result = std::move(r);
-    done = true;
-    cv.notify_one();
+// A blocking caller's side of a hand-off from a loop thread: the loop stores the outcome and
+// wakes the caller, which reads it once wait() returns.
+class blocking_handoff {
+ public:
+  template <class Store>
+  void complete(Store&& store) {
+    std::lock_guard lock(mutex_);
+    store();
+    done_ = true;
+    cv_.notify_one();  // under the lock: the caller may destroy this object once it sees done_
   }
   void wait() {
-    std::unique_lock lock(mutex);
-    cv.wait(lock, [&] { return done; });
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return done_; });
   }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
 };
 
 // One alignment for every heap-held completion, so deallocation needs no record of it.
@@ -306,11 +308,16 @@ send_result wait_for_send(producer::impl& impl, Start&& start, std::error_code& 
     ec = make_error_code(errc::blocking_call_on_loop_thread);
     return {};
   }
-  sync_waiter waiter;
-  start([&waiter](std::error_code e, send_result r) { waiter.set(e, std::move(r)); });
-  waiter.wait();
-  ec = waiter.ec;
-  return std::move(waiter.result);
+  blocking_handoff handoff;
+  send_result result;
+  start([&](std::error_code e, send_result r) {
+    handoff.complete([&] {
+      ec = e;
+      result = std::move(r);
+    });
+  });
+  handoff.wait();
+  return result;
 }
 
 }  // namespace
@@ -383,23 +390,17 @@ std::error_code producer::fetch_queues(const std::string& topic, std::vector<mes
   if (!impl_->started()) return make_error_code(errc::not_started);
   if (impl_->local_shard() != nullptr) return make_error_code(errc::blocking_call_on_loop_thread);
   send::shard& s = *impl_->shards().front();
-  std::mutex mutex;
-  std::condition_variable cv;
-  bool done = false;
+  blocking_handoff handoff;
   std::error_code result;
   const auto deadline = io::clock::now() + config().send_timeout;
   s.loop().post([&] {
     spawn([](send::shard& sh, std::string t, io::clock::time_point d, std::vector<message_queue>& o,
-             std::error_code& r, std::mutex& m, std::condition_variable& c, bool& f) -> coro<void> {
+             std::error_code& r, blocking_handoff& h) -> coro<void> {
       const std::error_code ec = co_await sh.queues_of(std::move(t), d, o);
-      std::lock_guard lock(m);
-      r = ec;
-      f = true;
-      c.notify_one();
-    }(s, topic, deadline, out, result, mutex, cv, done));
+      h.complete([&] { r = ec; });
+    }(s, topic, deadline, out, result, handoff));
   });
-  std::unique_lock lock(mutex);
-  cv.wait(lock, [&] { return done; });
+  handoff.wait();
   return result;
 }
 
