@@ -78,6 +78,20 @@ class harness {
         deadline, {&harness::on_complete, &records_[id]}, oneway);
   }
 
+  // Test thread: submits requests 0..n-1 on the loop, each due `budget` from now.
+  void submit_all(std::size_t n, std::chrono::seconds budget = 60s, bool oneway = false) {
+    run([&] {
+      for (std::size_t id = 0; id < n; ++id) {
+        REQUIRE_FALSE(submit(id, net::clock::now() + budget, oneway));
+      }
+    });
+  }
+
+  // Test thread: every request 0..n-1 got its own body back.
+  void check_echoed(std::size_t n) {
+    for (std::size_t id = 0; id < n; ++id) CHECK(records_[id].body == "id:" + std::to_string(id));
+  }
+
   // Test thread: waits until `n` requests completed (bounded, so a bug fails instead of hangs).
   bool wait_completed(std::size_t n, std::chrono::seconds limit = 60s) {
     std::unique_lock lock(mutex_);
@@ -156,9 +170,7 @@ TEST_CASE("many pipelined requests are all answered, coalesced into few sends") 
   harness h(n);
   h.prepare();
   h.connect(peer.address());
-  h.run([&] {
-    for (std::size_t id = 0; id < n; ++id) REQUIRE_FALSE(h.submit(id, net::clock::now() + 60s));
-  });
+  h.submit_all(n);
   REQUIRE(h.wait_completed(n));
   h.check_each_completed_once(n);
   for (std::size_t id = 0; id < n; ++id) {
@@ -180,12 +192,10 @@ TEST_CASE("responses out of order and split into single bytes are matched by opa
     harness h(n);
     h.prepare();
     h.connect(peer.address());
-    h.run([&] {
-      for (std::size_t id = 0; id < n; ++id) REQUIRE_FALSE(h.submit(id, net::clock::now() + 60s));
-    });
+    h.submit_all(n);
     REQUIRE(h.wait_completed(n));
     h.check_each_completed_once(n);
-    for (std::size_t id = 0; id < n; ++id) CHECK(h.records()[id].body == "id:" + std::to_string(id));
+    h.check_echoed(n);
   }
 }
 
@@ -197,12 +207,10 @@ TEST_CASE("a buffer ring of two small buffers receives 1000 pipelined responses"
   net::connection_options options;
   h.run([&] { options.receive_pool = &h.loop().make_buffer_pool(2, 256); });
   h.connect(peer.address(), options);
-  h.run([&] {
-    for (std::size_t id = 0; id < n; ++id) REQUIRE_FALSE(h.submit(id, net::clock::now() + 60s));
-  });
+  h.submit_all(n);
   REQUIRE(h.wait_completed(n));
   h.check_each_completed_once(n);
-  for (std::size_t id = 0; id < n; ++id) CHECK(h.records()[id].body == "id:" + std::to_string(id));
+  h.check_echoed(n);
 }
 
 TEST_CASE("a silent peer: requests time out at their deadline, never before") {
@@ -237,9 +245,7 @@ TEST_CASE("a reset mid-stream fails every pending request exactly once") {
   harness h(n);
   h.prepare();
   h.connect(peer.address());
-  h.run([&] {
-    for (std::size_t id = 0; id < n; ++id) REQUIRE_FALSE(h.submit(id, net::clock::now() + 60s));
-  });
+  h.submit_all(n);
   REQUIRE(h.wait_completed(n));
   h.check_each_completed_once(n);
   std::size_t ok = 0;
@@ -303,9 +309,7 @@ TEST_CASE("closing with requests in flight completes each once with shutting_dow
   h.prepare();
   h.connect(peer.address());
   std::atomic<bool> closed{false};
-  h.run([&] {
-    for (std::size_t id = 0; id < n; ++id) REQUIRE_FALSE(h.submit(id, net::clock::now() + 60s));
-  });
+  h.submit_all(n);
   REQUIRE(h.wait_for([&] { return h.conn().counters().frames_sent == n; }));
   h.run([&] {
     h.conn().close([](void* c) noexcept { static_cast<std::atomic<bool>*>(c)->store(true); },
@@ -339,7 +343,7 @@ TEST_CASE("requests posted to the loop from 8 threads all complete once") {
   for (auto& t : threads) t.join();
   REQUIRE(h.wait_completed(n));
   h.check_each_completed_once(n);
-  for (std::size_t id = 0; id < n; ++id) CHECK(h.records()[id].body == "id:" + std::to_string(id));
+  h.check_echoed(n);
 }
 
 TEST_CASE("oneway requests complete once written and get no response") {
@@ -348,9 +352,7 @@ TEST_CASE("oneway requests complete once written and get no response") {
   harness h(n);
   h.prepare();
   h.connect(peer.address());
-  h.run([&] {
-    for (std::size_t id = 0; id < n; ++id) REQUIRE_FALSE(h.submit(id, net::clock::now() + 10s, true));
-  });
+  h.submit_all(n, 10s, true);
   REQUIRE(h.wait_completed(n));
   h.check_each_completed_once(n);
   for (std::size_t id = 0; id < n; ++id) CHECK_FALSE(h.records()[id].error);
