@@ -77,6 +77,14 @@ std::error_code get(std::future<std::error_code>& f) {
   return f.get();
 }
 
+/// Connects `s` to `ln` and returns the accepted peer's fd.
+int connect_accepted(tcp_socket& s, listener& ln) {
+  auto connected = async_connect(s, ln.ep(), clock::now() + 10s, ec_future());
+  const int peer = ln.accept();
+  REQUIRE(!get(connected));
+  return peer;
+}
+
 void write_all(int fd, const char* data, std::size_t n) {
   while (n > 0) {
     const ssize_t w = ::write(fd, data, n);
@@ -382,9 +390,7 @@ TEST_CASE("peer reset mid-stream") {
   running_loop rl;
   listener ln;
   tcp_socket s(rl.l);
-  auto connected = async_connect(s, ln.ep(), clock::now() + 10s, ec_future());
-  const int peer = ln.accept();
-  REQUIRE(!get(connected));
+  const int peer = connect_accepted(s, ln);
   recorder rec;
   rl.call([&] { s.start_receive(rec); });
   std::string data(1000, 'x');
@@ -418,9 +424,7 @@ TEST_CASE("close with operations pending: each completes once, close last") {
   running_loop rl;
   listener ln;
   tcp_socket s(rl.l);
-  auto connected = async_connect(s, ln.ep(), clock::now() + 10s, ec_future());
-  const int peer = ln.accept();
-  REQUIRE(!get(connected));
+  const int peer = connect_accepted(s, ln);
   recorder rec;
   big_send big(64 << 20);
   std::vector<int> order;
@@ -460,9 +464,7 @@ TEST_CASE("send cancelled through its cancellation slot") {
   running_loop rl;
   listener ln;
   tcp_socket s(rl.l);
-  auto connected = async_connect(s, ln.ep(), clock::now() + 10s, ec_future());
-  const int peer = ln.accept();
-  REQUIRE(!get(connected));
+  const int peer = connect_accepted(s, ln);
   CHECK(rl.call([&] { return rl.l.defer_taskrun(); }));  // this kernel grants DEFER_TASKRUN
   big_send big(64 << 20);
   asio::cancellation_signal signal;
@@ -502,9 +504,7 @@ TEST_CASE("a receive parked on an empty buffer ring ends on close and on stop") 
     auto rl = std::make_unique<running_loop>();
     listener ln;
     tcp_socket s(rl->l);
-    auto connected = async_connect(s, ln.ep(), clock::now() + 10s, ec_future());
-    const int peer = ln.accept();
-    REQUIRE(!get(connected));
+    const int peer = connect_accepted(s, ln);
     hoarder h;
     rl->call([&] { s.start_receive(h, &rl->l.make_buffer_pool(2, 64)); });
     std::string data(4096, 'p');
