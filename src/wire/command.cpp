@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -20,29 +21,36 @@ constexpr std::array<std::string_view, 14> language_names = {
 
 constexpr std::size_t max_header_length = 0xFFFFFF;  // 24 bits of the header word
 
-void store_be32(char* p, std::uint32_t v) noexcept {
+char* put_be32(char* p, std::uint32_t v) noexcept {
   p[0] = static_cast<char>(v >> 24);
   p[1] = static_cast<char>(v >> 16);
   p[2] = static_cast<char>(v >> 8);
   p[3] = static_cast<char>(v);
+  return p + 4;
 }
 
-void append_be32(std::string& out, std::uint32_t v) {
-  char buf[4];
-  store_be32(buf, v);
-  out.append(buf, 4);
+char* put_be16(char* p, std::uint16_t v) noexcept {
+  p[0] = static_cast<char>(v >> 8);
+  p[1] = static_cast<char>(v);
+  return p + 2;
 }
 
-void append_be16(std::string& out, std::uint16_t v) {
-  const char buf[2] = {static_cast<char>(v >> 8), static_cast<char>(v)};
-  out.append(buf, 2);
+char* put(char* p, std::string_view text) noexcept {
+  if (!text.empty()) std::memcpy(p, text.data(), text.size());  // an empty view may be null
+  return p + text.size();
 }
 
-void append_int(std::string& out, std::int64_t v) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, static_cast<std::size_t>(r.ptr - buf));
+constexpr std::size_t max_int_chars = 20;  // "-9223372036854775808"
+
+char* put_int(char* p, std::int64_t v) noexcept {
+  return std::to_chars(p, p + max_int_chars, v).ptr;
 }
+
+// Room the JSON header's fixed parts need at most: the extFields opening, the keys and numbers
+// finish() writes, a comma.
+constexpr std::size_t json_fixed_room = 160;
+// Room grown at least at once, so that a usual header grows out_ a single time.
+constexpr std::size_t min_growth = 512;
 
 [[nodiscard]] std::uint32_t load_be32(const char* p) noexcept {
   const auto* b = reinterpret_cast<const unsigned char*>(p);
@@ -77,57 +85,91 @@ std::optional<std::string_view> command_view::field(std::string_view name) const
 
 frame_writer::frame_writer(std::string& out, serialize_type type, const command_fields& fields,
                            std::optional<std::string_view> remark)
-    : out_(out), type_(type), fields_(fields), remark_(remark), frame_start_(out.size()) {
-  out_.append(8, '\0');  // length word and header word, patched by finish()
+    : out_(out),
+      type_(type),
+      fields_(fields),
+      remark_(remark),
+      frame_start_(out.size()),
+      used_(out.size()) {
+  const std::string_view remark_text = remark_.value_or(std::string_view{});
+  char* p = room(8 + json_fixed_room + remark_text.size());
+  std::memset(p, 0, 8);  // length word and header word, patched by finish()
+  p += 8;
   if (type_ == serialize_type::json) {
-    out_.append("{\"code\":");
-    append_int(out_, fields_.code);
+    p = put(p, "{\"code\":");
+    commit(put_int(p, fields_.code));
     return;
   }
   // Binary: code and version are shorts on the wire (codes above 32767 cannot be carried).
-  append_be16(out_, static_cast<std::uint16_t>(fields_.code));
-  out_.push_back(static_cast<char>(fields_.language));
-  append_be16(out_, static_cast<std::uint16_t>(fields_.version));
-  append_be32(out_, static_cast<std::uint32_t>(fields_.opaque));
-  append_be32(out_, static_cast<std::uint32_t>(fields_.flag));
+  p = put_be16(p, static_cast<std::uint16_t>(fields_.code));
+  *p++ = static_cast<char>(fields_.language);
+  p = put_be16(p, static_cast<std::uint16_t>(fields_.version));
+  p = put_be32(p, static_cast<std::uint32_t>(fields_.opaque));
+  p = put_be32(p, static_cast<std::uint32_t>(fields_.flag));
   // An empty remark is written as length 0, which every reader takes as "no remark".
-  const std::string_view remark_text = remark_.value_or(std::string_view{});
-  append_be32(out_, static_cast<std::uint32_t>(remark_text.size()));
-  out_.append(remark_text);
-  ext_start_ = out_.size();
-  append_be32(out_, 0);  // extFields length, patched by finish()
+  p = put_be32(p, static_cast<std::uint32_t>(remark_text.size()));
+  p = put(p, remark_text);
+  ext_start_ = static_cast<std::size_t>(p - out_.data());
+  commit(put_be32(p, 0));  // extFields length, patched by finish()
+}
+
+frame_writer::~frame_writer() {
+  if (out_.size() > used_) out_.resize(used_);
+}
+
+void frame_writer::grow(std::size_t n) {
+  out_.resize(used_ + std::max(n, min_growth));
+}
+
+char* frame_writer::json_separator(char* p) {
+  if (!ext_open_) {
+    p = put(p, ",\"extFields\":{");
+    ext_open_ = true;
+  }
+  if (!first_field_) *p++ = ',';
+  first_field_ = false;
+  return p;
 }
 
 void frame_writer::open_ext_fields() {
   if (type_ != serialize_type::json || ext_open_) return;
-  out_.append(",\"extFields\":{");
+  commit(put(room(json_fixed_room), ",\"extFields\":{"));
   ext_open_ = true;
 }
 
 void frame_writer::field(std::string_view name, std::string_view value) {
   if (type_ == serialize_type::json) {
-    open_ext_fields();
-    if (!first_field_) out_.push_back(',');
-    append_json_string(out_, name);
-    out_.push_back(':');
-    append_json_string(out_, value);
-  } else {
-    if (name.size() > static_cast<std::size_t>(std::numeric_limits<std::int16_t>::max()))
-      throw std::length_error("extFields key longer than 32767 bytes");
-    if (value.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
-      throw std::length_error("extFields value longer than 2^31-1 bytes");
-    append_be16(out_, static_cast<std::uint16_t>(name.size()));
-    out_.append(name);
-    append_be32(out_, static_cast<std::uint32_t>(value.size()));
-    out_.append(value);
+    char* p = room(json_fixed_room + json_string_max_size(name.size()) +
+                   json_string_max_size(value.size()));
+    p = write_json_string(json_separator(p), name);
+    *p++ = ':';
+    commit(write_json_string(p, value));
+    return;
   }
+  if (name.size() > static_cast<std::size_t>(std::numeric_limits<std::int16_t>::max()))
+    throw std::length_error("extFields key longer than 32767 bytes");
+  if (value.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+    throw std::length_error("extFields value longer than 2^31-1 bytes");
+  char* p = room(2 + name.size() + 4 + value.size());
+  p = put(put_be16(p, static_cast<std::uint16_t>(name.size())), name);
+  commit(put(put_be32(p, static_cast<std::uint32_t>(value.size())), value));
   first_field_ = false;
 }
 
 void frame_writer::field(std::string_view name, std::int64_t value) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, value);
-  field(name, std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+  if (type_ == serialize_type::json) {
+    // Digits need no escaping: written straight between the quotes.
+    char* p = room(json_fixed_room + json_string_max_size(name.size()) + max_int_chars);
+    p = write_json_string(json_separator(p), name);
+    p = put(p, ":\"");
+    p = put_int(p, value);
+    *p++ = '"';
+    commit(p);
+    return;
+  }
+  char buf[max_int_chars];
+  const char* end = put_int(buf, value);
+  field(name, std::string_view(buf, static_cast<std::size_t>(end - buf)));
 }
 
 void frame_writer::field(std::string_view name, bool value) {
@@ -136,36 +178,34 @@ void frame_writer::field(std::string_view name, bool value) {
 
 void frame_writer::finish(std::string_view body) {
   if (type_ == serialize_type::json) {
-    if (ext_open_) out_.push_back('}');  // no extFields key at all unless opened
-    out_.append(",\"flag\":");
-    append_int(out_, fields_.flag);
-    out_.append(",\"language\":\"");
+    const std::string_view remark_text = remark_.value_or(std::string_view{});
+    char* p = room(json_fixed_room + json_string_max_size(remark_text.size()));
+    if (ext_open_) *p++ = '}';  // no extFields key at all unless opened
+    p = put_int(put(p, ",\"flag\":"), fields_.flag);
+    p = put(p, ",\"language\":\"");
     const std::string_view name = to_string(fields_.language);
-    out_.append(name.empty() ? std::string_view("OTHER") : name);
-    out_.append("\",\"opaque\":");
-    append_int(out_, fields_.opaque);
-    if (remark_) {
-      out_.append(",\"remark\":");
-      append_json_string(out_, *remark_);
-    }
-    out_.append(",\"version\":");
-    append_int(out_, fields_.version);
-    out_.push_back('}');
+    p = put(p, name.empty() ? std::string_view("OTHER") : name);
+    p = put_int(put(p, "\",\"opaque\":"), fields_.opaque);
+    if (remark_) p = write_json_string(put(p, ",\"remark\":"), *remark_);
+    p = put_int(put(p, ",\"version\":"), fields_.version);
+    *p++ = '}';
+    commit(p);
   } else {
-    const std::size_t ext_len = out_.size() - ext_start_ - 4;
+    const std::size_t ext_len = used_ - ext_start_ - 4;
     if (ext_len > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
       throw std::length_error("extFields region longer than 2^31-1 bytes");
-    store_be32(out_.data() + ext_start_, static_cast<std::uint32_t>(ext_len));
+    put_be32(out_.data() + ext_start_, static_cast<std::uint32_t>(ext_len));
   }
-  const std::size_t header_len = out_.size() - frame_start_ - 8;
+  const std::size_t header_len = used_ - frame_start_ - 8;
   if (header_len > max_header_length) throw std::length_error("header longer than 16 MiB - 1");
-  out_.append(body);
-  const std::size_t frame_len = out_.size() - frame_start_ - 4;
+  commit(put(room(body.size()), body));
+  out_.resize(used_);
+  const std::size_t frame_len = used_ - frame_start_ - 4;
   if (frame_len > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
     throw std::length_error("frame longer than 2^31-1 bytes");
-  store_be32(out_.data() + frame_start_, static_cast<std::uint32_t>(frame_len));
-  store_be32(out_.data() + frame_start_ + 4,
-             (static_cast<std::uint32_t>(type_) << 24) | static_cast<std::uint32_t>(header_len));
+  char* frame = out_.data() + frame_start_;
+  put_be32(put_be32(frame, static_cast<std::uint32_t>(frame_len)),
+           (static_cast<std::uint32_t>(type_) << 24) | static_cast<std::uint32_t>(header_len));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -86,6 +86,8 @@ class frame_writer {
  public:
   frame_writer(std::string& out, serialize_type type, const command_fields& fields,
                std::optional<std::string_view> remark = std::nullopt);
+  /// Trims the working room if finish() was never reached (an exception).
+  ~frame_writer();
   frame_writer(const frame_writer&) = delete;
   frame_writer& operator=(const frame_writer&) = delete;
 
@@ -103,11 +105,23 @@ class frame_writer {
   void finish(std::string_view body = {});
 
  private:
+  // The writer works through a raw cursor: out_ is kept longer than what was written (up to
+  // used_), so each piece checks its room once instead of every append checking capacity.
+  // finish() (or the destructor) trims out_ back to used_.
+  [[nodiscard]] char* room(std::size_t n) {
+    if (out_.size() - used_ < n) grow(n);
+    return out_.data() + used_;
+  }
+  void commit(const char* end) noexcept { used_ = static_cast<std::size_t>(end - out_.data()); }
+  void grow(std::size_t n);
+  [[nodiscard]] char* json_separator(char* p);  ///< opens extFields / writes the comma
+
   std::string& out_;
   serialize_type type_;
   command_fields fields_;
   std::optional<std::string_view> remark_;
   std::size_t frame_start_;
+  std::size_t used_;
   std::size_t ext_start_ = 0;
   bool first_field_ = true;
   bool ext_open_ = false;  // JSON: the extFields object has been opened

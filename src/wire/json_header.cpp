@@ -7,6 +7,7 @@
 #include <cassert>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 
@@ -432,94 +433,117 @@ std::error_code decode_json_header(std::string_view header, decode_scratch& scra
 }
 
 namespace {
+
 // Bytes that may start an escape: quote, backslash, C0 controls, DEL, and the lead bytes of the
-// C1 controls (0xC2) and of U+2028/U+2029 (0xE2). Everything else is copied as one run.
+// C1 controls (0xC2) and of U+2028/U+2029 (0xE2), as json_scan::escape_candidates marks them.
 constexpr std::array<bool, 256> json_escape_candidates = [] {
   std::array<bool, 256> table{};
   for (unsigned c = 0; c < 0x20; ++c) table[c] = true;
   for (const unsigned c : {unsigned{'"'}, unsigned{'\\'}, 0x7Fu, 0xC2u, 0xE2u}) table[c] = true;
   return table;
 }();
+
+char* write_unicode_escape(char* out, std::uint32_t cp) noexcept {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  const char buf[6] = {
+      '\\', 'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15], hex[cp & 15]};
+  std::memcpy(out, buf, sizeof buf);
+  return out + sizeof buf;
+}
+
+// Writes the escape candidate at `p` (escaped, or raw when it is only the lead byte of ordinary
+// UTF-8 text) and moves `p` past what it consumed.
+char* write_candidate(char* out, const char*& p, const char* end) noexcept {
+  const auto c = static_cast<unsigned char>(*p);
+  char short_form = 0;
+  switch (c) {
+    case '"':
+      short_form = '"';
+      break;
+    case '\\':
+      short_form = '\\';
+      break;
+    case '\b':
+      short_form = 'b';
+      break;
+    case '\t':
+      short_form = 't';
+      break;
+    case '\n':
+      short_form = 'n';
+      break;
+    case '\f':
+      short_form = 'f';
+      break;
+    case '\r':
+      short_form = 'r';
+      break;
+    default:
+      break;
+  }
+  if (short_form != 0) {
+    out[0] = '\\';
+    out[1] = short_form;
+    ++p;
+    return out + 2;
+  }
+  if (c < 0x20 || c == 0x7F) {
+    ++p;
+    return write_unicode_escape(out, c);
+  }
+  const auto next = [&](std::ptrdiff_t i) { return static_cast<unsigned char>(p[i]); };
+  if (c == 0xC2 && end - p >= 2 && next(1) >= 0x80 && next(1) <= 0x9F) {
+    // U+0080..U+009F (C1 controls), which fastjson escapes too.
+    const std::uint32_t cp = next(1);
+    p += 2;
+    return write_unicode_escape(out, cp);
+  }
+  if (c == 0xE2 && end - p >= 3 && next(1) == 0x80 && (next(2) == 0xA8 || next(2) == 0xA9)) {
+    // U+2028 / U+2029 line and paragraph separators.
+    const std::uint32_t cp = next(2) == 0xA8 ? 0x2028 : 0x2029;
+    p += 3;
+    return write_unicode_escape(out, cp);
+  }
+  *out = *p++;
+  return out + 1;
+}
+
 }  // namespace
 
-void append_json_string(std::string& out, std::string_view text) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  out.push_back('"');
-  const char* run = text.data();
-  const char* const end = text.data() + text.size();
-  const char* p = run;
-  auto flush = [&] { out.append(run, static_cast<std::size_t>(p - run)); };
-  auto unicode = [&](std::uint32_t cp) {
-    const char buf[6] = {
-        '\\', 'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15], hex[cp & 15]};
-    out.append(buf, 6);
-  };
+char* write_json_string(char* out, std::string_view text) noexcept {
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  *out++ = '"';
+  // Every input byte becomes at most six output bytes, so while a block of input remains the
+  // room left holds far more than a block: each block is stored whole and the cursor advances
+  // over its plain prefix only.
   while (p != end) {
-    const auto c = static_cast<unsigned char>(*p);
-    if (!json_escape_candidates[c]) {  // the common case: plain ASCII or UTF-8 text
-      ++p;
+    if (static_cast<std::size_t>(end - p) >= json_scan::block) {
+      const std::uint32_t candidates = json_scan::escape_candidates(p);
+      json_scan::copy_block(out, p);
+      if (candidates == 0) {
+        p += json_scan::block;
+        out += json_scan::block;
+        continue;
+      }
+      const auto plain = static_cast<std::size_t>(__builtin_ctz(candidates));
+      p += plain;
+      out += plain;
+    } else if (!json_escape_candidates[static_cast<unsigned char>(*p)]) {
+      *out++ = *p++;
       continue;
     }
-    char short_form = 0;
-    std::size_t consumed = 1;
-    std::uint32_t cp = 0;
-    bool escape = false;
-    switch (c) {
-      case '"':
-        short_form = '"';
-        break;
-      case '\\':
-        short_form = '\\';
-        break;
-      case '\b':
-        short_form = 'b';
-        break;
-      case '\t':
-        short_form = 't';
-        break;
-      case '\n':
-        short_form = 'n';
-        break;
-      case '\f':
-        short_form = 'f';
-        break;
-      case '\r':
-        short_form = 'r';
-        break;
-      default:
-        if (c < 0x20 || c == 0x7F) {
-          escape = true;
-          cp = c;
-        } else if (c == 0xC2 && end - p >= 2 && static_cast<unsigned char>(p[1]) >= 0x80 &&
-                   static_cast<unsigned char>(p[1]) <= 0x9F) {
-          // U+0080..U+009F (C1 controls), which fastjson escapes too.
-          escape = true;
-          cp = static_cast<unsigned char>(p[1]);
-          consumed = 2;
-        } else if (c == 0xE2 && end - p >= 3 && static_cast<unsigned char>(p[1]) == 0x80 &&
-                   (static_cast<unsigned char>(p[2]) == 0xA8 ||
-                    static_cast<unsigned char>(p[2]) == 0xA9)) {
-          escape = true;  // U+2028 / U+2029 line and paragraph separators
-          cp = static_cast<unsigned char>(p[2]) == 0xA8 ? 0x2028 : 0x2029;
-          consumed = 3;
-        }
-    }
-    if (short_form == 0 && !escape) {
-      ++p;
-      continue;
-    }
-    flush();
-    if (short_form != 0) {
-      const char buf[2] = {'\\', short_form};
-      out.append(buf, 2);
-    } else {
-      unicode(cp);
-    }
-    p += consumed;
-    run = p;
+    out = write_candidate(out, p, end);
   }
-  flush();
-  out.push_back('"');
+  *out++ = '"';
+  return out;
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  const std::size_t old = out.size();
+  out.resize(old + json_string_max_size(text.size()));
+  char* const end = write_json_string(out.data() + old, text);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 }  // namespace rmq::wire

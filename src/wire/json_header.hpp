@@ -30,8 +30,16 @@ inline constexpr int json_max_depth = 32;
 [[nodiscard]] std::error_code decode_json_header(std::string_view header, decode_scratch& scratch,
                                                  command_view& out) noexcept;
 
-/// Appends `text` as a quoted JSON string escaped like fastjson: \" \\ \b \t \n \f \r short
+/// Most bytes write_json_string writes for a text of `n` bytes (quotes, every byte as \uXXXX).
+[[nodiscard]] constexpr std::size_t json_string_max_size(std::size_t n) noexcept {
+  return 2 + 6 * n;
+}
+
+/// Writes `text` as a quoted JSON string escaped like fastjson: \" \\ \b \t \n \f \r short
 /// forms; other C0 controls, DEL, U+0080..U+009F and U+2028/U+2029 as \uXXXX (upper-case hex).
+/// `out` must have room for json_string_max_size(text.size()) bytes; returns the end written.
+char* write_json_string(char* out, std::string_view text) noexcept;
+/// The same, appended to a string.
 void append_json_string(std::string& out, std::string_view text);
 
 }  // namespace rmq::wire
