@@ -32,7 +32,9 @@ class basic_inline_string {
       size_ = other.size_;
     } else {
       heap_.reset();
-      if (other.size_ != 0) std::memcpy(inline_, other.inline_, other.size_);
+      // The whole buffer, a fixed-size copy the compiler inlines (a result is moved several
+      // times on its way to the caller); the bytes past size_ are never read.
+      std::memcpy(inline_, other.inline_, Inline);
       size_ = other.size_;
     }
     other.size_ = 0;

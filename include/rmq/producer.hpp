@@ -35,6 +35,7 @@
 #include <span>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include "rmq/error.hpp"
@@ -94,6 +95,10 @@ struct completion_storage {
   void* owner = nullptr;
 };
 
+/// True when `ex` is the executor of a producer loop running on this thread that may run a
+/// function inline (blocking.possibly).
+[[nodiscard]] bool runs_inline_here(const asio::any_io_executor& ex) noexcept;
+
 template <class Handler, class Executor>
 class handler_completion final : public send_completion {
  public:
@@ -113,6 +118,14 @@ class handler_completion final : public send_completion {
     const completion_storage storage = self->storage_;
     self->~handler_completion();
     storage.deallocate(storage.owner, self, sizeof(handler_completion));
+    if constexpr (std::is_same_v<decltype(work), asio::any_io_executor>) {
+      // What dispatch does for a handler of the loop we are on (a coroutine spawned on
+      // producer.get_executor()), without first wrapping it in a type-erased function.
+      if (result != nullptr && runs_inline_here(work)) {
+        std::move(handler)(ec, std::move(*result));
+        return;
+      }
+    }
     // Dispatch: inline when the handler's executor is the loop we are on. The result is moved
     // once, into the function object (it may be queued to another executor).
     asio::dispatch(work, [h = std::move(handler), ec,

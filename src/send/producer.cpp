@@ -85,6 +85,14 @@ void heap_deallocate(void*, void* p, std::size_t) noexcept {
 
 }  // namespace
 
+bool detail::runs_inline_here(const asio::any_io_executor& ex) noexcept {
+  const auto* loop_executor = ex.target<io::loop::executor_type>();
+  return loop_executor != nullptr &&
+         asio::query(*loop_executor, asio::execution::blocking) ==
+             asio::execution::blocking.possibly &&
+         loop_executor->running_in_this_thread();
+}
+
 std::string_view to_string(send_status status) noexcept {
   switch (status) {
     case send_status::send_ok: return "SEND_OK";
