@@ -43,6 +43,10 @@ char* put(char* p, std::string_view text) noexcept {
 constexpr std::size_t max_int_chars = 20;  // "-9223372036854775808"
 
 char* put_int(char* p, std::int64_t v) noexcept {
+  if (static_cast<std::uint64_t>(v) < 10) {  // most header numbers: ids, flags, counts
+    *p = static_cast<char>('0' + v);
+    return p + 1;
+  }
   return std::to_chars(p, p + max_int_chars, v).ptr;
 }
 
@@ -157,23 +161,27 @@ void frame_writer::field(std::string_view name, std::string_view value) {
 }
 
 void frame_writer::field(std::string_view name, std::int64_t value) {
-  if (type_ == serialize_type::json) {
-    // Digits need no escaping: written straight between the quotes.
-    char* p = room(json_fixed_room + json_string_max_size(name.size()) + max_int_chars);
-    p = write_json_string(json_separator(p), name);
-    p = put(p, ":\"");
-    p = put_int(p, value);
-    *p++ = '"';
-    commit(p);
-    return;
-  }
   char buf[max_int_chars];
   const char* end = put_int(buf, value);
-  field(name, std::string_view(buf, static_cast<std::size_t>(end - buf)));
+  plain_field(name, std::string_view(buf, static_cast<std::size_t>(end - buf)));
 }
 
 void frame_writer::field(std::string_view name, bool value) {
-  field(name, value ? std::string_view("true") : std::string_view("false"));
+  plain_field(name, value ? std::string_view("true") : std::string_view("false"));
+}
+
+void frame_writer::plain_field(std::string_view name, std::string_view value) {
+  if (type_ != serialize_type::json) {
+    field(name, value);
+    return;
+  }
+  // Digits and true/false need no escaping: written straight between the quotes.
+  char* p = room(json_fixed_room + json_string_max_size(name.size()) + value.size());
+  p = write_json_string(json_separator(p), name);
+  p = put(p, ":\"");
+  p = put(p, value);
+  *p++ = '"';
+  commit(p);
 }
 
 void frame_writer::finish(std::string_view body) {

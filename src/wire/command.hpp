@@ -114,6 +114,8 @@ class frame_writer {
   }
   void commit(const char* end) noexcept { used_ = static_cast<std::size_t>(end - out_.data()); }
   void grow(std::size_t n);
+  /// A value that needs no JSON escaping (a number, true/false).
+  void plain_field(std::string_view name, std::string_view value);
   [[nodiscard]] char* json_separator(char* p);  ///< opens extFields / writes the comma
 
   std::string& out_;

@@ -25,6 +25,11 @@ namespace {
   return c >= '0' && c <= '9';
 }
 
+/// A byte that can continue a JSON number after its integer digits.
+[[nodiscard]] bool continues_number(char c) noexcept {
+  return is_digit(c) || c == '.' || c == 'e' || c == 'E';
+}
+
 /// Kind of a scalar read by read_scalar.
 enum class scalar_kind { string, number, literal_true, literal_false, null };
 
@@ -68,27 +73,61 @@ class reader {
 
   [[nodiscard]] bool member(std::string_view key, command_view& out,
                             std::vector<ext_field>& fields) noexcept {
-    if (key == "code") return read_int_field(out.fields.code);
-    if (key == "version") return read_int_field(out.fields.version);
-    if (key == "opaque") return read_int_field(out.fields.opaque);
-    if (key == "flag") return read_int_field(out.fields.flag);
-    if (key == "language") return read_language(out.fields.language);
-    if (key == "remark") {
-      scalar s;
-      if (!read_scalar(s)) return false;
-      if (s.kind == scalar_kind::null) {
-        out.remark.reset();
-        return true;
-      }
-      if (s.kind != scalar_kind::string) return false;
-      out.remark = s.text;
+    switch (key.size()) {  // one length test instead of up to seven comparisons
+      case 4:
+        if (key == "code") return read_int_field(out.fields.code);
+        if (key == "flag") return read_int_field(out.fields.flag);
+        return skip_value(1);
+      case 6:
+        if (key == "opaque") return read_int_field(out.fields.opaque);
+        if (key == "remark") return read_remark(out.remark);
+        return skip_value(1);
+      case 7:
+        if (key == "version") return read_int_field(out.fields.version);
+        return skip_value(1);
+      case 8:
+        if (key == "language") return read_language(out.fields.language);
+        return skip_value(1);
+      case 9:
+        if (key == "extFields") return read_ext_fields(fields, out.has_ext_fields);
+        return skip_value(1);
+      default:
+        return skip_value(1);
+    }
+  }
+
+  [[nodiscard]] bool read_remark(std::optional<std::string_view>& remark) noexcept {
+    scalar s;
+    if (!read_scalar(s)) return false;
+    if (s.kind == scalar_kind::null) {
+      remark.reset();
       return true;
     }
-    if (key == "extFields") return read_ext_fields(fields, out.has_ext_fields);
-    return skip_value(1);
+    if (s.kind != scalar_kind::string) return false;
+    remark = s.text;
+    return true;
   }
 
   [[nodiscard]] bool read_int_field(std::int32_t& value) noexcept {
+    // The usual form first: an optional minus and one to ten digits (no leading zero) that end
+    // where a number ends. Anything else - null, a fraction, an exponent, more digits, bad
+    // text - takes the general path below, which accepts or rejects it as it always has.
+    const char* p = p_;
+    const bool negative = p != end_ && *p == '-';
+    if (negative) ++p;
+    const char* const digits = p;
+    std::int64_t v = 0;
+    while (p != end_ && is_digit(*p) && p - digits <= 10) v = v * 10 + (*p++ - '0');
+    const auto n = p - digits;
+    if (n >= 1 && n <= 10 && (n == 1 || *digits != '0') && (p == end_ || !continues_number(*p))) {
+      if (negative) v = -v;
+      if (v < std::numeric_limits<std::int32_t>::min() ||
+          v > std::numeric_limits<std::int32_t>::max())
+        return false;
+      value = static_cast<std::int32_t>(v);
+      p_ = p;
+      return true;
+    }
     scalar s;
     if (!read_scalar(s)) return false;
     if (s.kind == scalar_kind::null) {
@@ -387,7 +426,10 @@ class reader {
   }
 
   void skip_ws() noexcept {
-    while (p_ != end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
+    // Every whitespace byte is <= ' ', so one compare settles the usual case (none at all).
+    while (p_ != end_ && static_cast<unsigned char>(*p_) <= ' ' &&
+           (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r'))
+      ++p_;
   }
 
   [[nodiscard]] bool consume(char c) noexcept {

@@ -15,6 +15,8 @@
 #include <optional>
 #include <ostream>  // doctest prints std::error_code through it
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace rmq::wire {
 namespace {
@@ -71,6 +73,37 @@ TEST_CASE("JSON header: language as unknown name, number or null; empty object")
   REQUIRE(!decode("{}", scratch, d));
   CHECK(d.view.fields.code == 0);
   CHECK(d.view.ext_fields.empty());
+}
+
+TEST_CASE("JSON header: integer fields take plain int32 numbers or null, nothing else") {
+  decode_scratch scratch;
+  decoded d;
+  const auto code_of = [&](const std::string& number, std::int32_t& code) {
+    const std::string text = "{\"code\":" + number + ",\"flag\":1}";
+    const auto ec = decode(text, scratch, d);
+    code = d.view.fields.code;
+    return ec;
+  };
+  std::int32_t code = -1;
+  for (const auto& [text, want] : std::vector<std::pair<std::string, std::int32_t>>{
+           {"0", 0},
+           {"-0", 0},
+           {"7", 7},
+           {"2147483647", 2147483647},
+           {"-2147483648", -2147483647 - 1},
+           {"1234567890", 1234567890},
+           {"null", 0}}) {
+    INFO(text);
+    REQUIRE(!code_of(text, code));
+    CHECK(code == want);
+    CHECK(d.view.fields.flag == 1);
+  }
+  for (const std::string text : {"2147483648", "-2147483649", "99999999999", "12345678901",
+                                 "01", "-01", "1.0", "1e2", "1E2", "-", "+1", "\"1\"", "true",
+                                 "1.", "0x1", ""}) {
+    INFO(text);
+    CHECK(code_of(text, code) == make_error_code(rmq::errc::invalid_json_header));
+  }
 }
 
 TEST_CASE("JSON header: strings without escapes are views into the header") {
