@@ -2,6 +2,7 @@
 #include "runner.hpp"
 
 #include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -31,6 +32,62 @@ asio::awaitable<void> send_loop(rmq::producer& producer, run_state& state, recor
   }
 }
 
+// One send slot driven by completion handlers: each completion records its send and starts
+// the next, on the producer's loop, with no coroutine frame in between.
+class callback_sender {
+ public:
+  callback_sender(rmq::producer& producer, run_state& state, recorder& rec,
+                  const tools::body_source& bodies, rmq::message msg, bool oneway,
+                  std::uint64_t rng)
+      : producer_(producer), state_(state), rec_(rec), bodies_(bodies), msg_(std::move(msg)),
+        oneway_(oneway), rng_(rng) {}
+
+  /// Starts the next send, or leaves (deleting itself) once the run wants no more.
+  void start_next() {
+    if (!state_.claim()) {
+      run_state& state = state_;
+      delete this;
+      state.sender_done();
+      return;
+    }
+    bytes_ = bodies_.fill(msg_, rng_);
+    start_ = clock::now();
+    const auto done = [this](std::error_code ec, rmq::send_result result) { on_done(ec, result); };
+    if (oneway_) {
+      producer_.async_send_oneway(msg_, done);
+    } else {
+      producer_.async_send(msg_, done);
+    }
+  }
+
+ private:
+  void on_done(std::error_code ec, const rmq::send_result& result) {
+    record_send(state_, rec_, start_, ec, result, bytes_);
+    // A send refused at once completes inside its own start: past a few nested starts (on this
+    // thread's stack), start the next from the loop's queue instead of recursing deeper.
+    static thread_local int nested = 0;
+    if (nested >= max_nesting) {
+      asio::post(producer_.get_executor(), [this] { start_next(); });
+      return;
+    }
+    ++nested;
+    start_next();  // may delete this: only the thread-local is touched after it
+    --nested;
+  }
+
+  static constexpr int max_nesting = 16;
+
+  rmq::producer& producer_;
+  run_state& state_;
+  recorder& rec_;
+  const tools::body_source& bodies_;
+  rmq::message msg_;
+  bool oneway_;
+  std::uint64_t rng_;
+  std::size_t bytes_ = 0;
+  clock::time_point start_{};
+};
+
 }  // namespace
 
 std::vector<std::thread> start_async_senders(const runner_context& context) {
@@ -46,9 +103,15 @@ std::vector<std::thread> start_async_senders(const runner_context& context) {
     const std::size_t p = i % context.producers.size();
     rmq::producer& producer = *context.producers[p];
     run_state& state = context.state;
+    const std::uint64_t rng = 0x2545f4914f6cdd1dULL * (i + 1);
+    if (!context.options.coroutines) {
+      auto* sender =
+          new callback_sender(producer, state, *recorders[p], context.bodies, prototype, oneway, rng);
+      asio::post(producer.get_executor(), [sender] { sender->start_next(); });
+      continue;
+    }
     asio::co_spawn(producer.get_executor(),
-                   send_loop(producer, state, *recorders[p], context.bodies, prototype, oneway,
-                             0x2545f4914f6cdd1dULL * (i + 1)),
+                   send_loop(producer, state, *recorders[p], context.bodies, prototype, oneway, rng),
                    [&state](std::exception_ptr error) {
                      if (error) {
                        try {

@@ -33,6 +33,11 @@ std::variant<bench_options, int> parse_command_line(int argc, const char* const*
   auto* inflight = app.add_option("--inflight", o.inflight,
                                   "async/oneway: sends in flight (open loop: the most)")
                        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  std::string api = "callback";
+  app.add_option("--api", api,
+                 "async/oneway closed loop: callback (each completion starts the next send) | "
+                 "coroutine (asio coroutines that co_await each send)")
+      ->check(CLI::IsMember({"callback", "coroutine"}));
   auto* threads = app.add_option("--threads", o.threads, "sync: sending threads")
                       ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
   app.add_option("--rate", o.rate,
@@ -54,6 +59,7 @@ std::variant<bench_options, int> parse_command_line(int argc, const char* const*
   if (auto code = tools::parse_command_line(app, argc, argv)) return *code;
   o.mode = *tools::parse_send_mode(mode);
   o.pin = !no_pin;
+  o.coroutines = api == "coroutine";
 
   const auto bad = [](std::string_view what) { return tools::bad_arguments("rmq-bench", what); };
   if (o.count > 0 && duration->count() == 0) o.duration_s = 0;

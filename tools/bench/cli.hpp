@@ -19,6 +19,7 @@ struct bench_options {
   double warmup_s = 1;        ///< before the measured window
   std::size_t inflight = 64;  ///< async/oneway: sends kept in flight (open loop: the cap)
   std::size_t threads = 1;    ///< sync: sending threads
+  bool coroutines = false;    ///< async/oneway closed loop: co_await senders instead of callbacks
   double rate = 0;            ///< messages/s for all senders together; 0: closed loop
   std::size_t producers = 1;
   std::size_t brokers = 2;  ///< brokers of the embedded rmq-sim

@@ -67,6 +67,7 @@ std::string describe(const rmq::bench::bench_options& o) {
     text += ", " + std::to_string(o.threads) + " thread(s)";
   } else {
     text += ", " + std::to_string(o.inflight) + (o.open_loop() ? " max" : "") + " in flight";
+    if (!o.open_loop()) text += o.coroutines ? " (coroutines)" : " (callbacks)";
   }
   text += ", " + std::to_string(o.producers) + " producer(s) × " +
           std::to_string(o.client.loop_threads) + " loop thread(s), body " +

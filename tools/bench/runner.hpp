@@ -21,8 +21,9 @@ struct runner_context {
   const tools::body_source& bodies;
 };
 
-/// Closed loop, async or oneway: --inflight coroutines spread over the producers, each on its
-/// producer's executor (no thread hop), each awaiting one send at a time.
+/// Closed loop, async or oneway: --inflight senders spread over the producers, each running on
+/// its producer's loop (no thread hop) with one send at a time: a completion handler that starts
+/// the next send (--api callback), or an asio coroutine that co_awaits each (--api coroutine).
 std::vector<std::thread> start_async_senders(const runner_context& context);
 
 /// Sync: --threads threads calling the blocking send; with --rate each waits for its message's

@@ -70,6 +70,7 @@ TEST_CASE("rmq-bench defaults and flags") {
   CHECK(d.duration_s == 10);
   CHECK(d.brokers == 2);
   CHECK(d.embedded_sim());
+  CHECK(!d.coroutines);
 
   auto f = bench({"--mode",    "sync",   "--threads",   "4",     "--rate",         "5000",
                   "--size",    "64-1k",  "--property",  "a=1",   "--property",     "b=2",
@@ -94,6 +95,10 @@ TEST_CASE("rmq-bench defaults and flags") {
   CHECK(o.duration_s == 0);  // --count alone: no time limit
   CHECK(o.raw_echo);
   CHECK(o.message.topic == "T1");
+  CHECK(!o.coroutines);
+  auto c = bench({"--api", "coroutine"});
+  REQUIRE(std::holds_alternative<rmq::bench::bench_options>(c));
+  CHECK(std::get<rmq::bench::bench_options>(c).coroutines);
 
   const auto config = rmq::tools::make_producer_config(o.client);
   CHECK(config.send_timeout == std::chrono::milliseconds(500));
@@ -116,6 +121,7 @@ TEST_CASE("rmq-bench: bad arguments give exit code 2") {
   CHECK(exit_code(bench({"--help"})) == 0);
   for (auto args : std::vector<std::vector<const char*>>{
            {"--mode", "fast"},
+           {"--api", "fast"},
            {"--size", "0"},
            {"--size", "abc"},
            {"--compress", "gzip"},
