@@ -19,6 +19,8 @@
 #include "rmq/message.hpp"
 #include "rmq/producer.hpp"
 #include "rmq/send_result.hpp"
+#include "route/broker_registry.hpp"
+#include "wire/headers.hpp"
 #include "wire/uniq_key.hpp"
 
 namespace rmq::send {
@@ -48,7 +50,20 @@ struct send_op final : io::task {
   std::string properties;  ///< encoded properties string
   std::string body;        ///< compressed body or batch body, when the message's own is not used
   std::string batch_ids;   ///< comma-joined UNIQ_KEYs of a batch
-  send_result result;
+
+  // --- the outcome: what the last attempt learnt, read by shard::finish ---------------------
+  // Not a send_result: the op lives for the whole round trip, so every byte here is one more
+  // byte per send in flight, and finish() builds the result on its stack instead. `response`
+  // holds views into the response frame, valid until the pipeline next suspends; finish() runs
+  // before that.
+  enum class outcome : std::uint8_t { none, written, stored };
+  outcome reached = outcome::none;      ///< written: a oneway request; stored: a broker's answer
+  std::int32_t response_code = 0;       ///< stored: the broker's code (success or a stored status)
+  route::broker_id broker = 0;          ///< written/stored: where
+  std::int32_t queue_id = 0;            ///< written: the queue chosen (stored: the header's)
+  wire::send_message_response_header response;  ///< stored
+  int attempts = 0;
+  send_diagnostics diagnostics;  ///< broker remark, brokers tried (failures and retries only)
 
   void reset() noexcept {
     completion = nullptr;
@@ -59,25 +74,11 @@ struct send_op final : io::task {
     properties.clear();
     body.clear();
     batch_ids.clear();
-    clear_result();
-  }
-
-  // Field by field: a fresh send_result{} would write all of its ~500 bytes.
-  void clear_result() noexcept {
-    result.status = send_status::send_ok;
-    result.msg_id.clear();
-    result.offset_msg_id.clear();
-    result.queue.topic.clear();
-    result.queue.broker_name.clear();
-    result.queue.queue_id = 0;
-    result.queue_offset = 0;
-    result.transaction_id.clear();
-    result.region_id.clear();
-    result.trace_on = true;
-    result.attempts = 0;
-    result.diagnostics.remark.clear();
-    result.diagnostics.brokers.clear();
-    result.diagnostics.elapsed_ms = 0;
+    reached = outcome::none;
+    attempts = 0;
+    diagnostics.remark.clear();
+    diagnostics.brokers.clear();
+    diagnostics.elapsed_ms = 0;
   }
 
  private:

@@ -184,8 +184,7 @@ coro<void> shard::pipeline(send_op& op) {
   std::int32_t sys_flag = 0;
   if (!ec) ec = prepare_body(op, body, sys_flag);
   if (!ec) ec = co_await attempt_all(op, *info, body, sys_flag);
-  gate_.release(bytes);
-  finish(op, ec);
+  finish(op, ec, info.get(), &bytes);
 }
 
 std::error_code shard::prepare_body(send_op& op, std::string_view& body, std::int32_t& sys_flag) {
@@ -322,12 +321,12 @@ coro<std::error_code> shard::attempt_all(send_op& op, const route::topic_publish
     const auto attempt_deadline = std::min(op.deadline, now + cap);
     const net::response r = co_await net::request(*broker.master, encode, attempt_deadline, oneway);
     const bool may_try_another = !ordered && attempt < max_attempts;
-    if (judge_attempt(op, info, queue, r, now, may_try_another, ec) == attempt_verdict::done) break;
+    if (judge_attempt(op, queue, r, now, may_try_another, ec) == attempt_verdict::done) break;
     last_broker = queue.broker;
   }
-  op.result.attempts = attempt;
+  op.attempts = attempt;
   if (ec || attempt > 1) {
-    std::string& brokers = op.result.diagnostics.brokers;
+    std::string& brokers = op.diagnostics.brokers;
     for (int i = 0; i < std::min<int>(attempt, static_cast<int>(tried.size())); ++i) {
       if (!brokers.empty()) brokers += ", ";
       brokers += brokers_[tried[static_cast<std::size_t>(i)]].name;
@@ -336,10 +335,9 @@ coro<std::error_code> shard::attempt_all(send_op& op, const route::topic_publish
   co_return ec;
 }
 
-shard::attempt_verdict shard::judge_attempt(send_op& op, const route::topic_publish_info& info,
-                                           route::publish_queue queue, const net::response& r,
-                                           io::clock::time_point sent_at, bool may_try_another,
-                                           std::error_code& ec) {
+shard::attempt_verdict shard::judge_attempt(send_op& op, route::publish_queue queue,
+                                           const net::response& r, io::clock::time_point sent_at,
+                                           bool may_try_another, std::error_code& ec) {
   const producer_config& config = settings_.config;
   route::broker_entry& broker = brokers_[queue.broker];
   const auto done = io::clock::now();
@@ -353,9 +351,9 @@ shard::attempt_verdict shard::judge_attempt(send_op& op, const route::topic_publ
   }
   if (op.mode == send_mode::oneway) {
     // Written, no response: the result knows only where it went.
-    op.result.queue.topic = info.topic;
-    op.result.queue.broker_name = broker.name;
-    op.result.queue.queue_id = queue.queue_id;
+    op.reached = send_op::outcome::written;
+    op.broker = queue.broker;
+    op.queue_id = queue.queue_id;
     ec = {};
     return attempt_verdict::done;
   }
@@ -364,22 +362,16 @@ shard::attempt_verdict shard::judge_attempt(send_op& op, const route::topic_publ
   broker.version = frame.fields.version;
   const std::int32_t code = frame.fields.code;
   if (code == wire::response_code::success || wire::is_stored_status(code)) {
-    wire::send_message_response_header header;
-    if (header.parse(frame)) {
+    // Views into the frame: finish() reads them before the pipeline suspends again.
+    if (op.response.parse(frame)) {
+      op.reached = send_op::outcome::none;
       ec = make_error_code(errc::invalid_response);
       faults_.update(queue.broker, latency, true, false, done);
       return attempt_verdict::done;
     }
-    send_result& result = op.result;
-    result.status = status_of(code);
-    result.offset_msg_id.assign(header.msg_id);
-    result.queue.topic = info.topic;
-    result.queue.broker_name = broker.name;
-    result.queue.queue_id = header.queue_id;
-    result.queue_offset = header.queue_offset;
-    result.transaction_id.assign(header.transaction_id.value_or(std::string_view{}));
-    result.region_id.assign(header.msg_region.value_or(default_region));
-    result.trace_on = header.trace_on.value_or(true);
+    op.reached = send_op::outcome::stored;
+    op.response_code = code;
+    op.broker = queue.broker;
     faults_.update(queue.broker, latency, false, true, done);
     ec = {};
     // Stored, but not as asked: the user may prefer another broker (may duplicate).
@@ -389,29 +381,50 @@ shard::attempt_verdict shard::judge_attempt(send_op& op, const route::topic_publ
                : attempt_verdict::done;
   }
   ec = make_broker_error(code);
-  op.result.diagnostics.remark = frame.remark ? std::string(*frame.remark) : std::string();
+  op.diagnostics.remark = frame.remark ? std::string(*frame.remark) : std::string();
   faults_.update(queue.broker, latency, true, false, done);
   return is_retriable_response_code(code) ? attempt_verdict::retry : attempt_verdict::done;
 }
 
-void shard::finish(send_op& op, std::error_code ec) {
+void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_info* info,
+                   const std::size_t* admitted_bytes) {
+  // Built here, on the stack, and moved once into the handler.
+  send_result result;
+  result.attempts = op.attempts;
+  result.diagnostics = std::move(op.diagnostics);
   if (!ec) {
-    op.result.msg_id.assign(!op.batch.empty() ? std::string_view(op.batch_ids)
-                            : !op.msg->uniq_key().empty()
-                                ? std::string_view(op.msg->uniq_key())
-                                : std::string_view(op.uniq_key.data(), op.uniq_key_size));
+    result.msg_id.assign(!op.batch.empty() ? std::string_view(op.batch_ids)
+                         : !op.msg->uniq_key().empty()
+                             ? std::string_view(op.msg->uniq_key())
+                             : std::string_view(op.uniq_key.data(), op.uniq_key_size));
+    if (info != nullptr && op.reached != send_op::outcome::none) {
+      result.queue.topic = info->topic;
+      result.queue.broker_name = brokers_[op.broker].name;
+      result.queue.queue_id = op.queue_id;
+    }
+    if (op.reached == send_op::outcome::stored) {
+      const wire::send_message_response_header& header = op.response;
+      result.status = status_of(op.response_code);
+      result.offset_msg_id.assign(header.msg_id);
+      result.queue.queue_id = header.queue_id;
+      result.queue_offset = header.queue_offset;
+      result.transaction_id.assign(header.transaction_id.value_or(std::string_view{}));
+      result.region_id.assign(header.msg_region.value_or(default_region));
+      result.trace_on = header.trace_on.value_or(true);
+    }
     counters_.succeeded.bump();
   } else {
-    op.result.diagnostics.elapsed_ms =
+    result.diagnostics.elapsed_ms =
         std::chrono::duration_cast<milliseconds>(io::clock::now() - op.started).count();
     counters_.failed.bump();
     if (ec == errc::timed_out) counters_.timeouts.bump();
   }
   counters_.in_flight.drop();
-  // The handler takes the result straight from the op (one move, no copy of ~500 bytes into a
-  // local first); the op goes back to the pool after. A handler that starts the next send at
-  // once takes another op, so the pool holds one op more than sends in flight.
-  op.completion->complete(ec, &op.result);
+  // The admission goes back before the handler runs, so a handler that starts its next send at
+  // once finds room; the op goes back to the pool after (a handler that starts the next send at
+  // once takes another op, so the pool holds one op more than sends in flight).
+  if (admitted_bytes != nullptr) gate_.release(*admitted_bytes);
+  op.completion->complete(ec, &result);
   ops_.release(&op);
   if (--running_ == 0 && drained_) std::exchange(drained_, {}).resume();
 }
