@@ -26,7 +26,7 @@ topic_routes::topic_routes(name_server_client& names, broker_registry& brokers,
 
 coro<std::error_code> topic_routes::get(std::string_view topic, net::clock::time_point deadline,
                                         publish_info_ptr& out) {
-  auto it = entries_.find(std::string(topic));
+  auto it = entries_.find(topic);
   if (it != entries_.end() && it->second.info) {
     out = it->second.info;  // the hot path: a cached route
     co_return std::error_code{};
@@ -43,6 +43,11 @@ coro<std::error_code> topic_routes::get(std::string_view topic, net::clock::time
     co_return std::error_code{};
   }
   co_return e.last_error ? e.last_error : make_error_code(errc::no_route);
+}
+
+publish_info_ptr topic_routes::cached(std::string_view topic) const {
+  const auto it = entries_.find(topic);
+  return it != entries_.end() ? it->second.info : nullptr;
 }
 
 coro<std::error_code> topic_routes::query(std::string topic, net::clock::time_point deadline) {

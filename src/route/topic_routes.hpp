@@ -54,6 +54,9 @@ class topic_routes {
   /// transport errors of the last NameServer tried.
   [[nodiscard]] coro<std::error_code> get(std::string_view topic, net::clock::time_point deadline,
                                           publish_info_ptr& out);
+  /// The cached publish info, or nullptr (then get() queries): lets a send skip the coroutine
+  /// when the route is known, which is nearly always.
+  [[nodiscard]] publish_info_ptr cached(std::string_view topic) const;
 
   /// Queries every topic in use again and publishes the routes that changed.
   [[nodiscard]] coro<void> refresh_all(net::clock::time_point deadline);
@@ -89,7 +92,14 @@ class topic_routes {
   broker_registry& brokers_;
   net::connection_pool& pool_;
   route_settings settings_;
-  std::unordered_map<std::string, entry> entries_;
+  // Looked up by string_view (no std::string built per send).
+  struct topic_hash {
+    using is_transparent = void;
+    [[nodiscard]] std::size_t operator()(std::string_view topic) const noexcept {
+      return std::hash<std::string_view>{}(topic);
+    }
+  };
+  std::unordered_map<std::string, entry, topic_hash, std::equal_to<>> entries_;
   std::function<void(broker_id)> on_new_master_;
   std::minstd_rand random_{std::random_device{}()};
 };

@@ -178,8 +178,8 @@ coro<void> shard::pipeline(send_op& op) {
     co_return;
   }
 
-  route::publish_info_ptr info;
-  ec = co_await routes_.get(first.topic(), op.deadline, info);
+  route::publish_info_ptr info = routes_.cached(first.topic());
+  if (info == nullptr) ec = co_await routes_.get(first.topic(), op.deadline, info);
   std::string_view body;
   std::int32_t sys_flag = 0;
   if (!ec) ec = prepare_body(op, body, sys_flag);
