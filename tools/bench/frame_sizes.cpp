@@ -8,7 +8,14 @@
 
 namespace rmq::bench {
 
-std::size_t send_request_frame_size(const rmq::message& msg, std::string_view group) {
+namespace {
+wire::serialize_type serialization(bool binary_headers) {
+  return binary_headers ? wire::serialize_type::rocketmq : wire::serialize_type::json;
+}
+}  // namespace
+
+std::size_t send_request_frame_size(const rmq::message& msg, std::string_view group,
+                                    bool binary_headers) {
   rmq::message copy = msg;
   if (copy.uniq_key().empty()) copy.set_uniq_key(std::string(32, 'F'));  // a generated id's size
   std::string properties;
@@ -35,10 +42,10 @@ std::size_t send_request_frame_size(const rmq::message& msg, std::string_view gr
   };
   request.has_ext_fields = true;
   request.body = copy.body();
-  return request.encode(wire::serialize_type::json).size();
+  return request.encode(serialization(binary_headers)).size();
 }
 
-std::size_t send_response_frame_size() {
+std::size_t send_response_frame_size(bool binary_headers) {
   wire::remoting_command response;
   response.fields.code = wire::response_code::success;
   response.fields.language = wire::language_code::java;
@@ -53,7 +60,7 @@ std::size_t send_response_frame_size() {
       {"TRACE_ON", "true"},
   };
   response.has_ext_fields = true;
-  return response.encode(wire::serialize_type::json).size();
+  return response.encode(serialization(binary_headers)).size();
 }
 
 }  // namespace rmq::bench

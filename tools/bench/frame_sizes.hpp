@@ -1,5 +1,6 @@
-// Sizes on the wire of one send, for the raw-echo baseline: a SEND_MESSAGE_V2 request with a
-// JSON header as the producer writes it, and a broker's SUCCESS response to it.
+// Sizes on the wire of one send, for the raw-echo baseline: a SEND_MESSAGE_V2 request as the
+// producer writes it (JSON or binary header), and a broker's SUCCESS response to it (a broker
+// answers in the request's serialization).
 #pragma once
 
 #include "rmq/message.hpp"
@@ -9,7 +10,8 @@
 
 namespace rmq::bench {
 
-[[nodiscard]] std::size_t send_request_frame_size(const rmq::message& msg, std::string_view group);
-[[nodiscard]] std::size_t send_response_frame_size();
+[[nodiscard]] std::size_t send_request_frame_size(const rmq::message& msg, std::string_view group,
+                                                  bool binary_headers);
+[[nodiscard]] std::size_t send_response_frame_size(bool binary_headers);
 
 }  // namespace rmq::bench

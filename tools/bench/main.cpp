@@ -74,7 +74,8 @@ std::string describe(const rmq::bench::bench_options& o) {
           std::to_string(o.message.size.min) +
           (o.message.size.max != o.message.size.min ? "-" + std::to_string(o.message.size.max)
                                                     : std::string()) +
-          " B, topic " + o.message.topic;
+          " B, topic " + o.message.topic +
+          (o.client.binary_headers ? ", binary headers" : ", JSON headers");
   return text;
 }
 
@@ -136,8 +137,9 @@ int main(int argc, char** argv) {
     sample.set_body(
         rmq::tools::make_filler((options.message.size.min + options.message.size.max) / 2));
     rmq::bench::raw_echo_options echo;
-    echo.request_bytes = rmq::bench::send_request_frame_size(sample, options.client.group);
-    echo.response_bytes = rmq::bench::send_response_frame_size();
+    echo.request_bytes = rmq::bench::send_request_frame_size(sample, options.client.group,
+                                                             options.client.binary_headers);
+    echo.response_bytes = rmq::bench::send_response_frame_size(options.client.binary_headers);
     echo.peer_cpu = cpus ? cpus->second : -1;
     rmq::bench::histogram echo_latency;
     std::string error;

@@ -96,14 +96,18 @@ TEST_CASE("rmq-bench defaults and flags") {
   CHECK(o.raw_echo);
   CHECK(o.message.topic == "T1");
   CHECK(!o.coroutines);
-  auto c = bench({"--api", "coroutine"});
+  CHECK(!o.client.binary_headers);
+  auto c = bench({"--api", "coroutine", "--headers", "binary"});
   REQUIRE(std::holds_alternative<rmq::bench::bench_options>(c));
   CHECK(std::get<rmq::bench::bench_options>(c).coroutines);
+  CHECK(rmq::tools::make_producer_config(std::get<rmq::bench::bench_options>(c).client)
+            .serialization == rmq::header_serialization::binary);
 
   const auto config = rmq::tools::make_producer_config(o.client);
   CHECK(config.send_timeout == std::chrono::milliseconds(500));
   CHECK(config.loop_threads == 2);
   CHECK(config.compress_type == rmq::compression::lz4);
+  CHECK(config.serialization == rmq::header_serialization::json);
 }
 
 TEST_CASE("rmq-bench: later flags override earlier ones, as wrappers need") {
@@ -122,6 +126,7 @@ TEST_CASE("rmq-bench: bad arguments give exit code 2") {
   for (auto args : std::vector<std::vector<const char*>>{
            {"--mode", "fast"},
            {"--api", "fast"},
+           {"--headers", "xml"},
            {"--size", "0"},
            {"--size", "abc"},
            {"--compress", "gzip"},

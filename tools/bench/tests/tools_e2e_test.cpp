@@ -217,14 +217,15 @@ TEST_CASE("rmq-bench sync, open loop and oneway runs complete") {
   CHECK(oneway.out.find("written " + count) != std::string::npos);
 }
 
-TEST_CASE("rmq-bench async: coroutine senders, and callback senders whose sends fail at once") {
+TEST_CASE("rmq-bench async: coroutine senders with binary headers; callback senders whose sends fail at once") {
   const std::string count = std::to_string(rmq::test::scaled(400, 50));
   const run_result coroutines =
       run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--api", "coroutine", "--inflight", "8",
-           "--count", count, "--warmup", "0"});
+           "--count", count, "--warmup", "0", "--headers", "binary"});
   INFO(coroutines.out);
   CHECK(coroutines.exit_code == 0);
   CHECK(coroutines.out.find("(coroutines)") != std::string::npos);
+  CHECK(coroutines.out.find("binary headers") != std::string::npos);
   CHECK(coroutines.out.find("acked " + count + ", errors 0") != std::string::npos);
 
   // A body over the producer's size limit fails inside async_send: each callback starts the
