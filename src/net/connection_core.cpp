@@ -136,6 +136,7 @@ void connection_core::dispatch(const wire::command_view& frame) {
       return;
     }
     ++counters_.responses;
+    table_.prefetch_waiter(frame.fields.opaque, 4);
     complete(slot, {}, &frame);
     return;
   }
