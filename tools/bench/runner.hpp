@@ -30,8 +30,9 @@ std::vector<std::thread> start_async_senders(const runner_context& context);
 /// intended time and measures from it.
 std::vector<std::thread> start_sync_senders(const runner_context& context);
 
-/// Open loop, async or oneway: one pacer thread issues message i at its intended time, with at
-/// most --inflight in flight; latency runs from the intended time.
+/// Open loop, async or oneway: a pacer thread hands the messages due to each producer's loop in
+/// batches; the loop starts them with at most --inflight in flight (later ones wait for a slot);
+/// latency runs from the intended time.
 std::vector<std::thread> start_paced_async_senders(const runner_context& context);
 
 /// Sleeps until `until` in short steps; false when the run was stopped meanwhile.

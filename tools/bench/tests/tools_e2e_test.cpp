@@ -210,6 +210,14 @@ TEST_CASE("rmq-bench sync, open loop and oneway runs complete") {
   CHECK(paced.exit_code == 0);
   CHECK(paced.out.find("open loop at 2000 msg/s") != std::string::npos);
 
+  // Faster than two slots can follow: the pacer claims every message long before the backlog
+  // drains, and the senders must outlive it until their last send completed.
+  const run_result backlog = run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--rate", "1000000",
+                                  "--count", count, "--warmup", "0", "--inflight", "2"});
+  INFO(backlog.out);
+  CHECK(backlog.exit_code == 0);
+  CHECK(backlog.out.find("acked " + count + ", errors 0") != std::string::npos);
+
   const run_result oneway = run(
       {RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--mode", "oneway", "--count", count, "--warmup", "0"});
   INFO(oneway.out);
