@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <sstream>
+#include <typeinfo>
 
 #include <asio/system_executor.hpp>
 
@@ -86,6 +87,8 @@ void heap_deallocate(void*, void* p, std::size_t) noexcept {
 }  // namespace
 
 bool detail::runs_inline_here(const asio::any_io_executor& ex) noexcept {
+  // Asio 1.24's target<T>() casts without checking the type: compare the type first.
+  if (!ex || ex.target_type() != typeid(io::loop::executor_type)) return false;
   const auto* loop_executor = ex.target<io::loop::executor_type>();
   return loop_executor != nullptr &&
          asio::query(*loop_executor, asio::execution::blocking) ==
