@@ -476,15 +476,6 @@ std::error_code decode_json_header(std::string_view header, decode_scratch& scra
 
 namespace {
 
-// Bytes that may start an escape: quote, backslash, C0 controls, DEL, and the lead bytes of the
-// C1 controls (0xC2) and of U+2028/U+2029 (0xE2), as json_scan::escape_candidates marks them.
-constexpr std::array<bool, 256> json_escape_candidates = [] {
-  std::array<bool, 256> table{};
-  for (unsigned c = 0; c < 0x20; ++c) table[c] = true;
-  for (const unsigned c : {unsigned{'"'}, unsigned{'\\'}, 0x7Fu, 0xC2u, 0xE2u}) table[c] = true;
-  return table;
-}();
-
 char* write_unicode_escape(char* out, std::uint32_t cp) noexcept {
   static constexpr char hex[] = "0123456789ABCDEF";
   const char buf[6] = {
@@ -571,7 +562,7 @@ char* write_json_string(char* out, std::string_view text) noexcept {
       const auto plain = static_cast<std::size_t>(__builtin_ctz(candidates));
       p += plain;
       out += plain;
-    } else if (!json_escape_candidates[static_cast<unsigned char>(*p)]) {
+    } else if (!json_scan::escape_candidate[static_cast<unsigned char>(*p)]) {
       *out++ = *p++;
       continue;
     }

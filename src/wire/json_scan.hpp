@@ -6,6 +6,8 @@
 // elsewhere the same masks are computed byte by byte.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -16,6 +18,16 @@
 namespace rmq::wire::json_scan {
 
 inline constexpr std::size_t block = 16;
+
+/// Bytes that may need escaping when written: quote, backslash, C0 controls, DEL, and the lead
+/// bytes of the C1 controls (0xC2) and of U+2028/U+2029 (0xE2). The block masks below mark
+/// exactly these.
+inline constexpr std::array<bool, 256> escape_candidate = [] {
+  std::array<bool, 256> table{};
+  for (unsigned c = 0; c < 0x20; ++c) table[c] = true;
+  for (const unsigned c : {unsigned{'"'}, unsigned{'\\'}, 0x7Fu, 0xC2u, 0xE2u}) table[c] = true;
+  return table;
+}();
 
 #if defined(__SSE2__)
 
@@ -74,8 +86,7 @@ inline void copy_block(char* to, const char* from) noexcept {
 [[nodiscard]] inline std::uint32_t escape_candidates(const char* p) noexcept {
   std::uint32_t m = 0;
   for (unsigned i = 0; i < block; ++i) {
-    const auto c = static_cast<unsigned char>(p[i]);
-    if (c == '"' || c == '\\' || c < 0x20 || c == 0x7F || c == 0xC2 || c == 0xE2) m |= 1u << i;
+    if (escape_candidate[static_cast<unsigned char>(p[i])]) m |= 1u << i;
   }
   return m;
 }

@@ -4,6 +4,7 @@
 #include "support/test_scale.hpp"
 #include "wire/command.hpp"
 #include "wire/json_header.hpp"
+#include "wire/json_scan.hpp"
 #include "wire_test_util.hpp"
 
 #include <doctest/doctest.h>
@@ -11,6 +12,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <ostream>  // doctest prints std::error_code through it
@@ -601,6 +603,22 @@ TEST_CASE("string escaping: every kind of byte at every offset of the first bloc
   std::string dense;
   for (int i = 0; i < 100; ++i) dense += specials[static_cast<std::size_t>(i) % specials.size()];
   CHECK(json_quoted(dense) == reference_quoted(dense));
+}
+
+TEST_CASE("the block masks mark exactly the escape candidates and the string specials") {
+  // The encoder's SIMD mask and its byte-at-a-time tail must agree on every byte value.
+  for (unsigned c = 0; c < 256; ++c) {
+    for (unsigned at = 0; at < json_scan::block; ++at) {
+      char buf[json_scan::block];
+      std::memset(buf, 'a', sizeof buf);
+      buf[at] = static_cast<char>(c);
+      INFO("byte " << c << " at " << at);
+      const std::uint32_t bit = 1u << at;
+      CHECK(json_scan::escape_candidates(buf) == (json_scan::escape_candidate[c] ? bit : 0u));
+      const bool special = c == '"' || c == '\\' || c < 0x20;
+      CHECK(json_scan::string_specials(buf) == (special ? bit : 0u));
+    }
+  }
 }
 
 TEST_CASE("escaped strings read back identically, by us and by nlohmann") {
