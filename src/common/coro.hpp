@@ -121,7 +121,11 @@ inline coro<void> coro_promise<void>::get_return_object() noexcept {
   return coro<void>(std::coroutine_handle<coro_promise<void>>::from_promise(*this));
 }
 
-// The root of a spawned chain: runs the body, then destroys itself.
+}  // namespace detail
+
+/// A coroutine that starts at once and frees its own frame when it ends: the root of work that
+/// nobody awaits (a send's pipeline, spawn()). Its body must not throw: an escaping exception
+/// terminates, as it would on a thread.
 struct detached {
   struct promise_type {
     static void* operator new(std::size_t size) { return frame_pool::allocate_frame(size); }
@@ -130,10 +134,11 @@ struct detached {
     std::suspend_never initial_suspend() noexcept { return {}; }
     std::suspend_never final_suspend() noexcept { return {}; }
     void return_void() noexcept {}
-    void unhandled_exception() noexcept { std::terminate(); }  // spawn() bodies never throw
+    void unhandled_exception() noexcept { std::terminate(); }
   };
 };
 
+namespace detail {
 inline detached run_detached(coro<void> body) { co_await std::move(body); }
 }  // namespace detail
 

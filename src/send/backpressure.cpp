@@ -7,21 +7,26 @@ backpressure_gate::acquire_awaiter backpressure_gate::acquire(std::size_t bytes,
   return {*this, bytes, deadline};
 }
 
-bool backpressure_gate::acquire_awaiter::await_ready() noexcept {
-  if (gate_.closed_) {
-    result_ = gate_.closed_;
+bool backpressure_gate::try_acquire(std::size_t bytes, std::error_code& ec) noexcept {
+  if (closed_) {
+    ec = closed_;
     return true;
   }
   // Waiters go first: a newcomer never overtakes the queue.
-  if (gate_.head_ == nullptr && gate_.fits(bytes_)) {
-    gate_.take(bytes_);
+  if (head_ == nullptr && fits(bytes)) {
+    take(bytes);
+    ec = {};
     return true;
   }
-  if (gate_.fail_fast_) {
-    result_ = make_error_code(errc::backpressure_full);
+  if (fail_fast_) {
+    ec = make_error_code(errc::backpressure_full);
     return true;
   }
   return false;
+}
+
+bool backpressure_gate::acquire_awaiter::await_ready() noexcept {
+  return gate_.try_acquire(bytes_, result_);
 }
 
 void backpressure_gate::acquire_awaiter::await_suspend(std::coroutine_handle<> h) noexcept {

@@ -23,6 +23,10 @@ class backpressure_gate {
   /// co_await gate.acquire(bytes, deadline) → std::error_code (timed_out, backpressure_full,
   /// shutting_down). On success the caller owns `bytes` until release(bytes).
   [[nodiscard]] acquire_awaiter acquire(std::size_t bytes, io::clock::time_point deadline);
+  /// The same decision without waiting: true when it is made at once (admitted with `ec`
+  /// clear, or refused with it set); false when the caller would have to co_await acquire().
+  /// Lets a send keep the awaiter out of its coroutine frame unless the gate is full.
+  [[nodiscard]] bool try_acquire(std::size_t bytes, std::error_code& ec) noexcept;
   void release(std::size_t bytes);
   /// Completes every waiter with `ec` and makes later acquires fail with it.
   void close(std::error_code ec);

@@ -11,6 +11,7 @@
 #include <new>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -50,6 +51,8 @@ struct send_op final : io::task {
   std::string properties;  ///< encoded properties string
   std::string body;        ///< compressed body or batch body, when the message's own is not used
   std::string batch_ids;   ///< comma-joined UNIQ_KEYs of a batch
+  std::string_view payload;  ///< the body as sent: the message's own, or `body`
+  std::int32_t sys_flag = 0;  ///< compression and batch flags of the request header
 
   // --- the outcome: what the last attempt learnt, read by shard::finish ---------------------
   // Not a send_result: the op lives for the whole round trip, so every byte here is one more
@@ -63,6 +66,7 @@ struct send_op final : io::task {
   std::int32_t queue_id = 0;            ///< written: the queue chosen (stored: the header's)
   wire::send_message_response_header response;  ///< stored
   int attempts = 0;
+  route::broker_id first_tried = 0;  ///< the first attempt's broker, for the diagnostics
   send_diagnostics diagnostics;  ///< broker remark, brokers tried (failures and retries only)
 
   void reset() noexcept {
@@ -74,6 +78,8 @@ struct send_op final : io::task {
     properties.clear();
     body.clear();
     batch_ids.clear();
+    payload = {};
+    sys_flag = 0;
     reached = outcome::none;
     attempts = 0;
     diagnostics.remark.clear();

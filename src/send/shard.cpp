@@ -147,47 +147,91 @@ void shard::run(send_op& op) {
     finish(op, make_error_code(errc::shutting_down));
     return;
   }
-  spawn(pipeline(op));
+  pipeline(op);
 }
 
 // --- the pipeline ------------------------------------------------------------------------------
+//
+// One coroutine per send. Its frame lives as long as the send is in flight, so it holds only
+// what must survive a suspension: the work is done by plain member functions whose locals stay
+// on the stack, and the slow paths (a full gate, a route miss) are child coroutines whose frames
+// exist only while they are taken.
 
-coro<void> shard::pipeline(send_op& op) {
-  const producer_config& config = settings_.config;
-  const bool is_batch = !op.batch.empty();
-  const message& first = is_batch ? op.batch.front() : *op.msg;
-
-  wire::validation_limits limits;
-  limits.max_message_size = config.max_message_size;
-  std::error_code ec = is_batch ? wire::validate_batch(op.batch, limits)
-                                : wire::validate_message(*op.msg, limits);
-  if (ec) {
-    finish(op, ec);
-    co_return;
-  }
-
+detached shard::pipeline(send_op& op) {
   std::size_t bytes = 0;
-  if (is_batch) {
-    for (const message& m : op.batch) bytes += m.body().size();
-  } else {
-    bytes = op.msg->body().size();
-  }
-  ec = co_await gate_.acquire(bytes, op.deadline);
+  std::error_code ec = validate(op, bytes);
+  if (!ec && !gate_.try_acquire(bytes, ec)) ec = co_await wait_at_gate(bytes, op.deadline);
   if (ec) {
     finish(op, ec);
     co_return;
   }
 
-  route::publish_info_ptr info = routes_.cached(first.topic());
-  if (info == nullptr) ec = co_await routes_.get(first.topic(), op.deadline, info);
-  std::string_view body;
-  std::int32_t sys_flag = 0;
-  if (!ec) ec = prepare_body(op, body, sys_flag);
-  if (!ec) ec = co_await attempt_all(op, *info, body, sys_flag);
+  route::publish_info_ptr info = routes_.cached(first_message(op).topic());
+  if (info == nullptr) ec = co_await routes_.get(first_message(op).topic(), op.deadline, info);
+  attempt_plan plan;
+  if (!ec) ec = prepare_body(op);
+  if (!ec) ec = plan_attempts(op, *info, plan);
+  if (ec) {
+    finish(op, ec, info.get(), &bytes);
+    co_return;
+  }
+
+  // Attempts, each capped at its share of the one deadline, on another broker after a failure.
+  ec = make_error_code(errc::timed_out);
+  std::optional<route::broker_id> last_broker;
+  int attempt = 0;
+  while (attempt < plan.max_attempts) {
+    const io::clock::time_point now = io::clock::now();
+    if (now >= op.deadline) {
+      ec = make_error_code(errc::timed_out);
+      break;
+    }
+    if (attempt > 0) counters_.retries.bump();
+    const route::publish_queue queue = pick_queue(*info, plan, last_broker, now);
+    ++attempt;
+    note_tried(op, queue.broker, attempt);
+    net::connection* master = brokers_[queue.broker].master;
+    if (master == nullptr) {
+      ec = make_error_code(errc::no_writable_queue);
+      last_broker = queue.broker;
+      continue;
+    }
+    if (delivery_time_unsupported(op, queue.broker)) {
+      ec = make_error_code(errc::delivery_time_unsupported);
+      break;
+    }
+    const net::response r = co_await request_attempt(op, *info, queue, *master,
+                                                     std::min(op.deadline, now + plan.attempt_cap));
+    const bool may_try_another = !plan.ordered && attempt < plan.max_attempts;
+    if (judge_attempt(op, queue, r, now, may_try_another, ec) == attempt_verdict::done) break;
+    last_broker = queue.broker;
+  }
+  op.attempts = attempt;
+  if (ec && attempt == 1) op.diagnostics.brokers = brokers_[op.first_tried].name;
   finish(op, ec, info.get(), &bytes);
 }
 
-std::error_code shard::prepare_body(send_op& op, std::string_view& body, std::int32_t& sys_flag) {
+const message& shard::first_message(const send_op& op) noexcept {
+  return op.batch.empty() ? *op.msg : op.batch.front();
+}
+
+std::error_code shard::validate(const send_op& op, std::size_t& bytes) const {
+  wire::validation_limits limits;
+  limits.max_message_size = settings_.config.max_message_size;
+  if (!op.batch.empty()) {
+    if (auto ec = wire::validate_batch(op.batch, limits)) return ec;
+    for (const message& m : op.batch) bytes += m.body().size();
+    return {};
+  }
+  bytes = op.msg->body().size();
+  return wire::validate_message(*op.msg, limits);
+}
+
+coro<std::error_code> shard::wait_at_gate(std::size_t bytes, io::clock::time_point deadline) {
+  co_return co_await gate_.acquire(bytes, deadline);
+}
+
+std::error_code shard::prepare_body(send_op& op) {
   const producer_config& config = settings_.config;
   auto& ids = wire::default_uniq_key_generator();
   if (!op.batch.empty()) {
@@ -196,7 +240,7 @@ std::error_code shard::prepare_body(send_op& op, std::string_view& body, std::in
     op.uniq_key_size = ids.next(op.uniq_key.data());
     wire::append_batch_header_properties(op.properties, op.batch.front().wait_store_msg_ok(),
                                          {op.uniq_key.data(), op.uniq_key_size});
-    body = op.body;
+    op.payload = op.body;
     return {};
   }
   const message& msg = *op.msg;
@@ -210,129 +254,120 @@ std::error_code shard::prepare_body(send_op& op, std::string_view& body, std::in
   if (op.properties.size() > wire::max_properties_size) {
     return make_error_code(errc::properties_too_long);
   }
-  body = msg.body();
-  if (body.size() >= config.compress_threshold) {
+  op.payload = msg.body();
+  if (op.payload.size() >= config.compress_threshold) {
     const wire::compression_options options{compression_of(config.compress_type),
                                             config.compress_level, config.compress_threshold};
     std::error_code ec;
-    const std::int32_t flag = codec_.compress_if_needed(body, options, op.body, &ec);
+    const std::int32_t flag = codec_.compress_if_needed(op.payload, options, op.body, &ec);
     if (ec) return ec;
     if (flag != 0) {
-      sys_flag |= flag;
-      body = op.body;
+      op.sys_flag |= flag;
+      op.payload = op.body;
     }
   }
   return {};
 }
 
-coro<std::error_code> shard::attempt_all(send_op& op, const route::topic_publish_info& info,
-                                         std::string_view body, std::int32_t sys_flag) {
+std::error_code shard::plan_attempts(const send_op& op, const route::topic_publish_info& info,
+                                     attempt_plan& plan) const {
   const producer_config& config = settings_.config;
-  const bool is_batch = !op.batch.empty();
-  const message& msg = is_batch ? op.batch.front() : *op.msg;
   const bool oneway = op.mode == send_mode::oneway;
-  const bool ordered = op.target.queue != nullptr || op.target.selector != nullptr;
-
-  int max_attempts = 1;
-  if (!oneway) max_attempts += op.mode == send_mode::sync ? config.retries_sync : config.retries_async;
-  if (ordered && op.mode == send_mode::sync) max_attempts = 1;  // ordered: never another queue
+  plan.ordered = op.target.queue != nullptr || op.target.selector != nullptr;
+  plan.max_attempts = 1;
+  if (!oneway) {
+    plan.max_attempts += op.mode == send_mode::sync ? config.retries_sync : config.retries_async;
+  }
+  if (plan.ordered && op.mode == send_mode::sync) plan.max_attempts = 1;  // never another queue
 
   // An ordered send's queue is chosen once and kept by every attempt.
-  std::optional<std::size_t> fixed;
   if (op.target.queue != nullptr) {
     const message_queue& wanted = *op.target.queue;
     for (std::size_t i = 0; i < info.message_queues.size(); ++i) {
       const message_queue& q = info.message_queues[i];
-      if (q.broker_name == wanted.broker_name && q.queue_id == wanted.queue_id) fixed = i;
+      if (q.broker_name == wanted.broker_name && q.queue_id == wanted.queue_id) plan.fixed = i;
     }
-    if (!fixed) co_return make_error_code(errc::no_writable_queue);
+    if (!plan.fixed) return make_error_code(errc::no_writable_queue);
   } else if (op.target.selector != nullptr) {
-    const std::size_t index = (*op.target.selector)(info.message_queues, msg);
-    if (index >= info.message_queues.size()) co_return make_error_code(errc::invalid_argument);
-    fixed = index;
+    const std::size_t index = (*op.target.selector)(info.message_queues, first_message(op));
+    if (index >= info.message_queues.size()) return make_error_code(errc::invalid_argument);
+    plan.fixed = index;
   }
-  if (info.queues.empty()) co_return make_error_code(errc::no_writable_queue);
+  if (info.queues.empty()) return make_error_code(errc::no_writable_queue);
 
   // The budget shared fairly among the attempts unless a per-attempt cap is configured, so a
   // hung attempt leaves room for the retries.
-  const auto budget = op.deadline - op.started;
-  const auto cap = config.attempt_timeout
-                       ? std::chrono::duration_cast<io::clock::duration>(*config.attempt_timeout)
-                       : budget / max_attempts;
+  plan.attempt_cap = config.attempt_timeout
+                         ? std::chrono::duration_cast<io::clock::duration>(*config.attempt_timeout)
+                         : (op.deadline - op.started) / plan.max_attempts;
+  return {};
+}
 
-  std::array<route::broker_id, 16> tried{};
-  std::error_code ec = make_error_code(errc::timed_out);
-  std::optional<route::broker_id> last_broker;
-  int attempt = 0;
-  while (attempt < max_attempts) {
-    const auto now = io::clock::now();
-    if (now >= op.deadline) {
-      ec = make_error_code(errc::timed_out);
-      break;
-    }
-    if (attempt > 0) counters_.retries.bump();
-    const std::size_t index =
-        fixed ? *fixed
-              : select_queue({info.queues, last_broker, config.fault_tolerance ? &faults_ : nullptr,
-                              now},
-                             info.round_robin);
-    const route::publish_queue queue = info.queues[index];
-    tried[static_cast<std::size_t>(attempt) % tried.size()] = queue.broker;
-    ++attempt;
-    route::broker_entry& broker = brokers_[queue.broker];
-    if (broker.master == nullptr) {
-      ec = make_error_code(errc::no_writable_queue);
-      last_broker = queue.broker;
-      continue;
-    }
-    if (!is_batch && msg.delivery_time_ms() && broker.version &&
-        *broker.version < first_version_with_delivery_time) {
-      ec = make_error_code(errc::delivery_time_unsupported);
-      break;
-    }
+route::publish_queue shard::pick_queue(const route::topic_publish_info& info,
+                                       const attempt_plan& plan,
+                                       std::optional<route::broker_id> last_broker,
+                                       io::clock::time_point now) {
+  const std::size_t index =
+      plan.fixed ? *plan.fixed
+                 : select_queue({info.queues, last_broker,
+                                 settings_.config.fault_tolerance ? &faults_ : nullptr, now},
+                                info.round_robin);
+  return info.queues[index];
+}
 
-    const std::int64_t born = epoch_ms();
-    const auto encode = [&](std::string& out, std::int32_t opaque) {
-      wire::command_fields fields;
-      fields.code = is_batch ? wire::request_code::send_batch_message
-                             : wire::request_code::send_message_v2;
-      fields.language = wire::language_code::cpp;
-      fields.version = config.protocol_version;
-      fields.opaque = opaque;
-      fields.flag = oneway ? wire::flag_oneway : 0;
-      wire::frame_writer writer(out, settings_.serialization, fields);
-      wire::send_message_request_header header;
-      header.producer_group = config.group;
-      header.topic = info.topic;
-      header.default_topic = config.create_topic_key;
-      header.default_topic_queue_nums = config.default_topic_queue_nums;
-      header.queue_id = queue.queue_id;
-      header.sys_flag = sys_flag;
-      header.born_timestamp = born;
-      header.flag = msg.flag();
-      header.properties = op.properties;
-      header.reconsume_times = 0;
-      header.unit_mode = false;
-      header.batch = is_batch;
-      header.broker_name = broker.name;
-      header.write(writer, true);
-      writer.finish(body);
-    };
-    const auto attempt_deadline = std::min(op.deadline, now + cap);
-    const net::response r = co_await net::request(*broker.master, encode, attempt_deadline, oneway);
-    const bool may_try_another = !ordered && attempt < max_attempts;
-    if (judge_attempt(op, queue, r, now, may_try_another, ec) == attempt_verdict::done) break;
-    last_broker = queue.broker;
+void shard::note_tried(send_op& op, route::broker_id broker, int attempt) {
+  // Diagnostics name the brokers tried only when a send needed more than one attempt or failed:
+  // the usual send builds no string. The pipeline names a failed single attempt's broker itself.
+  if (attempt == 1) {
+    op.first_tried = broker;
+    return;
   }
-  op.attempts = attempt;
-  if (ec || attempt > 1) {
-    std::string& brokers = op.diagnostics.brokers;
-    for (int i = 0; i < std::min<int>(attempt, static_cast<int>(tried.size())); ++i) {
-      if (!brokers.empty()) brokers += ", ";
-      brokers += brokers_[tried[static_cast<std::size_t>(i)]].name;
-    }
-  }
-  co_return ec;
+  std::string& list = op.diagnostics.brokers;
+  if (attempt == 2) list = brokers_[op.first_tried].name;
+  list += ", ";
+  list += brokers_[broker].name;
+}
+
+bool shard::delivery_time_unsupported(const send_op& op, route::broker_id broker) const {
+  const std::optional<std::int32_t>& version = brokers_[broker].version;
+  return op.batch.empty() && op.msg->delivery_time_ms() && version &&
+         *version < first_version_with_delivery_time;
+}
+
+net::request_awaiter<shard::send_encoder> shard::request_attempt(
+    send_op& op, const route::topic_publish_info& info, route::publish_queue queue,
+    net::connection& master, io::clock::time_point deadline) {
+  return net::request(master, send_encoder{*this, op, info, queue}, deadline,
+                      op.mode == send_mode::oneway);
+}
+
+void shard::send_encoder::operator()(std::string& out, std::int32_t opaque) const {
+  const producer_config& config = self.settings_.config;
+  const bool is_batch = !op.batch.empty();
+  wire::command_fields fields;
+  fields.code =
+      is_batch ? wire::request_code::send_batch_message : wire::request_code::send_message_v2;
+  fields.language = wire::language_code::cpp;
+  fields.version = config.protocol_version;
+  fields.opaque = opaque;
+  fields.flag = op.mode == send_mode::oneway ? wire::flag_oneway : 0;
+  wire::frame_writer writer(out, self.settings_.serialization, fields);
+  wire::send_message_request_header header;
+  header.producer_group = config.group;
+  header.topic = info.topic;
+  header.default_topic = config.create_topic_key;
+  header.default_topic_queue_nums = config.default_topic_queue_nums;
+  header.queue_id = queue.queue_id;
+  header.sys_flag = op.sys_flag;
+  header.born_timestamp = epoch_ms();
+  header.flag = first_message(op).flag();
+  header.properties = op.properties;
+  header.reconsume_times = 0;
+  header.unit_mode = false;
+  header.batch = is_batch;
+  header.broker_name = self.brokers_[queue.broker].name;
+  header.write(writer, true);
+  writer.finish(op.payload);
 }
 
 shard::attempt_verdict shard::judge_attempt(send_op& op, route::publish_queue queue,

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -84,11 +85,48 @@ class shard {
                                                 std::vector<message_queue>& out);
 
  private:
-  [[nodiscard]] coro<void> pipeline(send_op& op);
-  [[nodiscard]] coro<std::error_code> attempt_all(send_op& op, const route::topic_publish_info& info,
-                                                  std::string_view body, std::int32_t sys_flag);
-  [[nodiscard]] std::error_code prepare_body(send_op& op, std::string_view& body,
-                                             std::int32_t& sys_flag);
+  /// The send, from validation to completion (shard.cpp explains what its frame holds).
+  detached pipeline(send_op& op);
+  [[nodiscard]] static const message& first_message(const send_op& op) noexcept;
+  /// Validates the message (or batch) and adds up the body bytes the gate must admit.
+  [[nodiscard]] std::error_code validate(const send_op& op, std::size_t& bytes) const;
+  /// The gate's slow path: waits for room (a frame of its own, only while the gate is full).
+  [[nodiscard]] coro<std::error_code> wait_at_gate(std::size_t bytes, io::clock::time_point deadline);
+  /// UNIQ_KEY, properties and the body to send (compressed or a batch body) into the op.
+  [[nodiscard]] std::error_code prepare_body(send_op& op);
+
+  /// What the attempts of one send may do, decided once the route is known.
+  struct attempt_plan {
+    int max_attempts = 1;
+    bool ordered = false;              ///< an ordered send never moves to another queue
+    std::optional<std::size_t> fixed;  ///< the ordered send's queue (index into the route)
+    io::clock::duration attempt_cap{};
+  };
+  [[nodiscard]] std::error_code plan_attempts(const send_op& op,
+                                              const route::topic_publish_info& info,
+                                              attempt_plan& plan) const;
+  [[nodiscard]] route::publish_queue pick_queue(const route::topic_publish_info& info,
+                                                const attempt_plan& plan,
+                                                std::optional<route::broker_id> last_broker,
+                                                io::clock::time_point now);
+  void note_tried(send_op& op, route::broker_id broker, int attempt);
+  [[nodiscard]] bool delivery_time_unsupported(const send_op& op, route::broker_id broker) const;
+
+  /// Writes one attempt's request frame, called by the connection with the request's opaque.
+  /// Small (the request's awaiter keeps it in the send's frame) and stateless beyond its refs.
+  struct send_encoder {
+    const shard& self;
+    const send_op& op;
+    const route::topic_publish_info& info;
+    route::publish_queue queue;
+    void operator()(std::string& out, std::int32_t opaque) const;
+  };
+  /// The awaitable of one attempt's request, built outside the coroutine so that only the
+  /// awaiter, not its arguments, takes room in the send's frame.
+  [[nodiscard]] net::request_awaiter<send_encoder> request_attempt(
+      send_op& op, const route::topic_publish_info& info, route::publish_queue queue,
+      net::connection& master, io::clock::time_point deadline);
+
   /// What one attempt's outcome means for the send: `done` (success, or an error not worth
   /// another attempt; ec says which) or `retry` (ec holds the reason).
   enum class attempt_verdict : std::uint8_t { done, retry };
