@@ -62,6 +62,16 @@ class connection final : private io::receiver {
     return {};
   }
 
+  /// As request(), with an encoder the core may call later (connection_core::submit_deferrable).
+  std::error_code request_deferrable(connection_core::deferred_encoder encode,
+                                     clock::time_point deadline, response_waiter waiter,
+                                     bool oneway = false) {
+    if (const std::error_code ec = admit()) return ec;
+    core_.submit_deferrable(encode, deadline, waiter, oneway);
+    after_submit(deadline);
+    return {};
+  }
+
   /// Completes a live request now with `reason` (see connection_core::cancel).
   bool cancel(ticket t, std::error_code reason) { return core_.cancel(t, reason); }
 

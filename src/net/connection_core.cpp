@@ -12,6 +12,44 @@ namespace rmq::net {
 connection_core::connection_core(const connection_core_options& options)
     : options_(options), table_(options.initial_slots), decoder_(options.max_frame) {}
 
+connection_core::ticket connection_core::submit_deferrable(deferred_encoder encode,
+                                                           clock::time_point deadline,
+                                                           response_waiter waiter, bool oneway) {
+  if (deferred_head_ == deferred_.size() && pending_.size() < options_.max_pending_bytes) {
+    return submit([encode](std::string& out, std::int32_t opaque) {
+      encode.encode(encode.context, out, opaque);
+    }, deadline, waiter, oneway);
+  }
+  request_slot& slot = table_[table_.acquire(deadline, waiter, oneway)];
+  slot.state = request_state::deferred;
+  deferred_.push_back({slot.opaque, encode});
+  ++counters_.requests;
+  ++counters_.deferred;
+  return {slot.opaque};
+}
+
+void connection_core::encode_deferred() {
+  while (deferred_head_ < deferred_.size() && pending_.size() < options_.max_pending_bytes) {
+    const deferred_request next = deferred_[deferred_head_++];
+    const std::uint32_t slot = table_.find(next.opaque);
+    if (slot == request_table::npos || table_[slot].state != request_state::deferred) {
+      continue;  // expired or cancelled while it waited: never encoded
+    }
+    table_[slot].state = request_state::queued;
+    const std::size_t start = pending_.size();
+    next.encoder.encode(next.encoder.context, pending_, next.opaque);
+    pending_segments_.push_back({start, pending_.size() - start, next.opaque, true});
+  }
+  if (deferred_head_ == deferred_.size()) {
+    deferred_.clear();
+    deferred_head_ = 0;
+  } else if (deferred_head_ >= 1024 && 2 * deferred_head_ >= deferred_.size()) {
+    // A queue that never runs empty: drop the taken front so that it does not grow for ever.
+    deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<std::ptrdiff_t>(deferred_head_));
+    deferred_head_ = 0;
+  }
+}
+
 bool connection_core::cancel(ticket t, std::error_code reason) {
   const std::uint32_t slot = table_.find(t.opaque);
   if (slot == request_table::npos) return false;
@@ -21,14 +59,14 @@ bool connection_core::cancel(ticket t, std::error_code reason) {
 
 std::span<const iovec> connection_core::prepare_write() {
   if (send_in_flight_) return {};
-  if (iov_next_ == iov_.size()) {
+  while (iov_next_ == iov_.size()) {
     // Start a new gather list from everything pending. Swapping keeps both buffers' capacity,
     // so a steady stream of requests allocates nothing here.
     if (pending_segments_.empty()) return {};
     sending_.swap(pending_);
     pending_.clear();
-    // Both buffers track the largest burst seen, so that once a burst of the peak size has
-    // passed, neither has to grow again (steady-state sends allocate nothing).
+    // Both buffers track the largest burst seen (at most max_pending_bytes and a frame), so
+    // that once a burst of the peak size has passed, neither has to grow again.
     if (pending_.capacity() < sending_.capacity()) pending_.reserve(sending_.capacity());
     std::size_t stream_end = 0;
     for (const segment& seg : pending_segments_) {
@@ -47,10 +85,10 @@ std::span<const iovec> connection_core::prepare_write() {
       sending_segments_.push_back({stream_end, seg.opaque, seg.has_request});
     }
     pending_segments_.clear();
-    if (iov_.empty()) {
-      finish_send();
-      return {};
-    }
+    // The pending buffer is empty again: room for the requests that waited for it. They go
+    // out with the next send (or this one's turn, if every frame of this one had expired).
+    encode_deferred();
+    if (iov_.empty()) finish_send();
   }
   send_in_flight_ = true;
   const std::size_t count = std::min(max_iovecs, iov_.size() - iov_next_);
@@ -168,7 +206,10 @@ void connection_core::expire(clock::time_point now) {
   while (!table_.empty() && table_.next_deadline() <= now) {
     const std::uint32_t slot = table_.earliest();
     ++counters_.timeouts;
-    if (table_[slot].state == request_state::queued) ++counters_.expired_unsent;
+    const request_state state = table_[slot].state;
+    if (state == request_state::deferred || state == request_state::queued) {
+      ++counters_.expired_unsent;
+    }
     complete(slot, make_error_code(errc::timed_out), nullptr);
   }
 }
@@ -177,6 +218,8 @@ void connection_core::fail_all(std::error_code ec) {
   ++generation_;
   pending_.clear();
   pending_segments_.clear();
+  deferred_.clear();  // their slots fail below with the rest
+  deferred_head_ = 0;
   if (send_in_flight_) {
     send_is_stale_ = true;  // the kernel may still read sending_: keep it until the send ends
   } else {

@@ -39,6 +39,7 @@ struct connection_counters {
   std::uint64_t socket_sends = 0;       ///< completed send operations
   std::uint64_t socket_receives = 0;    ///< received chunks
   std::uint64_t frames_sent = 0;        ///< frames fully written; frames_sent / socket_sends = coalescing
+  std::uint64_t deferred = 0;           ///< requests that waited for room in the pending buffer
 };
 
 /// Handler for requests the peer initiates (e.g. CHECK_TRANSACTION_STATE). It may answer with
@@ -54,6 +55,12 @@ struct connection_core_options {
   std::size_t initial_slots = 64;
   wire::language_code language = wire::language_code::cpp;
   std::int32_t version = 401;
+  /// Bound on encoded frames waiting in user space (the pending buffer, and likewise the one
+  /// being written): past it, deferrable requests wait unencoded, in order, until the writer
+  /// has taken the pending bytes. A burst of sends then costs its slots, not its frames twice
+  /// over, and a broker that reads slowly cannot grow the buffers without bound. One frame
+  /// larger than this still goes, alone.
+  std::size_t max_pending_bytes = 1u << 20;
 };
 
 class connection_core {
@@ -82,6 +89,19 @@ class connection_core {
     ++counters_.requests;
     return {opaque};
   }
+
+  /// An encoder that outlives its request (the awaiting coroutine keeps it until its waiter
+  /// runs), so that the core may call it later: `encode(context, out, opaque)` as for submit.
+  struct deferred_encoder {
+    void (*encode)(void* context, std::string& out, std::int32_t opaque) = nullptr;
+    void* context = nullptr;
+  };
+
+  /// As submit, but once max_pending_bytes are pending (or other requests wait already) the
+  /// request takes its slot and deadline now and is encoded later, in submission order, when
+  /// the writer has made room. Expired or cancelled before then, it is never encoded.
+  ticket submit_deferrable(deferred_encoder encode, clock::time_point deadline,
+                           response_waiter waiter, bool oneway = false);
 
   /// Queues a frame that expects no response and completes nothing (answers to the peer's own
   /// requests). `encode(std::string& out)` appends one frame.
@@ -149,6 +169,8 @@ class connection_core {
   void dispatch(const wire::command_view& frame);
   void reply_not_supported(const wire::command_view& request);
   void finish_send();
+  /// Encodes deferred requests, oldest first, while the pending buffer has room.
+  void encode_deferred();
 
   connection_core_options options_;
   request_table table_;
@@ -169,6 +191,12 @@ class connection_core {
   bool in_receive_ = false;
   bool reset_decoder_after_receive_ = false;
   std::vector<std::int32_t> failing_;       // scratch of fail_all, kept for its capacity
+  struct deferred_request {
+    std::int32_t opaque;
+    deferred_encoder encoder;
+  };
+  std::vector<deferred_request> deferred_;  // FIFO from deferred_head_; capacity kept
+  std::size_t deferred_head_ = 0;
   server_request_handler handler_;
   connection_counters counters_;
 };

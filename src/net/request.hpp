@@ -10,6 +10,8 @@
 #pragma once
 
 #include <coroutine>
+#include <cstdint>
+#include <string>
 #include <system_error>
 #include <utility>
 
@@ -33,12 +35,18 @@ class request_awaiter {
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> waiting) {
     waiting_ = waiting;
-    result_.error = conn_.request(encode_, deadline_, {&request_awaiter::complete, this}, oneway_);
+    // The encoder lives in this awaiter until the waiter runs, so the connection may encode
+    // the frame later, once its pending buffer has room.
+    result_.error = conn_.request_deferrable({&request_awaiter::encode, this}, deadline_,
+                                             {&request_awaiter::complete, this}, oneway_);
     return !result_.error;  // refused at once: resume without suspending
   }
   response await_resume() const noexcept { return result_; }
 
  private:
+  static void encode(void* self, std::string& out, std::int32_t opaque) {
+    static_cast<request_awaiter*>(self)->encode_(out, opaque);
+  }
   static void complete(void* self, std::error_code ec, const wire::command_view* frame) {
     auto* awaiter = static_cast<request_awaiter*>(self);
     awaiter->result_ = {ec, frame};

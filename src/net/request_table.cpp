@@ -42,7 +42,11 @@ std::uint32_t request_table::find_written(std::int32_t opaque) const noexcept {
   const std::uint32_t index = find(opaque);
   // A response can overtake our bookkeeping of a send (the kernel delivered the request and the
   // peer answered before the send's completion was processed): `writing` counts as written.
-  if (index == npos || slots_[index].state == request_state::queued) return npos;
+  const request_state state = index == npos ? request_state::free : slots_[index].state;
+  if (state == request_state::free || state == request_state::deferred ||
+      state == request_state::queued) {
+    return npos;
+  }
   return index;
 }
 

@@ -35,7 +35,9 @@ struct response_waiter {
 
 /// A request's life: queued (frame in the outgoing buffer) → writing (in a socket send) →
 /// written (waiting for its response) → slot freed. Oneway requests complete when written.
-enum class request_state : std::uint8_t { free, queued, writing, written };
+/// deferred: waits for room in the connection's pending buffer, not encoded yet;
+/// queued: encoded into the pending buffer; writing: handed to the socket; written: all sent.
+enum class request_state : std::uint8_t { free, deferred, queued, writing, written };
 
 struct request_slot {
   std::int32_t opaque = 0;  ///< full opaque: a late response for an older request never matches

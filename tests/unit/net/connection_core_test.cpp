@@ -338,3 +338,178 @@ TEST_CASE("a request from the peer without a handler gets REQUEST_CODE_NOT_SUPPO
   CHECK_FALSE(core.wants_write());  // oneway requests are never answered
   CHECK(core.counters().server_requests == 2);
 }
+
+// --- the bounded pending buffer ------------------------------------------------------------
+
+namespace {
+
+// An encoder that outlives its request, as a request's awaiter does; counts its calls.
+struct lasting_encoder {
+  std::string body;
+  int calls = 0;
+  static void encode(void* self, std::string& out, std::int32_t opaque) {
+    auto* e = static_cast<lasting_encoder*>(self);
+    ++e->calls;
+    request_encoder(310, e->body)(out, opaque);
+  }
+  connection_core::deferred_encoder ref() { return {&encode, this}; }
+};
+
+// The size of one frame of request_encoder(310, body) with a one-digit opaque (the first ten
+// requests of a core).
+std::size_t frame_size(const std::string& body) {
+  std::string out;
+  request_encoder(310, body)(out, 0);
+  return out.size();
+}
+
+// Encoders for bodies "m0", "m1", … (one digit: every frame has the same size).
+std::deque<lasting_encoder> numbered_encoders(int n) {
+  std::deque<lasting_encoder> encoders;
+  for (int id = 0; id < n; ++id) encoders.push_back({"m" + std::to_string(id)});
+  return encoders;
+}
+
+}  // namespace
+
+TEST_CASE("past max_pending_bytes, requests wait unencoded and go out in order") {
+  const std::size_t frame = frame_size("m0");
+  rmq::net::connection_core_options options;
+  options.max_pending_bytes = 2 * frame;
+  connection_core core(options);
+  recorder rec;
+  auto encoders = numbered_encoders(10);
+  for (int id = 0; id < 10; ++id) {
+    core.submit_deferrable(encoders[id].ref(), t0 + 3s, rec.waiter_for(id));
+  }
+  CHECK(core.in_flight() == 10);
+  CHECK(core.pending_bytes() == 2 * frame);
+  CHECK(core.counters().deferred == 8);
+  for (int id = 0; id < 10; ++id) CHECK(encoders[id].calls == (id < 2 ? 1 : 0));
+
+  std::string sent;
+  while (core.wants_write()) {
+    const std::string chunk = take_write(core);
+    CHECK(decode_all(chunk).size() <= 2);  // never more than the bound in one buffer
+    CHECK(core.pending_bytes() <= 2 * frame);
+    sent += chunk;
+  }
+  const auto requests = decode_all(sent);
+  REQUIRE(requests.size() == 10);
+  std::string responses;
+  for (int id = 0; id < 10; ++id) {
+    CHECK(encoders[id].calls == 1);
+    CHECK(requests[id].body == "m" + std::to_string(id));  // submission order kept
+    responses += response_for(requests[id], "r" + std::to_string(id));
+  }
+  CHECK_FALSE(core.on_received(responses));
+  rec.check_all_exactly_once();
+  for (int id = 0; id < 10; ++id) CHECK(rec.bodies[id] == "r" + std::to_string(id));
+}
+
+TEST_CASE("a deferred request that expires or is cancelled is never encoded nor matched") {
+  rmq::net::connection_core_options options;
+  options.max_pending_bytes = frame_size("m0");
+  connection_core core(options);
+  recorder rec;
+  auto encoders = numbered_encoders(4);
+  core.submit_deferrable(encoders[0].ref(), t0 + 3s, rec.waiter_for(0));
+  core.submit_deferrable(encoders[1].ref(), t0 + 1s, rec.waiter_for(1));
+  const auto cancelled = core.submit_deferrable(encoders[2].ref(), t0 + 3s, rec.waiter_for(2));
+  core.submit_deferrable(encoders[3].ref(), t0 + 3s, rec.waiter_for(3));
+  CHECK(core.counters().deferred == 3);
+
+  // A peer answering an opaque it was never sent does not complete the waiting request.
+  wire::remoting_command bogus;
+  bogus.fields.opaque = cancelled.opaque;
+  CHECK_FALSE(core.on_received(response_for(bogus, "too early")));
+  CHECK(rec.completions[2] == 0);
+  CHECK(core.counters().dropped_responses == 1);
+
+  core.expire(t0 + 1s);
+  CHECK(rec.completions[1] == 1);
+  CHECK(rec.errors[1] == errc::timed_out);
+  CHECK(core.counters().expired_unsent == 1);
+  CHECK(core.cancel(cancelled, make_error_code(std::errc::operation_canceled)));
+
+  const auto requests = decode_all(drain_writes(core));
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[0].body == "m0");
+  CHECK(requests[1].body == "m3");
+  CHECK(encoders[1].calls == 0);
+  CHECK(encoders[2].calls == 0);
+  std::string responses;
+  for (const auto& r : requests) responses += response_for(r, "ok");
+  CHECK_FALSE(core.on_received(responses));
+  rec.check_all_exactly_once();
+}
+
+TEST_CASE("fail_all completes deferred requests once; the core then encodes at once again") {
+  rmq::net::connection_core_options options;
+  options.max_pending_bytes = frame_size("m0");
+  connection_core core(options);
+  recorder rec;
+  auto encoders = numbered_encoders(6);
+  for (int id = 0; id < 5; ++id) {
+    core.submit_deferrable(encoders[id].ref(), t0 + 3s, rec.waiter_for(id));
+  }
+  core.fail_all(make_error_code(errc::connection_lost));
+  rec.check_all_exactly_once();
+  for (int id = 0; id < 5; ++id) CHECK(rec.errors[id] == errc::connection_lost);
+  for (int id = 1; id < 5; ++id) CHECK(encoders[id].calls == 0);
+
+  core.submit_deferrable(encoders[5].ref(), t0 + 3s, rec.waiter_for(5));
+  CHECK(encoders[5].calls == 1);  // nothing waits any more: encoded on submit
+  const auto requests = decode_all(drain_writes(core));
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].body == "m5");
+}
+
+TEST_CASE("a frame larger than max_pending_bytes still goes, alone") {
+  rmq::net::connection_core_options options;
+  options.max_pending_bytes = 16;
+  connection_core core(options);
+  recorder rec;
+  std::deque<lasting_encoder> encoders{{std::string(100, 'a')}, {std::string(100, 'b')}};
+  core.submit_deferrable(encoders[0].ref(), t0 + 3s, rec.waiter_for(0));
+  core.submit_deferrable(encoders[1].ref(), t0 + 3s, rec.waiter_for(1));
+  CHECK(core.counters().deferred == 1);
+  const auto first = decode_all(take_write(core));
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].body == std::string(100, 'a'));
+  const auto second = decode_all(drain_writes(core));
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].body == std::string(100, 'b'));
+}
+
+TEST_CASE("a steady stream through a full buffer writes every request once, in order") {
+  // The deferred queue never runs empty here, so it is compacted as it goes.
+  const std::size_t frame = frame_size("m0");
+  rmq::net::connection_core_options options;
+  options.max_pending_bytes = 4 * frame;
+  connection_core core(options);
+  recorder rec;
+  auto encoders = numbered_encoders(10);
+  int next = 0;
+  int written = 0;
+  const auto check_order = [&](const std::vector<wire::remoting_command>& requests) {
+    for (const auto& r : requests) {
+      CHECK(r.body == "m" + std::to_string(written % 10));
+      ++written;
+    }
+  };
+  for (int round = 0; round < 2000; ++round) {
+    for (int i = 0; i < 6; ++i, ++next) {
+      core.submit_deferrable(encoders[next % 10].ref(), t0 + 3s, rec.waiter_for(next));
+    }
+    const auto requests = decode_all(take_write(core));
+    check_order(requests);
+    std::string responses;
+    for (const auto& r : requests) responses += response_for(r, "ok");
+    CHECK_FALSE(core.on_received(responses));
+  }
+  CHECK(core.in_flight() == static_cast<std::size_t>(next - written));
+  const auto rest = decode_all(drain_writes(core));
+  check_order(rest);
+  CHECK(written == next);
+}
