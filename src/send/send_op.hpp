@@ -32,6 +32,23 @@ class shard;
 /// their own counts) and whether a response is awaited.
 using send_mode = detail::send_kind;
 
+/// What only some sends need (a compressed or batch body, the diagnostics of a failure or a
+/// retry): allocated the first time an op needs it and kept with the op from then on, so that
+/// the usual send carries 8 bytes for it instead of 136 and a steady stream allocates nothing.
+struct send_op_extras {
+  std::string body;       ///< compressed body or batch body, when the message's own is not used
+  std::string batch_ids;  ///< comma-joined UNIQ_KEYs of a batch
+  send_diagnostics diagnostics;  ///< broker remark, brokers tried (failures and retries only)
+
+  void clear() noexcept {
+    body.clear();
+    batch_ids.clear();
+    diagnostics.remark.clear();
+    diagnostics.brokers.clear();
+    diagnostics.elapsed_ms = 0;
+  }
+};
+
 struct send_op final : io::task {
   send_op() noexcept : io::task(&start_on_loop) {}
 
@@ -48,26 +65,27 @@ struct send_op final : io::task {
   // --- per-send scratch, reused across sends (capacity kept) ------------------------------
   std::array<char, wire::uniq_key_max_size> uniq_key{};
   std::size_t uniq_key_size = 0;
-  std::string properties;  ///< encoded properties string
-  std::string body;        ///< compressed body or batch body, when the message's own is not used
-  std::string batch_ids;   ///< comma-joined UNIQ_KEYs of a batch
-  std::string_view payload;  ///< the body as sent: the message's own, or `body`
+  std::string properties;     ///< encoded properties string
+  std::string_view payload;   ///< the body as sent: the message's own, or extras().body
   std::int32_t sys_flag = 0;  ///< compression and batch flags of the request header
 
-  // --- the outcome: what the last attempt learnt, read by shard::finish ---------------------
-  // Not a send_result: the op lives for the whole round trip, so every byte here is one more
-  // byte per send in flight, and finish() builds the result on its stack instead. `response`
-  // holds views into the response frame, valid until the pipeline next suspends; finish() runs
-  // before that.
+  // --- the outcome: what the attempts learnt, read by shard::finish -------------------------
+  // Not a send_result, nor the response header: the op lives for the whole round trip, so
+  // every byte here is one more byte per send in flight. finish() builds the result on its
+  // stack, from the accepting response's header while that frame is still in place.
   enum class outcome : std::uint8_t { none, written, stored };
   outcome reached = outcome::none;      ///< written: a oneway request; stored: a broker's answer
   std::int32_t response_code = 0;       ///< stored: the broker's code (success or a stored status)
   route::broker_id broker = 0;          ///< written/stored: where
   std::int32_t queue_id = 0;            ///< written: the queue chosen (stored: the header's)
-  wire::send_message_response_header response;  ///< stored
   int attempts = 0;
   route::broker_id first_tried = 0;  ///< the first attempt's broker, for the diagnostics
-  send_diagnostics diagnostics;  ///< broker remark, brokers tried (failures and retries only)
+
+  [[nodiscard]] send_op_extras& extras() {
+    if (!extras_) extras_ = std::make_unique<send_op_extras>();
+    return *extras_;
+  }
+  [[nodiscard]] send_op_extras* extras_if_any() noexcept { return extras_.get(); }
 
   void reset() noexcept {
     completion = nullptr;
@@ -76,19 +94,16 @@ struct send_op final : io::task {
     target = {};
     uniq_key_size = 0;
     properties.clear();
-    body.clear();
-    batch_ids.clear();
     payload = {};
     sys_flag = 0;
     reached = outcome::none;
     attempts = 0;
-    diagnostics.remark.clear();
-    diagnostics.brokers.clear();
-    diagnostics.elapsed_ms = 0;
+    if (extras_) extras_->clear();
   }
 
  private:
   static void start_on_loop(io::task* t, action a) noexcept;
+  std::unique_ptr<send_op_extras> extras_;
 };
 
 /// Free list of send_ops owned by one loop (loop thread only).

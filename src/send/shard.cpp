@@ -188,7 +188,7 @@ detached shard::pipeline(send_op& op) {
     }
     if (attempt > 0) counters_.retries.bump();
     const route::publish_queue queue = pick_queue(*info, plan, last_broker, now);
-    ++attempt;
+    op.attempts = ++attempt;
     note_tried(op, queue.broker, attempt);
     net::connection* master = brokers_[queue.broker].master;
     if (master == nullptr) {
@@ -203,11 +203,9 @@ detached shard::pipeline(send_op& op) {
     const net::response r = co_await request_attempt(op, *info, queue, *master,
                                                      std::min(op.deadline, now + plan.attempt_cap));
     const bool may_try_another = !plan.ordered && attempt < plan.max_attempts;
-    if (judge_attempt(op, queue, r, now, may_try_another, ec) == attempt_verdict::done) break;
+    if (conclude_attempt(op, *info, bytes, queue, r, now, may_try_another, ec)) co_return;
     last_broker = queue.broker;
   }
-  op.attempts = attempt;
-  if (ec && attempt == 1) op.diagnostics.brokers = brokers_[op.first_tried].name;
   finish(op, ec, info.get(), &bytes);
 }
 
@@ -236,11 +234,12 @@ std::error_code shard::prepare_body(send_op& op) {
   auto& ids = wire::default_uniq_key_generator();
   if (!op.batch.empty()) {
     // Every inner message gets its own UNIQ_KEY; the request itself one more (as 5.x does).
-    if (auto ec = wire::encode_batch(op.batch, ids, op.body, &op.batch_ids)) return ec;
+    send_op_extras& extras = op.extras();
+    if (auto ec = wire::encode_batch(op.batch, ids, extras.body, &extras.batch_ids)) return ec;
     op.uniq_key_size = ids.next(op.uniq_key.data());
     wire::append_batch_header_properties(op.properties, op.batch.front().wait_store_msg_ok(),
                                          {op.uniq_key.data(), op.uniq_key_size});
-    op.payload = op.body;
+    op.payload = extras.body;
     return {};
   }
   const message& msg = *op.msg;
@@ -259,11 +258,12 @@ std::error_code shard::prepare_body(send_op& op) {
     const wire::compression_options options{compression_of(config.compress_type),
                                             config.compress_level, config.compress_threshold};
     std::error_code ec;
-    const std::int32_t flag = codec_.compress_if_needed(op.payload, options, op.body, &ec);
+    std::string& compressed = op.extras().body;
+    const std::int32_t flag = codec_.compress_if_needed(op.payload, options, compressed, &ec);
     if (ec) return ec;
     if (flag != 0) {
       op.sys_flag |= flag;
-      op.payload = op.body;
+      op.payload = compressed;
     }
   }
   return {};
@@ -322,7 +322,7 @@ void shard::note_tried(send_op& op, route::broker_id broker, int attempt) {
     op.first_tried = broker;
     return;
   }
-  std::string& list = op.diagnostics.brokers;
+  std::string& list = op.extras().diagnostics.brokers;
   if (attempt == 2) list = brokers_[op.first_tried].name;
   list += ", ";
   list += brokers_[broker].name;
@@ -370,65 +370,72 @@ void shard::send_encoder::operator()(std::string& out, std::int32_t opaque) cons
   writer.finish(op.payload);
 }
 
-shard::attempt_verdict shard::judge_attempt(send_op& op, route::publish_queue queue,
-                                           const net::response& r, io::clock::time_point sent_at,
-                                           bool may_try_another, std::error_code& ec) {
+bool shard::conclude_attempt(send_op& op, const route::topic_publish_info& info,
+                             std::size_t admitted_bytes, route::publish_queue queue,
+                             const net::response& r, io::clock::time_point sent_at,
+                             bool may_try_another, std::error_code& ec) {
   const producer_config& config = settings_.config;
   route::broker_entry& broker = brokers_[queue.broker];
   const auto done = io::clock::now();
   const auto latency = std::chrono::duration_cast<milliseconds>(done - sent_at);
+  const auto finished = [&](std::error_code final_ec,
+                            const wire::send_message_response_header* header = nullptr) {
+    ec = final_ec;
+    finish(op, final_ec, &info, &admitted_bytes, header);
+    return true;
+  };
 
   if (r.error) {
     // Transport failure or the attempt's timeout: isolate the broker, try another.
     ec = r.error;
     faults_.update(queue.broker, latency, true, true, done);
-    return is_retriable(ec) ? attempt_verdict::retry : attempt_verdict::done;
+    return is_retriable(ec) ? false : finished(ec);
   }
   if (op.mode == send_mode::oneway) {
     // Written, no response: the result knows only where it went.
     op.reached = send_op::outcome::written;
     op.broker = queue.broker;
     op.queue_id = queue.queue_id;
-    ec = {};
-    return attempt_verdict::done;
+    return finished({});
   }
-  // The response frame is valid until the caller suspends again: read it now.
+  // The response frame is valid until the pipeline suspends again: read it now.
   const wire::command_view& frame = *r.frame;
   broker.version = frame.fields.version;
   const std::int32_t code = frame.fields.code;
   if (code == wire::response_code::success || wire::is_stored_status(code)) {
-    // Views into the frame: finish() reads them before the pipeline suspends again.
-    if (op.response.parse(frame)) {
+    wire::send_message_response_header header;  // views into the frame
+    if (header.parse(frame)) {
       op.reached = send_op::outcome::none;
-      ec = make_error_code(errc::invalid_response);
       faults_.update(queue.broker, latency, true, false, done);
-      return attempt_verdict::done;
+      return finished(make_error_code(errc::invalid_response));
     }
     op.reached = send_op::outcome::stored;
     op.response_code = code;
     op.broker = queue.broker;
     faults_.update(queue.broker, latency, false, true, done);
-    ec = {};
     // Stored, but not as asked: the user may prefer another broker (may duplicate).
-    return code != wire::response_code::success &&
-                   config.retry_another_broker_when_not_stored_ok && may_try_another
-               ? attempt_verdict::retry
-               : attempt_verdict::done;
+    if (code != wire::response_code::success && config.retry_another_broker_when_not_stored_ok &&
+        may_try_another) {
+      ec = {};
+      return false;
+    }
+    return finished({}, &header);
   }
   ec = make_broker_error(code);
-  op.diagnostics.remark = frame.remark ? std::string(*frame.remark) : std::string();
+  op.extras().diagnostics.remark = frame.remark ? std::string(*frame.remark) : std::string();
   faults_.update(queue.broker, latency, true, false, done);
-  return is_retriable_response_code(code) ? attempt_verdict::retry : attempt_verdict::done;
+  return is_retriable_response_code(code) ? false : finished(ec);
 }
 
 void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_info* info,
-                   const std::size_t* admitted_bytes) {
+                   const std::size_t* admitted_bytes,
+                   const wire::send_message_response_header* stored) {
   // Built here, on the stack, and moved once into the handler.
   send_result result;
   result.attempts = op.attempts;
-  result.diagnostics = std::move(op.diagnostics);
+  if (send_op_extras* extras = op.extras_if_any()) result.diagnostics = std::move(extras->diagnostics);
   if (!ec) {
-    result.msg_id.assign(!op.batch.empty() ? std::string_view(op.batch_ids)
+    result.msg_id.assign(!op.batch.empty() ? std::string_view(op.extras().batch_ids)
                          : !op.msg->uniq_key().empty()
                              ? std::string_view(op.msg->uniq_key())
                              : std::string_view(op.uniq_key.data(), op.uniq_key_size));
@@ -437,8 +444,8 @@ void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_i
       result.queue.broker_name = brokers_[op.broker].name;
       result.queue.queue_id = op.queue_id;
     }
-    if (op.reached == send_op::outcome::stored) {
-      const wire::send_message_response_header& header = op.response;
+    if (op.reached == send_op::outcome::stored && stored != nullptr) {
+      const wire::send_message_response_header& header = *stored;
       result.status = status_of(op.response_code);
       result.offset_msg_id.assign(header.msg_id);
       result.queue.queue_id = header.queue_id;
@@ -449,6 +456,8 @@ void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_i
     }
     counters_.succeeded.bump();
   } else {
+    // A failed single attempt names its broker too (note_tried lists retries as they happen).
+    if (op.attempts == 1) result.diagnostics.brokers = brokers_[op.first_tried].name;
     result.diagnostics.elapsed_ms =
         std::chrono::duration_cast<milliseconds>(io::clock::now() - op.started).count();
     counters_.failed.bump();

@@ -127,19 +127,21 @@ class shard {
       send_op& op, const route::topic_publish_info& info, route::publish_queue queue,
       net::connection& master, io::clock::time_point deadline);
 
-  /// What one attempt's outcome means for the send: `done` (success, or an error not worth
-  /// another attempt; ec says which) or `retry` (ec holds the reason).
-  enum class attempt_verdict : std::uint8_t { done, retry };
-  /// Reads an attempt's outcome into the op, `ec` and the fault table. A plain function, so
-  /// that its locals (the parsed response header) stay off the coroutine frame of every send.
-  [[nodiscard]] attempt_verdict judge_attempt(send_op& op, route::publish_queue queue,
-                                              const net::response& r, io::clock::time_point sent_at,
-                                              bool may_try_another, std::error_code& ec);
-  /// Completes the send: builds its result (reading the accepting response while it is still
-  /// valid), gives back its admission to the back-pressure gate if it had one, and hands the
-  /// result to the completion.
+  /// Reads an attempt's outcome into the op, `ec` and the fault table. When the send is done
+  /// (success, or an error not worth another attempt) it finishes it here, while the response
+  /// frame that the result is read from is still in place, and returns true; false: try again
+  /// (ec holds the reason). A plain function, so that its locals (the parsed response header)
+  /// stay off the coroutine frame of every send.
+  [[nodiscard]] bool conclude_attempt(send_op& op, const route::topic_publish_info& info,
+                                      std::size_t admitted_bytes, route::publish_queue queue,
+                                      const net::response& r, io::clock::time_point sent_at,
+                                      bool may_try_another, std::error_code& ec);
+  /// Completes the send: builds its result (from `stored`, the accepting response's header,
+  /// when a broker stored the message), gives back its admission to the back-pressure gate if
+  /// it had one, and hands the result to the completion.
   void finish(send_op& op, std::error_code ec, const route::topic_publish_info* info = nullptr,
-              const std::size_t* admitted_bytes = nullptr);
+              const std::size_t* admitted_bytes = nullptr,
+              const wire::send_message_response_header* stored = nullptr);
 
   [[nodiscard]] coro<void> heartbeat(route::broker_id broker);
   [[nodiscard]] coro<void> unregister(route::broker_id broker, io::clock::time_point deadline,
