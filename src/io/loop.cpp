@@ -145,7 +145,15 @@ void loop::setup_ring() {
     spdlog::warn("rmq io: io_uring_register_ring_fd failed ({})", std::strerror(-rr));
   }
   ring_ready_ = true;
+  read_clocks();
   arm_eventfd();
+}
+
+void loop::read_clocks() noexcept {
+  now_ = clock::now();
+  wall_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
 }
 
 void loop::teardown_ring() noexcept {
@@ -215,6 +223,7 @@ void loop::run_turn() {
   }
   enter(idle);
   if (idle) sleeping_.store(false, std::memory_order_relaxed);
+  read_clocks();
   reap();
 }
 
@@ -233,7 +242,10 @@ std::size_t loop::run_ready() noexcept {
     t->invoke(task::action::run);
     ++n;
   }
-  if (!timers_.empty()) run_timers(clock::now());
+  if (!timers_.empty()) {
+    now_ = clock::now();  // a timer's callback sees a loop time at or past its deadline
+    run_timers(now_);
+  }
   tasks_.bump(n);
   return n;
 }
@@ -303,6 +315,7 @@ void loop::drain_for_stop() {
     } else {
       enter(false);
     }
+    read_clocks();
     reap();
   }
 }

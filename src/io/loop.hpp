@@ -156,6 +156,14 @@ class loop : public asio::execution_context {
   /// A further pool with its own buffer group; lives until the end of this run().
   [[nodiscard]] buffer_pool& make_buffer_pool(unsigned count, unsigned size);
   [[nodiscard]] io_uring* ring() noexcept { return &ring_; }
+  /// The loop's clock, as libuv's uv_now(): read when the kernel hands back a turn's
+  /// completions and when timers are checked, so that the many sends of a busy turn share one
+  /// reading. Behind the real clock by at most the work done since; for deadlines and latencies
+  /// in milliseconds, not for timing one operation.
+  [[nodiscard]] clock::time_point now() const noexcept { return now_; }
+  /// The wall clock, in milliseconds since the epoch, read with now() after each enter
+  /// (message timestamps).
+  [[nodiscard]] std::int64_t wall_ms() const noexcept { return wall_ms_; }
   /// True once stop() was seen by the loop: new operations are cancelled promptly.
   [[nodiscard]] bool stopping() const noexcept { return stopping_; }
   [[nodiscard]] std::size_t in_flight() const noexcept { return in_flight_; }
@@ -189,6 +197,7 @@ class loop : public asio::execution_context {
   void enter(bool idle) noexcept;
   void reap() noexcept;
   void disarm(timer_node& node) noexcept;
+  void read_clocks() noexcept;
   struct stop_task final : task {
     explicit stop_task(loop& l) noexcept : task(&run), owner(l) {}
     static void run(task* t, action a) noexcept;
@@ -202,6 +211,8 @@ class loop : public asio::execution_context {
   std::atomic<bool> defer_taskrun_{false};
   int event_fd_ = -1;
   std::size_t in_flight_ = 0;
+  clock::time_point now_{};
+  std::int64_t wall_ms_ = 0;
   eventfd_reader eventfd_reader_{*this};
 
   mpsc_queue remote_;

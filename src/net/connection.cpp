@@ -157,7 +157,7 @@ void connection::on_sent(std::error_code ec, std::size_t bytes) {
 // --- reading -------------------------------------------------------------------------------
 
 void connection::on_receive(io::received_buffer buf) noexcept {
-  last_activity_ = clock::now();
+  last_activity_ = loop_.now();
   const std::error_code ec = core_.on_received(buf.data());
   buf.release();  // parsed in place; split frames were copied by the decoder
   if (ec && state_ == state::connected) {

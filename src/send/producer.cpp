@@ -199,16 +199,15 @@ class producer::impl {
   void start_send(detail::send_completion* completion, const message* msg,
                   std::span<const message> batch, detail::send_kind kind,
                   detail::send_target target) {
-    const auto now = io::clock::now();
     if (!started_ || stopped_.load(std::memory_order_relaxed)) {
       completion->complete(make_error_code(started_ ? errc::shutting_down : errc::not_started),
                            nullptr);
       return;
     }
     if (send::shard* local = local_shard()) {
-      // On a loop thread already: no hop, no allocation.
+      // On a loop thread already: no hop, no allocation, and the loop's clock reading.
       send::send_op* op = local->acquire_op();
-      fill(*op, completion, msg, batch, kind, target, now);
+      fill(*op, completion, msg, batch, kind, target, local->loop().now());
       local->run(*op);
       return;
     }
@@ -220,7 +219,7 @@ class producer::impl {
     posted->batch = batch;
     posted->kind = kind;
     posted->target = target;
-    posted->started = now;
+    posted->started = io::clock::now();
     chosen.loop().post(*posted);
   }
 

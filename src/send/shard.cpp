@@ -39,12 +39,6 @@ wire::compression_type compression_of(compression c) {
   return wire::compression_type::zlib;
 }
 
-std::int64_t epoch_ms() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 send_status status_of(std::int32_t code) {
   switch (code) {
     case wire::response_code::flush_disk_timeout: return send_status::flush_disk_timeout;
@@ -181,7 +175,7 @@ detached shard::pipeline(send_op& op) {
   std::optional<route::broker_id> last_broker;
   int attempt = 0;
   while (attempt < plan.max_attempts) {
-    const io::clock::time_point now = io::clock::now();
+    const io::clock::time_point now = loop_.now();
     if (now >= op.deadline) {
       ec = make_error_code(errc::timed_out);
       break;
@@ -246,7 +240,7 @@ std::error_code shard::prepare_body(send_op& op) {
   // One id per send, kept by every retry, so consumers can de-duplicate.
   std::string_view uniq_key = msg.uniq_key();
   if (uniq_key.empty()) {
-    op.uniq_key_size = ids.next(op.uniq_key.data());
+    op.uniq_key_size = ids.next_at(loop_.wall_ms(), op.uniq_key.data());
     uniq_key = {op.uniq_key.data(), op.uniq_key_size};
   }
   wire::append_properties(op.properties, msg, {uniq_key, {}});
@@ -359,7 +353,7 @@ void shard::send_encoder::operator()(std::string& out, std::int32_t opaque) cons
   header.default_topic_queue_nums = config.default_topic_queue_nums;
   header.queue_id = queue.queue_id;
   header.sys_flag = op.sys_flag;
-  header.born_timestamp = epoch_ms();
+  header.born_timestamp = self.loop_.wall_ms();  // encoded now or, deferred, when there is room
   header.flag = first_message(op).flag();
   header.properties = op.properties;
   header.reconsume_times = 0;
@@ -376,7 +370,7 @@ bool shard::conclude_attempt(send_op& op, const route::topic_publish_info& info,
                              bool may_try_another, std::error_code& ec) {
   const producer_config& config = settings_.config;
   route::broker_entry& broker = brokers_[queue.broker];
-  const auto done = io::clock::now();
+  const auto done = loop_.now();
   const auto latency = std::chrono::duration_cast<milliseconds>(done - sent_at);
   const auto finished = [&](std::error_code final_ec,
                             const wire::send_message_response_header* header = nullptr) {

@@ -68,7 +68,8 @@ class uniq_key_generator {
   /// Writes the next id into `out`, which must hold size() chars; returns size().
   std::size_t next(char* out) noexcept;
   [[nodiscard]] uniq_key next() noexcept;
-  /// As next(char*), with `now_ms` as the wall-clock reading (epoch ms); for tests.
+  /// As next(char*), with `now_ms` as the wall-clock reading (epoch ms): for a caller that has
+  /// a reading at hand (an event loop's), and for tests. Ids stay unique whatever it passes.
   std::size_t next_at(std::int64_t now_ms, char* out) noexcept;
 
   /// Length of every id of this generator: 32 or 56.

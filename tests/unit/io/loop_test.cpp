@@ -298,6 +298,46 @@ TEST_CASE("timers fire in deadline order; cancelled ones never fire") {
   for (auto ec : errors) CHECK(!ec);
 }
 
+TEST_CASE("the loop's clock: never ahead of the real one, never behind a fired timer") {
+  running_loop rl;
+  struct probe final : timer_node {
+    explicit probe(loop& l) : timer_node(&fire), owner(l) {}
+    static void fire(timer_node* t, std::error_code ec) noexcept {
+      auto* self = static_cast<probe*>(t);
+      self->ok = !ec && self->owner.now() >= self->deadline() &&
+                 self->owner.now() <= clock::now();
+      self->done.set();
+    }
+    loop& owner;
+    bool ok = false;
+    event done;
+  };
+  std::vector<clock::time_point> seen;
+  const auto before_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  probe p(rl.l);
+  rl.call([&] {
+    seen.push_back(rl.l.now());
+    CHECK(rl.l.now() <= clock::now());
+    rl.l.add_timer(p, clock::now() + 2ms);
+  });
+  REQUIRE(p.done.wait());
+  CHECK(p.ok);
+  std::int64_t wall = 0;
+  rl.call([&] {
+    seen.push_back(rl.l.now());
+    wall = rl.l.wall_ms();
+  });
+  CHECK(seen[1] > seen[0]);  // read again after the turns in between
+  CHECK(seen[1] - seen[0] >= 2ms);
+  const auto after_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  CHECK(wall >= before_ms);
+  CHECK(wall <= after_ms);
+}
+
 TEST_CASE("async_sleep: cancellation slot completes with operation_aborted") {
   running_loop rl;
   asio::cancellation_signal signal;
