@@ -130,12 +130,14 @@ class send_op_pool {
   std::vector<send_op*> free_;
 };
 
-/// Blocks for the completion handlers of sends started on the loop thread, in two size classes:
-/// the usual handlers (a coroutine's awaitable handler, a small callback, a future's promise)
-/// fit the small one, so an in-flight send holds 128 bytes here rather than 512.
+/// Blocks for the completion handlers of sends started on the loop thread, in three size
+/// classes carved from large chunks: a callback's handler (96 bytes with its executor), a
+/// coroutine's awaitable handler or a future's promise (128), and anything up to 512. An
+/// in-flight send holds one block, with no allocator header beside it.
 class completion_slab {
  public:
-  static constexpr std::array<std::size_t, 2> block_sizes{128, 512};
+  static constexpr std::array<std::size_t, 3> block_sizes{96, 128, 512};
+  static constexpr std::size_t chunk_bytes = 64 * 1024;
   static constexpr std::align_val_t heap_alignment{64};  // for the rare oversized handler
 
   void* allocate(std::size_t size, std::size_t align) {
@@ -144,14 +146,21 @@ class completion_slab {
       return ::operator new(size, heap_alignment);
     }
     const std::size_t c = size_class(size);
-    if (free_[c] == nullptr) {
-      // operator new[] aligns to at least alignof(std::max_align_t).
-      blocks_.push_back(std::make_unique<std::byte[]>(block_sizes[c]));
-      return blocks_.back().get();
+    if (free_node* node = free_[c]) {
+      free_[c] = node->next;
+      return node;
     }
-    free_node* node = free_[c];
-    free_[c] = node->next;
-    return node;
+    if (chunk_left_ < block_sizes[c]) {
+      // The tail of the old chunk is abandoned; chunks are large, so little is lost.
+      // operator new[] aligns to at least alignof(std::max_align_t), as do the block sizes.
+      chunks_.push_back(std::make_unique<std::byte[]>(chunk_bytes));
+      chunk_cursor_ = chunks_.back().get();
+      chunk_left_ = chunk_bytes;
+    }
+    void* block = chunk_cursor_;
+    chunk_cursor_ += block_sizes[c];
+    chunk_left_ -= block_sizes[c];
+    return block;
   }
   void deallocate(void* p, std::size_t size) noexcept {
     if (size > block_sizes.back()) {
@@ -171,12 +180,16 @@ class completion_slab {
   struct free_node {
     free_node* next;
   };
+  static_assert(block_sizes[0] % alignof(std::max_align_t) == 0 &&
+                block_sizes[1] % alignof(std::max_align_t) == 0);
   [[nodiscard]] static std::size_t size_class(std::size_t size) noexcept {
-    return size <= block_sizes.front() ? 0 : 1;
+    return size <= block_sizes[0] ? 0 : size <= block_sizes[1] ? 1 : 2;
   }
 
-  std::vector<std::unique_ptr<std::byte[]>> blocks_;
-  std::array<free_node*, 2> free_{};
+  std::vector<std::unique_ptr<std::byte[]>> chunks_;
+  std::byte* chunk_cursor_ = nullptr;
+  std::size_t chunk_left_ = 0;
+  std::array<free_node*, block_sizes.size()> free_{};
   std::atomic<std::uint64_t> fallbacks_{0};  // written by the loop thread only
 };
 
