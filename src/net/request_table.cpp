@@ -14,7 +14,7 @@ request_table::request_table(std::size_t initial_capacity) {
 
 std::uint32_t request_table::acquire(clock::time_point deadline, response_waiter waiter,
                                      bool oneway) {
-  if (heap_.size() == slots_.size()) grow();
+  if (live_ == slots_.size()) grow();
   // At least one slot is free, so this scans at most capacity opaques; in steady state the
   // next opaque's slot is almost always free (requests complete roughly in order).
   std::uint32_t index = next_opaque_ & mask_;
@@ -28,8 +28,28 @@ std::uint32_t request_table::acquire(clock::time_point deadline, response_waiter
   slot.oneway = oneway;
   slot.deadline = deadline;
   slot.waiter = waiter;
-  heap_.push(index);
+  slot.in_heap = deadline < run_back_deadline_;
+  if (slot.in_heap) {
+    heap_.push(index);
+  } else {
+    run_.push_back(slot.opaque);
+    run_back_deadline_ = deadline;
+  }
+  ++live_;
   return index;
+}
+
+void request_table::trim_run() noexcept {
+  while (run_head_ < run_.size() && find(run_[run_head_]) == npos) ++run_head_;
+  if (run_head_ == run_.size()) {
+    run_.clear();
+    run_head_ = 0;
+    run_back_deadline_ = clock::time_point::min();
+  } else if (run_head_ >= 1024 && 2 * run_head_ >= run_.size()) {
+    // Drop the released front in one move, so the run does not grow for ever.
+    run_.erase(run_.begin(), run_.begin() + static_cast<std::ptrdiff_t>(run_head_));
+    run_head_ = 0;
+  }
 }
 
 std::uint32_t request_table::find(std::int32_t opaque) const noexcept {
@@ -53,9 +73,12 @@ std::uint32_t request_table::find_written(std::int32_t opaque) const noexcept {
 response_waiter request_table::release(std::uint32_t index) noexcept {
   request_slot& slot = slots_[index];
   assert(slot.state != request_state::free);
-  heap_.remove(slot.heap_index);
+  if (slot.in_heap) heap_.remove(slot.heap_index);
   slot.state = request_state::free;
-  return std::exchange(slot.waiter, {});
+  --live_;
+  const response_waiter waiter = std::exchange(slot.waiter, {});
+  trim_run();  // in the run, it leaves when it reaches the front
+  return waiter;
 }
 
 void request_table::grow() {
@@ -69,11 +92,11 @@ void request_table::grow() {
   }
   slots_ = std::move(bigger);
   mask_ = new_mask;
-  // Slot indices changed: rebuild the heap over the new indices.
+  // Slot indices changed: rebuild the heap over the new indices (the run holds opaques).
   std::vector<std::uint32_t> live;
   live.reserve(slots_.size());
   for (std::uint32_t index = 0; index < slots_.size(); ++index) {
-    if (slots_[index].state != request_state::free) live.push_back(index);
+    if (slots_[index].state != request_state::free && slots_[index].in_heap) live.push_back(index);
   }
   heap_.reserve(slots_.size());
   heap_.assign(live.begin(), live.end());

@@ -3,6 +3,7 @@
 // table has grown to the connection's peak number of requests in flight.
 #pragma once
 
+#include <algorithm>
 #include <cassert>
 #include <chrono>
 #include <cstddef>
@@ -45,6 +46,7 @@ struct request_slot {
   bool oneway = false;
   clock::time_point deadline{};
   response_waiter waiter;
+  bool in_heap = false;          ///< its deadline is in the heap, not in the in-order run
   std::uint32_t heap_index = 0;  ///< position in the deadline heap
 };
 
@@ -84,18 +86,32 @@ class request_table {
   }
 
   [[nodiscard]] request_slot& operator[](std::uint32_t index) noexcept { return slots_[index]; }
-  [[nodiscard]] std::size_t size() const noexcept { return heap_.size(); }
-  [[nodiscard]] bool empty() const noexcept { return heap_.empty(); }
+  [[nodiscard]] std::size_t size() const noexcept { return live_; }
+  [[nodiscard]] bool empty() const noexcept { return live_ == 0; }
   [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
 
   /// Earliest deadline among live requests (time_point::max() when none).
   [[nodiscard]] clock::time_point next_deadline() const noexcept {
-    return heap_.empty() ? clock::time_point::max() : slots_[heap_.front()].deadline;
+    const clock::time_point run = run_head_ == run_.size() ? clock::time_point::max()
+                                                             : slots_[run_front()].deadline;
+    return heap_.empty() ? run : std::min(run, slots_[heap_.front()].deadline);
   }
   /// Index of the live request with the earliest deadline. Precondition: !empty().
-  [[nodiscard]] std::uint32_t earliest() const noexcept { return heap_.front(); }
+  [[nodiscard]] std::uint32_t earliest() const noexcept {
+    if (run_head_ == run_.size()) return heap_.front();
+    const std::uint32_t run = run_front();
+    return heap_.empty() || slots_[run].deadline <= slots_[heap_.front()].deadline
+               ? run
+               : heap_.front();
+  }
 
  private:
+  [[nodiscard]] std::uint32_t run_front() const noexcept {
+    return static_cast<std::uint32_t>(run_[run_head_]) & mask_;
+  }
+  /// Drops released requests from the front of the run, so that its front is live.
+  void trim_run() noexcept;
+
   // Slot indices ordered by deadline; positions kept in request_slot::heap_index.
   struct deadline_order {
     std::vector<request_slot>* slots;
@@ -110,7 +126,18 @@ class request_table {
   void grow();
 
   std::vector<request_slot> slots_;
+  // Deadlines in two parts. Requests nearly always arrive with deadlines no earlier than the
+  // one before (now + the same timeout), and complete nearly in order: those join the run, a
+  // FIFO of opaques in deadline order where acquiring and releasing cost O(1) and touch memory
+  // in order — a binary heap of 100k requests cost a cache miss per level on every response.
+  // A request with an earlier deadline than the run's last goes to the heap. A released
+  // request stays in the run until it reaches the front (the run holds at most what was sent
+  // while its oldest live request waits: bounded by its deadline).
+  std::vector<std::int32_t> run_;  // opaques from run_head_; capacity kept
+  std::size_t run_head_ = 0;
+  clock::time_point run_back_deadline_ = clock::time_point::min();
   indexed_heap<std::uint32_t, deadline_order> heap_{deadline_order{&slots_}};
+  std::size_t live_ = 0;
   std::uint32_t mask_ = 0;
   std::uint32_t next_opaque_ = 0;  // unsigned so it wraps without UB; sent as int32
 };

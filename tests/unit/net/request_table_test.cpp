@@ -80,3 +80,57 @@ TEST_CASE("request_table keeps deadlines in order through growth and random remo
   }
   CHECK(table.next_deadline() == net_clock::time_point::max());
 }
+
+TEST_CASE("request_table: nearly ordered deadlines and releases, checked against every live one") {
+  // The usual traffic (deadline = now + one timeout, responses nearly in order) goes through
+  // the in-order run; an earlier deadline now and then (a retry's smaller budget) through the
+  // heap. At every step the earliest must be the minimum over all live requests.
+  std::mt19937 rng(99);
+  request_table table(2);
+  std::vector<std::int32_t> live;  // in acquire order
+  int clock_ms = 0;
+  const auto check_earliest = [&] {
+    if (live.empty()) {
+      CHECK(table.empty());
+      CHECK(table.next_deadline() == net_clock::time_point::max());
+      return;
+    }
+    net_clock::time_point minimum = net_clock::time_point::max();
+    std::size_t missing = 0;
+    for (const std::int32_t opaque : live) {
+      const std::uint32_t slot = table.find(opaque);
+      if (slot == request_table::npos) {
+        ++missing;
+        continue;
+      }
+      minimum = std::min(minimum, table[slot].deadline);
+    }
+    CHECK(missing == 0);
+    CHECK(table.next_deadline() == minimum);
+    CHECK(table[table.earliest()].deadline == minimum);
+  };
+  for (int step = 0; step < 20000; ++step) {
+    const unsigned r = rng() % 100;
+    if (r < 55 || live.empty()) {
+      clock_ms += static_cast<int>(rng() % 3);
+      const int deadline = r < 5 ? clock_ms + static_cast<int>(rng() % 500) : clock_ms + 1000;
+      live.push_back(table[table.acquire(at(deadline), {}, false)].opaque);
+    } else {
+      // Mostly the oldest, sometimes one further in (responses overtaking each other).
+      const std::size_t victim = r < 90 ? 0 : rng() % live.size();
+      table.release(table.find(live[victim]));
+      live.erase(live.begin() + static_cast<std::ptrdiff_t>(victim));
+    }
+    if (step % 7 == 0) check_earliest();
+  }
+  CHECK(table.size() == live.size());
+  // Expiry order: draining by earliest() yields non-decreasing deadlines.
+  net_clock::time_point previous = net_clock::time_point::min();
+  while (!table.empty()) {
+    const std::uint32_t slot = table.earliest();
+    CHECK(table[slot].deadline >= previous);
+    previous = table[slot].deadline;
+    table.release(slot);
+  }
+  CHECK(table.next_deadline() == net_clock::time_point::max());
+}
