@@ -210,6 +210,13 @@ TEST_CASE("rmq-bench sync, open loop and oneway runs complete") {
   CHECK(paced.exit_code == 0);
   CHECK(paced.out.find("open loop at 2000 msg/s") != std::string::npos);
 
+  // Two producers pace alternate messages on their own loops: together they send the count.
+  const run_result two = run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--rate", "2000", "--count",
+                              count, "--warmup", "0", "--inflight", "16", "--producers", "2"});
+  INFO(two.out);
+  CHECK(two.exit_code == 0);
+  CHECK(two.out.find("acked " + count + ", errors 0") != std::string::npos);
+
   // Faster than two slots can follow: the pacer claims every message long before the backlog
   // drains, and the senders must outlive it until their last send completed.
   const run_result backlog = run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--rate", "1000000",
