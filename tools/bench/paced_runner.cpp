@@ -72,18 +72,21 @@ class paced_sender {
   void pump() {
     if (pumping_ || paced_out_) return;  // re-entered from a completion started inside
     pumping_ = true;
+    ++depth_;
     const clock::time_point now = clock::now();
     for (clock::time_point due = pace_.intended(next_); due <= now; due = pace_.intended(next_)) {
       if (!context_.state.claim()) {
-        pumping_ = false;
-        end_pacing();
-        return;
+        paced_out_ = true;
+        break;
       }
       next_ += stride_;
       submit(due);
     }
+    --depth_;
     pumping_ = false;
-    if (!timer_.armed()) {
+    if (paced_out_) {
+      end_pacing();  // may delete this
+    } else if (!timer_.armed()) {
       loop_.add_timer(timer_, std::max(pace_.intended(next_), now + batching));
     }
   }
@@ -123,16 +126,18 @@ class paced_sender {
     s.intended = intended;
     ++in_flight_;
     auto on_done = [this, &s](std::error_code ec, rmq::send_result result) {
+      ++depth_;
       record_send(context_.state, rec_, s.intended, ec, result, s.bytes);
       --in_flight_;
-      pump();  // what fell due meanwhile joins the backlog, oldest first
-      if (!backlog_.empty()) {
-        const clock::time_point next = backlog_.front();
+      if (backlog_.empty()) {
+        free_.push_back(&s);
+      } else {
+        const clock::time_point next = backlog_.front();  // the oldest waiting message
         backlog_.pop_front();
         start(s, next);
-        return;
       }
-      free_.push_back(&s);
+      pump();  // what fell due meanwhile
+      --depth_;
       leave_if_done();  // may delete this: nothing is touched after it
     };
     if (context_.options.mode == tools::send_mode::oneway) {
@@ -142,8 +147,10 @@ class paced_sender {
     }
   }
 
+  // A completion may run inside start() (a send that fails at once), and so inside another
+  // callback of this sender: only the outermost one (depth_ 0) may delete it.
   void leave_if_done() {
-    if (paced_out_ && in_flight_ == 0 && backlog_.empty()) {
+    if (depth_ == 0 && paced_out_ && in_flight_ == 0 && backlog_.empty()) {
       run_state& state = context_.state;
       delete this;
       state.sender_done();
@@ -163,6 +170,7 @@ class paced_sender {
   pace_timer timer_{*this};
   std::size_t in_flight_ = 0;
   std::uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
+  std::size_t depth_ = 0;  // callbacks of this sender on the stack
   bool pumping_ = false;
   bool paced_out_ = false;
 };
