@@ -370,13 +370,18 @@ std::deque<lasting_encoder> numbered_encoders(int n) {
   return encoders;
 }
 
+// A core whose pending buffer holds at most `max_pending_bytes`.
+connection_core bounded_core(std::size_t max_pending_bytes) {
+  rmq::net::connection_core_options options;
+  options.max_pending_bytes = max_pending_bytes;
+  return connection_core(options);
+}
+
 }  // namespace
 
 TEST_CASE("past max_pending_bytes, requests wait unencoded and go out in order") {
   const std::size_t frame = frame_size("m0");
-  rmq::net::connection_core_options options;
-  options.max_pending_bytes = 2 * frame;
-  connection_core core(options);
+  connection_core core = bounded_core(2 * frame);
   recorder rec;
   auto encoders = numbered_encoders(10);
   for (int id = 0; id < 10; ++id) {
@@ -408,9 +413,7 @@ TEST_CASE("past max_pending_bytes, requests wait unencoded and go out in order")
 }
 
 TEST_CASE("a deferred request that expires or is cancelled is never encoded nor matched") {
-  rmq::net::connection_core_options options;
-  options.max_pending_bytes = frame_size("m0");
-  connection_core core(options);
+  connection_core core = bounded_core(frame_size("m0"));
   recorder rec;
   auto encoders = numbered_encoders(4);
   core.submit_deferrable(encoders[0].ref(), t0 + 3s, rec.waiter_for(0));
@@ -445,9 +448,7 @@ TEST_CASE("a deferred request that expires or is cancelled is never encoded nor 
 }
 
 TEST_CASE("fail_all completes deferred requests once; the core then encodes at once again") {
-  rmq::net::connection_core_options options;
-  options.max_pending_bytes = frame_size("m0");
-  connection_core core(options);
+  connection_core core = bounded_core(frame_size("m0"));
   recorder rec;
   auto encoders = numbered_encoders(6);
   for (int id = 0; id < 5; ++id) {
@@ -466,9 +467,7 @@ TEST_CASE("fail_all completes deferred requests once; the core then encodes at o
 }
 
 TEST_CASE("a frame larger than max_pending_bytes still goes, alone") {
-  rmq::net::connection_core_options options;
-  options.max_pending_bytes = 16;
-  connection_core core(options);
+  connection_core core = bounded_core(16);
   recorder rec;
   std::deque<lasting_encoder> encoders{{std::string(100, 'a')}, {std::string(100, 'b')}};
   core.submit_deferrable(encoders[0].ref(), t0 + 3s, rec.waiter_for(0));
@@ -485,9 +484,7 @@ TEST_CASE("a frame larger than max_pending_bytes still goes, alone") {
 TEST_CASE("a steady stream through a full buffer writes every request once, in order") {
   // The deferred queue never runs empty here, so it is compacted as it goes.
   const std::size_t frame = frame_size("m0");
-  rmq::net::connection_core_options options;
-  options.max_pending_bytes = 4 * frame;
-  connection_core core(options);
+  connection_core core = bounded_core(4 * frame);
   recorder rec;
   auto encoders = numbered_encoders(10);
   int next = 0;
