@@ -69,15 +69,10 @@ struct send_op final : io::task {
   std::string_view payload;   ///< the body as sent: the message's own, or extras().body
   std::int32_t sys_flag = 0;  ///< compression and batch flags of the request header
 
-  // --- the outcome: what the attempts learnt, read by shard::finish -------------------------
+  // --- what the attempts learnt, read by shard::finish --------------------------------------
   // Not a send_result, nor the response header: the op lives for the whole round trip, so
-  // every byte here is one more byte per send in flight. finish() builds the result on its
-  // stack, from the accepting response's header while that frame is still in place.
-  enum class outcome : std::uint8_t { none, written, stored };
-  outcome reached = outcome::none;      ///< written: a oneway request; stored: a broker's answer
-  std::int32_t response_code = 0;       ///< stored: the broker's code (success or a stored status)
-  route::broker_id broker = 0;          ///< written/stored: where
-  std::int32_t queue_id = 0;            ///< written: the queue chosen (stored: the header's)
+  // every byte here is one more byte per send in flight. The attempt that completes the send
+  // hands finish() where the message went; the result is built on its stack.
   int attempts = 0;
   route::broker_id first_tried = 0;  ///< the first attempt's broker, for the diagnostics
 
@@ -96,7 +91,6 @@ struct send_op final : io::task {
     properties.clear();
     payload = {};
     sys_flag = 0;
-    reached = outcome::none;
     attempts = 0;
     if (extras_) extras_->clear();
   }

@@ -372,10 +372,9 @@ bool shard::conclude_attempt(send_op& op, const route::topic_publish_info& info,
   route::broker_entry& broker = brokers_[queue.broker];
   const auto done = loop_.now();
   const auto latency = std::chrono::duration_cast<milliseconds>(done - sent_at);
-  const auto finished = [&](std::error_code final_ec,
-                            const wire::send_message_response_header* header = nullptr) {
+  const auto finished = [&](std::error_code final_ec, const delivery* delivered = nullptr) {
     ec = final_ec;
-    finish(op, final_ec, &info, &admitted_bytes, header);
+    finish(op, final_ec, &info, &admitted_bytes, delivered);
     return true;
   };
 
@@ -387,10 +386,8 @@ bool shard::conclude_attempt(send_op& op, const route::topic_publish_info& info,
   }
   if (op.mode == send_mode::oneway) {
     // Written, no response: the result knows only where it went.
-    op.reached = send_op::outcome::written;
-    op.broker = queue.broker;
-    op.queue_id = queue.queue_id;
-    return finished({});
+    const delivery written{queue};
+    return finished({}, &written);
   }
   // The response frame is valid until the pipeline suspends again: read it now.
   const wire::command_view& frame = *r.frame;
@@ -399,13 +396,9 @@ bool shard::conclude_attempt(send_op& op, const route::topic_publish_info& info,
   if (code == wire::response_code::success || wire::is_stored_status(code)) {
     wire::send_message_response_header header;  // views into the frame
     if (header.parse(frame)) {
-      op.reached = send_op::outcome::none;
       faults_.update(queue.broker, latency, true, false, done);
       return finished(make_error_code(errc::invalid_response));
     }
-    op.reached = send_op::outcome::stored;
-    op.response_code = code;
-    op.broker = queue.broker;
     faults_.update(queue.broker, latency, false, true, done);
     // Stored, but not as asked: the user may prefer another broker (may duplicate).
     if (code != wire::response_code::success && config.retry_another_broker_when_not_stored_ok &&
@@ -413,7 +406,8 @@ bool shard::conclude_attempt(send_op& op, const route::topic_publish_info& info,
       ec = {};
       return false;
     }
-    return finished({}, &header);
+    const delivery stored{queue, code, &header};
+    return finished({}, &stored);
   }
   ec = make_broker_error(code);
   op.extras().diagnostics.remark = frame.remark ? std::string(*frame.remark) : std::string();
@@ -422,8 +416,7 @@ bool shard::conclude_attempt(send_op& op, const route::topic_publish_info& info,
 }
 
 void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_info* info,
-                   const std::size_t* admitted_bytes,
-                   const wire::send_message_response_header* stored) {
+                   const std::size_t* admitted_bytes, const delivery* delivered) {
   // Built here, on the stack, and moved once into the handler.
   send_result result;
   result.attempts = op.attempts;
@@ -433,14 +426,14 @@ void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_i
                          : !op.msg->uniq_key().empty()
                              ? std::string_view(op.msg->uniq_key())
                              : std::string_view(op.uniq_key.data(), op.uniq_key_size));
-    if (info != nullptr && op.reached != send_op::outcome::none) {
+    if (info != nullptr && delivered != nullptr) {
       result.queue.topic = info->topic;
-      result.queue.broker_name = brokers_[op.broker].name;
-      result.queue.queue_id = op.queue_id;
+      result.queue.broker_name = brokers_[delivered->queue.broker].name;
+      result.queue.queue_id = delivered->queue.queue_id;
     }
-    if (op.reached == send_op::outcome::stored && stored != nullptr) {
-      const wire::send_message_response_header& header = *stored;
-      result.status = status_of(op.response_code);
+    if (delivered != nullptr && delivered->header != nullptr) {
+      const wire::send_message_response_header& header = *delivered->header;
+      result.status = status_of(delivered->code);
       result.offset_msg_id.assign(header.msg_id);
       result.queue.queue_id = header.queue_id;
       result.queue_offset = header.queue_offset;

@@ -127,7 +127,7 @@ class shard {
       send_op& op, const route::topic_publish_info& info, route::publish_queue queue,
       net::connection& master, io::clock::time_point deadline);
 
-  /// Reads an attempt's outcome into the op, `ec` and the fault table. When the send is done
+  /// Reads an attempt's outcome into `ec` and the fault table. When the send is done
   /// (success, or an error not worth another attempt) it finishes it here, while the response
   /// frame that the result is read from is still in place, and returns true; false: try again
   /// (ec holds the reason). A plain function, so that its locals (the parsed response header)
@@ -136,12 +136,17 @@ class shard {
                                       std::size_t admitted_bytes, route::publish_queue queue,
                                       const net::response& r, io::clock::time_point sent_at,
                                       bool may_try_another, std::error_code& ec);
-  /// Completes the send: builds its result (from `stored`, the accepting response's header,
-  /// when a broker stored the message), gives back its admission to the back-pressure gate if
-  /// it had one, and hands the result to the completion.
+  /// Where a successful send's message went: the queue written to (oneway) or stored in, and
+  /// the storing broker's code and response header (views into the frame still in place).
+  struct delivery {
+    route::publish_queue queue;
+    std::int32_t code = 0;
+    const wire::send_message_response_header* header = nullptr;  ///< nullptr: oneway, written
+  };
+  /// Completes the send: builds its result (from `delivered` on success), gives back its
+  /// admission to the back-pressure gate if it had one, and hands the result to the completion.
   void finish(send_op& op, std::error_code ec, const route::topic_publish_info* info = nullptr,
-              const std::size_t* admitted_bytes = nullptr,
-              const wire::send_message_response_header* stored = nullptr);
+              const std::size_t* admitted_bytes = nullptr, const delivery* delivered = nullptr);
 
   [[nodiscard]] coro<void> heartbeat(route::broker_id broker);
   [[nodiscard]] coro<void> unregister(route::broker_id broker, io::clock::time_point deadline,
