@@ -16,6 +16,7 @@
 
 #include "io/loop.hpp"
 
+#include <asio/any_io_executor.hpp>
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
@@ -26,9 +27,19 @@
 #include <asio/prefer.hpp>
 
 #include <memory>
+#include <typeinfo>
 #include <utility>
 
 namespace rmq::io {
+
+/// The loop executor held by `ex` (a pointer into `ex`: keep `ex` alive while using it), or
+/// nullptr when it holds another executor (or none).
+/// Asio 1.24's any_executor::target<T>() casts without checking the type: this compares first.
+[[nodiscard]] inline const loop::executor_type* loop_executor_in(
+    const asio::any_io_executor& ex) noexcept {
+  if (!ex || ex.target_type() != typeid(loop::executor_type)) return nullptr;
+  return ex.target<loop::executor_type>();
+}
 
 namespace detail {
 

@@ -10,10 +10,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <sstream>
-#include <typeinfo>
 
 #include <asio/system_executor.hpp>
 
+#include "io/async.hpp"
 #include "io/resolve.hpp"
 #include "send/shard.hpp"
 #include "wire/uniq_key.hpp"
@@ -93,9 +93,7 @@ void heap_deallocate(void*, void* p, std::size_t) noexcept {
 }  // namespace
 
 bool detail::runs_inline_here(const asio::any_io_executor& ex) noexcept {
-  // Asio 1.24's target<T>() casts without checking the type: compare the type first.
-  if (!ex || ex.target_type() != typeid(io::loop::executor_type)) return false;
-  const auto* loop_executor = ex.target<io::loop::executor_type>();
+  const io::loop::executor_type* loop_executor = io::loop_executor_in(ex);
   return loop_executor != nullptr &&
          asio::query(*loop_executor, asio::execution::blocking) ==
              asio::execution::blocking.possibly &&

@@ -11,16 +11,14 @@
 // so nothing takes a lock per message and no send crosses threads.
 #include "runner.hpp"
 
-#include <asio/any_io_executor.hpp>
 #include <asio/post.hpp>
 
 #include <algorithm>
 #include <deque>
 #include <stdexcept>
-#include <typeinfo>
 #include <vector>
 
-#include "io/loop.hpp"
+#include "io/async.hpp"
 
 namespace rmq::bench {
 
@@ -31,12 +29,12 @@ constexpr auto batching = std::chrono::microseconds(100);
 /// The loop a producer's executor runs on. rmq-bench paces on it with the loop's own timers
 /// (an internal interface: the public API has no timer, and users bring their own context).
 rmq::io::loop& loop_of(rmq::producer& producer) {
-  const asio::any_io_executor ex = producer.get_executor();
-  // target<T>() does not check the type in this Asio: compare first.
-  if (ex.target_type() != typeid(rmq::io::loop::executor_type)) {
+  const asio::any_io_executor ex = producer.get_executor();  // the result points into it
+  const rmq::io::loop::executor_type* loop_ex = rmq::io::loop_executor_in(ex);
+  if (loop_ex == nullptr) {
     throw std::logic_error("rmq-bench: a producer's executor is not its loop's");
   }
-  return ex.target<rmq::io::loop::executor_type>()->context();
+  return loop_ex->context();
 }
 
 /// The open-loop sender of one producer: touched only on that producer's loop thread. It deletes
