@@ -15,7 +15,7 @@ connection_core::connection_core(const connection_core_options& options)
 connection_core::ticket connection_core::submit_deferrable(deferred_encoder encode,
                                                            clock::time_point deadline,
                                                            response_waiter waiter, bool oneway) {
-  if (deferred_head_ == deferred_.size() && pending_.size() < options_.max_pending_bytes) {
+  if (deferred_.empty() && pending_.size() < options_.max_pending_bytes) {
     return submit([encode](std::string& out, std::int32_t opaque) {
       encode.encode(encode.context, out, opaque);
     }, deadline, waiter, oneway);
@@ -29,8 +29,9 @@ connection_core::ticket connection_core::submit_deferrable(deferred_encoder enco
 }
 
 void connection_core::encode_deferred() {
-  while (deferred_head_ < deferred_.size() && pending_.size() < options_.max_pending_bytes) {
-    const deferred_request next = deferred_[deferred_head_++];
+  while (!deferred_.empty() && pending_.size() < options_.max_pending_bytes) {
+    const deferred_request next = deferred_.front();
+    deferred_.pop_front();
     const std::uint32_t slot = table_.find(next.opaque);
     if (slot == request_table::npos || table_[slot].state != request_state::deferred) {
       continue;  // expired or cancelled while it waited: never encoded
@@ -39,14 +40,6 @@ void connection_core::encode_deferred() {
     const std::size_t start = pending_.size();
     next.encoder.encode(next.encoder.context, pending_, next.opaque);
     pending_segments_.push_back({start, pending_.size() - start, next.opaque, true});
-  }
-  if (deferred_head_ == deferred_.size()) {
-    deferred_.clear();
-    deferred_head_ = 0;
-  } else if (deferred_head_ >= 1024 && 2 * deferred_head_ >= deferred_.size()) {
-    // A queue that never runs empty: drop the taken front so that it does not grow for ever.
-    deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<std::ptrdiff_t>(deferred_head_));
-    deferred_head_ = 0;
   }
 }
 
@@ -219,7 +212,6 @@ void connection_core::fail_all(std::error_code ec) {
   pending_.clear();
   pending_segments_.clear();
   deferred_.clear();  // their slots fail below with the rest
-  deferred_head_ = 0;
   if (send_in_flight_) {
     send_is_stale_ = true;  // the kernel may still read sending_: keep it until the send ends
   } else {

@@ -21,6 +21,7 @@
 #include <system_error>
 #include <vector>
 
+#include "common/vector_fifo.hpp"
 #include "net/request_table.hpp"
 #include "wire/command.hpp"
 
@@ -195,8 +196,7 @@ class connection_core {
     std::int32_t opaque;
     deferred_encoder encoder;
   };
-  std::vector<deferred_request> deferred_;  // FIFO from deferred_head_; capacity kept
-  std::size_t deferred_head_ = 0;
+  vector_fifo<deferred_request> deferred_;
   server_request_handler handler_;
   connection_counters counters_;
 };

@@ -40,16 +40,8 @@ std::uint32_t request_table::acquire(clock::time_point deadline, response_waiter
 }
 
 void request_table::trim_run() noexcept {
-  while (run_head_ < run_.size() && find(run_[run_head_]) == npos) ++run_head_;
-  if (run_head_ == run_.size()) {
-    run_.clear();
-    run_head_ = 0;
-    run_back_deadline_ = clock::time_point::min();
-  } else if (run_head_ >= 1024 && 2 * run_head_ >= run_.size()) {
-    // Drop the released front in one move, so the run does not grow for ever.
-    run_.erase(run_.begin(), run_.begin() + static_cast<std::ptrdiff_t>(run_head_));
-    run_head_ = 0;
-  }
+  while (!run_.empty() && find(run_.front()) == npos) run_.pop_front();
+  if (run_.empty()) run_back_deadline_ = clock::time_point::min();
 }
 
 std::uint32_t request_table::find(std::int32_t opaque) const noexcept {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/indexed_heap.hpp"
+#include "common/vector_fifo.hpp"
 
 namespace rmq::wire {
 struct command_view;
@@ -92,13 +93,13 @@ class request_table {
 
   /// Earliest deadline among live requests (time_point::max() when none).
   [[nodiscard]] clock::time_point next_deadline() const noexcept {
-    const clock::time_point run = run_head_ == run_.size() ? clock::time_point::max()
-                                                             : slots_[run_front()].deadline;
+    const clock::time_point run =
+        run_.empty() ? clock::time_point::max() : slots_[run_front()].deadline;
     return heap_.empty() ? run : std::min(run, slots_[heap_.front()].deadline);
   }
   /// Index of the live request with the earliest deadline. Precondition: !empty().
   [[nodiscard]] std::uint32_t earliest() const noexcept {
-    if (run_head_ == run_.size()) return heap_.front();
+    if (run_.empty()) return heap_.front();
     const std::uint32_t run = run_front();
     return heap_.empty() || slots_[run].deadline <= slots_[heap_.front()].deadline
                ? run
@@ -107,7 +108,7 @@ class request_table {
 
  private:
   [[nodiscard]] std::uint32_t run_front() const noexcept {
-    return static_cast<std::uint32_t>(run_[run_head_]) & mask_;
+    return static_cast<std::uint32_t>(run_.front()) & mask_;
   }
   /// Drops released requests from the front of the run, so that its front is live.
   void trim_run() noexcept;
@@ -133,8 +134,7 @@ class request_table {
   // A request with an earlier deadline than the run's last goes to the heap. A released
   // request stays in the run until it reaches the front (the run holds at most what was sent
   // while its oldest live request waits: bounded by its deadline).
-  std::vector<std::int32_t> run_;  // opaques from run_head_; capacity kept
-  std::size_t run_head_ = 0;
+  vector_fifo<std::int32_t> run_;  // opaques
   clock::time_point run_back_deadline_ = clock::time_point::min();
   indexed_heap<std::uint32_t, deadline_order> heap_{deadline_order{&slots_}};
   std::size_t live_ = 0;
