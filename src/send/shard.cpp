@@ -175,7 +175,10 @@ detached shard::pipeline(send_op& op) {
   std::optional<route::broker_id> last_broker;
   int attempt = 0;
   while (attempt < plan.max_attempts) {
-    const io::clock::time_point now = loop_.now();
+    // A send posted from another thread was stamped by that thread's clock, possibly after the
+    // loop's last reading: an attempt never starts before its send did, or the shares of the
+    // budget would end the last attempt before the deadline.
+    const io::clock::time_point now = std::max(loop_.now(), op.started);
     if (now >= op.deadline) {
       ec = make_error_code(errc::timed_out);
       break;
