@@ -1,9 +1,14 @@
 // Open-loop async/oneway: message i is due at its intended time (pacing.hpp), whatever happened
 // to the messages before it. Each producer's loop paces its own share of the messages: a loop
-// timer (at most every `batching`) and every completion start what has fallen due — or, when all
-// --inflight message slots are busy, queue it in a backlog until a slot frees. Latency runs from
-// the intended time, so a wait for the timer, a wait for a slot and any stall count against the
-// messages they delayed.
+// timer (at most every `batching`) starts what has fallen due — or, when all --inflight message
+// slots are busy, queues it in a backlog that completions drain as they free slots. Latency runs
+// from the intended time, so a wait for the timer, a wait for a slot and any stall count against
+// the messages they delayed.
+//
+// Only the timer starts new messages, not completions: the loop wakes for every chunk of
+// responses, and sending what fell due at each of those wake-ups split the stream into writes
+// of a few messages each (at 250 k msg/s, 74 k submissions a second and 3.7 µs of client CPU per
+// message, most of it in the kernel's TCP send path; timer-only: 20 k and 2.7 µs).
 //
 // Pacing on the loop, not on a thread of its own: on the client's one core a pacer thread woke
 // every 100 µs, preempted the loop and posted each batch across threads (at 340 k msg/s a third
@@ -65,11 +70,10 @@ class paced_sender {
   };
 
   // Starts every message due by now (or queues it for a slot), then sleeps on the loop's timer
-  // until the next is due, but wakes at most every `batching`: a wake-up of an idle loop costs
-  // more than the few messages due in between. Completions pump too (the loop is awake then).
+  // until the next is due, but wakes at most every `batching`: a wake-up and a socket write cost
+  // more than the few messages due in between.
   void pump() {
-    if (pumping_ || paced_out_) return;  // re-entered from a completion started inside
-    pumping_ = true;
+    if (paced_out_) return;
     ++depth_;
     const clock::time_point now = clock::now();
     for (clock::time_point due = pace_.intended(next_); due <= now; due = pace_.intended(next_)) {
@@ -81,7 +85,6 @@ class paced_sender {
       submit(due);
     }
     --depth_;
-    pumping_ = false;
     if (paced_out_) {
       end_pacing();  // may delete this
     } else if (!timer_.armed()) {
@@ -134,7 +137,6 @@ class paced_sender {
         backlog_.pop_front();
         start(s, next);
       }
-      pump();  // what fell due meanwhile
       --depth_;
       leave_if_done();  // may delete this: nothing is touched after it
     };
@@ -169,7 +171,6 @@ class paced_sender {
   std::size_t in_flight_ = 0;
   std::uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
   std::size_t depth_ = 0;  // callbacks of this sender on the stack
-  bool pumping_ = false;
   bool paced_out_ = false;
 };
 
