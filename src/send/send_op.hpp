@@ -75,6 +75,9 @@ struct send_op final : io::task {
   // hands finish() where the message went; the result is built on its stack.
   int attempts = 0;
   route::broker_id first_tried = 0;  ///< the first attempt's broker, for the diagnostics
+  // Set with uniq_key (here, where it fills padding): the message carries its own UNIQ_KEY, so
+  // finish() reads that instead of uniq_key.
+  bool users_uniq_key = false;
 
   [[nodiscard]] send_op_extras& extras() {
     if (!extras_) extras_ = std::make_unique<send_op_extras>();
@@ -88,6 +91,7 @@ struct send_op final : io::task {
     batch = {};
     target = {};
     uniq_key_size = 0;
+    users_uniq_key = false;
     properties.clear();
     payload = {};
     sys_flag = 0;

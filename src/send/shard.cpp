@@ -242,6 +242,7 @@ std::error_code shard::prepare_body(send_op& op) {
   const message& msg = *op.msg;
   // One id per send, kept by every retry, so consumers can de-duplicate.
   std::string_view uniq_key = msg.uniq_key();
+  op.users_uniq_key = !uniq_key.empty();
   if (uniq_key.empty()) {
     op.uniq_key_size = ids.next_at(loop_.wall_ms(), op.uniq_key.data());
     uniq_key = {op.uniq_key.data(), op.uniq_key_size};
@@ -425,8 +426,10 @@ void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_i
   result.attempts = op.attempts;
   if (send_op_extras* extras = op.extras_if_any()) result.diagnostics = std::move(extras->diagnostics);
   if (!ec) {
+    // The message itself is read only when it brought its own key: at depth the user's message
+    // is long out of the cache by now (a miss on every completion).
     result.msg_id.assign(!op.batch.empty() ? std::string_view(op.extras().batch_ids)
-                         : !op.msg->uniq_key().empty()
+                         : op.users_uniq_key
                              ? std::string_view(op.msg->uniq_key())
                              : std::string_view(op.uniq_key.data(), op.uniq_key_size));
     if (info != nullptr && delivered != nullptr) {

@@ -75,6 +75,23 @@ TEST_CASE("blocking send against both personalities and both serializations") {
   }
 }
 
+TEST_CASE("a message's own UNIQ_KEY is sent and returned as msgId; the next send gets a fresh one") {
+  producer_fixture f(sim_with(1, sim::personality::v4_9));
+  rmq::message own = sample(7);
+  own.set_uniq_key("MY-OWN-KEY-0001");
+  const rmq::send_result first = f.producer->send(own);
+  CHECK(first.msg_id.view() == "MY-OWN-KEY-0001");
+  // The same pooled op serves the next send: it must not keep the previous message's key.
+  const rmq::message plain = sample(8);
+  const rmq::send_result second = f.producer->send(plain);
+  CHECK(second.msg_id.size() == 32);
+  CHECK(second.msg_id.view() != first.msg_id.view());
+  const auto stored = f.sim.messages();
+  REQUIRE(stored.size() == 2);
+  check_stored(stored[0], own, first);
+  check_stored(stored[1], plain, second);
+}
+
 TEST_CASE("callback, future and oneway forms") {
   producer_fixture f(sim_with(2, sim::personality::v4_9));
   const rmq::message msg = sample(1);
