@@ -32,7 +32,7 @@ void* frame_pool::allocate_frame(std::size_t size) {
     h->size_class = 0;
     return h + 1;
   }
-  auto* h = static_cast<header*>(pool->take(size_class));
+  auto* h = static_cast<header*>(pool->blocks_.take(size_class, (size_class + 1) * granule));
   h->pool = pool;
   h->size_class = size_class;
   return h + 1;
@@ -44,31 +44,7 @@ void frame_pool::deallocate_frame(void* frame) noexcept {
     ::operator delete(h);
     return;
   }
-  h->pool->give(h, h->size_class);
-}
-
-void* frame_pool::take(std::size_t size_class) {
-  if (free_node* node = free_[size_class]) {
-    free_[size_class] = node->next;
-    return node;
-  }
-  const std::size_t bytes = (size_class + 1) * granule;
-  if (chunk_left_ < bytes) {
-    // The tail of the old chunk is abandoned; chunks are large, so little is lost.
-    chunks_.push_back(std::make_unique<std::byte[]>(chunk_bytes));
-    chunk_cursor_ = chunks_.back().get();
-    chunk_left_ = chunk_bytes;
-  }
-  void* block = chunk_cursor_;
-  chunk_cursor_ += bytes;
-  chunk_left_ -= bytes;
-  return block;
-}
-
-void frame_pool::give(void* block, std::size_t size_class) noexcept {
-  auto* node = static_cast<free_node*>(block);
-  node->next = free_[size_class];
-  free_[size_class] = node;
+  h->pool->blocks_.give(h, h->size_class);
 }
 
 }  // namespace rmq

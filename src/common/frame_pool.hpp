@@ -8,12 +8,11 @@
 // from operator new and are counted, so a test can prove the hot path never falls back.
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
-#include <vector>
+
+#include "common/block_pool.hpp"
 
 namespace rmq {
 
@@ -56,25 +55,16 @@ class frame_pool {
   [[nodiscard]] static std::uint64_t fallback_allocations() noexcept {
     return fallbacks_.load(std::memory_order_relaxed);
   }
-  [[nodiscard]] std::size_t chunks() const noexcept { return chunks_.size(); }
+  [[nodiscard]] std::size_t chunks() const noexcept { return blocks_.chunks(); }
 
  private:
-  struct free_node {
-    free_node* next;
-  };
   // Every frame is preceded by this header, so deallocation needs no size and finds its pool.
   struct alignas(std::max_align_t) header {
     frame_pool* pool;  // nullptr: from the global heap
     std::size_t size_class;
   };
 
-  void* take(std::size_t size_class);
-  void give(void* block, std::size_t size_class) noexcept;
-
-  std::array<free_node*, classes> free_{};
-  std::vector<std::unique_ptr<std::byte[]>> chunks_;
-  std::byte* chunk_cursor_ = nullptr;
-  std::size_t chunk_left_ = 0;
+  block_pool<classes> blocks_{chunk_bytes};  // class c: blocks of (c + 1) * granule bytes
   static std::atomic<std::uint64_t> fallbacks_;
 };
 

@@ -15,6 +15,7 @@
 #include <system_error>
 #include <vector>
 
+#include "common/block_pool.hpp"
 #include "io/loop.hpp"
 #include "io/task.hpp"
 #include "rmq/message.hpp"
@@ -144,30 +145,14 @@ class completion_slab {
       return ::operator new(size, heap_alignment);
     }
     const std::size_t c = size_class(size);
-    if (free_node* node = free_[c]) {
-      free_[c] = node->next;
-      return node;
-    }
-    if (chunk_left_ < block_sizes[c]) {
-      // The tail of the old chunk is abandoned; chunks are large, so little is lost.
-      // operator new[] aligns to at least alignof(std::max_align_t), as do the block sizes.
-      chunks_.push_back(std::make_unique<std::byte[]>(chunk_bytes));
-      chunk_cursor_ = chunks_.back().get();
-      chunk_left_ = chunk_bytes;
-    }
-    void* block = chunk_cursor_;
-    chunk_cursor_ += block_sizes[c];
-    chunk_left_ -= block_sizes[c];
-    return block;
+    return blocks_.take(c, block_sizes[c]);
   }
   void deallocate(void* p, std::size_t size) noexcept {
     if (size > block_sizes.back()) {
       ::operator delete(p, heap_alignment);
       return;
     }
-    const std::size_t c = size_class(size);
-    auto* node = new (p) free_node{free_[c]};
-    free_[c] = node;
+    blocks_.give(p, size_class(size));
   }
   /// Any thread: handlers too large for a block (each cost a heap allocation).
   [[nodiscard]] std::uint64_t fallbacks() const noexcept {
@@ -175,19 +160,13 @@ class completion_slab {
   }
 
  private:
-  struct free_node {
-    free_node* next;
-  };
   static_assert(block_sizes[0] % alignof(std::max_align_t) == 0 &&
                 block_sizes[1] % alignof(std::max_align_t) == 0);
   [[nodiscard]] static std::size_t size_class(std::size_t size) noexcept {
     return size <= block_sizes[0] ? 0 : size <= block_sizes[1] ? 1 : 2;
   }
 
-  std::vector<std::unique_ptr<std::byte[]>> chunks_;
-  std::byte* chunk_cursor_ = nullptr;
-  std::size_t chunk_left_ = 0;
-  std::array<free_node*, block_sizes.size()> free_{};
+  block_pool<block_sizes.size()> blocks_{chunk_bytes};
   std::atomic<std::uint64_t> fallbacks_{0};  // written by the loop thread only
 };
 
