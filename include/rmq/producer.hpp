@@ -91,7 +91,8 @@ class send_completion {
 /// Storage where a handler's completion object is built (pooled by the producer).
 struct completion_storage {
   void* (*allocate)(void* owner, std::size_t size, std::size_t align) = nullptr;
-  void (*deallocate)(void* owner, void* p, std::size_t size) noexcept = nullptr;
+  /// Given the size and alignment the block was allocated with.
+  void (*deallocate)(void* owner, void* p, std::size_t size, std::size_t align) noexcept = nullptr;
   void* owner = nullptr;
 };
 
@@ -117,7 +118,7 @@ class handler_completion final : public send_completion {
     auto work = std::move(self->work_);
     const completion_storage storage = self->storage_;
     self->~handler_completion();
-    storage.deallocate(storage.owner, self, sizeof(handler_completion));
+    storage.deallocate(storage.owner, self, sizeof(handler_completion), alignof(handler_completion));
     if constexpr (std::is_same_v<decltype(work), asio::any_io_executor>) {
       // What dispatch does for a handler of the loop we are on (a coroutine spawned on
       // producer.get_executor()), without first wrapping it in a type-erased function.

@@ -86,7 +86,7 @@ void* heap_allocate(void*, std::size_t size, std::size_t align) {
   if (align > static_cast<std::size_t>(completion_alignment)) throw std::bad_alloc();
   return ::operator new(size, completion_alignment);
 }
-void heap_deallocate(void*, void* p, std::size_t) noexcept {
+void heap_deallocate(void*, void* p, std::size_t, std::size_t) noexcept {
   ::operator delete(p, completion_alignment);
 }
 
@@ -293,8 +293,8 @@ detail::completion_storage producer::completion_storage_for_this_thread() const 
     return {[](void* owner, std::size_t size, std::size_t align) {
               return static_cast<send::shard*>(owner)->completions().allocate(size, align);
             },
-            [](void* owner, void* p, std::size_t size) noexcept {
-              static_cast<send::shard*>(owner)->completions().deallocate(p, size);
+            [](void* owner, void* p, std::size_t size, std::size_t align) noexcept {
+              static_cast<send::shard*>(owner)->completions().deallocate(p, size, align);
             },
             local};
   }

@@ -140,15 +140,16 @@ class completion_slab {
   static constexpr std::align_val_t heap_alignment{64};  // for the rare oversized handler
 
   void* allocate(std::size_t size, std::size_t align) {
-    if (size > block_sizes.back() || align > alignof(std::max_align_t)) {
+    if (!pooled(size, align)) {
       fallbacks_.store(fallbacks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       return ::operator new(size, heap_alignment);
     }
     const std::size_t c = size_class(size);
     return blocks_.take(c, block_sizes[c]);
   }
-  void deallocate(void* p, std::size_t size) noexcept {
-    if (size > block_sizes.back()) {
+  /// `size` and `align` as given to allocate: they tell a block from a heap fallback.
+  void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
+    if (!pooled(size, align)) {
       ::operator delete(p, heap_alignment);
       return;
     }
@@ -162,6 +163,9 @@ class completion_slab {
  private:
   static_assert(block_sizes[0] % alignof(std::max_align_t) == 0 &&
                 block_sizes[1] % alignof(std::max_align_t) == 0);
+  [[nodiscard]] static bool pooled(std::size_t size, std::size_t align) noexcept {
+    return size <= block_sizes.back() && align <= alignof(std::max_align_t);
+  }
   [[nodiscard]] static std::size_t size_class(std::size_t size) noexcept {
     return size <= block_sizes[0] ? 0 : size <= block_sizes[1] ? 1 : 2;
   }
