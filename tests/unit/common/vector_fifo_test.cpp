@@ -2,16 +2,18 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <deque>
 #include <random>
 
-TEST_CASE("vector_fifo keeps FIFO order through compaction, as a deque would") {
+TEST_CASE("vector_fifo keeps FIFO order through wrap-around and growth, as a deque would") {
   // A queue that never runs empty (more pushed than popped for a while, then drained), checked
-  // against std::deque at every step; the taken front is compacted many times on the way.
+  // against std::deque at every step; the ring wraps and grows many times on the way.
   rmq::vector_fifo<int> fifo;
   std::deque<int> model;
   std::mt19937 rng(5);
   int next = 0;
+  std::size_t max_size = 0;
   for (int step = 0; step < 100000; ++step) {
     const bool push = step < 80000 ? rng() % 5 < 3 : false;
     if (push || model.empty()) {
@@ -24,7 +26,10 @@ TEST_CASE("vector_fifo keeps FIFO order through compaction, as a deque would") {
       model.pop_front();
     }
     if (step % 97 == 0) CHECK(fifo.size() == model.size());
+    max_size = std::max(max_size, model.size());
   }
+  // The ring never holds more than twice the most it had queued at once.
+  CHECK(fifo.capacity() < 2 * max_size);
   CHECK(fifo.size() == model.size());
   while (!model.empty()) {
     CHECK(fifo.front() == model.front());
@@ -36,4 +41,17 @@ TEST_CASE("vector_fifo keeps FIFO order through compaction, as a deque would") {
   CHECK(fifo.front() == 7);
   fifo.clear();
   CHECK(fifo.empty());
+}
+
+TEST_CASE("vector_fifo allocates nothing once grown, however often it wraps") {
+  rmq::vector_fifo<int> fifo;
+  for (int i = 0; i < 100; ++i) fifo.push_back(i);
+  const std::size_t grown = fifo.capacity();
+  for (int i = 100; i < 100000; ++i) {
+    CHECK(fifo.front() == i - 100);
+    fifo.pop_front();
+    fifo.push_back(i);
+  }
+  CHECK(fifo.size() == 100);
+  CHECK(fifo.capacity() == grown);
 }
