@@ -24,6 +24,7 @@ class block_pool {
   /// class; at most the chunk size): a freed one if any, else carved from the current chunk.
   [[nodiscard]] void* take(std::size_t size_class, std::size_t bytes) {
     assert(size_class < Classes && bytes <= chunk_bytes_);
+    ++in_use_;
     if (free_node* node = free_[size_class]) {
       free_[size_class] = node->next;
       return node;
@@ -43,8 +44,11 @@ class block_pool {
   /// Returns a block taken with the same class.
   void give(void* block, std::size_t size_class) noexcept {
     free_[size_class] = new (block) free_node{free_[size_class]};
+    --in_use_;
   }
   [[nodiscard]] std::size_t chunks() const noexcept { return chunks_.size(); }
+  /// Blocks taken and not given back, of every class.
+  [[nodiscard]] std::size_t in_use() const noexcept { return in_use_; }
 
  private:
   struct free_node {
@@ -56,6 +60,7 @@ class block_pool {
   std::vector<std::unique_ptr<std::byte[]>> chunks_;
   std::byte* chunk_cursor_ = nullptr;
   std::size_t chunk_left_ = 0;
+  std::size_t in_use_ = 0;
 };
 
 }  // namespace rmq

@@ -56,6 +56,8 @@ class frame_pool {
     return fallbacks_.load(std::memory_order_relaxed);
   }
   [[nodiscard]] std::size_t chunks() const noexcept { return blocks_.chunks(); }
+  /// Frames of this pool's thread alive now (owner thread only).
+  [[nodiscard]] std::size_t frames_in_use() const noexcept { return blocks_.in_use(); }
 
  private:
   // Every frame is preceded by this header, so deallocation needs no size and finds its pool.

@@ -83,8 +83,8 @@ class request_table {
     const request_slot& slot = slots_[(static_cast<std::uint32_t>(opaque) + ahead) & mask_];
     if (slot.state == request_state::free) return;
     // The context is usually an awaiter inside the waiting coroutine's frame, and the frame's
-    // start (its resume pointer) lies before it: a send's awaiter sits 296 bytes into its
-    // 416-byte frame. Fetch the lines around it, mostly behind.
+    // start (its resume pointer) lies before it: a send's awaiter sits 312 bytes into its
+    // 432-byte frame. Fetch the lines around it, mostly behind.
     const auto* context = static_cast<const char*>(slot.waiter.context);
     for (int line = -5; line <= 2; ++line) __builtin_prefetch(context + line * 64);
   }

@@ -8,41 +8,26 @@
 
 namespace rmq::route {
 
-struct topic_routes::wait_for_query {
-  entry& e;
-  waiter node;
-  bool await_ready() const noexcept { return !e.querying; }
-  void await_suspend(std::coroutine_handle<> h) noexcept {
-    node.handle = h;
-    node.next = e.waiters;
-    e.waiters = &node;
-  }
-  void await_resume() const noexcept {}
-};
-
 topic_routes::topic_routes(name_server_client& names, broker_registry& brokers,
                            net::connection_pool& pool, route_settings settings)
     : names_(names), brokers_(brokers), pool_(pool), settings_(std::move(settings)) {}
 
-coro<std::error_code> topic_routes::get(std::string_view topic, net::clock::time_point deadline,
-                                        publish_info_ptr& out) {
+topic_routes::lookup topic_routes::get(std::string_view topic, net::clock::time_point deadline,
+                                      publish_info_ptr& out) {
   auto it = entries_.find(topic);
-  if (it != entries_.end() && it->second.info) {
-    out = it->second.info;  // the hot path: a cached route
-    co_return std::error_code{};
-  }
   if (it == entries_.end()) it = entries_.emplace(std::string(topic), entry{}).first;
   entry& e = it->second;
-  if (e.querying) {
-    co_await wait_for_query{e, {}};  // another send's query answers us too
-  } else {
-    co_await query(std::string(topic), deadline);
-  }
+  if (e.info == nullptr && !e.querying) spawn(query(it->first, deadline));
+  return lookup(*it, out);
+}
+
+std::error_code topic_routes::lookup::await_resume() const {
+  const entry& e = node_.second;
   if (e.info) {
-    out = e.info;
-    co_return std::error_code{};
+    out_ = e.info;
+    return {};
   }
-  co_return e.last_error ? e.last_error : make_error_code(errc::no_route);
+  return e.last_error ? e.last_error : make_error_code(errc::no_route);
 }
 
 publish_info_ptr topic_routes::cached(std::string_view topic) const {
@@ -50,7 +35,7 @@ publish_info_ptr topic_routes::cached(std::string_view topic) const {
   return it != entries_.end() ? it->second.info : nullptr;
 }
 
-coro<std::error_code> topic_routes::query(std::string topic, net::clock::time_point deadline) {
+coro<void> topic_routes::query(std::string topic, net::clock::time_point deadline) {
   entry& e = entries_[topic];  // entries are never erased, so the reference stays valid
   e.querying = true;
   route_reply reply = co_await names_.query_route(topic, deadline);
@@ -76,7 +61,6 @@ coro<std::error_code> topic_routes::query(std::string topic, net::clock::time_po
   e.querying = false;
   e.last_error = ec;
   wake(e);
-  co_return ec;
 }
 
 std::error_code topic_routes::publish(const std::string& topic, wire::topic_route_data route,

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/coro.hpp"
@@ -45,15 +46,20 @@ struct route_settings {
 };
 
 class topic_routes {
+  struct waiter;
+  struct entry;
+  using entry_node = std::pair<const std::string, entry>;  // a map node: key and entry
+
  public:
   topic_routes(name_server_client& names, broker_registry& brokers, net::connection_pool& pool,
                route_settings settings);
 
-  /// The topic's publish info, from the cache or (first use) from the NameServer. Errors:
-  /// no_route (unknown topic and no auto-create route), no_name_server, timed_out, and the
-  /// transport errors of the last NameServer tried.
-  [[nodiscard]] coro<std::error_code> get(std::string_view topic, net::clock::time_point deadline,
-                                          publish_info_ptr& out);
+  class lookup;
+  /// Awaitable: the topic's publish info (into `out`), from the cache or (first use) from the
+  /// NameServer; co_await yields the error. Errors: no_route (unknown topic and no auto-create
+  /// route), no_name_server, timed_out, and the transport errors of the last NameServer tried.
+  [[nodiscard]] lookup get(std::string_view topic, net::clock::time_point deadline,
+                           publish_info_ptr& out);
   /// The cached publish info, or nullptr (then get() queries): lets a send skip the coroutine
   /// when the route is known, which is nearly always.
   [[nodiscard]] publish_info_ptr cached(std::string_view topic) const;
@@ -81,9 +87,10 @@ class topic_routes {
     std::error_code last_error;
     waiter* waiters = nullptr;
   };
-  struct wait_for_query;
 
-  [[nodiscard]] coro<std::error_code> query(std::string topic, net::clock::time_point deadline);
+  /// Queries the topic's route, publishes it, and wakes the sends waiting for it (the outcome is
+  /// in the entry: info, last_error).
+  [[nodiscard]] coro<void> query(std::string topic, net::clock::time_point deadline);
   [[nodiscard]] std::error_code publish(const std::string& topic, wire::topic_route_data route,
                                         bool from_default_topic);
   void wake(entry& e);
@@ -102,6 +109,32 @@ class topic_routes {
   std::unordered_map<std::string, entry, topic_hash, std::equal_to<>> entries_;
   std::function<void(broker_id)> on_new_master_;
   std::minstd_rand random_{std::random_device{}()};
+};
+
+// The sends that find no route wait in a node of their own awaiter (in the caller's frame) for
+// the topic's one query: a burst of first sends allocates nothing per send. get() starts the
+// query (its own frame, shared by all) when none is running. Every waiter wakes when the query
+// ends, so the deadline of the send that started it bounds the wait of all (they share one send
+// timeout). Small on purpose: the awaiter takes room in every send's frame.
+class topic_routes::lookup {
+ public:
+  lookup(entry_node& node, publish_info_ptr& out) noexcept : node_(node), out_(out) {}
+
+  /// A route, or a query that ended already (perhaps at once: no NameServer to ask).
+  [[nodiscard]] bool await_ready() const noexcept {
+    return node_.second.info != nullptr || !node_.second.querying;
+  }
+  void await_suspend(std::coroutine_handle<> h) noexcept {
+    waiter_.handle = h;
+    waiter_.next = node_.second.waiters;
+    node_.second.waiters = &waiter_;
+  }
+  [[nodiscard]] std::error_code await_resume() const;
+
+ private:
+  entry_node& node_;  // entries are never erased: the node outlives every wait
+  publish_info_ptr& out_;
+  waiter waiter_;
 };
 
 }  // namespace rmq::route

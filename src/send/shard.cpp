@@ -148,8 +148,9 @@ void shard::run(send_op& op) {
 //
 // One coroutine per send. Its frame lives as long as the send is in flight, so it holds only
 // what must survive a suspension: the work is done by plain member functions whose locals stay
-// on the stack, and the slow paths (a full gate, a route miss) are child coroutines whose frames
-// exist only while they are taken.
+// on the stack. A full gate is a child coroutine whose frame exists only while it waits; a route
+// miss waits for the topic's one NameServer query in a node inside this frame (topic_routes::
+// lookup), so a burst of first sends takes no second frame each.
 
 detached shard::pipeline(send_op& op) {
   std::size_t bytes = 0;

@@ -4,13 +4,16 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 
+#include <atomic>
 #include <future>
 #include <map>
 #include <set>
 
+#include "common/frame_pool.hpp"
 #include "producer_fixture.hpp"
 #include "wire/codes.hpp"
 
@@ -273,6 +276,37 @@ TEST_CASE("the first sends of a topic share one NameServer query") {
   const rmq::message msg = sample();
   for (int i = 0; i < 100; ++i) futures.push_back(f.producer->async_send(msg, asio::use_future));
   for (auto& fu : futures) CHECK(fu.get().status == rmq::send_status::send_ok);
+  CHECK(f.producer->stats().route_queries == 1);
+}
+
+TEST_CASE("sends waiting for their topic's first route take no coroutine frame beyond their own") {
+  // Started in one loop turn, before the NameServer can answer: every send waits for the one
+  // query, in a node inside its own frame (a burst of first sends at start-up must not cost a
+  // second frame each, which the pool would keep for good).
+  producer_fixture f(sim_with(1, sim::personality::v4_9));
+  constexpr int sends = 500;
+  const rmq::message msg = sample();
+  std::atomic<int> succeeded{0};
+  std::atomic<int> completed{0};
+  std::promise<void> all_done;
+  std::promise<std::size_t> frames_waiting;
+  asio::post(f.producer->get_executor(), [&] {
+    const rmq::frame_pool& pool = *rmq::frame_pool::current();
+    const std::size_t before = pool.frames_in_use();
+    for (int i = 0; i < sends; ++i) {
+      f.producer->async_send(msg, [&](std::error_code ec, rmq::send_result) {
+        if (!ec) ++succeeded;
+        if (++completed == sends) all_done.set_value();
+      });
+    }
+    frames_waiting.set_value(pool.frames_in_use() - before);
+  });
+  const std::size_t frames = frames_waiting.get_future().get();
+  // One frame per send, and the query's own few (the query, its NameServer request).
+  CHECK(frames >= sends);
+  CHECK(frames < sends + 8);
+  all_done.get_future().wait();
+  CHECK(succeeded == sends);
   CHECK(f.producer->stats().route_queries == 1);
 }
 
