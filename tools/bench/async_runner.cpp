@@ -14,10 +14,11 @@ namespace rmq::bench {
 namespace {
 
 asio::awaitable<void> send_loop(rmq::producer& producer, run_state& state, recorder& rec,
-                                const tools::body_source& bodies, rmq::message msg, bool oneway,
-                                std::uint64_t rng) {
+                                const message_supply& messages, bool oneway, std::uint64_t rng) {
+  message_supply::sender_message next_message(messages);
   while (state.claim()) {
-    const std::size_t bytes = bodies.fill(msg, rng);
+    std::size_t bytes = 0;
+    const rmq::message& msg = next_message.next(rng, bytes);
     std::error_code ec;
     const clock::time_point start = clock::now();
     // Two statements, not a conditional: g++ 12 mishandles temporaries of co_await inside ?:.
@@ -37,10 +38,9 @@ asio::awaitable<void> send_loop(rmq::producer& producer, run_state& state, recor
 class callback_sender {
  public:
   callback_sender(rmq::producer& producer, run_state& state, recorder& rec,
-                  const tools::body_source& bodies, rmq::message msg, bool oneway,
-                  std::uint64_t rng)
-      : producer_(producer), state_(state), rec_(rec), bodies_(bodies), msg_(std::move(msg)),
-        oneway_(oneway), rng_(rng) {}
+                  const message_supply& messages, bool oneway, std::uint64_t rng)
+      : producer_(producer), state_(state), rec_(rec), next_message_(messages), oneway_(oneway),
+        rng_(rng) {}
 
   /// Starts the next send, or leaves (deleting itself) once the run wants no more.
   void start_next() {
@@ -50,13 +50,13 @@ class callback_sender {
       state.sender_done();
       return;
     }
-    bytes_ = bodies_.fill(msg_, rng_);
+    const rmq::message& msg = next_message_.next(rng_, bytes_);
     start_ = clock::now();
     const auto done = [this](std::error_code ec, rmq::send_result result) { on_done(ec, result); };
     if (oneway_) {
-      producer_.async_send_oneway(msg_, done);
+      producer_.async_send_oneway(msg, done);
     } else {
-      producer_.async_send(msg_, done);
+      producer_.async_send(msg, done);
     }
   }
 
@@ -80,8 +80,7 @@ class callback_sender {
   rmq::producer& producer_;
   run_state& state_;
   recorder& rec_;
-  const tools::body_source& bodies_;
-  rmq::message msg_;
+  message_supply::sender_message next_message_;
   bool oneway_;
   std::uint64_t rng_;
   std::size_t bytes_ = 0;
@@ -98,7 +97,6 @@ std::vector<std::thread> start_async_senders(const runner_context& context) {
   }
   const std::size_t senders = context.options.inflight;
   context.state.add_senders(senders);
-  const rmq::message prototype = tools::make_message(context.options.message);
   for (std::size_t i = 0; i < senders; ++i) {
     const std::size_t p = i % context.producers.size();
     rmq::producer& producer = *context.producers[p];
@@ -106,12 +104,12 @@ std::vector<std::thread> start_async_senders(const runner_context& context) {
     const std::uint64_t rng = 0x2545f4914f6cdd1dULL * (i + 1);
     if (!context.options.coroutines) {
       auto* sender =
-          new callback_sender(producer, state, *recorders[p], context.bodies, prototype, oneway, rng);
+          new callback_sender(producer, state, *recorders[p], context.messages, oneway, rng);
       asio::post(producer.get_executor(), [sender] { sender->start_next(); });
       continue;
     }
     asio::co_spawn(producer.get_executor(),
-                   send_loop(producer, state, *recorders[p], context.bodies, prototype, oneway, rng),
+                   send_loop(producer, state, *recorders[p], context.messages, oneway, rng),
                    [&state](std::exception_ptr error) {
                      if (error) {
                        try {

@@ -182,7 +182,8 @@ int main(int argc, char** argv) {
                                                   std::chrono::duration<double>(options.duration_s))
                              : clock::time_point::max();
   rmq::bench::run_state state(start, window_start, options.count);
-  const rmq::bench::runner_context context{options, producer_ptrs, state, bodies};
+  const rmq::bench::message_supply messages(options.message, bodies);
+  const rmq::bench::runner_context context{options, producer_ptrs, state, messages};
   std::vector<std::thread> threads;
   if (options.mode == rmq::tools::send_mode::sync) {
     threads = rmq::bench::start_sync_senders(context);

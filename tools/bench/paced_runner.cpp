@@ -50,13 +50,11 @@ class paced_sender {
   paced_sender(const runner_context& context, rmq::producer& producer, recorder& rec,
                std::size_t slots, std::uint64_t first, std::uint64_t stride)
       : context_(context), producer_(producer), loop_(loop_of(producer)), rec_(rec),
-        slots_(slots), pace_(context.state.start(), context.options.rate), next_(first),
+        pace_(context.state.start(), context.options.rate), next_(first),
         stride_(stride) {
-    const rmq::message prototype = tools::make_message(context.options.message);
-    for (slot& s : slots_) {
-      s.msg = prototype;
-      free_.push_back(&s);
-    }
+    slots_.reserve(slots);
+    for (std::size_t i = 0; i < slots; ++i) slots_.emplace_back(context.messages);
+    for (slot& s : slots_) free_.push_back(&s);
   }
 
   /// On the loop thread: starts pacing.
@@ -64,7 +62,9 @@ class paced_sender {
 
  private:
   struct slot {
-    rmq::message msg;
+    explicit slot(const message_supply& messages) : next_message(messages) {}
+    message_supply::sender_message next_message;
+    const rmq::message* msg = nullptr;
     clock::time_point intended;
     std::size_t bytes = 0;
   };
@@ -123,7 +123,7 @@ class paced_sender {
   };
 
   void start(slot& s, clock::time_point intended) {
-    s.bytes = context_.bodies.fill(s.msg, rng_);
+    s.msg = &s.next_message.next(rng_, s.bytes);
     s.intended = intended;
     ++in_flight_;
     auto on_done = [this, &s](std::error_code ec, rmq::send_result result) {
@@ -141,9 +141,9 @@ class paced_sender {
       leave_if_done();  // may delete this: nothing is touched after it
     };
     if (context_.options.mode == tools::send_mode::oneway) {
-      producer_.async_send_oneway(s.msg, std::move(on_done));
+      producer_.async_send_oneway(*s.msg, std::move(on_done));
     } else {
-      producer_.async_send(s.msg, std::move(on_done));
+      producer_.async_send(*s.msg, std::move(on_done));
     }
   }
 

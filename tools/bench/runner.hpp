@@ -3,8 +3,8 @@
 // completed. Returned threads are joined by the caller after that.
 #pragma once
 
-#include "body_source.hpp"
 #include "cli.hpp"
+#include "message_supply.hpp"
 #include "recorder.hpp"
 #include "rmq/producer.hpp"
 #include "run_state.hpp"
@@ -18,7 +18,7 @@ struct runner_context {
   const bench_options& options;
   std::vector<rmq::producer*> producers;
   run_state& state;
-  const tools::body_source& bodies;
+  const message_supply& messages;
 };
 
 /// Closed loop, async or oneway: --inflight senders spread over the producers, each running on

@@ -16,10 +16,11 @@ std::vector<std::thread> start_sync_senders(const runner_context& context) {
     recorder& rec = context.state.make_recorder();
     threads.emplace_back([&producer, &rec, &context, pace, t] {
       run_state& state = context.state;
-      rmq::message msg = tools::make_message(context.options.message);
+      message_supply::sender_message next_message(context.messages);
       std::uint64_t rng = 0x9e3779b97f4a7c15ULL * (t + 1);
       while (const auto index = state.claim()) {
-        const std::size_t bytes = context.bodies.fill(msg, rng);
+        std::size_t bytes = 0;
+        const rmq::message& msg = next_message.next(rng, bytes);
         clock::time_point start;
         if (pace) {
           start = pace->intended(*index);
