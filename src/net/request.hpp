@@ -38,7 +38,8 @@ class request_awaiter {
     // The encoder lives in this awaiter until the waiter runs, so the connection may encode
     // the frame later, once its pending buffer has room.
     result_.error = conn_.request_deferrable({&request_awaiter::encode, this}, deadline_,
-                                             {&request_awaiter::complete, this}, oneway_);
+                                             {&request_awaiter::complete, this, prefetch_hook()},
+                                             oneway_);
     return !result_.error;  // refused at once: resume without suspending
   }
   response await_resume() const noexcept { return result_; }
@@ -46,6 +47,17 @@ class request_awaiter {
  private:
   static void encode(void* self, std::string& out, std::int32_t opaque) {
     static_cast<request_awaiter*>(self)->encode_(out, opaque);
+  }
+  // An encoder may name what its response's handling will read (a send's op) for the table to
+  // fetch ahead: prefetch() const noexcept.
+  static constexpr auto prefetch_hook() noexcept -> void (*)(const void*) noexcept {
+    if constexpr (requires(const Encode& e) { e.prefetch(); }) {
+      return [](const void* self) noexcept {
+        static_cast<const request_awaiter*>(self)->encode_.prefetch();
+      };
+    } else {
+      return nullptr;
+    }
   }
   static void complete(void* self, std::error_code ec, const wire::command_view* frame) {
     auto* awaiter = static_cast<request_awaiter*>(self);

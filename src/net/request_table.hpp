@@ -29,6 +29,9 @@ using clock = std::chrono::steady_clock;
 struct response_waiter {
   void (*complete)(void* context, std::error_code ec, const wire::command_view* response) = nullptr;
   void* context = nullptr;
+  /// Optional: starts fetching into the cache what complete() will read beyond the context
+  /// (request_table::prefetch_waiter_state).
+  void (*prefetch)(const void* context) noexcept = nullptr;
 
   void operator()(std::error_code ec, const wire::command_view* response) const {
     complete(context, ec, response);
@@ -87,6 +90,14 @@ class request_table {
     // 432-byte frame. Fetch the lines around it, mostly behind.
     const auto* context = static_cast<const char*>(slot.waiter.context);
     for (int line = -5; line <= 2; ++line) __builtin_prefetch(context + line * 64);
+  }
+  /// Calls the prefetch hook of the waiter `ahead` opaques after `opaque`, if it is live and has
+  /// one: at depth a send's op has left the cache too, and its address is in the frame that
+  /// prefetch_waiter fetched a few responses earlier.
+  void prefetch_waiter_state(std::int32_t opaque, std::uint32_t ahead) const noexcept {
+    const request_slot& slot = slots_[(static_cast<std::uint32_t>(opaque) + ahead) & mask_];
+    if (slot.state == request_state::free || slot.waiter.prefetch == nullptr) return;
+    slot.waiter.prefetch(slot.waiter.context);
   }
 
   [[nodiscard]] request_slot& operator[](std::uint32_t index) noexcept { return slots_[index]; }
