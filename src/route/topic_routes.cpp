@@ -69,7 +69,7 @@ std::error_code topic_routes::publish(const std::string& topic, wire::topic_rout
   if (e.info && e.info->route == route && e.info->from_default_topic == from_default_topic) {
     return {};  // unchanged
   }
-  auto info = std::make_shared<topic_publish_info>();
+  auto info = std::make_unique<topic_publish_info>();
   info->topic = topic;
   info->round_robin = e.info ? e.info->round_robin : static_cast<std::uint32_t>(random_());
   info->order_topic = wire::is_order_topic(route);
@@ -94,7 +94,7 @@ std::error_code topic_routes::publish(const std::string& topic, wire::topic_rout
     if (!e.info) return make_error_code(errc::no_writable_queue);
   }
   info->route = std::move(route);
-  e.info = std::move(info);
+  e.info = publish_info_ptr(std::move(info));
   return {};
 }
 

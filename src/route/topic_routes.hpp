@@ -36,9 +36,46 @@ struct topic_publish_info {
   /// The topic's round-robin position: the only mutable part (loop thread only), starting at a
   /// random queue like the Java client's ThreadLocalIndex.
   mutable std::uint32_t round_robin = 0;
+  /// Owners (publish_info_ptr): the cache and the sends using it.
+  mutable std::uint32_t owners = 0;
 };
 
-using publish_info_ptr = std::shared_ptr<const topic_publish_info>;
+/// Shared ownership of a topic_publish_info among one loop's cache and sends. The count is a
+/// plain integer because only that loop's thread copies or drops one: every send takes and
+/// drops one, and a shared_ptr's locked increment and decrement made each send wait for its
+/// earlier stores to reach the cache.
+class publish_info_ptr {
+ public:
+  publish_info_ptr() noexcept = default;
+  publish_info_ptr(std::nullptr_t) noexcept {}  // NOLINT: converts like a pointer
+  /// The first owner of a new info.
+  explicit publish_info_ptr(std::unique_ptr<topic_publish_info> info) noexcept
+      : p_(info.release()) {
+    if (p_ != nullptr) p_->owners = 1;
+  }
+  publish_info_ptr(const publish_info_ptr& other) noexcept : p_(other.p_) {
+    if (p_ != nullptr) ++p_->owners;
+  }
+  publish_info_ptr(publish_info_ptr&& other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
+  publish_info_ptr& operator=(publish_info_ptr other) noexcept {
+    std::swap(p_, other.p_);
+    return *this;
+  }
+  ~publish_info_ptr() {
+    if (p_ != nullptr && --p_->owners == 0) delete p_;
+  }
+
+  [[nodiscard]] const topic_publish_info* get() const noexcept { return p_; }
+  const topic_publish_info& operator*() const noexcept { return *p_; }
+  const topic_publish_info* operator->() const noexcept { return p_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+  friend bool operator==(const publish_info_ptr& a, std::nullptr_t) noexcept {
+    return a.p_ == nullptr;
+  }
+
+ private:
+  topic_publish_info* p_ = nullptr;
+};
 
 struct route_settings {
   std::string create_topic_key = "TBW102";
