@@ -7,7 +7,7 @@
 #   RUNS=5 DURATION=10 WARMUP=2 bench/targets.sh
 #
 # Cases: async 1024 in flight (throughput, CPU per message); sync 1 thread next to a raw TCP
-# echo of the same sizes; async at 1k/10k/100k in flight (CPU per message, memory per in-flight
+# echo of the same sizes; async at 1k/10k/50k/100k in flight (CPU per message, memory per in-flight
 # send from peak RSS); async 1024 over 1/2/4/8/16 brokers; open loop at 50 % of the async-1024
 # median. Not under SCHED_FIFO: every rmq-bench thread shares its CPU, and a busy real-time loop
 # thread would starve the thread that ends the run.
@@ -46,15 +46,13 @@ stats() {
     printf "%.4g [%.4g–%.4g]", m, v[1], v[NR] }'
 }
 
-# run NAME ARGS...: RUNS runs of rmq-bench, one JSON file each.
+# run NAME I ARGS...: run I of case NAME, one JSON file.
 run() {
-  local name=$1
-  shift
-  for i in $(seq "$runs"); do
-    echo "== $name run $i/$runs: rmq-bench $*" >&2
-    "$bench" --duration "$duration" --warmup "$warmup" --size 128 \
-      --json "$out/$name.$i.json" "$@" >"$out/$name.$i.txt"
-  done
+  local name=$1 i=$2
+  shift 2
+  echo "== $name run $i/$runs: rmq-bench $*" >&2
+  "$bench" --duration "$duration" --warmup "$warmup" --size 128 \
+    --json "$out/$name.$i.json" "$@" >"$out/$name.$i.txt"
 }
 
 # column NAME KEY [SUBKEY]: "median [min–max]" of one report value over the runs of NAME.
@@ -75,16 +73,21 @@ summary() {
 echo "machine: $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
   "kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$out/summary.txt"
 
-run async1024 --mode async --inflight 1024
-run sync1 --mode sync --threads 1 --raw-echo
-for k in 1000 10000 100000; do run "inflight$k" --mode async --inflight "$k"; done
-for b in 1 2 4 8 16; do run "brokers$b" --mode async --inflight 1024 --brokers "$b"; done
+# Rounds of one run of every case, so that the VM's changes of speed (up to 2x, over minutes)
+# spread over all the cases instead of penalising those that happened to run then: the
+# comparisons (1k against 100k in flight, 1 against 16 brokers) are within rounds.
+for i in $(seq "$runs"); do
+  run async1024 "$i" --mode async --inflight 1024
+  run sync1 "$i" --mode sync --threads 1 --raw-echo
+  for k in 1000 10000 50000 100000; do run "inflight$k" "$i" --mode async --inflight "$k"; done
+  for b in 1 2 4 8 16; do run "brokers$b" "$i" --mode async --inflight 1024 --brokers "$b"; done
+done
 max=$(for f in "$out"/async1024.*.json; do value "$f" msgs_per_s; done | stats | cut -d' ' -f1)
 rate=$(awk -v m="$max" 'BEGIN { printf "%d", m / 2 }')
-run openloop50 --mode async --inflight 1024 --rate "$rate"
+for i in $(seq "$runs"); do run openloop50 "$i" --mode async --inflight 1024 --rate "$rate"; done
 
 {
-  for name in async1024 sync1 inflight1000 inflight10000 inflight100000 brokers1 brokers2 \
+  for name in async1024 sync1 inflight1000 inflight10000 inflight50000 inflight100000 brokers1 brokers2 \
     brokers4 brokers8 brokers16 openloop50; do
     summary "$name"
   done
@@ -92,10 +95,32 @@ run openloop50 --mode async --inflight 1024 --rate "$rate"
     "sync p50 / raw echo p50 per run: $(for f in "$out"/sync1.*.json; do
       awk -v a="$(value "$f" latency_us p50)" -v b="$(raw_p50 "$f")" 'BEGIN { printf "%.2f ", a / b }'
     done)"
-  r1=$(for f in "$out"/inflight1000.*.json; do value "$f" peak_rss_kib; done | stats | cut -d' ' -f1)
-  r2=$(for f in "$out"/inflight100000.*.json; do value "$f" peak_rss_kib; done | stats | cut -d' ' -f1)
-  awk -v a="$r1" -v b="$r2" 'BEGIN {
-    printf "memory per in-flight send: (%.0f - %.0f) KiB / 99000 = %.0f bytes\n", b, a,
-      (b - a) * 1024 / 99000 }'
+  rss() { for f in "$out/inflight$1".*.json; do value "$f" peak_rss_kib; done | stats | cut -d' ' -f1; }
+  r1=$(rss 1000)
+  r50=$(rss 50000)
+  r100=$(rss 100000)
+  # 1k -> 100k counts the write buffers too, which fill up to their bound on the way; between 50k
+  # and 100k both runs have them full, so the difference is what each further send holds.
+  awk -v a="$r1" -v h="$r50" -v b="$r100" 'BEGIN {
+    printf "memory per in-flight send: (%.0f - %.0f) KiB / 99000 = %.0f bytes (1k -> 100k);", b, a,
+      (b - a) * 1024 / 99000
+    printf " (%.0f - %.0f) KiB / 50000 = %.0f bytes (50k -> 100k)\n", b, h, (b - h) * 1024 / 50000 }'
+  # Flatness within each round: CPU per message relative to the round's first case.
+  ratios() {
+    local base=$1
+    shift
+    for i in $(seq "$runs"); do
+      local b
+      b=$(value "$out/$base.$i.json" cpu_us_per_msg)
+      for name in "$@"; do
+        awk -v a="$(value "$out/$name.$i.json" cpu_us_per_msg)" -v b="$b" 'BEGIN { printf "%.2f ", a / b }'
+      done
+      printf '| '
+    done
+  }
+  echo "CPU per message / 1k in flight, per round (10k 50k 100k): $(ratios inflight1000 \
+    inflight10000 inflight50000 inflight100000)"
+  echo "CPU per message / 1 broker, per round (2 4 8 16): $(ratios brokers1 brokers2 brokers4 \
+    brokers8 brokers16)"
   echo "open loop rate: $rate msgs/s (50 % of the async-1024 median $max)"
 } | tee -a "$out/summary.txt"
