@@ -111,7 +111,9 @@ coro<void> topic_routes::refresh_all(net::clock::time_point deadline) {
   std::vector<std::string> topics;
   topics.reserve(entries_.size());
   for (const auto& [topic, e] : entries_) {
-    if (!e.querying) topics.push_back(topic);
+    // A topic without a route is left to its next send: sends that find its query running wait
+    // for it, and this query's deadline is the refresh interval, not their send timeout.
+    if (!e.querying && e.info) topics.push_back(topic);
   }
   for (const std::string& topic : topics) {
     if (net::clock::now() >= deadline) break;

@@ -101,7 +101,7 @@ class topic_routes {
   /// when the route is known, which is nearly always.
   [[nodiscard]] publish_info_ptr cached(std::string_view topic) const;
 
-  /// Queries every topic in use again and publishes the routes that changed.
+  /// Queries every topic that has a route again and publishes the routes that changed.
   [[nodiscard]] coro<void> refresh_all(net::clock::time_point deadline);
 
   /// Called with a broker's id whenever a route introduces a master address not seen before

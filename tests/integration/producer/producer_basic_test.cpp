@@ -270,6 +270,32 @@ TEST_CASE("a missing topic: clear error without auto-create, TBW102 route with i
   }
 }
 
+TEST_CASE("the background refresh leaves a topic without a route to its next send") {
+  // Sends that find a topic's query running wait for it; a refresh's query has the refresh
+  // interval for its deadline, not their send timeout, so it must not be the one they wait for.
+  auto config = sim_with(1, sim::personality::v4_9);
+  config.auto_create = false;
+  rmq::producer_config client;
+  client.route_refresh_interval = 100ms;
+  producer_fixture f(config, client);
+  std::error_code ec;
+  (void)f.producer->send(sample(), ec);
+  REQUIRE_FALSE(ec);
+  (void)f.producer->send(rmq::message("NoSuchTopic", "x"), ec);
+  REQUIRE(ec == rmq::errc::no_route);
+  const auto before = f.sim.counters().namesrv;
+  REQUIRE(before.route_not_found >= 1);
+  // Three refreshes of the known topic; every one of them would have asked for the other too.
+  REQUIRE(f.sim.wait_until([&](const sim::sim_counters& c) {
+    return c.namesrv.route_standard >= before.route_standard + 3;
+  }, 10s));
+  CHECK(f.sim.counters().namesrv.route_not_found == before.route_not_found);
+  // The next send asks again.
+  (void)f.producer->send(rmq::message("NoSuchTopic", "x"), ec);
+  CHECK(ec == rmq::errc::no_route);
+  CHECK(f.sim.counters().namesrv.route_not_found > before.route_not_found);
+}
+
 TEST_CASE("the first sends of a topic share one NameServer query") {
   producer_fixture f(sim_with(2, sim::personality::v4_9));
   std::vector<std::future<rmq::send_result>> futures;
