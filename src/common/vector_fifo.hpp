@@ -21,6 +21,10 @@ class vector_fifo {
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] std::size_t capacity() const noexcept { return items_.size(); }
   [[nodiscard]] const T& front() const noexcept { return items_[head_]; }
+  /// The item `k` places behind the front, or nullptr if there are not that many.
+  [[nodiscard]] const T* peek(std::size_t k) const noexcept {
+    return k < size_ ? &items_[(head_ + k) & (items_.size() - 1)] : nullptr;
+  }
 
   void push_back(const T& item) {
     if (size_ == items_.size()) grow();

@@ -32,6 +32,12 @@ void connection_core::encode_deferred() {
   while (!deferred_.empty() && pending_.size() < options_.max_pending_bytes) {
     const deferred_request next = deferred_.front();
     deferred_.pop_front();
+    // A deferred request is encoded long after it was made, its waiter's state out of the
+    // cache: fetch the frame of the one 8 on and what the one 2 on points to, as dispatch does.
+    if (const deferred_request* ahead = deferred_.peek(7)) table_.prefetch_waiter(ahead->opaque, 0);
+    if (const deferred_request* ahead = deferred_.peek(1)) {
+      table_.prefetch_waiter_state(ahead->opaque, 0);
+    }
     const std::uint32_t slot = table_.find(next.opaque);
     if (slot == request_table::npos || table_[slot].state != request_state::deferred) {
       continue;  // expired or cancelled while it waited: never encoded

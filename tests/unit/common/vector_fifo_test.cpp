@@ -55,3 +55,17 @@ TEST_CASE("vector_fifo allocates nothing once grown, however often it wraps") {
   CHECK(fifo.size() == 100);
   CHECK(fifo.capacity() == grown);
 }
+
+TEST_CASE("vector_fifo::peek sees the items behind the front, across the wrap") {
+  rmq::vector_fifo<int> fifo;
+  for (int i = 0; i < 60; ++i) fifo.push_back(i);
+  for (int i = 0; i < 50; ++i) fifo.pop_front();
+  for (int i = 60; i < 100; ++i) fifo.push_back(i);  // wraps past the end of the 64-item ring
+  REQUIRE(fifo.size() == 50);
+  for (std::size_t k = 0; k < fifo.size(); ++k) {
+    REQUIRE(fifo.peek(k) != nullptr);
+    CHECK(*fifo.peek(k) == 50 + static_cast<int>(k));
+  }
+  CHECK(fifo.peek(50) == nullptr);
+  CHECK(rmq::vector_fifo<int>().peek(0) == nullptr);
+}
