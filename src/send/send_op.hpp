@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <new>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -40,10 +41,14 @@ struct send_op_extras {
   std::string body;       ///< compressed body or batch body, when the message's own is not used
   std::string batch_ids;  ///< comma-joined UNIQ_KEYs of a batch
   send_diagnostics diagnostics;  ///< broker remark, brokers tried (failures and retries only)
+  /// An attempt that stored the message but not as asked, retried on another broker
+  /// (retry_another_broker_when_not_stored_ok): the send's result if every later attempt fails.
+  std::optional<send_result> stored_not_ok;
 
   void clear() noexcept {
     body.clear();
     batch_ids.clear();
+    stored_not_ok.reset();
     diagnostics.remark.clear();
     diagnostics.brokers.clear();
     diagnostics.elapsed_ms = 0;
@@ -85,6 +90,7 @@ struct send_op final : io::task {
     return *extras_;
   }
   [[nodiscard]] send_op_extras* extras_if_any() noexcept { return extras_.get(); }
+  [[nodiscard]] const send_op_extras* extras_if_any() const noexcept { return extras_.get(); }
 
   void reset() noexcept {
     completion = nullptr;

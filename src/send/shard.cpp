@@ -409,9 +409,13 @@ bool shard::conclude_attempt(send_op& op, const route::topic_publish_info& info,
       return finished(make_error_code(errc::invalid_response));
     }
     faults_.update(queue.broker, latency, false, true, done);
-    // Stored, but not as asked: the user may prefer another broker (may duplicate).
+    // Stored, but not as asked: the user may prefer another broker (may duplicate). This
+    // attempt's result is kept: should every later attempt fail, it is the send's (as Java's
+    // sendDefaultImpl returns its last result then), for the message is stored.
     if (code != wire::response_code::success && config.retry_another_broker_when_not_stored_ok &&
         may_try_another) {
+      const delivery stored{queue, code, &header};
+      describe_delivery(op.extras().stored_not_ok.emplace(), op, &info, &stored);
       ec = {};
       return false;
     }
@@ -428,30 +432,16 @@ void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_i
                    const std::size_t* admitted_bytes, const delivery* delivered) {
   // Built here, on the stack, and moved once into the handler.
   send_result result;
+  send_op_extras* extras = op.extras_if_any();
+  if (ec && extras != nullptr && extras->stored_not_ok) {
+    // The later attempts failed, but an earlier one stored the message: that is the result.
+    result = std::move(*extras->stored_not_ok);
+    ec = {};
+  }
   result.attempts = op.attempts;
-  if (send_op_extras* extras = op.extras_if_any()) result.diagnostics = std::move(extras->diagnostics);
+  if (extras != nullptr) result.diagnostics = std::move(extras->diagnostics);
   if (!ec) {
-    // The message itself is read only when it brought its own key: at depth the user's message
-    // is long out of the cache by now (a miss on every completion).
-    result.msg_id.assign(!op.batch.empty() ? std::string_view(op.extras().batch_ids)
-                         : op.users_uniq_key
-                             ? std::string_view(op.msg->uniq_key())
-                             : std::string_view(op.uniq_key.data(), op.uniq_key_size));
-    if (info != nullptr && delivered != nullptr) {
-      result.queue.topic = info->topic;
-      result.queue.broker_name = brokers_[delivered->queue.broker].name;
-      result.queue.queue_id = delivered->queue.queue_id;
-    }
-    if (delivered != nullptr && delivered->header != nullptr) {
-      const wire::send_message_response_header& header = *delivered->header;
-      result.status = status_of(delivered->code);
-      result.offset_msg_id.assign(header.msg_id);
-      result.queue.queue_id = header.queue_id;
-      result.queue_offset = header.queue_offset;
-      result.transaction_id.assign(header.transaction_id.value_or(std::string_view{}));
-      result.region_id.assign(header.msg_region.value_or(default_region));
-      result.trace_on = header.trace_on.value_or(true);
-    }
+    describe_delivery(result, op, info, delivered);
     counters_.succeeded.bump();
   } else {
     // A failed single attempt names its broker too (note_tried lists retries as they happen).
@@ -469,6 +459,32 @@ void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_i
   op.completion->complete(ec, &result);
   ops_.release(&op);
   if (--running_ == 0 && drained_) std::exchange(drained_, {}).resume();
+}
+
+void shard::describe_delivery(send_result& result, const send_op& op,
+                              const route::topic_publish_info* info,
+                              const delivery* delivered) const {
+  // The message itself is read only when it brought its own key: at depth the user's message
+  // is long out of the cache by now (a miss on every completion).
+  result.msg_id.assign(!op.batch.empty() ? std::string_view(op.extras_if_any()->batch_ids)
+                       : op.users_uniq_key
+                           ? std::string_view(op.msg->uniq_key())
+                           : std::string_view(op.uniq_key.data(), op.uniq_key_size));
+  if (info != nullptr && delivered != nullptr) {
+    result.queue.topic = info->topic;
+    result.queue.broker_name = brokers_[delivered->queue.broker].name;
+    result.queue.queue_id = delivered->queue.queue_id;
+  }
+  if (delivered != nullptr && delivered->header != nullptr) {
+    const wire::send_message_response_header& header = *delivered->header;
+    result.status = status_of(delivered->code);
+    result.offset_msg_id.assign(header.msg_id);
+    result.queue.queue_id = header.queue_id;
+    result.queue_offset = header.queue_offset;
+    result.transaction_id.assign(header.transaction_id.value_or(std::string_view{}));
+    result.region_id.assign(header.msg_region.value_or(default_region));
+    result.trace_on = header.trace_on.value_or(true);
+  }
 }
 
 // --- registration and background work ------------------------------------------------------

@@ -152,6 +152,9 @@ class shard {
   /// admission to the back-pressure gate if it had one, and hands the result to the completion.
   void finish(send_op& op, std::error_code ec, const route::topic_publish_info* info = nullptr,
               const std::size_t* admitted_bytes = nullptr, const delivery* delivered = nullptr);
+  /// A successful send's result fields: its msgId and, from `delivered`, where it went.
+  void describe_delivery(send_result& result, const send_op& op,
+                         const route::topic_publish_info* info, const delivery* delivered) const;
 
   [[nodiscard]] coro<void> heartbeat(route::broker_id broker);
   [[nodiscard]] coro<void> unregister(route::broker_id broker, io::clock::time_point deadline,

@@ -90,6 +90,33 @@ TEST_CASE("a retried send keeps its UNIQ_KEY at both brokers and as the result's
   CHECK(copies == 2);
 }
 
+TEST_CASE("a stored-but-not-OK attempt is the result when the retries after it fail, as in Java") {
+  // Two attempts, two brokers: broker-a stores but answers FLUSH_DISK_TIMEOUT (retried on the
+  // other broker, as configured), broker-b answers SERVICE_NOT_AVAILABLE (retriable). Whichever
+  // the first attempt reaches, the message was stored once at broker-a and that is the result.
+  rmq::producer_config config;
+  config.retry_another_broker_when_not_stored_ok = true;
+  config.fault_tolerance = false;
+  config.retries_sync = 1;
+  producer_fixture f(sim_with(2, sim::personality::v4_9), config);
+  f.sim.set_broker_faults("broker-a",
+                          {.error_code = rmq::wire::response_code::flush_disk_timeout});
+  f.sim.set_broker_faults("broker-b",
+                          {.error_code = rmq::wire::response_code::service_not_available});
+  int stored_first = 0;
+  for (int i = 0; i < 10; ++i) {  // round robin starts at broker-a in about half of them
+    std::error_code ec;
+    const auto r = f.producer->send(sample(), ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.status == rmq::send_status::flush_disk_timeout);
+    CHECK(r.queue.broker_name == "broker-a");
+    CHECK(r.attempts == 2);
+    CHECK(r.offset_msg_id.size() > 0);
+    if (r.diagnostics.brokers == "broker-a, broker-b") ++stored_first;
+  }
+  CHECK(stored_first > 0);
+}
+
 TEST_CASE("stored-but-not-OK statuses are results, not errors") {
   rmq::producer_config config;
   producer_fixture f(sim_with(1, sim::personality::v5), config);
