@@ -24,7 +24,6 @@ class block_pool {
   /// class; at most the chunk size): a freed one if any, else carved from the current chunk.
   [[nodiscard]] void* take(std::size_t size_class, std::size_t bytes) {
     assert(size_class < Classes && bytes <= chunk_bytes_);
-    ++in_use_;
     if (free_node* node = free_[size_class]) {
       free_[size_class] = node->next;
       return node;
@@ -39,16 +38,23 @@ class block_pool {
     void* block = chunk_cursor_;
     chunk_cursor_ += bytes;
     chunk_left_ -= bytes;
+    ++carved_;
     return block;
   }
   /// Returns a block taken with the same class.
   void give(void* block, std::size_t size_class) noexcept {
     free_[size_class] = new (block) free_node{free_[size_class]};
-    --in_use_;
   }
   [[nodiscard]] std::size_t chunks() const noexcept { return chunks_.size(); }
-  /// Blocks taken and not given back, of every class.
-  [[nodiscard]] std::size_t in_use() const noexcept { return in_use_; }
+  /// Blocks taken and not given back, of every class. Walks the free lists (tests and
+  /// diagnostics), so that taking and giving count nothing.
+  [[nodiscard]] std::size_t in_use() const noexcept {
+    std::size_t free_blocks = 0;
+    for (const free_node* head : free_) {
+      for (const free_node* n = head; n != nullptr; n = n->next) ++free_blocks;
+    }
+    return carved_ - free_blocks;
+  }
 
  private:
   struct free_node {
@@ -60,7 +66,7 @@ class block_pool {
   std::vector<std::unique_ptr<std::byte[]>> chunks_;
   std::byte* chunk_cursor_ = nullptr;
   std::size_t chunk_left_ = 0;
-  std::size_t in_use_ = 0;
+  std::size_t carved_ = 0;  // blocks ever cut from the chunks
 };
 
 }  // namespace rmq
