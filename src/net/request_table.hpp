@@ -83,21 +83,22 @@ class request_table {
   /// if it is live. Responses come back roughly in request order, and with thousands in flight a
   /// waiter's state (a coroutine frame) has left the cache since its request was sent.
   void prefetch_waiter(std::int32_t opaque, std::uint32_t ahead) const noexcept {
-    const request_slot& slot = slots_[(static_cast<std::uint32_t>(opaque) + ahead) & mask_];
-    if (slot.state == request_state::free) return;
+    const request_slot* slot = live_slot_after(opaque, ahead);
+    if (slot == nullptr) return;
     // The context is usually an awaiter inside the waiting coroutine's frame, and the frame's
     // start (its resume pointer) lies before it: a send's awaiter sits 312 bytes into its
     // 432-byte frame. Fetch the lines around it, mostly behind.
-    const auto* context = static_cast<const char*>(slot.waiter.context);
+    const auto* context = static_cast<const char*>(slot->waiter.context);
     for (int line = -5; line <= 2; ++line) __builtin_prefetch(context + line * 64);
   }
   /// Calls the prefetch hook of the waiter `ahead` opaques after `opaque`, if it is live and has
   /// one: at depth a send's op has left the cache too, and its address is in the frame that
   /// prefetch_waiter fetched a few responses earlier.
   void prefetch_waiter_state(std::int32_t opaque, std::uint32_t ahead) const noexcept {
-    const request_slot& slot = slots_[(static_cast<std::uint32_t>(opaque) + ahead) & mask_];
-    if (slot.state == request_state::free || slot.waiter.prefetch == nullptr) return;
-    slot.waiter.prefetch(slot.waiter.context);
+    const request_slot* slot = live_slot_after(opaque, ahead);
+    if (slot != nullptr && slot->waiter.prefetch != nullptr) {
+      slot->waiter.prefetch(slot->waiter.context);
+    }
   }
 
   [[nodiscard]] request_slot& operator[](std::uint32_t index) noexcept { return slots_[index]; }
@@ -121,6 +122,14 @@ class request_table {
   }
 
  private:
+  // The slot `ahead` opaques after `opaque` if a request holds it (whichever request: a guess
+  // about what comes next, for prefetching only).
+  [[nodiscard]] const request_slot* live_slot_after(std::int32_t opaque,
+                                                    std::uint32_t ahead) const noexcept {
+    const request_slot& slot = slots_[(static_cast<std::uint32_t>(opaque) + ahead) & mask_];
+    return slot.state == request_state::free ? nullptr : &slot;
+  }
+
   [[nodiscard]] std::uint32_t run_front() const noexcept {
     return static_cast<std::uint32_t>(run_.front()) & mask_;
   }
