@@ -434,14 +434,16 @@ void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_i
   send_result result;
   send_op_extras* extras = op.extras_if_any();
   if (ec && extras != nullptr && extras->stored_not_ok) {
-    // The later attempts failed, but an earlier one stored the message: that is the result.
+    // The later attempts failed, but an earlier one stored the message: that is the result,
+    // described when it arrived.
     result = std::move(*extras->stored_not_ok);
     ec = {};
+  } else if (!ec) {
+    describe_delivery(result, op, info, delivered);
   }
   result.attempts = op.attempts;
   if (extras != nullptr) result.diagnostics = std::move(extras->diagnostics);
   if (!ec) {
-    describe_delivery(result, op, info, delivered);
     counters_.succeeded.bump();
   } else {
     // A failed single attempt names its broker too (note_tried lists retries as they happen).
