@@ -117,6 +117,8 @@ class send_op_pool {
   [[nodiscard]] send_op* acquire() {
     if (free_.empty()) {
       all_.push_back(std::make_unique<send_op>());
+      // Room for every op in the free list, so that release never allocates.
+      if (free_.capacity() < all_.size()) free_.reserve(2 * all_.size());
       return all_.back().get();
     }
     send_op* op = free_.back();
@@ -127,7 +129,6 @@ class send_op_pool {
     op->reset();
     free_.push_back(op);  // capacity reserved in acquire's growth: never allocates here
   }
-  void reserve_free_list() { free_.reserve(all_.size()); }
   [[nodiscard]] std::size_t size() const noexcept { return all_.size(); }
 
  private:
