@@ -64,7 +64,6 @@ class paced_sender {
   struct slot {
     explicit slot(const message_supply& messages) : next_message(messages) {}
     message_supply::sender_message next_message;
-    const rmq::message* msg = nullptr;
     clock::time_point intended;
     std::size_t bytes = 0;
   };
@@ -123,7 +122,7 @@ class paced_sender {
   };
 
   void start(slot& s, clock::time_point intended) {
-    s.msg = &s.next_message.next(rng_, s.bytes);
+    const rmq::message& msg = s.next_message.next(rng_, s.bytes);
     s.intended = intended;
     ++in_flight_;
     auto on_done = [this, &s](std::error_code ec, rmq::send_result result) {
@@ -141,9 +140,9 @@ class paced_sender {
       leave_if_done();  // may delete this: nothing is touched after it
     };
     if (context_.options.mode == tools::send_mode::oneway) {
-      producer_.async_send_oneway(*s.msg, std::move(on_done));
+      producer_.async_send_oneway(msg, std::move(on_done));
     } else {
-      producer_.async_send(*s.msg, std::move(on_done));
+      producer_.async_send(msg, std::move(on_done));
     }
   }
 
