@@ -210,8 +210,8 @@ void loop::reserve_sqes(unsigned n) noexcept {
 
 void loop::run_turn() {
   turns_.bump();
-  run_ready();
-  bool idle = local_.empty() && !stopping_;
+  if (run_ready() != 0) last_active_ = now_;
+  bool idle = local_.empty() && !stopping_ && !keep_polling();
   if (idle) {
     // Dekker with post(): publish "asleep", then look at the queue once more. A poster either
     // pushed before our look (we see it and stay awake) or sees the flag and writes the eventfd.
@@ -224,7 +224,11 @@ void loop::run_turn() {
   enter(idle);
   if (idle) sleeping_.store(false, std::memory_order_relaxed);
   read_clocks();
-  reap();
+  if (reap() != 0) last_active_ = now_;
+}
+
+bool loop::keep_polling() const noexcept {
+  return options_.busy_poll.count() > 0 && now_ - last_active_ < options_.busy_poll;
 }
 
 std::size_t loop::run_ready() noexcept {
@@ -270,7 +274,7 @@ void loop::enter(bool idle) noexcept {
   }
 }
 
-void loop::reap() noexcept {
+unsigned loop::reap() noexcept {
   unsigned head;
   unsigned n = 0;
   io_uring_cqe* cqe;
@@ -288,6 +292,7 @@ void loop::reap() noexcept {
     io_uring_cq_advance(&ring_, n);
     cqes_.bump(n);
   }
+  return n;
 }
 
 void loop::drain_for_stop() {

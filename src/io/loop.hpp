@@ -85,6 +85,9 @@ struct loop_options {
   unsigned buffer_count = 64;        ///< default receive pool: buffers (power of two)
   unsigned buffer_size = 64 * 1024;  ///< default receive pool: bytes per buffer
   bool single_issuer = true;         ///< try SINGLE_ISSUER | DEFER_TASKRUN first
+  /// Keep polling the ring, without sleeping, for this long after the last completion or task
+  /// (as Seastar's idle poll). Trades a busy core for no sleep/wake-up per burst. 0: sleep at once.
+  std::chrono::microseconds busy_poll{0};
 };
 
 /// Monotonic counters, readable from any thread (relaxed).
@@ -192,10 +195,11 @@ class loop : public asio::execution_context {
   void run_turn();
   void drain_for_stop();
   std::size_t run_ready() noexcept;
+  [[nodiscard]] bool keep_polling() const noexcept;
   void run_timers(clock::time_point now) noexcept;
   void abort_timers() noexcept;
   void enter(bool idle) noexcept;
-  void reap() noexcept;
+  unsigned reap() noexcept;
   void disarm(timer_node& node) noexcept;
   void read_clocks() noexcept;
   struct stop_task final : task {
@@ -212,6 +216,7 @@ class loop : public asio::execution_context {
   int event_fd_ = -1;
   std::size_t in_flight_ = 0;
   clock::time_point now_{};
+  clock::time_point last_active_{};  ///< the last turn that ran a task or a completion
   std::int64_t wall_ms_ = 0;
   eventfd_reader eventfd_reader_{*this};
 

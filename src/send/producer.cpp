@@ -132,6 +132,7 @@ std::error_code producer_config::validate() const {
   // connection is not implemented yet.
   if (protocol_version < 0 || protocol_version > 475) return invalid;
   if (loop_threads == 0 || loop_threads > 64) return invalid;
+  if (busy_poll.count() < 0 || busy_poll > std::chrono::seconds(1)) return invalid;
   if (custom_fault_tables) {
     const send::fault_tables tables{custom_fault_tables->latency_max,
                                     custom_fault_tables->not_available,

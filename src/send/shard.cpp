@@ -91,7 +91,11 @@ struct park {
 
 shard::shard(const shard_settings& settings)
     : settings_(settings),
-      loop_(),
+      loop_([&] {
+        io::loop_options options;
+        options.busy_poll = settings.config.busy_poll;
+        return options;
+      }()),
       pool_(loop_,
             [&] {
               net::connection_options options;

@@ -384,6 +384,13 @@ TEST_CASE("configuration is validated at start with clear errors") {
   }
   {
     auto c = ok;
+    c.busy_poll = std::chrono::seconds(2);  // more than a second of spinning is a mistake
+    CHECK(start_with(c) == rmq::errc::configuration_invalid);
+    c.busy_poll = std::chrono::microseconds(-1);
+    CHECK(start_with(c) == rmq::errc::configuration_invalid);
+  }
+  {
+    auto c = ok;
     c.name_servers = "127.0.0.1:notaport";
     CHECK(start_with(c) == rmq::errc::configuration_invalid);
   }
@@ -404,4 +411,17 @@ TEST_CASE("two loop threads: sends are spread over both and all complete") {
   for (int i = 0; i < 200; ++i) futures.push_back(f.producer->async_send(msg, asio::use_future));
   for (auto& fu : futures) CHECK(fu.get().status == rmq::send_status::send_ok);
   CHECK(f.sim.wait_for_messages(200, 10s));
+}
+
+TEST_CASE("a busy-polling loop: every form of send completes, and shutdown ends the polling") {
+  rmq::producer_config config;
+  config.busy_poll = std::chrono::milliseconds(200);
+  producer_fixture f(sim_with(2, sim::personality::v5), config);
+  const rmq::message msg = sample();
+  std::vector<std::future<rmq::send_result>> futures;
+  for (int i = 0; i < 200; ++i) futures.push_back(f.producer->async_send(msg, asio::use_future));
+  for (auto& fu : futures) CHECK(fu.get().status == rmq::send_status::send_ok);
+  CHECK(f.producer->send(msg).status == rmq::send_status::send_ok);
+  CHECK_FALSE(f.producer->send_oneway(msg));
+  CHECK(f.sim.wait_for_messages(202, 10s));
 }

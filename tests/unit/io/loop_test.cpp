@@ -224,7 +224,11 @@ TEST_CASE("post from 8 threads: every item runs exactly once") {
 }
 
 TEST_CASE("sleep/wake race: no lost wake-up over many round trips") {
-  running_loop rl;
+  loop_options options;
+  // With a short busy poll the loop falls asleep between some rounds and not others.
+  SUBCASE("sleeps at once") {}
+  SUBCASE("polls 20 us first") { options.busy_poll = 20us; }
+  running_loop rl(options);
   const std::size_t rounds = rmq::test::scaled(20'000, 1'000);
   std::atomic<std::size_t> served{0};
   for (std::size_t i = 0; i < rounds; ++i) {
@@ -244,6 +248,35 @@ TEST_CASE("sleep/wake race: no lost wake-up over many round trips") {
                     << " enters=" << c.enters);
   CHECK(c.wakeups <= rounds);
   CHECK(c.enters == c.turns + c.sq_flushes);
+}
+
+TEST_CASE("busy poll: after work the loop keeps polling, so posts need no wake-up") {
+  loop_options options;
+  options.busy_poll = std::chrono::hours(1);  // longer than the test: it never falls asleep
+  running_loop rl(options);
+  rl.call([] {});  // work: from here on the loop polls (this first post may have woken it)
+  const auto after_work = rl.l.counters();
+  // Turns go on with nothing to run: it polls the ring rather than sleeping in the kernel.
+  const auto limit = std::chrono::steady_clock::now() + hang_limit;
+  while (rl.l.counters().turns < after_work.turns + 1000) {
+    INFO("turns " << after_work.turns << " -> " << rl.l.counters().turns);
+    REQUIRE(std::chrono::steady_clock::now() < limit);
+    std::this_thread::yield();
+  }
+  for (int i = 0; i < 100; ++i) rl.call([] {});
+  CHECK(rl.l.counters().wakeups == after_work.wakeups);
+  // Timers still fire: the loop looks at them every turn instead of waiting in the kernel.
+  event fired;
+  std::error_code fired_ec = make_error_code(std::errc::interrupted);
+  rl.call([&] {
+    async_sleep_for(rl.l, 2ms, [&](std::error_code ec) {  // allowed: the timer under test
+      fired_ec = ec;
+      fired.set();
+    });
+  });
+  REQUIRE(fired.wait());
+  CHECK(!fired_ec);
+  CHECK(rl.l.counters().wakeups == after_work.wakeups);
 }
 
 // ---- timers -----------------------------------------------------------------------------
