@@ -9,8 +9,9 @@
 # Cases: async 1024 in flight (throughput, CPU per message); sync 1 thread next to a raw TCP
 # echo of the same sizes; async at 1k/10k/50k/100k in flight (CPU per message, memory per in-flight
 # send from peak RSS); async 1024 over 1/2/4/8/16 brokers; open loop at 50 % of the async-1024
-# median. Not under SCHED_FIFO: every rmq-bench thread shares its CPU, and a busy real-time loop
-# thread would starve the thread that ends the run.
+# median, with the loop sleeping when idle and with it busy-polling. Not under SCHED_FIFO: every
+# rmq-bench thread shares its CPU, and a busy real-time loop thread would starve the thread that
+# ends the run.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -84,11 +85,16 @@ for i in $(seq "$runs"); do
 done
 max=$(for f in "$out"/async1024.*.json; do value "$f" msgs_per_s; done | stats | cut -d' ' -f1)
 rate=$(awk -v m="$max" 'BEGIN { printf "%d", m / 2 }')
-for i in $(seq "$runs"); do run openloop50 "$i" --mode async --inflight 1024 --rate "$rate"; done
+# The open loop twice, alternating: the loop sleeping whenever it is idle (the default), and
+# polling for 200 us before it sleeps (--busy-poll), which spares the sleep and wake-up per tick.
+for i in $(seq "$runs"); do
+  run openloop50 "$i" --mode async --inflight 1024 --rate "$rate"
+  run openloop50poll "$i" --mode async --inflight 1024 --rate "$rate" --busy-poll 200
+done
 
 {
   for name in async1024 sync1 inflight1000 inflight10000 inflight50000 inflight100000 brokers1 brokers2 \
-    brokers4 brokers8 brokers16 openloop50; do
+    brokers4 brokers8 brokers16 openloop50 openloop50poll; do
     summary "$name"
   done
   echo "raw echo p50 us: $(for f in "$out"/sync1.*.json; do raw_p50 "$f"; done | stats);" \
@@ -123,4 +129,13 @@ for i in $(seq "$runs"); do run openloop50 "$i" --mode async --inflight 1024 --r
   echo "CPU per message / 1 broker, per round (2 4 8 16): $(ratios brokers1 brokers2 brokers4 \
     brokers8 brokers16)"
   echo "open loop rate: $rate msgs/s (50 % of the async-1024 median $max)"
+  # The tail follows the hypervisor's steal time: each run's p99 and p99.9 beside it.
+  for name in openloop50 openloop50poll; do
+    printf '%s per run (p99 us, p99.9 us, host steal ms):' "$name"
+    for i in $(seq "$runs"); do
+      printf ' %s/%s/%s' "$(value "$out/$name.$i.json" latency_us p99)" \
+        "$(value "$out/$name.$i.json" latency_us p999)" "$(value "$out/$name.$i.json" steal_ms total)"
+    done
+    echo
+  done
 } | tee -a "$out/summary.txt"

@@ -76,6 +76,10 @@ std::variant<bench_options, int> parse_command_line(int argc, const char* const*
   if (inflight->count() > 0 && o.mode == tools::send_mode::sync) {
     std::cerr << "rmq-bench: note: --inflight is for --mode async|oneway; sync uses --threads\n";
   }
+  if (o.client.busy_poll_us > 0 && o.mode == tools::send_mode::sync) {
+    std::cerr << "rmq-bench: note: --busy-poll with --mode sync: the polling loop shares its "
+                 "core with the sending threads\n";
+  }
   if (o.producers > o.inflight && o.mode != tools::send_mode::sync) {
     return bad("--producers must not exceed --inflight (each producer needs a sender)");
   }

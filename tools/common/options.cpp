@@ -104,6 +104,9 @@ void add_client_options(CLI::App& app, client_options& out, bool with_loop_threa
   if (with_loop_threads) {
     app.add_option("--loop-threads", out.loop_threads, "I/O loop threads per producer")
         ->check(CLI::Range(std::size_t{1}, std::size_t{64}));
+    app.add_option("--busy-poll", out.busy_poll_us,
+                   "µs an I/O loop keeps polling before it sleeps (0: sleep at once)")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000}));
   }
 }
 
@@ -150,6 +153,7 @@ rmq::producer_config make_producer_config(const client_options& options) {
   config.group = options.group;
   config.send_timeout = std::chrono::milliseconds(options.timeout_ms);
   config.loop_threads = options.loop_threads;
+  config.busy_poll = std::chrono::microseconds(options.busy_poll_us);
   config.serialization = options.binary_headers ? rmq::header_serialization::binary
                                                 : rmq::header_serialization::json;
   if (options.compress) {

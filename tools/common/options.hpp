@@ -50,6 +50,7 @@ struct client_options {
   std::optional<rmq::compression> compress;  ///< nullopt: never compress
   std::int64_t timeout_ms = 3000;            ///< the whole budget of one send
   std::size_t loop_threads = 1;
+  std::int64_t busy_poll_us = 0;  ///< producer_config::busy_poll
   std::string group = "rmq_tools_producer";
   bool binary_headers = false;  ///< ROCKETMQ binary headers instead of JSON
 };
@@ -64,8 +65,8 @@ struct message_options {
   int delay_level = 0;
 };
 
-/// Registers --namesrv, --compress, --timeout, --group, --headers (and --loop-threads when
-/// asked).
+/// Registers --namesrv, --compress, --timeout, --group, --headers (and --loop-threads and
+/// --busy-poll when asked).
 void add_client_options(CLI::App& app, client_options& out, bool with_loop_threads);
 /// Registers --topic, --tags, --keys, --property (repeatable), --size (and --delay-level when
 /// asked).

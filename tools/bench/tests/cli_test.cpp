@@ -97,11 +97,14 @@ TEST_CASE("rmq-bench defaults and flags") {
   CHECK(o.message.topic == "T1");
   CHECK(!o.coroutines);
   CHECK(!o.client.binary_headers);
-  auto c = bench({"--api", "coroutine", "--headers", "binary"});
+  CHECK(o.client.busy_poll_us == 0);
+  auto c = bench({"--api", "coroutine", "--headers", "binary", "--busy-poll", "200"});
   REQUIRE(std::holds_alternative<rmq::bench::bench_options>(c));
   CHECK(std::get<rmq::bench::bench_options>(c).coroutines);
   CHECK(rmq::tools::make_producer_config(std::get<rmq::bench::bench_options>(c).client)
             .serialization == rmq::header_serialization::binary);
+  CHECK(rmq::tools::make_producer_config(std::get<rmq::bench::bench_options>(c).client)
+            .busy_poll == std::chrono::microseconds(200));
 
   const auto config = rmq::tools::make_producer_config(o.client);
   CHECK(config.send_timeout == std::chrono::milliseconds(500));
@@ -138,6 +141,8 @@ TEST_CASE("rmq-bench: bad arguments give exit code 2") {
            {"--namesrv", "h:1", "--brokers", "3"},
            {"--producers", "8", "--inflight", "4"},
            {"--timeout", "0"},
+           {"--busy-poll", "-1"},
+           {"--busy-poll", "2000000"},
            {"--unknown"},
            {"positional"},
        }) {
