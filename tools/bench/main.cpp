@@ -10,6 +10,7 @@
 #include "raw_echo.hpp"
 #include "report.hpp"
 #include "resource_usage.hpp"
+#include "steal_time.hpp"
 #include "rmq/producer.hpp"
 #include "run_state.hpp"
 #include "runner.hpp"
@@ -195,6 +196,7 @@ int main(int argc, char** argv) {
 
   rmq::bench::progress_printer progress(state, stdout);
   rmq::bench::resource_sample at_window{};
+  std::optional<rmq::bench::steal_sample> steal_at_window;
   bool window_sampled = false;
   clock::time_point next_tick = start + std::chrono::seconds(1);
   clock::time_point drain_deadline = clock::time_point::max();
@@ -210,6 +212,7 @@ int main(int argc, char** argv) {
     const clock::time_point now = clock::now();
     if (!window_sampled && now >= window_start) {
       at_window = rmq::bench::sample_resources();
+      steal_at_window = rmq::bench::sample_steal();
       window_sampled = true;
     }
     if (all_done) break;
@@ -237,6 +240,7 @@ int main(int argc, char** argv) {
   }
   const clock::time_point end = clock::now();
   const rmq::bench::resource_sample at_end = rmq::bench::sample_resources();
+  const std::optional<rmq::bench::steal_sample> steal_at_end = rmq::bench::sample_steal();
   progress.finish();
   if (!all_done) {
     // Senders still reference the producers and the run state: leave without destroying them.
@@ -262,6 +266,19 @@ int main(int argc, char** argv) {
     if (totals.acked > 0) {
       report.cpu_us_per_msg =
           (at_end.cpu_s - at_window.cpu_s) * 1e6 / static_cast<double>(totals.acked);
+    }
+    if (steal_at_window && steal_at_end) {
+      report.steal.emplace();
+      report.steal->total_ms = steal_at_end->total_ms - steal_at_window->total_ms;
+      if (cpus) {
+        for (const int cpu : {cpus->first, cpus->second}) {
+          const auto n = static_cast<std::size_t>(cpu);
+          if (n < steal_at_end->ms_by_cpu.size() && n < steal_at_window->ms_by_cpu.size()) {
+            report.steal->ms_by_cpu[cpu] =
+                steal_at_end->ms_by_cpu[n] - steal_at_window->ms_by_cpu[n];
+          }
+        }
+      }
     }
   } else {
     std::cerr << "rmq-bench: the run ended within the warm-up; nothing was measured\n";

@@ -79,6 +79,16 @@ void print_report(std::ostream& out, const report& r) {
   }
   out << line("client cpu %.2f us/msg (user+sys over the window), peak RSS %.0f KiB\n",
               r.cpu_us_per_msg, static_cast<double>(r.peak_rss_kib));
+  if (r.steal) {
+    out << "host steal " << r.steal->total_ms << " ms over the window";
+    const char* sep = " (";
+    for (const auto& [cpu, ms] : r.steal->ms_by_cpu) {
+      out << sep << "CPU " << cpu << ": " << ms << " ms";
+      sep = ", ";
+    }
+    out << (r.steal->ms_by_cpu.empty() ? "" : ")")
+        << ", the hypervisor running something else\n";
+  }
   if (!r.per_broker.empty()) {
     out << "per broker\n";
     for (const auto& [name, b] : r.per_broker) {
@@ -126,6 +136,11 @@ nlohmann::json to_json(const report& r) {
       {"timeouts", r.timeouts},
       {"latency_us", latency_json(r.latency)},
   };
+  if (r.steal) {
+    nlohmann::json steal = {{"total", r.steal->total_ms}};
+    for (const auto& [cpu, ms] : r.steal->ms_by_cpu) steal["cpu" + std::to_string(cpu)] = ms;
+    j["steal_ms"] = steal;
+  }
   // The keys are documented as objects: keep them objects when empty too.
   if (r.errors_by_kind.empty()) j["errors_by_kind"] = nlohmann::json::object();
   if (r.errors_by_response_code.empty()) j["errors_by_response_code"] = nlohmann::json::object();

@@ -48,6 +48,13 @@ struct report {
   double mb_per_s = 0;        ///< body bytes acknowledged ÷ duration_s, 10^6 bytes
   double cpu_us_per_msg = 0;  ///< client user+sys CPU over the window ÷ acked
   std::int64_t peak_rss_kib = 0;
+  /// Steal time over the window (the hypervisor running something else), where the machine
+  /// reports it: all CPUs, and the CPUs rmq-bench and its peer were pinned to.
+  struct steal_line {
+    std::int64_t total_ms = 0;
+    std::map<int, std::int64_t> ms_by_cpu;
+  };
+  std::optional<steal_line> steal;
   latency_summary latency;
   std::optional<raw_echo_summary> raw_echo;
   bool interrupted = false;
