@@ -88,7 +88,8 @@ class send_completion {
   complete_fn complete_;
 };
 
-/// Storage where a handler's completion object is built (pooled by the producer).
+/// Storage where a handler's completion object is built (pooled by the producer). Lives as
+/// long as the blocks it hands out; a completion keeps a pointer to it (8 bytes, not 24).
 struct completion_storage {
   void* (*allocate)(void* owner, std::size_t size, std::size_t align) = nullptr;
   /// Given the size and alignment the block was allocated with.
@@ -103,7 +104,7 @@ struct completion_storage {
 template <class Handler, class Executor>
 class handler_completion final : public send_completion {
  public:
-  handler_completion(Handler&& h, const Executor& fallback, completion_storage storage)
+  handler_completion(Handler&& h, const Executor& fallback, const completion_storage* storage)
       : send_completion(&complete_impl),
         handler_(std::move(h)),
         work_(asio::prefer(asio::get_associated_executor(handler_, fallback),
@@ -116,9 +117,10 @@ class handler_completion final : public send_completion {
     auto* self = static_cast<handler_completion*>(base);
     Handler handler(std::move(self->handler_));
     auto work = std::move(self->work_);
-    const completion_storage storage = self->storage_;
+    const completion_storage* storage = self->storage_;
     self->~handler_completion();
-    storage.deallocate(storage.owner, self, sizeof(handler_completion), alignof(handler_completion));
+    storage->deallocate(storage->owner, self, sizeof(handler_completion),
+                        alignof(handler_completion));
     if constexpr (std::is_same_v<decltype(work), asio::any_io_executor>) {
       // What dispatch does for a handler of the loop we are on (a coroutine spawned on
       // producer.get_executor()), without first wrapping it in a type-erased function.
@@ -139,7 +141,7 @@ class handler_completion final : public send_completion {
   std::decay_t<decltype(asio::prefer(std::declval<asio::associated_executor_t<Handler, Executor>>(),
                                      asio::execution::outstanding_work.tracked))>
       work_;
-  completion_storage storage_;
+  const completion_storage* storage_;
 };
 
 }  // namespace detail
@@ -229,12 +231,13 @@ class producer {
   template <class Handler>
   detail::send_completion* make_completion(Handler&& handler) {
     using completion_type = detail::handler_completion<std::decay_t<Handler>, executor_type>;
-    const detail::completion_storage storage = completion_storage_for_this_thread();
-    void* p = storage.allocate(storage.owner, sizeof(completion_type), alignof(completion_type));
+    const detail::completion_storage* storage = completion_storage_for_this_thread();
+    void* p = storage->allocate(storage->owner, sizeof(completion_type), alignof(completion_type));
     return new (p) completion_type(std::move(handler), completion_executor(), storage);
   }
 
-  [[nodiscard]] detail::completion_storage completion_storage_for_this_thread() const noexcept;
+  [[nodiscard]] const detail::completion_storage* completion_storage_for_this_thread()
+      const noexcept;
   /// Where a handler without an executor of its own completes: the loop, or — once the loop
   /// has stopped — the calling thread, so that even a send started after shutdown completes.
   [[nodiscard]] executor_type completion_executor() const;

@@ -289,17 +289,10 @@ producer::executor_type producer::completion_executor() const {
   return get_executor();
 }
 
-detail::completion_storage producer::completion_storage_for_this_thread() const noexcept {
-  if (send::shard* local = impl_->local_shard()) {
-    return {[](void* owner, std::size_t size, std::size_t align) {
-              return static_cast<send::shard*>(owner)->completions().allocate(size, align);
-            },
-            [](void* owner, void* p, std::size_t size, std::size_t align) noexcept {
-              static_cast<send::shard*>(owner)->completions().deallocate(p, size, align);
-            },
-            local};
-  }
-  return {&heap_allocate, &heap_deallocate, nullptr};
+const detail::completion_storage* producer::completion_storage_for_this_thread() const noexcept {
+  static constexpr detail::completion_storage heap{&heap_allocate, &heap_deallocate, nullptr};
+  if (send::shard* local = impl_->local_shard()) return &local->completion_storage();
+  return &heap;
 }
 
 void producer::start_send(detail::send_completion* completion, const message& msg,

@@ -75,6 +75,10 @@ class shard {
   [[nodiscard]] bool on_loop_thread() const noexcept { return loop_.running_in_this_thread(); }
   /// Loop thread: storage for a completion handler (pooled blocks).
   [[nodiscard]] completion_slab& completions() noexcept { return completions_; }
+  /// Loop thread: the same, as the producer's handlers reach it.
+  [[nodiscard]] const detail::completion_storage& completion_storage() const noexcept {
+    return completion_storage_;
+  }
   /// Loop thread: a pooled send op.
   [[nodiscard]] send_op* acquire_op() { return ops_.acquire(); }
   [[nodiscard]] const shard_counters& counters() const noexcept { return counters_; }
@@ -174,6 +178,14 @@ class shard {
   backpressure_gate gate_;
   send_op_pool ops_;
   completion_slab completions_;
+  const detail::completion_storage completion_storage_{
+      [](void* owner, std::size_t size, std::size_t align) {
+        return static_cast<shard*>(owner)->completions_.allocate(size, align);
+      },
+      [](void* owner, void* p, std::size_t size, std::size_t align) noexcept {
+        static_cast<shard*>(owner)->completions_.deallocate(p, size, align);
+      },
+      this};
   wire::body_codec codec_;
   shard_counters counters_;
 
