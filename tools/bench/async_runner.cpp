@@ -33,58 +33,110 @@ asio::awaitable<void> send_loop(rmq::producer& producer, run_state& state, recor
   }
 }
 
-// One send slot driven by completion handlers: each completion records its send and starts
-// the next, on the producer's loop, with no coroutine frame in between.
-class callback_sender {
+// Senders driven by completion handlers: each completion records its send and starts the
+// next, on the producer's loop, with no coroutine frame in between.
+//
+// A completion reads its group (what the senders of one producer share, touched by every
+// completion and so in the cache) and what its handler carries (the send's start), nothing of
+// a sender's own: with one body size the senders have no state at all. A sender object last
+// touched a round trip earlier would be a cache miss per send at depth, the load generator's
+// cost counted as the client's. With a size range each sender keeps its message (refilled for
+// every send anyway).
+class sender_group {
  public:
-  callback_sender(rmq::producer& producer, run_state& state, recorder& rec,
-                  const message_supply& messages, bool oneway, std::uint64_t rng)
-      : producer_(producer), state_(state), rec_(rec), next_message_(messages), oneway_(oneway),
-        rng_(rng) {}
+  sender_group(rmq::producer& producer, run_state& state, recorder& rec,
+               const message_supply& messages, bool oneway, std::size_t senders)
+      : producer_(producer), state_(state), rec_(rec), messages_(messages), oneway_(oneway),
+        live_(senders) {}
 
-  /// Starts the next send, or leaves (deleting itself) once the run wants no more.
-  void start_next() {
-    if (!state_.claim()) {
-      run_state& state = state_;
-      delete this;
-      state.sender_done();
-      return;
-    }
-    const rmq::message& msg = next_message_.next(rng_, bytes_);
-    start_ = clock::now();
-    const auto done = [this](std::error_code ec, rmq::send_result result) { on_done(ec, result); };
+  class ranged_sender;
+
+  /// Starts the next send of one sender of the shared message, or ends that sender.
+  void start_shared() {
+    if (!state_.claim()) return sender_done();
+    std::uint64_t no_rng = 0;
+    const rmq::message& msg = shared_.next(no_rng, bytes_);
+    send(msg, [this, start = clock::now()](std::error_code ec, rmq::send_result result) {
+      record_send(state_, rec_, start, ec, result, bytes_);
+      then([this] { start_shared(); });
+    });
+  }
+
+  rmq::producer& producer() noexcept { return producer_; }
+  const message_supply& messages() const noexcept { return messages_; }
+
+  template <class Done>
+  void send(const rmq::message& msg, Done done) {
     if (oneway_) {
-      producer_.async_send_oneway(msg, done);
+      producer_.async_send_oneway(msg, std::move(done));
     } else {
-      producer_.async_send(msg, done);
+      producer_.async_send(msg, std::move(done));
     }
   }
 
- private:
-  void on_done(std::error_code ec, const rmq::send_result& result) {
-    record_send(state_, rec_, start_, ec, result, bytes_);
-    // A send refused at once completes inside its own start: past a few nested starts (on this
-    // thread's stack), start the next from the loop's queue instead of recursing deeper.
+  /// Runs `next` (the next send of a sender that just completed). A send refused at once
+  /// completes inside its own start: past a few nested starts (on this thread's stack), start
+  /// the next from the loop's queue instead of recursing deeper.
+  template <class Next>
+  void then(Next next) {
     static thread_local int nested = 0;
     if (nested >= max_nesting) {
-      asio::post(producer_.get_executor(), [this] { start_next(); });
+      asio::post(producer_.get_executor(), std::move(next));
       return;
     }
     ++nested;
-    start_next();  // may delete this: only the thread-local is touched after it
+    next();  // may delete this group: only the thread-local is touched after it
     --nested;
   }
 
+  run_state& state() noexcept { return state_; }
+  recorder& rec() noexcept { return rec_; }
+
+  /// One sender leaves; the last one deletes the group.
+  void sender_done() {
+    run_state& state = state_;
+    if (--live_ == 0) delete this;
+    state.sender_done();
+  }
+
+ private:
   static constexpr int max_nesting = 16;
 
   rmq::producer& producer_;
   run_state& state_;
   recorder& rec_;
-  message_supply::sender_message next_message_;
+  const message_supply& messages_;
+  message_supply::sender_message shared_{messages_};  // the one message, when sizes are fixed
   bool oneway_;
+  std::size_t bytes_ = 0;  // the shared message's body size
+  std::size_t live_;       // senders not yet left: touched on the loop thread only
+};
+
+class sender_group::ranged_sender {
+ public:
+  ranged_sender(sender_group& group, std::uint64_t rng)
+      : group_(group), message_(group.messages()), rng_(rng) {}
+
+  /// Starts the next send, or leaves (deleting itself) once the run wants no more.
+  void start_next() {
+    if (!group_.state().claim()) {
+      sender_group& group = group_;
+      delete this;
+      group.sender_done();
+      return;
+    }
+    const rmq::message& msg = message_.next(rng_, bytes_);
+    group_.send(msg, [this, start = clock::now()](std::error_code ec, rmq::send_result result) {
+      record_send(group_.state(), group_.rec(), start, ec, result, bytes_);
+      group_.then([this] { start_next(); });
+    });
+  }
+
+ private:
+  sender_group& group_;
+  message_supply::sender_message message_;
   std::uint64_t rng_;
   std::size_t bytes_ = 0;
-  clock::time_point start_{};
 };
 
 }  // namespace
@@ -97,15 +149,28 @@ std::vector<std::thread> start_async_senders(const runner_context& context) {
   }
   const std::size_t senders = context.options.inflight;
   context.state.add_senders(senders);
+  std::vector<sender_group*> groups;
+  if (!context.options.coroutines) {
+    for (std::size_t p = 0; p < context.producers.size(); ++p) {
+      const std::size_t of_this = senders / context.producers.size() +
+                                  (p < senders % context.producers.size() ? 1 : 0);
+      groups.push_back(new sender_group(*context.producers[p], context.state, *recorders[p],
+                                        context.messages, oneway, of_this));
+    }
+  }
   for (std::size_t i = 0; i < senders; ++i) {
     const std::size_t p = i % context.producers.size();
     rmq::producer& producer = *context.producers[p];
     run_state& state = context.state;
     const std::uint64_t rng = 0x2545f4914f6cdd1dULL * (i + 1);
     if (!context.options.coroutines) {
-      auto* sender =
-          new callback_sender(producer, state, *recorders[p], context.messages, oneway, rng);
-      asio::post(producer.get_executor(), [sender] { sender->start_next(); });
+      sender_group* group = groups[p];
+      if (context.messages.shared()) {
+        asio::post(producer.get_executor(), [group] { group->start_shared(); });
+      } else {
+        auto* sender = new sender_group::ranged_sender(*group, rng);
+        asio::post(producer.get_executor(), [sender] { sender->start_next(); });
+      }
       continue;
     }
     asio::co_spawn(producer.get_executor(),
