@@ -30,9 +30,9 @@ std::vector<std::thread> start_async_senders(const runner_context& context);
 /// intended time and measures from it.
 std::vector<std::thread> start_sync_senders(const runner_context& context);
 
-/// Open loop, async or oneway: a pacer thread hands the messages due to each producer's loop in
-/// batches; the loop starts them with at most --inflight in flight (later ones wait for a slot);
-/// latency runs from the intended time.
+/// Open loop, async or oneway: each producer's loop paces its share itself (a loop timer starts
+/// what has fallen due, with at most --inflight in flight; later ones wait for a slot); no pacer
+/// thread; latency runs from the intended time.
 std::vector<std::thread> start_paced_async_senders(const runner_context& context);
 
 /// Sleeps until `until` in short steps; false when the run was stopped meanwhile.
