@@ -62,7 +62,6 @@ class sender_group {
     });
   }
 
-  rmq::producer& producer() noexcept { return producer_; }
   const message_supply& messages() const noexcept { return messages_; }
 
   template <class Done>
