@@ -188,6 +188,8 @@ TEST_CASE("rmq-bench against its embedded rmq-sim writes a complete JSON report"
   CHECK(j["errors"].get<std::uint64_t>() == 0);
   CHECK(j["per_broker"].size() == 2);  // round robin reaches both brokers
   CHECK(j["duration_s"].get<double>() >= seconds);
+  REQUIRE(j.contains("steal_ms"));  // Linux has /proc/stat
+  CHECK(j["steal_ms"]["total"].get<std::int64_t>() >= 0);
   CHECK(std::filesystem::file_size(hgrm_path) > 0);
   CHECK(std::filesystem::file_size(svg_path) > 0);
   std::filesystem::remove(json_path);
@@ -216,6 +218,14 @@ TEST_CASE("rmq-bench sync, open loop and oneway runs complete") {
   INFO(two.out);
   CHECK(two.exit_code == 0);
   CHECK(two.out.find("acked " + count + ", errors 0") != std::string::npos);
+
+  // A busy-polling loop paces the same messages and ends the run as well.
+  const run_result polling =
+      run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--rate", "2000", "--count", count, "--warmup",
+           "0", "--inflight", "16", "--busy-poll", "200"});
+  INFO(polling.out);
+  CHECK(polling.exit_code == 0);
+  CHECK(polling.out.find("acked " + count + ", errors 0") != std::string::npos);
 
   // The end of a paced run is where each sender deletes itself, from whichever callback of its
   // loop sees the budget spent: a few short runs exercise it (under ASan in the debug preset).
@@ -252,6 +262,14 @@ TEST_CASE("rmq-bench async: coroutine senders with binary headers; callback send
   CHECK(coroutines.out.find("(coroutines)") != std::string::npos);
   CHECK(coroutines.out.find("binary headers") != std::string::npos);
   CHECK(coroutines.out.find("acked " + count + ", errors 0") != std::string::npos);
+
+  // Callback senders of one body size share a group per producer, which the last of them
+  // deletes: 7 senders over 3 producers (3, 2, 2), under ASan in the debug preset.
+  const run_result groups = run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--inflight", "7",
+                                 "--producers", "3", "--count", count, "--warmup", "0"});
+  INFO(groups.out);
+  CHECK(groups.exit_code == 0);
+  CHECK(groups.out.find("acked " + count + ", errors 0") != std::string::npos);
 
   // A body over the producer's size limit fails inside async_send: each callback starts the
   // next send from within the last one, which must neither recurse without bound nor stall.
