@@ -71,7 +71,6 @@ struct send_op final : io::task {
   // --- per-send scratch, reused across sends (capacity kept) ------------------------------
   std::array<char, wire::uniq_key_max_size> uniq_key{};
   std::size_t uniq_key_size = 0;
-  std::string properties;     ///< encoded properties string
   std::string_view payload;   ///< the body as sent: the message's own, or extras().body
   std::int32_t sys_flag = 0;  ///< compression and batch flags of the request header
 
@@ -99,7 +98,6 @@ struct send_op final : io::task {
     target = {};
     uniq_key_size = 0;
     users_uniq_key = false;
-    properties.clear();
     payload = {};
     sys_flag = 0;
     attempts = 0;

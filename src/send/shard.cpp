@@ -239,8 +239,6 @@ std::error_code shard::prepare_body(send_op& op) {
     send_op_extras& extras = op.extras();
     if (auto ec = wire::encode_batch(op.batch, ids, extras.body, &extras.batch_ids)) return ec;
     op.uniq_key_size = ids.next(op.uniq_key.data());
-    wire::append_batch_header_properties(op.properties, op.batch.front().wait_store_msg_ok(),
-                                         {op.uniq_key.data(), op.uniq_key_size});
     op.payload = extras.body;
     return {};
   }
@@ -252,8 +250,8 @@ std::error_code shard::prepare_body(send_op& op) {
     op.uniq_key_size = ids.next_at(loop_.wall_ms(), op.uniq_key.data());
     uniq_key = {op.uniq_key.data(), op.uniq_key_size};
   }
-  wire::append_properties(op.properties, msg, {uniq_key, {}});
-  if (op.properties.size() > wire::max_properties_size) {
+  // Encoded with each request (encode_properties); checked once, here.
+  if (wire::encoded_properties_size(msg, {uniq_key, {}}) > wire::max_properties_size) {
     return make_error_code(errc::properties_too_long);
   }
   op.payload = msg.body();
@@ -337,6 +335,22 @@ bool shard::delivery_time_unsupported(const send_op& op, route::broker_id broker
          *version < first_version_with_delivery_time;
 }
 
+std::string_view shard::uniq_key_of(const send_op& op) noexcept {
+  if (op.users_uniq_key) return op.msg->uniq_key();
+  return {op.uniq_key.data(), op.uniq_key_size};
+}
+
+std::string_view shard::encode_properties(const send_op& op) const {
+  properties_scratch_.clear();
+  if (op.batch.empty()) {
+    wire::append_properties(properties_scratch_, *op.msg, {uniq_key_of(op), {}});
+  } else {
+    wire::append_batch_header_properties(properties_scratch_,
+                                         op.batch.front().wait_store_msg_ok(), uniq_key_of(op));
+  }
+  return properties_scratch_;
+}
+
 net::request_awaiter<shard::send_encoder> shard::request_attempt(
     send_op& op, const route::topic_publish_info& info, route::publish_queue queue,
     net::connection& master, io::clock::time_point deadline) {
@@ -364,7 +378,7 @@ void shard::send_encoder::operator()(std::string& out, std::int32_t opaque) cons
   header.sys_flag = op.sys_flag;
   header.born_timestamp = self.loop_.wall_ms();  // encoded now or, deferred, when there is room
   header.flag = first_message(op).flag();
-  header.properties = op.properties;
+  header.properties = self.encode_properties(op);
   header.reconsume_times = 0;
   header.unit_mode = false;
   header.batch = is_batch;
