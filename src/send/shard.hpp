@@ -130,7 +130,7 @@ class shard {
     const route::topic_publish_info& info;
     route::publish_queue queue;
     void operator()(std::string& out, std::int32_t opaque) const;
-    /// Fetches the op's lines: conclude_attempt and finish read most of its 232 bytes.
+    /// Fetches the op's lines: conclude_attempt and finish read most of its 200 bytes.
     void prefetch() const noexcept {
       const char* p = reinterpret_cast<const char*>(&op);
       for (std::size_t line = 0; line < sizeof(send_op); line += 64) __builtin_prefetch(p + line);
