@@ -84,6 +84,12 @@ struct send_op final : io::task {
   // finish() reads that instead of uniq_key.
   bool users_uniq_key = false;
 
+  /// The UNIQ_KEY every attempt carries: the message's own, or the one generated for the send.
+  [[nodiscard]] std::string_view uniq_key_view() const noexcept {
+    if (users_uniq_key) return msg->uniq_key();
+    return {uniq_key.data(), uniq_key_size};
+  }
+
   [[nodiscard]] send_op_extras& extras() {
     if (!extras_) extras_ = std::make_unique<send_op_extras>();
     return *extras_;

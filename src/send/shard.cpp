@@ -244,14 +244,10 @@ std::error_code shard::prepare_body(send_op& op) {
   }
   const message& msg = *op.msg;
   // One id per send, kept by every retry, so consumers can de-duplicate.
-  std::string_view uniq_key = msg.uniq_key();
-  op.users_uniq_key = !uniq_key.empty();
-  if (uniq_key.empty()) {
-    op.uniq_key_size = ids.next_at(loop_.wall_ms(), op.uniq_key.data());
-    uniq_key = {op.uniq_key.data(), op.uniq_key_size};
-  }
+  op.users_uniq_key = !msg.uniq_key().empty();
+  if (!op.users_uniq_key) op.uniq_key_size = ids.next_at(loop_.wall_ms(), op.uniq_key.data());
   // Encoded with each request (encode_properties); checked once, here.
-  if (wire::encoded_properties_size(msg, {uniq_key, {}}) > wire::max_properties_size) {
+  if (wire::encoded_properties_size(msg, {op.uniq_key_view(), {}}) > wire::max_properties_size) {
     return make_error_code(errc::properties_too_long);
   }
   op.payload = msg.body();
@@ -335,18 +331,14 @@ bool shard::delivery_time_unsupported(const send_op& op, route::broker_id broker
          *version < first_version_with_delivery_time;
 }
 
-std::string_view shard::uniq_key_of(const send_op& op) noexcept {
-  if (op.users_uniq_key) return op.msg->uniq_key();
-  return {op.uniq_key.data(), op.uniq_key_size};
-}
-
 std::string_view shard::encode_properties(const send_op& op) const {
   properties_scratch_.clear();
   if (op.batch.empty()) {
-    wire::append_properties(properties_scratch_, *op.msg, {uniq_key_of(op), {}});
+    wire::append_properties(properties_scratch_, *op.msg, {op.uniq_key_view(), {}});
   } else {
     wire::append_batch_header_properties(properties_scratch_,
-                                         op.batch.front().wait_store_msg_ok(), uniq_key_of(op));
+                                         op.batch.front().wait_store_msg_ok(),
+                                         op.uniq_key_view());
   }
   return properties_scratch_;
 }
@@ -487,9 +479,7 @@ void shard::describe_delivery(send_result& result, const send_op& op,
   // The message itself is read only when it brought its own key: at depth the user's message
   // is long out of the cache by now (a miss on every completion).
   result.msg_id.assign(!op.batch.empty() ? std::string_view(op.extras_if_any()->batch_ids)
-                       : op.users_uniq_key
-                           ? std::string_view(op.msg->uniq_key())
-                           : std::string_view(op.uniq_key.data(), op.uniq_key_size));
+                                         : op.uniq_key_view());
   if (info != nullptr && delivered != nullptr) {
     result.queue.topic = info->topic;
     result.queue.broker_name = brokers_[delivered->queue.broker].name;

@@ -115,8 +115,6 @@ class shard {
                                                 io::clock::time_point now);
   void note_tried(send_op& op, route::broker_id broker, int attempt);
   [[nodiscard]] bool delivery_time_unsupported(const send_op& op, route::broker_id broker) const;
-  /// The UNIQ_KEY this send carries in every attempt: the message's own, or the one generated.
-  [[nodiscard]] static std::string_view uniq_key_of(const send_op& op) noexcept;
   /// The request's encoded properties, written into a scratch string of this loop (valid until
   /// the next call). Encoded per request rather than kept in the op: the same bytes each time,
   /// and ~90 bytes less per send in flight (the string and its heap block).
