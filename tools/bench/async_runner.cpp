@@ -46,7 +46,11 @@ class sender_group {
  public:
   sender_group(rmq::producer& producer, run_state& state, recorder& rec,
                const message_supply& messages, bool oneway, std::size_t senders)
-      : producer_(producer), state_(state), rec_(rec), messages_(messages), oneway_(oneway),
+      : producer_(producer),
+        state_(state),
+        rec_(rec),
+        messages_(messages),
+        oneway_(oneway),
         live_(senders) {}
 
   class ranged_sender;
@@ -54,12 +58,11 @@ class sender_group {
   /// Starts the next send of one sender of the shared message, or ends that sender.
   void start_shared() {
     if (!state_.claim()) return sender_done();
-    std::uint64_t no_rng = 0;
-    const rmq::message& msg = shared_.next(no_rng, bytes_);
-    send(msg, [this, start = clock::now()](std::error_code ec, rmq::send_result result) {
-      record_send(state_, rec_, start, ec, result, bytes_);
-      then([this] { start_shared(); });
-    });
+    send(messages_.shared_message(),
+         [this, start = clock::now()](std::error_code ec, rmq::send_result result) {
+           record_send(state_, rec_, start, ec, result, messages_.shared_bytes());
+           then([this] { start_shared(); });
+         });
   }
 
   const message_supply& messages() const noexcept { return messages_; }
@@ -105,10 +108,8 @@ class sender_group {
   run_state& state_;
   recorder& rec_;
   const message_supply& messages_;
-  message_supply::sender_message shared_{messages_};  // the one message, when sizes are fixed
   bool oneway_;
-  std::size_t bytes_ = 0;  // the shared message's body size
-  std::size_t live_;       // senders not yet left: touched on the loop thread only
+  std::size_t live_;  // senders not yet left: touched on the loop thread only
 };
 
 class sender_group::ranged_sender {
@@ -151,8 +152,8 @@ std::vector<std::thread> start_async_senders(const runner_context& context) {
   std::vector<sender_group*> groups;
   if (!context.options.coroutines) {
     for (std::size_t p = 0; p < context.producers.size(); ++p) {
-      const std::size_t of_this = senders / context.producers.size() +
-                                  (p < senders % context.producers.size() ? 1 : 0);
+      const std::size_t of_this =
+          senders / context.producers.size() + (p < senders % context.producers.size() ? 1 : 0);
       groups.push_back(new sender_group(*context.producers[p], context.state, *recorders[p],
                                         context.messages, oneway, of_this));
     }

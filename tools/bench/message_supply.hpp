@@ -29,9 +29,10 @@ class message_supply {
   message_supply& operator=(const message_supply&) = delete;
 
   /// True when every sender sends the one shared message.
-  [[nodiscard]] bool shared() const noexcept {
-    return bodies_.size().min == bodies_.size().max;
-  }
+  [[nodiscard]] bool shared() const noexcept { return bodies_.size().min == bodies_.size().max; }
+  /// The message every sender sends when shared(), and its body's size.
+  [[nodiscard]] const rmq::message& shared_message() const noexcept { return shared_; }
+  [[nodiscard]] std::size_t shared_bytes() const noexcept { return shared_bytes_; }
 
   /// What one sender sends; used by one thread at a time.
   class sender_message {
@@ -44,8 +45,8 @@ class message_supply {
     /// sizes of a range). The message stays valid and unchanged until the next call.
     const rmq::message& next(std::uint64_t& rng, std::size_t& bytes) {
       if (!own_) {
-        bytes = supply_->shared_bytes_;
-        return supply_->shared_;
+        bytes = supply_->shared_bytes();
+        return supply_->shared_message();
       }
       bytes = supply_->bodies_.fill(*own_, rng);
       return *own_;

@@ -52,9 +52,8 @@ class paced_sender {
       : context_(context), producer_(producer), loop_(loop_of(producer)), rec_(rec),
         pace_(context.state.start(), context.options.rate), next_(first),
         stride_(stride) {
-    slots_.reserve(slots);
-    for (std::size_t i = 0; i < slots; ++i) slots_.emplace_back(context.messages);
-    for (slot& s : slots_) free_.push_back(&s);
+    slots_.reserve(slots);  // no reallocation: the free list points into it
+    for (std::size_t i = 0; i < slots; ++i) free_.push_back(&slots_.emplace_back(context.messages));
   }
 
   /// On the loop thread: starts pacing.

@@ -11,8 +11,8 @@
 namespace rmq::bench {
 
 struct steal_sample {
-  std::int64_t total_ms = 0;             ///< all CPUs (the "cpu" line)
-  std::vector<std::int64_t> ms_by_cpu;   ///< index: CPU number ("cpuN" lines)
+  std::int64_t total_ms = 0;            ///< all CPUs (the "cpu" line)
+  std::vector<std::int64_t> ms_by_cpu;  ///< index: CPU number ("cpuN" lines)
 };
 
 /// Parses /proc/stat text with clock ticks of `tick_ms`; nullopt when it has no steal column
