@@ -11,8 +11,8 @@
 namespace rmq::wire {
 namespace {
 
-// MessageConst.STRING_HASH_SET of the 5.x client, complete (47 names). Names outside it (e.g.
-// __SHARDINGKEY, TRACE_CONTEXT) stay usable, as in Java.
+// MessageConst.STRING_HASH_SET of the 5.3.3 client, complete (51 names, in the order Java adds
+// them). Names outside it (e.g. __SHARDINGKEY, TRACE_CONTEXT) stay usable, as in Java.
 // clang-format off
 constexpr std::string_view reserved_property_names[] = {
     "TRACE_ON", "MSG_REGION", "KEYS", "TAGS", "WAIT", "DELAY", "RETRY_TOPIC", "REAL_TOPIC",
@@ -21,9 +21,10 @@ constexpr std::string_view reserved_property_names[] = {
     "MAX_RECONSUME_TIMES", "CONSUME_START_TIME", "POP_CK", "POP_CK_OFFSET", "1ST_POP_TIME",
     "TRAN_PREPARED_QUEUE_OFFSET", "DUP_INFO", "EXTEND_UNIQ_INFO", "INSTANCE_ID", "CORRELATION_ID",
     "REPLY_TO_CLIENT", "TTL", "ARRIVE_TIME", "PUSH_REPLY_TIME", "CLUSTER", "MSG_TYPE",
-    "INNER_MULTI_QUEUE_OFFSET", "TIMER_DELAY_SEC", "TIMER_DELIVER_MS", "TIMER_ENQUEUE_MS",
-    "TIMER_DEQUEUE_MS", "TIMER_ROLL_TIMES", "TIMER_OUT_MS", "TIMER_DEL_UNIQKEY",
-    "TIMER_DELAY_LEVEL", "__BORNHOST", "BORN_TIMESTAMP",
+    "INNER_MULTI_QUEUE_OFFSET", "TIMER_DELAY_MS", "TIMER_DELAY_SEC", "TIMER_DELIVER_MS",
+    "TIMER_ENQUEUE_MS", "TIMER_DEQUEUE_MS", "TIMER_ROLL_TIMES", "TIMER_OUT_MS",
+    "TIMER_DEL_UNIQKEY", "TIMER_DELAY_LEVEL", "__BORNHOST", "BORN_TIMESTAMP", "DLQ_ORIGIN_TOPIC",
+    "DLQ_ORIGIN_MESSAGE_ID", "__CRC32#",
 };
 // clang-format on
 
@@ -39,7 +40,7 @@ template <std::size_t N>
 [[nodiscard]] bool contains(const std::string_view (&set)[N], std::string_view s) noexcept {
   return std::find(std::begin(set), std::end(set), s) != std::end(set);
 }
-static_assert(std::size(reserved_property_names) == 47);
+static_assert(std::size(reserved_property_names) == 51);
 
 // Java Character.isWhitespace for ASCII (UtilAll.isBlank).
 [[nodiscard]] bool is_java_whitespace(char c) noexcept {
