@@ -324,3 +324,42 @@ TEST_CASE("back-pressure: a full gate fails fast when asked, otherwise waits for
     for (auto& p : pending) CHECK(p.get().status == rmq::send_status::send_ok);
   }
 }
+
+TEST_CASE("a route entry that is not host:port fails the send with invalid_address, no I/O") {
+  for (const char* address : {"not-an-address", "127.0.0.1:99999", "1.2.3.4"}) {
+    CAPTURE(address);
+    sim::sim_config sim_config = sim_with(1, sim::personality::v5);
+    sim_config.brokers[0].advertised_address = address;
+    rmq::producer_config config;
+    config.send_timeout = 1h;  // the outcome is checked, not how long it took
+    producer_fixture f(std::move(sim_config), config);
+    std::error_code ec;
+    const auto r = f.producer->send(sample(), ec);
+    CHECK(ec == rmq::errc::invalid_address);
+    // Retriable like a broker without a writable master: with no other broker, each attempt
+    // comes back at once, refused by the connection without connecting.
+    CHECK(r.attempts == 3);
+    CHECK(r.diagnostics.brokers.find("broker-a") != std::string::npos);
+    const auto counters = f.sim.counters();
+    REQUIRE(counters.brokers.size() == 1);
+    CHECK(counters.brokers[0].second.connections_accepted == 0);
+    CHECK(f.sim.message_count() == 0);
+  }
+}
+
+TEST_CASE("a route entry that is not host:port on one broker: sends go to the other") {
+  sim::sim_config sim_config = sim_with(2, sim::personality::v5);
+  sim_config.brokers[0].advertised_address = "not-an-address";
+  rmq::producer_config config;
+  config.send_timeout = 1h;  // the outcome is checked, not how long it took
+  producer_fixture f(std::move(sim_config), config);
+  for (int i = 0; i < 10; ++i) {
+    std::error_code ec;
+    const auto r = f.producer->send(sample(), ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.queue.broker_name == "broker-b");
+  }
+  const auto stored = per_broker(f.sim.messages());
+  CHECK(stored.count("broker-a") == 0);
+  CHECK(stored.at("broker-b") == 10);
+}
