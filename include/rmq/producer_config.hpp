@@ -40,8 +40,12 @@ struct producer_config {
   int retries_async = 2;                             ///< retryTimesWhenSendAsyncFailed
   bool retry_another_broker_when_not_stored_ok = false;  ///< retryAnotherBrokerWhenNotStoreOK
 
-  std::size_t compress_threshold = 4096;  ///< compressMsgBodyOverHowmuch
-  int compress_level = 5;                 ///< compressLevel
+  std::size_t compress_threshold = 4096;  ///< compressMsgBodyOverHowmuch (SIZE_MAX: never)
+  /// compressLevel, within the range of compress_type: zlib -1..9 (-1: zlib's default, 6; 0:
+  /// stored, not compressed), zstd ZSTD_minCLevel()..ZSTD_maxCLevel() (-131072..22 with libzstd
+  /// 1.5; 0: zstd's default, 3; negative: fast levels), lz4 any (not used: Java's lz4 writer has
+  /// no level either).
+  int compress_level = 5;
   compression compress_type = compression::zlib;  ///< compressType
   std::size_t max_message_size = 4 * 1024 * 1024;  ///< maxMessageSize
 

@@ -124,7 +124,15 @@ std::error_code producer_config::validate() const {
   if (send_timeout.count() <= 0 || connect_timeout.count() <= 0) return invalid;
   if (attempt_timeout && attempt_timeout->count() <= 0) return invalid;
   if (retries_sync < 0 || retries_async < 0 || retries_sync > 15 || retries_async > 15) return invalid;
-  if (max_message_size == 0 || compress_level < -7 || compress_level > 22) return invalid;
+  if (max_message_size == 0) return invalid;
+  wire::compression_type codec = wire::compression_type::zlib;
+  switch (compress_type) {
+    case compression::zlib: codec = wire::compression_type::zlib; break;
+    case compression::zstd: codec = wire::compression_type::zstd; break;
+    case compression::lz4: codec = wire::compression_type::lz4; break;
+    default: return invalid;  // not one of the enumerators
+  }
+  if (!wire::is_valid_compression_level(codec, compress_level)) return invalid;
   if (max_in_flight_sends == 0 || max_in_flight_bytes == 0) return invalid;
   if (heartbeat_interval.count() <= 0 || route_refresh_interval.count() <= 0) return invalid;
   if (default_topic_queue_nums <= 0 || wire::validate_topic(create_topic_key)) return invalid;

@@ -2,8 +2,12 @@
 
 #include "rmq/error.hpp"
 #include "wire/batch.hpp"
+#include "wire/compression.hpp"
 #include "wire/properties.hpp"
 #include "wire/uniq_key.hpp"
+
+#include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <iterator>
@@ -85,6 +89,19 @@ static_assert(std::size(reserved_property_names) == 51);
 }
 
 }  // namespace
+
+bool is_valid_compression_level(compression_type type, int level) noexcept {
+  // The same ranges body_codec::compress checks, so a level that passes here never fails there.
+  switch (type) {
+    case compression_type::zlib:
+      return level >= Z_DEFAULT_COMPRESSION && level <= Z_BEST_COMPRESSION;
+    case compression_type::zstd:
+      return level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel();
+    case compression_type::lz4:
+      return true;
+  }
+  return false;
+}
 
 bool is_reserved_property_name(std::string_view name) noexcept {
   return contains(reserved_property_names, name);
