@@ -17,7 +17,8 @@ enum class header_serialization { json, binary };
 enum class fault_table_preset { v5, v4_9 };
 
 /// Latency fault tables: a send latency of at least latency_max[i] makes the broker unavailable
-/// for not_available[i]; a failure counts as `isolation_latency`.
+/// for not_available[i]; a failure counts as `isolation_latency`. Valid: both lists of the same
+/// non-zero length, latency_max ascending, every duration within 0..1 h.
 struct fault_table_config {
   std::vector<std::chrono::milliseconds> latency_max;
   std::vector<std::chrono::milliseconds> not_available;
@@ -32,9 +33,14 @@ struct producer_config {
   /// instanceName; "DEFAULT" becomes "<pid>#<nanotime>" at start, as in Java.
   std::string instance_name = "DEFAULT";
 
-  std::chrono::milliseconds send_timeout{3000};  ///< sendMsgTimeout: the whole budget of a send
-  /// sendMsgMaxTimeoutPerRequest: cap of one attempt. Empty: the budget shared fairly among
-  /// the attempts allowed, so a hung attempt leaves room for the retries.
+  // Every duration below is at most an hour: far above any sensible value, and every deadline
+  // and timer (a clock reading plus a duration) stays far from overflowing.
+
+  /// sendMsgTimeout: the whole budget of a send, 1 ms..1 h.
+  std::chrono::milliseconds send_timeout{3000};
+  /// sendMsgMaxTimeoutPerRequest: cap of one attempt, 1 ms..1 h (may exceed send_timeout, which
+  /// still bounds the send). Empty: the budget shared fairly among the attempts allowed, so a
+  /// hung attempt leaves room for the retries.
   std::optional<std::chrono::milliseconds> attempt_timeout;
   int retries_sync = 2;                              ///< retryTimesWhenSendFailed
   int retries_async = 2;                             ///< retryTimesWhenSendAsyncFailed
@@ -53,9 +59,11 @@ struct producer_config {
   fault_table_preset fault_tables = fault_table_preset::v5;
   std::optional<fault_table_config> custom_fault_tables;  ///< overrides fault_tables when set
 
-  std::chrono::milliseconds heartbeat_interval{30000};      ///< heartbeatBrokerInterval
-  std::chrono::milliseconds route_refresh_interval{30000};  ///< pollNameServerInterval
-  std::chrono::milliseconds connect_timeout{3000};          ///< connectTimeoutMillis (≤ budget)
+  /// heartbeatBrokerInterval, 1 ms..1 h. Brokers drop a producer not heard from for 120 s and
+  /// close its connection: keep it well below that (Java: 30 s); longer suits only tests.
+  std::chrono::milliseconds heartbeat_interval{30000};
+  std::chrono::milliseconds route_refresh_interval{30000};  ///< pollNameServerInterval, 1 ms..1 h
+  std::chrono::milliseconds connect_timeout{3000};  ///< connectTimeoutMillis, 1 ms..1 h (≤ budget)
 
   std::size_t max_in_flight_sends = 65536;       ///< backPressureForAsyncSendNum
   std::size_t max_in_flight_bytes = 256u << 20;  ///< backPressureForAsyncSendSize

@@ -119,10 +119,18 @@ std::string send_diagnostics::describe(std::string_view topic, int attempts) con
 }
 
 std::error_code producer_config::validate() const {
+  using std::chrono::milliseconds;
   const auto invalid = make_error_code(errc::configuration_invalid);
+  // Every duration is added to a clock reading (deadlines, timers, fault windows): an hour is
+  // far above any sensible setting and keeps each sum far from overflowing the clock.
+  constexpr milliseconds max_duration = std::chrono::hours(1);
+  const auto in_range = [&](milliseconds d, milliseconds min) {
+    return d >= min && d <= max_duration;
+  };
+  const milliseconds positive{1};
   if (const auto ec = wire::validate_group(group)) return ec;
-  if (send_timeout.count() <= 0 || connect_timeout.count() <= 0) return invalid;
-  if (attempt_timeout && attempt_timeout->count() <= 0) return invalid;
+  if (!in_range(send_timeout, positive) || !in_range(connect_timeout, positive)) return invalid;
+  if (attempt_timeout && !in_range(*attempt_timeout, positive)) return invalid;
   if (retries_sync < 0 || retries_async < 0 || retries_sync > 15 || retries_async > 15) return invalid;
   if (max_message_size == 0) return invalid;
   wire::compression_type codec = wire::compression_type::zlib;
@@ -134,7 +142,12 @@ std::error_code producer_config::validate() const {
   }
   if (!wire::is_valid_compression_level(codec, compress_level)) return invalid;
   if (max_in_flight_sends == 0 || max_in_flight_bytes == 0) return invalid;
-  if (heartbeat_interval.count() <= 0 || route_refresh_interval.count() <= 0) return invalid;
+  // Heartbeats further apart than 120 s let brokers expire the registration and close the
+  // connection (ProducerManager.scanNotActiveChannel); allowed, as Java does, for runs that must
+  // not see a heartbeat at all.
+  if (!in_range(heartbeat_interval, positive) || !in_range(route_refresh_interval, positive)) {
+    return invalid;
+  }
   if (default_topic_queue_nums <= 0 || wire::validate_topic(create_topic_key)) return invalid;
   // GO_AWAY (5.3.1+ servers shutting down) is answered to versions above 475; resending on a new
   // connection is not implemented yet.
@@ -146,6 +159,12 @@ std::error_code producer_config::validate() const {
                                     custom_fault_tables->not_available,
                                     custom_fault_tables->isolation_latency};
     if (!tables.valid()) return invalid;
+    if (!in_range(tables.isolation_latency, milliseconds(0))) return invalid;
+    for (const auto* list : {&tables.latency_max, &tables.not_available}) {
+      for (const milliseconds d : *list) {
+        if (!in_range(d, milliseconds(0))) return invalid;
+      }
+    }
   }
   return {};
 }

@@ -103,3 +103,62 @@ TEST_CASE("producer_config: every level validate() accepts compresses, every oth
     }
   }
 }
+
+TEST_CASE("producer_config: durations are bounded, so deadlines and timers cannot overflow") {
+  check_all(
+      {
+          {"send_timeout 1 ms", [](producer_config& c) { c.send_timeout = 1ms; }},
+          {"send_timeout 1 h", [](producer_config& c) { c.send_timeout = 1h; }},
+          {"attempt_timeout 1 h, above send_timeout",
+           [](producer_config& c) { c.attempt_timeout = 1h; }},
+          {"connect_timeout 1 h", [](producer_config& c) { c.connect_timeout = 1h; }},
+          {"heartbeat_interval 1 h", [](producer_config& c) { c.heartbeat_interval = 1h; }},
+          {"route_refresh_interval 1 h",
+           [](producer_config& c) { c.route_refresh_interval = 1h; }},
+          {"route_refresh_interval 1 ms",
+           [](producer_config& c) { c.route_refresh_interval = 1ms; }},
+      },
+      {
+          {"send_timeout max", [](producer_config& c) { c.send_timeout = ms_max; }},
+          {"send_timeout 1 h 1 ms", [](producer_config& c) { c.send_timeout = 1h + 1ms; }},
+          {"send_timeout 0", [](producer_config& c) { c.send_timeout = 0ms; }},
+          {"send_timeout negative", [](producer_config& c) { c.send_timeout = -1ms; }},
+          {"attempt_timeout max", [](producer_config& c) { c.attempt_timeout = ms_max; }},
+          {"attempt_timeout 1 h 1 ms",
+           [](producer_config& c) { c.attempt_timeout = 1h + 1ms; }},
+          {"attempt_timeout 0", [](producer_config& c) { c.attempt_timeout = 0ms; }},
+          {"connect_timeout max", [](producer_config& c) { c.connect_timeout = ms_max; }},
+          {"connect_timeout 0", [](producer_config& c) { c.connect_timeout = 0ms; }},
+          {"heartbeat_interval max", [](producer_config& c) { c.heartbeat_interval = ms_max; }},
+          {"heartbeat_interval 0", [](producer_config& c) { c.heartbeat_interval = 0ms; }},
+          {"route_refresh_interval max",
+           [](producer_config& c) { c.route_refresh_interval = ms_max; }},
+          {"route_refresh_interval 1 h 1 ms",
+           [](producer_config& c) { c.route_refresh_interval = 1h + 1ms; }},
+      });
+}
+
+TEST_CASE("producer_config: custom fault tables hold durations of 0..1 h") {
+  const auto tables = [](std::vector<milliseconds> latency, std::vector<milliseconds> away,
+                         milliseconds isolation) {
+    return [=](producer_config& c) {
+      c.custom_fault_tables = rmq::fault_table_config{latency, away, isolation};
+    };
+  };
+  check_all(
+      {
+          {"the 4.9 tables", tables({50ms, 100ms, 550ms, 1000ms, 2000ms, 3000ms, 15000ms},
+                                    {0ms, 0ms, 30s, 60s, 120s, 180s, 600s}, 30s)},
+          {"an hour", tables({0ms, 1h}, {0ms, 1h}, 1h)},
+      },
+      {
+          {"not_available max", tables({50ms}, {ms_max}, 10s)},
+          {"not_available over an hour", tables({50ms}, {1h + 1ms}, 10s)},
+          {"latency_max max", tables({50ms, ms_max}, {0ms, 1s}, 10s)},
+          {"latency_max negative", tables({-1ms}, {1s}, 10s)},
+          {"isolation_latency max", tables({50ms}, {1s}, ms_max)},
+          {"isolation_latency negative", tables({50ms}, {1s}, -1ms)},
+          {"lists of different lengths", tables({50ms, 100ms}, {1s}, 10s)},
+          {"empty lists", tables({}, {}, 10s)},
+      });
+}
