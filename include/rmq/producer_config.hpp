@@ -53,7 +53,11 @@ struct producer_config {
   /// no level either).
   int compress_level = 5;
   compression compress_type = compression::zlib;  ///< compressType
-  std::size_t max_message_size = 4 * 1024 * 1024;  ///< maxMessageSize
+  /// maxMessageSize: largest body, and largest encoded batch body, 1 byte..15 MiB. A larger body
+  /// is refused with errc::body_too_large before any I/O. 15 MiB leaves room for the header in
+  /// the 16 MiB remoting frame; brokers refuse bodies above their own maxMessageSize (4 MiB by
+  /// default) with MESSAGE_ILLEGAL.
+  std::size_t max_message_size = 4 * 1024 * 1024;
 
   bool fault_tolerance = true;  ///< sendLatencyFaultEnable (Java default false; see README)
   fault_table_preset fault_tables = fault_table_preset::v5;
@@ -65,8 +69,10 @@ struct producer_config {
   std::chrono::milliseconds route_refresh_interval{30000};  ///< pollNameServerInterval, 1 ms..1 h
   std::chrono::milliseconds connect_timeout{3000};  ///< connectTimeoutMillis, 1 ms..1 h (≤ budget)
 
-  std::size_t max_in_flight_sends = 65536;       ///< backPressureForAsyncSendNum
-  std::size_t max_in_flight_bytes = 256u << 20;  ///< backPressureForAsyncSendSize
+  /// backPressureForAsyncSendNum: 1..16,777,215 (2^24 - 1).
+  std::size_t max_in_flight_sends = 65536;
+  /// backPressureForAsyncSendSize, body bytes: 1..2^40 - 1.
+  std::size_t max_in_flight_bytes = 256u << 20;
   /// When full: false = wait for room (bounded by the send's deadline), true = fail at once
   /// with errc::backpressure_full.
   bool fail_fast_when_full = false;

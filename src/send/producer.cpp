@@ -132,7 +132,7 @@ std::error_code producer_config::validate() const {
   if (!in_range(send_timeout, positive) || !in_range(connect_timeout, positive)) return invalid;
   if (attempt_timeout && !in_range(*attempt_timeout, positive)) return invalid;
   if (retries_sync < 0 || retries_async < 0 || retries_sync > 15 || retries_async > 15) return invalid;
-  if (max_message_size == 0) return invalid;
+  if (max_message_size == 0 || max_message_size > wire::max_message_size_limit) return invalid;
   wire::compression_type codec = wire::compression_type::zlib;
   switch (compress_type) {
     case compression::zlib: codec = wire::compression_type::zlib; break;
@@ -141,7 +141,9 @@ std::error_code producer_config::validate() const {
     default: return invalid;  // not one of the enumerators
   }
   if (!wire::is_valid_compression_level(codec, compress_level)) return invalid;
-  if (max_in_flight_sends == 0 || max_in_flight_bytes == 0) return invalid;
+  // Admission packs the counts of sends and bytes in flight into one word.
+  if (max_in_flight_sends == 0 || max_in_flight_sends > (std::size_t{1} << 24) - 1) return invalid;
+  if (max_in_flight_bytes == 0 || max_in_flight_bytes > (std::size_t{1} << 40) - 1) return invalid;
   // Heartbeats further apart than 120 s let brokers expire the registration and close the
   // connection (ProducerManager.scanNotActiveChannel); allowed, as Java does, for runs that must
   // not see a heartbeat at all.

@@ -2,6 +2,7 @@
 
 #include "rmq/error.hpp"
 #include "wire/batch.hpp"
+#include "wire/command.hpp"
 #include "wire/compression.hpp"
 #include "wire/properties.hpp"
 #include "wire/uniq_key.hpp"
@@ -45,6 +46,7 @@ template <std::size_t N>
   return std::find(std::begin(set), std::end(set), s) != std::end(set);
 }
 static_assert(std::size(reserved_property_names) == 51);
+static_assert(max_message_size_limit + 1024 * 1024 == default_max_frame);
 
 // Java Character.isWhitespace for ASCII (UtilAll.isBlank).
 [[nodiscard]] bool is_java_whitespace(char c) noexcept {

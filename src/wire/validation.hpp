@@ -18,6 +18,12 @@ enum class compression_type : std::uint8_t;  // wire/compression.hpp
 inline constexpr std::size_t max_topic_length = 127;  ///< Validators.TOPIC_MAX_LENGTH
 inline constexpr std::size_t max_group_length = 255;  ///< Validators.CHARACTER_MAX_LENGTH
 inline constexpr std::size_t default_max_message_size = 4u * 1024 * 1024;
+/// Largest maximum message size a producer accepts. A body of that size (or a batch body), with
+/// the largest header a send writes and what compression adds to an incompressible body, must
+/// fit one remoting frame: 16 MiB (NettyDecoder's frameMaxLength, our default_max_frame); on a
+/// longer frame the broker closes the connection. 1 MiB is left for the header (up to 32767
+/// bytes of properties, escaped up to six-fold in JSON) and that growth (lz4's worst: 1/255).
+inline constexpr std::size_t max_message_size_limit = 15u * 1024 * 1024;
 /// Java's reserved prefix for retry topics; batches may not target them.
 inline constexpr std::string_view retry_topic_prefix = "%RETRY%";
 

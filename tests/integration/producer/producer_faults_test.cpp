@@ -363,3 +363,47 @@ TEST_CASE("a route entry that is not host:port on one broker: sends go to the ot
   CHECK(stored.count("broker-a") == 0);
   CHECK(stored.at("broker-b") == 10);
 }
+
+TEST_CASE("max_message_size: what no frame can carry is refused at start, a larger body at once") {
+  constexpr std::size_t mib = 1024 * 1024;
+  {
+    rmq::producer_config config;
+    config.name_servers = "127.0.0.1:9876";
+    config.group = "G";
+    config.max_message_size = 20 * mib;  // frames over 16 MiB make the broker close
+    rmq::producer p(config);
+    CHECK(p.start() == rmq::errc::configuration_invalid);
+  }
+  rmq::producer_config config;
+  config.max_message_size = 15 * mib;
+  config.compress_type = rmq::compression::lz4;  // the codec that grows a body the most
+  config.send_timeout = 1h;  // 15 MiB through sanitizers: an outcome, not a race with the clock
+  producer_fixture f(sim_with(1, sim::personality::v5), config);
+
+  // The largest body, incompressible, with the largest header: 32767 bytes of properties, most
+  // of them escaped six-fold in the JSON header. The frame still fits 16 MiB.
+  std::string body(15 * mib, '\0');
+  std::uint64_t x = 88172645463325252ULL;
+  for (char& c : body) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  rmq::message big("TopicTest", body);
+  big.put_property("p", "v" + std::string(32600, '\x03'));
+  std::error_code ec;
+  (void)f.producer->send(big, ec);
+  CHECK_FALSE(ec);
+  CHECK(f.sim.message_count() == 1);
+
+  // One byte more is refused before any I/O.
+  const auto requests_before = f.sim.counters().broker_requests(
+      rmq::wire::request_code::send_message_v2);
+  big.set_body(body + "x");
+  (void)f.producer->send(big, ec);
+  CHECK(ec == rmq::errc::body_too_large);
+  CHECK(f.sim.counters().broker_requests(rmq::wire::request_code::send_message_v2) ==
+        requests_before);
+  CHECK(f.sim.message_count() == 1);
+}

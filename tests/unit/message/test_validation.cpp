@@ -1,6 +1,8 @@
 #include "rmq/error.hpp"
 #include "rmq/message.hpp"
+#include "wire/batch.hpp"
 #include "wire/properties.hpp"
+#include "wire/uniq_key.hpp"
 #include "wire/validation.hpp"
 
 #include <doctest/doctest.h>
@@ -290,4 +292,16 @@ TEST_CASE("validation: a table of batch errors") {
   auto all_false = batch_of(3);
   for (auto& m : all_false) m.set_wait_store_msg_ok(false);
   CHECK_FALSE(validate_batch(all_false));
+}
+
+TEST_CASE("validation: a batch is measured by its body as the send encodes it") {
+  std::vector<message> msgs;
+  for (int i = 0; i < 3; ++i) msgs.emplace_back("BatchTopic", "TagA", std::string(1000 + i, 'b'));
+  msgs[0].put_property("color", "red");
+  msgs[1].set_keys({"k1", "k2"});
+  msgs[2].set_uniq_key("7F0000010001000000000000000000AA");
+  std::string body;
+  REQUIRE_FALSE(encode_batch(msgs, default_uniq_key_generator(), body));
+  CHECK_FALSE(validate_batch(msgs, {.max_message_size = body.size()}));
+  CHECK(validate_batch(msgs, {.max_message_size = body.size() - 1}) == errc::body_too_large);
 }

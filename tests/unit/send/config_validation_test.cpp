@@ -162,3 +162,41 @@ TEST_CASE("producer_config: custom fault tables hold durations of 0..1 h") {
           {"empty lists", tables({}, {}, 10s)},
       });
 }
+
+TEST_CASE("producer_config: max_message_size fits one remoting frame") {
+  constexpr std::size_t mib = 1024 * 1024;
+  CHECK(rmq::wire::max_message_size_limit == 15 * mib);
+  check_all(
+      {
+          {"1 byte", [](producer_config& c) { c.max_message_size = 1; }},
+          {"15 MiB", [](producer_config& c) { c.max_message_size = 15 * mib; }},
+      },
+      {
+          {"0", [](producer_config& c) { c.max_message_size = 0; }},
+          {"15 MiB + 1", [](producer_config& c) { c.max_message_size = 15 * mib + 1; }},
+          {"16 MiB", [](producer_config& c) { c.max_message_size = 16 * mib; }},
+          {"20 MiB", [](producer_config& c) { c.max_message_size = 20 * mib; }},
+          {"SIZE_MAX",
+           [](producer_config& c) { c.max_message_size = std::numeric_limits<std::size_t>::max(); }},
+      });
+}
+
+TEST_CASE("producer_config: in-flight limits fit the packed admission counter") {
+  constexpr std::size_t max_sends = (std::size_t{1} << 24) - 1;
+  constexpr std::size_t max_bytes = (std::size_t{1} << 40) - 1;
+  check_all(
+      {
+          {"1 send", [](producer_config& c) { c.max_in_flight_sends = 1; }},
+          {"2^24 - 1 sends", [](producer_config& c) { c.max_in_flight_sends = max_sends; }},
+          {"1 byte", [](producer_config& c) { c.max_in_flight_bytes = 1; }},
+          {"2^40 - 1 bytes", [](producer_config& c) { c.max_in_flight_bytes = max_bytes; }},
+      },
+      {
+          {"0 sends", [](producer_config& c) { c.max_in_flight_sends = 0; }},
+          {"2^24 sends", [](producer_config& c) { c.max_in_flight_sends = max_sends + 1; }},
+          {"SIZE_MAX sends",
+           [](producer_config& c) { c.max_in_flight_sends = std::numeric_limits<std::size_t>::max(); }},
+          {"0 bytes", [](producer_config& c) { c.max_in_flight_bytes = 0; }},
+          {"2^40 bytes", [](producer_config& c) { c.max_in_flight_bytes = max_bytes + 1; }},
+      });
+}
