@@ -26,11 +26,15 @@ struct fault_table_config {
 };
 
 struct producer_config {
-  /// NameServer addresses, "host:port;host:port" (namesrvAddr). Empty: the NAMESRV_ADDR
-  /// environment variable, as the Java client reads it.
+  /// NameServer addresses, "host:port;host:port" (namesrvAddr), each with a port 1..65535.
+  /// Empty: the NAMESRV_ADDR environment variable, as the Java client reads it.
   std::string name_servers;
-  std::string group = "DEFAULT_PRODUCER_GROUP";  ///< producerGroup (must not be DEFAULT_PRODUCER)
-  /// instanceName; "DEFAULT" becomes "<pid>#<nanotime>" at start, as in Java.
+  /// producerGroup: 1..255 characters of [%|a-zA-Z0-9_-], not DEFAULT_PRODUCER or
+  /// CLIENT_INNER_PRODUCER.
+  std::string group = "DEFAULT_PRODUCER_GROUP";
+  /// instanceName: 1..255 bytes of printable ASCII without spaces (it goes into the client id,
+  /// "<ip>@<instance>", of every heartbeat). "DEFAULT" becomes "<pid>#<nanotime>" at start, as
+  /// in Java.
   std::string instance_name = "DEFAULT";
 
   // Every duration below is at most an hour: far above any sensible value, and every deadline
@@ -42,8 +46,8 @@ struct producer_config {
   /// still bounds the send). Empty: the budget shared fairly among the attempts allowed, so a
   /// hung attempt leaves room for the retries.
   std::optional<std::chrono::milliseconds> attempt_timeout;
-  int retries_sync = 2;                              ///< retryTimesWhenSendFailed
-  int retries_async = 2;                             ///< retryTimesWhenSendAsyncFailed
+  int retries_sync = 2;                              ///< retryTimesWhenSendFailed, 0..15
+  int retries_async = 2;                             ///< retryTimesWhenSendAsyncFailed, 0..15
   bool retry_another_broker_when_not_stored_ok = false;  ///< retryAnotherBrokerWhenNotStoreOK
 
   std::size_t compress_threshold = 4096;  ///< compressMsgBodyOverHowmuch (SIZE_MAX: never)
@@ -77,20 +81,23 @@ struct producer_config {
   /// with errc::backpressure_full.
   bool fail_fast_when_full = false;
 
-  std::string create_topic_key = "TBW102";  ///< createTopicKey (auto-created topics)
-  int default_topic_queue_nums = 4;         ///< defaultTopicQueueNums
-  /// Protocol version sent in every header. 401 makes NameServers answer standard JSON; values
-  /// above 475 are refused until GO_AWAY reconnect-and-resend is implemented.
+  /// createTopicKey (auto-created topics): a valid topic name one may send to.
+  std::string create_topic_key = "TBW102";
+  int default_topic_queue_nums = 4;  ///< defaultTopicQueueNums, >= 1
+  /// Protocol version sent in every header, 0..475. 401 makes NameServers answer standard JSON;
+  /// values above 475 are refused until GO_AWAY reconnect-and-resend is implemented.
   int protocol_version = 401;
   header_serialization serialization = header_serialization::json;
-  std::size_t loop_threads = 1;  ///< I/O loop threads; connections are spread over them
+  std::size_t loop_threads = 1;  ///< I/O loop threads, 1..64; connections are spread over them
   /// How long an I/O loop keeps polling for completions before it sleeps (no Java equivalent;
   /// as Seastar's idle poll). Spares the sleep and wake-up per burst of responses, which
   /// dominates the tail of a steady paced load, at the price of a core busy while sends are
-  /// flowing. 0: sleep as soon as there is nothing to do.
+  /// flowing. 0: sleep as soon as there is nothing to do. At most 1 s.
   std::chrono::microseconds busy_poll{0};
 
-  /// Checks the configuration (also done by producer::start()).
+  /// Checks the configuration against the ranges above (also done by producer::start()):
+  /// errc::configuration_invalid, or the group's own error (errc::group_blank, ...). Enum fields
+  /// must hold one of their enumerators.
   [[nodiscard]] std::error_code validate() const;
 };
 

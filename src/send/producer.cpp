@@ -128,7 +128,19 @@ std::error_code producer_config::validate() const {
     return d >= min && d <= max_duration;
   };
   const milliseconds positive{1};
+  // Split as start() splits them; host names are resolved later, when connecting.
+  for (const std::string& address : split_name_servers(name_servers)) {
+    std::error_code ec;
+    (void)io::parse_endpoint(address, ec);
+    if (ec) return invalid;
+  }
   if (const auto ec = wire::validate_group(group)) return ec;
+  // The client id ("<ip>@<instance>") goes into every heartbeat and is how brokers and admin
+  // tools name this producer: printable ASCII without spaces, as the ids Java makes.
+  if (instance_name.empty() || instance_name.size() > 255) return invalid;
+  for (const char c : instance_name) {
+    if (c <= ' ' || c >= '\x7f') return invalid;  // char may be signed: bytes >= 0x80 too
+  }
   if (!in_range(send_timeout, positive) || !in_range(connect_timeout, positive)) return invalid;
   if (attempt_timeout && !in_range(*attempt_timeout, positive)) return invalid;
   if (retries_sync < 0 || retries_async < 0 || retries_sync > 15 || retries_async > 15) return invalid;
@@ -154,8 +166,15 @@ std::error_code producer_config::validate() const {
   // GO_AWAY (5.3.1+ servers shutting down) is answered to versions above 475; resending on a new
   // connection is not implemented yet.
   if (protocol_version < 0 || protocol_version > 475) return invalid;
+  if (serialization != header_serialization::json &&
+      serialization != header_serialization::binary) {
+    return invalid;
+  }
   if (loop_threads == 0 || loop_threads > 64) return invalid;
   if (busy_poll.count() < 0 || busy_poll > std::chrono::seconds(1)) return invalid;
+  if (fault_tables != fault_table_preset::v5 && fault_tables != fault_table_preset::v4_9) {
+    return invalid;
+  }
   if (custom_fault_tables) {
     const send::fault_tables tables{custom_fault_tables->latency_max,
                                     custom_fault_tables->not_available,

@@ -160,6 +160,8 @@ TEST_CASE("producer_config: custom fault tables hold durations of 0..1 h") {
           {"isolation_latency negative", tables({50ms}, {1s}, -1ms)},
           {"lists of different lengths", tables({50ms, 100ms}, {1s}, 10s)},
           {"empty lists", tables({}, {}, 10s)},
+          {"an unknown preset",
+           [](producer_config& c) { c.fault_tables = static_cast<rmq::fault_table_preset>(9); }},
       });
 }
 
@@ -199,4 +201,64 @@ TEST_CASE("producer_config: in-flight limits fit the packed admission counter") 
           {"0 bytes", [](producer_config& c) { c.max_in_flight_bytes = 0; }},
           {"2^40 bytes", [](producer_config& c) { c.max_in_flight_bytes = max_bytes + 1; }},
       });
+}
+
+TEST_CASE("producer_config: instance_name is 1..255 bytes of printable ASCII") {
+  check_all(
+      {
+          {"DEFAULT", [](producer_config& c) { c.instance_name = "DEFAULT"; }},
+          {"what Java makes", [](producer_config& c) { c.instance_name = "12345#9876543210"; }},
+          {"punctuation", [](producer_config& c) { c.instance_name = "app-1.eu@10.0.0.1:x_y"; }},
+          {"255 bytes", [](producer_config& c) { c.instance_name = std::string(255, 'i'); }},
+      },
+      {
+          {"empty", [](producer_config& c) { c.instance_name = ""; }},
+          {"256 bytes", [](producer_config& c) { c.instance_name = std::string(256, 'i'); }},
+          {"a space", [](producer_config& c) { c.instance_name = "my app"; }},
+          {"a tab", [](producer_config& c) { c.instance_name = "app\t1"; }},
+          {"a control byte", [](producer_config& c) { c.instance_name = "app\x01"; }},
+          {"DEL", [](producer_config& c) { c.instance_name = "app\x7f"; }},
+          {"UTF-8", [](producer_config& c) { c.instance_name = "caf\xc3\xa9"; }},
+      });
+}
+
+TEST_CASE("producer_config: the other fields") {
+  check_all(
+      {
+          {"name servers", [](producer_config& c) { c.name_servers = "127.0.0.1:9876"; }},
+          {"two name servers, a name and spaces",
+           [](producer_config& c) { c.name_servers = "10.0.0.1:9876; ns-b:9876 ;"; }},
+          {"an IPv6 name server", [](producer_config& c) { c.name_servers = "[::1]:9876"; }},
+          {"binary headers",
+           [](producer_config& c) { c.serialization = rmq::header_serialization::binary; }},
+          {"protocol version 475", [](producer_config& c) { c.protocol_version = 475; }},
+          {"64 loops", [](producer_config& c) { c.loop_threads = 64; }},
+          {"busy poll 1 s", [](producer_config& c) { c.busy_poll = 1s; }},
+          {"15 retries", [](producer_config& c) { c.retries_sync = c.retries_async = 15; }},
+      },
+      {
+          {"a name server without a port",
+           [](producer_config& c) { c.name_servers = "127.0.0.1"; }},
+          {"a name server port out of range",
+           [](producer_config& c) { c.name_servers = "127.0.0.1:9876;host:99999"; }},
+          {"an unknown serialization",
+           [](producer_config& c) {
+             c.serialization = static_cast<rmq::header_serialization>(5);
+           }},
+          {"protocol version 476", [](producer_config& c) { c.protocol_version = 476; }},
+          {"protocol version -1", [](producer_config& c) { c.protocol_version = -1; }},
+          {"0 loops", [](producer_config& c) { c.loop_threads = 0; }},
+          {"65 loops", [](producer_config& c) { c.loop_threads = 65; }},
+          {"busy poll over 1 s", [](producer_config& c) { c.busy_poll = 1s + 1us; }},
+          {"16 retries", [](producer_config& c) { c.retries_sync = 16; }},
+          {"negative retries", [](producer_config& c) { c.retries_async = -1; }},
+          {"0 default queues", [](producer_config& c) { c.default_topic_queue_nums = 0; }},
+          {"a create-topic key one may not send to",
+           [](producer_config& c) { c.create_topic_key = "SCHEDULE_TOPIC_XXXX"; }},
+          {"a blank create-topic key", [](producer_config& c) { c.create_topic_key = ""; }},
+      });
+  // The group reports its own error.
+  producer_config config;
+  config.group = "DEFAULT_PRODUCER";
+  CHECK(config.validate() == errc::group_reserved);
 }
