@@ -63,6 +63,7 @@ enum class errc {
   name_resolution_failed,
   broker_error,                   ///< the broker answered with a non-success response code
   configuration_invalid,          ///< producer_config::validate() found a bad setting
+  invalid_address,                ///< an address (e.g. a route's broker) is not host:port
 };
 
 [[nodiscard]] const std::error_category& category() noexcept;
@@ -86,7 +87,8 @@ enum class errc {
 [[nodiscard]] bool is_retriable_response_code(int response_code) noexcept;
 
 /// Errors the send pipeline may retry on another broker: transport failures, the timeout of
-/// one attempt, and the retriable broker response codes.
+/// one attempt, a broker the route names but that cannot be used (no writable master, an
+/// invalid address), and the retriable broker response codes.
 [[nodiscard]] bool is_retriable(std::error_code ec) noexcept;
 
 }  // namespace rmq

@@ -17,7 +17,8 @@ enum class header_serialization { json, binary };
 enum class fault_table_preset { v5, v4_9 };
 
 /// Latency fault tables: a send latency of at least latency_max[i] makes the broker unavailable
-/// for not_available[i]; a failure counts as `isolation_latency`.
+/// for not_available[i]; a failure counts as `isolation_latency`. Valid: both lists of the same
+/// non-zero length, latency_max ascending, every duration within 0..1 h.
 struct fault_table_config {
   std::vector<std::chrono::milliseconds> latency_max;
   std::vector<std::chrono::milliseconds> not_available;
@@ -25,54 +26,78 @@ struct fault_table_config {
 };
 
 struct producer_config {
-  /// NameServer addresses, "host:port;host:port" (namesrvAddr). Empty: the NAMESRV_ADDR
-  /// environment variable, as the Java client reads it.
+  /// NameServer addresses, "host:port;host:port" (namesrvAddr), each with a port 1..65535.
+  /// Empty: the NAMESRV_ADDR environment variable, as the Java client reads it.
   std::string name_servers;
-  std::string group = "DEFAULT_PRODUCER_GROUP";  ///< producerGroup (must not be DEFAULT_PRODUCER)
-  /// instanceName; "DEFAULT" becomes "<pid>#<nanotime>" at start, as in Java.
+  /// producerGroup: 1..255 characters of [%|a-zA-Z0-9_-], not DEFAULT_PRODUCER or
+  /// CLIENT_INNER_PRODUCER.
+  std::string group = "DEFAULT_PRODUCER_GROUP";
+  /// instanceName: 1..255 bytes of printable ASCII without spaces (it goes into the client id,
+  /// "<ip>@<instance>", of every heartbeat). "DEFAULT" becomes "<pid>#<nanotime>" at start, as
+  /// in Java.
   std::string instance_name = "DEFAULT";
 
-  std::chrono::milliseconds send_timeout{3000};  ///< sendMsgTimeout: the whole budget of a send
-  /// sendMsgMaxTimeoutPerRequest: cap of one attempt. Empty: the budget shared fairly among
-  /// the attempts allowed, so a hung attempt leaves room for the retries.
+  // Every duration below is at most an hour: far above any sensible value, and every deadline
+  // and timer (a clock reading plus a duration) stays far from overflowing.
+
+  /// sendMsgTimeout: the whole budget of a send, 1 ms..1 h.
+  std::chrono::milliseconds send_timeout{3000};
+  /// sendMsgMaxTimeoutPerRequest: cap of one attempt, 1 ms..1 h (may exceed send_timeout, which
+  /// still bounds the send). Empty: the budget shared fairly among the attempts allowed, so a
+  /// hung attempt leaves room for the retries.
   std::optional<std::chrono::milliseconds> attempt_timeout;
-  int retries_sync = 2;                              ///< retryTimesWhenSendFailed
-  int retries_async = 2;                             ///< retryTimesWhenSendAsyncFailed
+  int retries_sync = 2;                              ///< retryTimesWhenSendFailed, 0..15
+  int retries_async = 2;                             ///< retryTimesWhenSendAsyncFailed, 0..15
   bool retry_another_broker_when_not_stored_ok = false;  ///< retryAnotherBrokerWhenNotStoreOK
 
-  std::size_t compress_threshold = 4096;  ///< compressMsgBodyOverHowmuch
-  int compress_level = 5;                 ///< compressLevel
+  std::size_t compress_threshold = 4096;  ///< compressMsgBodyOverHowmuch (SIZE_MAX: never)
+  /// compressLevel, within the range of compress_type: zlib -1..9 (-1: zlib's default, 6; 0:
+  /// stored, not compressed), zstd ZSTD_minCLevel()..ZSTD_maxCLevel() (-131072..22 with libzstd
+  /// 1.5; 0: zstd's default, 3; negative: fast levels), lz4 any (not used: Java's lz4 writer has
+  /// no level either).
+  int compress_level = 5;
   compression compress_type = compression::zlib;  ///< compressType
-  std::size_t max_message_size = 4 * 1024 * 1024;  ///< maxMessageSize
+  /// maxMessageSize: largest body, and largest encoded batch body, 1 byte..15 MiB. A larger body
+  /// is refused with errc::body_too_large before any I/O. 15 MiB leaves room for the header in
+  /// the 16 MiB remoting frame; brokers refuse bodies above their own maxMessageSize (4 MiB by
+  /// default) with MESSAGE_ILLEGAL.
+  std::size_t max_message_size = 4 * 1024 * 1024;
 
   bool fault_tolerance = true;  ///< sendLatencyFaultEnable (Java default false; see README)
   fault_table_preset fault_tables = fault_table_preset::v5;
   std::optional<fault_table_config> custom_fault_tables;  ///< overrides fault_tables when set
 
-  std::chrono::milliseconds heartbeat_interval{30000};      ///< heartbeatBrokerInterval
-  std::chrono::milliseconds route_refresh_interval{30000};  ///< pollNameServerInterval
-  std::chrono::milliseconds connect_timeout{3000};          ///< connectTimeoutMillis (≤ budget)
+  /// heartbeatBrokerInterval, 1 ms..1 h. Brokers drop a producer not heard from for 120 s and
+  /// close its connection: keep it well below that (Java: 30 s); longer suits only tests.
+  std::chrono::milliseconds heartbeat_interval{30000};
+  std::chrono::milliseconds route_refresh_interval{30000};  ///< pollNameServerInterval, 1 ms..1 h
+  std::chrono::milliseconds connect_timeout{3000};  ///< connectTimeoutMillis, 1 ms..1 h (≤ budget)
 
-  std::size_t max_in_flight_sends = 65536;       ///< backPressureForAsyncSendNum
-  std::size_t max_in_flight_bytes = 256u << 20;  ///< backPressureForAsyncSendSize
+  /// backPressureForAsyncSendNum: 1..16,777,215 (2^24 - 1).
+  std::size_t max_in_flight_sends = 65536;
+  /// backPressureForAsyncSendSize, body bytes: 1..2^40 - 1.
+  std::size_t max_in_flight_bytes = 256u << 20;
   /// When full: false = wait for room (bounded by the send's deadline), true = fail at once
   /// with errc::backpressure_full.
   bool fail_fast_when_full = false;
 
-  std::string create_topic_key = "TBW102";  ///< createTopicKey (auto-created topics)
-  int default_topic_queue_nums = 4;         ///< defaultTopicQueueNums
-  /// Protocol version sent in every header. 401 makes NameServers answer standard JSON; values
-  /// above 475 are refused until GO_AWAY reconnect-and-resend is implemented.
+  /// createTopicKey (auto-created topics): a valid topic name one may send to.
+  std::string create_topic_key = "TBW102";
+  int default_topic_queue_nums = 4;  ///< defaultTopicQueueNums, >= 1
+  /// Protocol version sent in every header, 0..475. 401 makes NameServers answer standard JSON;
+  /// values above 475 are refused until GO_AWAY reconnect-and-resend is implemented.
   int protocol_version = 401;
   header_serialization serialization = header_serialization::json;
-  std::size_t loop_threads = 1;  ///< I/O loop threads; connections are spread over them
+  std::size_t loop_threads = 1;  ///< I/O loop threads, 1..64; connections are spread over them
   /// How long an I/O loop keeps polling for completions before it sleeps (no Java equivalent;
   /// as Seastar's idle poll). Spares the sleep and wake-up per burst of responses, which
   /// dominates the tail of a steady paced load, at the price of a core busy while sends are
-  /// flowing. 0: sleep as soon as there is nothing to do.
+  /// flowing. 0: sleep as soon as there is nothing to do. At most 1 s.
   std::chrono::microseconds busy_poll{0};
 
-  /// Checks the configuration (also done by producer::start()).
+  /// Checks the configuration against the ranges above (also done by producer::start()):
+  /// errc::configuration_invalid, or the group's own error (errc::group_blank, ...). Enum fields
+  /// must hold one of their enumerators.
   [[nodiscard]] std::error_code validate() const;
 };
 

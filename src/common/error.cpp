@@ -60,6 +60,7 @@ class rmq_category final : public std::error_category {
       case errc::name_resolution_failed: return "host name could not be resolved";
       case errc::broker_error: return "broker answered with an error";
       case errc::configuration_invalid: return "invalid producer configuration";
+      case errc::invalid_address: return "address is not host:port with a valid port";
     }
     return "unknown rmq error " + std::to_string(value);
   }
@@ -123,6 +124,10 @@ bool is_retriable(std::error_code ec) noexcept {
     case errc::connection_lost:
     case errc::connect_failed:
     case errc::no_writable_queue:
+    // A route entry of one broker that cannot be used, like a missing master: another broker
+    // may work. The connection never does I/O for it, so an attempt on it costs nothing, and
+    // the queue selection moves away from the broker that just failed.
+    case errc::invalid_address:
       return true;
     default:
       return false;

@@ -47,7 +47,7 @@ std::optional<endpoint> parse_endpoint(std::string_view host_port, std::error_co
   std::string_view port_text;
   std::uint16_t port = 0;
   if (!split_host_port(host_port, host, port_text) || !parse_port(port_text, port)) {
-    ec = rmq::errc::name_resolution_failed;
+    ec = rmq::errc::invalid_address;
     return std::nullopt;
   }
   std::error_code parse_ec;

@@ -27,7 +27,8 @@
 namespace rmq::io {
 
 /// Splits and parses a numeric "host:port"; nullopt when the host is not a literal address.
-/// `ec` reports bad syntax (missing or invalid port).
+/// `ec` reports bad syntax (no "host:port" shape, missing or invalid port) as
+/// rmq::errc::invalid_address; async_resolve reports the same as name_resolution_failed.
 [[nodiscard]] std::optional<endpoint> parse_endpoint(std::string_view host_port,
                                                      std::error_code& ec);
 

@@ -12,12 +12,19 @@ connection::connection(io::loop& loop, std::string address, connection_options o
     : loop_(loop),
       address_(std::move(address)),
       options_(options),
-      core_(options.core) {}
+      core_(options.core) {
+  // Parsed once: a numeric address needs no resolver, and one that is not "host:port" with a
+  // valid port (a bad route entry) can never connect, so no request ever starts I/O for it.
+  std::error_code ec;
+  peer_ = io::parse_endpoint(address_, ec);
+  invalid_address_ = static_cast<bool>(ec);
+}
 
 connection::~connection() = default;
 
 std::error_code connection::admit() const noexcept {
   if (closing_for_good_ || loop_.stopping()) return make_error_code(errc::shutting_down);
+  if (invalid_address_) return make_error_code(errc::invalid_address);
   if (draining_) return make_error_code(errc::connection_lost);  // the address left every route
   const bool has_socket = state_ == state::connected || state_ == state::connecting;
   if (!has_socket && consecutive_failures_ >= options_.failures_before_backoff &&
@@ -48,13 +55,7 @@ void connection::start_connect() {
     connect_to(*peer_);
     return;
   }
-  std::error_code ec;
-  if (auto endpoint = io::parse_endpoint(address_, ec); endpoint) {
-    peer_ = *endpoint;
-    connect_to(*peer_);
-    return;
-  }
-  // A host name (or a malformed address, reported by the resolver): resolve off the loop.
+  // A host name (numeric addresses were parsed by the constructor): resolve off the loop.
   state_ = state::resolving;
   resolve_pending_ = true;
   io::async_resolve(loop_, address_, clock::now() + options_.connect_timeout,

@@ -7,7 +7,9 @@
 // Loop thread only. Every request's waiter is completed exactly once: with its response, or
 // with rmq::errc::timed_out (deadline), connection_lost (read/write error, peer closed),
 // connect_failed, protocol_error (undecodable bytes) or shutting_down (close()/loop stop). The
-// underlying system error of the last failure is kept in last_error().
+// underlying system error of the last failure is kept in last_error(). A connection to an
+// address that is not "host:port" with a valid port refuses every request with invalid_address
+// and never connects.
 #pragma once
 
 #include <chrono>
@@ -41,7 +43,8 @@ class connection final : private io::receiver {
   enum class state : std::uint8_t { disconnected, resolving, connecting, connected, closing, closed };
 
   /// `address` is "host:port" (numeric addresses are used as they are; names are resolved off
-  /// the loop when connecting).
+  /// the loop when connecting). Any other text makes a connection that refuses every request
+  /// with errc::invalid_address.
   connection(io::loop& loop, std::string address, connection_options options = {});
   /// Only in state disconnected or closed (after close() completed).
   ~connection();
@@ -51,7 +54,8 @@ class connection final : private io::receiver {
   using ticket = connection_core::ticket;
 
   /// Queues a request (see connection_core::submit) and connects if needed. On an error
-  /// (closing, or failing fast during backoff) nothing is queued and `waiter` is never called.
+  /// (closing, failing fast during backoff, or invalid_address) nothing is queued and `waiter`
+  /// is never called.
   template <class Encode>
   std::error_code request(Encode&& encode, clock::time_point deadline, response_waiter waiter,
                           bool oneway = false, ticket* out = nullptr) {
@@ -155,6 +159,7 @@ class connection final : private io::receiver {
   std::size_t send_size_ = 0;  // bytes of the send in flight
   bool receiving_ = false;
   bool resolve_pending_ = false;
+  bool invalid_address_ = false;  // address_ is not "host:port": never connects
 
   unsigned consecutive_failures_ = 0;
   clock::time_point retry_after_{};

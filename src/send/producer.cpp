@@ -119,25 +119,73 @@ std::string send_diagnostics::describe(std::string_view topic, int attempts) con
 }
 
 std::error_code producer_config::validate() const {
+  using std::chrono::milliseconds;
   const auto invalid = make_error_code(errc::configuration_invalid);
+  // Every duration is added to a clock reading (deadlines, timers, fault windows): an hour is
+  // far above any sensible setting and keeps each sum far from overflowing the clock.
+  constexpr milliseconds max_duration = std::chrono::hours(1);
+  const auto in_range = [&](milliseconds d, milliseconds min) {
+    return d >= min && d <= max_duration;
+  };
+  const milliseconds positive{1};
+  // Split as start() splits them; host names are resolved later, when connecting.
+  for (const std::string& address : split_name_servers(name_servers)) {
+    std::error_code ec;
+    (void)io::parse_endpoint(address, ec);
+    if (ec) return invalid;
+  }
   if (const auto ec = wire::validate_group(group)) return ec;
-  if (send_timeout.count() <= 0 || connect_timeout.count() <= 0) return invalid;
-  if (attempt_timeout && attempt_timeout->count() <= 0) return invalid;
+  // The client id ("<ip>@<instance>") goes into every heartbeat and is how brokers and admin
+  // tools name this producer: printable ASCII without spaces, as the ids Java makes.
+  if (instance_name.empty() || instance_name.size() > 255) return invalid;
+  for (const char c : instance_name) {
+    if (c <= ' ' || c >= '\x7f') return invalid;  // char may be signed: bytes >= 0x80 too
+  }
+  if (!in_range(send_timeout, positive) || !in_range(connect_timeout, positive)) return invalid;
+  if (attempt_timeout && !in_range(*attempt_timeout, positive)) return invalid;
   if (retries_sync < 0 || retries_async < 0 || retries_sync > 15 || retries_async > 15) return invalid;
-  if (max_message_size == 0 || compress_level < -7 || compress_level > 22) return invalid;
-  if (max_in_flight_sends == 0 || max_in_flight_bytes == 0) return invalid;
-  if (heartbeat_interval.count() <= 0 || route_refresh_interval.count() <= 0) return invalid;
+  if (max_message_size == 0 || max_message_size > wire::max_message_size_limit) return invalid;
+  wire::compression_type codec = wire::compression_type::zlib;
+  switch (compress_type) {
+    case compression::zlib: codec = wire::compression_type::zlib; break;
+    case compression::zstd: codec = wire::compression_type::zstd; break;
+    case compression::lz4: codec = wire::compression_type::lz4; break;
+    default: return invalid;  // not one of the enumerators
+  }
+  if (!wire::is_valid_compression_level(codec, compress_level)) return invalid;
+  // Admission packs the counts of sends and bytes in flight into one word.
+  if (max_in_flight_sends == 0 || max_in_flight_sends > (std::size_t{1} << 24) - 1) return invalid;
+  if (max_in_flight_bytes == 0 || max_in_flight_bytes > (std::size_t{1} << 40) - 1) return invalid;
+  // Heartbeats further apart than 120 s let brokers expire the registration and close the
+  // connection (ProducerManager.scanNotActiveChannel); allowed, as Java does, for runs that must
+  // not see a heartbeat at all.
+  if (!in_range(heartbeat_interval, positive) || !in_range(route_refresh_interval, positive)) {
+    return invalid;
+  }
   if (default_topic_queue_nums <= 0 || wire::validate_topic(create_topic_key)) return invalid;
   // GO_AWAY (5.3.1+ servers shutting down) is answered to versions above 475; resending on a new
   // connection is not implemented yet.
   if (protocol_version < 0 || protocol_version > 475) return invalid;
+  if (serialization != header_serialization::json &&
+      serialization != header_serialization::binary) {
+    return invalid;
+  }
   if (loop_threads == 0 || loop_threads > 64) return invalid;
   if (busy_poll.count() < 0 || busy_poll > std::chrono::seconds(1)) return invalid;
+  if (fault_tables != fault_table_preset::v5 && fault_tables != fault_table_preset::v4_9) {
+    return invalid;
+  }
   if (custom_fault_tables) {
     const send::fault_tables tables{custom_fault_tables->latency_max,
                                     custom_fault_tables->not_available,
                                     custom_fault_tables->isolation_latency};
     if (!tables.valid()) return invalid;
+    if (!in_range(tables.isolation_latency, milliseconds(0))) return invalid;
+    for (const auto* list : {&tables.latency_max, &tables.not_available}) {
+      for (const milliseconds d : *list) {
+        if (!in_range(d, milliseconds(0))) return invalid;
+      }
+    }
   }
   return {};
 }

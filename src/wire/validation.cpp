@@ -2,8 +2,13 @@
 
 #include "rmq/error.hpp"
 #include "wire/batch.hpp"
+#include "wire/command.hpp"
+#include "wire/compression.hpp"
 #include "wire/properties.hpp"
 #include "wire/uniq_key.hpp"
+
+#include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <iterator>
@@ -11,8 +16,8 @@
 namespace rmq::wire {
 namespace {
 
-// MessageConst.STRING_HASH_SET of the 5.x client, complete (47 names). Names outside it (e.g.
-// __SHARDINGKEY, TRACE_CONTEXT) stay usable, as in Java.
+// MessageConst.STRING_HASH_SET of the 5.3.3 client, complete (51 names, in the order Java adds
+// them). Names outside it (e.g. __SHARDINGKEY, TRACE_CONTEXT) stay usable, as in Java.
 // clang-format off
 constexpr std::string_view reserved_property_names[] = {
     "TRACE_ON", "MSG_REGION", "KEYS", "TAGS", "WAIT", "DELAY", "RETRY_TOPIC", "REAL_TOPIC",
@@ -21,9 +26,10 @@ constexpr std::string_view reserved_property_names[] = {
     "MAX_RECONSUME_TIMES", "CONSUME_START_TIME", "POP_CK", "POP_CK_OFFSET", "1ST_POP_TIME",
     "TRAN_PREPARED_QUEUE_OFFSET", "DUP_INFO", "EXTEND_UNIQ_INFO", "INSTANCE_ID", "CORRELATION_ID",
     "REPLY_TO_CLIENT", "TTL", "ARRIVE_TIME", "PUSH_REPLY_TIME", "CLUSTER", "MSG_TYPE",
-    "INNER_MULTI_QUEUE_OFFSET", "TIMER_DELAY_SEC", "TIMER_DELIVER_MS", "TIMER_ENQUEUE_MS",
-    "TIMER_DEQUEUE_MS", "TIMER_ROLL_TIMES", "TIMER_OUT_MS", "TIMER_DEL_UNIQKEY",
-    "TIMER_DELAY_LEVEL", "__BORNHOST", "BORN_TIMESTAMP",
+    "INNER_MULTI_QUEUE_OFFSET", "TIMER_DELAY_MS", "TIMER_DELAY_SEC", "TIMER_DELIVER_MS",
+    "TIMER_ENQUEUE_MS", "TIMER_DEQUEUE_MS", "TIMER_ROLL_TIMES", "TIMER_OUT_MS",
+    "TIMER_DEL_UNIQKEY", "TIMER_DELAY_LEVEL", "__BORNHOST", "BORN_TIMESTAMP", "DLQ_ORIGIN_TOPIC",
+    "DLQ_ORIGIN_MESSAGE_ID", "__CRC32#",
 };
 // clang-format on
 
@@ -39,7 +45,8 @@ template <std::size_t N>
 [[nodiscard]] bool contains(const std::string_view (&set)[N], std::string_view s) noexcept {
   return std::find(std::begin(set), std::end(set), s) != std::end(set);
 }
-static_assert(std::size(reserved_property_names) == 47);
+static_assert(std::size(reserved_property_names) == 51);
+static_assert(max_message_size_limit + 1024 * 1024 == default_max_frame);
 
 // Java Character.isWhitespace for ASCII (UtilAll.isBlank).
 [[nodiscard]] bool is_java_whitespace(char c) noexcept {
@@ -84,6 +91,19 @@ static_assert(std::size(reserved_property_names) == 47);
 }
 
 }  // namespace
+
+bool is_valid_compression_level(compression_type type, int level) noexcept {
+  // The same ranges body_codec::compress checks, so a level that passes here never fails there.
+  switch (type) {
+    case compression_type::zlib:
+      return level >= Z_DEFAULT_COMPRESSION && level <= Z_BEST_COMPRESSION;
+    case compression_type::zstd:
+      return level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel();
+    case compression_type::lz4:
+      return true;
+  }
+  return false;
+}
 
 bool is_reserved_property_name(std::string_view name) noexcept {
   return contains(reserved_property_names, name);

@@ -6,15 +6,24 @@
 #include "rmq/message.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string_view>
 #include <system_error>
 
 namespace rmq::wire {
 
+enum class compression_type : std::uint8_t;  // wire/compression.hpp
+
 inline constexpr std::size_t max_topic_length = 127;  ///< Validators.TOPIC_MAX_LENGTH
 inline constexpr std::size_t max_group_length = 255;  ///< Validators.CHARACTER_MAX_LENGTH
 inline constexpr std::size_t default_max_message_size = 4u * 1024 * 1024;
+/// Largest maximum message size a producer accepts. A body of that size (or a batch body), with
+/// the largest header a send writes and what compression adds to an incompressible body, must
+/// fit one remoting frame: 16 MiB (NettyDecoder's frameMaxLength, our default_max_frame); on a
+/// longer frame the broker closes the connection. 1 MiB is left for the header (up to 32767
+/// bytes of properties, escaped up to six-fold in JSON) and that growth (lz4's worst: 1/255).
+inline constexpr std::size_t max_message_size_limit = 15u * 1024 * 1024;
 /// Java's reserved prefix for retry topics; batches may not target them.
 inline constexpr std::string_view retry_topic_prefix = "%RETRY%";
 
@@ -38,6 +47,13 @@ struct validation_limits {
 /// DEFAULT_PRODUCER (Java refuses it) and CLIENT_INNER_PRODUCER (the group every Java client
 /// registers for its internal sends; sharing it would mix our heartbeats with theirs).
 [[nodiscard]] std::error_code validate_group(std::string_view group) noexcept;
+
+/// Whether the body codec compresses with `level` for `type`: zlib -1..9 (java.util.zip.Deflater's
+/// range; -1 is zlib's default, 6; 0 stores without compressing), zstd
+/// ZSTD_minCLevel()..ZSTD_maxCLevel() (-131072..22 with libzstd 1.5; 0 is zstd's default, 3),
+/// lz4 any level: it is not used (lz4-java's frame writer has none, and ours writes the same
+/// frame).
+[[nodiscard]] bool is_valid_compression_level(compression_type type, int level) noexcept;
 
 /// True for the property names Java reserves for the system (MessageConst.STRING_HASH_SET).
 [[nodiscard]] bool is_reserved_property_name(std::string_view name) noexcept;

@@ -75,7 +75,9 @@ std::optional<wire::topic_route_data> cluster::route(std::string_view topic) con
     const auto it = broker->topics.find(topic);
     if (it == broker->topics.end()) continue;
     auto& g = groups[broker->config.name];
-    g.addrs[broker->config.id] = host_ + ":" + std::to_string(broker->port);
+    g.addrs[broker->config.id] = broker->config.advertised_address.empty()
+                                     ? host_ + ":" + std::to_string(broker->port)
+                                     : broker->config.advertised_address;
     if (g.queue_source == nullptr || broker->config.id == 0) {
       g.queue_source = broker.get();
       g.topic = &it->second;

@@ -35,6 +35,9 @@ struct broker_config {
   std::int64_t id = 0;
   std::uint16_t port = 0;  ///< 0: an ephemeral port
   int perm = perm_read | perm_write;
+  /// The address routes give for this broker. Empty: its listener's "host:port". Any text is
+  /// passed on as it is, so clients can be tested with an unusable route entry.
+  std::string advertised_address{};
 };
 
 /// Faults of one server. Every knob is off by default; a default-constructed value means

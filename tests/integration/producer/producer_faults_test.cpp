@@ -324,3 +324,86 @@ TEST_CASE("back-pressure: a full gate fails fast when asked, otherwise waits for
     for (auto& p : pending) CHECK(p.get().status == rmq::send_status::send_ok);
   }
 }
+
+TEST_CASE("a route entry that is not host:port fails the send with invalid_address, no I/O") {
+  for (const char* address : {"not-an-address", "127.0.0.1:99999", "1.2.3.4"}) {
+    CAPTURE(address);
+    sim::sim_config sim_config = sim_with(1, sim::personality::v5);
+    sim_config.brokers[0].advertised_address = address;
+    rmq::producer_config config;
+    config.send_timeout = 1h;  // the outcome is checked, not how long it took
+    producer_fixture f(std::move(sim_config), config);
+    std::error_code ec;
+    const auto r = f.producer->send(sample(), ec);
+    CHECK(ec == rmq::errc::invalid_address);
+    // Retriable like a broker without a writable master: with no other broker, each attempt
+    // comes back at once, refused by the connection without connecting.
+    CHECK(r.attempts == 3);
+    CHECK(r.diagnostics.brokers.find("broker-a") != std::string::npos);
+    const auto counters = f.sim.counters();
+    REQUIRE(counters.brokers.size() == 1);
+    CHECK(counters.brokers[0].second.connections_accepted == 0);
+    CHECK(f.sim.message_count() == 0);
+  }
+}
+
+TEST_CASE("a route entry that is not host:port on one broker: sends go to the other") {
+  sim::sim_config sim_config = sim_with(2, sim::personality::v5);
+  sim_config.brokers[0].advertised_address = "not-an-address";
+  rmq::producer_config config;
+  config.send_timeout = 1h;  // the outcome is checked, not how long it took
+  producer_fixture f(std::move(sim_config), config);
+  for (int i = 0; i < 10; ++i) {
+    std::error_code ec;
+    const auto r = f.producer->send(sample(), ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.queue.broker_name == "broker-b");
+  }
+  const auto stored = per_broker(f.sim.messages());
+  CHECK(stored.count("broker-a") == 0);
+  CHECK(stored.at("broker-b") == 10);
+}
+
+TEST_CASE("max_message_size: what no frame can carry is refused at start, a larger body at once") {
+  constexpr std::size_t mib = 1024 * 1024;
+  {
+    rmq::producer_config config;
+    config.name_servers = "127.0.0.1:9876";
+    config.group = "G";
+    config.max_message_size = 20 * mib;  // frames over 16 MiB make the broker close
+    rmq::producer p(config);
+    CHECK(p.start() == rmq::errc::configuration_invalid);
+  }
+  rmq::producer_config config;
+  config.max_message_size = 15 * mib;
+  config.compress_type = rmq::compression::lz4;  // the codec that grows a body the most
+  config.send_timeout = 1h;  // 15 MiB through sanitizers: an outcome, not a race with the clock
+  producer_fixture f(sim_with(1, sim::personality::v5), config);
+
+  // The largest body, incompressible, with the largest header: 32767 bytes of properties, most
+  // of them escaped six-fold in the JSON header. The frame still fits 16 MiB.
+  std::string body(15 * mib, '\0');
+  std::uint64_t x = 88172645463325252ULL;
+  for (char& c : body) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  rmq::message big("TopicTest", body);
+  big.put_property("p", "v" + std::string(32600, '\x03'));
+  std::error_code ec;
+  (void)f.producer->send(big, ec);
+  CHECK_FALSE(ec);
+  CHECK(f.sim.message_count() == 1);
+
+  // One byte more is refused before any I/O.
+  const auto requests_before = f.sim.counters().broker_requests(
+      rmq::wire::request_code::send_message_v2);
+  big.set_body(body + "x");
+  (void)f.producer->send(big, ec);
+  CHECK(ec == rmq::errc::body_too_large);
+  CHECK(f.sim.counters().broker_requests(rmq::wire::request_code::send_message_v2) ==
+        requests_before);
+  CHECK(f.sim.message_count() == 1);
+}

@@ -1,6 +1,8 @@
 #include "rmq/error.hpp"
 #include "rmq/message.hpp"
+#include "wire/batch.hpp"
 #include "wire/properties.hpp"
+#include "wire/uniq_key.hpp"
 #include "wire/validation.hpp"
 
 #include <doctest/doctest.h>
@@ -159,6 +161,7 @@ TEST_CASE("validation: the 32767-byte properties limit counts exactly what is se
 }
 
 TEST_CASE("validation: every Java reserved property name") {
+  // MessageConst.STRING_HASH_SET at rocketmq-all-5.3.3, in the order Java adds them.
   const char* names[] = {"TRACE_ON",
                          "MSG_REGION",
                          "KEYS",
@@ -196,6 +199,7 @@ TEST_CASE("validation: every Java reserved property name") {
                          "CLUSTER",
                          "MSG_TYPE",
                          "INNER_MULTI_QUEUE_OFFSET",
+                         "TIMER_DELAY_MS",
                          "TIMER_DELAY_SEC",
                          "TIMER_DELIVER_MS",
                          "TIMER_ENQUEUE_MS",
@@ -205,15 +209,27 @@ TEST_CASE("validation: every Java reserved property name") {
                          "TIMER_DEL_UNIQKEY",
                          "TIMER_DELAY_LEVEL",
                          "__BORNHOST",
-                         "BORN_TIMESTAMP"};
-  CHECK(std::size(names) == 47);
+                         "BORN_TIMESTAMP",
+                         "DLQ_ORIGIN_TOPIC",
+                         "DLQ_ORIGIN_MESSAGE_ID",
+                         "__CRC32#"};
+  CHECK(std::size(names) == 51);
   for (const char* name : names) {
     CAPTURE(name);
     CHECK(is_reserved_property_name(name));
+    // Refused as a user property, by a single send and inside a batch.
+    message msg = valid_message();
+    msg.put_property(name, "1");
+    CHECK(validate_message(msg) == errc::property_name_reserved);
+    const std::vector<message> batch = {valid_message(), msg};
+    CHECK(validate_batch(batch) == errc::property_name_reserved);
   }
   CHECK_FALSE(is_reserved_property_name("keys"));
   CHECK_FALSE(is_reserved_property_name("TRACE_CONTEXT"));
   CHECK_FALSE(is_reserved_property_name("__SHARDINGKEY"));
+  CHECK_FALSE(is_reserved_property_name("__transactionId__"));  // a constant, not in the set
+  CHECK_FALSE(is_reserved_property_name("TIMER_DELAY_MS "));
+  CHECK_FALSE(is_reserved_property_name("__CRC32"));
   CHECK_FALSE(is_reserved_property_name(""));
 }
 
@@ -276,4 +292,16 @@ TEST_CASE("validation: a table of batch errors") {
   auto all_false = batch_of(3);
   for (auto& m : all_false) m.set_wait_store_msg_ok(false);
   CHECK_FALSE(validate_batch(all_false));
+}
+
+TEST_CASE("validation: a batch is measured by its body as the send encodes it") {
+  std::vector<message> msgs;
+  for (int i = 0; i < 3; ++i) msgs.emplace_back("BatchTopic", "TagA", std::string(1000 + i, 'b'));
+  msgs[0].put_property("color", "red");
+  msgs[1].set_keys({"k1", "k2"});
+  msgs[2].set_uniq_key("7F0000010001000000000000000000AA");
+  std::string body;
+  REQUIRE_FALSE(encode_batch(msgs, default_uniq_key_generator(), body));
+  CHECK_FALSE(validate_batch(msgs, {.max_message_size = body.size()}));
+  CHECK(validate_batch(msgs, {.max_message_size = body.size() - 1}) == errc::body_too_large);
 }
