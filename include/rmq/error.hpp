@@ -64,6 +64,10 @@ enum class errc {
   broker_error,                   ///< the broker answered with a non-success response code
   configuration_invalid,          ///< producer_config::validate() found a bad setting
   invalid_address,                ///< an address (e.g. a route's broker) is not host:port
+
+  // 4xx: user code and the environment.
+  queue_selector_failed = 400,    ///< a queue selector threw, was empty or returned a bad index
+  io_uring_unavailable,           ///< the kernel or a seccomp profile refuses io_uring
 };
 
 [[nodiscard]] const std::error_category& category() noexcept;

@@ -1,10 +1,10 @@
 // rmq::producer: sends messages to RocketMQ brokers.
 //
-// Every send is one pipeline on the producer's io_uring loop: validate → (back-pressure) →
-// resolve the topic's route (cached) → pick a queue (round robin + fault tolerance) → write the
-// request on the broker's pipelined connection and await the response → result — with retries on
-// other brokers, all under one deadline (send_timeout). The forms below are thin adaptors over
-// that pipeline:
+// Every send is one pipeline on one of the producer's loops: validate → admission (the
+// in-flight limits) → resolve the topic's route (cached) → pick a queue (round robin + fault
+// tolerance) → write the request on the broker's pipelined connection and await the response →
+// result — with retries on other brokers, all under one deadline (send_timeout). The forms
+// below are thin adaptors over that pipeline:
 //
 //   co_await producer.async_send(msg, asio::use_awaitable);          // coroutine (any executor)
 //   producer.async_send(msg, [](std::error_code ec, rmq::send_result r) { ... });  // callback
@@ -12,21 +12,57 @@
 //   rmq::send_result r = producer.send(msg);                          // blocking; throws
 //   producer.send_oneway(msg);                                         // fire and forget
 //
-// The completion runs on the handler's associated executor (Asio rules): a coroutine on the
-// user's own io_context resumes there (one hop from the loop); a coroutine spawned on
-// producer.get_executor() runs on the loop itself and resumes inline, with no hop at all.
-// The message must stay alive and unchanged until the send completes.
+// The rules every operation below keeps:
 //
-// Cancellation: async sends are not cancellable individually; every send ends by its deadline.
-// shutdown() completes every pending send (with errc::shutting_down if it cannot finish).
+// Completion. Every asynchronous operation completes exactly once — with its result or an
+// error — whatever happens: timeouts, disconnects, shutdown, bad input. The handler runs on its
+// associated executor (Asio's rules); a handler without one runs on the producer's loop thread
+// (keep it short). A handler is never invoked inside the call that started the operation: an
+// operation that fails at once (bad input, not started, shut down, back-pressure fail-fast)
+// completes as if by asio::post. A coroutine spawned on get_executor() is resumed inline by the
+// loop when its response arrives (no hop). The handler's executor counts outstanding work until
+// the handler has run, and every copy of the handler and of its executor is destroyed before
+// that guard is released, so an io_context may end as soon as its last handler has run.
+//
+// Errors. Callbacks and error-code tokens get (std::error_code, send_result): on failure the
+// result carries the diagnostics (broker remark, brokers tried, attempts, time) and the topic;
+// status is send_status::failed. With asio::use_awaitable and asio::use_future the signature is
+// (std::exception_ptr, send_result) and a failure throws rmq::send_error (a std::system_error
+// with those diagnostics); the blocking send(msg) throws it too.
+//
+// Exceptions from user code. A queue_selector that throws fails its send
+// (errc::queue_selector_failed, the exception's what() in the diagnostics). A handler that throws
+// while running on a producer loop is caught there, counted (producer_stats::handler_exceptions)
+// and logged; the loop keeps running (as the Java client does with its callbacks). A handler
+// running on the user's own executor throws there, as any Asio handler does.
+//
+// Threads. Every member function may be called from any thread, concurrently, including from
+// completion handlers and coroutines running on the producer's loops. The blocking calls
+// (send*, send_oneway, fetch_queues, flush, shutdown) fail with
+// errc::blocking_call_on_loop_thread when called on a loop thread (they would deadlock); use
+// the asynchronous forms there.
+//
+// Back-pressure. max_in_flight_sends / max_in_flight_bytes bound the whole producer, counted
+// from the call to the completion. When they are reached, a send started on a loop thread waits
+// for room without blocking the thread (the coroutine suspends); one started on any other
+// thread blocks that thread until there is room — whatever its completion token — or fails with
+// errc::backpressure_full at once when fail_fast_when_full is set. The time waited counts
+// against the send's deadline.
+//
+// Cancellation. A send cannot be cancelled individually: it ends by its deadline or shutdown.
+//
+// Object lifetimes (as Boost.MySQL documents them, per argument):
+// - `const message& msg`, `std::span<const message> batch`: must stay alive and unchanged until
+//   the send completes. The rvalue overloads take the message (or batch vector) over instead: it
+//   is moved into the send (its body is not copied) and destroyed when the send completes.
+// - `message_queue queue`, `queue_selector selector`: copied or moved into the send before the
+//   call returns; the caller's objects may die at once. The selector is called on a loop thread,
+//   once per send, and destroyed when the send completes.
+// - the completion token/handler: moved into the operation.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
-#include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
-#include <asio/dispatch.hpp>
-#include <asio/execution.hpp>
-#include <asio/prefer.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -37,19 +73,17 @@
 #include <system_error>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
+#include "rmq/detail/completion.hpp"
 #include "rmq/error.hpp"
 #include "rmq/message.hpp"
 #include "rmq/message_queue.hpp"
 #include "rmq/producer_config.hpp"
+#include "rmq/send_error.hpp"
 #include "rmq/send_result.hpp"
 
 namespace rmq {
-
-/// Chooses the queue of an ordered send from the topic's queues (sorted as the Java client
-/// sorts them). Must return an index below queues.size().
-using queue_selector = std::function<std::size_t(std::span<const message_queue> queues,
-                                                 const message& msg)>;
 
 /// Counters of a producer, cheap to read from any thread.
 struct producer_stats {
@@ -58,150 +92,150 @@ struct producer_stats {
   std::uint64_t failed = 0;          ///< completed with an error
   std::uint64_t retries = 0;         ///< attempts beyond the first
   std::uint64_t timeouts = 0;        ///< sends that ran out of budget
-  std::uint64_t in_flight = 0;       ///< sends started and not completed
+  std::uint64_t in_flight = 0;       ///< sends admitted and not completed (whole producer)
+  std::uint64_t in_flight_bytes = 0; ///< their body bytes
   std::uint64_t route_queries = 0;   ///< GET_ROUTEINFO_BY_TOPIC sent
   std::uint64_t frame_pool_fallbacks = 0;  ///< coroutine frames that had to come from the heap
   std::uint64_t slot_fallbacks = 0;        ///< completion handlers too large for a send slot
+  std::uint64_t handler_exceptions = 0;    ///< user handlers that threw on a producer loop
 };
+
+class producer;
 
 namespace detail {
-
-enum class send_kind : std::uint8_t { async, sync, oneway };
-
-/// How one send chooses its queue.
-struct send_target {
-  const message_queue* queue = nullptr;          ///< explicit queue (ordered)
-  const queue_selector* selector = nullptr;      ///< selector (ordered)
-};
-
-/// The type-erased completion of one send. Lives in a send slot of the producer (or on the heap
-/// when started off the loop thread or when the handler is too large).
-class send_completion {
+/// One public call in progress: while it lasts, the producer's loops stay up (shutdown waits for
+/// it before joining them), so whatever the call hands to a loop is run there.
+class call_scope {
  public:
-  using complete_fn = void (*)(send_completion*, std::error_code, send_result*) noexcept;
-  explicit send_completion(complete_fn fn) noexcept : complete_(fn) {}
-  /// Invokes the handler exactly once and destroys this object. The handler receives `*result`
-  /// moved (a default result when nullptr).
-  void complete(std::error_code ec, send_result* result) noexcept { complete_(this, ec, result); }
+  explicit call_scope(producer& owner) noexcept;
+  ~call_scope();
+  call_scope(const call_scope&) = delete;
+  call_scope& operator=(const call_scope&) = delete;
 
- private:
-  complete_fn complete_;
+  producer& owner;
+  void* local_shard = nullptr;  ///< the producer's loop running on this thread, if any
+  bool counted = false;         ///< counted as a call in progress (off the loops)
+  bool running = false;         ///< the producer was running (loops up) at entry
 };
-
-/// Storage where a handler's completion object is built (pooled by the producer). Lives as
-/// long as the blocks it hands out; a completion keeps a pointer to it (8 bytes, not 24).
-struct completion_storage {
-  void* (*allocate)(void* owner, std::size_t size, std::size_t align) = nullptr;
-  /// Given the size and alignment the block was allocated with.
-  void (*deallocate)(void* owner, void* p, std::size_t size, std::size_t align) noexcept = nullptr;
-  void* owner = nullptr;
-};
-
-/// True when `ex` is the executor of a producer loop running on this thread that may run a
-/// function inline (blocking.possibly).
-[[nodiscard]] bool runs_inline_here(const asio::any_io_executor& ex) noexcept;
-
-template <class Handler, class Executor>
-class handler_completion final : public send_completion {
- public:
-  handler_completion(Handler&& h, const Executor& fallback, const completion_storage* storage)
-      : send_completion(&complete_impl),
-        handler_(std::move(h)),
-        work_(asio::prefer(asio::get_associated_executor(handler_, fallback),
-                           asio::execution::outstanding_work.tracked)),
-        storage_(storage) {}
-
- private:
-  static void complete_impl(send_completion* base, std::error_code ec,
-                            send_result* result) noexcept {
-    auto* self = static_cast<handler_completion*>(base);
-    Handler handler(std::move(self->handler_));
-    auto work = std::move(self->work_);
-    const completion_storage* storage = self->storage_;
-    self->~handler_completion();
-    storage->deallocate(storage->owner, self, sizeof(handler_completion),
-                        alignof(handler_completion));
-    if constexpr (std::is_same_v<decltype(work), asio::any_io_executor>) {
-      // What dispatch does for a handler of the loop we are on (a coroutine spawned on
-      // producer.get_executor()), without first wrapping it in a type-erased function.
-      if (result != nullptr && runs_inline_here(work)) {
-        std::move(handler)(ec, std::move(*result));
-        return;
-      }
-    }
-    // Dispatch: inline when the handler's executor is the loop we are on. The result is moved
-    // once, into the function object (it may be queued to another executor).
-    asio::dispatch(work, [h = std::move(handler), ec,
-                          r = result != nullptr ? std::move(*result) : send_result{}]() mutable {
-      std::move(h)(ec, std::move(r));
-    });
-  }
-
-  Handler handler_;
-  std::decay_t<decltype(asio::prefer(std::declval<asio::associated_executor_t<Handler, Executor>>(),
-                                     asio::execution::outstanding_work.tracked))>
-      work_;
-  const completion_storage* storage_;
-};
-
 }  // namespace detail
 
 class producer {
  public:
   using executor_type = asio::any_io_executor;
 
+  /// Copies the configuration; nothing runs until start().
   explicit producer(producer_config config);
-  /// Shuts down (with the configured send timeout as the deadline) if still running.
+  /// Off the loop threads: shutdown() with the configured send timeout as the grace period,
+  /// then frees everything. On one of the producer's own loop threads (from a handler) it cannot
+  /// wait for the loops it runs on: it starts the same shutdown and returns at once, and a
+  /// background thread finishes it (completing every send, joining the loops) and frees the
+  /// producer's state; the sends' handlers still run. Never blocks, never deadlocks there.
   ~producer();
   producer(const producer&) = delete;
   producer& operator=(const producer&) = delete;
 
-  /// Validates the configuration, starts the loop thread(s), registers with the brokers of
-  /// topics as they are used. Errors: invalid configuration, no name server.
+  /// Validates the configuration, starts the loop thread(s); brokers are registered with as
+  /// topics are used. Errors: configuration_invalid, no_name_server, io_uring_unavailable (the
+  /// kernel or a seccomp profile refuses io_uring; logged with the cause), shutting_down (after
+  /// shutdown: a producer does not restart). Calling it again while running returns success.
   std::error_code start();
-  /// Stops taking sends, lets those in flight finish until `timeout` has passed, fails the rest
-  /// with errc::shutting_down, unregisters from the brokers and joins the loop thread(s).
-  void shutdown(std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
+
+  /// Blocking. Stops taking sends (later ones fail with errc::shutting_down), lets those in
+  /// flight finish until `timeout` has passed, fails the rest with errc::shutting_down,
+  /// unregisters from the brokers, closes every connection and joins the loop thread(s). Every
+  /// send ever started has completed when it returns. A second call, concurrent or later, waits
+  /// for the first to finish. On a loop thread: returns errc::blocking_call_on_loop_thread and
+  /// does nothing (use async_shutdown).
+  std::error_code shutdown(std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
+
+  /// The same drain without blocking: completes (void(std::error_code)) once every send started
+  /// before it has completed and the connections are closed; the loop threads are joined later,
+  /// by shutdown() or the destructor. Usable on a loop thread. Completes with {} also when the
+  /// producer was already shut down; with errc::not_started before start().
+  template <class Token>
+  auto async_shutdown(std::chrono::milliseconds timeout, Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [this](auto handler, std::chrono::milliseconds t) {
+          const detail::call_scope scope(*this);
+          start_shutdown(make_error_completion(std::move(handler), scope), t);
+        },
+        token, timeout);
+  }
+
+  /// Blocking: waits until every send started before the call has completed (its handler has
+  /// run or been handed to its executor), without shutting down (librdkafka's flush). Returns
+  /// errc::timed_out if some had not after `timeout`; errc::blocking_call_on_loop_thread on a
+  /// loop thread; errc::not_started / shutting_down before start / after shutdown.
+  std::error_code flush(std::chrono::milliseconds timeout);
+  /// The same, asynchronous: void(std::error_code). Usable on a loop thread.
+  template <class Token>
+  auto async_flush(std::chrono::milliseconds timeout, Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [this](auto handler, std::chrono::milliseconds t) {
+          const detail::call_scope scope(*this);
+          start_flush(scope, make_error_completion(std::move(handler), scope), t);
+        },
+        token, timeout);
+  }
 
   /// The executor of the producer's (first) loop: coroutines spawned here run with no hop.
-  /// Throws std::system_error (errc::not_started) before start().
+  /// Throws std::system_error (errc::not_started) before start(). After shutdown() has joined
+  /// the loops, work posted to it is destroyed without running.
   [[nodiscard]] executor_type get_executor() const;
 
-  // --- asynchronous ---------------------------------------------------------------------
-  /// Completion signature void(std::error_code, rmq::send_result).
+  // --- asynchronous sends: completion signature void(std::error_code, rmq::send_result) -----
+  // (void(std::exception_ptr, rmq::send_result) with use_awaitable and use_future.)
+
+  /// Sends `msg` (which must outlive the send).
   template <class Token>
   auto async_send(const message& msg, Token&& token) {
-    return initiate(msg, detail::send_kind::async, {}, std::forward<Token>(token));
+    return initiate_send(std::forward<Token>(token), &msg, detail::send_kind::async);
   }
-  /// Ordered send to one explicit queue: never changes queue (async retries the same queue).
+  /// Sends `msg`, taking it over (moved in, body not copied).
   template <class Token>
-  auto async_send(const message& msg, const message_queue& queue, Token&& token) {
-    return initiate(msg, detail::send_kind::async, {&queue, nullptr}, std::forward<Token>(token));
+  auto async_send(message&& msg, Token&& token) {
+    return initiate_send(std::forward<Token>(token), nullptr, detail::send_kind::async,
+                         std::move(msg));
   }
-  /// Ordered send to the queue `selector` picks.
+  /// Ordered send to one explicit queue of the message's topic (copied): never changes queue
+  /// (async retries the same queue). A queue of another topic fails with invalid_argument.
   template <class Token>
-  auto async_send(const message& msg, const queue_selector& selector, Token&& token) {
-    return initiate(msg, detail::send_kind::async, {nullptr, &selector},
-                    std::forward<Token>(token));
+  auto async_send(const message& msg, message_queue queue, Token&& token) {
+    return initiate_send(std::forward<Token>(token), &msg, detail::send_kind::async,
+                         std::move(queue));
+  }
+  /// Ordered send to the queue `selector` picks (the selector is moved into the send).
+  template <class Token>
+  auto async_send(const message& msg, queue_selector selector, Token&& token) {
+    return initiate_send(std::forward<Token>(token), &msg, detail::send_kind::async,
+                         std::move(selector));
   }
   /// One attempt, no response awaited: completes once the request is written.
   template <class Token>
   auto async_send_oneway(const message& msg, Token&& token) {
-    return initiate(msg, detail::send_kind::oneway, {}, std::forward<Token>(token));
+    return initiate_send(std::forward<Token>(token), &msg, detail::send_kind::oneway);
+  }
+  /// The same, taking the message over.
+  template <class Token>
+  auto async_send_oneway(message&& msg, Token&& token) {
+    return initiate_send(std::forward<Token>(token), nullptr, detail::send_kind::oneway,
+                         std::move(msg));
   }
   /// SEND_BATCH_MESSAGE: messages of one topic in one request (Java batch rules). The span and
   /// the messages must stay alive until completion.
   template <class Token>
   auto async_send_batch(std::span<const message> batch, Token&& token) {
-    return asio::async_initiate<Token, void(std::error_code, send_result)>(
-        [this](auto handler, std::span<const message> messages) {
-          start_batch(make_completion(std::move(handler)), messages);
-        },
-        token, batch);
+    return initiate_send(std::forward<Token>(token), nullptr, detail::send_kind::async, batch);
+  }
+  /// The same, taking the batch over.
+  template <class Token>
+  auto async_send_batch(std::vector<message>&& batch, Token&& token) {
+    return initiate_send(std::forward<Token>(token), nullptr, detail::send_kind::async,
+                         std::move(batch));
   }
 
-  // --- blocking ---------------------------------------------------------------------------
-  /// Throws std::system_error on failure; its what() says what happened, like the Java message.
+  // --- blocking: the calling thread waits; on a loop thread they fail at once --------------
+  /// Throws rmq::send_error on failure; its what() says what happened, like the Java message.
   send_result send(const message& msg);
   send_result send(const message& msg, std::error_code& ec);
   send_result send(const message& msg, const message_queue& queue, std::error_code& ec);
@@ -209,7 +243,7 @@ class producer {
   send_result send_batch(std::span<const message> batch, std::error_code& ec);
   std::error_code send_oneway(const message& msg);
 
-  /// The topic's queues as the route gives them (sorted like the Java client's list).
+  /// Blocking: the topic's queues as the route gives them (sorted like the Java client's list).
   std::error_code fetch_queues(const std::string& topic, std::vector<message_queue>& out);
 
   [[nodiscard]] producer_stats stats() const;
@@ -218,32 +252,69 @@ class producer {
   class impl;
 
  private:
-  template <class Token>
-  auto initiate(const message& msg, detail::send_kind kind, detail::send_target target,
-                Token&& token) {
-    return asio::async_initiate<Token, void(std::error_code, send_result)>(
-        [this](auto handler, const message* m, detail::send_kind k, detail::send_target t) {
-          start_send(make_completion(std::move(handler)), *m, k, t);
+  template <class Token, class... Extra>
+  auto initiate_send(Token&& token, const message* msg, detail::send_kind kind, Extra&&... extra) {
+    using signature = detail::send_signature<Token>;
+    constexpr bool throws = detail::throws_on_error<std::decay_t<Token>>::value;
+    return asio::async_initiate<Token, signature>(
+        [this, msg, kind](auto handler, auto&&... taken) {
+          detail::send_request request;
+          request.msg = msg;
+          request.kind = kind;
+          (describe(request, taken), ...);
+          if (!request.batch.empty()) request.msg = &request.batch.front();
+          start(std::move(handler), request, std::bool_constant<throws>{});
         },
-        token, &msg, kind, target);
+        token, std::forward<Extra>(extra)...);
+  }
+
+  // What an initiation's extra argument means for the request (the argument lives in the
+  // initiation, or in a deferred operation that stores it, until start_send returns).
+  static void describe(detail::send_request& r, message& m) noexcept {
+    r.owned = &m;
+    r.msg = &m;
+  }
+  static void describe(detail::send_request& r, message_queue& q) noexcept { r.queue = &q; }
+  static void describe(detail::send_request& r, queue_selector& s) noexcept { r.selector = &s; }
+  static void describe(detail::send_request& r, std::span<const message> b) noexcept {
+    r.batch = b;
+  }
+  static void describe(detail::send_request& r, std::vector<message>& b) noexcept {
+    r.owned_batch = &b;
+    r.batch = b;
+  }
+
+  template <class Handler, bool Throws>
+  void start(Handler&& handler, detail::send_request& request, std::bool_constant<Throws>) {
+    const detail::call_scope scope(*this);
+    using completion_type =
+        detail::handler_completion<std::decay_t<Handler>, executor_type, Throws>;
+    const detail::completion_storage* storage = completion_storage_for(scope);
+    void* p = storage->allocate(storage->owner, sizeof(completion_type), alignof(completion_type));
+    start_send(scope, new (p) completion_type(std::move(handler), completion_executor(scope), storage),
+               request);
   }
 
   template <class Handler>
-  detail::send_completion* make_completion(Handler&& handler) {
-    using completion_type = detail::handler_completion<std::decay_t<Handler>, executor_type>;
-    const detail::completion_storage* storage = completion_storage_for_this_thread();
-    void* p = storage->allocate(storage->owner, sizeof(completion_type), alignof(completion_type));
-    return new (p) completion_type(std::move(handler), completion_executor(), storage);
+  detail::error_completion* make_error_completion(Handler&& handler,
+                                                  const detail::call_scope& scope) {
+    using completion_type = detail::error_handler_completion<std::decay_t<Handler>, executor_type>;
+    return new completion_type(std::move(handler), completion_executor(scope));
   }
 
-  [[nodiscard]] const detail::completion_storage* completion_storage_for_this_thread()
-      const noexcept;
-  /// Where a handler without an executor of its own completes: the loop, or — once the loop
-  /// has stopped — the calling thread, so that even a send started after shutdown completes.
-  [[nodiscard]] executor_type completion_executor() const;
-  void start_send(detail::send_completion* completion, const message& msg,
-                  detail::send_kind kind, detail::send_target target);
-  void start_batch(detail::send_completion* completion, std::span<const message> messages);
+  friend class detail::call_scope;
+  [[nodiscard]] const detail::completion_storage* completion_storage_for(
+      const detail::call_scope& scope) const noexcept;
+  /// Where a handler without an executor of its own completes: the loop, or — once the loops
+  /// have stopped — the system executor, so that even a send started after shutdown completes.
+  [[nodiscard]] executor_type completion_executor(const detail::call_scope& scope) const;
+  [[nodiscard]] executor_type fallback_executor_for(bool loops_up) const;
+  void start_send(const detail::call_scope& scope, detail::send_completion* completion,
+                  detail::send_request& request);
+  void start_shutdown(detail::error_completion* completion, std::chrono::milliseconds timeout);
+  void start_flush(const detail::call_scope& scope, detail::error_completion* completion,
+                   std::chrono::milliseconds timeout);
+  send_result blocking_send(detail::send_request& request, std::error_code& ec);
 
   std::unique_ptr<impl> impl_;
 };

@@ -73,7 +73,7 @@ struct producer_config {
   std::chrono::milliseconds route_refresh_interval{30000};  ///< pollNameServerInterval, 1 ms..1 h
   std::chrono::milliseconds connect_timeout{3000};  ///< connectTimeoutMillis, 1 ms..1 h (≤ budget)
 
-  /// backPressureForAsyncSendNum: 1..16,777,215 (2^24 - 1).
+  /// backPressureForAsyncSendNum: 1..8,388,607 (2^23 - 1), for the whole producer.
   std::size_t max_in_flight_sends = 65536;
   /// backPressureForAsyncSendSize, body bytes: 1..2^40 - 1.
   std::size_t max_in_flight_bytes = 256u << 20;

@@ -10,8 +10,16 @@
 
 namespace rmq {
 
-/// The broker stored the message (send_ok), or stored it without the guarantee asked for.
-enum class send_status { send_ok, flush_disk_timeout, flush_slave_timeout, slave_not_available };
+/// The broker stored the message (send_ok), or stored it without the guarantee asked for; or
+/// the send failed (`failed`: no broker confirmed storing it — one that timed out after its
+/// request was written may still have stored it).
+enum class send_status {
+  send_ok,
+  flush_disk_timeout,
+  flush_slave_timeout,
+  slave_not_available,
+  failed,
+};
 
 [[nodiscard]] std::string_view to_string(send_status status) noexcept;
 
@@ -28,10 +36,11 @@ struct send_diagnostics {
 };
 
 struct send_result {
-  send_status status = send_status::send_ok;
+  send_status status = send_status::failed;  ///< set by every send that succeeds
   inline_string msg_id;         ///< the client's UNIQ_KEY (comma-joined for a batch)
   inline_string offset_msg_id;  ///< the broker's id: store host + commit-log offset
-  message_queue queue;          ///< where it was stored
+  /// Where it was stored. A failed send names only its topic here.
+  message_queue queue;
   std::int64_t queue_offset = 0;
   inline_string transaction_id;  ///< 5.x brokers
   inline_string region_id;       ///< MSG_REGION (DefaultRegion when absent)

@@ -11,6 +11,11 @@ class rmq_category final : public std::error_category {
 
   [[nodiscard]] std::string message(int value) const override {
     switch (static_cast<errc>(value)) {
+      case errc::queue_selector_failed:
+        return "the queue selector threw, is empty or returned an index out of range";
+      case errc::io_uring_unavailable:
+        return "io_uring is not available (a seccomp profile or kernel.io_uring_disabled blocks "
+               "it, or the kernel is too old): allow io_uring_setup/enter/register";
       case errc::frame_too_large: return "frame longer than the maximum frame size";
       case errc::frame_length_invalid: return "frame length word is negative or too small";
       case errc::header_length_invalid: return "header length larger than the frame";
@@ -48,7 +53,7 @@ class rmq_category final : public std::error_category {
       case errc::timed_out: return "timed out";
       case errc::connection_lost: return "connection lost";
       case errc::connect_failed: return "could not connect";
-      case errc::shutting_down: return "shutting down";
+      case errc::shutting_down: return "the producer is shutting down or shut down";
       case errc::protocol_error: return "protocol error: peer sent undecodable bytes";
       case errc::no_name_server: return "no name server address configured";
       case errc::no_route: return "no route info for the topic";

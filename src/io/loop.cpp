@@ -79,15 +79,39 @@ void loop::start() {
   }
 }
 
+namespace {
+thread_local loop* current_loop = nullptr;
+}
+
+loop* loop::current() noexcept { return current_loop; }
+
+void report_handler_exception() noexcept {
+  loop* l = loop::current();
+  const std::uint64_t n = l != nullptr ? l->note_handler_exception() : 0;
+  // Rate-limited: the first ten, then every thousandth, so a handler that always throws cannot
+  // flood the log.
+  if (n > 10 && n % 1000 != 0) return;
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    spdlog::error("rmq: a handler run by the producer's loop threw ({} so far): {}", n, e.what());
+  } catch (...) {
+    spdlog::error("rmq: a handler run by the producer's loop threw a non-standard exception "
+                  "({} so far)", n);
+  }
+}
+
 void loop::run() {
   // The thread-info object gives Asio's recycling allocator its per-thread cache.
   asio::detail::thread_info_base info;
+  loop* const outer = std::exchange(current_loop, this);
   static asio::detail::thread_context key;
   loop_thread_context::thread_call_stack::context ctx(&key, info);
   if (!ring_ready_) setup_ring();
   while (!stopping_) run_turn();
   drain_for_stop();
   teardown_ring();
+  current_loop = outer;
   loop_thread_.store(std::thread::id{}, std::memory_order_relaxed);
   stopping_ = false;
   stop_requested_.store(false, std::memory_order_relaxed);
@@ -175,8 +199,35 @@ void loop::eventfd_reader::on_cqe(completion* c, int, unsigned) noexcept {
   if (!self->owner.stopping_) self->owner.arm_eventfd();
 }
 
+void loop::close() noexcept {
+  closed_.store(true, std::memory_order_seq_cst);
+  std::lock_guard lock(close_mutex_);
+  // A poster may sit between its exchange and its link: wait for the link, it is a few
+  // instructions away.
+  while (remote_.maybe_nonempty()) {
+    if (task* t = remote_.pop()) {
+      t->invoke(task::action::destroy);
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  while (task* t = local_.pop_front()) t->invoke(task::action::destroy);
+}
+
 void loop::post(task& node) noexcept {
   remote_.push(&node);
+  // Dekker with close(): either close() sees this node, or we see closed_ and drain it here.
+  if (closed_.load(std::memory_order_seq_cst)) [[unlikely]] {
+    std::lock_guard lock(close_mutex_);
+    while (remote_.maybe_nonempty()) {
+      if (task* t = remote_.pop()) {
+        t->invoke(task::action::destroy);
+      } else {
+        std::this_thread::yield();
+      }
+    }
+    return;
+  }
   // Only the poster that flips the flag writes, and only while the loop sleeps in the kernel.
   if (sleeping_.load(std::memory_order_seq_cst) &&
       sleeping_.exchange(false, std::memory_order_acq_rel)) {
@@ -370,6 +421,7 @@ loop_counters loop::counters() const noexcept {
   c.cqes = cqes_.get();
   c.tasks = tasks_.get();
   c.sq_flushes = sq_flushes_.get();
+  c.handler_exceptions = handler_exceptions_.get();
   c.wakeups = wakeups_.load(std::memory_order_relaxed);
   return c;
 }

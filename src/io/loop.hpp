@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -98,7 +99,13 @@ struct loop_counters {
   std::uint64_t wakeups = 0;     ///< eventfd writes by posting threads
   std::uint64_t tasks = 0;       ///< tasks run
   std::uint64_t sq_flushes = 0;  ///< extra enters because the SQ filled up mid-turn
+  std::uint64_t handler_exceptions = 0;  ///< functions run by the loop that threw (caught)
 };
+
+/// Called from a catch block around a function the loop ran for a user (a posted function, a
+/// handler run inline by the executor, a completion): counts it on the loop running on this
+/// thread and logs it, rate-limited. The loop keeps running.
+void report_handler_exception() noexcept;
 
 namespace detail {
 /// Counter written by one thread, read by any: plain load/store, no RMW on the hot path.
@@ -131,6 +138,12 @@ class loop : public asio::execution_context {
   /// Any thread. Asks the loop to stop; from a foreign thread also joins the thread start()
   /// created. Idempotent.
   void stop() noexcept;
+  /// Any thread but the loop's, once it has stopped for good: destroys every task still queued
+  /// (action::destroy), and every task posted from now on is destroyed at once instead of
+  /// waiting for a run that will never come.
+  void close() noexcept;
+  /// The loop whose run() is on this thread's stack, or nullptr.
+  [[nodiscard]] static loop* current() noexcept;
 
   [[nodiscard]] executor_type get_executor() noexcept;
   [[nodiscard]] bool running_in_this_thread() const noexcept;
@@ -170,6 +183,11 @@ class loop : public asio::execution_context {
   /// True once stop() was seen by the loop: new operations are cancelled promptly.
   [[nodiscard]] bool stopping() const noexcept { return stopping_; }
   [[nodiscard]] std::size_t in_flight() const noexcept { return in_flight_; }
+  /// Loop thread: counts one more function that threw (report_handler_exception).
+  std::uint64_t note_handler_exception() noexcept {
+    handler_exceptions_.bump();
+    return handler_exceptions_.get();
+  }
 
   // ---- any thread -------------------------------------------------------------------------
   [[nodiscard]] loop_counters counters() const noexcept;
@@ -226,6 +244,8 @@ class loop : public asio::execution_context {
   // writes the eventfd. Cleared by the loop after every enter.
   alignas(64) std::atomic<bool> sleeping_{false};
   std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> closed_{false};  // close(): posts destroy their task at once
+  std::mutex close_mutex_;           // the consumer of remote_ once closed
   std::atomic<bool> stop_task_posted_{false};
   stop_task stop_task_{*this};
   std::atomic<std::thread::id> loop_thread_{};
@@ -237,7 +257,7 @@ class loop : public asio::execution_context {
   std::vector<std::unique_ptr<buffer_pool>> pools_;
   buffer_pool* default_pool_ = nullptr;
 
-  detail::counter turns_, enters_, cqes_, tasks_, sq_flushes_;
+  detail::counter turns_, enters_, cqes_, tasks_, sq_flushes_, handler_exceptions_;
   std::atomic<std::uint64_t> wakeups_{0};
 };
 
@@ -251,7 +271,12 @@ struct loop::function_task final : task {
     allocator_type alloc;
     self->~function_task();
     alloc.deallocate(self, 1);
-    if (a == action::run) std::move(local)();  // a throwing handler terminates the loop thread
+    if (a != action::run) return;
+    try {
+      std::move(local)();
+    } catch (...) {
+      report_handler_exception();  // a user's function threw: the loop goes on
+    }
   }
   F fn;
 };
@@ -326,7 +351,11 @@ class loop::executor_type {
   void execute(F&& f) const {
     if (!never_ && loop_->running_in_this_thread()) {
       std::decay_t<F> local(std::forward<F>(f));
-      std::move(local)();
+      try {
+        std::move(local)();
+      } catch (...) {
+        report_handler_exception();  // a user's function threw: the loop goes on
+      }
       return;
     }
     loop_->post(std::forward<F>(f));

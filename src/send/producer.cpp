@@ -12,6 +12,11 @@
 #include <sstream>
 
 #include <asio/system_executor.hpp>
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "io/async.hpp"
 #include "io/resolve.hpp"
@@ -90,7 +95,22 @@ void heap_deallocate(void*, void* p, std::size_t, std::size_t) noexcept {
   ::operator delete(p, completion_alignment);
 }
 
+/// An internal completion of a blocking call: runs `fn` on whatever thread completes it.
+template <class F>
+class callback_completion final : public detail::error_completion {
+ public:
+  explicit callback_completion(F fn) : error_completion(&complete_impl), fn_(std::move(fn)) {}
+
+ private:
+  static void complete_impl(error_completion* base, std::error_code ec, bool) noexcept {
+    static_cast<callback_completion*>(base)->fn_(ec);
+  }
+  F fn_;
+};
+
 }  // namespace
+
+void detail::report_handler_exception() noexcept { io::report_handler_exception(); }
 
 bool detail::runs_inline_here(const asio::any_io_executor& ex) noexcept {
   const io::loop::executor_type* loop_executor = io::loop_executor_in(ex);
@@ -106,6 +126,7 @@ std::string_view to_string(send_status status) noexcept {
     case send_status::flush_disk_timeout: return "FLUSH_DISK_TIMEOUT";
     case send_status::flush_slave_timeout: return "FLUSH_SLAVE_TIMEOUT";
     case send_status::slave_not_available: return "SLAVE_NOT_AVAILABLE";
+    case send_status::failed: return "FAILED";
   }
   return "UNKNOWN";
 }
@@ -154,8 +175,13 @@ std::error_code producer_config::validate() const {
   }
   if (!wire::is_valid_compression_level(codec, compress_level)) return invalid;
   // Admission packs the counts of sends and bytes in flight into one word.
-  if (max_in_flight_sends == 0 || max_in_flight_sends > (std::size_t{1} << 24) - 1) return invalid;
-  if (max_in_flight_bytes == 0 || max_in_flight_bytes > (std::size_t{1} << 40) - 1) return invalid;
+  // The producer's admission gate packs both counts into one word.
+  if (max_in_flight_sends == 0 || max_in_flight_sends > send::admission_gate::max_sends_limit) {
+    return invalid;
+  }
+  if (max_in_flight_bytes == 0 || max_in_flight_bytes > send::admission_gate::max_bytes_limit) {
+    return invalid;
+  }
   // Heartbeats further apart than 120 s let brokers expire the registration and close the
   // connection (ProducerManager.scanNotActiveChannel); allowed, as Java does, for runs that must
   // not see a heartbeat at all.
@@ -194,10 +220,25 @@ std::error_code producer_config::validate() const {
 
 class producer::impl {
  public:
+  /// The producer's life. Calls read it without a lock; transitions take mutex_.
+  enum class state : std::uint8_t {
+    created,         ///< not started (or start() failed)
+    running,
+    draining,        ///< shutdown begun: the gate is closed, the loops finish what they hold
+    drained,         ///< every send has completed, connections closed; the loops still run
+    stopping_loops,  ///< the loops are being joined (calls started from now find them down)
+    stopped,         ///< loops joined and closed: a producer does not restart
+  };
+
   explicit impl(producer_config config) : config_(std::move(config)) {}
+  ~impl() {
+    // shutdown() ran (or start() never succeeded): nothing still runs on the loops.
+  }
 
   std::error_code start() {
-    if (started_) return {};
+    std::lock_guard lock(mutex_);
+    if (state_ == state::running) return {};
+    if (state_ != state::created) return make_error_code(errc::shutting_down);
     if (const auto ec = config_.validate()) return ec;
     std::string servers = config_.name_servers;
     if (servers.empty()) {
@@ -221,18 +262,18 @@ class producer::impl {
     settings.serialization = config_.serialization == header_serialization::binary
                                  ? wire::serialize_type::rocketmq
                                  : wire::serialize_type::json;
+    admission_ = std::make_unique<send::admission_gate>(
+        config_.max_in_flight_sends, config_.max_in_flight_bytes, config_.fail_fast_when_full);
     for (std::size_t i = 0; i < config_.loop_threads; ++i) {
-      shards_.push_back(std::make_unique<send::shard>(settings));
+      shards_.push_back(std::make_unique<send::shard>(settings, *admission_));
     }
-    for (auto& s : shards_) s->start();
-    started_ = true;
+    if (const auto ec = start_loops()) {
+      shards_.clear();
+      admission_.reset();
+      return ec;
+    }
+    state_.store(state::running, std::memory_order_seq_cst);
     return {};
-  }
-
-  void shutdown(std::chrono::milliseconds timeout) {
-    if (!started_ || stopped_.exchange(true)) return;
-    const auto deadline = io::clock::now() + timeout;
-    for (auto& s : shards_) s->shutdown(deadline);
   }
 
   /// The shard whose loop runs on this thread, or nullptr.
@@ -243,87 +284,383 @@ class producer::impl {
     return nullptr;
   }
 
-  void start_send(detail::send_completion* completion, const message* msg,
-                  std::span<const message> batch, detail::send_kind kind,
-                  detail::send_target target) {
-    if (!started_ || stopped_.load(std::memory_order_relaxed)) {
-      completion->complete(make_error_code(started_ ? errc::shutting_down : errc::not_started),
-                           nullptr);
+  /// The shard an off-loop call hands its send to (round robin).
+  send::shard& next_shard() noexcept {
+    return *shards_[next_shard_.fetch_add(1, std::memory_order_relaxed) % shards_.size()];
+  }
+
+  // --- calls in progress (detail::call_scope) ----------------------------------------------
+
+  /// Off the loops: counts the call, then reads whether the loops are up. Paired (seq_cst, as
+  /// Dekker) with join_loops(), which publishes stopping_loops and then waits for the count to
+  /// drop to zero: a call that saw the loops up keeps them up until it leaves.
+  bool enter_call() noexcept {
+    calls_.fetch_add(1, std::memory_order_seq_cst);
+    const state s = state_.load(std::memory_order_seq_cst);
+    return s >= state::running && s <= state::drained;
+  }
+  void leave_call() noexcept {
+    if (calls_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+        state_.load(std::memory_order_seq_cst) == state::stopping_loops) {
+      calls_.notify_all();
+    }
+  }
+
+  /// Checks the message (or batch) and adds up the body bytes the gate must admit.
+  std::error_code validate(const detail::send_request& request, std::size_t& bytes) const {
+    wire::validation_limits limits;
+    limits.max_message_size = config_.max_message_size;
+    if (!request.batch.empty()) {
+      if (auto ec = wire::validate_batch(request.batch, limits)) return ec;
+      for (const message& m : request.batch) bytes += m.body().size();
+      return {};
+    }
+    if (request.owned_batch != nullptr) return make_error_code(errc::batch_empty);
+    if (request.msg == nullptr) return make_error_code(errc::batch_empty);  // an empty span
+    bytes = request.msg->body().size();
+    return wire::validate_message(*request.msg, limits);
+  }
+
+  void start_send(const detail::call_scope& scope, detail::send_completion* completion,
+                  detail::send_request& request) {
+    send_result failure;
+    std::error_code ec;
+    std::size_t bytes = 0;
+    if (!scope.running) {
+      ec = make_error_code(state_.load() == state::created ? errc::not_started
+                                                          : errc::shutting_down);
+    } else {
+      ec = validate(request, bytes);
+    }
+    if (ec) {
+      if (request.msg != nullptr) failure.queue.topic = request.msg->topic();
+      completion->complete_later(ec, &failure);
       return;
     }
-    if (send::shard* local = local_shard()) {
-      // On a loop thread already: no hop, no allocation, and the loop's clock reading.
-      send::send_op* op = local->acquire_op();
-      fill(*op, completion, msg, batch, kind, target, local->loop().now());
-      local->run(*op);
+    if (auto* local = static_cast<send::shard*>(scope.local_shard)) {
+      // On a loop thread already: no hop, no allocation, the loop's clock reading; admitted by
+      // the pipeline (it may suspend there, never block).
+      send::send_op& op = *local->acquire_op();
+      adopt(op, completion, request, local->loop().now());
+      op.bytes = bytes;
+      local->run(op, true);
       return;
     }
-    send::shard& chosen = *shards_[next_shard_.fetch_add(1, std::memory_order_relaxed) % shards_.size()];
+    // Another thread: admitted here, blocking this thread while the producer is full; the
+    // wait counts against the send's deadline.
+    const io::clock::time_point started = io::clock::now();
+    ec = admission_->acquire_blocking(bytes, started + config_.send_timeout);
+    if (ec) {
+      failure.queue.topic = request.msg->topic();
+      completion->complete_later(ec, &failure);
+      return;
+    }
+    send::shard& chosen = next_shard();
     // A foreign thread may not touch the shard's pools: the request travels in its own node.
-    auto* posted = new posted_send(chosen);
-    posted->completion = completion;
-    posted->msg = msg;
-    posted->batch = batch;
-    posted->kind = kind;
-    posted->target = target;
-    posted->started = io::clock::now();
+    auto* posted = new posted_send(chosen, *admission_, completion, request, started, bytes);
     chosen.loop().post(*posted);
   }
 
+  // --- shutdown ---------------------------------------------------------------------------
+
+  /// Begins the drain (or joins the one under way) and completes `completion` once every send
+  /// has completed and the connections are closed.
+  void drain(detail::error_completion* completion, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    switch (state_.load()) {
+      case state::created:
+        lock.unlock();
+        completion->complete(make_error_code(errc::not_started), true);
+        return;
+      case state::running:
+        state_.store(state::draining, std::memory_order_seq_cst);
+        drain_waiters_.push_back(completion);
+        lock.unlock();
+        launch_drain(timeout);
+        return;
+      case state::draining:
+        drain_waiters_.push_back(completion);
+        return;
+      default:
+        lock.unlock();
+        completion->complete({}, true);
+        return;
+    }
+  }
+
+  std::error_code shutdown(std::chrono::milliseconds timeout) {
+    if (local_shard() != nullptr) return make_error_code(errc::blocking_call_on_loop_thread);
+    {
+      std::lock_guard lock(mutex_);
+      if (state_.load() == state::created) {
+        state_.store(state::stopped);  // shut down before it ever ran: it never will
+        return {};
+      }
+    }
+    blocking_handoff handoff;
+    callback_completion done([&](std::error_code) { handoff.complete([] {}); });
+    drain(&done, timeout);
+    handoff.wait();
+    join_loops();
+    return {};
+  }
+
+  void start_flush(const detail::call_scope& scope, detail::error_completion* completion,
+                   std::chrono::milliseconds timeout) {
+    const state s = state_.load();
+    if (!scope.running || s != state::running) {
+      completion->complete(
+          make_error_code(s == state::created ? errc::not_started : errc::shutting_down), true);
+      return;
+    }
+    auto* flush = new send::flush_state(completion, shards_.size());
+    const auto deadline = io::clock::now() + timeout;
+    // Posted even to this thread's own loop: the completion never runs inside this call, and
+    // every send handed to a loop before this call is ahead of the flush in its queue.
+    for (auto& shard : shards_) {
+      send::shard* target = shard.get();
+      target->loop().post([target, flush, deadline] { target->flush(*flush, deadline); });
+    }
+  }
+
+  std::error_code fetch_queues(const std::string& topic, std::vector<message_queue>& out);
+
   const producer_config& config() const noexcept { return config_; }
   std::vector<std::unique_ptr<send::shard>>& shards() noexcept { return shards_; }
-  bool started() const noexcept { return started_; }
-  bool stopped() const noexcept { return stopped_.load(std::memory_order_relaxed); }
+  const send::admission_gate* admission() const noexcept { return admission_.get(); }
+  state current_state() const noexcept { return state_.load(); }
 
  private:
   struct posted_send final : io::task {
-    explicit posted_send(send::shard& s) noexcept : io::task(&run), target_shard(s) {}
+    posted_send(send::shard& s, send::admission_gate& gate, detail::send_completion* c,
+                detail::send_request& request, io::clock::time_point t, std::size_t b)
+        : io::task(&run), target_shard(s), admission(gate), completion(c), started(t), bytes(b) {
+      // What the caller hands over moves into this node; the request then points into it.
+      taken = request;
+      if (request.owned != nullptr) {
+        owned.emplace(std::move(*request.owned));
+        taken.owned = &*owned;
+        taken.msg = &*owned;
+      }
+      if (request.owned_batch != nullptr) {
+        owned_batch = std::move(*request.owned_batch);
+        taken.owned_batch = &owned_batch;
+        taken.batch = owned_batch;
+        taken.msg = &owned_batch.front();
+      }
+      if (request.queue != nullptr) {
+        queue = std::move(*request.queue);
+        taken.queue = &queue;
+      }
+      if (request.selector != nullptr) {
+        selector = std::move(*request.selector);
+        taken.selector = &selector;
+      }
+    }
     static void run(io::task* t, action a) noexcept {
       std::unique_ptr<posted_send> self(static_cast<posted_send*>(t));
       if (a != action::run) {
-        self->completion->complete(make_error_code(errc::shutting_down), nullptr);
+        // Unreachable while shutdown keeps the loops up for calls in progress; kept correct.
+        self->admission.release(self->bytes);
+        send_result failure;
+        failure.queue.topic = self->taken.msg->topic();
+        self->completion->complete(make_error_code(errc::shutting_down), &failure);
         return;
       }
-      send::send_op* op = self->target_shard.acquire_op();
-      fill(*op, self->completion, self->msg, self->batch, self->kind, self->target, self->started);
-      self->target_shard.run(*op);
+      send::send_op& op = *self->target_shard.acquire_op();
+      adopt(op, self->completion, self->taken, self->started);
+      op.bytes = self->bytes;
+      op.admitted = true;
+      self->target_shard.run(op, false);
     }
     send::shard& target_shard;
-    detail::send_completion* completion = nullptr;
-    const message* msg = nullptr;
-    std::span<const message> batch;
-    detail::send_kind kind = detail::send_kind::async;
-    detail::send_target target;
-    io::clock::time_point started{};
+    send::admission_gate& admission;
+    detail::send_completion* completion;
+    io::clock::time_point started;
+    std::size_t bytes;
+    detail::send_request taken;
+    std::optional<message> owned;
+    std::vector<message> owned_batch;
+    message_queue queue;
+    queue_selector selector;
   };
 
-  static void fill(send::send_op& op, detail::send_completion* completion, const message* msg,
-                   std::span<const message> batch, detail::send_kind kind,
-                   detail::send_target target, io::clock::time_point started) {
+  /// Fills `op` from the request, taking over what the caller handed over.
+  static void adopt(send::send_op& op, detail::send_completion* completion,
+                    detail::send_request& request, io::clock::time_point started) {
     op.completion = completion;
-    op.msg = msg;
-    op.batch = batch;
-    op.mode = kind;
-    op.target = target;
+    op.mode = request.kind;
     op.started = started;  // the budget counts from the user's call, hops included
+    op.msg = request.msg;
+    op.batch = request.batch;
+    if (request.owned != nullptr) {
+      op.msg = &op.extras().owned.emplace(std::move(*request.owned));
+    }
+    if (request.owned_batch != nullptr) {
+      std::vector<message>& batch = op.extras().owned_batch;
+      batch = std::move(*request.owned_batch);
+      op.batch = batch;
+      op.msg = &batch.front();
+    }
+    if (request.queue != nullptr) {
+      send::send_op_extras& extras = op.extras();
+      extras.queue = *request.queue;  // assigned: the op's strings keep their capacity
+      extras.has_queue = true;
+      op.ordered = true;
+    } else if (request.selector != nullptr) {
+      op.extras().selector = std::move(*request.selector);
+      op.ordered = true;
+    }
   }
 
+  std::error_code start_loops() {
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+      try {
+        shards_[i]->start();
+      } catch (const std::system_error& e) {
+        for (std::size_t j = 0; j < i; ++j) shards_[j]->loop().stop();
+        spdlog::error(
+            "rmq: cannot start the producer: io_uring is not available ({}). Containers block "
+            "it by default (Docker 25+, containerd, Kubernetes RuntimeDefault seccomp profiles): "
+            "allow io_uring_setup, io_uring_enter and io_uring_register in the seccomp profile; "
+            "on Linux 6.6+ check the sysctl kernel.io_uring_disabled (must be 0); io_uring needs "
+            "Linux 5.19 or later",
+            e.what());
+        return make_error_code(errc::io_uring_unavailable);
+      }
+    }
+    return {};
+  }
+
+  void launch_drain(std::chrono::milliseconds timeout) {
+    admission_->close(make_error_code(errc::shutting_down));  // callers waiting for room wake
+    const auto deadline = io::clock::now() + timeout;
+    shards_draining_.store(shards_.size(), std::memory_order_relaxed);
+    for (auto& s : shards_) {
+      send::shard* target = s.get();
+      target->loop().post([this, target, deadline] {
+        target->begin_shutdown(deadline, [this] { shard_drained(); });
+      });
+    }
+  }
+
+  /// A loop thread: one shard has closed its connections.
+  void shard_drained() {
+    if (shards_draining_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    // Sends admitted on other threads just before the gate closed may still be on their way
+    // to a loop: they fail there at once; the drain ends when the last has completed.
+    admission_->notify_when_idle(shards_.front()->loop(), drained_task_);
+  }
+
+  /// Loop thread: every send has completed.
+  void on_drained() noexcept {
+    std::vector<detail::error_completion*> waiters;
+    {
+      std::lock_guard lock(mutex_);
+      state_.store(state::drained, std::memory_order_seq_cst);
+      waiters.swap(drain_waiters_);
+    }
+    for (detail::error_completion* w : waiters) w->complete({});
+  }
+
+  /// Off the loops, after the drain: stops and joins the loop threads once every call in
+  /// progress has left (they may still hand work to the loops until then).
+  void join_loops() {
+    std::lock_guard join(join_mutex_);
+    if (state_.load() == state::stopped) return;
+    state_.store(state::stopping_loops, std::memory_order_seq_cst);
+    for (std::size_t n = calls_.load(std::memory_order_seq_cst); n != 0;
+         n = calls_.load(std::memory_order_seq_cst)) {
+      calls_.wait(n, std::memory_order_seq_cst);
+    }
+    for (auto& s : shards_) s->loop().stop();  // runs what was handed to it, then joins
+    for (auto& s : shards_) s->loop().close();
+    state_.store(state::stopped, std::memory_order_seq_cst);
+  }
+
+  struct drained_task final : io::task {
+    explicit drained_task(impl& i) noexcept : io::task(&run), owner(i) {}
+    static void run(io::task* t, action) noexcept { static_cast<drained_task*>(t)->owner.on_drained(); }
+    impl& owner;
+  };
+
   producer_config config_;
+  std::unique_ptr<send::admission_gate> admission_;
   std::vector<std::unique_ptr<send::shard>> shards_;
   std::atomic<std::size_t> next_shard_{0};
-  bool started_ = false;
-  std::atomic<bool> stopped_{false};
+  std::atomic<state> state_{state::created};
+  std::atomic<std::size_t> calls_{0};  // calls in progress off the loops
+  std::mutex mutex_;                   // state transitions, drain_waiters_
+  std::mutex join_mutex_;              // one joiner at a time
+  std::vector<detail::error_completion*> drain_waiters_;
+  std::atomic<std::size_t> shards_draining_{0};
+  drained_task drained_task_{*this};
 };
+
+// --- call scope ----------------------------------------------------------------------------
+
+detail::call_scope::call_scope(producer& p) noexcept : owner(p) {
+  producer::impl& impl = *p.impl_;
+  if (send::shard* local = impl.local_shard()) {
+    local_shard = local;
+    running = true;  // we are on one of its loops
+    return;
+  }
+  counted = true;
+  running = impl.enter_call();
+}
+
+detail::call_scope::~call_scope() {
+  if (counted) owner.impl_->leave_call();
+}
 
 // --- producer ------------------------------------------------------------------------------
 
 producer::producer(producer_config config) : impl_(std::make_unique<impl>(std::move(config))) {}
 
-producer::~producer() { shutdown(impl_->config().send_timeout); }
+producer::~producer() {
+  if (!impl_) return;
+  if (impl_->local_shard() != nullptr) {
+    // On one of our own loops: it cannot be joined from here. A background thread finishes
+    // the shutdown and frees the state once the loops are down.
+    const auto timeout = impl_->config().send_timeout;
+    std::thread([state = std::move(impl_), timeout]() mutable {
+      (void)state->shutdown(timeout);
+      state.reset();
+    }).detach();
+    return;
+  }
+  (void)impl_->shutdown(impl_->config().send_timeout);
+}
 
 std::error_code producer::start() { return impl_->start(); }
 
-void producer::shutdown(std::chrono::milliseconds timeout) { impl_->shutdown(timeout); }
+std::error_code producer::shutdown(std::chrono::milliseconds timeout) {
+  return impl_->shutdown(timeout);
+}
+
+void producer::start_shutdown(detail::error_completion* completion,
+                              std::chrono::milliseconds timeout) {
+  impl_->drain(completion, timeout);
+}
+
+void producer::start_flush(const detail::call_scope& scope, detail::error_completion* completion,
+                           std::chrono::milliseconds timeout) {
+  impl_->start_flush(scope, completion, timeout);
+}
+
+std::error_code producer::flush(std::chrono::milliseconds timeout) {
+  if (impl_->local_shard() != nullptr) return make_error_code(errc::blocking_call_on_loop_thread);
+  blocking_handoff handoff;
+  std::error_code result;
+  callback_completion done([&](std::error_code ec) { handoff.complete([&] { result = ec; }); });
+  {
+    const detail::call_scope scope(*this);
+    start_flush(scope, &done, timeout);
+  }
+  handoff.wait();
+  return result;
+}
 
 producer::executor_type producer::get_executor() const {
   if (impl_->shards().empty()) throw std::system_error(make_error_code(errc::not_started));
@@ -332,32 +669,35 @@ producer::executor_type producer::get_executor() const {
 
 const producer_config& producer::config() const noexcept { return impl_->config(); }
 
-producer::executor_type producer::completion_executor() const {
-  if (!impl_->started() || impl_->stopped()) return asio::system_executor();
-  return get_executor();
+producer::executor_type producer::completion_executor(const detail::call_scope& scope) const {
+  if (scope.local_shard != nullptr) {
+    return static_cast<send::shard*>(scope.local_shard)->loop().get_executor();
+  }
+  return fallback_executor_for(scope.running);
 }
 
-const detail::completion_storage* producer::completion_storage_for_this_thread() const noexcept {
+producer::executor_type producer::fallback_executor_for(bool loops_up) const {
+  if (!loops_up) return asio::system_executor();
+  return impl_->shards().front()->loop().get_executor();
+}
+
+const detail::completion_storage* producer::completion_storage_for(
+    const detail::call_scope& scope) const noexcept {
   static constexpr detail::completion_storage heap{&heap_allocate, &heap_deallocate, nullptr};
-  if (send::shard* local = impl_->local_shard()) return &local->completion_storage();
+  if (scope.local_shard != nullptr) {
+    return &static_cast<send::shard*>(scope.local_shard)->completion_storage();
+  }
   return &heap;
 }
 
-void producer::start_send(detail::send_completion* completion, const message& msg,
-                          detail::send_kind kind, detail::send_target target) {
-  impl_->start_send(completion, &msg, {}, kind, target);
-}
-
-void producer::start_batch(detail::send_completion* completion, std::span<const message> messages) {
-  if (messages.empty()) {
-    completion->complete(make_error_code(errc::batch_empty), nullptr);
-    return;
-  }
-  impl_->start_send(completion, &messages.front(), messages, detail::send_kind::async, {});
+void producer::start_send(const detail::call_scope& scope, detail::send_completion* completion,
+                          detail::send_request& request) {
+  impl_->start_send(scope, completion, request);
 }
 
 namespace {
 
+/// Runs `start(handler)` and waits for the handler on this thread. Off the loops only.
 template <class Start>
 send_result wait_for_send(producer::impl& impl, Start&& start, std::error_code& ec) {
   if (impl.local_shard() != nullptr) {
@@ -382,82 +722,100 @@ send_result producer::send(const message& msg) {
   std::error_code ec;
   send_result result = send(msg, ec);
   if (ec) {
-    throw std::system_error(ec, result.diagnostics.describe(msg.topic(), result.attempts));
+    if (result.queue.topic.empty()) result.queue.topic = msg.topic();
+    throw send_error(ec, result);
   }
   return result;
 }
 
-send_result producer::send(const message& msg, std::error_code& ec) {
+send_result producer::blocking_send(detail::send_request& request, std::error_code& ec) {
   return wait_for_send(
-      *impl_,
-      [&](auto handler) {
-        start_send(make_completion(std::move(handler)), msg, detail::send_kind::sync, {});
-      },
-      ec);
+      *impl_, [&](auto handler) { start(std::move(handler), request, std::false_type{}); }, ec);
+}
+
+send_result producer::send(const message& msg, std::error_code& ec) {
+  detail::send_request request;
+  request.msg = &msg;
+  request.kind = detail::send_kind::sync;
+  return blocking_send(request, ec);
 }
 
 send_result producer::send(const message& msg, const message_queue& queue, std::error_code& ec) {
-  return wait_for_send(
-      *impl_,
-      [&](auto handler) {
-        start_send(make_completion(std::move(handler)), msg, detail::send_kind::sync,
-                   {&queue, nullptr});
-      },
-      ec);
+  message_queue copy = queue;
+  detail::send_request request;
+  request.msg = &msg;
+  request.kind = detail::send_kind::sync;
+  request.queue = &copy;
+  return blocking_send(request, ec);
 }
 
 send_result producer::send(const message& msg, const queue_selector& selector,
                            std::error_code& ec) {
-  return wait_for_send(
-      *impl_,
-      [&](auto handler) {
-        start_send(make_completion(std::move(handler)), msg, detail::send_kind::sync,
-                   {nullptr, &selector});
-      },
-      ec);
+  queue_selector copy = selector;
+  detail::send_request request;
+  request.msg = &msg;
+  request.kind = detail::send_kind::sync;
+  request.selector = &copy;
+  return blocking_send(request, ec);
 }
 
 send_result producer::send_batch(std::span<const message> batch, std::error_code& ec) {
-  return wait_for_send(
-      *impl_,
-      [&](auto handler) {
-        if (batch.empty()) {
-          make_completion(std::move(handler))->complete(make_error_code(errc::batch_empty), nullptr);
-          return;
-        }
-        impl_->start_send(make_completion(std::move(handler)), &batch.front(), batch,
-                          detail::send_kind::sync, {});
-      },
-      ec);
+  detail::send_request request;
+  request.batch = batch;
+  request.msg = batch.empty() ? nullptr : &batch.front();
+  request.kind = detail::send_kind::sync;
+  return blocking_send(request, ec);
 }
 
 std::error_code producer::send_oneway(const message& msg) {
+  detail::send_request request;
+  request.msg = &msg;
+  request.kind = detail::send_kind::oneway;
   std::error_code ec;
-  (void)wait_for_send(
-      *impl_,
-      [&](auto handler) {
-        start_send(make_completion(std::move(handler)), msg, detail::send_kind::oneway, {});
-      },
-      ec);
+  (void)blocking_send(request, ec);
   return ec;
 }
 
 std::error_code producer::fetch_queues(const std::string& topic, std::vector<message_queue>& out) {
-  if (!impl_->started()) return make_error_code(errc::not_started);
-  if (impl_->local_shard() != nullptr) return make_error_code(errc::blocking_call_on_loop_thread);
-  send::shard& s = *impl_->shards().front();
-  blocking_handoff handoff;
-  std::error_code result;
-  const auto deadline = io::clock::now() + config().send_timeout;
-  s.loop().post([&] {
-    spawn([](send::shard& sh, std::string t, io::clock::time_point d, std::vector<message_queue>& o,
-             std::error_code& r, blocking_handoff& h) -> coro<void> {
-      const std::error_code ec = co_await sh.queues_of(std::move(t), d, o);
-      h.complete([&] { r = ec; });
-    }(s, topic, deadline, out, result, handoff));
-  });
-  handoff.wait();
-  return result;
+  return impl_->fetch_queues(topic, out);
+}
+
+std::error_code producer::impl::fetch_queues(const std::string& topic,
+                                             std::vector<message_queue>& out) {
+  if (local_shard() != nullptr) return make_error_code(errc::blocking_call_on_loop_thread);
+  if (!enter_call()) {
+    leave_call();
+    return make_error_code(state_.load() == state::created ? errc::not_started
+                                                           : errc::shutting_down);
+  }
+  // The query runs on the first loop; its task completes the caller however it ends.
+  struct query final : io::task {
+    query(send::shard& s, std::string t, io::clock::time_point d,
+          std::vector<message_queue>& o) noexcept
+        : io::task(&run), target(s), topic(std::move(t)), deadline(d), out(o) {}
+    static void run(io::task* t, action a) noexcept {
+      auto& self = *static_cast<query*>(t);
+      if (a != action::run) {
+        self.handoff.complete([&] { self.result = make_error_code(errc::shutting_down); });
+        return;
+      }
+      spawn([](query& q) -> coro<void> {
+        const std::error_code ec = co_await q.target.queues_of(q.topic, q.deadline, q.out);
+        q.handoff.complete([&] { q.result = ec; });
+      }(self));
+    }
+    send::shard& target;
+    std::string topic;
+    io::clock::time_point deadline;
+    std::vector<message_queue>& out;
+    std::error_code result;
+    blocking_handoff handoff;
+  };
+  query q(*shards_.front(), topic, io::clock::now() + config_.send_timeout, out);
+  shards_.front()->loop().post(q);
+  leave_call();
+  q.handoff.wait();
+  return q.result;
 }
 
 producer_stats producer::stats() const {
@@ -469,9 +827,13 @@ producer_stats producer::stats() const {
     stats.failed += c.failed.get();
     stats.retries += c.retries.get();
     stats.timeouts += c.timeouts.get();
-    stats.in_flight += c.in_flight.get();
     stats.route_queries += s->route_queries();
     stats.slot_fallbacks += s->completions().fallbacks();
+    stats.handler_exceptions += s->loop().counters().handler_exceptions;
+  }
+  if (const send::admission_gate* gate = impl_->admission()) {
+    stats.in_flight = gate->sends();
+    stats.in_flight_bytes = gate->bytes();
   }
   stats.frame_pool_fallbacks = frame_pool::fallback_allocations();
   return stats;

@@ -18,7 +18,6 @@
 
 #include "common/block_pool.hpp"
 #include "io/loop.hpp"
-#include "io/task.hpp"
 #include "rmq/message.hpp"
 #include "rmq/producer.hpp"
 #include "rmq/send_result.hpp"
@@ -35,8 +34,9 @@ class shard;
 using send_mode = detail::send_kind;
 
 /// What only some sends need (a compressed or batch body, the diagnostics of a failure or a
-/// retry): allocated the first time an op needs it and kept with the op from then on, so that
-/// the usual send carries 8 bytes for it instead of 136 and a steady stream allocates nothing.
+/// retry, what the send took over from its caller): allocated the first time an op needs it and
+/// kept with the op from then on, so that the usual send carries 8 bytes for it instead of ~400
+/// and a steady stream allocates nothing (the strings keep their capacity).
 struct send_op_extras {
   std::string body;       ///< compressed body or batch body, when the message's own is not used
   std::string batch_ids;  ///< comma-joined UNIQ_KEYs of a batch
@@ -44,6 +44,12 @@ struct send_op_extras {
   /// An attempt that stored the message but not as asked, retried on another broker
   /// (retry_another_broker_when_not_stored_ok): the send's result if every later attempt fails.
   std::optional<send_result> stored_not_ok;
+  // Taken over from the initiating call (the send owns them until it completes).
+  std::optional<message> owned;           ///< an rvalue message
+  std::vector<message> owned_batch;       ///< an rvalue batch
+  message_queue queue;                    ///< an ordered send's queue (when has_queue)
+  queue_selector selector;                ///< an ordered send's selector (when not empty)
+  bool has_queue = false;
 
   void clear() noexcept {
     body.clear();
@@ -52,21 +58,26 @@ struct send_op_extras {
     diagnostics.remark.clear();
     diagnostics.brokers.clear();
     diagnostics.elapsed_ms = 0;
+    // The user's objects die with the send; the queue's strings keep their capacity.
+    owned.reset();
+    owned_batch.clear();
+    selector = nullptr;
+    has_queue = false;
   }
 };
 
-struct send_op final : io::task {
-  send_op() noexcept : io::task(&start_on_loop) {}
-
+struct send_op {
   // --- the request, set by the initiating call --------------------------------------------
   detail::send_completion* completion = nullptr;
   const message* msg = nullptr;
   std::span<const message> batch;  ///< non-empty: SEND_BATCH_MESSAGE
   send_mode mode = send_mode::async;
-  detail::send_target target;
+  bool ordered = false;            ///< extras() holds the queue or the selector
+  bool admitted = false;           ///< holds `bytes` of the admission gate
   io::clock::time_point started{};
   io::clock::time_point deadline{};
-  shard* owner = nullptr;
+  std::size_t bytes = 0;           ///< body bytes counted by the admission gate
+  std::uint64_t epoch = 0;         ///< the shard's flush epoch when the send started
 
   // --- per-send scratch, reused across sends (capacity kept) ------------------------------
   std::array<char, wire::uniq_key_max_size> uniq_key{};
@@ -101,7 +112,9 @@ struct send_op final : io::task {
     completion = nullptr;
     msg = nullptr;
     batch = {};
-    target = {};
+    ordered = false;
+    admitted = false;
+    bytes = 0;
     uniq_key_size = 0;
     users_uniq_key = false;
     payload = {};
@@ -111,7 +124,6 @@ struct send_op final : io::task {
   }
 
  private:
-  static void start_on_loop(io::task* t, action a) noexcept;
   std::unique_ptr<send_op_extras> extras_;
 };
 

@@ -1,7 +1,6 @@
 #include "send/shard.hpp"
 
 #include <algorithm>
-#include <future>
 #include <random>
 
 #include "net/request.hpp"
@@ -87,9 +86,20 @@ struct park {
   void await_resume() const noexcept {}
 };
 
+// A broker's remark kept in a failed send's diagnostics: bounded, so that a peer that answers
+// megabytes of remark cannot make every failed send carry them.
+constexpr std::size_t max_remark_size = 1024;
+
+std::string bounded_remark(std::string_view remark) {
+  if (remark.size() <= max_remark_size) return std::string(remark);
+  std::string kept(remark.substr(0, max_remark_size));
+  kept += "... (" + std::to_string(remark.size()) + " bytes)";
+  return kept;
+}
+
 }  // namespace
 
-shard::shard(const shard_settings& settings)
+shard::shard(const shard_settings& settings, admission_gate& admission)
     : settings_(settings),
       loop_([&] {
         io::loop_options options;
@@ -108,8 +118,7 @@ shard::shard(const shard_settings& settings)
       routes_(names_, brokers_, pool_,
               {settings.config.create_topic_key, settings.config.default_topic_queue_nums}),
       faults_(tables_from(settings.config)),
-      gate_(loop_, settings.config.max_in_flight_sends, settings.config.max_in_flight_bytes,
-            settings.config.fail_fast_when_full) {
+      gate_(admission) {
   routes_.on_new_master([this](route::broker_id id) { spawn(heartbeat(id)); });
 }
 
@@ -126,26 +135,20 @@ void shard::start() {
   });
 }
 
-void send_op::start_on_loop(io::task* t, action a) noexcept {
-  auto* op = static_cast<send_op*>(t);
-  if (a == action::run) {
-    op->owner->run(*op);
-  } else {
-    op->completion->complete(make_error_code(errc::shutting_down), nullptr);
-  }
-}
-
-void shard::run(send_op& op) {
-  op.owner = this;
+void shard::run(send_op& op, bool initiating) {
   op.deadline = op.started + settings_.config.send_timeout;
+  op.epoch = epoch_;
+  ++running_in_epoch_;
   ++running_;
   counters_.sends.bump();
   counters_.in_flight.bump();
-  if (stopping_) {
+  const send_op* outer = std::exchange(initiating_, initiating ? &op : nullptr);
+  if (closing_) {
     finish(op, make_error_code(errc::shutting_down));
-    return;
+  } else {
+    pipeline(op);
   }
-  pipeline(op);
+  initiating_ = outer;
 }
 
 // --- the pipeline ------------------------------------------------------------------------------
@@ -157,12 +160,15 @@ void shard::run(send_op& op) {
 // lookup), so a burst of first sends takes no second frame each.
 
 detached shard::pipeline(send_op& op) {
-  std::size_t bytes = 0;
-  std::error_code ec = validate(op, bytes);
-  if (!ec && !gate_.try_acquire(bytes, ec)) ec = co_await wait_at_gate(bytes, op.deadline);
-  if (ec) {
-    finish(op, ec);
-    co_return;
+  std::error_code ec;
+  if (!op.admitted) {
+    // Started on this loop: admitted here (off the loops, the caller's thread was admitted).
+    if (!gate_.try_acquire(op.bytes, ec)) ec = co_await wait_at_gate(op.bytes, op.deadline);
+    if (ec) {
+      finish(op, ec);
+      co_return;
+    }
+    op.admitted = true;
   }
 
   route::publish_info_ptr info = routes_.cached(first_message(op).topic());
@@ -171,7 +177,7 @@ detached shard::pipeline(send_op& op) {
   if (!ec) ec = prepare_body(op);
   if (!ec) ec = plan_attempts(op, *info, plan);
   if (ec) {
-    finish(op, ec, info.get(), &bytes);
+    finish(op, ec, info.get());
     co_return;
   }
 
@@ -179,11 +185,16 @@ detached shard::pipeline(send_op& op) {
   ec = make_error_code(errc::timed_out);
   std::optional<route::broker_id> last_broker;
   int attempt = 0;
+  // Compressing or encoding a batch may have taken long (~100 ms for 4 MB) since the loop read
+  // its clock: the first attempt's share, and its latency in the fault table, count from a fresh
+  // reading then, not from a time already spent.
+  bool body_work = op.extras_if_any() != nullptr && !op.extras_if_any()->body.empty();
   while (attempt < plan.max_attempts) {
     // A send posted from another thread was stamped by that thread's clock, possibly after the
     // loop's last reading: an attempt never starts before its send did, or the shares of the
     // budget would end the last attempt before the deadline.
-    const io::clock::time_point now = std::max(loop_.now(), op.started);
+    const io::clock::time_point now =
+        std::exchange(body_work, false) ? io::clock::now() : std::max(loop_.now(), op.started);
     if (now >= op.deadline) {
       ec = make_error_code(errc::timed_out);
       break;
@@ -205,30 +216,18 @@ detached shard::pipeline(send_op& op) {
     const net::response r = co_await request_attempt(op, *info, queue, *master,
                                                      std::min(op.deadline, now + plan.attempt_cap));
     const bool may_try_another = !plan.ordered && attempt < plan.max_attempts;
-    if (conclude_attempt(op, *info, bytes, queue, r, now, may_try_another, ec)) co_return;
+    if (conclude_attempt(op, *info, queue, r, now, may_try_another, ec)) co_return;
     last_broker = queue.broker;
   }
-  finish(op, ec, info.get(), &bytes);
+  finish(op, ec, info.get());
 }
 
 const message& shard::first_message(const send_op& op) noexcept {
   return op.batch.empty() ? *op.msg : op.batch.front();
 }
 
-std::error_code shard::validate(const send_op& op, std::size_t& bytes) const {
-  wire::validation_limits limits;
-  limits.max_message_size = settings_.config.max_message_size;
-  if (!op.batch.empty()) {
-    if (auto ec = wire::validate_batch(op.batch, limits)) return ec;
-    for (const message& m : op.batch) bytes += m.body().size();
-    return {};
-  }
-  bytes = op.msg->body().size();
-  return wire::validate_message(*op.msg, limits);
-}
-
 coro<std::error_code> shard::wait_at_gate(std::size_t bytes, io::clock::time_point deadline) {
-  co_return co_await gate_.acquire(bytes, deadline);
+  co_return co_await gate_.acquire_async(loop_, bytes, deadline);
 }
 
 std::error_code shard::prepare_body(send_op& op) {
@@ -266,11 +265,11 @@ std::error_code shard::prepare_body(send_op& op) {
   return {};
 }
 
-std::error_code shard::plan_attempts(const send_op& op, const route::topic_publish_info& info,
+std::error_code shard::plan_attempts(send_op& op, const route::topic_publish_info& info,
                                      attempt_plan& plan) const {
   const producer_config& config = settings_.config;
   const bool oneway = op.mode == send_mode::oneway;
-  plan.ordered = op.target.queue != nullptr || op.target.selector != nullptr;
+  plan.ordered = op.ordered;
   plan.max_attempts = 1;
   if (!oneway) {
     plan.max_attempts += op.mode == send_mode::sync ? config.retries_sync : config.retries_async;
@@ -278,17 +277,9 @@ std::error_code shard::plan_attempts(const send_op& op, const route::topic_publi
   if (plan.ordered && op.mode == send_mode::sync) plan.max_attempts = 1;  // never another queue
 
   // An ordered send's queue is chosen once and kept by every attempt.
-  if (op.target.queue != nullptr) {
-    const message_queue& wanted = *op.target.queue;
-    for (std::size_t i = 0; i < info.message_queues.size(); ++i) {
-      const message_queue& q = info.message_queues[i];
-      if (q.broker_name == wanted.broker_name && q.queue_id == wanted.queue_id) plan.fixed = i;
-    }
-    if (!plan.fixed) return make_error_code(errc::no_writable_queue);
-  } else if (op.target.selector != nullptr) {
-    const std::size_t index = (*op.target.selector)(info.message_queues, first_message(op));
-    if (index >= info.message_queues.size()) return make_error_code(errc::invalid_argument);
-    plan.fixed = index;
+  if (op.ordered) {
+    const std::error_code ec = choose_ordered_queue(op, info, plan);
+    if (ec) return ec;
   }
   if (info.queues.empty()) return make_error_code(errc::no_writable_queue);
 
@@ -297,6 +288,43 @@ std::error_code shard::plan_attempts(const send_op& op, const route::topic_publi
   plan.attempt_cap = config.attempt_timeout
                          ? std::chrono::duration_cast<io::clock::duration>(*config.attempt_timeout)
                          : (op.deadline - op.started) / plan.max_attempts;
+  return {};
+}
+
+std::error_code shard::choose_ordered_queue(send_op& op, const route::topic_publish_info& info,
+                                           attempt_plan& plan) const {
+  send_op_extras& extras = op.extras();
+  if (extras.has_queue) {
+    const message_queue& wanted = extras.queue;
+    // The Java client refuses a queue of another topic (Validators.checkTopic on mq.getTopic).
+    if (wanted.topic != info.topic) return make_error_code(errc::invalid_argument);
+    for (std::size_t i = 0; i < info.message_queues.size(); ++i) {
+      const message_queue& q = info.message_queues[i];
+      if (q.broker_name == wanted.broker_name && q.queue_id == wanted.queue_id) plan.fixed = i;
+    }
+    return plan.fixed ? std::error_code{} : make_error_code(errc::no_writable_queue);
+  }
+  // User code: whatever it does fails this send only, with a message that says so.
+  std::size_t index = 0;
+  try {
+    if (!extras.selector) {
+      extras.diagnostics.remark = "the queue selector is empty";
+      return make_error_code(errc::queue_selector_failed);
+    }
+    index = extras.selector(info.message_queues, first_message(op));
+  } catch (const std::exception& e) {
+    extras.diagnostics.remark = bounded_remark(std::string("the queue selector threw: ") + e.what());
+    return make_error_code(errc::queue_selector_failed);
+  } catch (...) {
+    extras.diagnostics.remark = "the queue selector threw a non-standard exception";
+    return make_error_code(errc::queue_selector_failed);
+  }
+  if (index >= info.message_queues.size()) {
+    extras.diagnostics.remark = "the queue selector returned index " + std::to_string(index) +
+                                " of " + std::to_string(info.message_queues.size()) + " queues";
+    return make_error_code(errc::queue_selector_failed);
+  }
+  plan.fixed = index;
   return {};
 }
 
@@ -380,7 +408,7 @@ void shard::send_encoder::operator()(std::string& out, std::int32_t opaque) cons
 }
 
 bool shard::conclude_attempt(send_op& op, const route::topic_publish_info& info,
-                             std::size_t admitted_bytes, route::publish_queue queue,
+                             route::publish_queue queue,
                              const net::response& r, io::clock::time_point sent_at,
                              bool may_try_another, std::error_code& ec) {
   // The completion block is read last, by finish; at depth it has left the cache since the
@@ -393,7 +421,7 @@ bool shard::conclude_attempt(send_op& op, const route::topic_publish_info& info,
   const auto latency = std::chrono::duration_cast<milliseconds>(done - sent_at);
   const auto finished = [&](std::error_code final_ec, const delivery* delivered = nullptr) {
     ec = final_ec;
-    finish(op, final_ec, &info, &admitted_bytes, delivered);
+    finish(op, final_ec, &info, delivered);
     return true;
   };
 
@@ -433,13 +461,13 @@ bool shard::conclude_attempt(send_op& op, const route::topic_publish_info& info,
     return finished({}, &stored);
   }
   ec = make_broker_error(code);
-  op.extras().diagnostics.remark = frame.remark ? std::string(*frame.remark) : std::string();
+  op.extras().diagnostics.remark = bounded_remark(frame.remark.value_or(std::string_view{}));
   faults_.update(queue.broker, latency, true, false, done);
   return is_retriable_response_code(code) ? false : finished(ec);
 }
 
 void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_info* info,
-                   const std::size_t* admitted_bytes, const delivery* delivered) {
+                   const delivery* delivered) {
   // Built here, on the stack, and moved once into the handler.
   send_result result;
   send_op_extras* extras = op.extras_if_any();
@@ -456,6 +484,7 @@ void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_i
   if (!ec) {
     counters_.succeeded.bump();
   } else {
+    result.queue.topic = first_message(op).topic();  // for the diagnostics (send_error)
     // A failed single attempt names its broker too (note_tried lists retries as they happen).
     if (op.attempts == 1) result.diagnostics.brokers = brokers_[op.first_tried].name;
     result.diagnostics.elapsed_ms =
@@ -464,13 +493,31 @@ void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_i
     if (ec == errc::timed_out) counters_.timeouts.bump();
   }
   counters_.in_flight.drop();
+  note_finished_epoch(op);
   // The admission goes back before the handler runs, so a handler that starts its next send at
   // once finds room; the op goes back to the pool after (a handler that starts the next send at
   // once takes another op, so the pool holds one op more than sends in flight).
-  if (admitted_bytes != nullptr) gate_.release(*admitted_bytes);
-  op.completion->complete(ec, &result);
+  if (op.admitted) gate_.release(op.bytes);
+  if (&op == initiating_) {
+    op.completion->complete_later(ec, &result);  // never inside the user's initiating call
+  } else {
+    op.completion->complete(ec, &result);
+  }
   ops_.release(&op);
   if (--running_ == 0 && drained_) std::exchange(drained_, {}).resume();
+}
+
+void shard::note_finished_epoch(const send_op& op) noexcept {
+  if (op.epoch == epoch_) {
+    --running_in_epoch_;
+    return;
+  }
+  // A send that straddles a flush: rare, the map is small.
+  const auto it = older_.find(op.epoch);
+  if (--it->second == 0) {
+    older_.erase(it);
+    check_flush_waiters();
+  }
 }
 
 void shard::describe_delivery(send_result& result, const send_op& op,
@@ -478,6 +525,7 @@ void shard::describe_delivery(send_result& result, const send_op& op,
                               const delivery* delivered) const {
   // The message itself is read only when it brought its own key: at depth the user's message
   // is long out of the cache by now (a miss on every completion).
+  result.status = send_status::send_ok;  // a stored-but-not-OK code overrides it below
   result.msg_id.assign(!op.batch.empty() ? std::string_view(op.extras_if_any()->batch_ids)
                                          : op.uniq_key_view());
   if (info != nullptr && delivered != nullptr) {
@@ -577,9 +625,11 @@ coro<std::error_code> shard::queues_of(std::string topic, io::clock::time_point 
 coro<void> shard::shutdown_sequence(io::clock::time_point deadline, std::function<void()> done) {
   stopping_ = true;
   loop_.cancel_timer(periodic_);
-  // Let the sends in flight finish until the deadline.
+  // Let the sends in flight finish until the deadline (the producer's gate admits no new ones).
   co_await drain_awaiter(loop_, running_, drained_, deadline);
-  gate_.close(make_error_code(errc::shutting_down));
+  // From here sends that still reach this loop (admitted on another thread just before the gate
+  // closed) fail at once.
+  closing_ = true;
   // Unregister from every broker (as the Java client does), with a short grace if the deadline
   // has passed already.
   const auto unregister_deadline = std::max(deadline, io::clock::now() + milliseconds(200));
@@ -594,13 +644,78 @@ coro<void> shard::shutdown_sequence(io::clock::time_point deadline, std::functio
   pool_.close_all(std::move(done));
 }
 
-void shard::shutdown(io::clock::time_point deadline) {
-  std::promise<void> closed;
-  loop_.post([&] {
-    spawn(shutdown_sequence(deadline, [&closed] { closed.set_value(); }));
-  });
-  closed.get_future().wait();
-  loop_.stop();
+void shard::begin_shutdown(io::clock::time_point deadline, std::function<void()> done) {
+  spawn(shutdown_sequence(deadline, std::move(done)));
+}
+
+// --- flush -------------------------------------------------------------------------------
+
+void flush_state::shard_done() noexcept {
+  if (pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  std::error_code ec;
+  if (aborted.load(std::memory_order_relaxed)) {
+    ec = make_error_code(errc::shutting_down);
+  } else if (timed_out.load(std::memory_order_relaxed)) {
+    ec = make_error_code(errc::timed_out);
+  }
+  detail::error_completion* c = completion;
+  delete this;
+  c->complete(ec);
+}
+
+/// One shard's part of a flush: waits on this loop for the sends of epochs up to `epoch`.
+struct shard::flush_waiter final : io::timer_node {
+  flush_waiter(shard& s, flush_state& st, std::uint64_t e) noexcept
+      : timer_node(&fire), owner(s), state(st), epoch(e) {}
+  static void fire(io::timer_node* t, std::error_code ec) noexcept {
+    auto& self = *static_cast<flush_waiter*>(t);
+    if (ec) self.state.aborted.store(true, std::memory_order_relaxed);  // the loop stops
+    self.owner.end_flush_waiter(self, true);
+  }
+  shard& owner;
+  flush_state& state;
+  std::uint64_t epoch;
+  flush_waiter* next = nullptr;
+};
+
+void shard::flush(flush_state& state, io::clock::time_point deadline) {
+  if (running_in_epoch_ == 0 && older_.empty()) {
+    state.shard_done();
+    return;
+  }
+  // Close the current epoch: its sends now count in older_.
+  if (running_in_epoch_ != 0) older_.emplace(epoch_, running_in_epoch_);
+  auto* w = new flush_waiter(*this, state, epoch_);
+  ++epoch_;
+  running_in_epoch_ = 0;
+  w->next = flush_waiters_;
+  flush_waiters_ = w;
+  loop_.add_timer(*w, deadline);
+}
+
+void shard::check_flush_waiters() noexcept {
+  const std::uint64_t oldest = older_.empty() ? epoch_ : older_.begin()->first;
+  for (flush_waiter* w = flush_waiters_; w != nullptr;) {
+    flush_waiter* next = w->next;
+    if (oldest > w->epoch) {
+      loop_.cancel_timer(*w);
+      end_flush_waiter(*w, false);
+    }
+    w = next;
+  }
+}
+
+void shard::end_flush_waiter(flush_waiter& w, bool timed_out) noexcept {
+  for (flush_waiter** p = &flush_waiters_; *p != nullptr; p = &(*p)->next) {
+    if (*p == &w) {
+      *p = w.next;
+      break;
+    }
+  }
+  if (timed_out) w.state.timed_out.store(true, std::memory_order_relaxed);
+  flush_state& state = w.state;
+  delete &w;
+  state.shard_done();
 }
 
 }  // namespace rmq::send

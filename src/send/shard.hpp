@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,7 +23,7 @@
 #include "route/broker_registry.hpp"
 #include "route/name_server_client.hpp"
 #include "route/topic_routes.hpp"
-#include "send/backpressure.hpp"
+#include "send/admission.hpp"
 #include "send/fault_tolerance.hpp"
 #include "send/send_op.hpp"
 #include "wire/compression.hpp"
@@ -35,6 +36,18 @@ struct shard_settings {
   std::vector<std::string> name_servers;
   std::string client_id;
   wire::serialize_type serialization = wire::serialize_type::json;
+};
+
+/// A flush of the whole producer: each shard reports once, the last one completes it.
+struct flush_state {
+  flush_state(detail::error_completion* c, std::size_t shards) noexcept
+      : completion(c), pending(shards) {}
+  detail::error_completion* completion;
+  std::atomic<std::size_t> pending;
+  std::atomic<bool> timed_out{false};
+  std::atomic<bool> aborted{false};
+  /// Any loop thread: this shard's part is done.
+  void shard_done() noexcept;
 };
 
 /// Counters written by the loop thread, read by any (relaxed, no read-modify-write).
@@ -56,20 +69,23 @@ struct shard_counters {
 
 class shard {
  public:
-  explicit shard(const shard_settings& settings);
+  shard(const shard_settings& settings, admission_gate& admission);
   ~shard();
   shard(const shard&) = delete;
   shard& operator=(const shard&) = delete;
 
   /// Starts the loop thread and the background tasks (route refresh, heartbeats).
   void start();
-  /// Loop thread: runs the pipeline of `op` (already filled in).
-  void run(send_op& op);
-  /// Any thread: hands `op` to the loop.
-  void post(send_op& op) { loop_.post(op); }
-  /// Any thread, blocking: lets sends finish until `deadline`, fails the rest, unregisters
-  /// from the brokers, closes every connection and joins the loop thread.
-  void shutdown(io::clock::time_point deadline);
+  /// Loop thread: runs the pipeline of `op` (already filled in). `initiating`: we are inside the
+  /// user's initiating call, so a completion that happens before the first suspension is posted.
+  void run(send_op& op, bool initiating);
+  /// Loop thread: lets sends finish until `deadline`, fails the rest, unregisters from the
+  /// brokers and closes every connection; then calls `done` (on this loop thread). The loop
+  /// keeps running; sends that reach it later fail with shutting_down.
+  void begin_shutdown(io::clock::time_point deadline, std::function<void()> done);
+  /// Loop thread: reports to `state` once every send this loop started before the call has
+  /// completed, or at `deadline` (timed out).
+  void flush(flush_state& state, io::clock::time_point deadline);
 
   [[nodiscard]] io::loop& loop() noexcept { return loop_; }
   [[nodiscard]] bool on_loop_thread() const noexcept { return loop_.running_in_this_thread(); }
@@ -89,11 +105,9 @@ class shard {
                                                 std::vector<message_queue>& out);
 
  private:
-  /// The send, from validation to completion (shard.cpp explains what its frame holds).
+  /// The send, from admission to completion (shard.cpp explains what its frame holds).
   detached pipeline(send_op& op);
   [[nodiscard]] static const message& first_message(const send_op& op) noexcept;
-  /// Validates the message (or batch) and adds up the body bytes the gate must admit.
-  [[nodiscard]] std::error_code validate(const send_op& op, std::size_t& bytes) const;
   /// The gate's slow path: waits for room (a frame of its own, only while the gate is full).
   [[nodiscard]] coro<std::error_code> wait_at_gate(std::size_t bytes, io::clock::time_point deadline);
   /// UNIQ_KEY, properties and the body to send (compressed or a batch body) into the op.
@@ -106,9 +120,12 @@ class shard {
     std::optional<std::size_t> fixed;  ///< the ordered send's queue (index into the route)
     io::clock::duration attempt_cap{};
   };
-  [[nodiscard]] std::error_code plan_attempts(const send_op& op,
-                                              const route::topic_publish_info& info,
+  [[nodiscard]] std::error_code plan_attempts(send_op& op, const route::topic_publish_info& info,
                                               attempt_plan& plan) const;
+  /// An ordered send's queue: the explicit one (of the message's topic) or the selector's pick.
+  [[nodiscard]] std::error_code choose_ordered_queue(send_op& op,
+                                                     const route::topic_publish_info& info,
+                                                     attempt_plan& plan) const;
   [[nodiscard]] route::publish_queue pick_queue(const route::topic_publish_info& info,
                                                 const attempt_plan& plan,
                                                 std::optional<route::broker_id> last_broker,
@@ -146,7 +163,7 @@ class shard {
   /// (ec holds the reason). A plain function, so that its locals (the parsed response header)
   /// stay off the coroutine frame of every send.
   [[nodiscard]] bool conclude_attempt(send_op& op, const route::topic_publish_info& info,
-                                      std::size_t admitted_bytes, route::publish_queue queue,
+                                      route::publish_queue queue,
                                       const net::response& r, io::clock::time_point sent_at,
                                       bool may_try_another, std::error_code& ec);
   /// Where a successful send's message went: the queue written to (oneway) or stored in, and
@@ -157,9 +174,12 @@ class shard {
     const wire::send_message_response_header* header = nullptr;  ///< nullptr: oneway, written
   };
   /// Completes the send: builds its result (from `delivered` on success), gives back its
-  /// admission to the back-pressure gate if it had one, and hands the result to the completion.
+  /// admission to the gate if it had one, and hands the result to the completion (posted when
+  /// the send ends inside its initiating call).
   void finish(send_op& op, std::error_code ec, const route::topic_publish_info* info = nullptr,
-              const std::size_t* admitted_bytes = nullptr, const delivery* delivered = nullptr);
+              const delivery* delivered = nullptr);
+  /// The flush bookkeeping of a send that ends.
+  void note_finished_epoch(const send_op& op) noexcept;
   /// A successful send's result fields: its msgId and, from `delivered`, where it went.
   void describe_delivery(send_result& result, const send_op& op,
                          const route::topic_publish_info* info, const delivery* delivered) const;
@@ -168,6 +188,9 @@ class shard {
   [[nodiscard]] coro<void> unregister(route::broker_id broker, io::clock::time_point deadline,
                                       std::size_t& pending, std::coroutine_handle<>& waiter);
   [[nodiscard]] coro<void> shutdown_sequence(io::clock::time_point deadline, std::function<void()> done);
+  struct flush_waiter;
+  void check_flush_waiters() noexcept;
+  void end_flush_waiter(flush_waiter& w, bool timed_out) noexcept;
   void arm_periodic();
   void on_periodic();
 
@@ -179,7 +202,7 @@ class shard {
   route::name_server_client names_;
   route::topic_routes routes_;
   fault_tolerance faults_;
-  backpressure_gate gate_;
+  admission_gate& gate_;  // the producer's, shared by every loop and caller
   send_op_pool ops_;
   completion_slab completions_;
   const detail::completion_storage completion_storage_{
@@ -203,9 +226,18 @@ class shard {
   io::clock::time_point next_refresh_{};
   io::clock::time_point next_heartbeat_{};
   bool refreshing_ = false;
-  bool stopping_ = false;
+  bool stopping_ = false;             // the shutdown sequence has begun
+  bool closing_ = false;              // it is closing the connections: new sends fail at once
   std::size_t running_ = 0;           // pipelines not yet finished
   std::coroutine_handle<> drained_;   // the shutdown sequence, waiting for running_ == 0
+  const send_op* initiating_ = nullptr;  // the op whose initiating call is on the stack
+
+  // Flush epochs: a flush closes the current epoch and waits for the sends of every epoch up to
+  // it. The common case (no flush pending) costs a compare per send.
+  std::uint64_t epoch_ = 0;
+  std::size_t running_in_epoch_ = 0;           // sends of epoch_ still running
+  std::map<std::uint64_t, std::size_t> older_;  // earlier epochs with sends still running
+  flush_waiter* flush_waiters_ = nullptr;
 };
 
 }  // namespace rmq::send

@@ -184,18 +184,18 @@ TEST_CASE("producer_config: max_message_size fits one remoting frame") {
 }
 
 TEST_CASE("producer_config: in-flight limits fit the packed admission counter") {
-  constexpr std::size_t max_sends = (std::size_t{1} << 24) - 1;
+  constexpr std::size_t max_sends = (std::size_t{1} << 23) - 1;
   constexpr std::size_t max_bytes = (std::size_t{1} << 40) - 1;
   check_all(
       {
           {"1 send", [](producer_config& c) { c.max_in_flight_sends = 1; }},
-          {"2^24 - 1 sends", [](producer_config& c) { c.max_in_flight_sends = max_sends; }},
+          {"2^23 - 1 sends", [](producer_config& c) { c.max_in_flight_sends = max_sends; }},
           {"1 byte", [](producer_config& c) { c.max_in_flight_bytes = 1; }},
           {"2^40 - 1 bytes", [](producer_config& c) { c.max_in_flight_bytes = max_bytes; }},
       },
       {
           {"0 sends", [](producer_config& c) { c.max_in_flight_sends = 0; }},
-          {"2^24 sends", [](producer_config& c) { c.max_in_flight_sends = max_sends + 1; }},
+          {"2^23 sends", [](producer_config& c) { c.max_in_flight_sends = max_sends + 1; }},
           {"SIZE_MAX sends",
            [](producer_config& c) { c.max_in_flight_sends = std::numeric_limits<std::size_t>::max(); }},
           {"0 bytes", [](producer_config& c) { c.max_in_flight_bytes = 0; }},
