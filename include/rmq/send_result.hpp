@@ -39,7 +39,9 @@ struct send_result {
   send_status status = send_status::failed;  ///< set by every send that succeeds
   inline_string msg_id;         ///< the client's UNIQ_KEY (comma-joined for a batch)
   inline_string offset_msg_id;  ///< the broker's id: store host + commit-log offset
-  /// Where it was stored. A failed send names only its topic here.
+  /// Where it was stored. A failed send names only its topic here. Its names are std::strings:
+  /// a topic or broker name longer than 15 characters (the small-string buffer) costs one heap
+  /// allocation per send; shorter names none (the whole send allocates nothing then).
   message_queue queue;
   std::int64_t queue_offset = 0;
   inline_string transaction_id;  ///< 5.x brokers
