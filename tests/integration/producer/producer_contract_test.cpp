@@ -21,6 +21,7 @@
 #include "producer_fixture.hpp"
 #include "support/test_scale.hpp"
 #include "wire/codes.hpp"
+#include "wire/compression.hpp"
 
 using namespace std::chrono_literals;
 using rmq::test::producer_fixture;
@@ -421,4 +422,41 @@ TEST_CASE("a broker's huge remark is bounded in the diagnostics") {
   CHECK(ec == rmq::make_broker_error(rmq::wire::response_code::message_illegal));
   CHECK(r.diagnostics.remark.size() < 2048);
   CHECK(r.diagnostics.remark.find(std::to_string(4 << 20)) != std::string::npos);  // says how long
+}
+
+TEST_CASE("an attempt's share of the budget counts from when it is written, not before compressing") {
+  // A body that zstd's slowest level takes a long time to compress, on the loop thread.
+  std::string body(4 << 20, '\0');
+  std::uint64_t x = 88172645463325252ull;
+  for (char& c : body) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>('a' + (x % 16));  // half-compressible: slow at level 22
+  }
+  rmq::wire::body_codec codec;
+  std::string compressed;
+  const auto t0 = std::chrono::steady_clock::now();
+  REQUIRE_FALSE(codec.compress(rmq::wire::compression_type::zstd, 22, body, compressed));
+  const auto compress_time = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - t0);
+  // Three attempts share the budget: each gets a third, less than the compression takes, so an
+  // attempt measured from before compressing would start with its time already spent.
+  rmq::producer_config config;
+  config.compress_type = rmq::compression::zstd;
+  config.compress_level = 22;
+  config.send_timeout = compress_time * 3 / 2 + 1500ms;
+  config.fault_tolerance = true;
+  producer_fixture f(sim_with(1, sim::personality::v5), config);
+  (void)f.producer->send(sample());  // route and connection ready
+  if (config.send_timeout / 3 >= compress_time) {
+    MESSAGE("compression took only " << compress_time.count() << " ms: nothing to show here");
+    return;
+  }
+  rmq::message big("TopicTest", body);
+  std::error_code ec;
+  const auto r = f.producer->send(big, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(r.attempts == 1);  // the broker is healthy: no attempt timed out
+  CHECK(f.producer->stats().retries == 0);
 }
