@@ -45,6 +45,9 @@ loop::loop(loop_options options) : options_(options) {
 loop::~loop() {
   stop();
   if (thread_.joinable()) thread_.join();
+  // A poster whose task already ran may still be waking us (a task that destroys the owner of
+  // this loop, e.g. a producer destroyed from one of its own handlers).
+  while (posters_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   // Services first (as io_context does), then tasks that were posted but never ran.
   shutdown();
   while (task* t = remote_.pop()) t->invoke(task::action::destroy);
@@ -215,6 +218,13 @@ void loop::close() noexcept {
 }
 
 void loop::post(task& node) noexcept {
+  // Counted while inside: the task may run, and destroy whatever owns this loop, before we are
+  // done with the wake-up below; ~loop() waits for us first.
+  posters_.fetch_add(1, std::memory_order_acq_rel);
+  struct leave {
+    std::atomic<std::uint32_t>& count;
+    ~leave() { count.fetch_sub(1, std::memory_order_acq_rel); }
+  } const in_post{posters_};
   remote_.push(&node);
   // Dekker with close(): either close() sees this node, or we see closed_ and drain it here.
   if (closed_.load(std::memory_order_seq_cst)) [[unlikely]] {

@@ -245,6 +245,7 @@ class loop : public asio::execution_context {
   alignas(64) std::atomic<bool> sleeping_{false};
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> closed_{false};  // close(): posts destroy their task at once
+  std::atomic<std::uint32_t> posters_{0};  // threads inside post(task&)
   std::mutex close_mutex_;           // the consumer of remote_ once closed
   std::atomic<bool> stop_task_posted_{false};
   stop_task stop_task_{*this};

@@ -108,6 +108,12 @@ class callback_completion final : public detail::error_completion {
   F fn_;
 };
 
+/// now + timeout, saturated: a caller may pass milliseconds::max() for "wait for ever".
+io::clock::time_point deadline_after(std::chrono::milliseconds timeout) {
+  constexpr auto longest = std::chrono::hours(24 * 365 * 100);
+  return io::clock::now() + std::min<std::chrono::milliseconds>(timeout, longest);
+}
+
 }  // namespace
 
 void detail::report_handler_exception() noexcept { io::report_handler_exception(); }
@@ -264,20 +270,24 @@ class producer::impl {
                                  : wire::serialize_type::json;
     admission_ = std::make_unique<send::admission_gate>(
         config_.max_in_flight_sends, config_.max_in_flight_bytes, config_.fail_fast_when_full);
+    std::vector<std::unique_ptr<send::shard>> built;
     for (std::size_t i = 0; i < config_.loop_threads; ++i) {
-      shards_.push_back(std::make_unique<send::shard>(settings, *admission_));
+      built.push_back(std::make_unique<send::shard>(settings, *admission_));
     }
-    if (const auto ec = start_loops()) {
-      shards_.clear();
+    if (const auto ec = start_loops(built)) {
       admission_.reset();
       return ec;
     }
+    // Published before the state: a call that sees `running` sees the shards (and none is
+    // read before: calls check the state, or run on one of these loops).
+    shards_ = std::move(built);
     state_.store(state::running, std::memory_order_seq_cst);
     return {};
   }
 
   /// The shard whose loop runs on this thread, or nullptr.
   send::shard* local_shard() const noexcept {
+    if (io::loop::current() == nullptr) return nullptr;  // not a loop thread at all
     for (const auto& s : shards_) {
       if (s->on_loop_thread()) return s.get();
     }
@@ -414,7 +424,7 @@ class producer::impl {
       return;
     }
     auto* flush = new send::flush_state(completion, shards_.size());
-    const auto deadline = io::clock::now() + timeout;
+    const auto deadline = deadline_after(timeout);
     // Posted even to this thread's own loop: the completion never runs inside this call, and
     // every send handed to a loop before this call is ahead of the flush in its queue.
     for (auto& shard : shards_) {
@@ -513,12 +523,12 @@ class producer::impl {
     }
   }
 
-  std::error_code start_loops() {
-    for (std::size_t i = 0; i < shards_.size(); ++i) {
+  static std::error_code start_loops(std::vector<std::unique_ptr<send::shard>>& shards) {
+    for (std::size_t i = 0; i < shards.size(); ++i) {
       try {
-        shards_[i]->start();
+        shards[i]->start();
       } catch (const std::system_error& e) {
-        for (std::size_t j = 0; j < i; ++j) shards_[j]->loop().stop();
+        for (std::size_t j = 0; j < i; ++j) shards[j]->loop().stop();
         spdlog::error(
             "rmq: cannot start the producer: io_uring is not available ({}). Containers block "
             "it by default (Docker 25+, containerd, Kubernetes RuntimeDefault seccomp profiles): "
@@ -534,7 +544,7 @@ class producer::impl {
 
   void launch_drain(std::chrono::milliseconds timeout) {
     admission_->close(make_error_code(errc::shutting_down));  // callers waiting for room wake
-    const auto deadline = io::clock::now() + timeout;
+    const auto deadline = deadline_after(timeout);
     shards_draining_.store(shards_.size(), std::memory_order_relaxed);
     for (auto& s : shards_) {
       send::shard* target = s.get();
@@ -663,7 +673,7 @@ std::error_code producer::flush(std::chrono::milliseconds timeout) {
 }
 
 producer::executor_type producer::get_executor() const {
-  if (impl_->shards().empty()) throw std::system_error(make_error_code(errc::not_started));
+  if (impl_->current_state() == impl::state::created || impl_->shards().empty()) throw std::system_error(make_error_code(errc::not_started));
   return impl_->shards().front()->loop().get_executor();
 }
 
@@ -820,6 +830,7 @@ std::error_code producer::impl::fetch_queues(const std::string& topic,
 
 producer_stats producer::stats() const {
   producer_stats stats;
+  if (impl_->current_state() == impl::state::created) return stats;  // no shards to read yet
   for (const auto& s : impl_->shards()) {
     const send::shard_counters& c = s->counters();
     stats.sends += c.sends.get();

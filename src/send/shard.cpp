@@ -493,7 +493,6 @@ void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_i
     if (ec == errc::timed_out) counters_.timeouts.bump();
   }
   counters_.in_flight.drop();
-  note_finished_epoch(op);
   // The admission goes back before the handler runs, so a handler that starts its next send at
   // once finds room; the op goes back to the pool after (a handler that starts the next send at
   // once takes another op, so the pool holds one op more than sends in flight).
@@ -503,6 +502,9 @@ void shard::finish(send_op& op, std::error_code ec, const route::topic_publish_i
   } else {
     op.completion->complete(ec, &result);
   }
+  // After the hand-off: a flush completes only once this send's handler has run or been
+  // handed to its executor.
+  note_finished_epoch(op);
   ops_.release(&op);
   if (--running_ == 0 && drained_) std::exchange(drained_, {}).resume();
 }

@@ -15,6 +15,7 @@
 #include <asio/dispatch.hpp>
 #include <asio/execution.hpp>
 #include <asio/post.hpp>
+#include <asio/query.hpp>
 #include <asio/prefer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
@@ -23,6 +24,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <optional>
 #include <span>
 #include <system_error>
 #include <tuple>
@@ -96,6 +98,19 @@ template <class Handler, class Fallback>
 using work_executor_t = std::decay_t<decltype(asio::prefer(
     std::declval<asio::associated_executor_t<Handler, Fallback>>(),
     asio::execution::outstanding_work.tracked))>;
+
+/// Whether `executor` counts outstanding work (a guard whose copies must be ordered).
+template <class Executor>
+[[nodiscard]] bool tracks_work(const Executor& executor) noexcept {
+  if constexpr (asio::can_query<const Executor&, asio::execution::outstanding_work_t>::value) {
+    // Converted first: a static query answers with the property's own type.
+    return asio::execution::outstanding_work_t(
+               asio::query(executor, asio::execution::outstanding_work)) ==
+           asio::execution::outstanding_work.tracked;
+  } else {
+    return false;
+  }
+}
 
 /// The function object that carries a handler to its executor. Declaration order matters: the
 /// members die in reverse, so the handler (and any executor copy it holds) is destroyed before
@@ -181,7 +196,10 @@ class handler_completion final : public send_completion {
     }
     // Declared first, destroyed last: a tracked copy that outlives every other copy in this
     // frame (moved-from ones included: a moved-from handler may still hold its executor).
-    [[maybe_unused]] const work_type guard = self->work_;
+    // An executor that tracks no work (use_future's) has no guard to outlive.
+    [[maybe_unused]] const std::optional<work_type> guard = tracks_work(self->work_)
+                                               ? std::optional<work_type>(self->work_)
+                                               : std::nullopt;
     work_type work(std::move(self->work_));
     Handler handler(std::move(self->handler_));
     self->destroy();  // the moved-from handler and executor go while `guard` still counts
@@ -249,7 +267,8 @@ class error_handler_completion final : public error_completion {
  private:
   static void complete_impl(error_completion* base, std::error_code ec, bool immediate) noexcept {
     auto* self = static_cast<error_handler_completion*>(base);
-    [[maybe_unused]] const work_executor_t<Handler, Executor> guard = self->work_;  // dies last
+    [[maybe_unused]] const std::optional<work_executor_t<Handler, Executor>> guard =  // dies last
+        tracks_work(self->work_) ? std::optional(self->work_) : std::nullopt;
     work_executor_t<Handler, Executor> work(std::move(self->work_));
     Handler handler(std::move(self->handler_));
     delete self;
