@@ -1,7 +1,5 @@
 #include "rmq/error.hpp"
 
-#include "wire/codes.hpp"
-
 namespace rmq {
 namespace {
 
@@ -76,49 +74,6 @@ class rmq_category final : public std::error_category {
 const std::error_category& category() noexcept {
   static const rmq_category instance;
   return instance;
-}
-
-namespace {
-
-class broker_error_category final : public std::error_category {
- public:
-  [[nodiscard]] const char* name() const noexcept override { return "rmq.broker"; }
-  [[nodiscard]] std::string message(int code) const override {
-    switch (code) {
-      case 1: return "SYSTEM_ERROR";
-      case 2: return "SYSTEM_BUSY";
-      case 3: return "REQUEST_CODE_NOT_SUPPORTED";
-      case 4: return "TRANSACTION_FAILED";
-      case 10: return "FLUSH_DISK_TIMEOUT";
-      case 11: return "SLAVE_NOT_AVAILABLE";
-      case 12: return "FLUSH_SLAVE_TIMEOUT";
-      case 13: return "MESSAGE_ILLEGAL";
-      case 14: return "SERVICE_NOT_AVAILABLE";
-      case 15: return "VERSION_NOT_SUPPORTED";
-      case 16: return "NO_PERMISSION";
-      case 17: return "TOPIC_NOT_EXIST";
-      case 18: return "TOPIC_EXIST_ALREADY";
-      case 29: return "INVALID_PARAMETER";
-      case 204: return "NO_BUYER_ID";
-      case 205: return "NOT_IN_CURRENT_UNIT";
-      case 215: return "FLOW_CONTROL";
-      case 501: return "NOT_LEADER_FOR_QUEUE";
-      case 604: return "ILLEGAL_OPERATION";
-      case 1500: return "GO_AWAY";
-      default: return "broker response code " + std::to_string(code);
-    }
-  }
-};
-
-}  // namespace
-
-const std::error_category& broker_category() noexcept {
-  static const broker_error_category instance;
-  return instance;
-}
-
-bool is_retriable_response_code(int code) noexcept {
-  return wire::is_retriable_response_code_v5(code);
 }
 
 bool is_retriable(std::error_code ec) noexcept {
