@@ -21,7 +21,7 @@ namespace rmq::route {
 struct request_settings {
   wire::serialize_type serialization = wire::serialize_type::json;
   wire::language_code language = wire::language_code::cpp;
-  std::int32_t version = 401;
+  std::int32_t version = wire::default_request_version;
 };
 
 struct route_reply {

@@ -78,7 +78,7 @@ class publish_info_ptr {
 };
 
 struct route_settings {
-  std::string create_topic_key = "TBW102";
+  std::string create_topic_key{wire::auto_create_topic};
   std::int32_t default_topic_queue_nums = 4;
 };
 

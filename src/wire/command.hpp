@@ -30,6 +30,19 @@ enum class language_code : std::uint8_t {
 [[nodiscard]] std::string_view to_string(language_code) noexcept;  ///< "JAVA", "CPP", ...
 [[nodiscard]] std::optional<language_code> language_from_string(std::string_view) noexcept;
 
+/// MQVersion ordinals a peer acts on (the header's `version`).
+namespace mq_version {
+inline constexpr std::int32_t v4_9_4 = 401;  ///< NameServers >= 4.9.4 answer routes in standard JSON
+}  // namespace mq_version
+/// The version this client puts in every request header unless configured otherwise
+/// (producer_config::protocol_version has the same default, checked by a test).
+inline constexpr std::int32_t default_request_version = mq_version::v4_9_4;
+
+/// The topic whose route a producer borrows when its own topic does not exist (auto-create:
+/// MixAll.AUTO_CREATE_TOPIC_KEY_TOPIC). producer_config::create_topic_key has the same default,
+/// checked by a test.
+inline constexpr std::string_view auto_create_topic = "TBW102";
+
 inline constexpr std::int32_t flag_response = 1;  ///< RemotingCommand RPC_TYPE bit
 inline constexpr std::int32_t flag_oneway = 2;    ///< RemotingCommand RPC_ONEWAY bit
 

@@ -27,7 +27,7 @@ namespace rmq::wire {
 struct send_message_request_header {
   std::string_view producer_group;                  ///< a  producerGroup
   std::string_view topic;                           ///< b  topic
-  std::string_view default_topic = "TBW102";        ///< c  defaultTopic
+  std::string_view default_topic = auto_create_topic;  ///< c  defaultTopic
   std::int32_t default_topic_queue_nums = 4;        ///< d  defaultTopicQueueNums
   std::int32_t queue_id = 0;                        ///< e  queueId
   std::int32_t sys_flag = 0;                        ///< f  sysFlag

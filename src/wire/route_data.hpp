@@ -14,13 +14,13 @@
 #include <system_error>
 #include <vector>
 
+#include "wire/command.hpp"
+
 namespace rmq::wire {
 
 inline constexpr std::int64_t master_broker_id = 0;  ///< MixAll.MASTER_ID
-/// The topic whose route a producer borrows when its own topic does not exist (auto-create).
-inline constexpr std::string_view auto_create_topic = "TBW102";
 /// Request version from which a >= 4.9.4 NameServer answers in standard JSON (V4_9_4).
-inline constexpr std::int32_t standard_route_json_version = 401;
+inline constexpr std::int32_t standard_route_json_version = mq_version::v4_9_4;
 /// Largest queue count accepted from a route. Java has no limit, but no real topic comes near it
 /// and a garbage count must not make us build billions of queues.
 inline constexpr std::int32_t max_route_queue_nums = 65536;
@@ -99,8 +99,9 @@ enum class route_json_style {
 
 // --- publish queues ------------------------------------------------------------------------
 
-/// MessageQueue of the topic being published to.
-struct publish_queue {
+/// A queue the route lists for publishing, by broker name (Java's MessageQueue). The route layer
+/// turns it into a route::publish_queue, which names the broker by its index in the registry.
+struct route_queue {
   std::string broker_name;  ///< the broker, or a static topic's mock name (`__syslo__global__`)
   std::int32_t queue_id = 0;
   /// Static topics only: the broker that hosts this logic queue now (`__syslo__none__` if none).
@@ -111,13 +112,13 @@ struct publish_queue {
   [[nodiscard]] const std::string& target_broker() const noexcept {
     return endpoint_broker.empty() ? broker_name : endpoint_broker;
   }
-  bool operator==(const publish_queue&) const = default;
+  bool operator==(const route_queue&) const = default;
 };
 
 /// The publish queues in Java's order: orderTopicConf if set; else the static-topic mapping if
 /// present, sorted by queue id; else queueDatas sorted by brokerName, writable ones only, whose
 /// broker has a master (id 0), queues 0..writeQueueNums-1.
-[[nodiscard]] std::vector<publish_queue> build_publish_queues(const topic_route_data& route);
+[[nodiscard]] std::vector<route_queue> build_publish_queues(const topic_route_data& route);
 
 /// True when the route is an ordered topic (orderTopicConf set): its queue list is fixed.
 [[nodiscard]] inline bool is_order_topic(const topic_route_data& route) noexcept {

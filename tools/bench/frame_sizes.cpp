@@ -3,6 +3,7 @@
 #include "wire/codes.hpp"
 #include "wire/command.hpp"
 #include "wire/properties.hpp"
+#include "wire/route_data.hpp"
 
 #include <string>
 
@@ -23,12 +24,12 @@ std::size_t send_request_frame_size(const rmq::message& msg, std::string_view gr
 
   wire::remoting_command request;
   request.fields.code = wire::request_code::send_message_v2;
-  request.fields.version = 401;
+  request.fields.version = wire::default_request_version;
   request.fields.opaque = 1000000;
   request.ext_fields = {
       {"a", std::string(group)},
       {"b", copy.topic()},
-      {"c", "TBW102"},
+      {"c", std::string(wire::auto_create_topic)},
       {"d", "4"},
       {"e", "3"},
       {"f", "0"},

@@ -20,6 +20,7 @@
 
 #include "wire/codes.hpp"
 #include "wire/command.hpp"
+#include "wire/route_data.hpp"
 
 namespace {
 
@@ -42,7 +43,7 @@ std::string encode_send(rmq::wire::serialize_type type, const std::string& topic
   rmq::wire::frame_writer w(out, type, fields);
   w.field("a", "sim_load_group");
   w.field("b", std::string_view(topic));
-  w.field("c", "TBW102");
+  w.field("c", rmq::wire::auto_create_topic);
   w.field("d", std::int32_t{4});
   w.field("e", std::int32_t{queue_id});
   w.field("f", std::int32_t{0});
