@@ -74,7 +74,7 @@ std::error_code topic_routes::publish(const std::string& topic, wire::topic_rout
   info->round_robin = e.info ? e.info->round_robin : static_cast<std::uint32_t>(random_());
   info->order_topic = wire::is_order_topic(route);
   info->from_default_topic = from_default_topic;
-  for (const wire::publish_queue& q : wire::build_publish_queues(route)) {
+  for (const wire::route_queue& q : wire::build_publish_queues(route)) {
     const broker_id id = brokers_.intern(q.target_broker());
     broker_entry& broker = brokers_[id];
     if (auto address = wire::find_master_address(route, q.target_broker()); address) {

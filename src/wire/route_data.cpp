@@ -407,13 +407,13 @@ constexpr std::string_view mock_broker_none = "__syslo__none__";
 
 // MQClientInstance.topicRouteData2EndpointsForStaticTopic, then sorted by queue id. Per scope,
 // logic queues 0..max(totalQueues)-1; each maps to the broker of the newest epoch that lists it.
-[[nodiscard]] std::vector<publish_queue> static_topic_queues(
+[[nodiscard]] std::vector<route_queue> static_topic_queues(
     const std::map<std::string, topic_queue_mapping_info>& mapping) {
   std::map<std::string_view, std::vector<const topic_queue_mapping_info*>> by_scope;
   for (const auto& [broker, info] : mapping) {
     if (info.scope) by_scope[*info.scope].push_back(&info);
   }
-  std::vector<publish_queue> queues;
+  std::vector<route_queue> queues;
   for (const auto& [scope, infos] : by_scope) {
     std::int32_t total = 0;
     std::map<std::int32_t, const topic_queue_mapping_info*> owner;
@@ -430,12 +430,12 @@ constexpr std::string_view mock_broker_none = "__syslo__none__";
       const auto it = owner.find(id);
       std::string endpoint = it != owner.end() && it->second->bname ? *it->second->bname
                                                                     : std::string(mock_broker_none);
-      queues.push_back(publish_queue{mock, id, std::move(endpoint)});
+      queues.push_back(route_queue{mock, id, std::move(endpoint)});
     }
   }
   std::stable_sort(
       queues.begin(), queues.end(),
-      [](const publish_queue& a, const publish_queue& b) { return a.queue_id < b.queue_id; });
+      [](const route_queue& a, const route_queue& b) { return a.queue_id < b.queue_id; });
   return queues;
 }
 
@@ -516,14 +516,14 @@ std::string to_json(const topic_route_data& route, route_json_style style) {
   return out;
 }
 
-std::vector<publish_queue> build_publish_queues(const topic_route_data& route) {
-  std::vector<publish_queue> queues;
+std::vector<route_queue> build_publish_queues(const topic_route_data& route) {
+  std::vector<route_queue> queues;
   if (is_order_topic(route)) {
     // Validated by parse_route_data; a hand-built route with a malformed entry stops there.
     (void)for_each_order_entry(*route.order_topic_conf,
                                [&](std::string_view broker, std::int32_t count) {
                                  for (std::int32_t id = 0; id < count; ++id) {
-                                   queues.push_back(publish_queue{std::string(broker), id, {}});
+                                   queues.push_back(route_queue{std::string(broker), id, {}});
                                  }
                                });
     return queues;
@@ -545,7 +545,7 @@ std::vector<publish_queue> build_publish_queues(const topic_route_data& route) {
         [&](const broker_data& candidate) { return candidate.broker_name == qd->broker_name; });
     if (bd == route.broker_datas.end() || !bd->broker_addrs.contains(master_broker_id)) continue;
     for (std::int32_t id = 0; id < qd->write_queue_nums && id < max_route_queue_nums; ++id) {
-      queues.push_back(publish_queue{qd->broker_name, id, {}});
+      queues.push_back(route_queue{qd->broker_name, id, {}});
     }
   }
   return queues;

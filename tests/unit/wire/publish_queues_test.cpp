@@ -1,4 +1,4 @@
-#include "unit/route/captured_frame.hpp"
+#include "captured_frames.hpp"
 #include "wire/perm.hpp"
 #include "wire/route_data.hpp"
 
@@ -9,7 +9,7 @@
 
 using rmq::wire::broker_data;
 using rmq::wire::build_publish_queues;
-using rmq::wire::publish_queue;
+using rmq::wire::route_queue;
 using rmq::wire::queue_data;
 using rmq::wire::topic_queue_mapping_info;
 using rmq::wire::topic_route_data;
@@ -24,9 +24,9 @@ broker_data broker(std::string name, std::map<std::int64_t, std::string> addrs) 
   return bd;
 }
 
-std::vector<publish_queue> queues(std::initializer_list<std::pair<const char*, int>> list) {
-  std::vector<publish_queue> out;
-  for (const auto& [name, id] : list) out.push_back(publish_queue{name, id, {}});
+std::vector<route_queue> queues(std::initializer_list<std::pair<const char*, int>> list) {
+  std::vector<route_queue> out;
+  for (const auto& [name, id] : list) out.push_back(route_queue{name, id, {}});
   return out;
 }
 
