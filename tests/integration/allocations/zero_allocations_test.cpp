@@ -8,78 +8,23 @@
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include <atomic>
-#include <cstdlib>
 #include <future>
-#include <new>
 #include <span>
 #include <vector>
 
 #include "rmq/producer.hpp"
+#include "support/allocation_counter.hpp"
 #include "support/sim_process.hpp"
 #include "support/test_scale.hpp"
 
-namespace {
-
-std::atomic<bool> counting{false};
-std::atomic<std::uint64_t> allocations{0};
-
-void* counted(std::size_t size, std::size_t align = 0) {
-  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
-  if (size == 0) size = 1;
-  void* p = align > __STDCPP_DEFAULT_NEW_ALIGNMENT__
-                ? std::aligned_alloc(align, (size + align - 1) / align * align)
-                : std::malloc(size);
-  return p;
-}
-
-}  // namespace
-
-// Every replaceable allocation function: plain, array, aligned, nothrow.
-void* operator new(std::size_t n) {
-  if (void* p = counted(n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  if (void* p = counted(n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-  if (void* p = counted(n, static_cast<std::size_t>(a))) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t a) {
-  if (void* p = counted(n, static_cast<std::size_t>(a))) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted(n); }
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return counted(n, static_cast<std::size_t>(a));
-}
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return counted(n, static_cast<std::size_t>(a));
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-
 TEST_CASE("the counting allocator counts") {
-  counting = true;
-  const auto before = allocations.load();
-  auto* p = new std::string(100, 'x');  // the string object and its buffer
-  delete p;
-  counting = false;
-  CHECK(allocations.load() == before + 2);
+  const std::uint64_t made = rmq::test::allocations_during(
+      [] {
+        auto* p = new std::string(100, 'x');  // the string object and its buffer
+        delete p;
+      },
+      rmq::test::count_threads::all);
+  CHECK(made == 2);
 }
 
 namespace {
@@ -114,7 +59,6 @@ std::uint64_t allocations_of_steady_sends(const rmq::message& msg, send_form for
   // Loop thread only (every coroutine below runs there).
   std::uint64_t completed = 0;
   std::uint64_t failed = 0;
-  std::uint64_t counted_from = 0;
   int finished = 0;
   std::promise<void> all_done;
 
@@ -142,18 +86,16 @@ std::uint64_t allocations_of_steady_sends(const rmq::message& msg, send_form for
             }
             if (ec) ++failed;
             if (++completed == warmup) {
-              counted_from = allocations.load();
-              counting = true;
+              rmq::test::start_counting_allocations(rmq::test::count_threads::all);
             }
-            if (completed == warmup + measured) counting = false;
+            if (completed == warmup + measured) (void)rmq::test::stop_counting_allocations();
           }
           if (++finished == in_flight) all_done.set_value();
         },
         [](std::exception_ptr) {});
   }
   all_done.get_future().wait();
-  counting = false;
-  const std::uint64_t made = allocations.load() - counted_from;
+  const std::uint64_t made = rmq::test::stop_counting_allocations();
   INFO("sends measured: " << measured << ", failed: " << failed);
   CHECK(failed == 0);
   CHECK(producer.stats().frame_pool_fallbacks < 2 * in_flight);  // only before the pool existed

@@ -1,4 +1,4 @@
-#include "message_test_util.hpp"
+#include "captured_frames.hpp"
 #include "rmq/error.hpp"
 #include "rmq/message.hpp"
 #include "wire/batch.hpp"

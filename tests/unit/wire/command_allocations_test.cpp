@@ -1,60 +1,19 @@
-// Steady-state decoding and encoding allocate nothing. Counts heap allocations through a
-// replaced global operator new (this test executable only).
+// Steady-state decoding and encoding allocate nothing (support/allocation_counter.hpp).
 #include "wire/command.hpp"
 #include "wire/headers.hpp"
 #include "wire_test_util.hpp"
+#include "support/allocation_counter.hpp"
 
 #include <doctest/doctest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <ostream>  // doctest prints std::error_code through it
 #include <string>
 #include <vector>
 
-namespace {
-std::atomic<bool> counting{false};
-std::atomic<std::size_t> allocations{0};
-
-void* counted_alloc(std::size_t n) {
-  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-}  // namespace
-
-void* operator new(std::size_t n) {
-  return counted_alloc(n);
-}
-void* operator new[](std::size_t n) {
-  return counted_alloc(n);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
-
 namespace rmq::wire {
 namespace {
 
-// Allocations made while running `f`.
-template <class F>
-std::size_t allocations_during(F&& f) {
-  allocations = 0;
-  counting = true;
-  f();
-  counting = false;
-  return allocations.load();
-}
+using rmq::test::allocations_during;
 
 std::string sample_stream() {
   // JSON with escapes, numbers and unknown keys, a binary request, a binary response.
@@ -132,7 +91,7 @@ TEST_CASE("frame_writer allocates nothing once the buffer has grown") {
 
 TEST_CASE("the counter does count") {
   // Guards the two tests above against a counter that never fires.
-  std::size_t n = allocations_during([] {
+  const std::uint64_t n = allocations_during([] {
     auto* v = new std::vector<int>(100);
     delete v;
   });

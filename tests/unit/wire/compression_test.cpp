@@ -1,4 +1,4 @@
-#include "message_test_util.hpp"
+#include "captured_frames.hpp"
 #include "rmq/error.hpp"
 #include "wire/compression.hpp"
 #include "wire/sys_flag.hpp"

@@ -1,72 +1,19 @@
 // The send-path encoders allocate nothing once their buffers have grown. Counts heap allocations
-// of the calling thread through a replaced global operator new (this test executable only).
+// of the calling thread (support/allocation_counter.hpp).
 #include "rmq/message.hpp"
 #include "wire/batch.hpp"
 #include "wire/compression.hpp"
 #include "wire/properties.hpp"
 #include "wire/uniq_key.hpp"
 #include "wire/validation.hpp"
+#include "support/allocation_counter.hpp"
 
 #include <doctest/doctest.h>
 
-#include <cstdlib>
-#include <new>
 #include <string>
 #include <vector>
 
-namespace {
-
-thread_local bool counting = false;
-thread_local std::size_t allocations = 0;
-
-void* counted_alloc(std::size_t n) {
-  if (counting) ++allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-
-template <class F>
-std::size_t allocations_during(F&& f) {
-  allocations = 0;
-  counting = true;
-  f();
-  counting = false;
-  return allocations;
-}
-
-}  // namespace
-
-void* operator new(std::size_t n) {
-  return counted_alloc(n);
-}
-void* operator new[](std::size_t n) {
-  return counted_alloc(n);
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  return std::malloc(n == 0 ? 1 : n);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-
+using rmq::test::allocations_during;
 using namespace rmq::wire;
 
 TEST_CASE("allocations: properties, UNIQ_KEY, batch and compression in steady state") {

@@ -2,7 +2,7 @@
 
 #include "rmq/error.hpp"
 #include "support/test_scale.hpp"
-#include "unit/route/captured_frame.hpp"
+#include "captured_frames.hpp"
 
 #include <doctest/doctest.h>
 
