@@ -80,7 +80,7 @@ std::string encode_request(std::int32_t opaque, std::size_t body_size) {
   h.unit_mode = false;
   h.batch = false;
   h.broker_name = "broker-a";
-  h.write(w, true);
+  h.write(w, rmq::wire::send_header_names::letters);
   w.finish(std::string(body_size, 'x'));
   return out;
 }

@@ -62,7 +62,7 @@ void encode_send(std::string& out, wire::serialize_type type, std::int32_t opaqu
   h.unit_mode = false;
   h.batch = false;
   h.broker_name = "broker-a";
-  h.write(w, true);
+  h.write(w, rmq::wire::send_header_names::letters);
   w.finish(body_128());
 }
 

@@ -403,7 +403,7 @@ void shard::send_encoder::operator()(std::string& out, std::int32_t opaque) cons
   header.unit_mode = false;
   header.batch = is_batch;
   header.broker_name = self.brokers_[queue.broker].name;
-  header.write(writer, true);
+  header.write(writer, wire::send_header_names::letters);
   writer.finish(op.payload);
 }
 

@@ -150,9 +150,9 @@ bool parse_java_bool(std::string_view text) noexcept {
 
 // --- send_message_request_header ------------------------------------------------------------
 
-void send_message_request_header::write(frame_writer& w, bool v2) const {
+void send_message_request_header::write(frame_writer& w, send_header_names names) const {
   namespace f = send_field;
-  const send_names& n = v2 ? v2_names : v1_names;
+  const send_names& n = names == send_header_names::letters ? v2_names : v1_names;
   w.field(n[f::group], producer_group);
   w.field(n[f::topic], topic);
   w.field(n[f::default_topic], default_topic);

@@ -22,6 +22,10 @@ namespace rmq::wire {
 /// Java Boolean.parseBoolean.
 [[nodiscard]] bool parse_java_bool(std::string_view text) noexcept;
 
+/// How a send header names its fields on the wire: SendMessageRequestHeaderV2 uses the letters
+/// a..n (codes 310/320/325), SendMessageRequestHeader the Java field names (codes 10/324).
+enum class send_header_names : std::uint8_t { letters, long_names };
+
 /// SEND_MESSAGE (10, long names) / SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320),
 /// SEND_REPLY_MESSAGE(_V2) (324/325): SendMessageRequestHeader(V2).
 struct send_message_request_header {
@@ -40,9 +44,9 @@ struct send_message_request_header {
   std::optional<bool> batch;                        ///< m  batch
   std::optional<std::string_view> broker_name;      ///< n  (v1: bname)
 
-  /// Writes the fields that are set: v2 = single letters a..n in that order (codes 310/320/325),
-  /// v1 = long names with `bname` for the broker name (codes 10/324).
-  void write(frame_writer& w, bool v2) const;
+  /// Writes the fields that are set, in the order a..n: as letters (codes 310/320/325) or as
+  /// long names with `bname` for the broker name (codes 10/324).
+  void write(frame_writer& w, send_header_names names) const;
   /// Reads either form: letters for codes 310/320/325, long names for 10/324, and for any other
   /// code whichever form the fields use.
   [[nodiscard]] std::error_code parse(const command_view& view) noexcept;

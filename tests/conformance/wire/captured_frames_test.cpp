@@ -213,7 +213,7 @@ std::string worked_example(serialize_type type) {
   f.flag = 0;
   std::string out;
   frame_writer w(out, type, f);
-  h.write(w, true);
+  h.write(w, send_header_names::letters);
   w.finish("hello");
   return out;
 }

@@ -79,7 +79,7 @@ TEST_CASE("frame_writer allocates nothing once the buffer has grown") {
         f.code = 310;
         f.opaque = i;
         frame_writer w(out, type, f);
-        h.write(w, true);
+        h.write(w, send_header_names::letters);
         w.finish("hello");
       }
     }

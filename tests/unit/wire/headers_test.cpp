@@ -78,16 +78,19 @@ TEST_CASE("send request header round-trips in v1 and v2, JSON and binary") {
   minimal.producer_group = "g";
   minimal.topic = "t";
   for (auto type : both) {
-    for (auto [code, v2] :
-         {std::pair{request_code::send_message_v2, true},
-          std::pair{request_code::send_batch_message, true},
-          std::pair{request_code::send_message, false}, std::pair{std::int32_t{999}, true},
-          std::pair{std::int32_t{999}, false}}) {
+    constexpr auto letters = send_header_names::letters;
+    constexpr auto long_names = send_header_names::long_names;
+    for (auto [code, names] :
+         {std::pair{request_code::send_message_v2, letters},
+          std::pair{request_code::send_batch_message, letters},
+          std::pair{request_code::send_message, long_names}, std::pair{std::int32_t{999}, letters},
+          std::pair{std::int32_t{999}, long_names}}) {
+      const bool v2 = names == letters;
       for (const auto* sample :
            std::initializer_list<const send_message_request_header*>{&h, &minimal}) {
         INFO("type " << int(type) << " code " << code << " v2 " << v2);
         round_trip(
-            type, code, [&](frame_writer& w) { sample->write(w, v2); },
+            type, code, [&](frame_writer& w) { sample->write(w, names); },
             [&](const command_view& v) {
               CHECK(v.field(v2 ? "a" : "producerGroup") == sample->producer_group);
               CHECK(v.field(v2 ? "n" : "bname") == sample->broker_name);
@@ -104,7 +107,7 @@ TEST_CASE("send request header v2 writes the letters in order, v1 the long names
   const auto h = sample_send();
   round_trip(
       serialize_type::json, request_code::send_message_v2,
-      [&](frame_writer& w) { h.write(w, true); },
+      [&](frame_writer& w) { h.write(w, send_header_names::letters); },
       [&](const command_view& v) {
         std::string names;
         for (const auto& f : v.ext_fields) names += f.name;
@@ -114,7 +117,7 @@ TEST_CASE("send request header v2 writes the letters in order, v1 the long names
         CHECK(v.field("h") == "-5");
       });
   round_trip(
-      serialize_type::json, request_code::send_message, [&](frame_writer& w) { h.write(w, false); },
+      serialize_type::json, request_code::send_message, [&](frame_writer& w) { h.write(w, send_header_names::long_names); },
       [&](const command_view& v) {
         CHECK(v.field("defaultTopicQueueNums") == "8");
         CHECK(v.field("maxReconsumeTimes") == "16");
