@@ -1,64 +1,65 @@
-// rmq::producer: sends messages to RocketMQ brokers.
-//
-// Every send is one pipeline on one of the producer's loops: validate → admission (the
-// in-flight limits) → resolve the topic's route (cached) → pick a queue (round robin + fault
-// tolerance) → write the request on the broker's pipelined connection and await the response →
-// result — with retries on other brokers, all under one deadline (send_timeout). The forms
-// below are thin adaptors over that pipeline:
-//
-//   co_await producer.async_send(msg, asio::use_awaitable);          // coroutine (any executor)
-//   producer.async_send(msg, [](std::error_code ec, rmq::send_result r) { ... });  // callback
-//   std::future<rmq::send_result> f = producer.async_send(msg, asio::use_future);
-//   rmq::send_result r = producer.send(msg);                          // blocking; throws
-//   producer.send_oneway(msg);                                         // fire and forget
-//
-// The rules every operation below keeps:
-//
-// Completion. Every asynchronous operation completes exactly once — with its result or an
-// error — whatever happens: timeouts, disconnects, shutdown, bad input. The handler runs on its
-// associated executor (Asio's rules); a handler without one runs on the producer's loop thread
-// (keep it short). A handler is never invoked inside the call that started the operation: an
-// operation that fails at once (bad input, not started, shut down, back-pressure fail-fast)
-// completes as if by asio::post. A coroutine spawned on get_executor() is resumed inline by the
-// loop when its response arrives (no hop). The handler's executor counts outstanding work until
-// the handler has run, and every copy of the handler and of its executor is destroyed before
-// that guard is released, so an io_context may end as soon as its last handler has run.
-//
-// Errors. Callbacks and error-code tokens get (std::error_code, send_result): on failure the
-// result carries the diagnostics (broker remark, brokers tried, attempts, time) and the topic;
-// status is send_status::failed. With asio::use_awaitable and asio::use_future the signature is
-// (std::exception_ptr, send_result) and a failure throws rmq::send_error (a std::system_error
-// with those diagnostics); the blocking send(msg) throws it too.
-//
-// Exceptions from user code. A queue_selector that throws fails its send
-// (errc::queue_selector_failed, the exception's what() in the diagnostics). A handler that throws
-// while running on a producer loop is caught there, counted (producer_stats::handler_exceptions)
-// and logged; the loop keeps running (as the Java client does with its callbacks). A handler
-// running on the user's own executor throws there, as any Asio handler does.
-//
-// Threads. Every member function may be called from any thread, concurrently, including from
-// completion handlers and coroutines running on the producer's loops. The blocking calls
-// (send*, send_oneway, fetch_queues, flush, shutdown) fail with
-// errc::blocking_call_on_loop_thread when called on a loop thread (they would deadlock); use
-// the asynchronous forms there.
-//
-// Back-pressure. max_in_flight_sends / max_in_flight_bytes bound the whole producer, counted
-// from the call to the completion. When they are reached, a send started on a loop thread waits
-// for room without blocking the thread (the coroutine suspends); one started on any other
-// thread blocks that thread until there is room — whatever its completion token — or fails with
-// errc::backpressure_full at once when fail_fast_when_full is set. The time waited counts
-// against the send's deadline.
-//
-// Cancellation. A send cannot be cancelled individually: it ends by its deadline or shutdown.
-//
-// Object lifetimes (as Boost.MySQL documents them, per argument):
-// - `const message& msg`, `std::span<const message> batch`: must stay alive and unchanged until
-//   the send completes. The rvalue overloads take the message (or batch vector) over instead: it
-//   is moved into the send (its body is not copied) and destroyed when the send completes.
-// - `message_queue queue`, `queue_selector selector`: copied or moved into the send before the
-//   call returns; the caller's objects may die at once. The selector is called on a loop thread,
-//   once per send, and destroyed when the send completes.
-// - the completion token/handler: moved into the operation.
+/// \file
+/// rmq::producer: sends messages to RocketMQ brokers.
+///
+/// Every send is one pipeline on one of the producer's loops: validate → admission (the
+/// in-flight limits) → resolve the topic's route (cached) → pick a queue (round robin + fault
+/// tolerance) → write the request on the broker's pipelined connection and await the response →
+/// result — with retries on other brokers, all under one deadline (send_timeout). The forms
+/// below are thin adaptors over that pipeline:
+///
+///   co_await producer.async_send(msg, asio::use_awaitable);          // coroutine (any executor)
+///   producer.async_send(msg, [](std::error_code ec, rmq::send_result r) { ... });  // callback
+///   std::future<rmq::send_result> f = producer.async_send(msg, asio::use_future);
+///   rmq::send_result r = producer.send(msg);                          // blocking; throws
+///   producer.send_oneway(msg);                                         // fire and forget
+///
+/// The rules every operation below keeps:
+///
+/// Completion. Every asynchronous operation completes exactly once — with its result or an
+/// error — whatever happens: timeouts, disconnects, shutdown, bad input. The handler runs on its
+/// associated executor (Asio's rules); a handler without one runs on the producer's loop thread
+/// (keep it short). A handler is never invoked inside the call that started the operation: an
+/// operation that fails at once (bad input, not started, shut down, back-pressure fail-fast)
+/// completes as if by asio::post. A coroutine spawned on get_executor() is resumed inline by the
+/// loop when its response arrives (no hop). The handler's executor counts outstanding work until
+/// the handler has run, and every copy of the handler and of its executor is destroyed before
+/// that guard is released, so an io_context may end as soon as its last handler has run.
+///
+/// Errors. Callbacks and error-code tokens get (std::error_code, send_result): on failure the
+/// result carries the diagnostics (broker remark, brokers tried, attempts, time) and the topic;
+/// status is send_status::failed. With asio::use_awaitable and asio::use_future the signature is
+/// (std::exception_ptr, send_result) and a failure throws rmq::send_error (a std::system_error
+/// with those diagnostics); the blocking send(msg) throws it too.
+///
+/// Exceptions from user code. A queue_selector that throws fails its send
+/// (errc::queue_selector_failed, the exception's what() in the diagnostics). A handler that throws
+/// while running on a producer loop is caught there, counted (producer_stats::handler_exceptions)
+/// and logged; the loop keeps running (as the Java client does with its callbacks). A handler
+/// running on the user's own executor throws there, as any Asio handler does.
+///
+/// Threads. Every member function may be called from any thread, concurrently, including from
+/// completion handlers and coroutines running on the producer's loops. The blocking calls
+/// (send*, send_oneway, fetch_queues, flush, shutdown) fail with
+/// errc::blocking_call_on_loop_thread when called on a loop thread (they would deadlock); use
+/// the asynchronous forms there.
+///
+/// Back-pressure. max_in_flight_sends / max_in_flight_bytes bound the whole producer, counted
+/// from the call to the completion. When they are reached, a send started on a loop thread waits
+/// for room without blocking the thread (the coroutine suspends); one started on any other
+/// thread blocks that thread until there is room — whatever its completion token — or fails with
+/// errc::backpressure_full at once when fail_fast_when_full is set. The time waited counts
+/// against the send's deadline.
+///
+/// Cancellation. A send cannot be cancelled individually: it ends by its deadline or shutdown.
+///
+/// Object lifetimes (as Boost.MySQL documents them, per argument):
+/// - `const message& msg`, `std::span<const message> batch`: must stay alive and unchanged until
+///   the send completes. The rvalue overloads take the message (or batch vector) over instead: it
+///   is moved into the send (its body is not copied) and destroyed when the send completes.
+/// - `message_queue queue`, `queue_selector selector`: copied or moved into the send before the
+///   call returns; the caller's objects may die at once. The selector is called on a loop thread,
+///   once per send, and destroyed when the send completes.
+/// - the completion token/handler: moved into the operation.
 #pragma once
 
 #include "rmq/detail/producer_initiate.hpp"
@@ -81,6 +82,7 @@
 #include <utility>
 #include <vector>
 
+/// rmq-coro: a RocketMQ producer (sends over the remoting protocol on an io_uring loop).
 namespace rmq {
 
 /// Counters of a producer, cheap to read from any thread.
@@ -98,8 +100,13 @@ struct producer_stats {
   std::uint64_t handler_exceptions = 0;    ///< user handlers that threw on a producer loop
 };
 
+/// Sends messages to RocketMQ brokers (DefaultMQProducer). Construct with a configuration,
+/// start(), send in any of the forms below from any thread, and shutdown() (or destroy) it.
+/// The rules every operation keeps (completion, errors, threads, back-pressure, lifetimes) are
+/// stated at the top of this header.
 class producer {
  public:
+  /// The executor of get_executor(): a producer loop, usable with any Asio operation.
   using executor_type = asio::any_io_executor;
 
   /// Copies the configuration; nothing runs until start().
@@ -208,16 +215,23 @@ class producer {
   // --- blocking: the calling thread waits; on a loop thread they fail at once --------------
   /// Throws rmq::send_error on failure; its what() says what happened, like the Java message.
   send_result send(const message& msg);
+  /// As send(msg), reporting a failure in `ec` (the diagnostics in the result) instead.
   send_result send(const message& msg, std::error_code& ec);
+  /// Ordered send to `queue` of the message's topic: one attempt, never another queue.
   send_result send(const message& msg, const message_queue& queue, std::error_code& ec);
+  /// Ordered send to the queue `selector` picks (called once, on a loop thread): one attempt.
   send_result send(const message& msg, const queue_selector& selector, std::error_code& ec);
+  /// SEND_BATCH_MESSAGE: messages of one topic in one request (Java batch rules).
   send_result send_batch(std::span<const message> batch, std::error_code& ec);
+  /// One attempt, no response awaited: returns once the request is written (or failed).
   std::error_code send_oneway(const message& msg);
 
   /// Blocking: the topic's queues as the route gives them (sorted like the Java client's list).
   std::error_code fetch_queues(const std::string& topic, std::vector<message_queue>& out);
 
+  /// A snapshot of the counters, summed over the loops (all zero before start()).
   [[nodiscard]] producer_stats stats() const;
+  /// The configuration given to the constructor.
   [[nodiscard]] const producer_config& config() const noexcept;
 
  private:

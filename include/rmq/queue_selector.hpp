@@ -1,4 +1,5 @@
-// rmq::queue_selector: how an ordered send chooses its queue.
+/// \file
+/// rmq::queue_selector: how an ordered send chooses its queue.
 #pragma once
 
 #include "rmq/message.hpp"
