@@ -77,7 +77,7 @@ struct producer_config {
   /// default) with MESSAGE_ILLEGAL.
   std::size_t max_message_size = 4 * 1024 * 1024;
 
-  bool fault_tolerance = true;  ///< sendLatencyFaultEnable (Java default false; see README)
+  bool fault_tolerance = true;  ///< sendLatencyFaultEnable (Java default false; docs/design.md)
   fault_table_preset fault_tables = fault_table_preset::v5;  ///< latency fault tables in use
   std::optional<fault_table_config> custom_fault_tables;     ///< overrides fault_tables when set
 
