@@ -1,8 +1,7 @@
 // Uses the installed library through pkg-config, without CMake: a producer that is shut down
 // before it starts (which links the library with its dependencies) says why it cannot start.
-#include <rmq/producer.hpp>
-
 #include <iostream>
+#include <rmq/producer.hpp>
 
 int main() {
   rmq::producer_config config;
