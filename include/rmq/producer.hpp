@@ -7,11 +7,13 @@
 /// result — with retries on other brokers, all under one deadline (send_timeout). The forms
 /// below are thin adaptors over that pipeline:
 ///
+/// ```
 ///   co_await producer.async_send(msg, asio::use_awaitable);          // coroutine (any executor)
 ///   producer.async_send(msg, [](std::error_code ec, rmq::send_result r) { ... });  // callback
 ///   std::future<rmq::send_result> f = producer.async_send(msg, asio::use_future);
 ///   rmq::send_result r = producer.send(msg);                          // blocking; throws
 ///   producer.send_oneway(msg);                                         // fire and forget
+/// ```
 ///
 /// The rules every operation below keeps:
 ///
