@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds with sanitizers and runs every test:
 #   1. preset `debug` (AddressSanitizer + UndefinedBehaviorSanitizer), all tests;
-#   2. preset `tsan` (ThreadSanitizer), all tests, load-sized ones scaled down by RMQ_TEST_SCALE.
+#   2. preset `tsan` (ThreadSanitizer), all tests, load-sized ones scaled down by RMQ_TEST_SCALE;
+#   3. the API reference (Doxygen), which fails on any undocumented public declaration.
 # Idempotent; safe to run again. Usage: tools/test.sh [--only debug|tsan]
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
@@ -16,7 +17,8 @@ start=$(date +%s)
 node_packages=()
 command -v node >/dev/null || node_packages+=(nodejs)
 command -v npm >/dev/null || node_packages+=(npm)
-rmq_install_packages "${node_packages[@]}"
+# Doxygen builds the API reference (target rmq_docs), checked below.
+rmq_install_packages "${node_packages[@]}" doxygen
 command -v node >/dev/null || rmq_die "node not found after install"
 command -v npm >/dev/null || rmq_die "npm not found after install"
 
@@ -36,4 +38,8 @@ for preset in "${presets[@]}"; do
   ctest --preset "$preset" -j 2 || rmq_die "tests of preset '$preset' failed"
   rmq_log "tests of preset '$preset' passed in $(( $(date +%s) - phase )) s"
 done
+phase=$(date +%s)
+cmake --build --preset "${presets[0]}" --target rmq_docs \
+  || rmq_die "the API reference has undocumented declarations or doc errors (above)"
+rmq_log "API reference built in $(( $(date +%s) - phase )) s (build/${presets[0]}/docs/html)"
 rmq_log "all tests passed in $(( $(date +%s) - start )) s"

@@ -1,4 +1,5 @@
-// rmq::message: what a producer sends. A plain value type: copy, move and compare freely.
+/// \file
+/// rmq::message: what a producer sends. A plain value type: copy, move and compare freely.
 #pragma once
 
 #include <chrono>
@@ -27,41 +28,51 @@ class message {
   /// Highest delay level of a default broker (`messageDelayLevel` has 18 entries, 1s .. 2h).
   static constexpr int max_default_delay_level = 18;
 
+  /// No topic, no body: set both before sending.
   message() = default;
+  /// A message of `topic` carrying `body`.
   message(std::string topic, std::string body) : topic_(std::move(topic)), body_(std::move(body)) {}
+  /// A message of `topic` with `tags`, carrying `body`.
   message(std::string topic, std::string tags, std::string body)
       : topic_(std::move(topic)), tags_(std::move(tags)), body_(std::move(body)) {}
 
   /// Topic, without namespace. Charset `[%|a-zA-Z0-9_-]`, at most 127 characters.
   [[nodiscard]] const std::string& topic() const noexcept { return topic_; }
+  /// Sets topic().
   void set_topic(std::string topic) { topic_ = std::move(topic); }
 
   /// Tag used by consumers' tag filters (TAGS); empty means no tag.
   [[nodiscard]] const std::string& tags() const noexcept { return tags_; }
+  /// Sets tags().
   void set_tags(std::string tags) { tags_ = std::move(tags); }
 
   /// Business keys indexed by the broker (KEYS): one string, several keys separated by one
   /// space. Empty means no keys.
   [[nodiscard]] const std::string& keys() const noexcept { return keys_; }
+  /// Sets keys() as given: several keys separated by one space.
   void set_keys(std::string keys) { keys_ = std::move(keys); }
   /// Joins `keys` with one space and trims the result (ASCII <= 0x20 at both ends), as Java's
   /// Message.setKeys(Collection) does.
   void set_keys(std::span<const std::string> keys);
+  /// The same as set_keys(std::span<const std::string>), for a braced list.
   void set_keys(std::initializer_list<std::string_view> keys);
 
   /// Payload bytes (any binary content). Must not be empty when sent.
   [[nodiscard]] const std::string& body() const noexcept { return body_; }
   /// Mutable access, e.g. to fill the body in place or to reuse its capacity.
   [[nodiscard]] std::string& body() noexcept { return body_; }
+  /// Sets body().
   void set_body(std::string body) { body_ = std::move(body); }
 
   /// User flag (header field `flag`); opaque to the broker and handed to consumers.
   [[nodiscard]] std::int32_t flag() const noexcept { return flag_; }
+  /// Sets flag().
   void set_flag(std::int32_t flag) noexcept { flag_ = flag; }
 
   /// Delay level (DELAY): 0 = deliver now, 1..18 on a default broker = 1s 5s 10s 30s 1m 2m 3m
   /// 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h. Not allowed in batches.
   [[nodiscard]] int delay_level() const noexcept { return delay_level_; }
+  /// Sets delay_level().
   void set_delay_level(int level) noexcept { delay_level_ = level; }
 
   /// Absolute delivery time in epoch milliseconds (TIMER_DELIVER_MS, brokers >= 5.0);
@@ -69,9 +80,11 @@ class message {
   [[nodiscard]] std::optional<std::int64_t> delivery_time_ms() const noexcept {
     return delivery_time_ms_;
   }
+  /// Sets delivery_time_ms(); nullopt clears it.
   void set_delivery_time_ms(std::optional<std::int64_t> epoch_ms) noexcept {
     delivery_time_ms_ = epoch_ms;
   }
+  /// Sets delivery_time_ms() from a point in time (milliseconds since the epoch).
   void set_delivery_time(std::chrono::system_clock::time_point at) noexcept {
     delivery_time_ms_ =
         std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
@@ -80,11 +93,13 @@ class message {
   /// Whether the broker answers only after the message is stored as its flush/replication
   /// policy requires (WAIT). Default true, as in Java.
   [[nodiscard]] bool wait_store_msg_ok() const noexcept { return wait_store_msg_ok_; }
+  /// Sets wait_store_msg_ok().
   void set_wait_store_msg_ok(bool wait) noexcept { wait_store_msg_ok_ = wait; }
 
   /// Client message id (UNIQ_KEY) chosen by the user; empty = the producer generates one per
   /// send (and keeps it across that send's retries).
   [[nodiscard]] const std::string& uniq_key() const noexcept { return uniq_key_; }
+  /// Sets uniq_key(); empty lets the producer generate one.
   void set_uniq_key(std::string key) { uniq_key_ = std::move(key); }
 
   /// User properties, in insertion order.
@@ -96,8 +111,10 @@ class message {
   [[nodiscard]] std::optional<std::string_view> property(std::string_view name) const noexcept;
   /// Removes the user property `name`; returns whether it existed.
   bool remove_property(std::string_view name);
+  /// Removes every user property.
   void clear_properties() noexcept { properties_.clear(); }
 
+  /// Every field equal, properties in the same order.
   friend bool operator==(const message&, const message&) = default;
 
  private:

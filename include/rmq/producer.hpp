@@ -1,126 +1,114 @@
-// rmq::producer: sends messages to RocketMQ brokers.
-//
-// Every send is one pipeline on one of the producer's loops: validate → admission (the
-// in-flight limits) → resolve the topic's route (cached) → pick a queue (round robin + fault
-// tolerance) → write the request on the broker's pipelined connection and await the response →
-// result — with retries on other brokers, all under one deadline (send_timeout). The forms
-// below are thin adaptors over that pipeline:
-//
-//   co_await producer.async_send(msg, asio::use_awaitable);          // coroutine (any executor)
-//   producer.async_send(msg, [](std::error_code ec, rmq::send_result r) { ... });  // callback
-//   std::future<rmq::send_result> f = producer.async_send(msg, asio::use_future);
-//   rmq::send_result r = producer.send(msg);                          // blocking; throws
-//   producer.send_oneway(msg);                                         // fire and forget
-//
-// The rules every operation below keeps:
-//
-// Completion. Every asynchronous operation completes exactly once — with its result or an
-// error — whatever happens: timeouts, disconnects, shutdown, bad input. The handler runs on its
-// associated executor (Asio's rules); a handler without one runs on the producer's loop thread
-// (keep it short). A handler is never invoked inside the call that started the operation: an
-// operation that fails at once (bad input, not started, shut down, back-pressure fail-fast)
-// completes as if by asio::post. A coroutine spawned on get_executor() is resumed inline by the
-// loop when its response arrives (no hop). The handler's executor counts outstanding work until
-// the handler has run, and every copy of the handler and of its executor is destroyed before
-// that guard is released, so an io_context may end as soon as its last handler has run.
-//
-// Errors. Callbacks and error-code tokens get (std::error_code, send_result): on failure the
-// result carries the diagnostics (broker remark, brokers tried, attempts, time) and the topic;
-// status is send_status::failed. With asio::use_awaitable and asio::use_future the signature is
-// (std::exception_ptr, send_result) and a failure throws rmq::send_error (a std::system_error
-// with those diagnostics); the blocking send(msg) throws it too.
-//
-// Exceptions from user code. A queue_selector that throws fails its send
-// (errc::queue_selector_failed, the exception's what() in the diagnostics). A handler that throws
-// while running on a producer loop is caught there, counted (producer_stats::handler_exceptions)
-// and logged; the loop keeps running (as the Java client does with its callbacks). A handler
-// running on the user's own executor throws there, as any Asio handler does.
-//
-// Threads. Every member function may be called from any thread, concurrently, including from
-// completion handlers and coroutines running on the producer's loops. The blocking calls
-// (send*, send_oneway, fetch_queues, flush, shutdown) fail with
-// errc::blocking_call_on_loop_thread when called on a loop thread (they would deadlock); use
-// the asynchronous forms there.
-//
-// Back-pressure. max_in_flight_sends / max_in_flight_bytes bound the whole producer, counted
-// from the call to the completion. When they are reached, a send started on a loop thread waits
-// for room without blocking the thread (the coroutine suspends); one started on any other
-// thread blocks that thread until there is room — whatever its completion token — or fails with
-// errc::backpressure_full at once when fail_fast_when_full is set. The time waited counts
-// against the send's deadline.
-//
-// Cancellation. A send cannot be cancelled individually: it ends by its deadline or shutdown.
-//
-// Object lifetimes (as Boost.MySQL documents them, per argument):
-// - `const message& msg`, `std::span<const message> batch`: must stay alive and unchanged until
-//   the send completes. The rvalue overloads take the message (or batch vector) over instead: it
-//   is moved into the send (its body is not copied) and destroyed when the send completes.
-// - `message_queue queue`, `queue_selector selector`: copied or moved into the send before the
-//   call returns; the caller's objects may die at once. The selector is called on a loop thread,
-//   once per send, and destroyed when the send completes.
-// - the completion token/handler: moved into the operation.
+/// \file
+/// rmq::producer: sends messages to RocketMQ brokers.
+///
+/// Every send is one pipeline on one of the producer's loops: validate → admission (the
+/// in-flight limits) → resolve the topic's route (cached) → pick a queue (round robin + fault
+/// tolerance) → write the request on the broker's pipelined connection and await the response →
+/// result — with retries on other brokers, all under one deadline (send_timeout). The forms
+/// below are thin adaptors over that pipeline:
+///
+/// ```
+///   co_await producer.async_send(msg, asio::use_awaitable);          // coroutine (any executor)
+///   producer.async_send(msg, [](std::error_code ec, rmq::send_result r) { ... });  // callback
+///   std::future<rmq::send_result> f = producer.async_send(msg, asio::use_future);
+///   rmq::send_result r = producer.send(msg);                          // blocking; throws
+///   producer.send_oneway(msg);                                         // fire and forget
+/// ```
+///
+/// The rules every operation below keeps:
+///
+/// Completion. Every asynchronous operation completes exactly once — with its result or an
+/// error — whatever happens: timeouts, disconnects, shutdown, bad input. The handler runs on its
+/// associated executor (Asio's rules); a handler without one runs on the producer's loop thread
+/// (keep it short). A handler is never invoked inside the call that started the operation: an
+/// operation that fails at once (bad input, not started, shut down, back-pressure fail-fast)
+/// completes as if by asio::post. A coroutine spawned on get_executor() is resumed inline by the
+/// loop when its response arrives (no hop). The handler's executor counts outstanding work until
+/// the handler has run, and every copy of the handler and of its executor is destroyed before
+/// that guard is released, so an io_context may end as soon as its last handler has run.
+///
+/// Errors. Callbacks and error-code tokens get (std::error_code, send_result): on failure the
+/// result carries the diagnostics (broker remark, brokers tried, attempts, time) and the topic;
+/// status is send_status::failed. With asio::use_awaitable and asio::use_future the signature is
+/// (std::exception_ptr, send_result) and a failure throws rmq::send_error (a std::system_error
+/// with those diagnostics); the blocking send(msg) throws it too.
+///
+/// Exceptions from user code. A queue_selector that throws fails its send
+/// (errc::queue_selector_failed, the exception's what() in the diagnostics). A handler that throws
+/// while running on a producer loop is caught there, counted (producer_stats::handler_exceptions)
+/// and logged; the loop keeps running (as the Java client does with its callbacks). A handler
+/// running on the user's own executor throws there, as any Asio handler does.
+///
+/// Threads. Every member function may be called from any thread, concurrently, including from
+/// completion handlers and coroutines running on the producer's loops. The blocking calls
+/// (send*, send_oneway, fetch_queues, flush, shutdown) fail with
+/// errc::blocking_call_on_loop_thread when called on a loop thread (they would deadlock); use
+/// the asynchronous forms there.
+///
+/// Back-pressure. max_in_flight_sends / max_in_flight_bytes bound the whole producer, counted
+/// from the call to the completion. When they are reached, a send started on a loop thread waits
+/// for room without blocking the thread (the coroutine suspends); one started on any other
+/// thread blocks that thread until there is room — whatever its completion token — or fails with
+/// errc::backpressure_full at once when fail_fast_when_full is set. The time waited counts
+/// against the send's deadline.
+///
+/// Cancellation. A send cannot be cancelled individually: it ends by its deadline or shutdown.
+///
+/// Object lifetimes (as Boost.MySQL documents them, per argument):
+/// - `const message& msg`, `std::span<const message> batch`: must stay alive and unchanged until
+///   the send completes. The rvalue overloads take the message (or batch vector) over instead: it
+///   is moved into the send (its body is not copied) and destroyed when the send completes.
+/// - `message_queue queue`, `queue_selector selector`: copied or moved into the send before the
+///   call returns; the caller's objects may die at once. The selector is called on a loop thread,
+///   once per send, and destroyed when the send completes.
+/// - the completion token/handler: moved into the operation.
 #pragma once
 
-#include <asio/any_io_executor.hpp>
-#include <asio/async_result.hpp>
-
-#include <chrono>
-#include <cstdint>
-#include <functional>
-#include <memory>
-#include <span>
-#include <string>
-#include <system_error>
-#include <type_traits>
-#include <utility>
-#include <vector>
-
-#include "rmq/detail/completion.hpp"
+#include "rmq/detail/producer_initiate.hpp"
 #include "rmq/error.hpp"
 #include "rmq/message.hpp"
 #include "rmq/message_queue.hpp"
 #include "rmq/producer_config.hpp"
+#include "rmq/queue_selector.hpp"
 #include "rmq/send_error.hpp"
 #include "rmq/send_result.hpp"
 
+#include <asio/any_io_executor.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+/// rmq-coro: a RocketMQ producer (sends over the remoting protocol on an io_uring loop).
 namespace rmq {
 
 /// Counters of a producer, cheap to read from any thread.
 struct producer_stats {
-  std::uint64_t sends = 0;           ///< sends started
-  std::uint64_t succeeded = 0;       ///< completed with a result
-  std::uint64_t failed = 0;          ///< completed with an error
-  std::uint64_t retries = 0;         ///< attempts beyond the first
-  std::uint64_t timeouts = 0;        ///< sends that ran out of budget
-  std::uint64_t in_flight = 0;       ///< sends admitted and not completed (whole producer)
-  std::uint64_t in_flight_bytes = 0; ///< their body bytes
-  std::uint64_t route_queries = 0;   ///< GET_ROUTEINFO_BY_TOPIC sent
+  std::uint64_t sends = 0;                 ///< sends started
+  std::uint64_t succeeded = 0;             ///< completed with a result
+  std::uint64_t failed = 0;                ///< completed with an error
+  std::uint64_t retries = 0;               ///< attempts beyond the first
+  std::uint64_t timeouts = 0;              ///< sends that ran out of budget
+  std::uint64_t in_flight = 0;             ///< sends admitted and not completed (whole producer)
+  std::uint64_t in_flight_bytes = 0;       ///< their body bytes
+  std::uint64_t route_queries = 0;         ///< GET_ROUTEINFO_BY_TOPIC sent
   std::uint64_t frame_pool_fallbacks = 0;  ///< coroutine frames that had to come from the heap
   std::uint64_t slot_fallbacks = 0;        ///< completion handlers too large for a send slot
   std::uint64_t handler_exceptions = 0;    ///< user handlers that threw on a producer loop
 };
 
-class producer;
-
-namespace detail {
-/// One public call in progress: while it lasts, the producer's loops stay up (shutdown waits for
-/// it before joining them), so whatever the call hands to a loop is run there.
-class call_scope {
- public:
-  explicit call_scope(producer& owner) noexcept;
-  ~call_scope();
-  call_scope(const call_scope&) = delete;
-  call_scope& operator=(const call_scope&) = delete;
-
-  producer& owner;
-  void* local_shard = nullptr;  ///< the producer's loop running on this thread, if any
-  bool counted = false;         ///< counted as a call in progress (off the loops)
-  bool running = false;         ///< the producer was running (loops up) at entry
-};
-}  // namespace detail
-
+/// Sends messages to RocketMQ brokers (DefaultMQProducer). Construct with a configuration,
+/// start(), send in any of the forms below from any thread, and shutdown() (or destroy) it.
+/// The rules every operation keeps (completion, errors, threads, back-pressure, lifetimes) are
+/// stated at the top of this header.
 class producer {
  public:
+  /// The executor of get_executor(): a producer loop, usable with any Asio operation.
   using executor_type = asio::any_io_executor;
 
   /// Copies the configuration; nothing runs until start().
@@ -154,12 +142,7 @@ class producer {
   /// producer was already shut down; with errc::not_started before start().
   template <class Token>
   auto async_shutdown(std::chrono::milliseconds timeout, Token&& token) {
-    return asio::async_initiate<Token, void(std::error_code)>(
-        [this](auto handler, std::chrono::milliseconds t) {
-          const detail::call_scope scope(*this);
-          start_shutdown(make_error_completion(std::move(handler), scope), t);
-        },
-        token, timeout);
+    return detail::initiate_shutdown(*this, timeout, std::forward<Token>(token));
   }
 
   /// Blocking: waits until every send started before the call has completed (its handler has
@@ -170,12 +153,7 @@ class producer {
   /// The same, asynchronous: void(std::error_code). Usable on a loop thread.
   template <class Token>
   auto async_flush(std::chrono::milliseconds timeout, Token&& token) {
-    return asio::async_initiate<Token, void(std::error_code)>(
-        [this](auto handler, std::chrono::milliseconds t) {
-          const detail::call_scope scope(*this);
-          start_flush(scope, make_error_completion(std::move(handler), scope), t);
-        },
-        token, timeout);
+    return detail::initiate_flush(*this, timeout, std::forward<Token>(token));
   }
 
   /// The executor of the producer's (first) loop: coroutines spawned here run with no hop.
@@ -189,134 +167,78 @@ class producer {
   /// Sends `msg` (which must outlive the send).
   template <class Token>
   auto async_send(const message& msg, Token&& token) {
-    return initiate_send(std::forward<Token>(token), &msg, detail::send_kind::async);
+    return detail::initiate_send(*this, std::forward<Token>(token), &msg, detail::send_kind::async);
   }
   /// Sends `msg`, taking it over (moved in, body not copied).
   template <class Token>
   auto async_send(message&& msg, Token&& token) {
-    return initiate_send(std::forward<Token>(token), nullptr, detail::send_kind::async,
-                         std::move(msg));
+    return detail::initiate_send(*this, std::forward<Token>(token), nullptr,
+                                 detail::send_kind::async, std::move(msg));
   }
   /// Ordered send to one explicit queue of the message's topic (copied): never changes queue
   /// (async retries the same queue). A queue of another topic fails with invalid_argument.
   template <class Token>
   auto async_send(const message& msg, message_queue queue, Token&& token) {
-    return initiate_send(std::forward<Token>(token), &msg, detail::send_kind::async,
-                         std::move(queue));
+    return detail::initiate_send(*this, std::forward<Token>(token), &msg, detail::send_kind::async,
+                                 std::move(queue));
   }
   /// Ordered send to the queue `selector` picks (the selector is moved into the send).
   template <class Token>
   auto async_send(const message& msg, queue_selector selector, Token&& token) {
-    return initiate_send(std::forward<Token>(token), &msg, detail::send_kind::async,
-                         std::move(selector));
+    return detail::initiate_send(*this, std::forward<Token>(token), &msg, detail::send_kind::async,
+                                 std::move(selector));
   }
   /// One attempt, no response awaited: completes once the request is written.
   template <class Token>
   auto async_send_oneway(const message& msg, Token&& token) {
-    return initiate_send(std::forward<Token>(token), &msg, detail::send_kind::oneway);
+    return detail::initiate_send(*this, std::forward<Token>(token), &msg,
+                                 detail::send_kind::oneway);
   }
   /// The same, taking the message over.
   template <class Token>
   auto async_send_oneway(message&& msg, Token&& token) {
-    return initiate_send(std::forward<Token>(token), nullptr, detail::send_kind::oneway,
-                         std::move(msg));
+    return detail::initiate_send(*this, std::forward<Token>(token), nullptr,
+                                 detail::send_kind::oneway, std::move(msg));
   }
   /// SEND_BATCH_MESSAGE: messages of one topic in one request (Java batch rules). The span and
   /// the messages must stay alive until completion.
   template <class Token>
   auto async_send_batch(std::span<const message> batch, Token&& token) {
-    return initiate_send(std::forward<Token>(token), nullptr, detail::send_kind::async, batch);
+    return detail::initiate_send(*this, std::forward<Token>(token), nullptr,
+                                 detail::send_kind::async, batch);
   }
   /// The same, taking the batch over.
   template <class Token>
   auto async_send_batch(std::vector<message>&& batch, Token&& token) {
-    return initiate_send(std::forward<Token>(token), nullptr, detail::send_kind::async,
-                         std::move(batch));
+    return detail::initiate_send(*this, std::forward<Token>(token), nullptr,
+                                 detail::send_kind::async, std::move(batch));
   }
 
   // --- blocking: the calling thread waits; on a loop thread they fail at once --------------
   /// Throws rmq::send_error on failure; its what() says what happened, like the Java message.
   send_result send(const message& msg);
+  /// As send(msg), reporting a failure in `ec` (the diagnostics in the result) instead.
   send_result send(const message& msg, std::error_code& ec);
+  /// Ordered send to `queue` of the message's topic: one attempt, never another queue.
   send_result send(const message& msg, const message_queue& queue, std::error_code& ec);
+  /// Ordered send to the queue `selector` picks (called once, on a loop thread): one attempt.
   send_result send(const message& msg, const queue_selector& selector, std::error_code& ec);
+  /// SEND_BATCH_MESSAGE: messages of one topic in one request (Java batch rules).
   send_result send_batch(std::span<const message> batch, std::error_code& ec);
+  /// One attempt, no response awaited: returns once the request is written (or failed).
   std::error_code send_oneway(const message& msg);
 
   /// Blocking: the topic's queues as the route gives them (sorted like the Java client's list).
   std::error_code fetch_queues(const std::string& topic, std::vector<message_queue>& out);
 
+  /// A snapshot of the counters, summed over the loops (all zero before start()).
   [[nodiscard]] producer_stats stats() const;
+  /// The configuration given to the constructor.
   [[nodiscard]] const producer_config& config() const noexcept;
 
-  class impl;
-
  private:
-  template <class Token, class... Extra>
-  auto initiate_send(Token&& token, const message* msg, detail::send_kind kind, Extra&&... extra) {
-    using signature = detail::send_signature<Token>;
-    constexpr bool throws = detail::throws_on_error<std::decay_t<Token>>::value;
-    return asio::async_initiate<Token, signature>(
-        [this, msg, kind](auto handler, auto&&... taken) {
-          detail::send_request request;
-          request.msg = msg;
-          request.kind = kind;
-          (describe(request, taken), ...);
-          if (!request.batch.empty()) request.msg = &request.batch.front();
-          start(std::move(handler), request, std::bool_constant<throws>{});
-        },
-        token, std::forward<Extra>(extra)...);
-  }
-
-  // What an initiation's extra argument means for the request (the argument lives in the
-  // initiation, or in a deferred operation that stores it, until start_send returns).
-  static void describe(detail::send_request& r, message& m) noexcept {
-    r.owned = &m;
-    r.msg = &m;
-  }
-  static void describe(detail::send_request& r, message_queue& q) noexcept { r.queue = &q; }
-  static void describe(detail::send_request& r, queue_selector& s) noexcept { r.selector = &s; }
-  static void describe(detail::send_request& r, std::span<const message> b) noexcept {
-    r.batch = b;
-  }
-  static void describe(detail::send_request& r, std::vector<message>& b) noexcept {
-    r.owned_batch = &b;
-    r.batch = b;
-  }
-
-  template <class Handler, bool Throws>
-  void start(Handler&& handler, detail::send_request& request, std::bool_constant<Throws>) {
-    const detail::call_scope scope(*this);
-    using completion_type =
-        detail::handler_completion<std::decay_t<Handler>, executor_type, Throws>;
-    const detail::completion_storage* storage = completion_storage_for(scope);
-    void* p = storage->allocate(storage->owner, sizeof(completion_type), alignof(completion_type));
-    start_send(scope, new (p) completion_type(std::move(handler), completion_executor(scope), storage),
-               request);
-  }
-
-  template <class Handler>
-  detail::error_completion* make_error_completion(Handler&& handler,
-                                                  const detail::call_scope& scope) {
-    using completion_type = detail::error_handler_completion<std::decay_t<Handler>, executor_type>;
-    return new completion_type(std::move(handler), completion_executor(scope));
-  }
-
-  friend class detail::call_scope;
-  [[nodiscard]] const detail::completion_storage* completion_storage_for(
-      const detail::call_scope& scope) const noexcept;
-  /// Where a handler without an executor of its own completes: the loop, or — once the loops
-  /// have stopped — the system executor, so that even a send started after shutdown completes.
-  [[nodiscard]] executor_type completion_executor(const detail::call_scope& scope) const;
-  [[nodiscard]] executor_type fallback_executor_for(bool loops_up) const;
-  void start_send(const detail::call_scope& scope, detail::send_completion* completion,
-                  detail::send_request& request);
-  void start_shutdown(detail::error_completion* completion, std::chrono::milliseconds timeout);
-  void start_flush(const detail::call_scope& scope, detail::error_completion* completion,
-                   std::chrono::milliseconds timeout);
-  send_result blocking_send(detail::send_request& request, std::error_code& ec);
-
-  std::unique_ptr<impl> impl_;
+  friend struct detail::producer_access;
+  std::unique_ptr<detail::producer_impl> impl_;
 };
 
 }  // namespace rmq

@@ -1,4 +1,5 @@
-// rmq::producer_config: every setting of a producer, with the Java client's name beside each.
+/// \file
+/// rmq::producer_config: every setting of a producer, with the Java client's name beside each.
 #pragma once
 
 #include <chrono>
@@ -11,20 +12,33 @@
 
 namespace rmq {
 
-enum class compression { zlib, zstd, lz4 };
-enum class header_serialization { json, binary };
+/// compressType: how bodies above producer_config::compress_threshold are compressed.
+enum class compression {
+  zlib,  ///< ZLIB (the Java client's default)
+  zstd,  ///< Zstandard
+  lz4,   ///< LZ4 frame
+};
+/// How request headers are encoded on the wire (serializeTypeCurrentRPC).
+enum class header_serialization {
+  json,    ///< JSON (the Java client's default)
+  binary,  ///< the ROCKETMQ binary serialization: about half the cost to encode and decode
+};
 /// Which latency fault tables to use (Java 5.x: mild, at most 30 s; 4.9: up to 600 s).
-enum class fault_table_preset { v5, v4_9 };
+enum class fault_table_preset {
+  v5,    ///< 5.x tables: unavailable for at most 30 s
+  v4_9,  ///< 4.9 tables: unavailable for up to 600 s
+};
 
 /// Latency fault tables: a send latency of at least latency_max[i] makes the broker unavailable
 /// for not_available[i]; a failure counts as `isolation_latency`. Valid: both lists of the same
 /// non-zero length, latency_max ascending, every duration within 0..1 h.
 struct fault_table_config {
-  std::vector<std::chrono::milliseconds> latency_max;
-  std::vector<std::chrono::milliseconds> not_available;
-  std::chrono::milliseconds isolation_latency{10000};
+  std::vector<std::chrono::milliseconds> latency_max;    ///< latency thresholds, ascending
+  std::vector<std::chrono::milliseconds> not_available;  ///< unavailability per threshold
+  std::chrono::milliseconds isolation_latency{10000};    ///< the latency a failure counts as
 };
 
+/// Every setting of a producer (DefaultMQProducer's fields); checked by validate() and start().
 struct producer_config {
   /// NameServer addresses, "host:port;host:port" (namesrvAddr), each with a port 1..65535.
   /// Empty: the NAMESRV_ADDR environment variable, as the Java client reads it.
@@ -46,8 +60,8 @@ struct producer_config {
   /// still bounds the send). Empty: the budget shared fairly among the attempts allowed, so a
   /// hung attempt leaves room for the retries.
   std::optional<std::chrono::milliseconds> attempt_timeout;
-  int retries_sync = 2;                              ///< retryTimesWhenSendFailed, 0..15
-  int retries_async = 2;                             ///< retryTimesWhenSendAsyncFailed, 0..15
+  int retries_sync = 2;                                  ///< retryTimesWhenSendFailed, 0..15
+  int retries_async = 2;                                 ///< retryTimesWhenSendAsyncFailed, 0..15
   bool retry_another_broker_when_not_stored_ok = false;  ///< retryAnotherBrokerWhenNotStoreOK
 
   std::size_t compress_threshold = 4096;  ///< compressMsgBodyOverHowmuch (SIZE_MAX: never)
@@ -63,9 +77,9 @@ struct producer_config {
   /// default) with MESSAGE_ILLEGAL.
   std::size_t max_message_size = 4 * 1024 * 1024;
 
-  bool fault_tolerance = true;  ///< sendLatencyFaultEnable (Java default false; see README)
-  fault_table_preset fault_tables = fault_table_preset::v5;
-  std::optional<fault_table_config> custom_fault_tables;  ///< overrides fault_tables when set
+  bool fault_tolerance = true;  ///< sendLatencyFaultEnable (Java default false; docs/design.md)
+  fault_table_preset fault_tables = fault_table_preset::v5;  ///< latency fault tables in use
+  std::optional<fault_table_config> custom_fault_tables;     ///< overrides fault_tables when set
 
   /// heartbeatBrokerInterval, 1 ms..1 h. Brokers drop a producer not heard from for 120 s and
   /// close its connection: keep it well below that (Java: 30 s); longer suits only tests.
@@ -87,7 +101,7 @@ struct producer_config {
   /// Protocol version sent in every header, 0..475. 401 makes NameServers answer standard JSON;
   /// values above 475 are refused until GO_AWAY reconnect-and-resend is implemented.
   int protocol_version = 401;
-  header_serialization serialization = header_serialization::json;
+  header_serialization serialization = header_serialization::json;  ///< request headers
   std::size_t loop_threads = 1;  ///< I/O loop threads, 1..64; connections are spread over them
   /// How long an I/O loop keeps polling for completions before it sleeps (no Java equivalent;
   /// as Seastar's idle poll). Spares the sleep and wake-up per burst of responses, which

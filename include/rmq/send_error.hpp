@@ -1,10 +1,11 @@
-// rmq::send_error: the exception a failed send throws, with what the send learnt.
+/// \file
+/// rmq::send_error: the exception a failed send throws, with what the send learnt.
 #pragma once
+
+#include "rmq/send_result.hpp"
 
 #include <string>
 #include <system_error>
-
-#include "rmq/send_result.hpp"
 
 namespace rmq {
 
@@ -14,6 +15,7 @@ namespace rmq {
 /// error_with_diagnostics): what() reads like the Java client's failure message.
 class send_error : public std::system_error {
  public:
+  /// The error `ec` of a send whose result (diagnostics, attempts, topic) is `result`.
   send_error(std::error_code ec, const send_result& result)
       : std::system_error(ec, result.diagnostics.describe(result.queue.topic, result.attempts)),
         diagnostics_(result.diagnostics),

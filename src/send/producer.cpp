@@ -224,7 +224,7 @@ std::error_code producer_config::validate() const {
 
 // --- impl --------------------------------------------------------------------------------------
 
-class producer::impl {
+class detail::producer_impl {
  public:
   /// The producer's life. Calls read it without a lock; transitions take mutex_.
   enum class state : std::uint8_t {
@@ -236,8 +236,8 @@ class producer::impl {
     stopped,         ///< loops joined and closed: a producer does not restart
   };
 
-  explicit impl(producer_config config) : config_(std::move(config)) {}
-  ~impl() {
+  explicit producer_impl(producer_config config) : config_(std::move(config)) {}
+  ~producer_impl() {
     // shutdown() ran (or start() never succeeded): nothing still runs on the loops.
   }
 
@@ -589,9 +589,9 @@ class producer::impl {
   }
 
   struct drained_task final : io::task {
-    explicit drained_task(impl& i) noexcept : io::task(&run), owner(i) {}
+    explicit drained_task(producer_impl& i) noexcept : io::task(&run), owner(i) {}
     static void run(io::task* t, action) noexcept { static_cast<drained_task*>(t)->owner.on_drained(); }
-    impl& owner;
+    producer_impl& owner;
   };
 
   producer_config config_;
@@ -610,7 +610,7 @@ class producer::impl {
 // --- call scope ----------------------------------------------------------------------------
 
 detail::call_scope::call_scope(producer& p) noexcept : owner(p) {
-  producer::impl& impl = *p.impl_;
+  detail::producer_impl& impl = detail::producer_access::state(p);
   if (send::shard* local = impl.local_shard()) {
     local_shard = local;
     running = true;  // we are on one of its loops
@@ -621,12 +621,13 @@ detail::call_scope::call_scope(producer& p) noexcept : owner(p) {
 }
 
 detail::call_scope::~call_scope() {
-  if (counted) owner.impl_->leave_call();
+  if (counted) detail::producer_access::state(owner).leave_call();
 }
 
 // --- producer ------------------------------------------------------------------------------
 
-producer::producer(producer_config config) : impl_(std::make_unique<impl>(std::move(config))) {}
+producer::producer(producer_config config)
+    : impl_(std::make_unique<detail::producer_impl>(std::move(config))) {}
 
 producer::~producer() {
   if (!impl_) return;
@@ -649,14 +650,16 @@ std::error_code producer::shutdown(std::chrono::milliseconds timeout) {
   return impl_->shutdown(timeout);
 }
 
-void producer::start_shutdown(detail::error_completion* completion,
-                              std::chrono::milliseconds timeout) {
-  impl_->drain(completion, timeout);
+detail::producer_impl& detail::producer_access::state(producer& p) noexcept { return *p.impl_; }
+
+void detail::producer_access::start_shutdown(producer& p, error_completion* completion,
+                                             std::chrono::milliseconds timeout) {
+  p.impl_->drain(completion, timeout);
 }
 
-void producer::start_flush(const detail::call_scope& scope, detail::error_completion* completion,
-                           std::chrono::milliseconds timeout) {
-  impl_->start_flush(scope, completion, timeout);
+void detail::producer_access::start_flush(const call_scope& scope, error_completion* completion,
+                                          std::chrono::milliseconds timeout) {
+  scope.owner.impl_->start_flush(scope, completion, timeout);
 }
 
 std::error_code producer::flush(std::chrono::milliseconds timeout) {
@@ -666,33 +669,29 @@ std::error_code producer::flush(std::chrono::milliseconds timeout) {
   callback_completion done([&](std::error_code ec) { handoff.complete([&] { result = ec; }); });
   {
     const detail::call_scope scope(*this);
-    start_flush(scope, &done, timeout);
+    impl_->start_flush(scope, &done, timeout);
   }
   handoff.wait();
   return result;
 }
 
 producer::executor_type producer::get_executor() const {
-  if (impl_->current_state() == impl::state::created || impl_->shards().empty()) throw std::system_error(make_error_code(errc::not_started));
+  if (impl_->current_state() == detail::producer_impl::state::created || impl_->shards().empty()) throw std::system_error(make_error_code(errc::not_started));
   return impl_->shards().front()->loop().get_executor();
 }
 
 const producer_config& producer::config() const noexcept { return impl_->config(); }
 
-producer::executor_type producer::completion_executor(const detail::call_scope& scope) const {
+asio::any_io_executor detail::producer_access::completion_executor(const call_scope& scope) {
   if (scope.local_shard != nullptr) {
     return static_cast<send::shard*>(scope.local_shard)->loop().get_executor();
   }
-  return fallback_executor_for(scope.running);
+  if (!scope.running) return asio::system_executor();
+  return scope.owner.impl_->shards().front()->loop().get_executor();
 }
 
-producer::executor_type producer::fallback_executor_for(bool loops_up) const {
-  if (!loops_up) return asio::system_executor();
-  return impl_->shards().front()->loop().get_executor();
-}
-
-const detail::completion_storage* producer::completion_storage_for(
-    const detail::call_scope& scope) const noexcept {
+const detail::completion_storage* detail::producer_access::completion_storage_for(
+    const call_scope& scope) noexcept {
   static constexpr detail::completion_storage heap{&heap_allocate, &heap_deallocate, nullptr};
   if (scope.local_shard != nullptr) {
     return &static_cast<send::shard*>(scope.local_shard)->completion_storage();
@@ -700,16 +699,16 @@ const detail::completion_storage* producer::completion_storage_for(
   return &heap;
 }
 
-void producer::start_send(const detail::call_scope& scope, detail::send_completion* completion,
-                          detail::send_request& request) {
-  impl_->start_send(scope, completion, request);
+void detail::producer_access::start_send(const call_scope& scope, send_completion* completion,
+                                         send_request& request) {
+  scope.owner.impl_->start_send(scope, completion, request);
 }
 
 namespace {
 
 /// Runs `start(handler)` and waits for the handler on this thread. Off the loops only.
 template <class Start>
-send_result wait_for_send(producer::impl& impl, Start&& start, std::error_code& ec) {
+send_result wait_for_send(detail::producer_impl& impl, Start&& start, std::error_code& ec) {
   if (impl.local_shard() != nullptr) {
     ec = make_error_code(errc::blocking_call_on_loop_thread);
     return {};
@@ -726,6 +725,16 @@ send_result wait_for_send(producer::impl& impl, Start&& start, std::error_code& 
   return result;
 }
 
+/// The blocking forms: the send's handler wakes the calling thread.
+send_result blocking_send(producer& p, detail::send_request& request, std::error_code& ec) {
+  return wait_for_send(
+      detail::producer_access::state(p),
+      [&](auto handler) {
+        detail::start_send_with(p, std::move(handler), request, std::false_type{});
+      },
+      ec);
+}
+
 }  // namespace
 
 send_result producer::send(const message& msg) {
@@ -738,16 +747,11 @@ send_result producer::send(const message& msg) {
   return result;
 }
 
-send_result producer::blocking_send(detail::send_request& request, std::error_code& ec) {
-  return wait_for_send(
-      *impl_, [&](auto handler) { start(std::move(handler), request, std::false_type{}); }, ec);
-}
-
 send_result producer::send(const message& msg, std::error_code& ec) {
   detail::send_request request;
   request.msg = &msg;
   request.kind = detail::send_kind::sync;
-  return blocking_send(request, ec);
+  return blocking_send(*this, request, ec);
 }
 
 send_result producer::send(const message& msg, const message_queue& queue, std::error_code& ec) {
@@ -756,7 +760,7 @@ send_result producer::send(const message& msg, const message_queue& queue, std::
   request.msg = &msg;
   request.kind = detail::send_kind::sync;
   request.queue = &copy;
-  return blocking_send(request, ec);
+  return blocking_send(*this, request, ec);
 }
 
 send_result producer::send(const message& msg, const queue_selector& selector,
@@ -766,7 +770,7 @@ send_result producer::send(const message& msg, const queue_selector& selector,
   request.msg = &msg;
   request.kind = detail::send_kind::sync;
   request.selector = &copy;
-  return blocking_send(request, ec);
+  return blocking_send(*this, request, ec);
 }
 
 send_result producer::send_batch(std::span<const message> batch, std::error_code& ec) {
@@ -774,7 +778,7 @@ send_result producer::send_batch(std::span<const message> batch, std::error_code
   request.batch = batch;
   request.msg = batch.empty() ? nullptr : &batch.front();
   request.kind = detail::send_kind::sync;
-  return blocking_send(request, ec);
+  return blocking_send(*this, request, ec);
 }
 
 std::error_code producer::send_oneway(const message& msg) {
@@ -782,7 +786,7 @@ std::error_code producer::send_oneway(const message& msg) {
   request.msg = &msg;
   request.kind = detail::send_kind::oneway;
   std::error_code ec;
-  (void)blocking_send(request, ec);
+  (void)blocking_send(*this, request, ec);
   return ec;
 }
 
@@ -790,7 +794,7 @@ std::error_code producer::fetch_queues(const std::string& topic, std::vector<mes
   return impl_->fetch_queues(topic, out);
 }
 
-std::error_code producer::impl::fetch_queues(const std::string& topic,
+std::error_code detail::producer_impl::fetch_queues(const std::string& topic,
                                              std::vector<message_queue>& out) {
   if (local_shard() != nullptr) return make_error_code(errc::blocking_call_on_loop_thread);
   if (!enter_call()) {
@@ -830,7 +834,7 @@ std::error_code producer::impl::fetch_queues(const std::string& topic,
 
 producer_stats producer::stats() const {
   producer_stats stats;
-  if (impl_->current_state() == impl::state::created) return stats;  // no shards to read yet
+  if (impl_->current_state() == detail::producer_impl::state::created) return stats;  // no shards to read yet
   for (const auto& s : impl_->shards()) {
     const send::shard_counters& c = s->counters();
     stats.sends += c.sends.get();

@@ -11,56 +11,28 @@
 //   keeps running.
 #pragma once
 
+#include "rmq/send_error.hpp"
+#include "rmq/send_result.hpp"
+
+#include <asio/any_io_executor.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/execution.hpp>
 #include <asio/post.hpp>
-#include <asio/query.hpp>
 #include <asio/prefer.hpp>
+#include <asio/query.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 
 #include <cstddef>
-#include <cstdint>
 #include <exception>
-#include <functional>
 #include <optional>
-#include <span>
 #include <system_error>
 #include <tuple>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
-#include "rmq/message.hpp"
-#include "rmq/message_queue.hpp"
-#include "rmq/send_error.hpp"
-#include "rmq/send_result.hpp"
-
-namespace rmq {
-
-/// Chooses the queue of an ordered send from the topic's queues (sorted as the Java client
-/// sorts them). Must return an index below queues.size(); a selector that throws, is empty or
-/// returns an index out of range fails that send (errc::queue_selector_failed).
-using queue_selector = std::function<std::size_t(std::span<const message_queue> queues,
-                                                 const message& msg)>;
-
-namespace detail {
-
-enum class send_kind : std::uint8_t { async, sync, oneway };
-
-/// One send as the initiating call describes it. The library takes over (moves from) `owned`,
-/// `owned_batch`, `queue` and `selector` before the call returns; `msg` and `batch` are the
-/// user's and must outlive the send unless they point into what is taken over.
-struct send_request {
-  const message* msg = nullptr;                 ///< the message, or a batch's first
-  std::span<const message> batch;               ///< non-empty: SEND_BATCH_MESSAGE
-  message* owned = nullptr;                     ///< an rvalue message the send takes over
-  std::vector<message>* owned_batch = nullptr;  ///< an rvalue batch the send takes over
-  message_queue* queue = nullptr;               ///< ordered: the explicit queue
-  queue_selector* selector = nullptr;           ///< ordered: the selector
-  send_kind kind = send_kind::async;
-};
+namespace rmq::detail {
 
 /// Where a handler's completion object is built (the producer pools these blocks). Lives as
 /// long as the blocks it hands out; a completion keeps a pointer to it.
@@ -197,9 +169,8 @@ class handler_completion final : public send_completion {
     // Declared first, destroyed last: a tracked copy that outlives every other copy in this
     // frame (moved-from ones included: a moved-from handler may still hold its executor).
     // An executor that tracks no work (use_future's) has no guard to outlive.
-    [[maybe_unused]] const std::optional<work_type> guard = tracks_work(self->work_)
-                                               ? std::optional<work_type>(self->work_)
-                                               : std::nullopt;
+    [[maybe_unused]] const std::optional<work_type> guard =
+        tracks_work(self->work_) ? std::optional<work_type>(self->work_) : std::nullopt;
     work_type work(std::move(self->work_));
     Handler handler(std::move(self->handler_));
     self->destroy();  // the moved-from handler and executor go while `guard` still counts
@@ -208,8 +179,7 @@ class handler_completion final : public send_completion {
       // Dispatch may run the handler inline (its executor is the loop we are on).
       if constexpr (Throws) {
         std::exception_ptr error = ec ? std::make_exception_ptr(send_error(ec, moved)) : nullptr;
-        deliver(std::move(work), std::move(handler), immediate, std::move(error),
-                std::move(moved));
+        deliver(std::move(work), std::move(handler), immediate, std::move(error), std::move(moved));
       } else {
         deliver(std::move(work), std::move(handler), immediate, ec, std::move(moved));
       }
@@ -283,5 +253,4 @@ class error_handler_completion final : public error_completion {
   work_executor_t<Handler, Executor> work_;
 };
 
-}  // namespace detail
-}  // namespace rmq
+}  // namespace rmq::detail

@@ -1,0 +1,124 @@
+// How rmq::producer's asynchronous members start their operations: the completion token is
+// turned into a handler (asio::async_initiate), the handler into a type-erased completion, and
+// the call into a send_request handed to the producer's loops. Nothing here is for users to call.
+#pragma once
+
+#include "rmq/detail/completion.hpp"
+#include "rmq/detail/send_request.hpp"
+#include "rmq/message.hpp"
+
+#include <asio/any_io_executor.hpp>
+#include <asio/async_result.hpp>
+
+#include <chrono>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace rmq {
+
+class producer;
+
+namespace detail {
+
+/// The producer's state behind its public interface (src/send/producer.cpp).
+class producer_impl;
+
+/// One public call in progress: while it lasts, the producer's loops stay up (shutdown waits for
+/// it before joining them), so whatever the call hands to a loop is run there.
+class call_scope {
+ public:
+  explicit call_scope(producer& owner) noexcept;
+  ~call_scope();
+  call_scope(const call_scope&) = delete;
+  call_scope& operator=(const call_scope&) = delete;
+
+  producer& owner;
+  void* local_shard = nullptr;  ///< the producer's loop running on this thread, if any
+  bool counted = false;         ///< counted as a call in progress (off the loops)
+  bool running = false;         ///< the producer was running (loops up) at entry
+};
+
+/// What the inline initiations below reach inside the producer (defined with it).
+struct producer_access {
+  [[nodiscard]] static producer_impl& state(producer& p) noexcept;
+  [[nodiscard]] static const completion_storage* completion_storage_for(
+      const call_scope& scope) noexcept;
+  /// Where a handler without an executor of its own completes: the loop, or — once the loops
+  /// have stopped — the system executor, so that even a send started after shutdown completes.
+  [[nodiscard]] static asio::any_io_executor completion_executor(const call_scope& scope);
+  static void start_send(const call_scope& scope, send_completion* completion,
+                         send_request& request);
+  static void start_shutdown(producer& p, error_completion* completion,
+                             std::chrono::milliseconds timeout);
+  static void start_flush(const call_scope& scope, error_completion* completion,
+                          std::chrono::milliseconds timeout);
+};
+
+/// Builds `handler`'s completion (in the loop's pool on a loop thread, else on the heap) and
+/// starts the send.
+template <class Handler, bool Throws>
+void start_send_with(producer& p, Handler&& handler, send_request& request,
+                     std::bool_constant<Throws>) {
+  const call_scope scope(p);
+  using completion_type = handler_completion<std::decay_t<Handler>, asio::any_io_executor, Throws>;
+  const completion_storage* storage = producer_access::completion_storage_for(scope);
+  void* block =
+      storage->allocate(storage->owner, sizeof(completion_type), alignof(completion_type));
+  producer_access::start_send(
+      scope,
+      new (block)
+          completion_type(std::move(handler), producer_access::completion_executor(scope), storage),
+      request);
+}
+
+/// The initiation of every asynchronous send: `extra` (a message or batch taken over, a queue,
+/// a selector, a batch span) is described into the request.
+template <class Token, class... Extra>
+auto initiate_send(producer& p, Token&& token, const message* msg, send_kind kind,
+                   Extra&&... extra) {
+  using signature = send_signature<Token>;
+  constexpr bool throws = throws_on_error<std::decay_t<Token>>::value;
+  return asio::async_initiate<Token, signature>(
+      [owner = &p, msg, kind](auto handler, auto&&... taken) {
+        send_request request;
+        request.msg = msg;
+        request.kind = kind;
+        (describe(request, taken), ...);
+        if (!request.batch.empty()) request.msg = &request.batch.front();
+        start_send_with(*owner, std::move(handler), request, std::bool_constant<throws>{});
+      },
+      token, std::forward<Extra>(extra)...);
+}
+
+template <class Handler>
+error_completion* make_error_completion(Handler&& handler, const call_scope& scope) {
+  using completion_type = error_handler_completion<std::decay_t<Handler>, asio::any_io_executor>;
+  return new completion_type(std::move(handler), producer_access::completion_executor(scope));
+}
+
+/// The initiation of async_shutdown: void(std::error_code).
+template <class Token>
+auto initiate_shutdown(producer& p, std::chrono::milliseconds timeout, Token&& token) {
+  return asio::async_initiate<Token, void(std::error_code)>(
+      [owner = &p](auto handler, std::chrono::milliseconds t) {
+        const call_scope scope(*owner);
+        producer_access::start_shutdown(*owner, make_error_completion(std::move(handler), scope),
+                                        t);
+      },
+      token, timeout);
+}
+
+/// The initiation of async_flush: void(std::error_code).
+template <class Token>
+auto initiate_flush(producer& p, std::chrono::milliseconds timeout, Token&& token) {
+  return asio::async_initiate<Token, void(std::error_code)>(
+      [owner = &p](auto handler, std::chrono::milliseconds t) {
+        const call_scope scope(*owner);
+        producer_access::start_flush(scope, make_error_completion(std::move(handler), scope), t);
+      },
+      token, timeout);
+}
+
+}  // namespace detail
+}  // namespace rmq

@@ -1,0 +1,51 @@
+// What an initiating call of rmq::producer hands to the library: one send, described by
+// pointers to the caller's arguments. Nothing here is for users to call.
+#pragma once
+
+#include "rmq/message.hpp"
+#include "rmq/message_queue.hpp"
+#include "rmq/queue_selector.hpp"
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace rmq::detail {
+
+/// How the user asked: it decides the retry budget and whether a response is awaited.
+enum class send_kind : std::uint8_t { async, sync, oneway };
+
+/// One send as the initiating call describes it. The library takes over (moves from) `owned`,
+/// `owned_batch`, `queue` and `selector` before the call returns; `msg` and `batch` are the
+/// user's and must outlive the send unless they point into what is taken over.
+struct send_request {
+  const message* msg = nullptr;                 ///< the message, or a batch's first
+  std::span<const message> batch;               ///< non-empty: SEND_BATCH_MESSAGE
+  message* owned = nullptr;                     ///< an rvalue message the send takes over
+  std::vector<message>* owned_batch = nullptr;  ///< an rvalue batch the send takes over
+  message_queue* queue = nullptr;               ///< ordered: the explicit queue
+  queue_selector* selector = nullptr;           ///< ordered: the selector
+  send_kind kind = send_kind::async;
+};
+
+// What an initiation's extra argument means for the request (the argument lives in the
+// initiation, or in a deferred operation that stores it, until the send has started).
+inline void describe(send_request& r, message& m) noexcept {
+  r.owned = &m;
+  r.msg = &m;
+}
+inline void describe(send_request& r, message_queue& q) noexcept {
+  r.queue = &q;
+}
+inline void describe(send_request& r, queue_selector& s) noexcept {
+  r.selector = &s;
+}
+inline void describe(send_request& r, std::span<const message> b) noexcept {
+  r.batch = b;
+}
+inline void describe(send_request& r, std::vector<message>& b) noexcept {
+  r.owned_batch = &b;
+  r.batch = b;
+}
+
+}  // namespace rmq::detail
