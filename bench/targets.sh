@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures the README's performance targets with rmq-bench against its embedded rmq-sim
+# Measures the performance targets of docs/performance.md with rmq-bench against its embedded rmq-sim
 # (release build, 128-byte bodies, one producer; rmq-bench pins itself to one CPU and rmq-sim to
 # another). Every case runs RUNS times; the summary gives the median and [min–max].
 #
