@@ -2,15 +2,9 @@
 
 #include <algorithm>
 
-#include "net/request.hpp"
-#include "wire/codes.hpp"
-#include "wire/headers.hpp"
-#include "wire/heartbeat.hpp"
 
 namespace rmq::send {
 namespace {
-
-using std::chrono::milliseconds;
 
 fault_tables tables_from(const producer_config& config) {
   if (config.custom_fault_tables) {
@@ -51,14 +45,6 @@ class drain_awaiter {
   timer timer_;
 };
 
-// Suspends until someone resumes the handle stored in `slot`.
-struct park {
-  std::coroutine_handle<>& slot;
-  bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) noexcept { slot = h; }
-  void await_resume() const noexcept {}
-};
-
 }  // namespace
 
 loop_sender::loop_sender(const loop_settings& settings, admission_gate& admission)
@@ -79,10 +65,11 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
              {settings.serialization, wire::language_code::cpp, settings.config.protocol_version}),
       routes_(names_, brokers_, pool_,
               {settings.config.create_topic_key, settings.config.default_topic_queue_nums}),
+      registration_(settings_, loop_, brokers_, routes_),
       faults_(tables_from(settings.config)),
       gate_(admission),
       pipeline_({settings_, loop_, brokers_, routes_, faults_, gate_, counters_}, *this) {
-  routes_.on_new_master([this](route::broker_id id) { spawn(heartbeat(id)); });
+  routes_.on_new_master([this](route::broker_id id) { registration_.on_new_master(id); });
 }
 
 loop_sender::~loop_sender() = default;
@@ -91,10 +78,7 @@ void loop_sender::start() {
   loop_.start();
   loop_.post([this] {
     frame_pool::install(&frames_);  // this thread's coroutine frames come from our pool
-    const auto now = io::clock::now();
-    next_refresh_ = now + settings_.config.route_refresh_interval;
-    next_heartbeat_ = now + settings_.config.heartbeat_interval;
-    arm_periodic();
+    registration_.start();
   });
 }
 
@@ -142,72 +126,7 @@ void loop_sender::note_finished_epoch(const send_op& op) noexcept {
   }
 }
 
-// --- registration and background work ------------------------------------------------------
-
-coro<void> loop_sender::heartbeat(route::broker_id id) {
-  route::broker_entry& broker = brokers_[id];
-  if (broker.master == nullptr || stopping_) co_return;
-  const std::string body = wire::encode_heartbeat(settings_.client_id, settings_.config.group,
-                                                  wire::heartbeat_shape::v4);
-  const auto encode = [&](std::string& out, std::int32_t opaque) {
-    wire::command_fields fields;
-    fields.code = wire::request_code::heart_beat;
-    fields.version = settings_.config.protocol_version;
-    fields.opaque = opaque;
-    wire::frame_writer writer(out, settings_.serialization, fields);
-    writer.finish(body);
-  };
-  const net::response r = co_await net::request(*broker.master, encode,
-                                                io::clock::now() + milliseconds(3000));
-  if (!r.error && r.frame != nullptr) broker.version = r.frame->fields.version;
-}
-
-coro<void> loop_sender::unregister(route::broker_id id, io::clock::time_point deadline,
-                             std::size_t& pending, std::coroutine_handle<>& waiter) {
-  route::broker_entry& broker = brokers_[id];
-  if (broker.master != nullptr) {
-    const auto encode = [&](std::string& out, std::int32_t opaque) {
-      wire::command_fields fields;
-      fields.code = wire::request_code::unregister_client;
-      fields.version = settings_.config.protocol_version;
-      fields.opaque = opaque;
-      wire::frame_writer writer(out, settings_.serialization, fields);
-      wire::unregister_client_request_header header;
-      header.client_id = settings_.client_id;
-      header.producer_group = settings_.config.group;
-      header.write(writer);
-      writer.finish();
-    };
-    (void)co_await net::request(*broker.master, encode, deadline);
-  }
-  if (--pending == 0 && waiter) std::exchange(waiter, {}).resume();
-}
-
-void loop_sender::arm_periodic() {
-  if (stopping_) return;
-  loop_.add_timer(periodic_, std::min(next_refresh_, next_heartbeat_));
-}
-
-void loop_sender::periodic_timer::fire(io::timer_node* t, std::error_code ec) noexcept {
-  if (!ec) static_cast<periodic_timer*>(t)->owner.on_periodic();
-}
-
-void loop_sender::on_periodic() {
-  const auto now = io::clock::now();
-  if (now >= next_refresh_ && !refreshing_) {
-    next_refresh_ = now + settings_.config.route_refresh_interval;
-    refreshing_ = true;
-    spawn([](loop_sender& self, io::clock::time_point deadline) -> coro<void> {
-      co_await self.routes_.refresh_all(deadline);
-      self.refreshing_ = false;
-    }(*this, now + settings_.config.route_refresh_interval));
-  }
-  if (now >= next_heartbeat_) {
-    next_heartbeat_ = now + settings_.config.heartbeat_interval;
-    for (route::broker_id id = 0; id < brokers_.size(); ++id) spawn(heartbeat(id));
-  }
-  arm_periodic();
-}
+// --- queries ---------------------------------------------------------------------------
 
 coro<std::error_code> loop_sender::queues_of(std::string topic, io::clock::time_point deadline,
                                        std::vector<message_queue>& out) {
@@ -220,23 +139,14 @@ coro<std::error_code> loop_sender::queues_of(std::string topic, io::clock::time_
 // --- shutdown ----------------------------------------------------------------------------
 
 coro<void> loop_sender::shutdown_sequence(io::clock::time_point deadline, std::function<void()> done) {
-  stopping_ = true;
-  loop_.cancel_timer(periodic_);
+  registration_.stop();
   // Let the sends in flight finish until the deadline (the producer's gate admits no new ones).
   co_await drain_awaiter(loop_, running_, drained_, deadline);
   // From here sends that still reach this loop (admitted on another thread just before the gate
   // closed) fail at once.
   closing_ = true;
-  // Unregister from every broker (as the Java client does), with a short grace if the deadline
-  // has passed already.
-  const auto unregister_deadline = std::max(deadline, io::clock::now() + milliseconds(200));
-  std::size_t pending = 1;
-  std::coroutine_handle<> waiter;
-  for (route::broker_id id = 0; id < brokers_.size(); ++id) {
-    ++pending;
-    spawn(unregister(id, unregister_deadline, pending, waiter));
-  }
-  if (--pending > 0) co_await park{waiter};
+  // Unregister from every broker, given time even if the deadline has passed already.
+  co_await registration_.unregister_all(deadline);
   // Fails whatever is still in flight (shutting_down) and closes every socket.
   pool_.close_all(std::move(done));
 }

@@ -27,6 +27,7 @@
 #include "send/fault_tolerance.hpp"
 #include "send/loop_counters.hpp"
 #include "send/loop_settings.hpp"
+#include "send/registration.hpp"
 #include "send/send_op.hpp"
 #include "send/send_pipeline.hpp"
 
@@ -86,17 +87,12 @@ class loop_sender {
                                                 std::vector<message_queue>& out);
 
  private:
-  [[nodiscard]] coro<void> heartbeat(route::broker_id broker);
-  [[nodiscard]] coro<void> unregister(route::broker_id broker, io::clock::time_point deadline,
-                                      std::size_t& pending, std::coroutine_handle<>& waiter);
   [[nodiscard]] coro<void> shutdown_sequence(io::clock::time_point deadline, std::function<void()> done);
   /// The flush bookkeeping of a send that ends.
   void note_finished_epoch(const send_op& op) noexcept;
   struct flush_waiter;
   void check_flush_waiters() noexcept;
   void end_flush_waiter(flush_waiter& w, bool timed_out) noexcept;
-  void arm_periodic();
-  void on_periodic();
 
   loop_settings settings_;
   io::loop loop_;
@@ -105,6 +101,7 @@ class loop_sender {
   route::broker_registry brokers_;
   route::name_server_client names_;
   route::topic_routes routes_;
+  registration registration_;
   fault_tolerance faults_;
   admission_gate& gate_;  // the producer's, shared by every loop and caller
   send_op_pool ops_;
@@ -120,16 +117,6 @@ class loop_sender {
   loop_counters counters_;
   send_pipeline pipeline_;
 
-  struct periodic_timer final : io::timer_node {
-    explicit periodic_timer(loop_sender& s) noexcept : timer_node(&fire), owner(s) {}
-    static void fire(io::timer_node* t, std::error_code ec) noexcept;
-    loop_sender& owner;
-  };
-  periodic_timer periodic_{*this};
-  io::clock::time_point next_refresh_{};
-  io::clock::time_point next_heartbeat_{};
-  bool refreshing_ = false;
-  bool stopping_ = false;             // the shutdown sequence has begun
   bool closing_ = false;              // it is closing the connections: new sends fail at once
   std::size_t running_ = 0;           // pipelines not yet finished
   std::coroutine_handle<> drained_;   // the shutdown sequence, waiting for running_ == 0
