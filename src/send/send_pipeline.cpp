@@ -259,11 +259,16 @@ std::string_view send_pipeline::encode_properties(const send_op& op) const {
   return properties_scratch_;
 }
 
-net::request_awaiter<send_pipeline::send_encoder> send_pipeline::request_attempt(
+send_pipeline::attempt_awaiter send_pipeline::request_attempt(
     send_op& op, const route::topic_publish_info& info, route::publish_queue queue,
     net::connection& master, io::clock::time_point deadline) {
-  return net::request(master, send_encoder{*this, op, info, queue}, deadline,
-                      op.mode == send_mode::oneway);
+  return attempt_awaiter(master, send_encoder{*this, op, info, queue}, deadline,
+                         op.mode == send_mode::oneway);
+}
+
+void send_pipeline::prefetch_op(const void* context) noexcept {
+  const char* op = reinterpret_cast<const char*>(&attempt_awaiter::encoder_of(context).op);
+  for (std::size_t line = 0; line < sizeof(send_op); line += 64) __builtin_prefetch(op + line);
 }
 
 void send_pipeline::send_encoder::operator()(std::string& out, std::int32_t opaque) const {

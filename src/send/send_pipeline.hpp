@@ -3,6 +3,7 @@
 // the policy decides; the loop_sender that owns it keeps the bookkeeping of sends in flight.
 #pragma once
 
+#include <coroutine>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include "send/admission.hpp"
 #include "send/attempt_policy.hpp"
 #include "send/fault_tolerance.hpp"
+#include "send/frame_prefetch.hpp"
 #include "send/loop_counters.hpp"
 #include "send/loop_settings.hpp"
 #include "send/send_op.hpp"
@@ -86,15 +88,28 @@ class send_pipeline {
     const route::topic_publish_info& info;
     route::publish_queue queue;
     void operator()(std::string& out, std::int32_t opaque) const;
-    /// Fetches the op's lines: conclude_attempt and finish read most of it.
-    void prefetch() const noexcept {
-      const char* p = reinterpret_cast<const char*>(&op);
-      for (std::size_t line = 0; line < sizeof(send_op); line += 64) __builtin_prefetch(p + line);
+    /// What the connection fetches ahead of the response (frame_prefetch.hpp).
+    [[nodiscard]] const net::waiter_prefetch* prefetch_plan() const noexcept {
+      return self.prefetch_.plan();
     }
   };
+  /// One attempt's request. The first of this loop measures where it sits in the send's frame.
+  struct attempt_awaiter : net::request_awaiter<send_encoder> {
+    using request_awaiter::request_awaiter;
+    bool await_suspend(std::coroutine_handle<> waiting) {
+      const net::request_awaiter<send_encoder>* awaiter = this;  // the waiter's context
+      attempt_prefetch& prefetch = encoder_of(awaiter).self.prefetch_;
+      if (!prefetch.measured()) [[unlikely]] {
+        prefetch.measure(awaiter, sizeof(*awaiter), waiting.address());
+      }
+      return request_awaiter::await_suspend(waiting);
+    }
+  };
+  /// The state hook: fetches the op's lines, which conclude_attempt and finish read.
+  static void prefetch_op(const void* context) noexcept;
   /// The awaitable of one attempt's request, built outside the coroutine so that only the
   /// awaiter, not its arguments, takes room in the send's frame.
-  [[nodiscard]] net::request_awaiter<send_encoder> request_attempt(
+  [[nodiscard]] attempt_awaiter request_attempt(
       send_op& op, const route::topic_publish_info& info, route::publish_queue queue,
       net::connection& master, io::clock::time_point deadline);
 
@@ -133,6 +148,8 @@ class send_pipeline {
   loop_sender& owner_;
   wire::body_codec codec_;
   mutable std::string properties_scratch_;  // encode_properties; loop thread only
+  // Measured by the first attempt through a const encoder; loop thread only.
+  mutable attempt_prefetch prefetch_{&prefetch_op};
 };
 
 }  // namespace rmq::send
