@@ -18,8 +18,8 @@ attempt_plan plan_attempts(const send_shape& shape, const attempt_settings& sett
   attempt_plan plan;
   plan.ordered = shape.ordered;
   if (shape.mode != send_mode::oneway) {
-    plan.max_attempts += shape.mode == send_mode::sync ? settings.retries_sync
-                                                       : settings.retries_async;
+    plan.max_attempts +=
+        shape.mode == send_mode::sync ? settings.retries_sync : settings.retries_async;
   }
   if (shape.ordered && shape.mode == send_mode::sync) plan.max_attempts = 1;
   plan.attempt_cap =
@@ -53,7 +53,8 @@ attempt_verdict judge_attempt(const send_shape& shape, const attempt_settings& s
     case attempt_outcome::kind::written:
       // Oneway: written, no response; nothing learnt of the broker.
       return {next_step::stop_with_result, {}, std::nullopt};
-    case attempt_outcome::kind::answered: break;
+    case attempt_outcome::kind::answered:
+      break;
   }
   const std::int32_t code = outcome.response_code;
   if (stores_message(code)) {

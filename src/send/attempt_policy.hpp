@@ -5,15 +5,15 @@
 // with a fake clock and no sockets.
 #pragma once
 
-#include <chrono>
-#include <cstdint>
-#include <optional>
-#include <system_error>
-
 #include "rmq/producer.hpp"
 #include "rmq/producer_config.hpp"
 #include "route/broker_registry.hpp"
 #include "send/fault_tolerance.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <system_error>
 
 namespace rmq::send {
 
@@ -43,7 +43,7 @@ struct attempt_settings {
 /// What the attempts of one send may do, decided when it starts.
 struct attempt_plan {
   int max_attempts = 1;
-  bool ordered = false;  ///< an ordered send never moves to another queue
+  bool ordered = false;                  ///< an ordered send never moves to another queue
   policy_clock::duration attempt_cap{};  ///< each attempt's share of the budget
 };
 
@@ -79,26 +79,29 @@ struct attempt_outcome {
     answered,          ///< the broker answered with `response_code`
   };
   kind what = kind::answered;
-  std::error_code error;          ///< transport_failed
+  std::error_code error;           ///< transport_failed
   std::int32_t response_code = 0;  ///< answered
-  bool header_valid = true;       ///< answered with a storing code: its header parsed
+  bool header_valid = true;        ///< answered with a storing code: its header parsed
 
   [[nodiscard]] static attempt_outcome transport_failure(std::error_code ec) noexcept {
     return {kind::transport_failed, ec, 0, true};
   }
-  [[nodiscard]] static attempt_outcome write_done() noexcept { return {kind::written, {}, 0, true}; }
-  [[nodiscard]] static attempt_outcome response(std::int32_t code, bool header_valid = true) noexcept {
+  [[nodiscard]] static attempt_outcome write_done() noexcept {
+    return {kind::written, {}, 0, true};
+  }
+  [[nodiscard]] static attempt_outcome response(std::int32_t code,
+                                                bool header_valid = true) noexcept {
     return {kind::answered, {}, code, header_valid};
   }
 };
 
 /// What comes after an attempt.
 enum class next_step : std::uint8_t {
-  retry_same_queue,        ///< an ordered send: another attempt on its one queue, if any remain
-  retry_another_broker,    ///< another attempt, away from this broker, if any remain
-  keep_stored_and_retry,   ///< stored, not as asked: this result stands unless another succeeds
-  stop_with_result,        ///< the send succeeded with this attempt's delivery
-  stop_with_error,         ///< the send failed with the verdict's error
+  retry_same_queue,       ///< an ordered send: another attempt on its one queue, if any remain
+  retry_another_broker,   ///< another attempt, away from this broker, if any remain
+  keep_stored_and_retry,  ///< stored, not as asked: this result stands unless another succeeds
+  stop_with_result,       ///< the send succeeded with this attempt's delivery
+  stop_with_error,        ///< the send failed with the verdict's error
 };
 
 /// One attempt judged: what comes next, the error it ended with (the reason of a retry, or the
@@ -164,7 +167,9 @@ class attempt_sequence {
   [[nodiscard]] bool is_retry() const noexcept { return made_ > 0; }
   /// The broker of the last attempt (made or skipped): the next pick avoids it. Only a
   /// finished attempt's broker counts: read it before begin().
-  [[nodiscard]] std::optional<route::broker_id> last_broker() const noexcept { return last_broker_; }
+  [[nodiscard]] std::optional<route::broker_id> last_broker() const noexcept {
+    return last_broker_;
+  }
   /// Why the sequence stopped (or the last attempt failed).
   [[nodiscard]] std::error_code error() const noexcept { return error_; }
   [[nodiscard]] const attempt_plan& plan() const noexcept { return plan_; }

@@ -21,9 +21,10 @@ net::waiter_prefetch frame_lines(const awaiter_placement& placement,
   // frame's start up to whole lines, and last reaches one line past the one that
   // context + size - 1 lies in, whatever the context's alignment.
   const std::ptrdiff_t behind = std::max<std::ptrdiff_t>(placement.offset, 0);
-  const std::ptrdiff_t first = -std::min<std::ptrdiff_t>((behind + line_size - 1) / line_size,
-                                                         max_lines_behind);
-  const std::ptrdiff_t size = std::max<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(placement.size), 1);
+  const std::ptrdiff_t first =
+      -std::min<std::ptrdiff_t>((behind + line_size - 1) / line_size, max_lines_behind);
+  const std::ptrdiff_t size =
+      std::max<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(placement.size), 1);
   const std::ptrdiff_t last = std::min<std::ptrdiff_t>((size - 1) / line_size + 1, 127);
   net::waiter_prefetch plan;
   plan.first_line = static_cast<std::int8_t>(first);

@@ -5,10 +5,10 @@
 // at run time: once per loop, on its first attempt.
 #pragma once
 
+#include "net/request_table.hpp"
+
 #include <cstddef>
 #include <optional>
-
-#include "net/request_table.hpp"
 
 namespace rmq::send {
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-
 namespace rmq::send {
 namespace {
 
@@ -11,7 +10,8 @@ fault_tables tables_from(const producer_config& config) {
     return {config.custom_fault_tables->latency_max, config.custom_fault_tables->not_available,
             config.custom_fault_tables->isolation_latency};
   }
-  return config.fault_tables == fault_table_preset::v4_9 ? fault_tables::v4_9() : fault_tables::v5();
+  return config.fault_tables == fault_table_preset::v4_9 ? fault_tables::v4_9()
+                                                         : fault_tables::v5();
 }
 
 // Waits until `count` reaches zero or `deadline` passes (a shutdown's grace period).
@@ -129,7 +129,7 @@ void loop_sender::note_finished_epoch(const send_op& op) noexcept {
 // --- queries ---------------------------------------------------------------------------
 
 coro<std::error_code> loop_sender::queues_of(std::string topic, io::clock::time_point deadline,
-                                       std::vector<message_queue>& out) {
+                                             std::vector<message_queue>& out) {
   route::publish_info_ptr info;
   const std::error_code ec = co_await routes_.get(topic, deadline, info);
   if (!ec) out = info->message_queues;
@@ -138,7 +138,8 @@ coro<std::error_code> loop_sender::queues_of(std::string topic, io::clock::time_
 
 // --- shutdown ----------------------------------------------------------------------------
 
-coro<void> loop_sender::shutdown_sequence(io::clock::time_point deadline, std::function<void()> done) {
+coro<void> loop_sender::shutdown_sequence(io::clock::time_point deadline,
+                                          std::function<void()> done) {
   registration_.stop();
   // Let the sends in flight finish until the deadline (the producer's gate admits no new ones).
   co_await drain_awaiter(loop_, running_, drained_, deadline);

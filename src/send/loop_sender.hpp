@@ -4,16 +4,6 @@
 // path takes no locks.
 #pragma once
 
-#include <atomic>
-#include <chrono>
-#include <cstdint>
-#include <functional>
-#include <map>
-#include <memory>
-#include <optional>
-#include <string>
-#include <system_error>
-
 #include "common/coro.hpp"
 #include "common/frame_pool.hpp"
 #include "io/loop.hpp"
@@ -30,6 +20,16 @@
 #include "send/registration.hpp"
 #include "send/send_op.hpp"
 #include "send/send_pipeline.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
 
 namespace rmq::send {
 
@@ -87,7 +87,8 @@ class loop_sender {
                                                 std::vector<message_queue>& out);
 
  private:
-  [[nodiscard]] coro<void> shutdown_sequence(io::clock::time_point deadline, std::function<void()> done);
+  [[nodiscard]] coro<void> shutdown_sequence(io::clock::time_point deadline,
+                                             std::function<void()> done);
   /// The flush bookkeeping of a send that ends.
   void note_finished_epoch(const send_op& op) noexcept;
   struct flush_waiter;
@@ -117,15 +118,15 @@ class loop_sender {
   loop_counters counters_;
   send_pipeline pipeline_;
 
-  bool closing_ = false;              // it is closing the connections: new sends fail at once
-  std::size_t running_ = 0;           // pipelines not yet finished
-  std::coroutine_handle<> drained_;   // the shutdown sequence, waiting for running_ == 0
+  bool closing_ = false;                 // it is closing the connections: new sends fail at once
+  std::size_t running_ = 0;              // pipelines not yet finished
+  std::coroutine_handle<> drained_;      // the shutdown sequence, waiting for running_ == 0
   const send_op* initiating_ = nullptr;  // the op whose initiating call is on the stack
 
   // Flush epochs: a flush closes the current epoch and waits for the sends of every epoch up to
   // it. The common case (no flush pending) costs a compare per send.
   std::uint64_t epoch_ = 0;
-  std::size_t running_in_epoch_ = 0;           // sends of epoch_ still running
+  std::size_t running_in_epoch_ = 0;            // sends of epoch_ still running
   std::map<std::uint64_t, std::size_t> older_;  // earlier epochs with sends still running
   flush_waiter* flush_waiters_ = nullptr;
 };

@@ -1,11 +1,11 @@
 // What every loop of a producer is given: the settings derived once from producer_config.
 #pragma once
 
-#include <string>
-#include <vector>
-
 #include "rmq/producer_config.hpp"
 #include "wire/command.hpp"
+
+#include <string>
+#include <vector>
 
 namespace rmq::send {
 

@@ -1,13 +1,13 @@
 #include "send/registration.hpp"
 
-#include <algorithm>
-#include <string>
-
 #include "net/request.hpp"
 #include "send/attempt_policy.hpp"
 #include "wire/codes.hpp"
 #include "wire/headers.hpp"
 #include "wire/heartbeat.hpp"
+
+#include <algorithm>
+#include <string>
 
 namespace rmq::send {
 namespace {
@@ -30,9 +30,9 @@ io::clock::time_point heartbeat_deadline(const producer_config& config,
 io::clock::time_point unregister_deadline(const producer_config& config,
                                           io::clock::time_point shutdown_deadline,
                                           io::clock::time_point now) noexcept {
-  const attempt_plan one_send = plan_attempts({send_mode::sync, false, false},
-                                              attempt_settings::from(config), now,
-                                              now + config.send_timeout);
+  const attempt_plan one_send =
+      plan_attempts({send_mode::sync, false, false}, attempt_settings::from(config), now,
+                    now + config.send_timeout);
   return std::max(shutdown_deadline, now + one_send.attempt_cap);
 }
 
@@ -47,7 +47,9 @@ void registration::start() {
   arm_periodic();
 }
 
-void registration::on_new_master(route::broker_id broker) { spawn(heartbeat(broker)); }
+void registration::on_new_master(route::broker_id broker) {
+  spawn(heartbeat(broker));
+}
 
 void registration::stop() {
   stopped_ = true;

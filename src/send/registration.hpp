@@ -4,15 +4,15 @@
 // unregister_deadline), never fixed numbers.
 #pragma once
 
-#include <coroutine>
-#include <cstddef>
-
 #include "common/coro.hpp"
 #include "io/loop.hpp"
 #include "rmq/producer_config.hpp"
 #include "route/broker_registry.hpp"
 #include "route/topic_routes.hpp"
 #include "send/loop_settings.hpp"
+
+#include <coroutine>
+#include <cstddef>
 
 namespace rmq::send {
 

@@ -1,13 +1,13 @@
 #include "send/send_pipeline.hpp"
 
-#include <algorithm>
-#include <exception>
-
 #include "send/loop_sender.hpp"
 #include "send/queue_selector.hpp"
 #include "wire/batch.hpp"
 #include "wire/codes.hpp"
 #include "wire/properties.hpp"
+
+#include <algorithm>
+#include <exception>
 
 namespace rmq::send {
 namespace {
@@ -18,19 +18,26 @@ constexpr std::string_view default_region = "DefaultRegion";
 
 wire::compression_type compression_of(compression c) {
   switch (c) {
-    case compression::zstd: return wire::compression_type::zstd;
-    case compression::lz4: return wire::compression_type::lz4;
-    case compression::zlib: break;
+    case compression::zstd:
+      return wire::compression_type::zstd;
+    case compression::lz4:
+      return wire::compression_type::lz4;
+    case compression::zlib:
+      break;
   }
   return wire::compression_type::zlib;
 }
 
 send_status status_of(std::int32_t code) {
   switch (code) {
-    case wire::response_code::flush_disk_timeout: return send_status::flush_disk_timeout;
-    case wire::response_code::flush_slave_timeout: return send_status::flush_slave_timeout;
-    case wire::response_code::slave_not_available: return send_status::slave_not_available;
-    default: return send_status::send_ok;
+    case wire::response_code::flush_disk_timeout:
+      return send_status::flush_disk_timeout;
+    case wire::response_code::flush_slave_timeout:
+      return send_status::flush_slave_timeout;
+    case wire::response_code::slave_not_available:
+      return send_status::slave_not_available;
+    default:
+      return send_status::send_ok;
   }
 }
 
@@ -114,9 +121,8 @@ detached send_pipeline::run(send_op& op) {
       attempts.stop(make_error_code(errc::delivery_time_unsupported));
       break;
     }
-    const net::response r =
-        co_await request_attempt(op, *info, queue, *master,
-                                 attempt_deadline(attempts.plan(), now, op.deadline));
+    const net::response r = co_await request_attempt(
+        op, *info, queue, *master, attempt_deadline(attempts.plan(), now, op.deadline));
     if (conclude_attempt(op, *info, queue, r, now, attempts)) co_return;
   }
   finish(op, attempts.error(), info.get());
@@ -173,8 +179,8 @@ std::error_code send_pipeline::prepare_body(send_op& op) {
 std::error_code send_pipeline::plan_send(send_op& op, const route::topic_publish_info& info,
                                          attempt_sequence& attempts,
                                          std::optional<std::size_t>& fixed_queue) const {
-  attempts = attempt_sequence(
-      plan_attempts(shape_of(op), attempt_settings_, op.started, op.deadline));
+  attempts =
+      attempt_sequence(plan_attempts(shape_of(op), attempt_settings_, op.started, op.deadline));
   // An ordered send's queue is chosen once and kept by every attempt.
   if (op.ordered) {
     const std::error_code ec = choose_ordered_queue(op, info, fixed_queue);
@@ -207,7 +213,8 @@ std::error_code send_pipeline::choose_ordered_queue(send_op& op,
     }
     index = extras.selector(info.message_queues, first_message(op));
   } catch (const std::exception& e) {
-    extras.diagnostics.remark = bounded_remark(std::string("the queue selector threw: ") + e.what());
+    extras.diagnostics.remark =
+        bounded_remark(std::string("the queue selector threw: ") + e.what());
     return make_error_code(errc::queue_selector_failed);
   } catch (...) {
     extras.diagnostics.remark = "the queue selector threw a non-standard exception";
@@ -228,9 +235,9 @@ route::publish_queue send_pipeline::pick_queue(const route::topic_publish_info& 
                                                io::clock::time_point now) {
   const std::size_t index =
       fixed_queue ? *fixed_queue
-                 : select_queue({info.queues, last_broker,
-                                 settings_.config.fault_tolerance ? &faults_ : nullptr, now},
-                                info.round_robin);
+                  : select_queue({info.queues, last_broker,
+                                  settings_.config.fault_tolerance ? &faults_ : nullptr, now},
+                                 info.round_robin);
   return info.queues[index];
 }
 
@@ -252,16 +259,17 @@ std::string_view send_pipeline::encode_properties(const send_op& op) const {
   if (op.batch.empty()) {
     wire::append_properties(properties_scratch_, *op.msg, {op.uniq_key_view(), {}});
   } else {
-    wire::append_batch_header_properties(properties_scratch_,
-                                         op.batch.front().wait_store_msg_ok(),
+    wire::append_batch_header_properties(properties_scratch_, op.batch.front().wait_store_msg_ok(),
                                          op.uniq_key_view());
   }
   return properties_scratch_;
 }
 
-send_pipeline::attempt_awaiter send_pipeline::request_attempt(
-    send_op& op, const route::topic_publish_info& info, route::publish_queue queue,
-    net::connection& master, io::clock::time_point deadline) {
+send_pipeline::attempt_awaiter send_pipeline::request_attempt(send_op& op,
+                                                              const route::topic_publish_info& info,
+                                                              route::publish_queue queue,
+                                                              net::connection& master,
+                                                              io::clock::time_point deadline) {
   return attempt_awaiter(master, send_encoder{*this, op, info, queue}, deadline,
                          op.mode == send_mode::oneway);
 }
@@ -333,13 +341,18 @@ bool send_pipeline::conclude_attempt(send_op& op, const route::topic_publish_inf
                            outcome.what == attempt_outcome::kind::answered ? &header : nullptr};
   switch (verdict.step) {
     case next_step::retry_same_queue:
-    case next_step::retry_another_broker: return false;
+    case next_step::retry_another_broker:
+      return false;
     case next_step::keep_stored_and_retry:
       // This attempt's result stands should every later attempt fail (final_error).
       describe_delivery(op.extras().stored_not_ok.emplace(), op, &info, &delivered);
       return false;
-    case next_step::stop_with_result: finish(op, {}, &info, &delivered); return true;
-    case next_step::stop_with_error: finish(op, verdict.error, &info); return true;
+    case next_step::stop_with_result:
+      finish(op, {}, &info, &delivered);
+      return true;
+    case next_step::stop_with_error:
+      finish(op, verdict.error, &info);
+      return true;
   }
   return true;
 }
@@ -379,8 +392,8 @@ void send_pipeline::finish(send_op& op, std::error_code ec, const route::topic_p
 }
 
 void send_pipeline::describe_delivery(send_result& result, const send_op& op,
-                              const route::topic_publish_info* info,
-                              const delivery* delivered) const {
+                                      const route::topic_publish_info* info,
+                                      const delivery* delivered) const {
   // The message itself is read only when it brought its own key: at depth the user's message
   // is long out of the cache by now (a miss on every completion).
   result.status = send_status::send_ok;  // a stored-but-not-OK code overrides it below

@@ -3,13 +3,6 @@
 // the policy decides; the loop_sender that owns it keeps the bookkeeping of sends in flight.
 #pragma once
 
-#include <coroutine>
-#include <cstdint>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <system_error>
-
 #include "common/coro.hpp"
 #include "io/loop.hpp"
 #include "net/request.hpp"
@@ -24,6 +17,13 @@
 #include "send/send_op.hpp"
 #include "wire/compression.hpp"
 #include "wire/headers.hpp"
+
+#include <coroutine>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
 
 namespace rmq::send {
 
@@ -57,7 +57,8 @@ class send_pipeline {
   [[nodiscard]] static const message& first_message(const send_op& op) noexcept;
   [[nodiscard]] static send_shape shape_of(const send_op& op) noexcept;
   /// The gate's slow path: waits for room (a frame of its own, only while the gate is full).
-  [[nodiscard]] coro<std::error_code> wait_at_gate(std::size_t bytes, io::clock::time_point deadline);
+  [[nodiscard]] coro<std::error_code> wait_at_gate(std::size_t bytes,
+                                                   io::clock::time_point deadline);
   /// UNIQ_KEY, properties and the body to send (compressed or a batch body) into the op.
   [[nodiscard]] std::error_code prepare_body(send_op& op);
 
@@ -109,9 +110,9 @@ class send_pipeline {
   static void prefetch_op(const void* context) noexcept;
   /// The awaitable of one attempt's request, built outside the coroutine so that only the
   /// awaiter, not its arguments, takes room in the send's frame.
-  [[nodiscard]] attempt_awaiter request_attempt(
-      send_op& op, const route::topic_publish_info& info, route::publish_queue queue,
-      net::connection& master, io::clock::time_point deadline);
+  [[nodiscard]] attempt_awaiter request_attempt(send_op& op, const route::topic_publish_info& info,
+                                                route::publish_queue queue, net::connection& master,
+                                                io::clock::time_point deadline);
 
   /// Reads an attempt's outcome, has the policy judge it, and performs the verdict: counts it
   /// in the fault table and, when the send is done, finishes it here, while the response frame

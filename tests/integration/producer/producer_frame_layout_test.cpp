@@ -1,12 +1,12 @@
 // The send pipeline's own coroutine frame, measured by its first attempt: the lines the
 // connection fetches ahead of a response reach from the frame's start over the whole awaiter.
+#include "producer_fixture.hpp"
+#include "send/frame_prefetch.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
 #include <set>
-
-#include "producer_fixture.hpp"
-#include "send/frame_prefetch.hpp"
 
 using rmq::test::producer_fixture;
 using rmq::test::sim_with;
@@ -19,7 +19,7 @@ TEST_CASE("a send measures where its attempt's awaiter sits; the prefetched line
   const auto placement = rmq::send::last_measured_placement();
   REQUIRE(placement.has_value());
   MESSAGE("attempt awaiter: " << placement->offset << " bytes into the frame, " << placement->size
-                               << " bytes");
+                              << " bytes");
   // Inside the frame, after its resume and destroy pointers, and near enough for the plan to
   // reach the frame's start (max_lines_behind).
   CHECK(placement->offset >= static_cast<std::ptrdiff_t>(2 * sizeof(void*)));

@@ -1,14 +1,15 @@
 // The attempt policy with no sockets and a fake clock: every outcome it distinguishes × every
 // kind of send, each attempt's share of the deadline, and a scripted exchange failed at each
 // step in turn.
+#include "send/attempt_policy.hpp"
+
+#include "rmq/error.hpp"
+#include "wire/codes.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string>
 #include <vector>
-
-#include "rmq/error.hpp"
-#include "send/attempt_policy.hpp"
-#include "wire/codes.hpp"
 
 using namespace std::chrono_literals;
 using rmq::errc;
@@ -76,10 +77,9 @@ struct row {
 std::vector<row> outcome_table() {
   std::vector<row> rows;
   const auto transport = [&](const char* name, errc e, bool retriable) {
-    rows.push_back({std::string("transport ") + name,
-                    attempt_outcome::transport_failure(make_error_code(e)), false,
-                    retriable ? expect::retry : expect::error, make_error_code(e),
-                    isolated_reachable});
+    rows.push_back(
+        {std::string("transport ") + name, attempt_outcome::transport_failure(make_error_code(e)),
+         false, retriable ? expect::retry : expect::error, make_error_code(e), isolated_reachable});
   };
   transport("timeout", errc::timed_out, true);
   transport("disconnect", errc::connection_lost, true);
@@ -91,12 +91,16 @@ std::vector<row> outcome_table() {
   transport("name resolution", errc::name_resolution_failed, false);
   transport("frame too large", errc::frame_too_large, false);
 
-  rows.push_back({"written (oneway)", attempt_outcome::write_done(), false, expect::result, {},
-                  std::nullopt});
-  rows.push_back({"SUCCESS", attempt_outcome::response(code::success), false, expect::result, {},
+  rows.push_back(
+      {"written (oneway)", attempt_outcome::write_done(), false, expect::result, {}, std::nullopt});
+  rows.push_back(
+      {"SUCCESS", attempt_outcome::response(code::success), false, expect::result, {}, answered});
+  rows.push_back({"SUCCESS, retry when not stored OK",
+                  attempt_outcome::response(code::success),
+                  true,
+                  expect::result,
+                  {},
                   answered});
-  rows.push_back({"SUCCESS, retry when not stored OK", attempt_outcome::response(code::success),
-                  true, expect::result, {}, answered});
   rows.push_back({"SUCCESS with a header that does not parse",
                   attempt_outcome::response(code::success, false), false, expect::error,
                   make_error_code(errc::invalid_response), isolated_unreachable});
@@ -104,8 +108,12 @@ std::vector<row> outcome_table() {
                                 std::pair{"FLUSH_SLAVE_TIMEOUT", code::flush_slave_timeout},
                                 std::pair{"SLAVE_NOT_AVAILABLE", code::slave_not_available}}) {
     rows.push_back({name, attempt_outcome::response(c), false, expect::result, {}, answered});
-    rows.push_back({std::string(name) + ", retry when not stored OK", attempt_outcome::response(c),
-                    true, expect::keep_stored, {}, answered});
+    rows.push_back({std::string(name) + ", retry when not stored OK",
+                    attempt_outcome::response(c),
+                    true,
+                    expect::keep_stored,
+                    {},
+                    answered});
     rows.push_back({std::string(name) + " with a header that does not parse",
                     attempt_outcome::response(c, false), true, expect::error,
                     make_error_code(errc::invalid_response), isolated_unreachable});
@@ -179,8 +187,12 @@ TEST_CASE("every outcome × every kind of send: the decision, its error and its 
           step = !k.shape.ordered && more ? next_step::keep_stored_and_retry
                                           : next_step::stop_with_result;
           break;
-        case expect::result: step = next_step::stop_with_result; break;
-        case expect::error: step = next_step::stop_with_error; break;
+        case expect::result:
+          step = next_step::stop_with_result;
+          break;
+        case expect::error:
+          step = next_step::stop_with_error;
+          break;
       }
       CHECK(v.step == step);
       CHECK(v.error == r.error);
@@ -191,13 +203,14 @@ TEST_CASE("every outcome × every kind of send: the decision, its error and its 
       }
       // Whether another attempt follows: only after a retry verdict, and never for oneway or
       // an ordered sync send.
-      const bool another = (step == next_step::retry_same_queue ||
-                            step == next_step::retry_another_broker ||
-                            step == next_step::keep_stored_and_retry) &&
-                           attempts.may_attempt(t0 + 1ms, t0 + 3s);
-      CHECK(another == (more && step != next_step::stop_with_result &&
-                        step != next_step::stop_with_error));
-      if (k.shape.mode == send_mode::oneway || (k.shape.ordered && k.shape.mode == send_mode::sync)) {
+      const bool another =
+          (step == next_step::retry_same_queue || step == next_step::retry_another_broker ||
+           step == next_step::keep_stored_and_retry) &&
+          attempts.may_attempt(t0 + 1ms, t0 + 3s);
+      CHECK(another ==
+            (more && step != next_step::stop_with_result && step != next_step::stop_with_error));
+      if (k.shape.mode == send_mode::oneway ||
+          (k.shape.ordered && k.shape.mode == send_mode::sync)) {
         CHECK_FALSE(another);
       }
       CHECK(attempts.last_broker() == 7u);
@@ -472,7 +485,8 @@ TEST_CASE("the scripted exchange as is: two retries, the stored result of the la
   CHECK(kept.stored);
   CHECK_FALSE(kept.error);
   CHECK(kept.ended == t0 + 60ms);
-  const run_result plain = run_script({send_mode::sync, false, false}, settings_with(false), script);
+  const run_result plain =
+      run_script({send_mode::sync, false, false}, settings_with(false), script);
   CHECK(plain.attempts == 2);  // FLUSH_SLAVE_TIMEOUT is the result
   CHECK_FALSE(plain.stored);
   CHECK_FALSE(plain.error);
@@ -496,9 +510,8 @@ TEST_CASE("a kept stored result wins over a later fatal failure and over the dea
   CHECK(r1.finals == 1);
   CHECK(r1.stored);
   CHECK_FALSE(r1.error);
-  const std::vector<scripted_attempt> hung = {{k::answer, 10ms, code::flush_disk_timeout},
-                                              {k::timeout},
-                                              {k::timeout}};
+  const std::vector<scripted_attempt> hung = {
+      {k::answer, 10ms, code::flush_disk_timeout}, {k::timeout}, {k::timeout}};
   const run_result r2 = run_script({send_mode::sync, false, false}, settings_with(true), hung);
   CHECK(r2.stored);
   CHECK_FALSE(r2.error);

@@ -1,12 +1,12 @@
 // The frame lines fetched ahead of a send attempt's response cover the frame's start and the
 // whole awaiter, for any placement and any alignment of the awaiter.
+#include "send/frame_prefetch.hpp"
+
 #include <doctest/doctest.h>
 
 #include <coroutine>
 #include <cstdint>
 #include <set>
-
-#include "send/frame_prefetch.hpp"
 
 using rmq::send::attempt_prefetch;
 using rmq::send::awaiter_placement;

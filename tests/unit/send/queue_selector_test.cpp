@@ -58,7 +58,8 @@ TEST_CASE("with a single broker a retry goes back to it") {
 TEST_CASE("fault tolerance skips unavailable brokers, then unreachable, then gives up") {
   const auto queues = two_brokers();
   fault_tolerance faults;
-  faults.update(0, 10ms, {.isolating = true, .reachable = true}, t0);  // broker 0 isolated but reachable
+  // Broker 0 isolated but reachable.
+  faults.update(0, 10ms, {.isolating = true, .reachable = true}, t0);
   std::uint32_t rr = 0;
   for (int i = 0; i < 20; ++i) {
     CHECK(queues[select_queue({queues, std::nullopt, &faults, t0}, rr)].broker == 1);

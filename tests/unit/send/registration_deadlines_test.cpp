@@ -1,8 +1,8 @@
 // The waits of registration follow producer_config: a heartbeat waits as long as a send may,
 // the unregister of a late shutdown gets one send attempt's time.
-#include <doctest/doctest.h>
-
 #include "send/registration.hpp"
+
+#include <doctest/doctest.h>
 
 using namespace std::chrono_literals;
 using rmq::send::heartbeat_deadline;
