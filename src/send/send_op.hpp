@@ -28,7 +28,6 @@
 
 namespace rmq::send {
 
-
 /// What only some sends need (a compressed or batch body, the diagnostics of a failure or a
 /// retry, what the send took over from its caller): allocated the first time an op needs it and
 /// kept with the op from then on, so that the usual send carries 8 bytes for it instead of ~400
