@@ -202,9 +202,10 @@ void bm_select_queue(benchmark::State& state) {
   }
   send::fault_tolerance faults;
   const auto now = send::fault_clock::now();
-  faults.update(0, std::chrono::milliseconds(2), false, true, now);
-  faults.update(1, std::chrono::milliseconds(3), false, true, now);
-  if (state.range(0) >= 1) faults.update(0, std::chrono::milliseconds(10000), true, true, now);
+  faults.update(0, std::chrono::milliseconds(2), {.isolating = false, .reachable = true}, now);
+  faults.update(1, std::chrono::milliseconds(3), {.isolating = false, .reachable = true}, now);
+  if (state.range(0) >= 1)
+    faults.update(0, std::chrono::milliseconds(10000), {.isolating = true, .reachable = true}, now);
   send::selection_input in{queues, std::nullopt, &faults, now};
   if (state.range(0) == 2) in.last_broker = 1;
   std::uint32_t round_robin = 0;

@@ -33,7 +33,7 @@ void connection_core::encode_deferred() {
     const deferred_request next = deferred_.front();
     deferred_.pop_front();
     // A deferred request is encoded long after it was made, its waiter's state out of the
-    // cache: fetch the frame of the one 8 on and what the one 2 on points to, as dispatch does.
+    // cache: fetch ahead as dispatch does (the waiters name what, waiter_prefetch).
     if (const deferred_request* ahead = deferred_.peek(7)) table_.prefetch_waiter(ahead->opaque, 0);
     if (const deferred_request* ahead = deferred_.peek(1)) {
       table_.prefetch_waiter_state(ahead->opaque, 0);
@@ -174,8 +174,8 @@ void connection_core::dispatch(const wire::command_view& frame) {
     }
     ++counters_.responses;
     // Responses come back roughly in request order, and a response costs ~1 µs: fetch the
-    // frame of the waiter 8 responses on, and what the waiter 2 on points to (read from its
-    // frame, fetched 6 responses ago), so that both are in the cache when they complete.
+    // lines the waiter 8 responses on named, and the state of the waiter 2 on (reached through
+    // those lines, fetched 6 responses ago), so that both are in the cache when they complete.
     table_.prefetch_waiter(frame.fields.opaque, 8);
     table_.prefetch_waiter_state(frame.fields.opaque, 2);
     complete(slot, {}, &frame);

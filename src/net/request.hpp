@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include "net/connection.hpp"
@@ -38,23 +39,26 @@ class request_awaiter {
     // The encoder lives in this awaiter until the waiter runs, so the connection may encode
     // the frame later, once its pending buffer has room.
     result_.error = conn_.request_deferrable({&request_awaiter::encode, this}, deadline_,
-                                             {&request_awaiter::complete, this, prefetch_hook()},
+                                             {&request_awaiter::complete, this, prefetch_plan()},
                                              oneway_);
     return !result_.error;  // refused at once: resume without suspending
   }
   response await_resume() const noexcept { return result_; }
 
+  /// The encoder of the awaiter that is a waiter's context (for a waiter_prefetch state hook).
+  static const std::remove_reference_t<Encode>& encoder_of(const void* context) noexcept {
+    return static_cast<const request_awaiter*>(context)->encode_;
+  }
+
  private:
   static void encode(void* self, std::string& out, std::int32_t opaque) {
     static_cast<request_awaiter*>(self)->encode_(out, opaque);
   }
-  // An encoder may name what its response's handling will read (a send's op) for the table to
-  // fetch ahead: prefetch() const noexcept.
-  static constexpr auto prefetch_hook() noexcept -> void (*)(const void*) noexcept {
-    if constexpr (requires(const Encode& e) { e.prefetch(); }) {
-      return [](const void* self) noexcept {
-        static_cast<const request_awaiter*>(self)->encode_.prefetch();
-      };
+  // An encoder may say what the table should fetch ahead of its response's handling:
+  // const waiter_prefetch* prefetch_plan() const noexcept.
+  const waiter_prefetch* prefetch_plan() const noexcept {
+    if constexpr (requires(const Encode& e) { e.prefetch_plan(); }) {
+      return encode_.prefetch_plan();
     } else {
       return nullptr;
     }

@@ -23,15 +23,26 @@ namespace rmq::net {
 
 using clock = std::chrono::steady_clock;
 
+/// What the table may fetch into the cache ahead of a waiter's completion. Decided by whoever
+/// made the waiter (the table knows nothing of what lies around a context); one per kind of
+/// waiter, outliving every request that points to it.
+struct waiter_prefetch {
+  /// Lines to fetch as context + line * 64, first_line..last_line (none when first > last):
+  /// what complete() touches around the context (request_table::prefetch_waiter).
+  std::int8_t first_line = 0;
+  std::int8_t last_line = -1;
+  /// Optional: starts fetching what complete() will read beyond the context
+  /// (request_table::prefetch_waiter_state).
+  void (*state)(const void* context) noexcept = nullptr;
+};
+
 /// Called exactly once per request: with the response (valid only during the call), or with an
 /// error and nullptr. A plain function pointer plus context, so a request costs no allocation;
 /// the context is usually the awaiter object inside the waiting coroutine's frame.
 struct response_waiter {
   void (*complete)(void* context, std::error_code ec, const wire::command_view* response) = nullptr;
   void* context = nullptr;
-  /// Optional: starts fetching into the cache what complete() will read beyond the context
-  /// (request_table::prefetch_waiter_state).
-  void (*prefetch)(const void* context) noexcept = nullptr;
+  const waiter_prefetch* prefetch = nullptr;  ///< optional
 
   void operator()(std::error_code ec, const wire::command_view* response) const {
     complete(context, ec, response);
@@ -84,20 +95,22 @@ class request_table {
   /// waiter's state (a coroutine frame) has left the cache since its request was sent.
   void prefetch_waiter(std::int32_t opaque, std::uint32_t ahead) const noexcept {
     const request_slot* slot = live_slot_after(opaque, ahead);
-    if (slot == nullptr) return;
-    // The context is usually an awaiter inside the waiting coroutine's frame, and the frame's
-    // start (its resume pointer) lies before it: a send's awaiter sits 312 bytes into its
-    // 432-byte frame. Fetch the lines around it, mostly behind.
+    if (slot == nullptr || slot->waiter.prefetch == nullptr) return;
+    // The lines its maker named (waiter_prefetch), around the context.
+    const waiter_prefetch& lines = *slot->waiter.prefetch;
     const auto* context = static_cast<const char*>(slot->waiter.context);
-    for (int line = -5; line <= 2; ++line) __builtin_prefetch(context + line * 64);
+    for (int line = lines.first_line; line <= lines.last_line; ++line) {
+      __builtin_prefetch(context + line * 64);
+    }
   }
-  /// Calls the prefetch hook of the waiter `ahead` opaques after `opaque`, if it is live and has
-  /// one: at depth a send's op has left the cache too, and its address is in the frame that
-  /// prefetch_waiter fetched a few responses earlier.
+  /// Calls the state hook of the waiter `ahead` opaques after `opaque`, if it is live and has
+  /// one: at depth what a waiter points to has left the cache too, and the pointer sits near
+  /// the context that prefetch_waiter fetched a few responses earlier.
   void prefetch_waiter_state(std::int32_t opaque, std::uint32_t ahead) const noexcept {
     const request_slot* slot = live_slot_after(opaque, ahead);
-    if (slot != nullptr && slot->waiter.prefetch != nullptr) {
-      slot->waiter.prefetch(slot->waiter.context);
+    if (slot != nullptr && slot->waiter.prefetch != nullptr &&
+        slot->waiter.prefetch->state != nullptr) {
+      slot->waiter.prefetch->state(slot->waiter.context);
     }
   }
 

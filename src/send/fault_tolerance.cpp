@@ -36,14 +36,14 @@ milliseconds fault_tolerance::not_available_for(milliseconds latency) const {
   return milliseconds(0);
 }
 
-void fault_tolerance::update(broker_id broker, milliseconds latency, bool isolation,
-                             bool reachable, fault_clock::time_point now) {
+void fault_tolerance::update(broker_id broker, milliseconds latency, fault_report report,
+                             fault_clock::time_point now) {
   if (broker >= items_.size()) items_.resize(broker + 1);
   item& it = items_[broker];
   it.known = true;
   it.latency = latency;
-  it.reachable = reachable;
-  const milliseconds duration = not_available_for(isolation ? tables_.isolation_latency : latency);
+  it.reachable = report.reachable;
+  const milliseconds duration = not_available_for(report.isolating ? tables_.isolation_latency : latency);
   // The window is only ever extended: a fast answer does not cut short an isolation.
   if (duration.count() > 0 && now + duration > it.available_from) it.available_from = now + duration;
 }

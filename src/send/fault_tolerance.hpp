@@ -28,13 +28,21 @@ struct fault_tables {
   [[nodiscard]] bool valid() const noexcept;
 };
 
+/// How one attempt counts for its broker.
+struct fault_report {
+  /// A failure that isolates the broker: it counts as `isolation_latency`, not its latency.
+  bool isolating = false;
+  /// False: the outcome says the broker cannot serve sends now (queue selection then avoids it
+  /// even when every broker is inside its not-available window).
+  bool reachable = true;
+};
+
 class fault_tolerance {
  public:
   explicit fault_tolerance(fault_tables tables = fault_tables::v5()) : tables_(std::move(tables)) {}
 
-  /// After an attempt on `broker`: its latency, whether the failure isolates the broker
-  /// (transport errors, broker errors) and whether it was reachable at all.
-  void update(broker_id broker, std::chrono::milliseconds latency, bool isolation, bool reachable,
+  /// After an attempt on `broker`: its latency and what the outcome says of the broker.
+  void update(broker_id broker, std::chrono::milliseconds latency, fault_report report,
               fault_clock::time_point now);
 
   /// Not inside a not-available window. Unknown brokers are available.

@@ -1,4 +1,4 @@
-// rmq::producer: the public API over the shards. Every entry point ends in shard::run on a
+// rmq::producer: the public API over its loops. Every entry point ends in loop_sender::run on a
 // loop thread; the blocking forms wait for the same completion the async forms deliver.
 #include "rmq/producer.hpp"
 
@@ -20,7 +20,7 @@
 
 #include "io/async.hpp"
 #include "io/resolve.hpp"
-#include "send/shard.hpp"
+#include "send/loop_sender.hpp"
 #include "wire/uniq_key.hpp"
 #include "wire/validation.hpp"
 
@@ -250,7 +250,7 @@ class detail::producer_impl {
     if (servers.empty()) {
       if (const char* env = std::getenv("NAMESRV_ADDR")) servers = env;
     }
-    send::shard_settings settings;
+    send::loop_settings settings;
     settings.config = config_;
     settings.name_servers = split_name_servers(servers);
     if (settings.name_servers.empty()) return make_error_code(errc::no_name_server);
@@ -270,33 +270,33 @@ class detail::producer_impl {
                                  : wire::serialize_type::json;
     admission_ = std::make_unique<send::admission_gate>(
         config_.max_in_flight_sends, config_.max_in_flight_bytes, config_.fail_fast_when_full);
-    std::vector<std::unique_ptr<send::shard>> built;
+    std::vector<std::unique_ptr<send::loop_sender>> built;
     for (std::size_t i = 0; i < config_.loop_threads; ++i) {
-      built.push_back(std::make_unique<send::shard>(settings, *admission_));
+      built.push_back(std::make_unique<send::loop_sender>(settings, *admission_));
     }
     if (const auto ec = start_loops(built)) {
       admission_.reset();
       return ec;
     }
-    // Published before the state: a call that sees `running` sees the shards (and none is
+    // Published before the state: a call that sees `running` sees the loops (and none is
     // read before: calls check the state, or run on one of these loops).
-    shards_ = std::move(built);
+    loops_ = std::move(built);
     state_.store(state::running, std::memory_order_seq_cst);
     return {};
   }
 
-  /// The shard whose loop runs on this thread, or nullptr.
-  send::shard* local_shard() const noexcept {
+  /// The loop_sender whose loop runs on this thread, or nullptr.
+  send::loop_sender* local_loop() const noexcept {
     if (io::loop::current() == nullptr) return nullptr;  // not a loop thread at all
-    for (const auto& s : shards_) {
+    for (const auto& s : loops_) {
       if (s->on_loop_thread()) return s.get();
     }
     return nullptr;
   }
 
-  /// The shard an off-loop call hands its send to (round robin).
-  send::shard& next_shard() noexcept {
-    return *shards_[next_shard_.fetch_add(1, std::memory_order_relaxed) % shards_.size()];
+  /// The loop an off-loop call hands its send to (round robin).
+  send::loop_sender& next_loop() noexcept {
+    return *loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
   }
 
   // --- calls in progress (detail::call_scope) ----------------------------------------------
@@ -347,7 +347,7 @@ class detail::producer_impl {
       completion->complete_later(ec, &failure);
       return;
     }
-    if (auto* local = static_cast<send::shard*>(scope.local_shard)) {
+    if (auto* local = static_cast<send::loop_sender*>(scope.local_loop)) {
       // On a loop thread already: no hop, no allocation, the loop's clock reading; admitted by
       // the pipeline (it may suspend there, never block).
       send::send_op& op = *local->acquire_op();
@@ -365,8 +365,8 @@ class detail::producer_impl {
       completion->complete_later(ec, &failure);
       return;
     }
-    send::shard& chosen = next_shard();
-    // A foreign thread may not touch the shard's pools: the request travels in its own node.
+    send::loop_sender& chosen = next_loop();
+    // A foreign thread may not touch the loop's pools: the request travels in its own node.
     auto* posted = new posted_send(chosen, *admission_, completion, request, started, bytes);
     chosen.loop().post(*posted);
   }
@@ -399,7 +399,7 @@ class detail::producer_impl {
   }
 
   std::error_code shutdown(std::chrono::milliseconds timeout) {
-    if (local_shard() != nullptr) return make_error_code(errc::blocking_call_on_loop_thread);
+    if (local_loop() != nullptr) return make_error_code(errc::blocking_call_on_loop_thread);
     {
       std::lock_guard lock(mutex_);
       if (state_.load() == state::created) {
@@ -423,12 +423,12 @@ class detail::producer_impl {
           make_error_code(s == state::created ? errc::not_started : errc::shutting_down), true);
       return;
     }
-    auto* flush = new send::flush_state(completion, shards_.size());
+    auto* flush = new send::flush_state(completion, loops_.size());
     const auto deadline = deadline_after(timeout);
     // Posted even to this thread's own loop: the completion never runs inside this call, and
     // every send handed to a loop before this call is ahead of the flush in its queue.
-    for (auto& shard : shards_) {
-      send::shard* target = shard.get();
+    for (auto& sender : loops_) {
+      send::loop_sender* target = sender.get();
       target->loop().post([target, flush, deadline] { target->flush(*flush, deadline); });
     }
   }
@@ -436,15 +436,15 @@ class detail::producer_impl {
   std::error_code fetch_queues(const std::string& topic, std::vector<message_queue>& out);
 
   const producer_config& config() const noexcept { return config_; }
-  std::vector<std::unique_ptr<send::shard>>& shards() noexcept { return shards_; }
+  std::vector<std::unique_ptr<send::loop_sender>>& loops() noexcept { return loops_; }
   const send::admission_gate* admission() const noexcept { return admission_.get(); }
   state current_state() const noexcept { return state_.load(); }
 
  private:
   struct posted_send final : io::task {
-    posted_send(send::shard& s, send::admission_gate& gate, detail::send_completion* c,
+    posted_send(send::loop_sender& s, send::admission_gate& gate, detail::send_completion* c,
                 detail::send_request& request, io::clock::time_point t, std::size_t b)
-        : io::task(&run), target_shard(s), admission(gate), completion(c), started(t), bytes(b) {
+        : io::task(&run), target_loop(s), admission(gate), completion(c), started(t), bytes(b) {
       // What the caller hands over moves into this node; the request then points into it.
       taken = request;
       if (request.owned != nullptr) {
@@ -477,13 +477,13 @@ class detail::producer_impl {
         self->completion->complete(make_error_code(errc::shutting_down), &failure);
         return;
       }
-      send::send_op& op = *self->target_shard.acquire_op();
+      send::send_op& op = *self->target_loop.acquire_op();
       adopt(op, self->completion, self->taken, self->started);
       op.bytes = self->bytes;
       op.admitted = true;
-      self->target_shard.run(op, false);
+      self->target_loop.run(op, false);
     }
-    send::shard& target_shard;
+    send::loop_sender& target_loop;
     send::admission_gate& admission;
     detail::send_completion* completion;
     io::clock::time_point started;
@@ -523,12 +523,12 @@ class detail::producer_impl {
     }
   }
 
-  static std::error_code start_loops(std::vector<std::unique_ptr<send::shard>>& shards) {
-    for (std::size_t i = 0; i < shards.size(); ++i) {
+  static std::error_code start_loops(std::vector<std::unique_ptr<send::loop_sender>>& loops) {
+    for (std::size_t i = 0; i < loops.size(); ++i) {
       try {
-        shards[i]->start();
+        loops[i]->start();
       } catch (const std::system_error& e) {
-        for (std::size_t j = 0; j < i; ++j) shards[j]->loop().stop();
+        for (std::size_t j = 0; j < i; ++j) loops[j]->loop().stop();
         spdlog::error(
             "rmq: cannot start the producer: io_uring is not available ({}). Containers block "
             "it by default (Docker 25+, containerd, Kubernetes RuntimeDefault seccomp profiles): "
@@ -545,21 +545,21 @@ class detail::producer_impl {
   void launch_drain(std::chrono::milliseconds timeout) {
     admission_->close(make_error_code(errc::shutting_down));  // callers waiting for room wake
     const auto deadline = deadline_after(timeout);
-    shards_draining_.store(shards_.size(), std::memory_order_relaxed);
-    for (auto& s : shards_) {
-      send::shard* target = s.get();
+    loops_draining_.store(loops_.size(), std::memory_order_relaxed);
+    for (auto& s : loops_) {
+      send::loop_sender* target = s.get();
       target->loop().post([this, target, deadline] {
-        target->begin_shutdown(deadline, [this] { shard_drained(); });
+        target->begin_shutdown(deadline, [this] { loop_drained(); });
       });
     }
   }
 
-  /// A loop thread: one shard has closed its connections.
-  void shard_drained() {
-    if (shards_draining_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  /// A loop thread: one loop has closed its connections.
+  void loop_drained() {
+    if (loops_draining_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     // Sends admitted on other threads just before the gate closed may still be on their way
     // to a loop: they fail there at once; the drain ends when the last has completed.
-    admission_->notify_when_idle(shards_.front()->loop(), drained_task_);
+    admission_->notify_when_idle(loops_.front()->loop(), drained_task_);
   }
 
   /// Loop thread: every send has completed.
@@ -583,8 +583,8 @@ class detail::producer_impl {
          n = calls_.load(std::memory_order_seq_cst)) {
       calls_.wait(n, std::memory_order_seq_cst);
     }
-    for (auto& s : shards_) s->loop().stop();  // runs what was handed to it, then joins
-    for (auto& s : shards_) s->loop().close();
+    for (auto& s : loops_) s->loop().stop();  // runs what was handed to it, then joins
+    for (auto& s : loops_) s->loop().close();
     state_.store(state::stopped, std::memory_order_seq_cst);
   }
 
@@ -596,14 +596,14 @@ class detail::producer_impl {
 
   producer_config config_;
   std::unique_ptr<send::admission_gate> admission_;
-  std::vector<std::unique_ptr<send::shard>> shards_;
-  std::atomic<std::size_t> next_shard_{0};
+  std::vector<std::unique_ptr<send::loop_sender>> loops_;
+  std::atomic<std::size_t> next_loop_{0};
   std::atomic<state> state_{state::created};
   std::atomic<std::size_t> calls_{0};  // calls in progress off the loops
   std::mutex mutex_;                   // state transitions, drain_waiters_
   std::mutex join_mutex_;              // one joiner at a time
   std::vector<detail::error_completion*> drain_waiters_;
-  std::atomic<std::size_t> shards_draining_{0};
+  std::atomic<std::size_t> loops_draining_{0};
   drained_task drained_task_{*this};
 };
 
@@ -611,8 +611,8 @@ class detail::producer_impl {
 
 detail::call_scope::call_scope(producer& p) noexcept : owner(p) {
   detail::producer_impl& impl = detail::producer_access::state(p);
-  if (send::shard* local = impl.local_shard()) {
-    local_shard = local;
+  if (send::loop_sender* local = impl.local_loop()) {
+    local_loop = local;
     running = true;  // we are on one of its loops
     return;
   }
@@ -631,7 +631,7 @@ producer::producer(producer_config config)
 
 producer::~producer() {
   if (!impl_) return;
-  if (impl_->local_shard() != nullptr) {
+  if (impl_->local_loop() != nullptr) {
     // On one of our own loops: it cannot be joined from here. A background thread finishes
     // the shutdown and frees the state once the loops are down.
     const auto timeout = impl_->config().send_timeout;
@@ -663,7 +663,7 @@ void detail::producer_access::start_flush(const call_scope& scope, error_complet
 }
 
 std::error_code producer::flush(std::chrono::milliseconds timeout) {
-  if (impl_->local_shard() != nullptr) return make_error_code(errc::blocking_call_on_loop_thread);
+  if (impl_->local_loop() != nullptr) return make_error_code(errc::blocking_call_on_loop_thread);
   blocking_handoff handoff;
   std::error_code result;
   callback_completion done([&](std::error_code ec) { handoff.complete([&] { result = ec; }); });
@@ -676,25 +676,25 @@ std::error_code producer::flush(std::chrono::milliseconds timeout) {
 }
 
 producer::executor_type producer::get_executor() const {
-  if (impl_->current_state() == detail::producer_impl::state::created || impl_->shards().empty()) throw std::system_error(make_error_code(errc::not_started));
-  return impl_->shards().front()->loop().get_executor();
+  if (impl_->current_state() == detail::producer_impl::state::created || impl_->loops().empty()) throw std::system_error(make_error_code(errc::not_started));
+  return impl_->loops().front()->loop().get_executor();
 }
 
 const producer_config& producer::config() const noexcept { return impl_->config(); }
 
 asio::any_io_executor detail::producer_access::completion_executor(const call_scope& scope) {
-  if (scope.local_shard != nullptr) {
-    return static_cast<send::shard*>(scope.local_shard)->loop().get_executor();
+  if (scope.local_loop != nullptr) {
+    return static_cast<send::loop_sender*>(scope.local_loop)->loop().get_executor();
   }
   if (!scope.running) return asio::system_executor();
-  return scope.owner.impl_->shards().front()->loop().get_executor();
+  return scope.owner.impl_->loops().front()->loop().get_executor();
 }
 
 const detail::completion_storage* detail::producer_access::completion_storage_for(
     const call_scope& scope) noexcept {
   static constexpr detail::completion_storage heap{&heap_allocate, &heap_deallocate, nullptr};
-  if (scope.local_shard != nullptr) {
-    return &static_cast<send::shard*>(scope.local_shard)->completion_storage();
+  if (scope.local_loop != nullptr) {
+    return &static_cast<send::loop_sender*>(scope.local_loop)->completion_storage();
   }
   return &heap;
 }
@@ -709,7 +709,7 @@ namespace {
 /// Runs `start(handler)` and waits for the handler on this thread. Off the loops only.
 template <class Start>
 send_result wait_for_send(detail::producer_impl& impl, Start&& start, std::error_code& ec) {
-  if (impl.local_shard() != nullptr) {
+  if (impl.local_loop() != nullptr) {
     ec = make_error_code(errc::blocking_call_on_loop_thread);
     return {};
   }
@@ -796,7 +796,7 @@ std::error_code producer::fetch_queues(const std::string& topic, std::vector<mes
 
 std::error_code detail::producer_impl::fetch_queues(const std::string& topic,
                                              std::vector<message_queue>& out) {
-  if (local_shard() != nullptr) return make_error_code(errc::blocking_call_on_loop_thread);
+  if (local_loop() != nullptr) return make_error_code(errc::blocking_call_on_loop_thread);
   if (!enter_call()) {
     leave_call();
     return make_error_code(state_.load() == state::created ? errc::not_started
@@ -804,7 +804,7 @@ std::error_code detail::producer_impl::fetch_queues(const std::string& topic,
   }
   // The query runs on the first loop; its task completes the caller however it ends.
   struct query final : io::task {
-    query(send::shard& s, std::string t, io::clock::time_point d,
+    query(send::loop_sender& s, std::string t, io::clock::time_point d,
           std::vector<message_queue>& o) noexcept
         : io::task(&run), target(s), topic(std::move(t)), deadline(d), out(o) {}
     static void run(io::task* t, action a) noexcept {
@@ -818,15 +818,15 @@ std::error_code detail::producer_impl::fetch_queues(const std::string& topic,
         q.handoff.complete([&] { q.result = ec; });
       }(self));
     }
-    send::shard& target;
+    send::loop_sender& target;
     std::string topic;
     io::clock::time_point deadline;
     std::vector<message_queue>& out;
     std::error_code result;
     blocking_handoff handoff;
   };
-  query q(*shards_.front(), topic, io::clock::now() + config_.send_timeout, out);
-  shards_.front()->loop().post(q);
+  query q(*loops_.front(), topic, io::clock::now() + config_.send_timeout, out);
+  loops_.front()->loop().post(q);
   leave_call();
   q.handoff.wait();
   return q.result;
@@ -834,9 +834,9 @@ std::error_code detail::producer_impl::fetch_queues(const std::string& topic,
 
 producer_stats producer::stats() const {
   producer_stats stats;
-  if (impl_->current_state() == detail::producer_impl::state::created) return stats;  // no shards to read yet
-  for (const auto& s : impl_->shards()) {
-    const send::shard_counters& c = s->counters();
+  if (impl_->current_state() == detail::producer_impl::state::created) return stats;  // no loops to read yet
+  for (const auto& s : impl_->loops()) {
+    const send::loop_counters& c = s->counters();
     stats.sends += c.sends.get();
     stats.succeeded += c.succeeded.get();
     stats.failed += c.failed.get();

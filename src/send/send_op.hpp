@@ -22,16 +22,11 @@
 #include "rmq/producer.hpp"
 #include "rmq/send_result.hpp"
 #include "route/broker_registry.hpp"
+#include "send/attempt_policy.hpp"
 #include "wire/headers.hpp"
 #include "wire/uniq_key.hpp"
 
 namespace rmq::send {
-
-class shard;
-
-/// How the user asked (detail::send_kind): it decides the retry budget (sync and async have
-/// their own counts) and whether a response is awaited.
-using send_mode = detail::send_kind;
 
 /// What only some sends need (a compressed or batch body, the diagnostics of a failure or a
 /// retry, what the send took over from its caller): allocated the first time an op needs it and
@@ -77,7 +72,7 @@ struct send_op {
   io::clock::time_point started{};
   io::clock::time_point deadline{};
   std::size_t bytes = 0;           ///< body bytes counted by the admission gate
-  std::uint64_t epoch = 0;         ///< the shard's flush epoch when the send started
+  std::uint64_t epoch = 0;         ///< the loop's flush epoch when the send started
 
   // --- per-send scratch, reused across sends (capacity kept) ------------------------------
   std::array<char, wire::uniq_key_max_size> uniq_key{};
@@ -85,7 +80,7 @@ struct send_op {
   std::string_view payload;   ///< the body as sent: the message's own, or extras().body
   std::int32_t sys_flag = 0;  ///< compression and batch flags of the request header
 
-  // --- what the attempts learnt, read by shard::finish --------------------------------------
+  // --- what the attempts learnt, read by send_pipeline::finish --------------------------------------
   // Not a send_result, nor the response header: the op lives for the whole round trip, so
   // every byte here is one more byte per send in flight. The attempt that completes the send
   // hands finish() where the message went; the result is built on its stack.

@@ -34,7 +34,7 @@ class call_scope {
   call_scope& operator=(const call_scope&) = delete;
 
   producer& owner;
-  void* local_shard = nullptr;  ///< the producer's loop running on this thread, if any
+  void* local_loop = nullptr;  ///< the producer's loop running on this thread, if any
   bool counted = false;         ///< counted as a call in progress (off the loops)
   bool running = false;         ///< the producer was running (loops up) at entry
 };

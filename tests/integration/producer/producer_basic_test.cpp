@@ -18,6 +18,7 @@
 #include "wire/codes.hpp"
 
 using namespace std::chrono_literals;
+using rmq::test::on_loop;
 using rmq::test::producer_fixture;
 using rmq::test::sim_with;
 namespace sim = rmq::sim;
@@ -155,13 +156,11 @@ TEST_CASE("a coroutine on the producer's executor and one on the user's own io_c
 
 TEST_CASE("blocking send on the loop thread is an error, not a deadlock") {
   producer_fixture f(sim_with(1, sim::personality::v4_9));
-  std::promise<std::error_code> result;
-  asio::post(f.producer->get_executor(), [&] {
-    std::error_code ec;
-    (void)f.producer->send(sample(), ec);
-    result.set_value(ec);
-  });
-  CHECK(result.get_future().get() == rmq::errc::blocking_call_on_loop_thread);
+  CHECK(on_loop(*f.producer, [&] {
+          std::error_code ec;
+          (void)f.producer->send(sample(), ec);
+          return ec;
+        }) == rmq::errc::blocking_call_on_loop_thread);
 }
 
 TEST_CASE("round robin over the queues of several brokers") {

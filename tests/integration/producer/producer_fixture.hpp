@@ -1,7 +1,10 @@
 // A producer against an in-process rmq-sim over loopback.
 #pragma once
 
+#include <asio/post.hpp>
+
 #include <chrono>
+#include <future>
 #include <memory>
 #include <string>
 
@@ -38,5 +41,13 @@ struct producer_fixture {
   sim::simulator sim;
   std::unique_ptr<rmq::producer> producer;
 };
+
+/// Runs `f` on the producer's loop thread and returns what it returned.
+template <class F>
+auto on_loop(rmq::producer& producer, F f) {
+  std::promise<decltype(f())> result;
+  asio::post(producer.get_executor(), [&] { result.set_value(f()); });
+  return result.get_future().get();
+}
 
 }  // namespace rmq::test

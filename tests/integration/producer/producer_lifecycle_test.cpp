@@ -30,6 +30,7 @@
 #include "support/test_scale.hpp"
 
 using namespace std::chrono_literals;
+using rmq::test::on_loop;
 using rmq::test::producer_fixture;
 using rmq::test::sim_with;
 namespace sim = rmq::sim;
@@ -37,13 +38,6 @@ namespace sim = rmq::sim;
 namespace {
 
 rmq::message sample() { return rmq::message("TopicTest", "lifecycle body"); }
-
-template <class F>
-auto on_loop(rmq::producer& producer, F f) {
-  std::promise<decltype(f())> result;
-  asio::post(producer.get_executor(), [&] { result.set_value(f()); });
-  return result.get_future().get();
-}
 
 }  // namespace
 

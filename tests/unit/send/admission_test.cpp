@@ -102,6 +102,13 @@ void start_waiter(running_loop& rl, admission_gate& g, std::size_t bytes,
   rl.call([&, bytes, deadline, release] { wait_on_loop(g, rl.l, bytes, deadline, out, release); });
 }
 
+/// Admits one send of `bytes` at once: the usual start of a test that then waits for room.
+void admit(admission_gate& g, std::size_t bytes) {
+  std::error_code ec;
+  REQUIRE(g.try_acquire(bytes, ec));
+  REQUIRE(!ec);
+}
+
 /// acquire_blocking on a thread of its own.
 std::future<std::error_code> block_on(admission_gate& g, std::size_t bytes,
                                       clock::time_point deadline = no_deadline) {
@@ -195,8 +202,8 @@ TEST_CASE("admission_gate: the count limit") {
 
 TEST_CASE("admission_gate: the byte limit") {
   admission_gate g(100, 100, false);
+  admit(g, 60);
   std::error_code ec;
-  REQUIRE(g.try_acquire(60, ec));
   CHECK_FALSE(g.try_acquire(41, ec));
   REQUIRE(g.try_acquire(40, ec));  // exactly at the limit
   CHECK(!ec);
@@ -259,8 +266,8 @@ TEST_CASE("admission_gate: limits above the packed state's are lowered to it") {
 TEST_CASE("admission_gate: a newcomer never overtakes a waiter") {
   running_loop rl;
   admission_gate g(10, 100, false);
+  admit(g, 60);
   std::error_code ec;
-  REQUIRE(g.try_acquire(60, ec));
   outcome first;
   start_waiter(rl, g, 50, no_deadline, first);
   REQUIRE(g.waiting() == 1);
@@ -290,8 +297,8 @@ TEST_CASE("admission_gate: a newcomer never overtakes a waiter") {
 TEST_CASE("admission_gate: blocking and loop waiters are served in one FIFO") {
   running_loop rl;
   admission_gate g(1, 1000, false);
+  admit(g, 1);
   std::error_code ec;
-  REQUIRE(g.try_acquire(1, ec));
 
   auto b1 = block_on(g, 1);
   REQUIRE(eventually([&] { return g.waiting() == 1; }));
@@ -331,8 +338,8 @@ TEST_CASE("admission_gate: blocking and loop waiters are served in one FIFO") {
 
 TEST_CASE("admission_gate: a waiter that leaves lets the ones behind it in") {
   admission_gate g(10, 100, false);
+  admit(g, 60);
   std::error_code ec;
-  REQUIRE(g.try_acquire(60, ec));
   auto stopping = std::make_unique<running_loop>();
   outcome big;
   start_waiter(*stopping, g, 50, no_deadline, big);  // does not fit until the 60 go back
@@ -355,8 +362,8 @@ TEST_CASE("admission_gate: a waiter that leaves lets the ones behind it in") {
 TEST_CASE("admission_gate: fail_fast refuses at once instead of waiting") {
   running_loop rl;
   admission_gate g(2, 100, true);
+  admit(g, 90);
   std::error_code ec;
-  REQUIRE(g.try_acquire(90, ec));
   REQUIRE(g.try_acquire(20, ec));  // decided now: refused by bytes
   CHECK(ec == code(errc::backpressure_full));
   REQUIRE(g.try_acquire(10, ec));
@@ -382,8 +389,7 @@ TEST_CASE("admission_gate: fail_fast refuses at once instead of waiting") {
 
 TEST_CASE("admission_gate: deadline of a blocking waiter") {
   admission_gate g(1, 100, false);
-  std::error_code ec;
-  REQUIRE(g.try_acquire(1, ec));
+  admit(g, 1);
   CHECK(g.acquire_blocking(1, clock::now() - 1s) == code(errc::timed_out));  // already passed
   CHECK(g.acquire_blocking(1, clock::now() + 10ms) == code(errc::timed_out));
   CHECK(g.waiting() == 0);
@@ -398,8 +404,8 @@ TEST_CASE("admission_gate: deadline of a blocking waiter") {
 TEST_CASE("admission_gate: deadline of a loop waiter") {
   running_loop rl;
   admission_gate g(1, 100, false);
+  admit(g, 1);
   std::error_code ec;
-  REQUIRE(g.try_acquire(1, ec));
 
   outcome passed;
   start_waiter(rl, g, 1, clock::now() - 1s, passed);
@@ -420,8 +426,8 @@ TEST_CASE("admission_gate: deadline of a loop waiter") {
 TEST_CASE("admission_gate: a loop that stops ends its waiters with shutting_down") {
   auto rl = std::make_unique<running_loop>();
   admission_gate g(1, 100, false);
+  admit(g, 1);
   std::error_code ec;
-  REQUIRE(g.try_acquire(1, ec));
   outcome o;
   start_waiter(*rl, g, 1, no_deadline, o);
   REQUIRE(g.waiting() == 1);
@@ -439,8 +445,8 @@ TEST_CASE("admission_gate: a loop that stops ends its waiters with shutting_down
 TEST_CASE("admission_gate: close ends every waiter with its code, later acquires fail") {
   running_loop rl;
   admission_gate g(1, 100, false);
+  admit(g, 1);
   std::error_code ec;
-  REQUIRE(g.try_acquire(1, ec));
   auto blocked = block_on(g, 1);
   REQUIRE(eventually([&] { return g.waiting() == 1; }));
   outcome on_loop;
@@ -705,8 +711,8 @@ TEST_CASE("admission_gate: threads and two loops never exceed the limits, and dr
 TEST_CASE("admission_gate: wait_idle") {
   admission_gate g(4, 100, false);
   CHECK(g.wait_idle(clock::now() - 1s));  // idle now: true whatever the deadline
+  admit(g, 10);
   std::error_code ec;
-  REQUIRE(g.try_acquire(10, ec));
   REQUIRE(g.try_acquire(20, ec));
   CHECK_FALSE(g.wait_idle(clock::now() - 1s));
   CHECK_FALSE(g.wait_idle(clock::now() + 10ms));

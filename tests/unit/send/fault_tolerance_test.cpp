@@ -28,7 +28,7 @@ TEST_CASE("the 5.x table maps latencies to not-available windows") {
 TEST_CASE("the 4.9 table isolates for up to 600 s; isolation counts as 30 s of latency") {
   fault_tolerance faults(fault_tables::v4_9());
   CHECK(faults.not_available_for(1000ms) == 60000ms);
-  faults.update(3, 5ms, true, true, t0);
+  faults.update(3, 5ms, {.isolating = true, .reachable = true}, t0);
   CHECK_FALSE(faults.available(3, t0 + 599s));
   CHECK(faults.available(3, t0 + 600s));
 }
@@ -37,7 +37,7 @@ TEST_CASE("an isolating failure makes a broker unavailable for the isolation win
   fault_tolerance faults;
   CHECK(faults.available(0, t0));  // unknown brokers are available
   CHECK(faults.reachable(0));
-  faults.update(0, 3ms, true, false, t0);
+  faults.update(0, 3ms, {.isolating = true, .reachable = false}, t0);
   CHECK_FALSE(faults.available(0, t0));
   CHECK_FALSE(faults.available(0, t0 + 9999ms));
   CHECK(faults.available(0, t0 + 10000ms));
@@ -47,8 +47,8 @@ TEST_CASE("an isolating failure makes a broker unavailable for the isolation win
 
 TEST_CASE("a fast answer never shortens an isolation; success marks the broker reachable") {
   fault_tolerance faults;
-  faults.update(2, 3ms, true, false, t0);
-  faults.update(2, 3ms, false, true, t0 + 1s);
+  faults.update(2, 3ms, {.isolating = true, .reachable = false}, t0);
+  faults.update(2, 3ms, {.isolating = false, .reachable = true}, t0 + 1s);
   CHECK_FALSE(faults.available(2, t0 + 5s));
   CHECK(faults.reachable(2));
   CHECK(faults.available(2, t0 + 10s));
@@ -58,7 +58,7 @@ TEST_CASE("configurable millisecond tables") {
   fault_tables tables{{1ms, 5ms}, {0ms, 20ms}, 5ms};
   REQUIRE(tables.valid());
   fault_tolerance faults(tables);
-  faults.update(0, 6ms, false, true, t0);
+  faults.update(0, 6ms, {.isolating = false, .reachable = true}, t0);
   CHECK_FALSE(faults.available(0, t0 + 19ms));
   CHECK(faults.available(0, t0 + 20ms));
   CHECK_FALSE((fault_tables{{5ms, 1ms}, {0ms, 0ms}, 1ms}.valid()));  // not sorted

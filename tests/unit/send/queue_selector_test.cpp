@@ -58,18 +58,19 @@ TEST_CASE("with a single broker a retry goes back to it") {
 TEST_CASE("fault tolerance skips unavailable brokers, then unreachable, then gives up") {
   const auto queues = two_brokers();
   fault_tolerance faults;
-  faults.update(0, 10ms, true, true, t0);  // broker 0 isolated but reachable
+  // Broker 0 isolated but reachable.
+  faults.update(0, 10ms, {.isolating = true, .reachable = true}, t0);
   std::uint32_t rr = 0;
   for (int i = 0; i < 20; ++i) {
     CHECK(queues[select_queue({queues, std::nullopt, &faults, t0}, rr)].broker == 1);
   }
   // Both isolated; broker 1 unreachable: prefer the reachable one.
-  faults.update(1, 10ms, true, false, t0);
+  faults.update(1, 10ms, {.isolating = true, .reachable = false}, t0);
   for (int i = 0; i < 20; ++i) {
     CHECK(queues[select_queue({queues, std::nullopt, &faults, t0}, rr)].broker == 0);
   }
   // Both unreachable and isolated: plain round robin still returns a queue.
-  faults.update(0, 10ms, true, false, t0);
+  faults.update(0, 10ms, {.isolating = true, .reachable = false}, t0);
   std::map<rmq::send::broker_id, int> seen;
   for (int i = 0; i < 16; ++i) ++seen[queues[select_queue({queues, std::nullopt, &faults, t0}, rr)].broker];
   CHECK(seen.size() == 2);

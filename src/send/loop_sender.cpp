@@ -1,0 +1,229 @@
+#include "send/loop_sender.hpp"
+
+#include <algorithm>
+
+namespace rmq::send {
+namespace {
+
+fault_tables tables_from(const producer_config& config) {
+  if (config.custom_fault_tables) {
+    return {config.custom_fault_tables->latency_max, config.custom_fault_tables->not_available,
+            config.custom_fault_tables->isolation_latency};
+  }
+  return config.fault_tables == fault_table_preset::v4_9 ? fault_tables::v4_9()
+                                                         : fault_tables::v5();
+}
+
+// Waits until `count` reaches zero or `deadline` passes (a shutdown's grace period).
+class drain_awaiter {
+ public:
+  drain_awaiter(io::loop& loop, const std::size_t& count, std::coroutine_handle<>& slot,
+                io::clock::time_point deadline) noexcept
+      : loop_(loop), count_(count), slot_(slot), deadline_(deadline), timer_(*this) {}
+
+  bool await_ready() const noexcept { return count_ == 0 || io::clock::now() >= deadline_; }
+  void await_suspend(std::coroutine_handle<> h) {
+    slot_ = h;
+    loop_.add_timer(timer_, deadline_);
+  }
+  void await_resume() { loop_.cancel_timer(timer_); }
+
+ private:
+  struct timer final : io::timer_node {
+    explicit timer(drain_awaiter& a) noexcept : timer_node(&fire), owner(a) {}
+    static void fire(io::timer_node* t, std::error_code) noexcept {
+      auto& self = static_cast<timer*>(t)->owner;
+      if (self.slot_) std::exchange(self.slot_, {}).resume();
+    }
+    drain_awaiter& owner;
+  };
+
+  io::loop& loop_;
+  const std::size_t& count_;
+  std::coroutine_handle<>& slot_;
+  io::clock::time_point deadline_;
+  timer timer_;
+};
+
+}  // namespace
+
+loop_sender::loop_sender(const loop_settings& settings, admission_gate& admission)
+    : settings_(settings),
+      loop_([&] {
+        io::loop_options options;
+        options.busy_poll = settings.config.busy_poll;
+        return options;
+      }()),
+      pool_(loop_,
+            [&] {
+              net::connection_options options;
+              options.connect_timeout = settings.config.connect_timeout;
+              options.core.version = settings.config.protocol_version;
+              return options;
+            }()),
+      names_(pool_, settings.name_servers,
+             {settings.serialization, wire::language_code::cpp, settings.config.protocol_version}),
+      routes_(names_, brokers_, pool_,
+              {settings.config.create_topic_key, settings.config.default_topic_queue_nums}),
+      registration_(settings_, loop_, brokers_, routes_),
+      faults_(tables_from(settings.config)),
+      gate_(admission),
+      pipeline_({settings_, loop_, brokers_, routes_, faults_, gate_, counters_}, *this) {
+  routes_.on_new_master([this](route::broker_id id) { registration_.on_new_master(id); });
+}
+
+loop_sender::~loop_sender() = default;
+
+void loop_sender::start() {
+  loop_.start();
+  loop_.post([this] {
+    frame_pool::install(&frames_);  // this thread's coroutine frames come from our pool
+    registration_.start();
+  });
+}
+
+void loop_sender::run(send_op& op, bool initiating) {
+  op.deadline = op.started + settings_.config.send_timeout;
+  op.epoch = epoch_;
+  ++running_in_epoch_;
+  ++running_;
+  counters_.sends.bump();
+  counters_.in_flight.bump();
+  const send_op* outer = std::exchange(initiating_, initiating ? &op : nullptr);
+  if (closing_) {
+    pipeline_.fail(op, make_error_code(errc::shutting_down));
+  } else {
+    pipeline_.start(op);
+  }
+  initiating_ = outer;
+}
+
+void loop_sender::complete(send_op& op, std::error_code ec, send_result& result) {
+  if (&op == initiating_) {
+    op.completion->complete_later(ec, &result);  // never inside the user's initiating call
+  } else {
+    op.completion->complete(ec, &result);
+  }
+  // After the hand-off: a flush completes only once this send's handler has run or been
+  // handed to its executor. The op goes back to the pool after the handler (a handler that
+  // starts the next send at once takes another op, so the pool holds one op more than sends in
+  // flight).
+  note_finished_epoch(op);
+  ops_.release(&op);
+  if (--running_ == 0 && drained_) std::exchange(drained_, {}).resume();
+}
+
+void loop_sender::note_finished_epoch(const send_op& op) noexcept {
+  if (op.epoch == epoch_) {
+    --running_in_epoch_;
+    return;
+  }
+  // A send that straddles a flush: rare, the map is small.
+  const auto it = older_.find(op.epoch);
+  if (--it->second == 0) {
+    older_.erase(it);
+    check_flush_waiters();
+  }
+}
+
+// --- queries ---------------------------------------------------------------------------
+
+coro<std::error_code> loop_sender::queues_of(std::string topic, io::clock::time_point deadline,
+                                             std::vector<message_queue>& out) {
+  route::publish_info_ptr info;
+  const std::error_code ec = co_await routes_.get(topic, deadline, info);
+  if (!ec) out = info->message_queues;
+  co_return ec;
+}
+
+// --- shutdown ----------------------------------------------------------------------------
+
+coro<void> loop_sender::shutdown_sequence(io::clock::time_point deadline,
+                                          std::function<void()> done) {
+  registration_.stop();
+  // Let the sends in flight finish until the deadline (the producer's gate admits no new ones).
+  co_await drain_awaiter(loop_, running_, drained_, deadline);
+  // From here sends that still reach this loop (admitted on another thread just before the gate
+  // closed) fail at once.
+  closing_ = true;
+  // Unregister from every broker, given time even if the deadline has passed already.
+  co_await registration_.unregister_all(deadline);
+  // Fails whatever is still in flight (shutting_down) and closes every socket.
+  pool_.close_all(std::move(done));
+}
+
+void loop_sender::begin_shutdown(io::clock::time_point deadline, std::function<void()> done) {
+  spawn(shutdown_sequence(deadline, std::move(done)));
+}
+
+// --- flush -------------------------------------------------------------------------------
+
+void flush_state::loop_done() noexcept {
+  if (pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  std::error_code ec;
+  if (aborted.load(std::memory_order_relaxed)) {
+    ec = make_error_code(errc::shutting_down);
+  } else if (timed_out.load(std::memory_order_relaxed)) {
+    ec = make_error_code(errc::timed_out);
+  }
+  detail::error_completion* c = completion;
+  delete this;
+  c->complete(ec);
+}
+
+/// One loop's part of a flush: waits on this loop for the sends of epochs up to `epoch`.
+struct loop_sender::flush_waiter final : io::timer_node {
+  flush_waiter(loop_sender& s, flush_state& st, std::uint64_t e) noexcept
+      : timer_node(&fire), owner(s), state(st), epoch(e) {}
+  static void fire(io::timer_node* t, std::error_code ec) noexcept {
+    auto& self = *static_cast<flush_waiter*>(t);
+    if (ec) self.state.aborted.store(true, std::memory_order_relaxed);  // the loop stops
+    self.owner.end_flush_waiter(self, true);
+  }
+  loop_sender& owner;
+  flush_state& state;
+  std::uint64_t epoch;
+  flush_waiter* next = nullptr;
+};
+
+void loop_sender::flush(flush_state& state, io::clock::time_point deadline) {
+  if (running_in_epoch_ == 0 && older_.empty()) {
+    state.loop_done();
+    return;
+  }
+  // Close the current epoch: its sends now count in older_.
+  if (running_in_epoch_ != 0) older_.emplace(epoch_, running_in_epoch_);
+  auto* w = new flush_waiter(*this, state, epoch_);
+  ++epoch_;
+  running_in_epoch_ = 0;
+  w->next = flush_waiters_;
+  flush_waiters_ = w;
+  loop_.add_timer(*w, deadline);
+}
+
+void loop_sender::check_flush_waiters() noexcept {
+  const std::uint64_t oldest = older_.empty() ? epoch_ : older_.begin()->first;
+  for (flush_waiter* w = flush_waiters_; w != nullptr;) {
+    flush_waiter* next = w->next;
+    if (oldest > w->epoch) {
+      loop_.cancel_timer(*w);
+      end_flush_waiter(*w, false);
+    }
+    w = next;
+  }
+}
+
+void loop_sender::end_flush_waiter(flush_waiter& w, bool timed_out) noexcept {
+  for (flush_waiter** p = &flush_waiters_; *p != nullptr; p = &(*p)->next) {
+    if (*p == &w) {
+      *p = w.next;
+      break;
+    }
+  }
+  if (timed_out) w.state.timed_out.store(true, std::memory_order_relaxed);
+  flush_state& state = w.state;
+  delete &w;
+  state.loop_done();
+}
+
+}  // namespace rmq::send

@@ -1,0 +1,134 @@
+// Everything one loop thread owns for a producer: the loop, its connections, route cache,
+// brokers, fault table, pools and the send pipeline that runs on them; and the bookkeeping of
+// the sends in flight (flushes, shutdown). Only the loop thread touches this state, so the send
+// path takes no locks.
+#pragma once
+
+#include "common/coro.hpp"
+#include "common/frame_pool.hpp"
+#include "io/loop.hpp"
+#include "net/connection_pool.hpp"
+#include "rmq/producer.hpp"
+#include "rmq/producer_config.hpp"
+#include "route/broker_registry.hpp"
+#include "route/name_server_client.hpp"
+#include "route/topic_routes.hpp"
+#include "send/admission.hpp"
+#include "send/fault_tolerance.hpp"
+#include "send/loop_counters.hpp"
+#include "send/loop_settings.hpp"
+#include "send/registration.hpp"
+#include "send/send_op.hpp"
+#include "send/send_pipeline.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+
+namespace rmq::send {
+
+/// A flush of the whole producer: each loop reports once, the last one completes it.
+struct flush_state {
+  flush_state(detail::error_completion* c, std::size_t loops) noexcept
+      : completion(c), pending(loops) {}
+  detail::error_completion* completion;
+  std::atomic<std::size_t> pending;
+  std::atomic<bool> timed_out{false};
+  std::atomic<bool> aborted{false};
+  /// Any loop thread: this loop's part is done.
+  void loop_done() noexcept;
+};
+
+class loop_sender {
+ public:
+  loop_sender(const loop_settings& settings, admission_gate& admission);
+  ~loop_sender();
+  loop_sender(const loop_sender&) = delete;
+  loop_sender& operator=(const loop_sender&) = delete;
+
+  /// Starts the loop thread and the background tasks (route refresh, heartbeats).
+  void start();
+  /// Loop thread: runs the pipeline of `op` (already filled in). `initiating`: we are inside the
+  /// user's initiating call, so a completion that happens before the first suspension is posted.
+  void run(send_op& op, bool initiating);
+  /// Loop thread: lets sends finish until `deadline`, fails the rest, unregisters from the
+  /// brokers and closes every connection; then calls `done` (on this loop thread). The loop
+  /// keeps running; sends that reach it later fail with shutting_down.
+  void begin_shutdown(io::clock::time_point deadline, std::function<void()> done);
+  /// Loop thread: reports to `state` once every send this loop started before the call has
+  /// completed, or at `deadline` (timed out).
+  void flush(flush_state& state, io::clock::time_point deadline);
+  /// Loop thread, from the pipeline: `op` has ended with `ec` and `result`. Hands them to the
+  /// user's completion (posted when the send ends inside its initiating call) and takes the op
+  /// back.
+  void complete(send_op& op, std::error_code ec, send_result& result);
+
+  [[nodiscard]] io::loop& loop() noexcept { return loop_; }
+  [[nodiscard]] bool on_loop_thread() const noexcept { return loop_.running_in_this_thread(); }
+  /// Loop thread: storage for a completion handler (pooled blocks).
+  [[nodiscard]] completion_slab& completions() noexcept { return completions_; }
+  /// Loop thread: the same, as the producer's handlers reach it.
+  [[nodiscard]] const detail::completion_storage& completion_storage() const noexcept {
+    return completion_storage_;
+  }
+  /// Loop thread: a pooled send op.
+  [[nodiscard]] send_op* acquire_op() { return ops_.acquire(); }
+  [[nodiscard]] const loop_counters& counters() const noexcept { return counters_; }
+  [[nodiscard]] std::uint64_t route_queries() const noexcept { return names_.queries(); }
+
+  /// Loop thread: the topic's queues, for producer::fetch_queues.
+  [[nodiscard]] coro<std::error_code> queues_of(std::string topic, io::clock::time_point deadline,
+                                                std::vector<message_queue>& out);
+
+ private:
+  [[nodiscard]] coro<void> shutdown_sequence(io::clock::time_point deadline,
+                                             std::function<void()> done);
+  /// The flush bookkeeping of a send that ends.
+  void note_finished_epoch(const send_op& op) noexcept;
+  struct flush_waiter;
+  void check_flush_waiters() noexcept;
+  void end_flush_waiter(flush_waiter& w, bool timed_out) noexcept;
+
+  loop_settings settings_;
+  io::loop loop_;
+  frame_pool frames_;
+  net::connection_pool pool_;
+  route::broker_registry brokers_;
+  route::name_server_client names_;
+  route::topic_routes routes_;
+  registration registration_;
+  fault_tolerance faults_;
+  admission_gate& gate_;  // the producer's, shared by every loop and caller
+  send_op_pool ops_;
+  completion_slab completions_;
+  const detail::completion_storage completion_storage_{
+      [](void* owner, std::size_t size, std::size_t align) {
+        return static_cast<loop_sender*>(owner)->completions_.allocate(size, align);
+      },
+      [](void* owner, void* p, std::size_t size, std::size_t align) noexcept {
+        static_cast<loop_sender*>(owner)->completions_.deallocate(p, size, align);
+      },
+      this};
+  loop_counters counters_;
+  send_pipeline pipeline_;
+
+  bool closing_ = false;                 // it is closing the connections: new sends fail at once
+  std::size_t running_ = 0;              // pipelines not yet finished
+  std::coroutine_handle<> drained_;      // the shutdown sequence, waiting for running_ == 0
+  const send_op* initiating_ = nullptr;  // the op whose initiating call is on the stack
+
+  // Flush epochs: a flush closes the current epoch and waits for the sends of every epoch up to
+  // it. The common case (no flush pending) costs a compare per send.
+  std::uint64_t epoch_ = 0;
+  std::size_t running_in_epoch_ = 0;            // sends of epoch_ still running
+  std::map<std::uint64_t, std::size_t> older_;  // earlier epochs with sends still running
+  flush_waiter* flush_waiters_ = nullptr;
+};
+
+}  // namespace rmq::send

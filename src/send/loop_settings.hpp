@@ -1,0 +1,20 @@
+// What every loop of a producer is given: the settings derived once from producer_config.
+#pragma once
+
+#include "rmq/producer_config.hpp"
+#include "wire/command.hpp"
+
+#include <string>
+#include <vector>
+
+namespace rmq::send {
+
+/// Settings derived once from producer_config.
+struct loop_settings {
+  producer_config config;
+  std::vector<std::string> name_servers;
+  std::string client_id;
+  wire::serialize_type serialization = wire::serialize_type::json;
+};
+
+}  // namespace rmq::send

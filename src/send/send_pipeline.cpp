@@ -1,0 +1,419 @@
+#include "send/send_pipeline.hpp"
+
+#include "send/loop_sender.hpp"
+#include "send/queue_selector.hpp"
+#include "wire/batch.hpp"
+#include "wire/codes.hpp"
+#include "wire/properties.hpp"
+
+#include <algorithm>
+#include <exception>
+
+namespace rmq::send {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::string_view default_region = "DefaultRegion";
+
+wire::compression_type compression_of(compression c) {
+  switch (c) {
+    case compression::zstd:
+      return wire::compression_type::zstd;
+    case compression::lz4:
+      return wire::compression_type::lz4;
+    case compression::zlib:
+      break;
+  }
+  return wire::compression_type::zlib;
+}
+
+send_status status_of(std::int32_t code) {
+  switch (code) {
+    case wire::response_code::flush_disk_timeout:
+      return send_status::flush_disk_timeout;
+    case wire::response_code::flush_slave_timeout:
+      return send_status::flush_slave_timeout;
+    case wire::response_code::slave_not_available:
+      return send_status::slave_not_available;
+    default:
+      return send_status::send_ok;
+  }
+}
+
+// A broker's remark kept in a failed send's diagnostics: bounded, so that a peer that answers
+// megabytes of remark cannot make every failed send carry them.
+constexpr std::size_t max_remark_size = 1024;
+
+std::string bounded_remark(std::string_view remark) {
+  if (remark.size() <= max_remark_size) return std::string(remark);
+  std::string kept(remark.substr(0, max_remark_size));
+  kept += "... (" + std::to_string(remark.size()) + " bytes)";
+  return kept;
+}
+
+}  // namespace
+
+send_pipeline::send_pipeline(const pipeline_parts& parts, loop_sender& owner)
+    : settings_(parts.settings),
+      attempt_settings_(attempt_settings::from(parts.settings.config)),
+      loop_(parts.loop),
+      brokers_(parts.brokers),
+      routes_(parts.routes),
+      faults_(parts.faults),
+      gate_(parts.gate),
+      counters_(parts.counters),
+      owner_(owner) {}
+
+// One coroutine per send. Its frame lives as long as the send is in flight, so it holds only
+// what must survive a suspension: the work is done by plain member functions whose locals stay
+// on the stack. A full gate is a child coroutine whose frame exists only while it waits; a route
+// miss waits for the topic's one NameServer query in a node inside this frame (topic_routes::
+// lookup), so a burst of first sends takes no second frame each.
+
+detached send_pipeline::run(send_op& op) {
+  std::error_code ec;
+  if (!op.admitted) {
+    // Started on this loop: admitted here (off the loops, the caller's thread was admitted).
+    if (!gate_.try_acquire(op.bytes, ec)) ec = co_await wait_at_gate(op.bytes, op.deadline);
+    if (ec) {
+      finish(op, ec);
+      co_return;
+    }
+    op.admitted = true;
+  }
+
+  route::publish_info_ptr info = routes_.cached(first_message(op).topic());
+  if (info == nullptr) ec = co_await routes_.get(first_message(op).topic(), op.deadline, info);
+  attempt_sequence attempts;
+  std::optional<std::size_t> fixed_queue;
+  if (!ec) ec = prepare_body(op);
+  if (!ec) ec = plan_send(op, *info, attempts, fixed_queue);
+  if (ec) {
+    finish(op, ec, info.get());
+    co_return;
+  }
+
+  // Attempts, each capped at its share of the one deadline, on another broker after a failure.
+  // Compressing or encoding a batch may have taken long (~100 ms for 4 MB) since the loop read
+  // its clock: the first attempt's share, and its latency in the fault table, count from a fresh
+  // reading then, not from a time already spent.
+  bool body_work = op.extras_if_any() != nullptr && !op.extras_if_any()->body.empty();
+  for (;;) {
+    // A send posted from another thread was stamped by that thread's clock, possibly after the
+    // loop's last reading: an attempt never starts before its send did, or the shares of the
+    // budget would end the last attempt before the deadline.
+    const io::clock::time_point now =
+        std::exchange(body_work, false) ? io::clock::now() : std::max(loop_.now(), op.started);
+    if (!attempts.may_attempt(now, op.deadline)) break;
+    if (attempts.is_retry()) counters_.retries.bump();
+    const route::publish_queue queue = pick_queue(*info, fixed_queue, attempts.last_broker(), now);
+    op.attempts = attempts.begin(queue.broker);
+    note_tried(op, queue.broker, op.attempts);
+    net::connection* master = brokers_[queue.broker].master;
+    if (master == nullptr) {
+      attempts.skipped(make_error_code(errc::no_writable_queue));
+      continue;
+    }
+    if (!delivery_time_supported(shape_of(op),
+                                 op.batch.empty() && op.msg->delivery_time_ms().has_value(),
+                                 brokers_[queue.broker].version)) {
+      attempts.stop(make_error_code(errc::delivery_time_unsupported));
+      break;
+    }
+    const net::response r = co_await request_attempt(
+        op, *info, queue, *master, attempt_deadline(attempts.plan(), now, op.deadline));
+    if (conclude_attempt(op, *info, queue, r, now, attempts)) co_return;
+  }
+  finish(op, attempts.error(), info.get());
+}
+
+const message& send_pipeline::first_message(const send_op& op) noexcept {
+  return op.batch.empty() ? *op.msg : op.batch.front();
+}
+
+send_shape send_pipeline::shape_of(const send_op& op) noexcept {
+  return {op.mode, op.ordered, !op.batch.empty()};
+}
+
+coro<std::error_code> send_pipeline::wait_at_gate(std::size_t bytes,
+                                                  io::clock::time_point deadline) {
+  co_return co_await gate_.acquire_async(loop_, bytes, deadline);
+}
+
+std::error_code send_pipeline::prepare_body(send_op& op) {
+  const producer_config& config = settings_.config;
+  auto& ids = wire::default_uniq_key_generator();
+  if (!op.batch.empty()) {
+    // Every inner message gets its own UNIQ_KEY; the request itself one more (as 5.x does).
+    send_op_extras& extras = op.extras();
+    if (auto ec = wire::encode_batch(op.batch, ids, extras.body, &extras.batch_ids)) return ec;
+    op.uniq_key_size = ids.next(op.uniq_key.data());
+    op.payload = extras.body;
+    return {};
+  }
+  const message& msg = *op.msg;
+  // One id per send, kept by every retry, so consumers can de-duplicate.
+  op.users_uniq_key = !msg.uniq_key().empty();
+  if (!op.users_uniq_key) op.uniq_key_size = ids.next_at(loop_.wall_ms(), op.uniq_key.data());
+  // Encoded with each request (encode_properties); checked once, here.
+  if (wire::encoded_properties_size(msg, {op.uniq_key_view(), {}}) > wire::max_properties_size) {
+    return make_error_code(errc::properties_too_long);
+  }
+  op.payload = msg.body();
+  if (op.payload.size() >= config.compress_threshold) {
+    const wire::compression_options options{compression_of(config.compress_type),
+                                            config.compress_level, config.compress_threshold};
+    std::error_code ec;
+    std::string& compressed = op.extras().body;
+    const std::int32_t flag = codec_.compress_if_needed(op.payload, options, compressed, &ec);
+    if (ec) return ec;
+    if (flag != 0) {
+      op.sys_flag |= flag;
+      op.payload = compressed;
+    }
+  }
+  return {};
+}
+
+std::error_code send_pipeline::plan_send(send_op& op, const route::topic_publish_info& info,
+                                         attempt_sequence& attempts,
+                                         std::optional<std::size_t>& fixed_queue) const {
+  attempts =
+      attempt_sequence(plan_attempts(shape_of(op), attempt_settings_, op.started, op.deadline));
+  // An ordered send's queue is chosen once and kept by every attempt.
+  if (op.ordered) {
+    const std::error_code ec = choose_ordered_queue(op, info, fixed_queue);
+    if (ec) return ec;
+  }
+  if (info.queues.empty()) return make_error_code(errc::no_writable_queue);
+  return {};
+}
+
+std::error_code send_pipeline::choose_ordered_queue(send_op& op,
+                                                    const route::topic_publish_info& info,
+                                                    std::optional<std::size_t>& fixed_queue) const {
+  send_op_extras& extras = op.extras();
+  if (extras.has_queue) {
+    const message_queue& wanted = extras.queue;
+    // The Java client refuses a queue of another topic (Validators.checkTopic on mq.getTopic).
+    if (wanted.topic != info.topic) return make_error_code(errc::invalid_argument);
+    for (std::size_t i = 0; i < info.message_queues.size(); ++i) {
+      const message_queue& q = info.message_queues[i];
+      if (q.broker_name == wanted.broker_name && q.queue_id == wanted.queue_id) fixed_queue = i;
+    }
+    return fixed_queue ? std::error_code{} : make_error_code(errc::no_writable_queue);
+  }
+  // User code: whatever it does fails this send only, with a message that says so.
+  std::size_t index = 0;
+  try {
+    if (!extras.selector) {
+      extras.diagnostics.remark = "the queue selector is empty";
+      return make_error_code(errc::queue_selector_failed);
+    }
+    index = extras.selector(info.message_queues, first_message(op));
+  } catch (const std::exception& e) {
+    extras.diagnostics.remark =
+        bounded_remark(std::string("the queue selector threw: ") + e.what());
+    return make_error_code(errc::queue_selector_failed);
+  } catch (...) {
+    extras.diagnostics.remark = "the queue selector threw a non-standard exception";
+    return make_error_code(errc::queue_selector_failed);
+  }
+  if (index >= info.message_queues.size()) {
+    extras.diagnostics.remark = "the queue selector returned index " + std::to_string(index) +
+                                " of " + std::to_string(info.message_queues.size()) + " queues";
+    return make_error_code(errc::queue_selector_failed);
+  }
+  fixed_queue = index;
+  return {};
+}
+
+route::publish_queue send_pipeline::pick_queue(const route::topic_publish_info& info,
+                                               std::optional<std::size_t> fixed_queue,
+                                               std::optional<route::broker_id> last_broker,
+                                               io::clock::time_point now) {
+  const std::size_t index =
+      fixed_queue ? *fixed_queue
+                  : select_queue({info.queues, last_broker,
+                                  settings_.config.fault_tolerance ? &faults_ : nullptr, now},
+                                 info.round_robin);
+  return info.queues[index];
+}
+
+void send_pipeline::note_tried(send_op& op, route::broker_id broker, int attempt) {
+  // Diagnostics name the brokers tried only when a send needed more than one attempt or failed:
+  // the usual send builds no string. The pipeline names a failed single attempt's broker itself.
+  if (attempt == 1) {
+    op.first_tried = broker;
+    return;
+  }
+  std::string& list = op.extras().diagnostics.brokers;
+  if (attempt == 2) list = brokers_[op.first_tried].name;
+  list += ", ";
+  list += brokers_[broker].name;
+}
+
+std::string_view send_pipeline::encode_properties(const send_op& op) const {
+  properties_scratch_.clear();
+  if (op.batch.empty()) {
+    wire::append_properties(properties_scratch_, *op.msg, {op.uniq_key_view(), {}});
+  } else {
+    wire::append_batch_header_properties(properties_scratch_, op.batch.front().wait_store_msg_ok(),
+                                         op.uniq_key_view());
+  }
+  return properties_scratch_;
+}
+
+send_pipeline::attempt_awaiter send_pipeline::request_attempt(send_op& op,
+                                                              const route::topic_publish_info& info,
+                                                              route::publish_queue queue,
+                                                              net::connection& master,
+                                                              io::clock::time_point deadline) {
+  return attempt_awaiter(master, send_encoder{*this, op, info, queue}, deadline,
+                         op.mode == send_mode::oneway);
+}
+
+void send_pipeline::prefetch_op(const void* context) noexcept {
+  const char* op = reinterpret_cast<const char*>(&attempt_awaiter::encoder_of(context).op);
+  for (std::size_t line = 0; line < sizeof(send_op); line += 64) __builtin_prefetch(op + line);
+}
+
+void send_pipeline::send_encoder::operator()(std::string& out, std::int32_t opaque) const {
+  const producer_config& config = self.settings_.config;
+  const bool is_batch = !op.batch.empty();
+  wire::command_fields fields;
+  fields.code =
+      is_batch ? wire::request_code::send_batch_message : wire::request_code::send_message_v2;
+  fields.language = wire::language_code::cpp;
+  fields.version = config.protocol_version;
+  fields.opaque = opaque;
+  fields.flag = op.mode == send_mode::oneway ? wire::flag_oneway : 0;
+  wire::frame_writer writer(out, self.settings_.serialization, fields);
+  wire::send_message_request_header header;
+  header.producer_group = config.group;
+  header.topic = info.topic;
+  header.default_topic = config.create_topic_key;
+  header.default_topic_queue_nums = config.default_topic_queue_nums;
+  header.queue_id = queue.queue_id;
+  header.sys_flag = op.sys_flag;
+  header.born_timestamp = self.loop_.wall_ms();  // encoded now or, deferred, when there is room
+  header.flag = first_message(op).flag();
+  header.properties = self.encode_properties(op);
+  header.reconsume_times = 0;
+  header.unit_mode = false;
+  header.batch = is_batch;
+  header.broker_name = self.brokers_[queue.broker].name;
+  header.write(writer, wire::send_header_names::letters);
+  writer.finish(op.payload);
+}
+
+bool send_pipeline::conclude_attempt(send_op& op, const route::topic_publish_info& info,
+                                     route::publish_queue queue, const net::response& r,
+                                     io::clock::time_point sent_at, attempt_sequence& attempts) {
+  // The completion block is read last, by finish; at depth it has left the cache since the
+  // send started. Fetching it now overlaps that miss with the response header's parsing.
+  __builtin_prefetch(op.completion);
+  __builtin_prefetch(reinterpret_cast<const char*>(op.completion) + 64);
+  const auto done = loop_.now();
+  const auto latency = std::chrono::duration_cast<milliseconds>(done - sent_at);
+
+  attempt_outcome outcome;
+  // Views into the response frame, valid until the pipeline suspends again: read it now.
+  wire::send_message_response_header header;
+  const wire::command_view* frame = r.frame;
+  if (r.error) {
+    outcome = attempt_outcome::transport_failure(r.error);
+  } else if (op.mode == send_mode::oneway) {
+    outcome = attempt_outcome::write_done();
+  } else {
+    brokers_[queue.broker].version = frame->fields.version;
+    const std::int32_t code = frame->fields.code;
+    outcome = attempt_outcome::response(code, !stores_message(code) || !header.parse(*frame));
+  }
+
+  const attempt_verdict verdict = attempts.judge(shape_of(op), attempt_settings_, outcome);
+  if (verdict.fault) faults_.update(queue.broker, latency, *verdict.fault, done);
+  if (outcome.what == attempt_outcome::kind::answered && !stores_message(outcome.response_code)) {
+    op.extras().diagnostics.remark = bounded_remark(frame->remark.value_or(std::string_view{}));
+  }
+  const delivery delivered{queue, outcome.response_code,
+                           outcome.what == attempt_outcome::kind::answered ? &header : nullptr};
+  switch (verdict.step) {
+    case next_step::retry_same_queue:
+    case next_step::retry_another_broker:
+      return false;
+    case next_step::keep_stored_and_retry:
+      // This attempt's result stands should every later attempt fail (final_error).
+      describe_delivery(op.extras().stored_not_ok.emplace(), op, &info, &delivered);
+      return false;
+    case next_step::stop_with_result:
+      finish(op, {}, &info, &delivered);
+      return true;
+    case next_step::stop_with_error:
+      finish(op, verdict.error, &info);
+      return true;
+  }
+  return true;
+}
+
+void send_pipeline::finish(send_op& op, std::error_code ec, const route::topic_publish_info* info,
+                           const delivery* delivered) {
+  // Built here, on the stack, and moved once into the handler.
+  send_result result;
+  send_op_extras* extras = op.extras_if_any();
+  const bool stored_kept = extras != nullptr && extras->stored_not_ok.has_value();
+  if (ec && !final_error(ec, stored_kept)) {
+    // The later attempts failed, but an earlier one stored the message: that is the result,
+    // described when it arrived.
+    result = std::move(*extras->stored_not_ok);
+    ec = {};
+  } else if (!ec) {
+    describe_delivery(result, op, info, delivered);
+  }
+  result.attempts = op.attempts;
+  if (extras != nullptr) result.diagnostics = std::move(extras->diagnostics);
+  if (!ec) {
+    counters_.succeeded.bump();
+  } else {
+    result.queue.topic = first_message(op).topic();  // for the diagnostics (send_error)
+    // A failed single attempt names its broker too (note_tried lists retries as they happen).
+    if (op.attempts == 1) result.diagnostics.brokers = brokers_[op.first_tried].name;
+    result.diagnostics.elapsed_ms =
+        std::chrono::duration_cast<milliseconds>(io::clock::now() - op.started).count();
+    counters_.failed.bump();
+    if (ec == errc::timed_out) counters_.timeouts.bump();
+  }
+  counters_.in_flight.drop();
+  // The admission goes back before the handler runs, so a handler that starts its next send at
+  // once finds room.
+  if (op.admitted) gate_.release(op.bytes);
+  owner_.complete(op, ec, result);
+}
+
+void send_pipeline::describe_delivery(send_result& result, const send_op& op,
+                                      const route::topic_publish_info* info,
+                                      const delivery* delivered) const {
+  // The message itself is read only when it brought its own key: at depth the user's message
+  // is long out of the cache by now (a miss on every completion).
+  result.status = send_status::send_ok;  // a stored-but-not-OK code overrides it below
+  result.msg_id.assign(!op.batch.empty() ? std::string_view(op.extras_if_any()->batch_ids)
+                                         : op.uniq_key_view());
+  if (info != nullptr && delivered != nullptr) {
+    result.queue.topic = info->topic;
+    result.queue.broker_name = brokers_[delivered->queue.broker].name;
+    result.queue.queue_id = delivered->queue.queue_id;
+  }
+  if (delivered != nullptr && delivered->header != nullptr) {
+    const wire::send_message_response_header& header = *delivered->header;
+    result.status = status_of(delivered->code);
+    result.offset_msg_id.assign(header.msg_id);
+    result.queue.queue_id = header.queue_id;
+    result.queue_offset = header.queue_offset;
+    result.transaction_id.assign(header.transaction_id.value_or(std::string_view{}));
+    result.region_id.assign(header.msg_region.value_or(default_region));
+    result.trace_on = header.trace_on.value_or(true);
+  }
+}
+
+}  // namespace rmq::send

@@ -1,0 +1,156 @@
+// The send pipeline of one loop: a coroutine per send from admission to completion — route,
+// body, the attempts the policy (attempt_policy.hpp) allows, and the result. It performs what
+// the policy decides; the loop_sender that owns it keeps the bookkeeping of sends in flight.
+#pragma once
+
+#include "common/coro.hpp"
+#include "io/loop.hpp"
+#include "net/request.hpp"
+#include "route/broker_registry.hpp"
+#include "route/topic_routes.hpp"
+#include "send/admission.hpp"
+#include "send/attempt_policy.hpp"
+#include "send/fault_tolerance.hpp"
+#include "send/frame_prefetch.hpp"
+#include "send/loop_counters.hpp"
+#include "send/loop_settings.hpp"
+#include "send/send_op.hpp"
+#include "wire/compression.hpp"
+#include "wire/headers.hpp"
+
+#include <coroutine>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace rmq::send {
+
+class loop_sender;
+
+/// The parts of a loop the pipeline works with (all owned by its loop_sender).
+struct pipeline_parts {
+  const loop_settings& settings;
+  io::loop& loop;
+  route::broker_registry& brokers;
+  route::topic_routes& routes;
+  fault_tolerance& faults;
+  admission_gate& gate;  // the producer's, shared by every loop and caller
+  loop_counters& counters;
+};
+
+class send_pipeline {
+ public:
+  send_pipeline(const pipeline_parts& parts, loop_sender& owner);
+  send_pipeline(const send_pipeline&) = delete;
+  send_pipeline& operator=(const send_pipeline&) = delete;
+
+  /// Loop thread: runs the send of `op` (already filled in) to its completion.
+  void start(send_op& op) { run(op); }
+  /// Loop thread: completes `op` with `ec` without running it (the loop is closing).
+  void fail(send_op& op, std::error_code ec) { finish(op, ec); }
+
+ private:
+  /// The send, from admission to completion (send_pipeline.cpp explains what its frame holds).
+  detached run(send_op& op);
+  [[nodiscard]] static const message& first_message(const send_op& op) noexcept;
+  [[nodiscard]] static send_shape shape_of(const send_op& op) noexcept;
+  /// The gate's slow path: waits for room (a frame of its own, only while the gate is full).
+  [[nodiscard]] coro<std::error_code> wait_at_gate(std::size_t bytes,
+                                                   io::clock::time_point deadline);
+  /// UNIQ_KEY, properties and the body to send (compressed or a batch body) into the op.
+  [[nodiscard]] std::error_code prepare_body(send_op& op);
+
+  /// Starts `attempts` on the policy's plan and chooses an ordered send's queue (an index into
+  /// the route), once for every attempt.
+  [[nodiscard]] std::error_code plan_send(send_op& op, const route::topic_publish_info& info,
+                                          attempt_sequence& attempts,
+                                          std::optional<std::size_t>& fixed_queue) const;
+  /// An ordered send's queue: the explicit one (of the message's topic) or the selector's pick.
+  [[nodiscard]] std::error_code choose_ordered_queue(send_op& op,
+                                                     const route::topic_publish_info& info,
+                                                     std::optional<std::size_t>& fixed_queue) const;
+  [[nodiscard]] route::publish_queue pick_queue(const route::topic_publish_info& info,
+                                                std::optional<std::size_t> fixed_queue,
+                                                std::optional<route::broker_id> last_broker,
+                                                io::clock::time_point now);
+  void note_tried(send_op& op, route::broker_id broker, int attempt);
+  /// The request's encoded properties, written into a scratch string of this loop (valid until
+  /// the next call). Encoded per request rather than kept in the op: the same bytes each time,
+  /// and ~90 bytes less per send in flight (the string and its heap block).
+  [[nodiscard]] std::string_view encode_properties(const send_op& op) const;
+
+  /// Writes one attempt's request frame, called by the connection with the request's opaque.
+  /// Small (the request's awaiter keeps it in the send's frame) and stateless beyond its refs.
+  struct send_encoder {
+    const send_pipeline& self;
+    const send_op& op;
+    const route::topic_publish_info& info;
+    route::publish_queue queue;
+    void operator()(std::string& out, std::int32_t opaque) const;
+    /// What the connection fetches ahead of the response (frame_prefetch.hpp).
+    [[nodiscard]] const net::waiter_prefetch* prefetch_plan() const noexcept {
+      return self.prefetch_.plan();
+    }
+  };
+  /// One attempt's request. The first of this loop measures where it sits in the send's frame.
+  struct attempt_awaiter : net::request_awaiter<send_encoder> {
+    using request_awaiter::request_awaiter;
+    bool await_suspend(std::coroutine_handle<> waiting) {
+      const net::request_awaiter<send_encoder>* awaiter = this;  // the waiter's context
+      attempt_prefetch& prefetch = encoder_of(awaiter).self.prefetch_;
+      if (!prefetch.measured()) [[unlikely]] {
+        prefetch.measure(awaiter, sizeof(*awaiter), waiting.address());
+      }
+      return request_awaiter::await_suspend(waiting);
+    }
+  };
+  /// The state hook: fetches the op's lines, which conclude_attempt and finish read.
+  static void prefetch_op(const void* context) noexcept;
+  /// The awaitable of one attempt's request, built outside the coroutine so that only the
+  /// awaiter, not its arguments, takes room in the send's frame.
+  [[nodiscard]] attempt_awaiter request_attempt(send_op& op, const route::topic_publish_info& info,
+                                                route::publish_queue queue, net::connection& master,
+                                                io::clock::time_point deadline);
+
+  /// Reads an attempt's outcome, has the policy judge it, and performs the verdict: counts it
+  /// in the fault table and, when the send is done, finishes it here, while the response frame
+  /// that the result is read from is still in place (returns true); false: try again. A plain
+  /// function, so that its locals (the parsed response header) stay off the coroutine frame of
+  /// every send.
+  [[nodiscard]] bool conclude_attempt(send_op& op, const route::topic_publish_info& info,
+                                      route::publish_queue queue, const net::response& r,
+                                      io::clock::time_point sent_at, attempt_sequence& attempts);
+  /// Where a successful send's message went: the queue written to (oneway) or stored in, and
+  /// the storing broker's code and response header (views into the frame still in place).
+  struct delivery {
+    route::publish_queue queue;
+    std::int32_t code = 0;
+    const wire::send_message_response_header* header = nullptr;  ///< nullptr: oneway, written
+  };
+  /// Completes the send: builds its result (from `delivered` on success, or the stored result an
+  /// earlier attempt kept), gives back its admission to the gate if it had one, and hands the
+  /// result to the owner, which completes the user's handler.
+  void finish(send_op& op, std::error_code ec, const route::topic_publish_info* info = nullptr,
+              const delivery* delivered = nullptr);
+  /// A successful send's result fields: its msgId and, from `delivered`, where it went.
+  void describe_delivery(send_result& result, const send_op& op,
+                         const route::topic_publish_info* info, const delivery* delivered) const;
+
+  const loop_settings& settings_;
+  const attempt_settings attempt_settings_;
+  io::loop& loop_;
+  route::broker_registry& brokers_;
+  route::topic_routes& routes_;
+  fault_tolerance& faults_;
+  admission_gate& gate_;
+  loop_counters& counters_;
+  loop_sender& owner_;
+  wire::body_codec codec_;
+  mutable std::string properties_scratch_;  // encode_properties; loop thread only
+  // Measured by the first attempt through a const encoder; loop thread only.
+  mutable attempt_prefetch prefetch_{&prefetch_op};
+};
+
+}  // namespace rmq::send
