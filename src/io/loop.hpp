@@ -45,9 +45,9 @@ class buffer_pool;
 /// The target of a CQE: an SQE's user_data points at one of these (0 means "ignore the CQE").
 /// `on_cqe_` runs on the loop thread for every CQE of that SQE; the one without
 /// IORING_CQE_F_MORE is the last, after which the loop never touches the object again.
-struct completion {
-  using fn_type = void (*)(completion*, int res, unsigned flags) noexcept;
-  explicit completion(fn_type fn) noexcept : on_cqe_(fn) {}
+struct cqe_handler {
+  using fn_type = void (*)(cqe_handler*, int res, unsigned flags) noexcept;
+  explicit cqe_handler(fn_type fn) noexcept : on_cqe_(fn) {}
   fn_type on_cqe_;
 };
 
@@ -161,7 +161,7 @@ class loop : public asio::execution_context {
   /// An SQE whose user_data is `c` (nullptr: CQEs are ignored). Must be prepared before the
   /// turn ends; it is submitted with the turn's single enter. Counts `c` as in flight until its
   /// final CQE, so that stopping can wait for it.
-  [[nodiscard]] io_uring_sqe* get_sqe(completion* c) noexcept;
+  [[nodiscard]] io_uring_sqe* get_sqe(cqe_handler* c) noexcept;
   /// Makes room for `n` SQEs that must go out in the same submission (a linked chain).
   void reserve_sqes(unsigned n) noexcept;
   void add_timer(timer_node& node, clock::time_point deadline) noexcept;
@@ -200,9 +200,9 @@ class loop : public asio::execution_context {
  private:
   template <typename F>
   struct function_task;
-  struct eventfd_reader final : completion {
-    explicit eventfd_reader(loop& l) noexcept : completion(&on_cqe), owner(l) {}
-    static void on_cqe(completion* c, int res, unsigned flags) noexcept;
+  struct eventfd_reader final : cqe_handler {
+    explicit eventfd_reader(loop& l) noexcept : cqe_handler(&on_cqe), owner(l) {}
+    static void on_cqe(cqe_handler* c, int res, unsigned flags) noexcept;
     loop& owner;
     std::uint64_t value = 0;
   };
@@ -210,6 +210,8 @@ class loop : public asio::execution_context {
   void setup_ring();
   void teardown_ring() noexcept;
   void arm_eventfd() noexcept;
+  /// Once closed: destroys every posted task, under close_mutex_ (the queue's one consumer).
+  void destroy_posted_after_close() noexcept;
   void run_turn();
   void drain_for_stop();
   std::size_t run_ready() noexcept;

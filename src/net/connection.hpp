@@ -189,10 +189,10 @@ class basic_connection final : private io::receiver {
     }
     basic_connection& owner;
   };
-  struct send_state final : io::send_op {
-    explicit send_state(basic_connection& c) noexcept : send_op(&done), owner(c) {}
-    static void done(io::send_op* op, std::error_code ec, std::size_t bytes) noexcept {
-      static_cast<send_state*>(op)->owner.on_sent(ec, bytes);
+  struct write_state final : io::write_op {
+    explicit write_state(basic_connection& c) noexcept : write_op(&done), owner(c) {}
+    static void done(io::write_op* op, std::error_code ec, std::size_t bytes) noexcept {
+      static_cast<write_state*>(op)->owner.on_sent(ec, bytes);
     }
     basic_connection& owner;
   };
@@ -231,7 +231,7 @@ class basic_connection final : private io::receiver {
   connection_lifecycle lifecycle_;
 
   connect_state connect_op_{*this};
-  send_state send_op_{*this};
+  write_state write_op_{*this};
   close_state close_op_{*this};
   timer_state timer_{*this};
   flush_task flush_task_{*this};

@@ -55,7 +55,7 @@ struct connection_core_options {
   std::size_t max_frame = wire::default_max_frame;
   std::size_t initial_slots = 64;
   wire::language_code language = wire::language_code::cpp;
-  std::int32_t version = 401;
+  std::int32_t version = wire::default_request_version;
   /// Bound on encoded frames waiting in user space (the pending buffer, and likewise the one
   /// being written): past it, deferrable requests wait unencoded, in order, until the writer
   /// has taken the pending bytes. A burst of sends then costs its slots, not its frames twice

@@ -202,7 +202,7 @@ void basic_connection<Transport>::flush() {
   if (iov.empty()) return;
   send_size_ = 0;
   for (const iovec& v : iov) send_size_ += v.iov_len;
-  socket_->send(send_op_, iov.data(), iov.size());
+  socket_->send(write_op_, iov.data(), iov.size());
 }
 
 template <class Transport>

@@ -57,7 +57,7 @@ class memory_socket {
     open_ = true;  // like tcp_socket: the descriptor exists from here until close
     later(connect_task_);
   }
-  void send(io::send_op& op, const iovec* iov, std::size_t count) noexcept {
+  void send(io::write_op& op, const iovec* iov, std::size_t count) noexcept {
     send_ = &op;
     outgoing_.clear();
     for (std::size_t i = 0; i < count; ++i) {
@@ -107,7 +107,7 @@ class memory_socket {
   }
 
   void finish_send() {
-    io::send_op* op = std::exchange(send_, nullptr);
+    io::write_op* op = std::exchange(send_, nullptr);
     if (closing_ != nullptr) {
       op->done_(op, asio::error::operation_aborted, 0);
       return;
@@ -166,7 +166,7 @@ class memory_socket {
   memory_network& net_;
   bool open_ = false;
   io::connect_op* connect_ = nullptr;
-  io::send_op* send_ = nullptr;
+  io::write_op* send_ = nullptr;
   io::close_op* closing_ = nullptr;
   io::receiver* receiver_ = nullptr;
   std::string outgoing_;
