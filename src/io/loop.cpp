@@ -279,7 +279,7 @@ void loop::run_turn() {
       idle = false;
     }
   }
-  enter(idle);
+  enter(idle ? wait::until_completion : wait::no);
   if (idle) sleeping_.store(false, std::memory_order_relaxed);
   read_clocks();
   if (reap() != 0) last_active_ = now_;
@@ -312,10 +312,10 @@ std::size_t loop::run_ready() noexcept {
   return n;
 }
 
-void loop::enter(bool idle) noexcept {
+void loop::enter(wait mode) noexcept {
   enters_.bump();
   int r;
-  if (!idle) {
+  if (mode == wait::no) {
     // Always one enter with GETEVENTS: submits and runs deferred task work without waiting.
     r = io_uring_submit_and_get_events(&ring_);
   } else if (timers_.empty()) {
@@ -373,10 +373,10 @@ void loop::drain_for_stop() {
       // Bounded wait, in case a cancelled operation is slow to answer.
       timer_node guard(+[](timer_node*, std::error_code) noexcept {});
       add_timer(guard, clock::now() + std::chrono::milliseconds(100));
-      enter(true);
+      enter(wait::until_completion);
       cancel_timer(guard);
     } else {
-      enter(false);
+      enter(wait::no);
     }
     read_clocks();
     reap();

@@ -218,7 +218,9 @@ class loop : public asio::execution_context {
   [[nodiscard]] bool keep_polling() const noexcept;
   void run_timers(clock::time_point now) noexcept;
   void abort_timers() noexcept;
-  void enter(bool idle) noexcept;
+  /// Whether an enter may sleep in the kernel until a completion arrives.
+  enum class wait : bool { no, until_completion };
+  void enter(wait mode) noexcept;
   unsigned reap() noexcept;
   void disarm(timer_node& node) noexcept;
   void read_clocks() noexcept;
@@ -303,8 +305,14 @@ requires(!std::is_base_of_v<task, std::decay_t<F>>) void loop::post(F&& f) {
 /// work is not counted: a loop runs until stop(), not until it runs out of work.
 class loop::executor_type {
  public:
-  explicit executor_type(loop& owner, bool never = false, bool continuation = false) noexcept
-      : loop_(&owner), never_(never), continuation_(continuation) {}
+  /// How execute() treats a call on the loop thread: run inline, or always queue.
+  enum class blocking : bool { possibly, never };
+  /// Whether the submitted function continues the caller (Asio's relationship property).
+  enum class relation : bool { fork, continuation };
+
+  explicit executor_type(loop& owner, blocking b = blocking::possibly,
+                         relation r = relation::fork) noexcept
+      : loop_(&owner), blocking_(b), relation_(r) {}
 
   [[nodiscard]] loop& query(asio::execution::context_t) const noexcept { return *loop_; }
   [[nodiscard]] static constexpr asio::execution::mapping_t query(
@@ -313,12 +321,12 @@ class loop::executor_type {
   }
   [[nodiscard]] constexpr asio::execution::blocking_t query(
       asio::execution::blocking_t) const noexcept {
-    return never_ ? asio::execution::blocking_t(asio::execution::blocking.never)
+    return blocking_ == blocking::never ? asio::execution::blocking_t(asio::execution::blocking.never)
                   : asio::execution::blocking_t(asio::execution::blocking.possibly);
   }
   [[nodiscard]] constexpr asio::execution::relationship_t query(
       asio::execution::relationship_t) const noexcept {
-    return continuation_
+    return relation_ == relation::continuation
                ? asio::execution::relationship_t(asio::execution::relationship.continuation)
                : asio::execution::relationship_t(asio::execution::relationship.fork);
   }
@@ -328,17 +336,17 @@ class loop::executor_type {
   }
 
   [[nodiscard]] executor_type require(asio::execution::blocking_t::never_t) const noexcept {
-    return executor_type(*loop_, true, continuation_);
+    return executor_type(*loop_, blocking::never, relation_);
   }
   [[nodiscard]] executor_type require(asio::execution::blocking_t::possibly_t) const noexcept {
-    return executor_type(*loop_, false, continuation_);
+    return executor_type(*loop_, blocking::possibly, relation_);
   }
   [[nodiscard]] executor_type require(asio::execution::relationship_t::fork_t) const noexcept {
-    return executor_type(*loop_, never_, false);
+    return executor_type(*loop_, blocking_, relation::fork);
   }
   [[nodiscard]] executor_type require(
       asio::execution::relationship_t::continuation_t) const noexcept {
-    return executor_type(*loop_, never_, true);
+    return executor_type(*loop_, blocking_, relation::continuation);
   }
   // Work tracking is meaningless for a loop that runs until stop(): accepted, ignored.
   [[nodiscard]] executor_type prefer(
@@ -352,7 +360,7 @@ class loop::executor_type {
 
   template <typename F>
   void execute(F&& f) const {
-    if (!never_ && loop_->running_in_this_thread()) {
+    if (blocking_ == blocking::possibly && loop_->running_in_this_thread()) {
       std::decay_t<F> local(std::forward<F>(f));
       try {
         std::move(local)();
@@ -370,7 +378,7 @@ class loop::executor_type {
   [[nodiscard]] loop& context() const noexcept { return *loop_; }
 
   friend bool operator==(const executor_type& a, const executor_type& b) noexcept {
-    return a.loop_ == b.loop_ && a.never_ == b.never_ && a.continuation_ == b.continuation_;
+    return a.loop_ == b.loop_ && a.blocking_ == b.blocking_ && a.relation_ == b.relation_;
   }
   friend bool operator!=(const executor_type& a, const executor_type& b) noexcept {
     return !(a == b);
@@ -378,8 +386,8 @@ class loop::executor_type {
 
  private:
   loop* loop_;
-  bool never_;
-  bool continuation_;
+  blocking blocking_;
+  relation relation_;
 };
 
 inline loop::executor_type loop::get_executor() noexcept {

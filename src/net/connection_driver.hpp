@@ -23,7 +23,7 @@ basic_connection<Transport>::basic_connection(io::loop& loop, std::string addres
       core_(options.core),
       transport_(std::move(transport)),
       lifecycle_({options.failures_before_backoff, options.backoff_initial, options.backoff_max},
-                 false) {
+                 address_kind::name) {
   // Parsed once: a numeric address needs no resolver, and one that is not "host:port" with a
   // valid port (a bad route entry) can never connect, so no request ever starts I/O for it.
   std::error_code ec;
@@ -31,7 +31,7 @@ basic_connection<Transport>::basic_connection(io::loop& loop, std::string addres
   invalid_address_ = static_cast<bool>(ec);
   lifecycle_ = connection_lifecycle(
       {options.failures_before_backoff, options.backoff_initial, options.backoff_max},
-      peer_.has_value(),
+      peer_ ? address_kind::numeric : address_kind::name,
       options_.trace != nullptr ? lifecycle_trace{&trace_step, this} : lifecycle_trace{});
 }
 

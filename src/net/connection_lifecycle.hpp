@@ -116,12 +116,14 @@ struct lifecycle_trace {
 [[nodiscard]] std::string_view to_string(link_state s) noexcept;
 [[nodiscard]] std::string_view to_string(link_event e) noexcept;
 
+/// Whether connecting needs a name resolution first (a numeric address does not).
+enum class address_kind : bool { name, numeric };
+
 class connection_lifecycle {
  public:
-  /// `endpoint_known`: the address is numeric, so connecting needs no resolution.
-  connection_lifecycle(backoff_policy backoff, bool endpoint_known,
+  connection_lifecycle(backoff_policy backoff, address_kind address,
                        lifecycle_trace trace = {}) noexcept
-      : backoff_(backoff), endpoint_known_(endpoint_known), trace_(trace) {}
+      : backoff_(backoff), endpoint_known_(address == address_kind::numeric), trace_(trace) {}
 
   /// The one way the machine changes. `now` times the backoff; `failure` is the request error
   /// of link_failed (connection_lost, or shutting_down when the loop stops).
@@ -154,7 +156,7 @@ class connection_lifecycle {
 
   backoff_policy backoff_;
   link_state state_ = link_state::disconnected;
-  bool endpoint_known_;
+  bool endpoint_known_;    // numeric, or resolved once: kept across reconnects
   bool draining_ = false;  // drain asked for; cleared on the way to closing
   unsigned consecutive_failures_ = 0;
   clock::time_point retry_after_{};

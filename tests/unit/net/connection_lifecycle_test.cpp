@@ -11,6 +11,7 @@
 
 using namespace std::chrono_literals;
 using rmq::errc;
+using rmq::net::address_kind;
 using rmq::net::backoff_policy;
 using rmq::net::connection_lifecycle;
 using rmq::net::link_action;
@@ -33,7 +34,7 @@ constexpr std::array all_events{
 
 // A machine brought into `s` by legal events; the endpoint is a name (needs resolving).
 connection_lifecycle machine_in(link_state s) {
-  connection_lifecycle m(backoff_policy{}, false);
+  connection_lifecycle m(backoff_policy{}, address_kind::name);
   const auto step = [&](link_event e) { REQUIRE(m.handle(e, t0).outcome == link_step::verdict::taken); };
   switch (s) {
     case link_state::disconnected:
@@ -165,7 +166,7 @@ TEST_CASE("lifecycle: every state × event does what the table says") {
 }
 
 TEST_CASE("lifecycle: a known endpoint connects without resolving, and a resolved one is kept") {
-  connection_lifecycle numeric(backoff_policy{}, true);
+  connection_lifecycle numeric(backoff_policy{}, address_kind::numeric);
   CHECK(numeric.handle(link_event::demand, t0).to == link_state::connecting);
 
   connection_lifecycle named = machine_in(link_state::disconnecting);  // resolved once
@@ -220,7 +221,7 @@ TEST_CASE("reconnect_delay: none below the threshold, then doubling up to the ma
 }
 
 TEST_CASE("lifecycle: repeated connect failures fail requests fast until the backoff passes") {
-  connection_lifecycle m(backoff_policy{2, 100ms, 1000ms}, true);
+  connection_lifecycle m(backoff_policy{2, 100ms, 1000ms}, address_kind::numeric);
   const auto fail_connect = [&](net_clock::time_point now) {
     REQUIRE(m.handle(link_event::demand, now).to == link_state::connecting);
     REQUIRE(m.handle(link_event::connect_failed, now).to == link_state::disconnecting);
@@ -254,7 +255,7 @@ TEST_CASE("lifecycle: the clock is read only when a backoff could apply") {
 
 TEST_CASE("lifecycle: the trace hook sees taken and illegal steps, not ignored ones") {
   std::vector<link_step> seen;
-  connection_lifecycle m(backoff_policy{}, true,
+  connection_lifecycle m(backoff_policy{}, address_kind::numeric,
                          {[](void* context, const link_step& s) noexcept {
                             static_cast<std::vector<link_step>*>(context)->push_back(s);
                           },
