@@ -5,21 +5,32 @@
 // (net/connection_driver.hpp) raises the events and executes the actions; the data path
 // (submit, write, read) only reads state() and never goes through here.
 //
-//   disconnected --demand--> resolving --resolved--> connecting --connect_succeeded--> connected
-//        ^      \--demand (endpoint known)----------/     |                               |
-//        |                  resolve_failed: fail requests  connect_failed                  | link_failed,
-//        |                  (back to disconnected)         (fail requests)                 | stream_corrupt,
-//        +-------------- disconnecting <------------------------+--------------------------+ idle_timeout
-//           socket_closed (requests that arrived meanwhile connect again)
+//   from            event                          to              actions
+//   disconnected    demand                         resolving       resolve   (address is a name)
+//                   demand                         connecting      connect   (endpoint known)
+//   resolving       resolved                       connecting      connect
+//                   resolve_failed                 disconnected    fail(connect_failed)  [backoff]
+//   connecting      connect_succeeded              connected       start_io
+//                   connect_failed                 disconnecting   close_socket, fail(connect_failed)
+//                                                                  [backoff]
+//   connected       link_failed                    disconnecting   close_socket, fail(the error)
+//                   stream_corrupt, idle_timeout   disconnecting   close_socket
+//   disconnecting   socket_closed                  disconnected    reconnect_waiting
+//   any open state  drain                          (unchanged)     — new requests are refused
+//   disconnected    close, drained                 closed          fail(shutting_down), finish_close
+//   resolving       close, drained                 closing         fail(shutting_down)
+//   connecting,     close, drained                 closing         close_socket, fail(shutting_down)
+//   connected
+//   disconnecting   close, drained                 closing         fail(shutting_down)
+//   closing         socket_closed, resolved,       closed          finish_close
+//                   resolve_failed
+//   closed          close, drain, drained          closed          finish_close (the late callback)
 //
-//   close, or drained (after drain): every open state --> closing (fail requests with
-//   shutting_down; close the socket, or wait for the resolver) --socket_closed/resolved/
-//   resolve_failed--> closed (finish_close: every close callback completes). From
-//   disconnected, and again in closed, close goes straight to closed.
+//   fail(e): fail_requests with e. [backoff]: counts a connect failure (reconnect_delay).
 //
 // Events that may arrive late, after the machine moved on (a connect or write completing
 // while its socket is being closed), are ignored. Events that cannot happen in a state are
-// illegal: handle() ignores them too, and says so (step::verdict), so tests can check the
+// illegal: handle() ignores them too, and says so (link_step::verdict), so tests can check the
 // table. Cancellation and requests initiated by the peer are meant to become events here.
 #pragma once
 
@@ -42,6 +53,7 @@ enum class link_state : std::uint8_t {
   disconnecting,  ///< the socket closes after a failure or idleness; may connect again after
   closing,        ///< close(): waits for the socket's close or the resolver's answer
   closed,         ///< final
+  // closing and closed stay last: "state >= closing" means "no longer open".
 };
 
 enum class link_event : std::uint8_t {
