@@ -3,14 +3,14 @@
 // Included by connection.cpp (the TCP instantiation) and by tests over other transports.
 #pragma once
 
+#include "io/resolve.hpp"
+#include "net/connection.hpp"
+
 #include <asio/error.hpp>
 
 #include <algorithm>
 #include <cassert>
 #include <utility>
-
-#include "io/resolve.hpp"
-#include "net/connection.hpp"
 
 namespace rmq::net {
 

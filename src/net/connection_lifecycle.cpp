@@ -10,7 +10,9 @@ using verdict = link_step::verdict;
 
 // An event that leaves an open state for good: requests fail, and the connection ends once
 // the socket (or the resolver) has finished with it.
-constexpr bool is_close(link_event e) noexcept { return e == link_event::close || e == link_event::drained; }
+constexpr bool is_close(link_event e) noexcept {
+  return e == link_event::close || e == link_event::drained;
+}
 
 }  // namespace
 
@@ -65,7 +67,8 @@ link_step connection_lifecycle::transition(link_event e, clock::time_point now,
                                : go(link_state::resolving, link_action::resolve);
       }
       if (is_close(e)) {
-        return go(link_state::closed, link_action::fail_requests | link_action::finish_close, errc::shutting_down);
+        return go(link_state::closed, link_action::fail_requests | link_action::finish_close,
+                  errc::shutting_down);
       }
       return illegal();
 
@@ -78,7 +81,8 @@ link_step connection_lifecycle::transition(link_event e, clock::time_point now,
         count_connect_failure(now);
         return go(link_state::disconnected, link_action::fail_requests, errc::connect_failed);
       }
-      if (is_close(e)) return go(link_state::closing, link_action::fail_requests, errc::shutting_down);
+      if (is_close(e))
+        return go(link_state::closing, link_action::fail_requests, errc::shutting_down);
       return illegal();
 
     case link_state::connecting:
@@ -99,7 +103,8 @@ link_step connection_lifecycle::transition(link_event e, clock::time_point now,
 
     case link_state::connected:
       if (e == link_event::link_failed) {
-        return go(link_state::disconnecting, link_action::close_socket | link_action::fail_requests, failure);
+        return go(link_state::disconnecting, link_action::close_socket | link_action::fail_requests,
+                  failure);
       }
       if (e == link_event::stream_corrupt || e == link_event::idle_timeout) {
         return go(link_state::disconnecting, link_action::close_socket);
@@ -111,25 +116,30 @@ link_step connection_lifecycle::transition(link_event e, clock::time_point now,
       return illegal();
 
     case link_state::disconnecting:
-      if (e == link_event::socket_closed) return go(link_state::disconnected, link_action::reconnect_waiting);
+      if (e == link_event::socket_closed)
+        return go(link_state::disconnected, link_action::reconnect_waiting);
       if (e == link_event::link_failed || e == link_event::stream_corrupt) return ignore();
-      if (is_close(e)) return go(link_state::closing, link_action::fail_requests, errc::shutting_down);
+      if (is_close(e))
+        return go(link_state::closing, link_action::fail_requests, errc::shutting_down);
       return illegal();
 
     case link_state::closing:
-      if (e == link_event::socket_closed || e == link_event::resolved || e == link_event::resolve_failed) {
+      if (e == link_event::socket_closed || e == link_event::resolved ||
+          e == link_event::resolve_failed) {
         return go(link_state::closed, link_action::finish_close);
       }
       if (e == link_event::connect_succeeded || e == link_event::connect_failed ||
           e == link_event::link_failed || e == link_event::stream_corrupt) {
         return ignore();  // the socket's close completes every operation first
       }
-      if (is_close(e) || e == link_event::drain) return ignore();  // its callback completes with ours
+      if (is_close(e) || e == link_event::drain)
+        return ignore();  // its callback completes with ours
       return illegal();
 
     case link_state::closed:
       // A late close completes its callback at once.
-      if (is_close(e) || e == link_event::drain) return go(link_state::closed, link_action::finish_close);
+      if (is_close(e) || e == link_event::drain)
+        return go(link_state::closed, link_action::finish_close);
       return illegal();
   }
   return illegal();
@@ -142,31 +152,50 @@ void connection_lifecycle::count_connect_failure(clock::time_point now) noexcept
 
 std::string_view to_string(link_state s) noexcept {
   switch (s) {
-    case link_state::disconnected: return "disconnected";
-    case link_state::resolving: return "resolving";
-    case link_state::connecting: return "connecting";
-    case link_state::connected: return "connected";
-    case link_state::disconnecting: return "disconnecting";
-    case link_state::closing: return "closing";
-    case link_state::closed: return "closed";
+    case link_state::disconnected:
+      return "disconnected";
+    case link_state::resolving:
+      return "resolving";
+    case link_state::connecting:
+      return "connecting";
+    case link_state::connected:
+      return "connected";
+    case link_state::disconnecting:
+      return "disconnecting";
+    case link_state::closing:
+      return "closing";
+    case link_state::closed:
+      return "closed";
   }
   return "?";
 }
 
 std::string_view to_string(link_event e) noexcept {
   switch (e) {
-    case link_event::demand: return "demand";
-    case link_event::resolved: return "resolved";
-    case link_event::resolve_failed: return "resolve_failed";
-    case link_event::connect_succeeded: return "connect_succeeded";
-    case link_event::connect_failed: return "connect_failed";
-    case link_event::link_failed: return "link_failed";
-    case link_event::stream_corrupt: return "stream_corrupt";
-    case link_event::idle_timeout: return "idle_timeout";
-    case link_event::socket_closed: return "socket_closed";
-    case link_event::drain: return "drain";
-    case link_event::drained: return "drained";
-    case link_event::close: return "close";
+    case link_event::demand:
+      return "demand";
+    case link_event::resolved:
+      return "resolved";
+    case link_event::resolve_failed:
+      return "resolve_failed";
+    case link_event::connect_succeeded:
+      return "connect_succeeded";
+    case link_event::connect_failed:
+      return "connect_failed";
+    case link_event::link_failed:
+      return "link_failed";
+    case link_event::stream_corrupt:
+      return "stream_corrupt";
+    case link_event::idle_timeout:
+      return "idle_timeout";
+    case link_event::socket_closed:
+      return "socket_closed";
+    case link_event::drain:
+      return "drain";
+    case link_event::drained:
+      return "drained";
+    case link_event::close:
+      return "close";
   }
   return "?";
 }

@@ -5,26 +5,27 @@
 // (net/connection_driver.hpp) raises the events and executes the actions; the data path
 // (submit, write, read) only reads state() and never goes through here.
 //
-//   from            event                          to              actions
-//   disconnected    demand                         resolving       resolve   (address is a name)
-//                   demand                         connecting      connect   (endpoint known)
-//   resolving       resolved                       connecting      connect
-//                   resolve_failed                 disconnected    fail(connect_failed)  [backoff]
-//   connecting      connect_succeeded              connected       start_io
-//                   connect_failed                 disconnecting   close_socket, fail(connect_failed)
-//                                                                  [backoff]
-//   connected       link_failed                    disconnecting   close_socket, fail(the error)
-//                   stream_corrupt, idle_timeout   disconnecting   close_socket
-//   disconnecting   socket_closed                  disconnected    reconnect_waiting
-//   any open state  drain                          (unchanged)     — new requests are refused
-//   disconnected    close, drained                 closed          fail(shutting_down), finish_close
-//   resolving       close, drained                 closing         fail(shutting_down)
-//   connecting,     close, drained                 closing         close_socket, fail(shutting_down)
-//   connected
-//   disconnecting   close, drained                 closing         fail(shutting_down)
-//   closing         socket_closed, resolved,       closed          finish_close
-//                   resolve_failed
-//   closed          close, drain, drained          closed          finish_close (the late callback)
+//   from           event                         to             actions
+//   disconnected   demand                        resolving      resolve  (address is a name)
+//                  demand                        connecting     connect  (endpoint known)
+//   resolving      resolved                      connecting     connect
+//                  resolve_failed                disconnected   fail(connect_failed) [backoff]
+//   connecting     connect_succeeded             connected      start_io
+//                  connect_failed                disconnecting  close_socket,
+//                                                               fail(connect_failed) [backoff]
+//   connected      link_failed                   disconnecting  close_socket, fail(its error)
+//                  stream_corrupt, idle_timeout  disconnecting  close_socket
+//   disconnecting  socket_closed                 disconnected   reconnect_waiting
+//   any open       drain                         (unchanged)    none: new requests are refused
+//   disconnected   close, drained                closed         fail(shutting_down),
+//                                                               finish_close
+//   resolving      close, drained                closing        fail(shutting_down)
+//   connecting or  close, drained                closing        close_socket,
+//    connected                                                  fail(shutting_down)
+//   disconnecting  close, drained                closing        fail(shutting_down)
+//   closing        socket_closed, resolved,      closed         finish_close
+//                  resolve_failed
+//   closed         close, drain, drained         closed         finish_close (a late callback)
 //
 //   fail(e): fail_requests with e. [backoff]: counts a connect failure (reconnect_delay).
 //
@@ -34,12 +35,12 @@
 // table. Cancellation and requests initiated by the peer are meant to become events here.
 #pragma once
 
+#include "rmq/error.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <string_view>
 #include <system_error>
-
-#include "rmq/error.hpp"
 
 namespace rmq::net {
 
@@ -139,7 +140,8 @@ class connection_lifecycle {
 
   /// The one way the machine changes. `now` times the backoff; `failure` is the request error
   /// of link_failed (connection_lost, or shutting_down when the loop stops).
-  link_step handle(link_event e, clock::time_point now, errc failure = errc::connection_lost) noexcept;
+  link_step handle(link_event e, clock::time_point now,
+                   errc failure = errc::connection_lost) noexcept;
 
   /// Why a new request must be refused now (shutting_down, connection_lost while draining,
   /// connect_failed while backing off), or {} to take it. `now()` is read only when a backoff

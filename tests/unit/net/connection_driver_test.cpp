@@ -1,18 +1,19 @@
 // The connection driver (net::basic_connection) over an in-memory transport: no kernel socket,
 // faults at chosen steps. A scripted exchange is rerun failing each of its steps in turn, and
 // every request must complete exactly once, every close callback exactly once.
+#include "net/connection_driver.hpp"
+
+#include "rmq/error.hpp"
+#include "unit/io/io_test_support.hpp"
+#include "unit/net/memory_transport.hpp"
+#include "wire/command.hpp"
+
 #include <doctest/doctest.h>
 
 #include <deque>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include "net/connection_driver.hpp"
-#include "rmq/error.hpp"
-#include "unit/io/io_test_support.hpp"
-#include "unit/net/memory_transport.hpp"
-#include "wire/command.hpp"
 
 using namespace std::chrono_literals;
 using rmq::errc;
@@ -91,8 +92,8 @@ struct fixture {
   explicit fixture(const std::string& address, net::connection_options options = {}) {
     rl.call([&] {
       network.pool = &rl.l.make_buffer_pool(2, 64);
-      conn = std::make_unique<memory_connection>(rl.l, address, options,
-                                                 memory_transport{&network});
+      conn =
+          std::make_unique<memory_connection>(rl.l, address, options, memory_transport{&network});
     });
   }
   ~fixture() {
@@ -265,7 +266,9 @@ TEST_CASE("connection over memory: a waiter may close the connection from inside
 
 namespace {
 std::vector<net::link_step> traced;
-void record_step(std::string_view, const net::link_step& step) noexcept { traced.push_back(step); }
+void record_step(std::string_view, const net::link_step& step) noexcept {
+  traced.push_back(step);
+}
 }  // namespace
 
 TEST_CASE("connection over memory: the trace hook tells the connection's story") {

@@ -1,13 +1,14 @@
 // The connection's lifecycle machine alone: every state × event against a table written out
 // by hand, the backoff, admission and the trace hook. No loop, no socket, a fake clock.
+#include "net/connection_lifecycle.hpp"
+
+#include "rmq/error.hpp"
+
 #include <doctest/doctest.h>
 
 #include <array>
 #include <chrono>
 #include <vector>
-
-#include "net/connection_lifecycle.hpp"
-#include "rmq/error.hpp"
 
 using namespace std::chrono_literals;
 using rmq::errc;
@@ -26,16 +27,20 @@ namespace {
 const net_clock::time_point t0 = net_clock::time_point{} + 1h;
 
 constexpr std::array all_events{
-    link_event::demand,         link_event::resolved,       link_event::resolve_failed,
-    link_event::connect_succeeded, link_event::connect_failed, link_event::link_failed,
-    link_event::stream_corrupt, link_event::idle_timeout,   link_event::socket_closed,
-    link_event::drain,          link_event::drained,        link_event::close,
+    link_event::demand,         link_event::resolved,
+    link_event::resolve_failed, link_event::connect_succeeded,
+    link_event::connect_failed, link_event::link_failed,
+    link_event::stream_corrupt, link_event::idle_timeout,
+    link_event::socket_closed,  link_event::drain,
+    link_event::drained,        link_event::close,
 };
 
 // A machine brought into `s` by legal events; the endpoint is a name (needs resolving).
 connection_lifecycle machine_in(link_state s) {
   connection_lifecycle m(backoff_policy{}, address_kind::name);
-  const auto step = [&](link_event e) { REQUIRE(m.handle(e, t0).outcome == link_step::verdict::taken); };
+  const auto step = [&](link_event e) {
+    REQUIRE(m.handle(e, t0).outcome == link_step::verdict::taken);
+  };
   switch (s) {
     case link_state::disconnected:
       break;
@@ -84,8 +89,12 @@ constexpr auto fail = link_action::fail_requests;
 constexpr auto finish = link_action::finish_close;
 
 // Shorthands for the table.
-constexpr expected illegal(link_state s) { return {link_step::verdict::illegal, s, none, {}}; }
-constexpr expected ignored(link_state s) { return {link_step::verdict::ignored, s, none, {}}; }
+constexpr expected illegal(link_state s) {
+  return {link_step::verdict::illegal, s, none, {}};
+}
+constexpr expected ignored(link_state s) {
+  return {link_step::verdict::ignored, s, none, {}};
+}
 constexpr expected go(link_state to, link_action a = none, errc f = {}) {
   return {link_step::verdict::taken, to, a, f};
 }
@@ -98,30 +107,27 @@ struct row {
 using S = link_state;
 const std::array table{
     row{S::disconnected,
-        {go(S::resolving, link_action::resolve), illegal(S::disconnected),
+        {go(S::resolving, link_action::resolve), illegal(S::disconnected), illegal(S::disconnected),
          illegal(S::disconnected), illegal(S::disconnected), illegal(S::disconnected),
          illegal(S::disconnected), illegal(S::disconnected), illegal(S::disconnected),
-         illegal(S::disconnected), go(S::disconnected),
-         go(S::closed, fail | finish, errc::shutting_down),
+         go(S::disconnected), go(S::closed, fail | finish, errc::shutting_down),
          go(S::closed, fail | finish, errc::shutting_down)}},
     row{S::resolving,
         {ignored(S::resolving), go(S::connecting, link_action::connect),
          go(S::disconnected, fail, errc::connect_failed), illegal(S::resolving),
-         illegal(S::resolving), illegal(S::resolving), illegal(S::resolving),
-         illegal(S::resolving), illegal(S::resolving), go(S::resolving),
-         go(S::closing, fail, errc::shutting_down), go(S::closing, fail, errc::shutting_down)}},
+         illegal(S::resolving), illegal(S::resolving), illegal(S::resolving), illegal(S::resolving),
+         illegal(S::resolving), go(S::resolving), go(S::closing, fail, errc::shutting_down),
+         go(S::closing, fail, errc::shutting_down)}},
     row{S::connecting,
         {ignored(S::connecting), illegal(S::connecting), illegal(S::connecting),
          go(S::connected, link_action::start_io),
-         go(S::disconnecting, close_socket | fail, errc::connect_failed),
-         illegal(S::connecting), illegal(S::connecting), illegal(S::connecting),
-         illegal(S::connecting), go(S::connecting),
+         go(S::disconnecting, close_socket | fail, errc::connect_failed), illegal(S::connecting),
+         illegal(S::connecting), illegal(S::connecting), illegal(S::connecting), go(S::connecting),
          go(S::closing, close_socket | fail, errc::shutting_down),
          go(S::closing, close_socket | fail, errc::shutting_down)}},
     row{S::connected,
-        {ignored(S::connected), illegal(S::connected), illegal(S::connected),
-         illegal(S::connected), illegal(S::connected),
-         go(S::disconnecting, close_socket | fail, errc::connection_lost),
+        {ignored(S::connected), illegal(S::connected), illegal(S::connected), illegal(S::connected),
+         illegal(S::connected), go(S::disconnecting, close_socket | fail, errc::connection_lost),
          go(S::disconnecting, close_socket), go(S::disconnecting, close_socket),
          illegal(S::connected), go(S::connected),
          go(S::closing, close_socket | fail, errc::shutting_down),
@@ -139,8 +145,7 @@ const std::array table{
     row{S::closed,
         {ignored(S::closed), illegal(S::closed), illegal(S::closed), illegal(S::closed),
          illegal(S::closed), illegal(S::closed), illegal(S::closed), illegal(S::closed),
-         illegal(S::closed), go(S::closed, finish), go(S::closed, finish),
-         go(S::closed, finish)}},
+         illegal(S::closed), go(S::closed, finish), go(S::closed, finish), go(S::closed, finish)}},
 };
 
 }  // namespace

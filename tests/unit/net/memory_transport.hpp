@@ -10,6 +10,12 @@
 // started it, and close() completes after every other operation of the socket.
 #pragma once
 
+#include "io/loop.hpp"
+#include "io/task.hpp"
+#include "io/tcp.hpp"
+#include "net/connection.hpp"
+#include "wire/command.hpp"
+
 #include <asio/error.hpp>
 
 #include <cstring>
@@ -17,12 +23,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "io/loop.hpp"
-#include "io/task.hpp"
-#include "io/tcp.hpp"
-#include "net/connection.hpp"
-#include "wire/command.hpp"
 
 namespace rmq::net::test {
 
@@ -143,8 +143,8 @@ class memory_socket {
       std::exchange(receiver_, nullptr)->on_receive_end(asio::error::connection_reset);
       return;
     }
-    const std::size_t n = std::min({incoming_.size(), net_.delivery_size,
-                                    static_cast<std::size_t>(net_.pool->buffer_size())});
+    const std::size_t n = std::min(
+        {incoming_.size(), net_.delivery_size, static_cast<std::size_t>(net_.pool->buffer_size())});
     // Buffer 0 of a pool no kernel receive uses: the receiver releases it before returning.
     std::memcpy(const_cast<char*>(net_.pool->view(0, n).data()), incoming_.data(), n);
     incoming_.erase(0, n);
@@ -192,7 +192,8 @@ struct memory_transport {
     }
     const bool fails = net->step_fails();
     l.post([done, fails] {
-      done.done(done.context, fails ? make_error_code(errc::name_resolution_failed) : std::error_code{},
+      done.done(done.context,
+                fails ? make_error_code(errc::name_resolution_failed) : std::error_code{},
                 io::endpoint(asio::ip::make_address("127.0.0.1"), 1));
     });
   }
