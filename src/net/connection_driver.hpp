@@ -197,9 +197,10 @@ void basic_connection<Transport>::schedule_flush() {
 
 template <class Transport>
 void basic_connection<Transport>::flush() {
-  if (lifecycle_.state() != state::connected) return;
-  const auto iov = core_.prepare_write();  // empty while a send is in flight
-  if (iov.empty()) return;
+  // wants_write() is false while a send is in flight: one write at a time.
+  if (lifecycle_.state() != state::connected || !core_.wants_write()) return;
+  const auto iov = core_.prepare_write();
+  if (iov.empty()) return;  // every pending frame had expired
   send_size_ = 0;
   for (const iovec& v : iov) send_size_ += v.iov_len;
   socket_->send(write_op_, iov.data(), iov.size());
