@@ -151,7 +151,7 @@ class basic_connection final : private io::receiver {
   [[nodiscard]] std::error_code admit() const noexcept {
     if (loop_.stopping()) return make_error_code(errc::shutting_down);
     if (const std::error_code ec = lifecycle_.admit([] { return clock::now(); })) return ec;
-    if (invalid_address_) return make_error_code(errc::invalid_address);
+    if (address_error_) return make_error_code(errc::invalid_address);
     return {};
   }
   void after_submit(clock::time_point deadline);
@@ -226,8 +226,8 @@ class basic_connection final : private io::receiver {
   connection_core core_;
   [[no_unique_address]] Transport transport_;
   std::optional<typename Transport::socket> socket_;
-  std::optional<io::endpoint> peer_;  // resolved address, kept across reconnects
-  bool invalid_address_ = false;      // address_ is not "host:port": never connects
+  std::error_code address_error_;     // address_ is not "host:port": never connects
+  std::optional<io::endpoint> peer_;  // parsed or resolved address, kept across reconnects
   connection_lifecycle lifecycle_;
 
   connect_state connect_op_{*this};
