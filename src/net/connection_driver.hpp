@@ -25,10 +25,10 @@ basic_connection<Transport>::basic_connection(io::loop& loop, std::string addres
       // Parsed once: a numeric address needs no resolver, and one that is not "host:port" with
       // a valid port (a bad route entry) can never connect, so no request ever starts I/O for it.
       peer_(io::parse_endpoint(address_, address_error_)),
-      lifecycle_({options.failures_before_backoff, options.backoff_initial, options.backoff_max},
-                 peer_ ? address_kind::numeric : address_kind::name,
-                 options.trace != nullptr ? lifecycle_trace{&trace_step, this}
-                                          : lifecycle_trace{}) {}
+      lifecycle_(
+          {options.failures_before_backoff, options.backoff_initial, options.backoff_max},
+          peer_ ? address_kind::numeric : address_kind::name,
+          options.trace != nullptr ? lifecycle_trace{&trace_step, this} : lifecycle_trace{}) {}
 
 template <class Transport>
 basic_connection<Transport>::~basic_connection() = default;
