@@ -243,9 +243,9 @@ class uring_client final : private io::receiver {
     }
     uring_client& owner;
   };
-  struct send_state final : io::send_op {
-    explicit send_state(uring_client& c) : send_op(&done), owner(c) {}
-    static void done(io::send_op* op, std::error_code ec, std::size_t n) noexcept {
+  struct send_state final : io::write_op {
+    explicit send_state(uring_client& c) : write_op(&done), owner(c) {}
+    static void done(io::write_op* op, std::error_code ec, std::size_t n) noexcept {
       auto& self = static_cast<send_state*>(op)->owner;
       self.sending_ = false;
       if (ec) {

@@ -196,7 +196,7 @@ void loop::arm_eventfd() noexcept {
   io_uring_prep_read(sqe, event_fd_, &eventfd_reader_.value, sizeof eventfd_reader_.value, 0);
 }
 
-void loop::eventfd_reader::on_cqe(completion* c, int, unsigned) noexcept {
+void loop::eventfd_reader::on_cqe(cqe_handler* c, int, unsigned) noexcept {
   auto* self = static_cast<eventfd_reader*>(c);
   // The read consumed the counter; arm the next one for the following sleep.
   if (!self->owner.stopping_) self->owner.arm_eventfd();
@@ -204,6 +204,11 @@ void loop::eventfd_reader::on_cqe(completion* c, int, unsigned) noexcept {
 
 void loop::close() noexcept {
   closed_.store(true, std::memory_order_seq_cst);
+  destroy_posted_after_close();
+  while (task* t = local_.pop_front()) t->invoke(task::action::destroy);
+}
+
+void loop::destroy_posted_after_close() noexcept {
   std::lock_guard lock(close_mutex_);
   // A poster may sit between its exchange and its link: wait for the link, it is a few
   // instructions away.
@@ -214,7 +219,6 @@ void loop::close() noexcept {
       std::this_thread::yield();
     }
   }
-  while (task* t = local_.pop_front()) t->invoke(task::action::destroy);
 }
 
 void loop::post(task& node) noexcept {
@@ -228,14 +232,7 @@ void loop::post(task& node) noexcept {
   remote_.push(&node);
   // Dekker with close(): either close() sees this node, or we see closed_ and drain it here.
   if (closed_.load(std::memory_order_seq_cst)) [[unlikely]] {
-    std::lock_guard lock(close_mutex_);
-    while (remote_.maybe_nonempty()) {
-      if (task* t = remote_.pop()) {
-        t->invoke(task::action::destroy);
-      } else {
-        std::this_thread::yield();
-      }
-    }
+    destroy_posted_after_close();
     return;
   }
   // Only the poster that flips the flag writes, and only while the loop sleeps in the kernel.
@@ -247,7 +244,7 @@ void loop::post(task& node) noexcept {
   }
 }
 
-io_uring_sqe* loop::get_sqe(completion* c) noexcept {
+io_uring_sqe* loop::get_sqe(cqe_handler* c) noexcept {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   if (sqe == nullptr) {
     // SQ full mid-turn: flush it (an extra enter, counted) rather than fail the operation.
@@ -282,7 +279,7 @@ void loop::run_turn() {
       idle = false;
     }
   }
-  enter(idle);
+  enter(idle ? wait::until_completion : wait::no);
   if (idle) sleeping_.store(false, std::memory_order_relaxed);
   read_clocks();
   if (reap() != 0) last_active_ = now_;
@@ -315,10 +312,10 @@ std::size_t loop::run_ready() noexcept {
   return n;
 }
 
-void loop::enter(bool idle) noexcept {
+void loop::enter(wait mode) noexcept {
   enters_.bump();
   int r;
-  if (!idle) {
+  if (mode == wait::no) {
     // Always one enter with GETEVENTS: submits and runs deferred task work without waiting.
     r = io_uring_submit_and_get_events(&ring_);
   } else if (timers_.empty()) {
@@ -341,7 +338,7 @@ unsigned loop::reap() noexcept {
   io_uring_cqe* cqe;
   io_uring_for_each_cqe(&ring_, head, cqe) {
     ++n;
-    auto* c = static_cast<completion*>(io_uring_cqe_get_data(cqe));
+    auto* c = static_cast<cqe_handler*>(io_uring_cqe_get_data(cqe));
     if (c == nullptr) continue;
     const int res = cqe->res;
     const unsigned flags = cqe->flags;
@@ -376,10 +373,10 @@ void loop::drain_for_stop() {
       // Bounded wait, in case a cancelled operation is slow to answer.
       timer_node guard(+[](timer_node*, std::error_code) noexcept {});
       add_timer(guard, clock::now() + std::chrono::milliseconds(100));
-      enter(true);
+      enter(wait::until_completion);
       cancel_timer(guard);
     } else {
-      enter(false);
+      enter(wait::no);
     }
     read_clocks();
     reap();

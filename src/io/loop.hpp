@@ -45,9 +45,9 @@ class buffer_pool;
 /// The target of a CQE: an SQE's user_data points at one of these (0 means "ignore the CQE").
 /// `on_cqe_` runs on the loop thread for every CQE of that SQE; the one without
 /// IORING_CQE_F_MORE is the last, after which the loop never touches the object again.
-struct completion {
-  using fn_type = void (*)(completion*, int res, unsigned flags) noexcept;
-  explicit completion(fn_type fn) noexcept : on_cqe_(fn) {}
+struct cqe_handler {
+  using fn_type = void (*)(cqe_handler*, int res, unsigned flags) noexcept;
+  explicit cqe_handler(fn_type fn) noexcept : on_cqe_(fn) {}
   fn_type on_cqe_;
 };
 
@@ -161,7 +161,7 @@ class loop : public asio::execution_context {
   /// An SQE whose user_data is `c` (nullptr: CQEs are ignored). Must be prepared before the
   /// turn ends; it is submitted with the turn's single enter. Counts `c` as in flight until its
   /// final CQE, so that stopping can wait for it.
-  [[nodiscard]] io_uring_sqe* get_sqe(completion* c) noexcept;
+  [[nodiscard]] io_uring_sqe* get_sqe(cqe_handler* c) noexcept;
   /// Makes room for `n` SQEs that must go out in the same submission (a linked chain).
   void reserve_sqes(unsigned n) noexcept;
   void add_timer(timer_node& node, clock::time_point deadline) noexcept;
@@ -200,9 +200,9 @@ class loop : public asio::execution_context {
  private:
   template <typename F>
   struct function_task;
-  struct eventfd_reader final : completion {
-    explicit eventfd_reader(loop& l) noexcept : completion(&on_cqe), owner(l) {}
-    static void on_cqe(completion* c, int res, unsigned flags) noexcept;
+  struct eventfd_reader final : cqe_handler {
+    explicit eventfd_reader(loop& l) noexcept : cqe_handler(&on_cqe), owner(l) {}
+    static void on_cqe(cqe_handler* c, int res, unsigned flags) noexcept;
     loop& owner;
     std::uint64_t value = 0;
   };
@@ -210,13 +210,17 @@ class loop : public asio::execution_context {
   void setup_ring();
   void teardown_ring() noexcept;
   void arm_eventfd() noexcept;
+  /// Once closed: destroys every posted task, under close_mutex_ (the queue's one consumer).
+  void destroy_posted_after_close() noexcept;
   void run_turn();
   void drain_for_stop();
   std::size_t run_ready() noexcept;
   [[nodiscard]] bool keep_polling() const noexcept;
   void run_timers(clock::time_point now) noexcept;
   void abort_timers() noexcept;
-  void enter(bool idle) noexcept;
+  /// Whether an enter may sleep in the kernel until a completion arrives.
+  enum class wait : bool { no, until_completion };
+  void enter(wait mode) noexcept;
   unsigned reap() noexcept;
   void disarm(timer_node& node) noexcept;
   void read_clocks() noexcept;
@@ -301,8 +305,14 @@ requires(!std::is_base_of_v<task, std::decay_t<F>>) void loop::post(F&& f) {
 /// work is not counted: a loop runs until stop(), not until it runs out of work.
 class loop::executor_type {
  public:
-  explicit executor_type(loop& owner, bool never = false, bool continuation = false) noexcept
-      : loop_(&owner), never_(never), continuation_(continuation) {}
+  /// How execute() treats a call on the loop thread: run inline, or always queue.
+  enum class blocking : bool { possibly, never };
+  /// Whether the submitted function continues the caller (Asio's relationship property).
+  enum class relation : bool { fork, continuation };
+
+  explicit executor_type(loop& owner, blocking b = blocking::possibly,
+                         relation r = relation::fork) noexcept
+      : loop_(&owner), blocking_(b), relation_(r) {}
 
   [[nodiscard]] loop& query(asio::execution::context_t) const noexcept { return *loop_; }
   [[nodiscard]] static constexpr asio::execution::mapping_t query(
@@ -311,12 +321,12 @@ class loop::executor_type {
   }
   [[nodiscard]] constexpr asio::execution::blocking_t query(
       asio::execution::blocking_t) const noexcept {
-    return never_ ? asio::execution::blocking_t(asio::execution::blocking.never)
+    return blocking_ == blocking::never ? asio::execution::blocking_t(asio::execution::blocking.never)
                   : asio::execution::blocking_t(asio::execution::blocking.possibly);
   }
   [[nodiscard]] constexpr asio::execution::relationship_t query(
       asio::execution::relationship_t) const noexcept {
-    return continuation_
+    return relation_ == relation::continuation
                ? asio::execution::relationship_t(asio::execution::relationship.continuation)
                : asio::execution::relationship_t(asio::execution::relationship.fork);
   }
@@ -326,17 +336,17 @@ class loop::executor_type {
   }
 
   [[nodiscard]] executor_type require(asio::execution::blocking_t::never_t) const noexcept {
-    return executor_type(*loop_, true, continuation_);
+    return executor_type(*loop_, blocking::never, relation_);
   }
   [[nodiscard]] executor_type require(asio::execution::blocking_t::possibly_t) const noexcept {
-    return executor_type(*loop_, false, continuation_);
+    return executor_type(*loop_, blocking::possibly, relation_);
   }
   [[nodiscard]] executor_type require(asio::execution::relationship_t::fork_t) const noexcept {
-    return executor_type(*loop_, never_, false);
+    return executor_type(*loop_, blocking_, relation::fork);
   }
   [[nodiscard]] executor_type require(
       asio::execution::relationship_t::continuation_t) const noexcept {
-    return executor_type(*loop_, never_, true);
+    return executor_type(*loop_, blocking_, relation::continuation);
   }
   // Work tracking is meaningless for a loop that runs until stop(): accepted, ignored.
   [[nodiscard]] executor_type prefer(
@@ -350,7 +360,7 @@ class loop::executor_type {
 
   template <typename F>
   void execute(F&& f) const {
-    if (!never_ && loop_->running_in_this_thread()) {
+    if (blocking_ == blocking::possibly && loop_->running_in_this_thread()) {
       std::decay_t<F> local(std::forward<F>(f));
       try {
         std::move(local)();
@@ -368,7 +378,7 @@ class loop::executor_type {
   [[nodiscard]] loop& context() const noexcept { return *loop_; }
 
   friend bool operator==(const executor_type& a, const executor_type& b) noexcept {
-    return a.loop_ == b.loop_ && a.never_ == b.never_ && a.continuation_ == b.continuation_;
+    return a.loop_ == b.loop_ && a.blocking_ == b.blocking_ && a.relation_ == b.relation_;
   }
   friend bool operator!=(const executor_type& a, const executor_type& b) noexcept {
     return !(a == b);
@@ -376,8 +386,8 @@ class loop::executor_type {
 
  private:
   loop* loop_;
-  bool never_;
-  bool continuation_;
+  blocking blocking_;
+  relation relation_;
 };
 
 inline loop::executor_type loop::get_executor() noexcept {

@@ -50,7 +50,7 @@ void tcp_socket::open_for(const endpoint& peer, std::error_code& ec) noexcept {
   fd_ = fd;
 }
 
-void tcp_socket::submit_nop(completion* c) noexcept {
+void tcp_socket::submit_nop(cqe_handler* c) noexcept {
   io_uring_prep_nop(loop_.get_sqe(c));
 }
 
@@ -99,7 +99,7 @@ void tcp_socket::connect(connect_op& op, const endpoint& peer,
   io_uring_prep_link_timeout(loop_.get_sqe(nullptr), &op.deadline_, IORING_TIMEOUT_ABS);
 }
 
-void connect_op::on_cqe(completion* c, int res, unsigned) noexcept {
+void connect_op::on_cqe(cqe_handler* c, int res, unsigned) noexcept {
   auto* op = static_cast<connect_op*>(c);
   tcp_socket* s = op->socket_;
   std::error_code ec = op->preset_;
@@ -123,7 +123,7 @@ void tcp_socket::cancel(connect_op& op) noexcept {
 
 // ---- send -------------------------------------------------------------------------------
 
-void tcp_socket::send(send_op& op, const iovec* iov, std::size_t count) noexcept {
+void tcp_socket::send(write_op& op, const iovec* iov, std::size_t count) noexcept {
   op.socket_ = this;
   op.cancelled_ = false;
   op.preset_ = {};
@@ -147,8 +147,8 @@ void tcp_socket::send(send_op& op, const iovec* iov, std::size_t count) noexcept
   }
 }
 
-void send_op::on_cqe(completion* c, int res, unsigned) noexcept {
-  auto* op = static_cast<send_op*>(c);
+void write_op::on_cqe(cqe_handler* c, int res, unsigned) noexcept {
+  auto* op = static_cast<write_op*>(c);
   tcp_socket* s = op->socket_;
   std::error_code ec = op->preset_;
   std::size_t n = 0;
@@ -164,7 +164,7 @@ void send_op::on_cqe(completion* c, int res, unsigned) noexcept {
   if (close_now) s->complete_close();
 }
 
-void tcp_socket::cancel(send_op& op) noexcept {
+void tcp_socket::cancel(write_op& op) noexcept {
   if (op.socket_ != this || op.cancelled_) return;
   op.cancelled_ = true;
   io_uring_prep_cancel64(loop_.get_sqe(nullptr), reinterpret_cast<std::uintptr_t>(&op), 0);
@@ -181,7 +181,7 @@ void tcp_socket::start_receive(receiver& r, buffer_pool* pool) noexcept {
   if (fd_ < 0 || closing_ != nullptr || loop_.stopping()) {
     recv_preset_ = loop_.stopping() ? asio::error::operation_aborted : asio::error::bad_descriptor;
     ++pending_;
-    submit_nop(&recv_completion_);
+    submit_nop(&receive_cqe_);
     return;
   }
   arm_receive();
@@ -191,7 +191,7 @@ void tcp_socket::arm_receive() noexcept {
   ++pending_;
   recv_armed_ = true;
   recv_waiting_ = false;
-  io_uring_sqe* sqe = loop_.get_sqe(&recv_completion_);
+  io_uring_sqe* sqe = loop_.get_sqe(&receive_cqe_);
   // Multishot: one SQE, a CQE per received chunk, each in a buffer the kernel picks from the
   // pool's group; it ends (no IORING_CQE_F_MORE) on EOF, error, cancel or -ENOBUFS.
   io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
@@ -204,7 +204,7 @@ void tcp_socket::cancel_receive() noexcept {
   recv_cancelled_ = true;
   if (recv_armed_) {
     io_uring_prep_cancel64(loop_.get_sqe(nullptr),
-                           reinterpret_cast<std::uintptr_t>(&recv_completion_), 0);
+                           reinterpret_cast<std::uintptr_t>(&receive_cqe_), 0);
   } else if (recv_waiting_) {
     end_waiting_receive();
   }
@@ -217,7 +217,7 @@ void tcp_socket::end_waiting_receive() noexcept {
   pool_->cancel_wait(pool_waiter_);
   recv_preset_ = asio::error::operation_aborted;
   ++pending_;
-  submit_nop(&recv_completion_);
+  submit_nop(&receive_cqe_);
 }
 
 void tcp_socket::end_receive(std::error_code ec) noexcept {
@@ -226,8 +226,8 @@ void tcp_socket::end_receive(std::error_code ec) noexcept {
   r->on_receive_end(ec);
 }
 
-void tcp_socket::recv_completion::on_cqe(completion* c, int res, unsigned flags) noexcept {
-  tcp_socket& s = static_cast<recv_completion*>(c)->socket;
+void tcp_socket::receive_cqe::on_cqe(cqe_handler* c, int res, unsigned flags) noexcept {
+  tcp_socket& s = static_cast<receive_cqe*>(c)->socket;
   const bool more = (flags & IORING_CQE_F_MORE) != 0;
   if (!more) s.recv_armed_ = false;
   if (res > 0 && (flags & IORING_CQE_F_BUFFER) != 0) {
@@ -314,7 +314,7 @@ void tcp_socket::close(close_op& op) noexcept {
   fd_ = -1;
 }
 
-void close_op::on_cqe(completion* c, int res, unsigned) noexcept {
+void close_op::on_cqe(cqe_handler* c, int res, unsigned) noexcept {
   auto* op = static_cast<close_op*>(c);
   tcp_socket* s = op->socket_;
   if (s->closing_ != op) {  // a rejected second close

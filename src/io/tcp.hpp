@@ -2,7 +2,7 @@
 //
 // The API the pipelined connection (src/net) builds on — one tcp_socket per connection, used
 // only on its loop's thread, every operation's state supplied by the caller (no allocation):
-//   1. send(send_op&, iov, n): one gathered sendmsg of n iovecs (a send for one), MSG_WAITALL,
+//   1. send(write_op&, iov, n): one gathered sendmsg of n iovecs (a send for one), MSG_WAITALL,
 //      one completion
 //      with the bytes written or an error. One send in flight per socket is the intended use.
 //   2. start_receive(receiver&, pool): multishot recv on a provided-buffer ring; every received
@@ -84,10 +84,10 @@ class tcp_socket;
 /// Caller-owned state of a connect. `done_` runs once: empty error on success,
 /// rmq::errc::timed_out when the deadline passed, operation_aborted when cancelled or closed,
 /// else the system error (e.g. connection_refused).
-struct connect_op : completion {
+struct connect_op : cqe_handler {
   using done_fn = void (*)(connect_op*, std::error_code) noexcept;
-  explicit connect_op(done_fn done) noexcept : completion(&on_cqe), done_(done) {}
-  static void on_cqe(completion* c, int res, unsigned flags) noexcept;
+  explicit connect_op(done_fn done) noexcept : cqe_handler(&on_cqe), done_(done) {}
+  static void on_cqe(cqe_handler* c, int res, unsigned flags) noexcept;
 
   done_fn done_;
   tcp_socket* socket_ = nullptr;
@@ -102,10 +102,10 @@ struct connect_op : completion {
 /// error with 0 bytes, means the stream is broken. Cancelled or closed: operation_aborted, or
 /// the short count the kernel had already written (the stream is then unusable).
 /// The iovecs and the bytes they point to must stay valid until `done_`.
-struct send_op : completion {
-  using done_fn = void (*)(send_op*, std::error_code, std::size_t) noexcept;
-  explicit send_op(done_fn done) noexcept : completion(&on_cqe), done_(done) {}
-  static void on_cqe(completion* c, int res, unsigned flags) noexcept;
+struct write_op : cqe_handler {
+  using done_fn = void (*)(write_op*, std::error_code, std::size_t) noexcept;
+  explicit write_op(done_fn done) noexcept : cqe_handler(&on_cqe), done_(done) {}
+  static void on_cqe(cqe_handler* c, int res, unsigned flags) noexcept;
 
   done_fn done_;
   tcp_socket* socket_ = nullptr;
@@ -116,10 +116,10 @@ struct send_op : completion {
 
 /// Caller-owned state of a close. `done_` runs once, after every other operation of the
 /// socket has completed and the descriptor is closed.
-struct close_op : completion {
+struct close_op : cqe_handler {
   using done_fn = void (*)(close_op*, std::error_code) noexcept;
-  explicit close_op(done_fn done) noexcept : completion(&on_cqe), done_(done) {}
-  static void on_cqe(completion* c, int res, unsigned flags) noexcept;
+  explicit close_op(done_fn done) noexcept : cqe_handler(&on_cqe), done_(done) {}
+  static void on_cqe(cqe_handler* c, int res, unsigned flags) noexcept;
 
   done_fn done_;
   tcp_socket* socket_ = nullptr;
@@ -156,7 +156,7 @@ class tcp_socket {
   void connect(connect_op& op, const endpoint& peer, clock::time_point deadline) noexcept;
   /// Cancellation: cancel(op), close() or loop stop → operation_aborted (bytes already queued
   /// in the kernel may still go out; treat the stream as broken).
-  void send(send_op& op, const iovec* iov, std::size_t count) noexcept;
+  void send(write_op& op, const iovec* iov, std::size_t count) noexcept;
   /// Starts the multishot receive (default pool: the loop's). One receive at a time.
   /// Cancellation: cancel_receive(), close() or loop stop → on_receive_end(operation_aborted).
   void start_receive(receiver& r, buffer_pool* pool = nullptr) noexcept;
@@ -164,7 +164,7 @@ class tcp_socket {
   /// Asks the kernel to cancel one pending connect or send (completes operation_aborted, or
   /// normally if it had already finished).
   void cancel(connect_op& op) noexcept;
-  void cancel(send_op& op) noexcept;
+  void cancel(write_op& op) noexcept;
   /// Cancels everything, closes the fd; completes after all pending operations. Operations
   /// started after close() fail with asio::error::bad_descriptor.
   void close(close_op& op) noexcept;
@@ -182,12 +182,12 @@ class tcp_socket {
 
  private:
   friend struct connect_op;
-  friend struct send_op;
+  friend struct write_op;
   friend struct close_op;
 
-  struct recv_completion final : completion {
-    explicit recv_completion(tcp_socket& s) noexcept : completion(&on_cqe), socket(s) {}
-    static void on_cqe(completion* c, int res, unsigned flags) noexcept;
+  struct receive_cqe final : cqe_handler {
+    explicit receive_cqe(tcp_socket& s) noexcept : cqe_handler(&on_cqe), socket(s) {}
+    static void on_cqe(cqe_handler* c, int res, unsigned flags) noexcept;
     tcp_socket& socket;
   };
   struct pool_waiter final : buffer_pool::waiter {
@@ -205,7 +205,7 @@ class tcp_socket {
   void open_for(const endpoint& peer, std::error_code& ec) noexcept;
   /// An operation that cannot start completes through a NOP carrying `c`, so that it is
   /// counted and delivered like any other completion (never inline in the starting call).
-  void submit_nop(completion* c) noexcept;
+  void submit_nop(cqe_handler* c) noexcept;
 
   loop& loop_;
   int fd_ = -1;
@@ -217,7 +217,7 @@ class tcp_socket {
   bool recv_armed_ = false;    // the multishot SQE is in the kernel
   bool recv_waiting_ = false;  // ended with -ENOBUFS, waiting for a buffer to come back
   bool recv_cancelled_ = false;
-  recv_completion recv_completion_{*this};
+  receive_cqe receive_cqe_{*this};
   pool_waiter pool_waiter_{*this};
   std::uint64_t rearms_ = 0;
   std::error_code recv_preset_;  // set: the next recv CQE (a NOP) ends the receive with it
@@ -272,10 +272,10 @@ struct async_connect_op final : handler_storage<Handler>, connect_op, task {
 };
 
 template <typename Handler>
-struct async_send_op final : handler_storage<Handler>, send_op, task {
-  async_send_op(Handler&& h, tcp_socket& s, std::span<const iovec> buffers)
+struct async_write_op final : handler_storage<Handler>, write_op, task {
+  async_write_op(Handler&& h, tcp_socket& s, std::span<const iovec> buffers)
       : handler_storage<Handler>(std::move(h), s.get_loop()),
-        send_op(&done),
+        write_op(&done),
         task(&on_task),
         sock(s),
         iov(buffers) {}
@@ -287,19 +287,19 @@ struct async_send_op final : handler_storage<Handler>, send_op, task {
     sock.send(*this, iov.data(), iov.size());
   }
   struct canceller {
-    async_send_op* op;
+    async_write_op* op;
     void operator()(asio::cancellation_type t) const {
-      if (t != asio::cancellation_type::none) op->sock.cancel(static_cast<send_op&>(*op));
+      if (t != asio::cancellation_type::none) op->sock.cancel(static_cast<write_op&>(*op));
     }
   };
-  static void done(send_op* c, std::error_code ec, std::size_t n) noexcept {
-    auto* self = static_cast<async_send_op*>(c);
+  static void done(write_op* c, std::error_code ec, std::size_t n) noexcept {
+    auto* self = static_cast<async_write_op*>(c);
     auto slot = asio::get_associated_cancellation_slot(self->handler_);
     if (slot.is_connected()) slot.clear();
     complete_op(self, ec, n);
   }
   static void on_task(task* t, action a) noexcept {
-    auto* self = static_cast<async_send_op*>(t);
+    auto* self = static_cast<async_write_op*>(t);
     if (a == action::run) {
       self->start();
     } else {
@@ -347,12 +347,12 @@ auto async_connect(tcp_socket& s, const endpoint& peer, clock::time_point deadli
 }
 
 /// void(std::error_code, std::size_t). `buffers` (the iovec array and the bytes) must stay
-/// valid until completion. See send_op for the result.
+/// valid until completion. See write_op for the result.
 template <typename Token>
 auto async_send(tcp_socket& s, std::span<const iovec> buffers, Token&& token) {
   return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
       [](auto handler, tcp_socket& sock, std::span<const iovec> iov) {
-        using op_t = detail::async_send_op<std::decay_t<decltype(handler)>>;
+        using op_t = detail::async_write_op<std::decay_t<decltype(handler)>>;
         detail::start_on_loop(sock.get_loop(),
                               detail::make_op<op_t>(std::move(handler), sock, iov));
       },

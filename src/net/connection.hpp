@@ -4,23 +4,45 @@
 // pending in one gathered send per loop turn, parses every received buffer in place, and expires
 // requests with one loop timer armed at the earliest deadline — no timer per request.
 //
+// Its life is connection_lifecycle (net/connection_lifecycle.hpp): every socket or resolver
+// completion, close() and timeout becomes an event of that machine, and the driver only runs
+// the actions it returns. The data path (request, flush, receive) reads the machine's state and
+// never changes it.
+//
 // Loop thread only. Every request's waiter is completed exactly once: with its response, or
 // with rmq::errc::timed_out (deadline), connection_lost (read/write error, peer closed),
 // connect_failed, protocol_error (undecodable bytes) or shutting_down (close()/loop stop). The
 // underlying system error of the last failure is kept in last_error(). A connection to an
 // address that is not "host:port" with a valid port refuses every request with invalid_address
 // and never connects.
+//
+// Re-entrancy — what runs inline and what it may call:
+//  * A request's waiter runs inline from the reader (its response), the writer (a oneway
+//    request once written), the timer (timed_out), cancel(), and every failure or close
+//    (fail_all). It may call request(), cancel(), close() and close_when_idle() on this
+//    connection; a failure's waiters run after the lifecycle has moved on, so a request they
+//    submit waits for the next socket (or is refused while closing). A waiter must not destroy
+//    the connection.
+//  * close()/close_when_idle() callbacks run when the connection reaches closed: inline in
+//    close() when nothing is open (e.g. already closed), else from the socket's or resolver's
+//    completion. Each callback runs exactly once; the connection may be destroyed from the
+//    last one called (callbacks run in the order they were given).
+//  * request() never completes its own waiter inline.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "io/loop.hpp"
 #include "io/tcp.hpp"
 #include "net/connection_core.hpp"
+#include "net/connection_fwd.hpp"
+#include "net/connection_lifecycle.hpp"
 #include "rmq/error.hpp"
 
 namespace rmq::net {
@@ -36,20 +58,41 @@ struct connection_options {
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5000};
   io::buffer_pool* receive_pool = nullptr;  ///< nullptr: the loop's default pool
+  /// Told every lifecycle transition of every connection (e.g. to log it); nullptr: nothing.
+  void (*trace)(std::string_view address, const link_step& step) noexcept = nullptr;
 };
 
-class connection final : private io::receiver {
+/// The answer of a name resolution, delivered on the loop thread.
+struct resolve_callback {
+  void (*done)(void* context, std::error_code ec, const io::endpoint& peer) noexcept = nullptr;
+  void* context = nullptr;
+};
+
+/// The production transport: io_uring TCP sockets and the loop's resolver.
+struct tcp_transport {
+  using socket = io::tcp_socket;
+  void open(std::optional<socket>& s, io::loop& l) { s.emplace(l); }
+  void resolve(io::loop& l, std::string_view address, clock::time_point deadline,
+               resolve_callback done);
+};
+
+/// The connection over any transport shaped like tcp_transport: tests drive it over an
+/// in-memory one (tests/unit/net/memory_transport.hpp). Its members are defined in
+/// net/connection_driver.hpp.
+template <class Transport>
+class basic_connection final : private io::receiver {
  public:
-  enum class state : std::uint8_t { disconnected, resolving, connecting, connected, closing, closed };
+  using state = link_state;
 
   /// `address` is "host:port" (numeric addresses are used as they are; names are resolved off
   /// the loop when connecting). Any other text makes a connection that refuses every request
   /// with errc::invalid_address.
-  connection(io::loop& loop, std::string address, connection_options options = {});
+  basic_connection(io::loop& loop, std::string address, connection_options options = {},
+                   Transport transport = {});
   /// Only in state disconnected or closed (after close() completed).
-  ~connection();
-  connection(const connection&) = delete;
-  connection& operator=(const connection&) = delete;
+  ~basic_connection();
+  basic_connection(const basic_connection&) = delete;
+  basic_connection& operator=(const basic_connection&) = delete;
 
   using ticket = connection_core::ticket;
 
@@ -79,33 +122,57 @@ class connection final : private io::receiver {
   /// Completes a live request now with `reason` (see connection_core::cancel).
   bool cancel(ticket t, std::error_code reason) { return core_.cancel(t, reason); }
 
-  /// Fails every pending request with shutting_down, closes the socket and calls `done` once
-  /// everything on the socket has completed (possibly before close returns, when there is no
-  /// socket). Further requests fail with shutting_down. The connection may be destroyed from
-  /// `done` on.
+  /// Fails every pending request with shutting_down, closes the socket (or waits for a name
+  /// resolution under way) and calls `done` once everything has completed — inline when
+  /// nothing is open. Further requests fail with shutting_down. Calling it again, or after
+  /// close_when_idle(), is fine: every callback given runs once, in order, when the connection
+  /// is closed. The connection may be destroyed from the last callback on.
   void close(void (*done)(void* context) noexcept, void* context);
-  /// Stops taking requests; closes once the ones in flight have completed (route changes).
+  /// Stops taking requests (they fail with connection_lost); closes once the ones in flight
+  /// have completed (route changes), then calls `done` as close() does.
   void close_when_idle(void (*done)(void* context) noexcept, void* context);
 
-  [[nodiscard]] state current_state() const noexcept { return state_; }
+  [[nodiscard]] state current_state() const noexcept { return lifecycle_.state(); }
+  [[nodiscard]] const connection_lifecycle& lifecycle() const noexcept { return lifecycle_; }
   [[nodiscard]] const std::string& address() const noexcept { return address_; }
   [[nodiscard]] std::size_t in_flight() const noexcept { return core_.in_flight(); }
   [[nodiscard]] const connection_counters& counters() const noexcept { return core_.counters(); }
   [[nodiscard]] std::error_code last_error() const noexcept { return last_error_; }
   [[nodiscard]] std::uint64_t connects() const noexcept { return connects_; }
   [[nodiscard]] connection_core& core() noexcept { return core_; }
+  [[nodiscard]] Transport& transport() noexcept { return transport_; }
 
  private:
-  [[nodiscard]] std::error_code admit() const noexcept;
+  struct close_callback {
+    void (*done)(void* context) noexcept;
+    void* context;
+  };
+
+  [[nodiscard]] std::error_code admit() const noexcept {
+    if (loop_.stopping()) return make_error_code(errc::shutting_down);
+    if (const std::error_code ec = lifecycle_.admit([] { return clock::now(); })) return ec;
+    if (address_error_) return make_error_code(errc::invalid_address);
+    return {};
+  }
   void after_submit(clock::time_point deadline);
-  void start_connect();
-  void connect_to(const io::endpoint& peer);
+
+  // The one way the connection's life changes: the machine's step, then its actions.
+  void dispatch(link_event e, errc failure = errc::connection_lost);
+  void run(const link_step& step);
+  void start_resolve();
+  void connect();
+  void start_io();
+  /// Starts closing the socket; false when there was none open (closed already).
+  [[nodiscard]] bool close_socket();
+  void reconnect_waiting();
+  void finish_close();
+  static void trace_step(void* self, const link_step& step) noexcept;
+
+  static void on_resolved(void* self, std::error_code ec, const io::endpoint& peer) noexcept;
   void on_connected(std::error_code ec);
   void schedule_flush();
   void flush();
   void on_sent(std::error_code ec, std::size_t bytes);
-  void fail(std::error_code request_error, std::error_code cause);
-  void close_socket();
   void on_socket_closed();
   void arm_timer();
   void on_timer(std::error_code ec);
@@ -116,61 +183,67 @@ class connection final : private io::receiver {
   void on_receive_end(std::error_code ec) noexcept override;
 
   struct connect_state final : io::connect_op {
-    explicit connect_state(connection& c) noexcept : connect_op(&done), owner(c) {}
-    static void done(io::connect_op* op, std::error_code ec) noexcept;
-    connection& owner;
+    explicit connect_state(basic_connection& c) noexcept : connect_op(&done), owner(c) {}
+    static void done(io::connect_op* op, std::error_code ec) noexcept {
+      static_cast<connect_state*>(op)->owner.on_connected(ec);
+    }
+    basic_connection& owner;
   };
-  struct send_state final : io::send_op {
-    explicit send_state(connection& c) noexcept : send_op(&done), owner(c) {}
-    static void done(io::send_op* op, std::error_code ec, std::size_t bytes) noexcept;
-    connection& owner;
+  struct write_state final : io::write_op {
+    explicit write_state(basic_connection& c) noexcept : write_op(&done), owner(c) {}
+    static void done(io::write_op* op, std::error_code ec, std::size_t bytes) noexcept {
+      static_cast<write_state*>(op)->owner.on_sent(ec, bytes);
+    }
+    basic_connection& owner;
   };
   struct close_state final : io::close_op {
-    explicit close_state(connection& c) noexcept : close_op(&done), owner(c) {}
-    static void done(io::close_op* op, std::error_code ec) noexcept;
-    connection& owner;
+    explicit close_state(basic_connection& c) noexcept : close_op(&done), owner(c) {}
+    static void done(io::close_op* op, std::error_code) noexcept {
+      static_cast<close_state*>(op)->owner.on_socket_closed();
+    }
+    basic_connection& owner;
   };
   struct timer_state final : io::timer_node {
-    explicit timer_state(connection& c) noexcept : timer_node(&fire), owner(c) {}
-    static void fire(io::timer_node* t, std::error_code ec) noexcept;
-    connection& owner;
+    explicit timer_state(basic_connection& c) noexcept : timer_node(&fire), owner(c) {}
+    static void fire(io::timer_node* t, std::error_code ec) noexcept {
+      static_cast<timer_state*>(t)->owner.on_timer(ec);
+    }
+    basic_connection& owner;
   };
   struct flush_task final : io::task {
-    explicit flush_task(connection& c) noexcept : task(&run), owner(c) {}
-    static void run(io::task* t, action a) noexcept;
-    connection& owner;
+    explicit flush_task(basic_connection& c) noexcept : task(&run), owner(c) {}
+    static void run(io::task* t, action a) noexcept {
+      auto& self = static_cast<flush_task*>(t)->owner;
+      self.flush_deferred_ = false;
+      if (a == action::run) self.flush();
+    }
+    basic_connection& owner;
   };
 
   io::loop& loop_;
   std::string address_;
   connection_options options_;
   connection_core core_;
-  std::optional<io::tcp_socket> socket_;
-  std::optional<io::endpoint> peer_;  // resolved address, kept across reconnects
-  state state_ = state::disconnected;
+  [[no_unique_address]] Transport transport_;
+  std::optional<typename Transport::socket> socket_;
+  std::error_code address_error_;     // address_ is not "host:port": never connects
+  std::optional<io::endpoint> peer_;  // parsed or resolved address, kept across reconnects
+  connection_lifecycle lifecycle_;
 
   connect_state connect_op_{*this};
-  send_state send_op_{*this};
+  write_state write_op_{*this};
   close_state close_op_{*this};
   timer_state timer_{*this};
   flush_task flush_task_{*this};
-  bool flush_scheduled_ = false;
-  bool sending_ = false;
-  std::size_t send_size_ = 0;  // bytes of the send in flight
-  bool receiving_ = false;
-  bool resolve_pending_ = false;
-  bool invalid_address_ = false;  // address_ is not "host:port": never connects
+  bool flush_deferred_ = false;  // the writer's: a flush is queued for this loop turn
+  std::size_t send_size_ = 0;    // bytes of the send in flight
 
-  unsigned consecutive_failures_ = 0;
-  clock::time_point retry_after_{};
   clock::time_point last_activity_{};
   std::error_code last_error_;
   std::uint64_t connects_ = 0;
-
-  bool closing_for_good_ = false;  // close() called: never reconnect
-  bool draining_ = false;          // close_when_idle() called
-  void (*close_done_)(void*) noexcept = nullptr;
-  void* close_context_ = nullptr;
+  std::vector<close_callback> close_callbacks_;  // of close() and close_when_idle(), in order
 };
+
+extern template class basic_connection<tcp_transport>;
 
 }  // namespace rmq::net

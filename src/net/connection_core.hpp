@@ -10,6 +10,13 @@
 // exactly once. A queued request that expires is never written. A written one that expires is
 // abandoned: its slot is freed at once and a late response is dropped (and counted), so a silent
 // peer cannot fill the table and a timeout never closes the connection.
+//
+// Re-entrancy. Waiters complete inline from on_received (responses), commit_write (oneway
+// requests), expire, cancel and fail_all — never from submit. A waiter may call submit,
+// submit_deferrable, cancel and fail_all (through the driver: close, or a failure) on this
+// core. on_received and commit_write notice a fail_all made by a waiter (generation_) and stop
+// completing: the frames or writes after it belong to the failed stream. fail_all snapshots
+// the live requests first, so requests a waiter submits from inside it are not failed by it.
 #pragma once
 
 #include <sys/uio.h>
@@ -55,7 +62,7 @@ struct connection_core_options {
   std::size_t max_frame = wire::default_max_frame;
   std::size_t initial_slots = 64;
   wire::language_code language = wire::language_code::cpp;
-  std::int32_t version = 401;
+  std::int32_t version = wire::default_request_version;
   /// Bound on encoded frames waiting in user space (the pending buffer, and likewise the one
   /// being written): past it, deferrable requests wait unencoded, in order, until the writer
   /// has taken the pending bytes. A burst of sends then costs its slots, not its frames twice

@@ -40,6 +40,9 @@ void connection_pool::retain_only(std::span<const std::string> keep) {
 void connection_pool::on_retired(void* context) noexcept {
   auto* entry = static_cast<retiring*>(context);
   connection_pool& pool = *entry->pool;
+  // Closed by close_all instead (it closes draining connections too): the pool may be gone
+  // by the next turn, and its destructor drops what is left.
+  if (pool.closed_) return;
   // Destroyed on a later turn: we are inside the connection's own close completion.
   pool.loop_.post([&pool, entry] {
     std::erase_if(pool.retiring_, [entry](const auto& e) { return e.get() == entry; });

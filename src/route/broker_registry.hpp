@@ -10,9 +10,7 @@
 #include <deque>
 #include <vector>
 
-namespace rmq::net {
-class connection;
-}
+#include "net/connection_fwd.hpp"
 
 namespace rmq::route {
 

@@ -198,8 +198,8 @@ struct echo_client final : receiver {
   echo_client(tcp_socket& s, std::size_t n) : sock(s), total(n) {}
 
   // Operation nodes that know their owner (a connection embeds them the same way).
-  struct sender_op final : send_op {
-    explicit sender_op(echo_client& c) : send_op(&on_sent), owner(c) {}
+  struct sender_op final : write_op {
+    explicit sender_op(echo_client& c) : write_op(&on_sent), owner(c) {}
     echo_client& owner;
   };
   struct closer_op final : close_op {
@@ -216,7 +216,7 @@ struct echo_client final : receiver {
     in_flight = count;
     sock.send(sender, iov, count);
   }
-  static void on_sent(send_op* op, std::error_code ec, std::size_t n) noexcept {
+  static void on_sent(write_op* op, std::error_code ec, std::size_t n) noexcept {
     echo_client* self = &static_cast<sender_op*>(op)->owner;
     if (ec || n != self->in_flight * message_size) ++self->send_errors;
     self->sent += self->in_flight;

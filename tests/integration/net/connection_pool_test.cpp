@@ -12,6 +12,7 @@
 
 #include "io/loop.hpp"
 #include "net/connection_pool.hpp"
+#include "rmq/error.hpp"
 #include "support/remoting_peer.hpp"
 #include "wire/command.hpp"
 
@@ -150,4 +151,22 @@ TEST_CASE("an idle connection that left every route closes at once") {
   h.run([&] { h.pool().retain_only({}); });
   CHECK(eventually([&] { return peer.client_closes() == 1; }));
   h.run([&] { CHECK(h.pool().size() == 0); });
+}
+
+TEST_CASE("closing the pool while a connection drains fails its request and completes once") {
+  remoting_peer leaving(remoting_peer::policy::held);
+  pool_harness h;
+  outcome in_flight;
+  h.send(leaving.address(), in_flight, "in flight");
+  REQUIRE(eventually([&] { return leaving.held() == 1; }));
+  h.run([&] { h.pool().retain_only({}); });  // draining: the request is still in flight
+  CHECK_FALSE(in_flight.done());
+
+  std::atomic<int> closed{0};
+  h.run([&] { h.pool().close_all([&] { closed.fetch_add(1); }); });
+  REQUIRE(eventually([&] { return closed.load() == 1 && in_flight.done(); }));
+  CHECK(in_flight.completions.load() == 1);
+  CHECK(in_flight.error == rmq::errc::shutting_down);
+  CHECK(eventually([&] { return leaving.client_closes() == 1; }));
+  CHECK(closed.load() == 1);
 }

@@ -1,0 +1,180 @@
+// The life of one connection as a sans-I/O state machine: states and events in, the next state
+// and the actions to run out. It owns every fact about the connection's life (its state, the
+// drain request, the failure count behind the reconnect backoff) and changes them only in
+// handle(), which reports each transition to an optional trace hook. The socket driver
+// (net/connection_driver.hpp) raises the events and executes the actions; the data path
+// (submit, write, read) only reads state() and never goes through here.
+//
+//   from           event                         to             actions
+//   disconnected   demand                        resolving      resolve  (address is a name)
+//                  demand                        connecting     connect  (endpoint known)
+//   resolving      resolved                      connecting     connect
+//                  resolve_failed                disconnected   fail(connect_failed) [backoff]
+//   connecting     connect_succeeded             connected      start_io
+//                  connect_failed                disconnecting  close_socket,
+//                                                               fail(connect_failed) [backoff]
+//   connected      link_failed                   disconnecting  close_socket, fail(its error)
+//                  stream_corrupt, idle_timeout  disconnecting  close_socket
+//   disconnecting  socket_closed                 disconnected   reconnect_waiting
+//   any open       drain                         (unchanged)    none: new requests are refused
+//   disconnected   close, drained                closed         fail(shutting_down),
+//                                                               finish_close
+//   resolving      close, drained                closing        fail(shutting_down)
+//   connecting or  close, drained                closing        close_socket,
+//    connected                                                  fail(shutting_down)
+//   disconnecting  close, drained                closing        fail(shutting_down)
+//   closing        socket_closed, resolved,      closed         finish_close
+//                  resolve_failed
+//   closed         close, drain, drained         closed         finish_close (a late callback)
+//
+//   fail(e): fail_requests with e. [backoff]: counts a connect failure (reconnect_delay).
+//
+// Events that may arrive late, after the machine moved on (a connect or write completing
+// while its socket is being closed), are ignored. Events that cannot happen in a state are
+// illegal: handle() ignores them too, and says so (link_step::verdict), so tests can check the
+// table. Cancellation and requests initiated by the peer are meant to become events here.
+#pragma once
+
+#include "rmq/error.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+#include <system_error>
+
+namespace rmq::net {
+
+using clock = std::chrono::steady_clock;
+
+enum class link_state : std::uint8_t {
+  disconnected,   ///< no socket; connects when a request arrives (unless backing off)
+  resolving,      ///< a name resolution runs off the loop
+  connecting,     ///< the socket's connect is in flight
+  connected,      ///< reading and writing
+  disconnecting,  ///< the socket closes after a failure or idleness; may connect again after
+  closing,        ///< close(): waits for the socket's close or the resolver's answer
+  closed,         ///< final
+  // closing and closed stay last: "state >= closing" means "no longer open".
+};
+
+enum class link_event : std::uint8_t {
+  demand,             ///< requests wait and there is no socket
+  resolved,           ///< the resolver answered with an endpoint
+  resolve_failed,     ///< the resolver answered with an error
+  connect_succeeded,  ///< the socket connected
+  connect_failed,     ///< the socket's connect failed (refused, timed out, aborted)
+  link_failed,        ///< a write failed, the receive ended or the peer closed
+  stream_corrupt,     ///< undecodable bytes; the core has failed every request already
+  idle_timeout,       ///< connected, nothing in flight for the idle timeout
+  socket_closed,      ///< the socket's close completed
+  drain,              ///< close_when_idle(): stop taking requests, close once none is in flight
+  drained,            ///< a drain was asked for and nothing is in flight
+  close,              ///< close(): fail every request and close for good
+};
+
+/// What the driver runs after a transition, always in this order (bit order), so that e.g. a
+/// waiter failed by fail_requests that submits again already sees the socket closing.
+enum class link_action : std::uint8_t {
+  none = 0,
+  close_socket = 1u << 0,       ///< start closing the socket (socket_closed follows)
+  fail_requests = 1u << 1,      ///< complete every request with step::failure
+  resolve = 1u << 2,            ///< start resolving the address (resolved/resolve_failed follow)
+  connect = 1u << 3,            ///< open a socket and connect (connect_succeeded/failed follow)
+  start_io = 1u << 4,           ///< start receiving and flush what is pending
+  reconnect_waiting = 1u << 5,  ///< requests queued meanwhile: admit them again or fail them
+  finish_close = 1u << 6,       ///< stop the timer and complete every close callback
+};
+
+[[nodiscard]] constexpr link_action operator|(link_action a, link_action b) noexcept {
+  return static_cast<link_action>(static_cast<std::uint8_t>(a) | static_cast<std::uint8_t>(b));
+}
+[[nodiscard]] constexpr bool has(link_action set, link_action a) noexcept {
+  return (static_cast<std::uint8_t>(set) & static_cast<std::uint8_t>(a)) != 0;
+}
+
+/// The reconnect backoff: after `failures_before_backoff` consecutive connect failures, requests
+/// fail fast until a delay has passed, doubling from `initial` up to `max`.
+struct backoff_policy {
+  unsigned failures_before_backoff = 2;
+  std::chrono::milliseconds initial{100};
+  std::chrono::milliseconds max{5000};
+};
+
+/// The delay before the next connect attempt after `consecutive_failures` failures (zero below
+/// the threshold). Pure.
+[[nodiscard]] clock::duration reconnect_delay(const backoff_policy& policy,
+                                              unsigned consecutive_failures) noexcept;
+
+/// One handled event: what the driver must do, and what the trace hook sees.
+struct link_step {
+  enum class verdict : std::uint8_t {
+    taken,    ///< a transition (possibly to the same state)
+    ignored,  ///< a late completion for a state the machine has left
+    illegal,  ///< cannot happen in this state: a bug in the driver
+  };
+  link_state from = link_state::disconnected;
+  link_state to = link_state::disconnected;
+  link_event event = link_event::demand;
+  verdict outcome = verdict::taken;
+  link_action actions = link_action::none;
+  errc failure{};  ///< the error of fail_requests
+};
+
+/// Called for every taken or illegal step (never for ignored ones), before its actions run.
+struct lifecycle_trace {
+  void (*on_step)(void* context, const link_step& step) noexcept = nullptr;
+  void* context = nullptr;
+};
+
+[[nodiscard]] std::string_view to_string(link_state s) noexcept;
+[[nodiscard]] std::string_view to_string(link_event e) noexcept;
+
+/// Whether connecting needs a name resolution first (a numeric address does not).
+enum class address_kind : bool { name, numeric };
+
+class connection_lifecycle {
+ public:
+  connection_lifecycle(backoff_policy backoff, address_kind address,
+                       lifecycle_trace trace = {}) noexcept
+      : backoff_(backoff), endpoint_known_(address == address_kind::numeric), trace_(trace) {}
+
+  /// The one way the machine changes. `now` times the backoff; `failure` is the request error
+  /// of link_failed (connection_lost, or shutting_down when the loop stops).
+  link_step handle(link_event e, clock::time_point now,
+                   errc failure = errc::connection_lost) noexcept;
+
+  /// Why a new request must be refused now (shutting_down, connection_lost while draining,
+  /// connect_failed while backing off), or {} to take it. `now()` is read only when a backoff
+  /// could apply, so that the path of every request reads no clock.
+  template <class Now>
+  [[nodiscard]] std::error_code admit(Now&& now) const noexcept {
+    if (state_ >= link_state::closing) return make_error_code(errc::shutting_down);
+    if (draining_) return make_error_code(errc::connection_lost);  // left every route
+    const bool has_socket = state_ == link_state::connected || state_ == link_state::connecting;
+    if (!has_socket && consecutive_failures_ >= backoff_.failures_before_backoff &&
+        now() < retry_after_) {
+      return make_error_code(errc::connect_failed);  // fail fast: the pipeline tries elsewhere
+    }
+    return {};
+  }
+
+  [[nodiscard]] link_state state() const noexcept { return state_; }
+  [[nodiscard]] bool draining() const noexcept { return draining_; }
+  [[nodiscard]] unsigned consecutive_failures() const noexcept { return consecutive_failures_; }
+  [[nodiscard]] clock::time_point retry_after() const noexcept { return retry_after_; }
+  void set_trace(lifecycle_trace trace) noexcept { trace_ = trace; }
+
+ private:
+  link_step transition(link_event e, clock::time_point now, errc failure) noexcept;
+  void count_connect_failure(clock::time_point now) noexcept;
+
+  backoff_policy backoff_;
+  link_state state_ = link_state::disconnected;
+  bool endpoint_known_;    // numeric, or resolved once: kept across reconnects
+  bool draining_ = false;  // drain asked for; cleared on the way to closing
+  unsigned consecutive_failures_ = 0;
+  clock::time_point retry_after_{};
+  lifecycle_trace trace_;
+};
+
+}  // namespace rmq::net

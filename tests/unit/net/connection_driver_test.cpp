@@ -1,0 +1,292 @@
+// The connection driver (net::basic_connection) over an in-memory transport: no kernel socket,
+// faults at chosen steps. A scripted exchange is rerun failing each of its steps in turn, and
+// every request must complete exactly once, every close callback exactly once.
+#include "net/connection_driver.hpp"
+
+#include "rmq/error.hpp"
+#include "unit/io/io_test_support.hpp"
+#include "unit/net/memory_transport.hpp"
+#include "wire/command.hpp"
+
+#include <doctest/doctest.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using rmq::errc;
+namespace io = rmq::io;
+namespace net = rmq::net;
+namespace wire = rmq::wire;
+using net::link_state;
+using net::test::memory_connection;
+using net::test::memory_network;
+using net::test::memory_transport;
+using rmq::io::test::event;
+using rmq::io::test::running_loop;
+
+namespace {
+
+// Requests and close callbacks of one test, each counted by id. Loop thread only, except
+// reads after wait() (ordered by the event).
+struct ledger {
+  struct record {
+    ledger* owner;
+    int id;
+    int completions = 0;
+    std::error_code error;
+    std::string body;
+  };
+  std::deque<record> requests;
+  std::vector<int> close_order;  // close callbacks, by id, in the order they ran
+  std::deque<std::pair<ledger*, int>> closers;
+  int expected = 0;
+  int completed = 0;
+  std::unique_ptr<event> done = std::make_unique<event>();
+  std::function<void(record&)> on_complete;  // optional re-entrant action
+
+  // Waits for the next `n` completions (requests or close callbacks).
+  void expect(int n) {
+    expected = completed + n;
+    done = std::make_unique<event>();
+  }
+  void count() {
+    if (++completed == expected) done->set();
+  }
+  net::response_waiter waiter(int id) {
+    requests.push_back({this, id});
+    return {&ledger::complete, &requests.back()};
+  }
+  static void complete(void* context, std::error_code ec, const wire::command_view* response) {
+    auto& r = *static_cast<record*>(context);
+    ++r.completions;
+    r.error = ec;
+    if (response != nullptr) r.body = std::string(response->body);
+    if (r.owner->on_complete) r.owner->on_complete(r);
+    r.owner->count();
+  }
+  std::pair<void (*)(void*) noexcept, void*> closer(int id) {
+    closers.emplace_back(this, id);
+    return {[](void* c) noexcept {
+              auto& [self, n] = *static_cast<std::pair<ledger*, int>*>(c);
+              self->close_order.push_back(n);
+              self->count();
+            },
+            &closers.back()};
+  }
+};
+
+auto encoder(int id) {
+  return [id](std::string& out, std::int32_t opaque) {
+    wire::command_fields fields;
+    fields.code = 310;
+    fields.opaque = opaque;
+    wire::frame_writer w(out, wire::serialize_type::json, fields);
+    w.finish("id:" + std::to_string(id));
+  };
+}
+
+struct fixture {
+  explicit fixture(const std::string& address, net::connection_options options = {}) {
+    rl.call([&] {
+      network.pool = &rl.l.make_buffer_pool(2, 64);
+      conn =
+          std::make_unique<memory_connection>(rl.l, address, options, memory_transport{&network});
+    });
+  }
+  ~fixture() {
+    rl.call([&] {
+      if (conn->current_state() != link_state::closed) conn->close([](void*) noexcept {}, nullptr);
+    });
+    // The socket's close completes on a later turn; destroy once it has.
+    event closed;
+    rl.call([&] { wait_closed(&closed); });
+    REQUIRE(closed.wait());
+    rl.call([&] { conn.reset(); });
+  }
+  void wait_closed(event* closed) {
+    if (conn->current_state() == link_state::closed) {
+      closed->set();
+      return;
+    }
+    conn->close([](void* e) noexcept { static_cast<event*>(e)->set(); }, closed);
+  }
+
+  std::error_code submit(int id, bool oneway = false) {
+    return conn->request(encoder(id), net::clock::now() + 60s, book.waiter(id), oneway);
+  }
+
+  running_loop rl;
+  memory_network network;
+  std::unique_ptr<memory_connection> conn;
+  ledger book;
+};
+
+// The scripted exchange: four requests (one oneway), then one more after they completed, then
+// close. Returns the number of steps the transport took.
+unsigned run_exchange(const std::string& address, unsigned fail_step) {
+  CAPTURE(address);
+  CAPTURE(fail_step);
+  fixture f(address);
+  f.network.fail_step = fail_step;
+  f.book.expect(4);
+  f.rl.call([&] {
+    for (int id = 0; id < 4; ++id) REQUIRE_FALSE(f.submit(id, id == 2));
+  });
+  REQUIRE(f.book.done->wait());
+  f.book.expect(1);
+  f.rl.call([&] { REQUIRE_FALSE(f.submit(4)); });
+  REQUIRE(f.book.done->wait());
+  f.book.expect(1);
+  f.rl.call([&] {
+    auto [fn, ctx] = f.book.closer(0);
+    f.conn->close(fn, ctx);
+  });
+  REQUIRE(f.book.done->wait());
+
+  int failed = 0;
+  for (const auto& r : f.book.requests) {
+    CAPTURE(r.id);
+    CHECK(r.completions == 1);
+    if (r.error) {
+      ++failed;
+      CHECK((r.error == errc::connect_failed || r.error == errc::connection_lost));
+    } else if (r.id != 2) {
+      CHECK(r.body == "id:" + std::to_string(r.id));
+    }
+  }
+  CHECK(f.book.close_order == std::vector<int>{0});
+  f.rl.call([&] { CHECK(f.conn->current_state() == link_state::closed); });
+  // Every step matters: failing any one of them fails at least one request.
+  CHECK((fail_step == 0 ? failed == 0 : failed > 0));
+  return f.network.steps;
+}
+
+}  // namespace
+
+TEST_CASE("connection over memory: failing each step in turn completes every request once") {
+  for (const std::string address : {"127.0.0.1:9876", "broker-a:10911"}) {
+    const unsigned steps = run_exchange(address, 0);
+    CHECK(steps >= 4);  // (resolve,) connect, send, deliveries
+    for (unsigned k = 1; k <= steps; ++k) run_exchange(address, k);
+  }
+}
+
+TEST_CASE("connection over memory: a second close keeps the first callback; both run, in order") {
+  fixture f("127.0.0.1:9876");
+  f.book.expect(2);
+  f.rl.call([&] {
+    REQUIRE_FALSE(f.submit(0));
+    REQUIRE_FALSE(f.submit(1));
+  });
+  REQUIRE(f.book.done->wait());  // connected and answered
+  f.book.expect(3);
+  f.rl.call([&] {
+    REQUIRE_FALSE(f.submit(2));
+    auto [fn1, ctx1] = f.book.closer(1);
+    f.conn->close(fn1, ctx1);  // request 2 fails here with shutting_down
+    auto [fn2, ctx2] = f.book.closer(2);
+    f.conn->close(fn2, ctx2);
+    CHECK(f.conn->current_state() == link_state::closing);
+    CHECK(f.book.close_order.empty());  // the socket's close is still under way
+  });
+  REQUIRE(f.book.done->wait());
+  CHECK(f.book.close_order == std::vector<int>{1, 2});
+  CHECK(f.book.requests[2].error == errc::shutting_down);
+  CHECK(f.book.requests[2].completions == 1);
+  f.rl.call([&] {
+    auto [fn3, ctx3] = f.book.closer(3);
+    f.conn->close(fn3, ctx3);  // already closed: at once
+    CHECK(f.book.close_order == std::vector<int>{1, 2, 3});
+  });
+}
+
+TEST_CASE("connection over memory: close during a name resolution completes once it answers") {
+  for (const bool resolves : {true, false}) {
+    CAPTURE(resolves);
+    fixture f("broker-a:10911");
+    f.network.hold_resolve = true;
+    f.book.expect(1);
+    f.rl.call([&] {
+      REQUIRE_FALSE(f.submit(0));
+      CHECK(f.conn->current_state() == link_state::resolving);
+      auto [fn, ctx] = f.book.closer(1);
+      f.conn->close(fn, ctx);
+      CHECK(f.conn->current_state() == link_state::closing);
+    });
+    REQUIRE(f.book.done->wait());  // the request, with shutting_down
+    CHECK(f.book.requests[0].error == errc::shutting_down);
+    f.book.expect(1);
+    f.rl.call([&] {
+      CHECK(f.book.close_order.empty());  // the resolver still holds the connection
+      f.network.answer_resolve(resolves ? std::error_code{}
+                                        : make_error_code(errc::name_resolution_failed));
+    });
+    REQUIRE(f.book.done->wait());
+    CHECK(f.book.close_order == std::vector<int>{1});
+    CHECK(f.network.connects == 0);  // closed: the answer never starts a connect
+  }
+}
+
+TEST_CASE("connection over memory: close after close_when_idle runs both callbacks") {
+  fixture f("127.0.0.1:9876");
+  f.book.expect(3);
+  f.rl.call([&] {
+    REQUIRE_FALSE(f.submit(0));
+    auto [fn1, ctx1] = f.book.closer(1);
+    f.conn->close_when_idle(fn1, ctx1);
+    CHECK(f.submit(1) == errc::connection_lost);  // draining: no new requests
+    auto [fn2, ctx2] = f.book.closer(2);
+    f.conn->close(fn2, ctx2);
+  });
+  REQUIRE(f.book.done->wait());
+  CHECK(f.book.close_order == std::vector<int>{1, 2});
+  CHECK(f.book.requests[0].completions == 1);
+}
+
+TEST_CASE("connection over memory: a waiter may close the connection from inside a failure") {
+  fixture f("127.0.0.1:9876");
+  f.network.fail_step = 2;  // the first send
+  f.book.on_complete = [&](ledger::record& r) {
+    if (r.id != 0) return;
+    auto [fn, ctx] = f.book.closer(9);
+    f.conn->close(fn, ctx);
+  };
+  f.book.expect(4);  // three requests and the close
+  f.rl.call([&] {
+    for (int id = 0; id < 3; ++id) REQUIRE_FALSE(f.submit(id));
+  });
+  REQUIRE(f.book.done->wait());
+  for (const auto& r : f.book.requests) CHECK(r.completions == 1);
+  CHECK(f.book.requests[0].error == errc::connection_lost);
+  CHECK(f.book.close_order == std::vector<int>{9});
+}
+
+namespace {
+std::vector<net::link_step> traced;
+void record_step(std::string_view, const net::link_step& step) noexcept {
+  traced.push_back(step);
+}
+}  // namespace
+
+TEST_CASE("connection over memory: the trace hook tells the connection's story") {
+  traced.clear();
+  net::connection_options options;
+  options.trace = &record_step;
+  {
+    fixture f("127.0.0.1:9876", options);
+    f.book.expect(1);
+    f.rl.call([&] { REQUIRE_FALSE(f.submit(0)); });
+    REQUIRE(f.book.done->wait());
+  }  // closes
+  std::vector<std::pair<link_state, link_state>> story;
+  for (const auto& s : traced) story.emplace_back(s.from, s.to);
+  CHECK(story == std::vector<std::pair<link_state, link_state>>{
+                     {link_state::disconnected, link_state::connecting},
+                     {link_state::connecting, link_state::connected},
+                     {link_state::connected, link_state::closing},
+                     {link_state::closing, link_state::closed},
+                 });
+}
