@@ -47,6 +47,9 @@
 
 namespace rmq::net {
 
+/// Logs a lifecycle transition at debug level (spdlog), and an illegal one as an error.
+void log_link_step(std::string_view address, const link_step& step) noexcept;
+
 struct connection_options {
   connection_core_options core;
   std::chrono::milliseconds connect_timeout{3000};
@@ -58,8 +61,9 @@ struct connection_options {
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5000};
   io::buffer_pool* receive_pool = nullptr;  ///< nullptr: the loop's default pool
-  /// Told every lifecycle transition of every connection (e.g. to log it); nullptr: nothing.
-  void (*trace)(std::string_view address, const link_step& step) noexcept = nullptr;
+  /// Told every lifecycle transition of every connection; nullptr: nothing. The default logs
+  /// each one at debug level (transitions are rare: connects, failures, closes, never a send).
+  void (*trace)(std::string_view address, const link_step& step) noexcept = &log_link_step;
 };
 
 /// The answer of a name resolution, delivered on the loop thread.

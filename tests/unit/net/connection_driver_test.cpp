@@ -9,6 +9,8 @@
 #include "wire/command.hpp"
 
 #include <doctest/doctest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <deque>
 #include <memory>
@@ -288,5 +290,31 @@ TEST_CASE("connection over memory: the trace hook tells the connection's story")
                      {link_state::connecting, link_state::connected},
                      {link_state::connected, link_state::closing},
                      {link_state::closing, link_state::closed},
+                 });
+}
+
+TEST_CASE("connection over memory: by default each transition is logged at debug level") {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  sink->set_pattern("%l %v");
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("transitions", sink));
+  spdlog::set_level(spdlog::level::debug);
+  {
+    fixture f("127.0.0.1:9876", net::connection_options{});
+    f.book.expect(1);
+    f.rl.call([&] { REQUIRE_FALSE(f.submit(0)); });
+    REQUIRE(f.book.done->wait());
+  }  // closes
+  spdlog::set_default_logger(previous);
+  spdlog::set_level(spdlog::level::info);
+  std::vector<std::string> lines = sink->last_formatted();
+  for (std::string& line : lines) {
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  }
+  CHECK(lines == std::vector<std::string>{
+                     "debug rmq net 127.0.0.1:9876: disconnected --demand--> connecting",
+                     "debug rmq net 127.0.0.1:9876: connecting --connect_succeeded--> connected",
+                     "debug rmq net 127.0.0.1:9876: connected --close--> closing",
+                     "debug rmq net 127.0.0.1:9876: closing --socket_closed--> closed",
                  });
 }
