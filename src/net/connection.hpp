@@ -105,9 +105,9 @@ class basic_connection final : private io::receiver {
   /// is never called.
   template <class Encode>
   std::error_code request(Encode&& encode, clock::time_point deadline, response_waiter waiter,
-                          bool oneway = false, ticket* out = nullptr) {
+                          request_kind kind = request_kind::two_way, ticket* out = nullptr) {
     if (const std::error_code ec = admit()) return ec;
-    const ticket t = core_.submit(std::forward<Encode>(encode), deadline, waiter, oneway);
+    const ticket t = core_.submit(std::forward<Encode>(encode), deadline, waiter, kind);
     if (out != nullptr) *out = t;
     after_submit(deadline);
     return {};
@@ -116,9 +116,9 @@ class basic_connection final : private io::receiver {
   /// As request(), with an encoder the core may call later (connection_core::submit_deferrable).
   std::error_code request_deferrable(connection_core::deferred_encoder encode,
                                      clock::time_point deadline, response_waiter waiter,
-                                     bool oneway = false) {
+                                     request_kind kind = request_kind::two_way) {
     if (const std::error_code ec = admit()) return ec;
-    core_.submit_deferrable(encode, deadline, waiter, oneway);
+    core_.submit_deferrable(encode, deadline, waiter, kind);
     after_submit(deadline);
     return {};
   }

@@ -14,13 +14,14 @@ connection_core::connection_core(const connection_core_options& options)
 
 connection_core::ticket connection_core::submit_deferrable(deferred_encoder encode,
                                                            clock::time_point deadline,
-                                                           response_waiter waiter, bool oneway) {
+                                                           response_waiter waiter,
+                                                           request_kind kind) {
   if (deferred_.empty() && pending_.size() < options_.max_pending_bytes) {
     return submit([encode](std::string& out, std::int32_t opaque) {
       encode.encode(encode.context, out, opaque);
-    }, deadline, waiter, oneway);
+    }, deadline, waiter, kind);
   }
-  request_slot& slot = table_[table_.acquire(deadline, waiter, oneway)];
+  request_slot& slot = table_[table_.acquire(deadline, waiter, kind)];
   slot.state = request_state::deferred;
   deferred_.push_back({slot.opaque, encode});
   ++counters_.requests;

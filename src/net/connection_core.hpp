@@ -89,8 +89,8 @@ class connection_core {
   /// frame carrying that opaque. `waiter` is completed exactly once, never from inside submit.
   template <class Encode>
   ticket submit(Encode&& encode, clock::time_point deadline, response_waiter waiter,
-                bool oneway = false) {
-    const std::int32_t opaque = table_[table_.acquire(deadline, waiter, oneway)].opaque;
+                request_kind kind = request_kind::two_way) {
+    const std::int32_t opaque = table_[table_.acquire(deadline, waiter, kind)].opaque;
     const std::size_t start = pending_.size();
     encode(pending_, opaque);
     pending_segments_.push_back({start, pending_.size() - start, opaque, true});
@@ -109,7 +109,8 @@ class connection_core {
   /// request takes its slot and deadline now and is encoded later, in submission order, when
   /// the writer has made room. Expired or cancelled before then, it is never encoded.
   ticket submit_deferrable(deferred_encoder encode, clock::time_point deadline,
-                           response_waiter waiter, bool oneway = false);
+                           response_waiter waiter,
+                           request_kind kind = request_kind::two_way);
 
   /// Queues a frame that expects no response and completes nothing (answers to the peer's own
   /// requests). `encode(std::string& out)` appends one frame.

@@ -30,8 +30,8 @@ template <class Encode>
 class request_awaiter {
  public:
   template <class E>
-  request_awaiter(connection& conn, E&& encode, clock::time_point deadline, bool oneway)
-      : conn_(conn), encode_(std::forward<E>(encode)), deadline_(deadline), oneway_(oneway) {}
+  request_awaiter(connection& conn, E&& encode, clock::time_point deadline, request_kind kind)
+      : conn_(conn), encode_(std::forward<E>(encode)), deadline_(deadline), kind_(kind) {}
 
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> waiting) {
@@ -40,7 +40,7 @@ class request_awaiter {
     // the frame later, once its pending buffer has room.
     result_.error = conn_.request_deferrable({&request_awaiter::encode, this}, deadline_,
                                              {&request_awaiter::complete, this, prefetch_plan()},
-                                             oneway_);
+                                             kind_);
     return !result_.error;  // refused at once: resume without suspending
   }
   response await_resume() const noexcept { return result_; }
@@ -72,7 +72,7 @@ class request_awaiter {
   connection& conn_;
   Encode encode_;
   clock::time_point deadline_;
-  bool oneway_;
+  request_kind kind_;
   std::coroutine_handle<> waiting_;
   response result_;
 };
@@ -81,8 +81,9 @@ class request_awaiter {
 /// frame already; a copy would double its share of every frame), a temporary by value.
 template <class Encode>
 [[nodiscard]] request_awaiter<Encode> request(connection& conn, Encode&& encode,
-                                              clock::time_point deadline, bool oneway = false) {
-  return {conn, std::forward<Encode>(encode), deadline, oneway};
+                                              clock::time_point deadline,
+                                              request_kind kind = request_kind::two_way) {
+  return {conn, std::forward<Encode>(encode), deadline, kind};
 }
 
 }  // namespace rmq::net

@@ -13,7 +13,7 @@ request_table::request_table(std::size_t initial_capacity) {
 }
 
 std::uint32_t request_table::acquire(clock::time_point deadline, response_waiter waiter,
-                                     bool oneway) {
+                                     request_kind kind) {
   if (live_ == slots_.size()) grow();
   // At least one slot is free, so this scans at most capacity opaques; in steady state the
   // next opaque's slot is almost always free (requests complete roughly in order).
@@ -25,7 +25,7 @@ std::uint32_t request_table::acquire(clock::time_point deadline, response_waiter
   request_slot& slot = slots_[index];
   slot.opaque = static_cast<std::int32_t>(next_opaque_++);
   slot.state = request_state::queued;
-  slot.oneway = oneway;
+  slot.oneway = kind == request_kind::oneway;
   slot.deadline = deadline;
   slot.waiter = waiter;
   slot.in_heap = deadline < run_back_deadline_;

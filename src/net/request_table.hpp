@@ -55,6 +55,9 @@ struct response_waiter {
 /// queued: encoded into the pending buffer; writing: handed to the socket; written: all sent.
 enum class request_state : std::uint8_t { free, deferred, queued, writing, written };
 
+/// Whether a request awaits a response (two_way) or completes once written (oneway).
+enum class request_kind : bool { two_way, oneway };
+
 struct request_slot {
   std::int32_t opaque = 0;  ///< full opaque: a late response for an older request never matches
   request_state state = request_state::free;
@@ -78,7 +81,7 @@ class request_table {
 
   /// Takes a slot for a new request. Never fails (grows instead).
   [[nodiscard]] std::uint32_t acquire(clock::time_point deadline, response_waiter waiter,
-                                      bool oneway);
+                                      request_kind kind);
   static constexpr std::uint32_t npos = 0xFFFFFFFFu;
 
   /// Index of the live request with this opaque, or npos. Indices change when the table grows,

@@ -62,7 +62,8 @@ class harness {
   net::connection& conn() { return *conn_; }
 
   // Loop thread: submits request `id` with body "id:<id>".
-  std::error_code submit(std::size_t id, net::clock::time_point deadline, bool oneway = false) {
+  std::error_code submit(std::size_t id, net::clock::time_point deadline,
+                         net::request_kind kind = net::request_kind::two_way) {
     records_[id].submitted_at = net::clock::now();
     records_[id].deadline = deadline;
     const std::string body = "id:" + std::to_string(id);
@@ -75,14 +76,15 @@ class harness {
           w.field("b", "TopicTest");
           w.finish(body);
         },
-        deadline, {&harness::on_complete, &records_[id]}, oneway);
+        deadline, {&harness::on_complete, &records_[id]}, kind);
   }
 
   // Test thread: submits requests 0..n-1 on the loop, each due `budget` from now.
-  void submit_all(std::size_t n, std::chrono::seconds budget = 60s, bool oneway = false) {
+  void submit_all(std::size_t n, std::chrono::seconds budget = 60s,
+                  net::request_kind kind = net::request_kind::two_way) {
     run([&] {
       for (std::size_t id = 0; id < n; ++id) {
-        REQUIRE_FALSE(submit(id, net::clock::now() + budget, oneway));
+        REQUIRE_FALSE(submit(id, net::clock::now() + budget, kind));
       }
     });
   }
@@ -352,7 +354,7 @@ TEST_CASE("oneway requests complete once written and get no response") {
   harness h(n);
   h.prepare();
   h.connect(peer.address());
-  h.submit_all(n, 10s, true);
+  h.submit_all(n, 10s, net::request_kind::oneway);
   REQUIRE(h.wait_completed(n));
   h.check_each_completed_once(n);
   for (std::size_t id = 0; id < n; ++id) CHECK_FALSE(h.records()[id].error);

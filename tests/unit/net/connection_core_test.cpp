@@ -16,6 +16,7 @@ using namespace std::chrono_literals;
 using rmq::errc;
 using net_clock = rmq::net::clock;
 using rmq::net::connection_core;
+using rmq::net::request_kind;
 namespace wire = rmq::wire;
 
 namespace {
@@ -168,8 +169,8 @@ TEST_CASE("responses split into 1-byte chunks still match") {
 TEST_CASE("partial writes resume where they stopped; oneway completes once fully written") {
   connection_core core;
   recorder rec;
-  core.submit(request_encoder(310, std::string(1000, 'a')), t0 + 3s, rec.waiter_for(0), true);
-  core.submit(request_encoder(310, std::string(1000, 'b')), t0 + 3s, rec.waiter_for(1), true);
+  core.submit(request_encoder(310, std::string(1000, 'a')), t0 + 3s, rec.waiter_for(0), request_kind::oneway);
+  core.submit(request_encoder(310, std::string(1000, 'b')), t0 + 3s, rec.waiter_for(1), request_kind::oneway);
   std::string sent;
   std::size_t step = 1;
   while (core.wants_write()) {

@@ -116,8 +116,8 @@ struct fixture {
     conn->close([](void* e) noexcept { static_cast<event*>(e)->set(); }, closed);
   }
 
-  std::error_code submit(int id, bool oneway = false) {
-    return conn->request(encoder(id), net::clock::now() + 60s, book.waiter(id), oneway);
+  std::error_code submit(int id, net::request_kind kind = net::request_kind::two_way) {
+    return conn->request(encoder(id), net::clock::now() + 60s, book.waiter(id), kind);
   }
 
   running_loop rl;
@@ -135,7 +135,7 @@ unsigned run_exchange(const std::string& address, unsigned fail_step) {
   f.network.fail_step = fail_step;
   f.book.expect(4);
   f.rl.call([&] {
-    for (int id = 0; id < 4; ++id) REQUIRE_FALSE(f.submit(id, id == 2));
+    for (int id = 0; id < 4; ++id) REQUIRE_FALSE(f.submit(id, id == 2 ? net::request_kind::oneway : net::request_kind::two_way));
   });
   REQUIRE(f.book.done->wait());
   f.book.expect(1);

@@ -21,7 +21,7 @@ TEST_CASE("request_table gives unique opaques and finds only live requests") {
   std::set<std::int32_t> opaques;
   std::vector<std::uint32_t> slots;
   for (int i = 0; i < 100; ++i) {
-    const std::uint32_t slot = table.acquire(at(i), {}, false);
+    const std::uint32_t slot = table.acquire(at(i), {}, rmq::net::request_kind::two_way);
     CHECK(opaques.insert(table[slot].opaque).second);
     slots.push_back(slot);
   }
@@ -43,11 +43,11 @@ TEST_CASE("request_table gives unique opaques and finds only live requests") {
 
 TEST_CASE("request_table skips opaques whose slot is still taken and reuses freed slots") {
   request_table table(4);
-  const std::uint32_t long_running = table.acquire(at(1000), {}, false);
+  const std::uint32_t long_running = table.acquire(at(1000), {}, rmq::net::request_kind::two_way);
   const std::int32_t first = table[long_running].opaque;
   // Churn many short requests through the other slots: the table must not grow.
   for (int i = 0; i < 1000; ++i) {
-    const std::uint32_t slot = table.acquire(at(i), {}, false);
+    const std::uint32_t slot = table.acquire(at(i), {}, rmq::net::request_kind::two_way);
     CHECK(table[slot].opaque != first);
     table.release(slot);
   }
@@ -61,7 +61,7 @@ TEST_CASE("request_table keeps deadlines in order through growth and random remo
   std::vector<std::int32_t> live;
   for (int i = 0; i < 2000; ++i) {
     const std::uint32_t slot =
-        table.acquire(at(static_cast<int>(rng() % 100000)), {}, false);
+        table.acquire(at(static_cast<int>(rng() % 100000)), {}, rmq::net::request_kind::two_way);
     live.push_back(table[slot].opaque);
     if (rng() % 3 == 0) {
       const std::size_t victim = rng() % live.size();
@@ -114,7 +114,7 @@ TEST_CASE("request_table: nearly ordered deadlines and releases, checked against
     if (r < 55 || live.empty()) {
       clock_ms += static_cast<int>(rng() % 3);
       const int deadline = r < 5 ? clock_ms + static_cast<int>(rng() % 500) : clock_ms + 1000;
-      live.push_back(table[table.acquire(at(deadline), {}, false)].opaque);
+      live.push_back(table[table.acquire(at(deadline), {}, rmq::net::request_kind::two_way)].opaque);
     } else {
       // Mostly the oldest, sometimes one further in (responses overtaking each other).
       const std::size_t victim = r < 90 ? 0 : rng() % live.size();
