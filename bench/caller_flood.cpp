@@ -3,6 +3,9 @@
 // sampled each second. Shows that the in-flight limits hold at the call: memory stays flat
 // and no send completes later than its deadline plus a little.
 //   rmq-caller-flood [threads=2] [seconds=60] [healthy|silent]
+#include "rmq/producer.hpp"
+#include "simulator.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -11,9 +14,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "rmq/producer.hpp"
-#include "simulator.hpp"
 
 namespace {
 
@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
         ++started;
         producer.async_send(msg, [&, at](std::error_code ec, rmq::send_result) {
           ++(ec ? failed : ok);
-          const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - at);
+          const auto took =
+              std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - at);
           const auto late = took > budget ? static_cast<std::uint64_t>((took - budget).count()) : 0;
           std::uint64_t seen = worst_late_ms.load();
           while (late > seen && !worst_late_ms.compare_exchange_weak(seen, late)) {
@@ -89,12 +90,12 @@ int main(int argc, char** argv) {
   stop = true;
   for (auto& c : callers) c.join();
   (void)producer.shutdown();
-  std::printf("%s broker, %d callers, %d s: rss first %ld KiB, peak %ld KiB; %llu ok, %llu failed; "
-              "latest completion %llu ms past its deadline\n",
-              silent ? "silent" : "healthy", threads, seconds, first, peak,
-              static_cast<unsigned long long>(ok.load()),
-              static_cast<unsigned long long>(failed.load()),
-              static_cast<unsigned long long>(worst_late_ms.load()));
+  std::printf(
+      "%s broker, %d callers, %d s: rss first %ld KiB, peak %ld KiB; %llu ok, %llu failed; "
+      "latest completion %llu ms past its deadline\n",
+      silent ? "silent" : "healthy", threads, seconds, first, peak,
+      static_cast<unsigned long long>(ok.load()), static_cast<unsigned long long>(failed.load()),
+      static_cast<unsigned long long>(worst_late_ms.load()));
   sim.stop();
   return 0;
 }

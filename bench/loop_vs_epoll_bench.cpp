@@ -327,7 +327,6 @@ void bm_uring(benchmark::State& state, std::size_t window) {
   state.counters["enters/msg"] = static_cast<double>(lc.enters) / n;
 }
 
-
 // ---- variant B: epoll (Asio's default io_context) -------------------------------------------
 
 class epoll_client {
@@ -501,9 +500,8 @@ void register_all() {
     const char* name;
     void (*fn)(benchmark::State&, std::size_t);
   };
-  const variant variants[] = {{"uring", &bm_uring},
-                              {"epoll", &bm_epoll},
-                              {"connection", &bm_connection}};
+  const variant variants[] = {
+      {"uring", &bm_uring}, {"epoll", &bm_epoll}, {"connection", &bm_connection}};
   for (const auto& [label, window] :
        {std::pair<const char*, std::size_t>{"rtt", 1}, {"pipelined", pipelined_window}}) {
     for (const variant& v : variants) {

@@ -6,13 +6,13 @@
 // values, not exceptions; an escaping exception is kept and rethrown to the awaiter.
 #pragma once
 
+#include "common/frame_pool.hpp"
+
 #include <coroutine>
 #include <exception>
 #include <optional>
 #include <type_traits>
 #include <utility>
-
-#include "common/frame_pool.hpp"
 
 namespace rmq {
 
@@ -139,11 +139,15 @@ struct detached {
 };
 
 namespace detail {
-inline detached run_detached(coro<void> body) { co_await std::move(body); }
+inline detached run_detached(coro<void> body) {
+  co_await std::move(body);
+}
 }  // namespace detail
 
 /// Starts `body` now on the calling thread; it runs until its first suspension and finishes
 /// wherever it is resumed. The body must not throw (report errors through its own state).
-inline void spawn(coro<void> body) { detail::run_detached(std::move(body)); }
+inline void spawn(coro<void> body) {
+  detail::run_detached(std::move(body));
+}
 
 }  // namespace rmq

@@ -11,15 +11,21 @@ std::atomic<std::uint64_t> frame_pool::fallbacks_{0};
 
 frame_pool::~frame_pool() = default;
 
-frame_pool* frame_pool::current() noexcept { return current_pool; }
+frame_pool* frame_pool::current() noexcept {
+  return current_pool;
+}
 
-void frame_pool::install(frame_pool* pool) noexcept { current_pool = pool; }
+void frame_pool::install(frame_pool* pool) noexcept {
+  current_pool = pool;
+}
 
 frame_pool::scope::scope(frame_pool& pool) noexcept : previous_(current_pool) {
   current_pool = &pool;
 }
 
-frame_pool::scope::~scope() { current_pool = previous_; }
+frame_pool::scope::~scope() {
+  current_pool = previous_;
+}
 
 void* frame_pool::allocate_frame(std::size_t size) {
   const std::size_t total = size + sizeof(header);

@@ -8,11 +8,11 @@
 // from operator new and are counted, so a test can prove the hot path never falls back.
 #pragma once
 
+#include "common/block_pool.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-
-#include "common/block_pool.hpp"
 
 namespace rmq {
 

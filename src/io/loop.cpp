@@ -86,7 +86,9 @@ namespace {
 thread_local loop* current_loop = nullptr;
 }
 
-loop* loop::current() noexcept { return current_loop; }
+loop* loop::current() noexcept {
+  return current_loop;
+}
 
 void report_handler_exception() noexcept {
   loop* l = loop::current();
@@ -99,8 +101,10 @@ void report_handler_exception() noexcept {
   } catch (const std::exception& e) {
     spdlog::error("rmq: a handler run by the producer's loop threw ({} so far): {}", n, e.what());
   } catch (...) {
-    spdlog::error("rmq: a handler run by the producer's loop threw a non-standard exception "
-                  "({} so far)", n);
+    spdlog::error(
+        "rmq: a handler run by the producer's loop threw a non-standard exception "
+        "({} so far)",
+        n);
   }
 }
 

@@ -93,12 +93,12 @@ struct loop_options {
 
 /// Monotonic counters, readable from any thread (relaxed).
 struct loop_counters {
-  std::uint64_t turns = 0;       ///< loop iterations
-  std::uint64_t enters = 0;      ///< io_uring_enter calls made by the loop
-  std::uint64_t cqes = 0;        ///< completions dispatched
-  std::uint64_t wakeups = 0;     ///< eventfd writes by posting threads
-  std::uint64_t tasks = 0;       ///< tasks run
-  std::uint64_t sq_flushes = 0;  ///< extra enters because the SQ filled up mid-turn
+  std::uint64_t turns = 0;               ///< loop iterations
+  std::uint64_t enters = 0;              ///< io_uring_enter calls made by the loop
+  std::uint64_t cqes = 0;                ///< completions dispatched
+  std::uint64_t wakeups = 0;             ///< eventfd writes by posting threads
+  std::uint64_t tasks = 0;               ///< tasks run
+  std::uint64_t sq_flushes = 0;          ///< extra enters because the SQ filled up mid-turn
   std::uint64_t handler_exceptions = 0;  ///< functions run by the loop that threw (caught)
 };
 
@@ -248,9 +248,9 @@ class loop : public asio::execution_context {
   // writes the eventfd. Cleared by the loop after every enter.
   alignas(64) std::atomic<bool> sleeping_{false};
   std::atomic<bool> stop_requested_{false};
-  std::atomic<bool> closed_{false};  // close(): posts destroy their task at once
+  std::atomic<bool> closed_{false};        // close(): posts destroy their task at once
   std::atomic<std::uint32_t> posters_{0};  // threads inside post(task&)
-  std::mutex close_mutex_;           // the consumer of remote_ once closed
+  std::mutex close_mutex_;                 // the consumer of remote_ once closed
   std::atomic<bool> stop_task_posted_{false};
   stop_task stop_task_{*this};
   std::atomic<std::thread::id> loop_thread_{};
@@ -321,8 +321,9 @@ class loop::executor_type {
   }
   [[nodiscard]] constexpr asio::execution::blocking_t query(
       asio::execution::blocking_t) const noexcept {
-    return blocking_ == blocking::never ? asio::execution::blocking_t(asio::execution::blocking.never)
-                  : asio::execution::blocking_t(asio::execution::blocking.possibly);
+    return blocking_ == blocking::never
+               ? asio::execution::blocking_t(asio::execution::blocking.never)
+               : asio::execution::blocking_t(asio::execution::blocking.possibly);
   }
   [[nodiscard]] constexpr asio::execution::relationship_t query(
       asio::execution::relationship_t) const noexcept {

@@ -203,8 +203,8 @@ void tcp_socket::cancel_receive() noexcept {
   if (receiver_ == nullptr || recv_cancelled_) return;
   recv_cancelled_ = true;
   if (recv_armed_) {
-    io_uring_prep_cancel64(loop_.get_sqe(nullptr),
-                           reinterpret_cast<std::uintptr_t>(&receive_cqe_), 0);
+    io_uring_prep_cancel64(loop_.get_sqe(nullptr), reinterpret_cast<std::uintptr_t>(&receive_cqe_),
+                           0);
   } else if (recv_waiting_) {
     end_waiting_receive();
   }

@@ -14,8 +14,8 @@ void log_link_step(std::string_view address, const link_step& step) noexcept {
                     to_string(step.event), to_string(step.from));
       return;
     }
-    spdlog::debug("rmq net {}: {} --{}--> {}", address, to_string(step.from),
-                  to_string(step.event), to_string(step.to));
+    spdlog::debug("rmq net {}: {} --{}--> {}", address, to_string(step.from), to_string(step.event),
+                  to_string(step.to));
   } catch (...) {  // a failing sink must not take the connection down
   }
 }

@@ -30,6 +30,13 @@
 //  * request() never completes its own waiter inline.
 #pragma once
 
+#include "io/loop.hpp"
+#include "io/tcp.hpp"
+#include "net/connection_core.hpp"
+#include "net/connection_fwd.hpp"
+#include "net/connection_lifecycle.hpp"
+#include "rmq/error.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -37,13 +44,6 @@
 #include <string_view>
 #include <system_error>
 #include <vector>
-
-#include "io/loop.hpp"
-#include "io/tcp.hpp"
-#include "net/connection_core.hpp"
-#include "net/connection_fwd.hpp"
-#include "net/connection_lifecycle.hpp"
-#include "rmq/error.hpp"
 
 namespace rmq::net {
 

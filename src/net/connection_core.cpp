@@ -1,11 +1,11 @@
 #include "net/connection_core.hpp"
 
+#include "rmq/error.hpp"
+#include "wire/codes.hpp"
+
 #include <algorithm>
 #include <cassert>
 #include <string>
-
-#include "rmq/error.hpp"
-#include "wire/codes.hpp"
 
 namespace rmq::net {
 
@@ -17,9 +17,9 @@ connection_core::ticket connection_core::submit_deferrable(deferred_encoder enco
                                                            response_waiter waiter,
                                                            request_kind kind) {
   if (deferred_.empty() && pending_.size() < options_.max_pending_bytes) {
-    return submit([encode](std::string& out, std::int32_t opaque) {
-      encode.encode(encode.context, out, opaque);
-    }, deadline, waiter, kind);
+    return submit([encode](std::string& out,
+                           std::int32_t opaque) { encode.encode(encode.context, out, opaque); },
+                  deadline, waiter, kind);
   }
   request_slot& slot = table_[table_.acquire(deadline, waiter, kind)];
   slot.state = request_state::deferred;

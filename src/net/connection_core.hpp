@@ -19,6 +19,10 @@
 // the live requests first, so requests a waiter submits from inside it are not failed by it.
 #pragma once
 
+#include "common/vector_fifo.hpp"
+#include "net/request_table.hpp"
+#include "wire/command.hpp"
+
 #include <sys/uio.h>
 
 #include <cstddef>
@@ -27,10 +31,6 @@
 #include <string>
 #include <system_error>
 #include <vector>
-
-#include "common/vector_fifo.hpp"
-#include "net/request_table.hpp"
-#include "wire/command.hpp"
 
 namespace rmq::net {
 
@@ -44,10 +44,10 @@ struct connection_counters {
   std::uint64_t server_requests = 0;    ///< requests initiated by the peer
   std::uint64_t bytes_sent = 0;
   std::uint64_t bytes_received = 0;
-  std::uint64_t socket_sends = 0;       ///< completed send operations
-  std::uint64_t socket_receives = 0;    ///< received chunks
-  std::uint64_t frames_sent = 0;        ///< frames fully written; frames_sent / socket_sends = coalescing
-  std::uint64_t deferred = 0;           ///< requests that waited for room in the pending buffer
+  std::uint64_t socket_sends = 0;     ///< completed send operations
+  std::uint64_t socket_receives = 0;  ///< received chunks
+  std::uint64_t frames_sent = 0;  ///< frames fully written; frames_sent / socket_sends = coalescing
+  std::uint64_t deferred = 0;     ///< requests that waited for room in the pending buffer
 };
 
 /// Handler for requests the peer initiates (e.g. CHECK_TRANSACTION_STATE). It may answer with
@@ -109,8 +109,7 @@ class connection_core {
   /// request takes its slot and deadline now and is encoded later, in submission order, when
   /// the writer has made room. Expired or cancelled before then, it is never encoded.
   ticket submit_deferrable(deferred_encoder encode, clock::time_point deadline,
-                           response_waiter waiter,
-                           request_kind kind = request_kind::two_way);
+                           response_waiter waiter, request_kind kind = request_kind::two_way);
 
   /// Queues a frame that expects no response and completes nothing (answers to the peer's own
   /// requests). `encode(std::string& out)` appends one frame.
@@ -185,21 +184,21 @@ class connection_core {
   request_table table_;
   wire::frame_decoder decoder_;
 
-  std::string pending_;                     // frames not yet handed to the socket
+  std::string pending_;  // frames not yet handed to the socket
   std::vector<segment> pending_segments_;
-  std::string sending_;                     // frames of the send in flight (stable memory)
+  std::string sending_;  // frames of the send in flight (stable memory)
   std::vector<sent_segment> sending_segments_;
   std::vector<iovec> iov_;
-  std::size_t iov_next_ = 0;                // first iovec not fully written
-  std::size_t sent_bytes_ = 0;              // bytes of the current gather list written so far
+  std::size_t iov_next_ = 0;    // first iovec not fully written
+  std::size_t sent_bytes_ = 0;  // bytes of the current gather list written so far
   std::size_t sent_segment_next_ = 0;
   bool send_in_flight_ = false;
-  bool send_is_stale_ = false;              // the in-flight send belongs to a failed socket
+  bool send_is_stale_ = false;  // the in-flight send belongs to a failed socket
 
-  std::uint64_t generation_ = 0;            // bumped by fail_all: stops loops that complete waiters
+  std::uint64_t generation_ = 0;  // bumped by fail_all: stops loops that complete waiters
   bool in_receive_ = false;
   bool reset_decoder_after_receive_ = false;
-  std::vector<std::int32_t> failing_;       // scratch of fail_all, kept for its capacity
+  std::vector<std::int32_t> failing_;  // scratch of fail_all, kept for its capacity
   struct deferred_request {
     std::int32_t opaque;
     deferred_encoder encoder;

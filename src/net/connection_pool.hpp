@@ -3,6 +3,8 @@
 // flight complete); closing the pool closes them all.
 #pragma once
 
+#include "net/connection.hpp"
+
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -11,8 +13,6 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include "net/connection.hpp"
 
 namespace rmq::net {
 

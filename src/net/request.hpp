@@ -9,15 +9,15 @@
 // coroutine's frame and the connection stores only a pointer to it.
 #pragma once
 
+#include "net/connection.hpp"
+#include "wire/command.hpp"
+
 #include <coroutine>
 #include <cstdint>
 #include <string>
 #include <system_error>
 #include <type_traits>
 #include <utility>
-
-#include "net/connection.hpp"
-#include "wire/command.hpp"
 
 namespace rmq::net {
 
@@ -38,9 +38,9 @@ class request_awaiter {
     waiting_ = waiting;
     // The encoder lives in this awaiter until the waiter runs, so the connection may encode
     // the frame later, once its pending buffer has room.
-    result_.error = conn_.request_deferrable({&request_awaiter::encode, this}, deadline_,
-                                             {&request_awaiter::complete, this, prefetch_plan()},
-                                             kind_);
+    result_.error =
+        conn_.request_deferrable({&request_awaiter::encode, this}, deadline_,
+                                 {&request_awaiter::complete, this, prefetch_plan()}, kind_);
     return !result_.error;  // refused at once: resume without suspending
   }
   response await_resume() const noexcept { return result_; }

@@ -6,7 +6,8 @@
 namespace rmq::net {
 
 request_table::request_table(std::size_t initial_capacity) {
-  const std::size_t capacity = std::bit_ceil(initial_capacity < 2 ? std::size_t{2} : initial_capacity);
+  const std::size_t capacity =
+      std::bit_ceil(initial_capacity < 2 ? std::size_t{2} : initial_capacity);
   slots_.resize(capacity);
   heap_.reserve(capacity);
   mask_ = static_cast<std::uint32_t>(capacity - 1);

@@ -3,6 +3,9 @@
 // table has grown to the connection's peak number of requests in flight.
 #pragma once
 
+#include "common/indexed_heap.hpp"
+#include "common/vector_fifo.hpp"
+
 #include <algorithm>
 #include <cassert>
 #include <chrono>
@@ -11,9 +14,6 @@
 #include <limits>
 #include <system_error>
 #include <vector>
-
-#include "common/indexed_heap.hpp"
-#include "common/vector_fifo.hpp"
 
 namespace rmq::wire {
 struct command_view;
@@ -132,9 +132,8 @@ class request_table {
   [[nodiscard]] std::uint32_t earliest() const noexcept {
     if (run_.empty()) return heap_.front();
     const std::uint32_t run = run_front();
-    return heap_.empty() || slots_[run].deadline <= slots_[heap_.front()].deadline
-               ? run
-               : heap_.front();
+    return heap_.empty() || slots_[run].deadline <= slots_[heap_.front()].deadline ? run
+                                                                                   : heap_.front();
   }
 
  private:

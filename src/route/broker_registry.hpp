@@ -2,15 +2,15 @@
 // (fault table, connections) by broker_id instead of hashing broker names.
 #pragma once
 
+#include "net/connection_fwd.hpp"
+
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <deque>
 #include <vector>
-
-#include "net/connection_fwd.hpp"
 
 namespace rmq::route {
 
@@ -24,9 +24,9 @@ struct publish_queue {
 
 struct broker_entry {
   std::string name;
-  std::string master_address;          ///< "ip:port" of broker id 0; empty when unknown
-  net::connection* master = nullptr;   ///< connection to master_address (owned by the pool)
-  std::optional<std::int32_t> version; ///< protocol version seen in the broker's responses
+  std::string master_address;           ///< "ip:port" of broker id 0; empty when unknown
+  net::connection* master = nullptr;    ///< connection to master_address (owned by the pool)
+  std::optional<std::int32_t> version;  ///< protocol version seen in the broker's responses
 };
 
 /// Loop thread only. Ids are never reused: an entry lives, at the same address, as long as the

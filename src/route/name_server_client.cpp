@@ -1,11 +1,11 @@
 #include "route/name_server_client.hpp"
 
-#include <random>
-
 #include "net/request.hpp"
 #include "rmq/error.hpp"
 #include "wire/codes.hpp"
 #include "wire/headers.hpp"
+
+#include <random>
 
 namespace rmq::route {
 

@@ -3,17 +3,17 @@
 // its share of the caller's remaining time, so one silent server cannot use up the budget.
 #pragma once
 
+#include "common/coro.hpp"
+#include "net/connection_pool.hpp"
+#include "wire/command.hpp"
+#include "wire/route_data.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
-
-#include "common/coro.hpp"
-#include "net/connection_pool.hpp"
-#include "wire/command.hpp"
-#include "wire/route_data.hpp"
 
 namespace rmq::route {
 
@@ -25,10 +25,10 @@ struct request_settings {
 };
 
 struct route_reply {
-  std::error_code error;          ///< transport failure, or invalid_route_data
-  std::int32_t response_code = 0; ///< when !error: SUCCESS or e.g. TOPIC_NOT_EXIST
+  std::error_code error;           ///< transport failure, or invalid_route_data
+  std::int32_t response_code = 0;  ///< when !error: SUCCESS or e.g. TOPIC_NOT_EXIST
   std::string remark;
-  wire::topic_route_data route;   ///< when response_code is SUCCESS
+  wire::topic_route_data route;  ///< when response_code is SUCCESS
 };
 
 class name_server_client {
@@ -49,7 +49,7 @@ class name_server_client {
   net::connection_pool& pool_;
   std::vector<std::string> addresses_;
   request_settings settings_;
-  std::size_t current_ = 0;  // index of the server to ask first
+  std::size_t current_ = 0;                // index of the server to ask first
   std::atomic<std::uint64_t> queries_{0};  // written by the loop thread only
 };
 

@@ -1,10 +1,10 @@
 #include "route/topic_routes.hpp"
 
-#include <algorithm>
-#include <random>
-
 #include "rmq/error.hpp"
 #include "wire/codes.hpp"
+
+#include <algorithm>
+#include <random>
 
 namespace rmq::route {
 
@@ -13,7 +13,7 @@ topic_routes::topic_routes(name_server_client& names, broker_registry& brokers,
     : names_(names), brokers_(brokers), pool_(pool), settings_(std::move(settings)) {}
 
 topic_routes::lookup topic_routes::get(std::string_view topic, net::clock::time_point deadline,
-                                      publish_info_ptr& out) {
+                                       publish_info_ptr& out) {
   auto it = entries_.find(topic);
   if (it == entries_.end()) it = entries_.emplace(std::string(topic), entry{}).first;
   entry& e = it->second;

@@ -4,6 +4,13 @@
 // background, and a refresh replaces the topic's publish info and broker addresses at once.
 #pragma once
 
+#include "common/coro.hpp"
+#include "net/connection_pool.hpp"
+#include "rmq/message_queue.hpp"
+#include "route/broker_registry.hpp"
+#include "route/name_server_client.hpp"
+#include "wire/route_data.hpp"
+
 #include <coroutine>
 #include <cstdint>
 #include <functional>
@@ -15,13 +22,6 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include "common/coro.hpp"
-#include "net/connection_pool.hpp"
-#include "rmq/message_queue.hpp"
-#include "route/broker_registry.hpp"
-#include "route/name_server_client.hpp"
-#include "wire/route_data.hpp"
 
 namespace rmq::route {
 
@@ -106,7 +106,9 @@ class topic_routes {
 
   /// Called with a broker's id whenever a route introduces a master address not seen before
   /// (registration: heartbeats).
-  void on_new_master(std::function<void(broker_id)> callback) { on_new_master_ = std::move(callback); }
+  void on_new_master(std::function<void(broker_id)> callback) {
+    on_new_master_ = std::move(callback);
+  }
 
   /// Every master address referenced by a cached route, plus the NameServers (connections to
   /// anything else can be closed).

@@ -43,9 +43,11 @@ void fault_tolerance::update(broker_id broker, milliseconds latency, fault_repor
   it.known = true;
   it.latency = latency;
   it.reachable = report.reachable;
-  const milliseconds duration = not_available_for(report.isolating ? tables_.isolation_latency : latency);
+  const milliseconds duration =
+      not_available_for(report.isolating ? tables_.isolation_latency : latency);
   // The window is only ever extended: a fast answer does not cut short an isolation.
-  if (duration.count() > 0 && now + duration > it.available_from) it.available_from = now + duration;
+  if (duration.count() > 0 && now + duration > it.available_from)
+    it.available_from = now + duration;
 }
 
 bool fault_tolerance::available(broker_id broker, fault_clock::time_point now) const noexcept {

@@ -4,12 +4,12 @@
 // run millisecond tables without waiting.
 #pragma once
 
+#include "route/broker_registry.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <span>
 #include <vector>
-
-#include "route/broker_registry.hpp"
 
 namespace rmq::send {
 
@@ -23,7 +23,7 @@ struct fault_tables {
   std::vector<std::chrono::milliseconds> not_available;
   std::chrono::milliseconds isolation_latency;
 
-  [[nodiscard]] static fault_tables v5();   ///< 50…15000 ms → 0…30 s; isolation 10 s
+  [[nodiscard]] static fault_tables v5();    ///< 50…15000 ms → 0…30 s; isolation 10 s
   [[nodiscard]] static fault_tables v4_9();  ///< 50…15000 ms → 0…600 s; isolation 30 s
   [[nodiscard]] bool valid() const noexcept;
 };
@@ -50,7 +50,8 @@ class fault_tolerance {
   /// Last outcome did not say unreachable. Unknown brokers are reachable.
   [[nodiscard]] bool reachable(broker_id broker) const noexcept;
   /// How long a latency isolates a broker under the tables.
-  [[nodiscard]] std::chrono::milliseconds not_available_for(std::chrono::milliseconds latency) const;
+  [[nodiscard]] std::chrono::milliseconds not_available_for(
+      std::chrono::milliseconds latency) const;
 
   [[nodiscard]] const fault_tables& tables() const noexcept { return tables_; }
 

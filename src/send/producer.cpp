@@ -2,6 +2,15 @@
 // loop thread; the blocking forms wait for the same completion the async forms deliver.
 #include "rmq/producer.hpp"
 
+#include "io/async.hpp"
+#include "io/resolve.hpp"
+#include "send/loop_sender.hpp"
+#include "wire/uniq_key.hpp"
+#include "wire/validation.hpp"
+
+#include <asio/system_executor.hpp>
+#include <spdlog/spdlog.h>
+
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -9,20 +18,10 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
-#include <sstream>
-
-#include <asio/system_executor.hpp>
-#include <spdlog/spdlog.h>
-
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
-
-#include "io/async.hpp"
-#include "io/resolve.hpp"
-#include "send/loop_sender.hpp"
-#include "wire/uniq_key.hpp"
-#include "wire/validation.hpp"
 
 namespace rmq {
 namespace {
@@ -116,7 +115,9 @@ io::clock::time_point deadline_after(std::chrono::milliseconds timeout) {
 
 }  // namespace
 
-void detail::report_handler_exception() noexcept { io::report_handler_exception(); }
+void detail::report_handler_exception() noexcept {
+  io::report_handler_exception();
+}
 
 bool detail::runs_inline_here(const asio::any_io_executor& ex) noexcept {
   const io::loop::executor_type* loop_executor = io::loop_executor_in(ex);
@@ -128,11 +129,16 @@ bool detail::runs_inline_here(const asio::any_io_executor& ex) noexcept {
 
 std::string_view to_string(send_status status) noexcept {
   switch (status) {
-    case send_status::send_ok: return "SEND_OK";
-    case send_status::flush_disk_timeout: return "FLUSH_DISK_TIMEOUT";
-    case send_status::flush_slave_timeout: return "FLUSH_SLAVE_TIMEOUT";
-    case send_status::slave_not_available: return "SLAVE_NOT_AVAILABLE";
-    case send_status::failed: return "FAILED";
+    case send_status::send_ok:
+      return "SEND_OK";
+    case send_status::flush_disk_timeout:
+      return "FLUSH_DISK_TIMEOUT";
+    case send_status::flush_slave_timeout:
+      return "FLUSH_SLAVE_TIMEOUT";
+    case send_status::slave_not_available:
+      return "SLAVE_NOT_AVAILABLE";
+    case send_status::failed:
+      return "FAILED";
   }
   return "UNKNOWN";
 }
@@ -170,14 +176,22 @@ std::error_code producer_config::validate() const {
   }
   if (!in_range(send_timeout, positive) || !in_range(connect_timeout, positive)) return invalid;
   if (attempt_timeout && !in_range(*attempt_timeout, positive)) return invalid;
-  if (retries_sync < 0 || retries_async < 0 || retries_sync > 15 || retries_async > 15) return invalid;
+  if (retries_sync < 0 || retries_async < 0 || retries_sync > 15 || retries_async > 15)
+    return invalid;
   if (max_message_size == 0 || max_message_size > wire::max_message_size_limit) return invalid;
   wire::compression_type codec = wire::compression_type::zlib;
   switch (compress_type) {
-    case compression::zlib: codec = wire::compression_type::zlib; break;
-    case compression::zstd: codec = wire::compression_type::zstd; break;
-    case compression::lz4: codec = wire::compression_type::lz4; break;
-    default: return invalid;  // not one of the enumerators
+    case compression::zlib:
+      codec = wire::compression_type::zlib;
+      break;
+    case compression::zstd:
+      codec = wire::compression_type::zstd;
+      break;
+    case compression::lz4:
+      codec = wire::compression_type::lz4;
+      break;
+    default:
+      return invalid;  // not one of the enumerators
   }
   if (!wire::is_valid_compression_level(codec, compress_level)) return invalid;
   // Admission packs the counts of sends and bytes in flight into one word.
@@ -228,7 +242,7 @@ class detail::producer_impl {
  public:
   /// The producer's life. Calls read it without a lock; transitions take mutex_.
   enum class state : std::uint8_t {
-    created,         ///< not started (or start() failed)
+    created,  ///< not started (or start() failed)
     running,
     draining,        ///< shutdown begun: the gate is closed, the loops finish what they hold
     drained,         ///< every send has completed, connections closed; the loops still run
@@ -338,7 +352,7 @@ class detail::producer_impl {
     std::size_t bytes = 0;
     if (!scope.running) {
       ec = make_error_code(state_.load() == state::created ? errc::not_started
-                                                          : errc::shutting_down);
+                                                           : errc::shutting_down);
     } else {
       ec = validate(request, bytes);
     }
@@ -590,7 +604,9 @@ class detail::producer_impl {
 
   struct drained_task final : io::task {
     explicit drained_task(producer_impl& i) noexcept : io::task(&run), owner(i) {}
-    static void run(io::task* t, action) noexcept { static_cast<drained_task*>(t)->owner.on_drained(); }
+    static void run(io::task* t, action) noexcept {
+      static_cast<drained_task*>(t)->owner.on_drained();
+    }
     producer_impl& owner;
   };
 
@@ -644,13 +660,17 @@ producer::~producer() {
   (void)impl_->shutdown(impl_->config().send_timeout);
 }
 
-std::error_code producer::start() { return impl_->start(); }
+std::error_code producer::start() {
+  return impl_->start();
+}
 
 std::error_code producer::shutdown(std::chrono::milliseconds timeout) {
   return impl_->shutdown(timeout);
 }
 
-detail::producer_impl& detail::producer_access::state(producer& p) noexcept { return *p.impl_; }
+detail::producer_impl& detail::producer_access::state(producer& p) noexcept {
+  return *p.impl_;
+}
 
 void detail::producer_access::start_shutdown(producer& p, error_completion* completion,
                                              std::chrono::milliseconds timeout) {
@@ -676,11 +696,14 @@ std::error_code producer::flush(std::chrono::milliseconds timeout) {
 }
 
 producer::executor_type producer::get_executor() const {
-  if (impl_->current_state() == detail::producer_impl::state::created || impl_->loops().empty()) throw std::system_error(make_error_code(errc::not_started));
+  if (impl_->current_state() == detail::producer_impl::state::created || impl_->loops().empty())
+    throw std::system_error(make_error_code(errc::not_started));
   return impl_->loops().front()->loop().get_executor();
 }
 
-const producer_config& producer::config() const noexcept { return impl_->config(); }
+const producer_config& producer::config() const noexcept {
+  return impl_->config();
+}
 
 asio::any_io_executor detail::producer_access::completion_executor(const call_scope& scope) {
   if (scope.local_loop != nullptr) {
@@ -795,7 +818,7 @@ std::error_code producer::fetch_queues(const std::string& topic, std::vector<mes
 }
 
 std::error_code detail::producer_impl::fetch_queues(const std::string& topic,
-                                             std::vector<message_queue>& out) {
+                                                    std::vector<message_queue>& out) {
   if (local_loop() != nullptr) return make_error_code(errc::blocking_call_on_loop_thread);
   if (!enter_call()) {
     leave_call();
@@ -834,7 +857,8 @@ std::error_code detail::producer_impl::fetch_queues(const std::string& topic,
 
 producer_stats producer::stats() const {
   producer_stats stats;
-  if (impl_->current_state() == detail::producer_impl::state::created) return stats;  // no loops to read yet
+  if (impl_->current_state() == detail::producer_impl::state::created)
+    return stats;  // no loops to read yet
   for (const auto& s : impl_->loops()) {
     const send::loop_counters& c = s->counters();
     stats.sends += c.sends.get();

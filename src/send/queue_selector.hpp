@@ -3,13 +3,13 @@
 // (Java 5.x MQFaultStrategy.selectOneMessageQueue).
 #pragma once
 
+#include "route/broker_registry.hpp"
+#include "send/fault_tolerance.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
-
-#include "route/broker_registry.hpp"
-#include "send/fault_tolerance.hpp"
 
 namespace rmq::send {
 
@@ -19,7 +19,7 @@ inline constexpr std::size_t no_queue = static_cast<std::size_t>(-1);
 
 struct selection_input {
   std::span<const publish_queue> queues;
-  std::optional<broker_id> last_broker;    ///< broker of the previous attempt of this send
+  std::optional<broker_id> last_broker;     ///< broker of the previous attempt of this send
   const fault_tolerance* faults = nullptr;  ///< nullptr: fault tolerance off
   fault_clock::time_point now{};
 };

@@ -2,6 +2,16 @@
 // its strings keep their capacity, so a steady stream of sends allocates nothing here.
 #pragma once
 
+#include "common/block_pool.hpp"
+#include "io/loop.hpp"
+#include "rmq/message.hpp"
+#include "rmq/producer.hpp"
+#include "rmq/send_result.hpp"
+#include "route/broker_registry.hpp"
+#include "send/attempt_policy.hpp"
+#include "wire/headers.hpp"
+#include "wire/uniq_key.hpp"
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -15,16 +25,6 @@
 #include <string_view>
 #include <system_error>
 #include <vector>
-
-#include "common/block_pool.hpp"
-#include "io/loop.hpp"
-#include "rmq/message.hpp"
-#include "rmq/producer.hpp"
-#include "rmq/send_result.hpp"
-#include "route/broker_registry.hpp"
-#include "send/attempt_policy.hpp"
-#include "wire/headers.hpp"
-#include "wire/uniq_key.hpp"
 
 namespace rmq::send {
 
@@ -40,10 +40,10 @@ struct send_op_extras {
   /// (retry_another_broker_when_not_stored_ok): the send's result if every later attempt fails.
   std::optional<send_result> stored_not_ok;
   // Taken over from the initiating call (the send owns them until it completes).
-  std::optional<message> owned;           ///< an rvalue message
-  std::vector<message> owned_batch;       ///< an rvalue batch
-  message_queue queue;                    ///< an ordered send's queue (when has_queue)
-  queue_selector selector;                ///< an ordered send's selector (when not empty)
+  std::optional<message> owned;      ///< an rvalue message
+  std::vector<message> owned_batch;  ///< an rvalue batch
+  message_queue queue;               ///< an ordered send's queue (when has_queue)
+  queue_selector selector;           ///< an ordered send's selector (when not empty)
   bool has_queue = false;
 
   void clear() noexcept {
@@ -67,12 +67,12 @@ struct send_op {
   const message* msg = nullptr;
   std::span<const message> batch;  ///< non-empty: SEND_BATCH_MESSAGE
   send_mode mode = send_mode::async;
-  bool ordered = false;            ///< extras() holds the queue or the selector
-  bool admitted = false;           ///< holds `bytes` of the admission gate
+  bool ordered = false;   ///< extras() holds the queue or the selector
+  bool admitted = false;  ///< holds `bytes` of the admission gate
   io::clock::time_point started{};
   io::clock::time_point deadline{};
-  std::size_t bytes = 0;           ///< body bytes counted by the admission gate
-  std::uint64_t epoch = 0;         ///< the loop's flush epoch when the send started
+  std::size_t bytes = 0;    ///< body bytes counted by the admission gate
+  std::uint64_t epoch = 0;  ///< the loop's flush epoch when the send started
 
   // --- per-send scratch, reused across sends (capacity kept) ------------------------------
   std::array<char, wire::uniq_key_max_size> uniq_key{};
@@ -80,10 +80,11 @@ struct send_op {
   std::string_view payload;   ///< the body as sent: the message's own, or extras().body
   std::int32_t sys_flag = 0;  ///< compression and batch flags of the request header
 
-  // --- what the attempts learnt, read by send_pipeline::finish --------------------------------------
-  // Not a send_result, nor the response header: the op lives for the whole round trip, so
-  // every byte here is one more byte per send in flight. The attempt that completes the send
-  // hands finish() where the message went; the result is built on its stack.
+  // --- what the attempts learnt, read by send_pipeline::finish
+  // -------------------------------------- Not a send_result, nor the response header: the op lives
+  // for the whole round trip, so every byte here is one more byte per send in flight. The attempt
+  // that completes the send hands finish() where the message went; the result is built on its
+  // stack.
   int attempts = 0;
   route::broker_id first_tried = 0;  ///< the first attempt's broker, for the diagnostics
   // Set with uniq_key (here, where it fills padding): the message carries its own UNIQ_KEY, so

@@ -270,9 +270,9 @@ send_pipeline::attempt_awaiter send_pipeline::request_attempt(send_op& op,
                                                               route::publish_queue queue,
                                                               net::connection& master,
                                                               io::clock::time_point deadline) {
-  return attempt_awaiter(master, send_encoder{*this, op, info, queue}, deadline,
-                         op.mode == send_mode::oneway ? net::request_kind::oneway
-                                                      : net::request_kind::two_way);
+  return attempt_awaiter(
+      master, send_encoder{*this, op, info, queue}, deadline,
+      op.mode == send_mode::oneway ? net::request_kind::oneway : net::request_kind::two_way);
 }
 
 void send_pipeline::prefetch_op(const void* context) noexcept {

@@ -32,7 +32,8 @@ enum class language_code : std::uint8_t {
 
 /// MQVersion ordinals a peer acts on (the header's `version`).
 namespace mq_version {
-inline constexpr std::int32_t v4_9_4 = 401;  ///< NameServers >= 4.9.4 answer routes in standard JSON
+inline constexpr std::int32_t v4_9_4 =
+    401;  ///< NameServers >= 4.9.4 answer routes in standard JSON
 }  // namespace mq_version
 /// The version this client puts in every request header unless configured otherwise
 /// (producer_config::protocol_version has the same default, checked by a test).

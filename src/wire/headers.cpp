@@ -24,7 +24,8 @@ template <class Int>
 
 // Readers of one extFields value (nullopt = absent). Each returns false when the header is
 // unusable: a required field is missing or a number is malformed.
-[[nodiscard]] bool read_required(std::optional<std::string_view> v, std::string_view& out) noexcept {
+[[nodiscard]] bool read_required(std::optional<std::string_view> v,
+                                 std::string_view& out) noexcept {
   if (!v) return false;
   out = *v;
   return true;
@@ -197,8 +198,7 @@ std::error_code send_message_request_header::parse(const command_view& view) noe
       !read_required(v[f::default_topic], default_topic) ||
       !read_required(v[f::default_topic_queue_nums], default_topic_queue_nums) ||
       !read_required(v[f::queue_id], queue_id) || !read_required(v[f::sys_flag], sys_flag) ||
-      !read_required(v[f::born_timestamp], born_timestamp) ||
-      !read_required(v[f::flag], flag) ||
+      !read_required(v[f::born_timestamp], born_timestamp) || !read_required(v[f::flag], flag) ||
       !read_optional(v[f::reconsume_times], reconsume_times) ||
       !read_optional(v[f::max_reconsume_times], max_reconsume_times))
     return bad();

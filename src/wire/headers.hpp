@@ -29,20 +29,20 @@ enum class send_header_names : std::uint8_t { letters, long_names };
 /// SEND_MESSAGE (10, long names) / SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320),
 /// SEND_REPLY_MESSAGE(_V2) (324/325): SendMessageRequestHeader(V2).
 struct send_message_request_header {
-  std::string_view producer_group;                  ///< a  producerGroup
-  std::string_view topic;                           ///< b  topic
+  std::string_view producer_group;                     ///< a  producerGroup
+  std::string_view topic;                              ///< b  topic
   std::string_view default_topic = auto_create_topic;  ///< c  defaultTopic
-  std::int32_t default_topic_queue_nums = 4;        ///< d  defaultTopicQueueNums
-  std::int32_t queue_id = 0;                        ///< e  queueId
-  std::int32_t sys_flag = 0;                        ///< f  sysFlag
-  std::int64_t born_timestamp = 0;                  ///< g  bornTimestamp
-  std::int32_t flag = 0;                            ///< h  flag
-  std::optional<std::string_view> properties;       ///< i  properties
-  std::optional<std::int32_t> reconsume_times;      ///< j  reconsumeTimes
-  std::optional<bool> unit_mode;                    ///< k  unitMode
-  std::optional<std::int32_t> max_reconsume_times;  ///< l  maxReconsumeTimes
-  std::optional<bool> batch;                        ///< m  batch
-  std::optional<std::string_view> broker_name;      ///< n  (v1: bname)
+  std::int32_t default_topic_queue_nums = 4;           ///< d  defaultTopicQueueNums
+  std::int32_t queue_id = 0;                           ///< e  queueId
+  std::int32_t sys_flag = 0;                           ///< f  sysFlag
+  std::int64_t born_timestamp = 0;                     ///< g  bornTimestamp
+  std::int32_t flag = 0;                               ///< h  flag
+  std::optional<std::string_view> properties;          ///< i  properties
+  std::optional<std::int32_t> reconsume_times;         ///< j  reconsumeTimes
+  std::optional<bool> unit_mode;                       ///< k  unitMode
+  std::optional<std::int32_t> max_reconsume_times;     ///< l  maxReconsumeTimes
+  std::optional<bool> batch;                           ///< m  batch
+  std::optional<std::string_view> broker_name;         ///< n  (v1: bname)
 
   /// Writes the fields that are set, in the order a..n: as letters (codes 310/320/325) or as
   /// long names with `bname` for the broker name (codes 10/324).

@@ -433,9 +433,9 @@ constexpr std::string_view mock_broker_none = "__syslo__none__";
       queues.push_back(route_queue{mock, id, std::move(endpoint)});
     }
   }
-  std::stable_sort(
-      queues.begin(), queues.end(),
-      [](const route_queue& a, const route_queue& b) { return a.queue_id < b.queue_id; });
+  std::stable_sort(queues.begin(), queues.end(), [](const route_queue& a, const route_queue& b) {
+    return a.queue_id < b.queue_id;
+  });
   return queues;
 }
 

@@ -6,6 +6,8 @@
 // The parser accepts both forms; the writer reproduces either byte for byte (rmq-sim uses it).
 #pragma once
 
+#include "wire/command.hpp"
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -13,8 +15,6 @@
 #include <string_view>
 #include <system_error>
 #include <vector>
-
-#include "wire/command.hpp"
 
 namespace rmq::wire {
 

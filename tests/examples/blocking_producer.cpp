@@ -1,7 +1,6 @@
 // A blocking producer: send() waits for the broker's answer and throws on failure.
-#include <rmq/producer.hpp>
-
 #include <iostream>
+#include <rmq/producer.hpp>
 
 int main() {
   rmq::producer_config config;

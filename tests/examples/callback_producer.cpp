@@ -1,9 +1,8 @@
 // A callback producer: completions run on the producer's loop thread.
-#include <rmq/producer.hpp>
-
 #include <atomic>
 #include <future>
 #include <iostream>
+#include <rmq/producer.hpp>
 
 int main() {
   rmq::producer_config config;

@@ -1,10 +1,10 @@
 // A coroutine producer: sends run on the producer's own loop, with no thread hop.
 #include <asio/co_spawn.hpp>
 #include <asio/use_awaitable.hpp>
-#include <rmq/producer.hpp>
 
 #include <future>
 #include <iostream>
+#include <rmq/producer.hpp>
 
 int main() {
   rmq::producer_config config;  // name servers from NAMESRV_ADDR, like the Java client
@@ -22,8 +22,8 @@ int main() {
         msg.set_tags("TagA");
         for (int i = 0; i < 10; ++i) {
           rmq::send_result r = co_await producer.async_send(msg, asio::use_awaitable);
-          std::cout << rmq::to_string(r.status) << " " << r.msg_id << " "
-                    << r.queue.broker_name << ":" << r.queue.queue_id << "\n";
+          std::cout << rmq::to_string(r.status) << " " << r.msg_id << " " << r.queue.broker_name
+                    << ":" << r.queue.queue_id << "\n";
         }
         co_return 0;
       },

@@ -3,6 +3,8 @@
 // Simpler than rmq-sim where a test needs exact control of the byte stream.
 #pragma once
 
+#include "wire/command.hpp"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -17,8 +19,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include "wire/command.hpp"
 
 namespace rmq::test {
 

@@ -10,11 +10,11 @@
 #include "raw_echo.hpp"
 #include "report.hpp"
 #include "resource_usage.hpp"
-#include "steal_time.hpp"
 #include "rmq/producer.hpp"
 #include "run_state.hpp"
 #include "runner.hpp"
 #include "sim_process.hpp"
+#include "steal_time.hpp"
 
 #include <signal.h>
 #include <unistd.h>

@@ -14,6 +14,7 @@
 // every 100 µs, preempted the loop and posted each batch across threads (at 340 k msg/s a third
 // of the client's CPU went to the kernel). Everything here runs on the producer's loop thread,
 // so nothing takes a lock per message and no send crosses threads.
+#include "io/async.hpp"
 #include "runner.hpp"
 
 #include <asio/post.hpp>
@@ -22,8 +23,6 @@
 #include <deque>
 #include <stdexcept>
 #include <vector>
-
-#include "io/async.hpp"
 
 namespace rmq::bench {
 
@@ -49,8 +48,12 @@ class paced_sender {
   /// Paces messages first, first + stride, first + 2 * stride, … of the run's sequence.
   paced_sender(const runner_context& context, rmq::producer& producer, recorder& rec,
                std::size_t slots, std::uint64_t first, std::uint64_t stride)
-      : context_(context), producer_(producer), loop_(loop_of(producer)), rec_(rec),
-        pace_(context.state.start(), context.options.rate), next_(first),
+      : context_(context),
+        producer_(producer),
+        loop_(loop_of(producer)),
+        rec_(rec),
+        pace_(context.state.start(), context.options.rate),
+        next_(first),
         stride_(stride) {
     slots_.reserve(slots);  // no reallocation: the free list points into it
     for (std::size_t i = 0; i < slots; ++i) free_.push_back(&slots_.emplace_back(context.messages));

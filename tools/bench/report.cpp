@@ -86,8 +86,7 @@ void print_report(std::ostream& out, const report& r) {
       out << sep << "CPU " << cpu << ": " << ms << " ms";
       sep = ", ";
     }
-    out << (r.steal->ms_by_cpu.empty() ? "" : ")")
-        << ", the hypervisor running something else\n";
+    out << (r.steal->ms_by_cpu.empty() ? "" : ")") << ", the hypervisor running something else\n";
   }
   if (!r.per_broker.empty()) {
     out << "per broker\n";

@@ -96,8 +96,7 @@ void add_client_options(CLI::App& app, client_options& out, bool with_loop_threa
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{3'600'000}));
   app.add_option("--group", out.group, "producer group");
   app.add_option_function<std::string>(
-         "--headers",
-         [&out](const std::string& text) { out.binary_headers = text == "binary"; },
+         "--headers", [&out](const std::string& text) { out.binary_headers = text == "binary"; },
          "request header serialization: json (the Java client's default) | binary (ROCKETMQ)")
       ->check(CLI::IsMember({"json", "binary"}))
       ->type_name("FORMAT");
@@ -154,8 +153,8 @@ rmq::producer_config make_producer_config(const client_options& options) {
   config.send_timeout = std::chrono::milliseconds(options.timeout_ms);
   config.loop_threads = options.loop_threads;
   config.busy_poll = std::chrono::microseconds(options.busy_poll_us);
-  config.serialization = options.binary_headers ? rmq::header_serialization::binary
-                                                : rmq::header_serialization::json;
+  config.serialization =
+      options.binary_headers ? rmq::header_serialization::binary : rmq::header_serialization::json;
   if (options.compress) {
     config.compress_type = *options.compress;
   } else {

@@ -80,11 +80,11 @@ bool blocking_client::fill(std::chrono::steady_clock::time_point deadline) {
       return false;
     }
     ++reads_;
-    const auto ec = decoder_.feed(std::string_view(buffer, static_cast<std::size_t>(n)),
-                                  [this](const wire::command_view& view) {
-                                    frames_.emplace_back(view.type,
-                                                         wire::remoting_command::from_view(view));
-                                  });
+    const auto ec =
+        decoder_.feed(std::string_view(buffer, static_cast<std::size_t>(n)),
+                      [this](const wire::command_view& view) {
+                        frames_.emplace_back(view.type, wire::remoting_command::from_view(view));
+                      });
     if (ec) {
       closed_ = true;
       return false;

@@ -3,6 +3,8 @@
 // peer closes.
 #pragma once
 
+#include "wire/command.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -10,8 +12,6 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-
-#include "wire/command.hpp"
 
 namespace rmq::sim {
 

@@ -1,8 +1,5 @@
 #include "broker.hpp"
 
-#include <algorithm>
-#include <cstdio>
-
 #include "faults.hpp"
 #include "response.hpp"
 #include "wire/codes.hpp"
@@ -10,6 +7,9 @@
 #include "wire/perm.hpp"
 #include "wire/route_data.hpp"
 #include "wire/sys_flag.hpp"
+
+#include <algorithm>
+#include <cstdio>
 
 namespace rmq::sim {
 
@@ -63,8 +63,7 @@ void broker_handler::on_port_changed() {
 }
 
 bool broker_handler::in_default_fault_scope(std::int32_t code) const noexcept {
-  return code == wire::request_code::send_message ||
-         code == wire::request_code::send_message_v2 ||
+  return code == wire::request_code::send_message || code == wire::request_code::send_message_v2 ||
          code == wire::request_code::send_batch_message;
 }
 
@@ -179,8 +178,7 @@ void broker_handler::send(const wire::command_view& request, const fault_decisio
   }
   if (header.topic.size() > 127) {
     write_send_error(out, request, wire::response_code::message_illegal,
-                     "message topic length too long " + std::to_string(header.topic.size()),
-                     true);
+                     "message topic length too long " + std::to_string(header.topic.size()), true);
     return;
   }
   const std::string_view properties = header.properties.value_or(std::string_view{});
@@ -193,13 +191,13 @@ void broker_handler::send(const wire::command_view& request, const fault_decisio
 
   topic_state* topic = state_.find_topic(header.topic);
   if (topic == nullptr) {
-    topic_state* source = cluster_.auto_create() ? state_.find_topic(header.default_topic)
-                                                 : nullptr;
+    topic_state* source =
+        cluster_.auto_create() ? state_.find_topic(header.default_topic) : nullptr;
     if (source != nullptr && wire::is_inherited(source->perm)) {
       // TopicConfigManager.createTopicInSendMessageMethod: the default topic's perm without
       // inherit, min(requested, default topic's) queues; the broker re-registers at once.
-      const int queues = std::max(
-          1, std::min<int>(header.default_topic_queue_nums, source->write_queues));
+      const int queues =
+          std::max(1, std::min<int>(header.default_topic_queue_nums, source->write_queues));
       topic = &state_.create_topic(header.topic, queues, queues, source->perm & ~perm_inherit);
     } else {
       write_send_error(out, request, wire::response_code::topic_not_exist,
@@ -214,12 +212,12 @@ void broker_handler::send(const wire::command_view& request, const fault_decisio
   const int valid = std::max(topic->read_queues, topic->write_queues);
   if (queue_id >= valid) {
     const std::string remark =
-        "request queueId[" + std::to_string(queue_id) + "] is illegal, TopicConfig [topicName=" +
-        std::string(header.topic) + ", readQueueNums=" + std::to_string(topic->read_queues) +
+        "request queueId[" + std::to_string(queue_id) +
+        "] is illegal, TopicConfig [topicName=" + std::string(header.topic) +
+        ", readQueueNums=" + std::to_string(topic->read_queues) +
         ", writeQueueNums=" + std::to_string(topic->write_queues) +
         ", perm=" + perm_text(topic->perm) +
-        ", topicFilterType=SINGLE_TAG, topicSysFlag=0, order=false] Producer: " +
-        std::string(peer);
+        ", topicFilterType=SINGLE_TAG, topicSysFlag=0, order=false] Producer: " + std::string(peer);
     write_send_error(out, request, wire::response_code::system_error, remark, true);
     return;
   }
@@ -265,8 +263,8 @@ void broker_handler::send(const wire::command_view& request, const fault_decisio
     append_msg_id(msg_ids_, commit_offset);
     if (records_.store_enabled) {
       store(request, header, header.topic, queue_id, first_offset + static_cast<std::int64_t>(i),
-            commit_offset, std::string_view(msg_ids_).substr(id_start),
-            result_code, batch ? batch_[i].flag : header.flag, body, props,
+            commit_offset, std::string_view(msg_ids_).substr(id_start), result_code,
+            batch ? batch_[i].flag : header.flag, body, props,
             batch ? static_cast<std::int32_t>(i) : -1);
     }
   }
@@ -289,12 +287,11 @@ void broker_handler::send(const wire::command_view& request, const fault_decisio
 }
 
 void broker_handler::store(const wire::command_view& request,
-                           const wire::send_message_request_header& header,
-                           std::string_view topic, std::int32_t queue_id,
-                           std::int64_t queue_offset, std::int64_t commit_offset,
-                           std::string_view msg_id, std::int32_t response_code,
-                           std::int32_t flag, std::string_view body, std::string_view properties,
-                           std::int32_t batch_index) {
+                           const wire::send_message_request_header& header, std::string_view topic,
+                           std::int32_t queue_id, std::int64_t queue_offset,
+                           std::int64_t commit_offset, std::string_view msg_id,
+                           std::int32_t response_code, std::int32_t flag, std::string_view body,
+                           std::string_view properties, std::int32_t batch_index) {
   stored_message message;
   message.broker_name = state_.config.name;
   message.broker_id = state_.config.id;

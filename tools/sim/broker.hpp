@@ -2,10 +2,6 @@
 // END_TRANSACTION, with response headers shaped like the captured real ones.
 #pragma once
 
-#include <cstdint>
-#include <string>
-#include <vector>
-
 #include "cluster.hpp"
 #include "recorder.hpp"
 #include "server.hpp"
@@ -13,6 +9,10 @@
 #include "wire/compression.hpp"
 #include "wire/headers.hpp"
 #include "wire/properties.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
 
 namespace rmq::sim {
 
@@ -25,13 +25,13 @@ class broker_handler final : public request_handler {
   /// Recomputes the store-host part of offsetMsgId; call whenever the broker's port changes.
   void on_port_changed();
 
-  void handle(const wire::command_view& request, const fault_decision& fault,
-              std::string_view peer, std::string& out) override;
+  void handle(const wire::command_view& request, const fault_decision& fault, std::string_view peer,
+              std::string& out) override;
   [[nodiscard]] bool in_default_fault_scope(std::int32_t code) const noexcept override;
 
  private:
-  void send(const wire::command_view& request, const fault_decision& fault,
-            std::string_view peer, std::string& out);
+  void send(const wire::command_view& request, const fault_decision& fault, std::string_view peer,
+            std::string& out);
   void heartbeat(const wire::command_view& request, std::string& out);
   void unregister_client(const wire::command_view& request, std::string& out);
   void end_transaction(const wire::command_view& request, std::string& out);
@@ -41,8 +41,8 @@ class broker_handler final : public request_handler {
   void write_send_error(std::string& out, const wire::command_view& request, std::int32_t code,
                         std::string_view remark, bool with_region);
   void write_send_result(std::string& out, const wire::command_view& request, std::int32_t code,
-                         std::int32_t queue_id, std::int64_t queue_offset,
-                         std::string_view msg_ids, std::string_view transaction_id);
+                         std::int32_t queue_id, std::int64_t queue_offset, std::string_view msg_ids,
+                         std::string_view transaction_id);
   /// Appends the offsetMsgId of a message stored at `offset` to `out`.
   void append_msg_id(std::string& out, std::int64_t offset) const;
   void store(const wire::command_view& request, const wire::send_message_request_header& header,

@@ -1,11 +1,11 @@
 #include "cli.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <charconv>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
-
-#include <CLI/CLI.hpp>
 
 namespace rmq::sim {
 
@@ -89,10 +89,11 @@ struct fault_options {
                    "Added latency of " + who + " responses in ms: MS or MIN-MAX (uniform)")
         ->group("Faults");
     app.add_option("--" + prefix + "error-code", error,
-                   "Answer " + who + " requests with this response code, by number or name "
-                   "(SYSTEM_BUSY, SYSTEM_ERROR, SERVICE_NOT_AVAILABLE, NO_PERMISSION, "
-                   "TOPIC_NOT_EXIST, ...); FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT and "
-                   "SLAVE_NOT_AVAILABLE store the message and answer a full send result")
+                   "Answer " + who +
+                       " requests with this response code, by number or name "
+                       "(SYSTEM_BUSY, SYSTEM_ERROR, SERVICE_NOT_AVAILABLE, NO_PERMISSION, "
+                       "TOPIC_NOT_EXIST, ...); FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT and "
+                       "SLAVE_NOT_AVAILABLE store the message and answer a full send result")
         ->group("Faults");
     app.add_option("--" + prefix + "error-remark", remark,
                    "Remark of the injected error (default: what a real server says)")

@@ -1,19 +1,19 @@
 // Command line of rmq-sim: options to sim_config, fault knobs shared with the control channel.
 #pragma once
 
+#include "config.hpp"
+
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include "config.hpp"
 
 namespace rmq::sim {
 
 struct cli_options {
   sim_config config;
-  std::string stats_file;        ///< JSON counters written on exit ("" = none)
-  bool stats_messages = false;   ///< include the stored messages in the stats file
-  bool control_stdin = false;    ///< read control commands from standard input
+  std::string stats_file;       ///< JSON counters written on exit ("" = none)
+  bool stats_messages = false;  ///< include the stored messages in the stats file
+  bool control_stdin = false;   ///< read control commands from standard input
   bool quiet_summary = false;
 };
 

@@ -10,8 +10,8 @@ topic_state* broker_state::find_topic(std::string_view name) noexcept {
   return it == topics.end() ? nullptr : &it->second;
 }
 
-topic_state& broker_state::create_topic(std::string_view name, int read_queues,
-                                        int write_queues, int perm) {
+topic_state& broker_state::create_topic(std::string_view name, int read_queues, int write_queues,
+                                        int perm) {
   auto& topic = topics[std::string(name)];
   topic.read_queues = read_queues;
   topic.write_queues = write_queues;
@@ -93,8 +93,8 @@ std::optional<wire::topic_route_data> cluster::route(std::string_view topic) con
     queue.write_queue_nums = g.topic->write_queues;
     // A broker without read or write permission registers its topics with its own perm.
     const int broker_perm = g.queue_source->config.perm;
-    queue.perm = (broker_perm & perm_read) && (broker_perm & perm_write) ? g.topic->perm
-                                                                         : broker_perm;
+    queue.perm =
+        (broker_perm & perm_read) && (broker_perm & perm_write) ? g.topic->perm : broker_perm;
     route.queue_datas.push_back(std::move(queue));
 
     wire::broker_data data;

@@ -2,6 +2,9 @@
 // builds routes from it and the brokers create topics in it. I/O thread only.
 #pragma once
 
+#include "config.hpp"
+#include "wire/route_data.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -9,9 +12,6 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include "config.hpp"
-#include "wire/route_data.hpp"
 
 namespace rmq::sim {
 

@@ -60,10 +60,10 @@ struct fault_spec {
   /// error_code and silence apply to every Nth matching request (1 = all of them).
   std::uint64_t every_nth = 1;
 
-  bool silent = false;             ///< read matching requests but never answer them
-  std::uint64_t reset_after = 0;   ///< reset a connection at its Nth matching request (0 = off)
-  bool split_writes = false;       ///< write responses one byte per write
-  bool refuse_connections = false; ///< close the listener: connects are refused
+  bool silent = false;              ///< read matching requests but never answer them
+  std::uint64_t reset_after = 0;    ///< reset a connection at its Nth matching request (0 = off)
+  bool split_writes = false;        ///< write responses one byte per write
+  bool refuse_connections = false;  ///< close the listener: connects are refused
 
   [[nodiscard]] bool has_latency() const noexcept { return latency_max.count() > 0; }
 };
@@ -80,8 +80,8 @@ struct sim_config {
   std::string region = "DefaultRegion";
   bool trace_on = true;
 
-  bool store = true;                     ///< keep decoded messages for inspection
-  std::size_t store_capacity = 1'000'000; ///< oldest messages are evicted beyond this
+  bool store = true;                       ///< keep decoded messages for inspection
+  std::size_t store_capacity = 1'000'000;  ///< oldest messages are evicted beyond this
   std::size_t max_frame = 16u * 1024 * 1024;
 
   fault_spec namesrv_faults;

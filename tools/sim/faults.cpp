@@ -8,18 +8,17 @@ void fault_state::set(fault_spec spec) {
   spec_ = std::move(spec);
   if (spec_.every_nth == 0) spec_.every_nth = 1;
   if (spec_.latency_min > spec_.latency_max) spec_.latency_max = spec_.latency_min;
-  request_faults_ = spec_.has_latency() || spec_.error_code.has_value() || spec_.silent ||
-                    spec_.reset_after > 0;
+  request_faults_ =
+      spec_.has_latency() || spec_.error_code.has_value() || spec_.silent || spec_.reset_after > 0;
   matches_ = 0;
 }
 
 fault_decision fault_state::decide(std::int32_t code, bool in_default_scope,
                                    std::uint64_t& connection_matches) {
   fault_decision decision;
-  const bool matches = spec_.codes.empty()
-                           ? in_default_scope
-                           : std::find(spec_.codes.begin(), spec_.codes.end(), code) !=
-                                 spec_.codes.end();
+  const bool matches = spec_.codes.empty() ? in_default_scope
+                                           : std::find(spec_.codes.begin(), spec_.codes.end(),
+                                                       code) != spec_.codes.end();
   if (!matches) return decision;
 
   ++connection_matches;
@@ -52,8 +51,7 @@ std::string faq_suffix(personality version) {
              : "\nSee http://rocketmq.apache.org/docs/faq/ for further details.";
 }
 
-std::string default_error_remark(std::int32_t code, personality version,
-                                 const std::string& host) {
+std::string default_error_remark(std::int32_t code, personality version, const std::string& host) {
   switch (code) {
     case 1:  // a store result the processor does not know
       return "UNKNOWN_ERROR";

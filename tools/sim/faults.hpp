@@ -1,13 +1,13 @@
 // Fault injection state of one server: which requests a fault hits and how.
 #pragma once
 
+#include "config.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <random>
 #include <string>
-
-#include "config.hpp"
 
 namespace rmq::sim {
 
@@ -50,7 +50,6 @@ class fault_state {
   std::uint64_t matches_ = 0;
   std::minstd_rand rng_{20240611};
 };
-
 
 /// "\nSee <FAQ url> for further details." as appended by the real servers.
 [[nodiscard]] std::string faq_suffix(personality version);

@@ -1,4 +1,7 @@
 // rmq-sim: command-line front end of rmq::sim::simulator.
+#include "cli.hpp"
+#include "simulator.hpp"
+
 #include <pthread.h>
 #include <signal.h>
 
@@ -7,9 +10,6 @@
 #include <iostream>
 #include <sstream>
 #include <thread>
-
-#include "cli.hpp"
-#include "simulator.hpp"
 
 namespace {
 

@@ -35,8 +35,9 @@ void namesrv_handler::route_query(const wire::command_view& request, std::string
   auto route = cluster_.route(header.topic);
   if (!route) {
     ++counters_->route_not_found;
-    const std::string remark = "No topic route info in name server for the topic: " +
-                               std::string(header.topic) + faq_suffix(version);
+    const std::string remark =
+        "No topic route info in name server for the topic: " + std::string(header.topic) +
+        faq_suffix(version);
     write_response(out, version, request, wire::response_code::topic_not_exist, remark);
     return;
   }

@@ -2,12 +2,12 @@
 // switch that turns message storage off under load. I/O thread only.
 #pragma once
 
+#include "store.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include "store.hpp"
 
 namespace rmq::sim {
 

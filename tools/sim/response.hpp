@@ -2,13 +2,13 @@
 // serialization and the version a response carries.
 #pragma once
 
+#include "config.hpp"
+#include "wire/command.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include "config.hpp"
-#include "wire/command.hpp"
 
 namespace rmq::sim {
 
@@ -36,9 +36,8 @@ namespace rmq::sim {
 }
 
 /// A response without extFields.
-inline void write_response(std::string& out, personality version,
-                           const wire::command_view& request, std::int32_t code,
-                           std::optional<std::string_view> remark = std::nullopt,
+inline void write_response(std::string& out, personality version, const wire::command_view& request,
+                           std::int32_t code, std::optional<std::string_view> remark = std::nullopt,
                            std::string_view body = {}) {
   wire::frame_writer writer(out, response_type(version, request),
                             response_fields(version, request, code), remark);

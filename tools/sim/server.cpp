@@ -1,14 +1,14 @@
 #include "server.hpp"
 
-#include <chrono>
-#include <utility>
-
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+
+#include <chrono>
+#include <utility>
 
 namespace rmq::sim {
 
@@ -57,10 +57,9 @@ class server::connection : public std::enable_shared_from_this<server::connectio
       const std::size_t n = co_await socket_.async_read_some(
           asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
       if (ec || closed_) break;
-      const auto error = decoder_.feed(std::string_view(buffer.data(), n),
-                                       [this](const wire::command_view& request) {
-                                         on_request(request);
-                                       });
+      const auto error =
+          decoder_.feed(std::string_view(buffer.data(), n),
+                        [this](const wire::command_view& request) { on_request(request); });
       if (reset_) {
         close(true);
         break;
@@ -129,8 +128,8 @@ class server::connection : public std::enable_shared_from_this<server::connectio
     if (out_.size() != before) ++server_->extra_.responses;
   }
 
-  asio::awaitable<void> write_later([[maybe_unused]] std::shared_ptr<connection> self, std::string frame,
-                                    std::chrono::microseconds delay) {
+  asio::awaitable<void> write_later([[maybe_unused]] std::shared_ptr<connection> self,
+                                    std::string frame, std::chrono::microseconds delay) {
     asio::steady_timer timer(socket_.get_executor(), delay);
     std::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -222,10 +221,10 @@ std::error_code server::listen(std::uint16_t port) {
       [this, acceptor]() -> asio::awaitable<void> {
         for (;;) {
           std::error_code accept_ec;
-          auto socket = co_await acceptor->async_accept(
-              asio::redirect_error(asio::use_awaitable, accept_ec));
+          auto socket =
+              co_await acceptor->async_accept(asio::redirect_error(asio::use_awaitable, accept_ec));
           if (!acceptor->is_open()) co_return;  // closed: `this` may be gone or relistening
-          if (accept_ec) continue;               // e.g. the peer gave up before we accepted
+          if (accept_ec) continue;              // e.g. the peer gave up before we accepted
           ++extra_.connections_accepted;
           std::make_shared<connection>(*this, std::move(socket))->start();
         }

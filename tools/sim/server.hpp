@@ -6,6 +6,13 @@
 // faults are applied here, around it.
 #pragma once
 
+#include "faults.hpp"
+#include "store.hpp"
+#include "wire/command.hpp"
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -15,13 +22,6 @@
 #include <string_view>
 #include <system_error>
 #include <unordered_set>
-
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-
-#include "faults.hpp"
-#include "store.hpp"
-#include "wire/command.hpp"
 
 namespace rmq::sim {
 
@@ -40,8 +40,7 @@ class request_handler {
 
 class server {
  public:
-  server(asio::io_context& io, std::string host, std::size_t max_frame,
-         request_handler& handler);
+  server(asio::io_context& io, std::string host, std::size_t max_frame, request_handler& handler);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;

@@ -4,6 +4,12 @@
 //
 //   taskset -c 0 rmq-sim --port 0 --store off --topics BenchTopic
 //   taskset -c 1 rmq-sim-load --broker 127.0.0.1:PORT --topic BenchTopic --seconds 10
+#include "wire/codes.hpp"
+#include "wire/command.hpp"
+#include "wire/route_data.hpp"
+
+#include <CLI/CLI.hpp>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -15,12 +21,6 @@
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-
-#include "wire/codes.hpp"
-#include "wire/command.hpp"
-#include "wire/route_data.hpp"
 
 namespace {
 
@@ -49,7 +49,8 @@ std::string encode_send(rmq::wire::serialize_type type, const std::string& topic
   w.field("f", std::int32_t{0});
   w.field("g", std::int64_t{1700000000000});
   w.field("h", std::int32_t{0});
-  w.field("i", std::string_view("UNIQ_KEY\x01" "7F00000112340A0B0C0D0000ABCD0000\x02WAIT\x01true\x02"));
+  w.field("i", std::string_view("UNIQ_KEY\x01"
+                                "7F00000112340A0B0C0D0000ABCD0000\x02WAIT\x01true\x02"));
   w.field("j", std::int32_t{0});
   w.field("k", false);
   w.field("m", false);
@@ -105,7 +106,8 @@ int main(int argc, char** argv) {
   // `window` frames back to back, cycling over the queue ids; all the same size.
   const auto type = binary ? rmq::wire::serialize_type::rocketmq : rmq::wire::serialize_type::json;
   std::vector<std::string> one_per_queue;
-  for (int q = 0; q < queues; ++q) one_per_queue.push_back(encode_send(type, topic, q % 10, 1, body_size));
+  for (int q = 0; q < queues; ++q)
+    one_per_queue.push_back(encode_send(type, topic, q % 10, 1, body_size));
   const std::size_t frame_size = one_per_queue.front().size();
   std::string frames;
   for (std::size_t i = 0; i < window; ++i) frames += one_per_queue[i % one_per_queue.size()];
@@ -168,12 +170,12 @@ int main(int argc, char** argv) {
     }
     if (measuring && now >= end) {
       const double elapsed = std::chrono::duration<double>(now - measure_start).count();
-      std::printf("sends/s %.0f  (%llu responses in %.2f s, window %zu, body %zu B, frame %zu B, "
-                  "%s headers, errors %llu)\n",
-                  static_cast<double>(measured) / elapsed,
-                  static_cast<unsigned long long>(measured), elapsed, window, body_size,
-                  frame_size, binary ? "binary" : "JSON",
-                  static_cast<unsigned long long>(errors));
+      std::printf(
+          "sends/s %.0f  (%llu responses in %.2f s, window %zu, body %zu B, frame %zu B, "
+          "%s headers, errors %llu)\n",
+          static_cast<double>(measured) / elapsed, static_cast<unsigned long long>(measured),
+          elapsed, window, body_size, frame_size, binary ? "binary" : "JSON",
+          static_cast<unsigned long long>(errors));
       return errors == 0 ? 0 : 1;
     }
     // Keep the window full: one frame per response, in one write.

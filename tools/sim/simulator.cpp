@@ -1,5 +1,17 @@
 #include "simulator.hpp"
 
+#include "broker.hpp"
+#include "cluster.hpp"
+#include "namesrv.hpp"
+#include "recorder.hpp"
+#include "server.hpp"
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <condition_variable>
 #include <future>
@@ -8,18 +20,6 @@
 #include <stdexcept>
 #include <system_error>
 #include <thread>
-
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/post.hpp>
-#include <nlohmann/json.hpp>
-
-#include "broker.hpp"
-#include "cluster.hpp"
-#include "namesrv.hpp"
-#include "recorder.hpp"
-#include "server.hpp"
 
 namespace rmq::sim {
 
@@ -100,8 +100,8 @@ struct simulator::impl {
 
   void listen_or_throw(server& s, std::uint16_t port) {
     if (auto ec = s.listen(port)) {
-      throw std::system_error(ec, "rmq-sim: cannot listen on " + config.host + ":" +
-                                      std::to_string(port));
+      throw std::system_error(
+          ec, "rmq-sim: cannot listen on " + config.host + ":" + std::to_string(port));
     }
   }
 
@@ -154,7 +154,9 @@ simulator::simulator(sim_config config) : impl_(std::make_unique<impl>(std::move
   impl_->build();
 }
 
-simulator::~simulator() { stop(); }
+simulator::~simulator() {
+  stop();
+}
 
 void simulator::start() {
   if (impl_->running.load()) return;
@@ -190,7 +192,9 @@ void simulator::stop() {
   d.thread.join();
 }
 
-bool simulator::running() const noexcept { return impl_->running.load(); }
+bool simulator::running() const noexcept {
+  return impl_->running.load();
+}
 
 std::string simulator::namesrv_address() const {
   return impl_->run([this] { return impl_->ns->address(); });

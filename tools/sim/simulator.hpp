@@ -13,6 +13,9 @@
 // executed there (the caller waits). Before start() they run directly.
 #pragma once
 
+#include "config.hpp"
+#include "store.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -20,9 +23,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "config.hpp"
-#include "store.hpp"
 
 namespace rmq::sim {
 

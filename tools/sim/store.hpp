@@ -30,7 +30,7 @@ struct stored_message {
   std::string tags;
   std::string keys;
   std::vector<std::pair<std::string, std::string>> properties;  ///< in wire order
-  std::string body;               ///< after decompression
+  std::string body;                                             ///< after decompression
   bool was_compressed = false;
   bool decompression_failed = false;  ///< body kept as received
   std::int32_t flag = 0;
@@ -63,14 +63,14 @@ struct end_transaction_record {
 struct server_counters {
   std::map<std::int32_t, std::uint64_t> requests;  ///< by request code
   std::uint64_t responses = 0;
-  std::uint64_t writes = 0;            ///< socket writes (responses are coalesced per write)
+  std::uint64_t writes = 0;  ///< socket writes (responses are coalesced per write)
   std::uint64_t connections_accepted = 0;
-  std::uint64_t decode_errors = 0;     ///< connections closed for bytes that do not decode
-  std::uint64_t faults_injected = 0;   ///< requests a fault changed
-  std::uint64_t route_standard = 0;    ///< name server: standard JSON route bodies
-  std::uint64_t route_legacy = 0;      ///< name server: legacy (unquoted key) route bodies
-  std::uint64_t route_not_found = 0;   ///< name server: TOPIC_NOT_EXIST answers
-  std::uint64_t messages = 0;          ///< broker: messages accepted (batch members counted)
+  std::uint64_t decode_errors = 0;    ///< connections closed for bytes that do not decode
+  std::uint64_t faults_injected = 0;  ///< requests a fault changed
+  std::uint64_t route_standard = 0;   ///< name server: standard JSON route bodies
+  std::uint64_t route_legacy = 0;     ///< name server: legacy (unquoted key) route bodies
+  std::uint64_t route_not_found = 0;  ///< name server: TOPIC_NOT_EXIST answers
+  std::uint64_t messages = 0;         ///< broker: messages accepted (batch members counted)
 
   [[nodiscard]] std::uint64_t count(std::int32_t code) const noexcept;
 };

@@ -35,8 +35,8 @@ class call_scope {
 
   producer& owner;
   void* local_loop = nullptr;  ///< the producer's loop running on this thread, if any
-  bool counted = false;         ///< counted as a call in progress (off the loops)
-  bool running = false;         ///< the producer was running (loops up) at entry
+  bool counted = false;        ///< counted as a call in progress (off the loops)
+  bool running = false;        ///< the producer was running (loops up) at entry
 };
 
 /// What the inline initiations below reach inside the producer (defined with it).

@@ -2,17 +2,16 @@
 // of the server it was captured from (4.9 for json/, binary/, legacy/; 5 for v5/) and compares
 // the answer with the captured response: code, extFields keys, serialization, version, opaque,
 // flag, remark, and for routes the whole body (with the broker address substituted).
+#include "blocking_client.hpp"
+#include "simulator.hpp"
+
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
-
-#include "blocking_client.hpp"
-#include "simulator.hpp"
 
 namespace rmq::sim::test {
 

@@ -2,20 +2,19 @@
 // the producer's own executor, 1024 in flight, with a reused message, makes exactly zero heap
 // allocations in this process (rmq-sim runs as a child process, so none of its are counted).
 // A count, not a timing: it belongs in a test.
-#include <doctest/doctest.h>
-
-#include <asio/co_spawn.hpp>
-#include <asio/redirect_error.hpp>
-#include <asio/use_awaitable.hpp>
-
-#include <future>
-#include <span>
-#include <vector>
-
 #include "rmq/producer.hpp"
 #include "support/allocation_counter.hpp"
 #include "support/sim_process.hpp"
 #include "support/test_scale.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <doctest/doctest.h>
+
+#include <future>
+#include <span>
+#include <vector>
 
 TEST_CASE("the counting allocator counts") {
   const std::uint64_t made = rmq::test::allocations_during(
@@ -39,8 +38,8 @@ std::uint64_t allocations_of_steady_sends(const rmq::message& msg, send_form for
   // their peak during the warm-up. (With several brokers, fault tolerance may shift the whole
   // load onto one of them later — under a sanitizer a 550 ms hiccup is enough — and that
   // connection's buffers would then grow once, inside the measured window.)
-  rmq::test::sim_process sim(RMQ_SIM_BINARY, {"--port", "0", "--brokers", "1", "--store", "off",
-                                              "--topics", msg.topic()});
+  rmq::test::sim_process sim(
+      RMQ_SIM_BINARY, {"--port", "0", "--brokers", "1", "--store", "off", "--topics", msg.topic()});
   rmq::producer_config config;
   config.name_servers = sim.namesrv();
   config.group = "AllocGroup";
@@ -71,7 +70,9 @@ std::uint64_t allocations_of_steady_sends(const rmq::message& msg, send_form for
             std::error_code ec;
             auto token = asio::redirect_error(asio::use_awaitable, ec);
             switch (form) {
-              case send_form::plain: (void)co_await producer.async_send(msg, token); break;
+              case send_form::plain:
+                (void)co_await producer.async_send(msg, token);
+                break;
               case send_form::ordered_queue:
                 (void)co_await producer.async_send(msg, queues[c % queues.size()], token);
                 break;

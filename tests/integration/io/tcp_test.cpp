@@ -2,10 +2,10 @@
 // a starved buffer ring, peer reset, close and stop with operations pending, name resolution.
 #include "io/tcp.hpp"
 
-#include "support/allocation_counter.hpp"
 #include "io/async.hpp"
 #include "io/resolve.hpp"
 #include "rmq/error.hpp"
+#include "support/allocation_counter.hpp"
 #include "support/test_scale.hpp"
 #include "unit/io/io_test_support.hpp"
 

@@ -1,5 +1,12 @@
 // The connection pool over real loopback sockets: a connection whose address left every route
 // is drained — its requests in flight still complete with their responses — and closed after.
+#include "net/connection_pool.hpp"
+
+#include "io/loop.hpp"
+#include "rmq/error.hpp"
+#include "support/remoting_peer.hpp"
+#include "wire/command.hpp"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -9,12 +16,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "io/loop.hpp"
-#include "net/connection_pool.hpp"
-#include "rmq/error.hpp"
-#include "support/remoting_peer.hpp"
-#include "wire/command.hpp"
 
 using namespace std::chrono_literals;
 using rmq::test::remoting_peer;

@@ -1,6 +1,14 @@
 // The pipelined connection on the io_uring loop over real loopback sockets, against a small
 // blocking peer (tests/support/remoting_peer.hpp). Every request is checked for exactly one
 // completion by its id.
+#include "net/connection.hpp"
+
+#include "io/loop.hpp"
+#include "rmq/error.hpp"
+#include "support/remoting_peer.hpp"
+#include "support/test_scale.hpp"
+#include "wire/command.hpp"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -12,13 +20,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "io/loop.hpp"
-#include "net/connection.hpp"
-#include "rmq/error.hpp"
-#include "support/remoting_peer.hpp"
-#include "support/test_scale.hpp"
-#include "wire/command.hpp"
 
 using namespace std::chrono_literals;
 using rmq::errc;
@@ -35,9 +36,7 @@ class harness {
   explicit harness(std::size_t requests) : records_(requests) { loop_.start(); }
   ~harness() {
     if (conn_) {
-      run([&] {
-        conn_->close([](void*) noexcept {}, nullptr);
-      });
+      run([&] { conn_->close([](void*) noexcept {}, nullptr); });
       wait_for([&] { return conn_closed(); });
     }
     loop_.stop();
@@ -143,8 +142,7 @@ class harness {
  private:
   bool conn_closed() { return conn_->current_state() == net::connection::state::closed; }
 
-  static void on_complete(void* context, std::error_code ec,
-                          const wire::command_view* response) {
+  static void on_complete(void* context, std::error_code ec, const wire::command_view* response) {
     auto* r = static_cast<record*>(context);
     r->error = ec;
     r->completed_at = net::clock::now();
@@ -275,7 +273,8 @@ TEST_CASE("the next request after a failure reconnects") {
   h.run([&] { REQUIRE_FALSE(h.submit(1, net::clock::now() + 10s)); });
   REQUIRE(h.wait_completed(2));
   CHECK(h.records()[1].error == errc::connection_lost);
-  REQUIRE(h.wait_for([&] { return h.conn().current_state() == net::connection::state::disconnected; }));
+  REQUIRE(
+      h.wait_for([&] { return h.conn().current_state() == net::connection::state::disconnected; }));
   h.run([&] { REQUIRE_FALSE(h.submit(2, net::clock::now() + 10s)); });
   REQUIRE(h.wait_completed(3));
   h.check_each_completed_once(3);

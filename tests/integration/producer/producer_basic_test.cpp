@@ -1,5 +1,7 @@
 // The producer's API forms against rmq-sim: every form is an adaptor over the same pipeline.
-#include <doctest/doctest.h>
+#include "common/frame_pool.hpp"
+#include "producer_fixture.hpp"
+#include "wire/codes.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -7,15 +9,12 @@
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
+#include <doctest/doctest.h>
 
 #include <atomic>
 #include <future>
 #include <map>
 #include <set>
-
-#include "common/frame_pool.hpp"
-#include "producer_fixture.hpp"
-#include "wire/codes.hpp"
 
 using namespace std::chrono_literals;
 using rmq::test::on_loop;
@@ -51,7 +50,8 @@ void check_stored(const sim::stored_message& stored, const rmq::message& sent,
 
 TEST_CASE("blocking send against both personalities and both serializations") {
   for (auto version : {sim::personality::v4_9, sim::personality::v5}) {
-    for (auto serialization : {rmq::header_serialization::json, rmq::header_serialization::binary}) {
+    for (auto serialization :
+         {rmq::header_serialization::json, rmq::header_serialization::binary}) {
       CAPTURE(static_cast<int>(version));
       CAPTURE(static_cast<int>(serialization));
       rmq::producer_config config;
@@ -79,7 +79,8 @@ TEST_CASE("blocking send against both personalities and both serializations") {
   }
 }
 
-TEST_CASE("a message's own UNIQ_KEY is sent and returned as msgId; the next send gets a fresh one") {
+TEST_CASE(
+    "a message's own UNIQ_KEY is sent and returned as msgId; the next send gets a fresh one") {
   producer_fixture f(sim_with(1, sim::personality::v4_9));
   rmq::message own = sample(7);
   own.set_uniq_key("MY-OWN-KEY-0001");
@@ -285,9 +286,11 @@ TEST_CASE("the background refresh leaves a topic without a route to its next sen
   const auto before = f.sim.counters().namesrv;
   REQUIRE(before.route_not_found >= 1);
   // Three refreshes of the known topic; every one of them would have asked for the other too.
-  REQUIRE(f.sim.wait_until([&](const sim::sim_counters& c) {
-    return c.namesrv.route_standard >= before.route_standard + 3;
-  }, 10s));
+  REQUIRE(f.sim.wait_until(
+      [&](const sim::sim_counters& c) {
+        return c.namesrv.route_standard >= before.route_standard + 3;
+      },
+      10s));
   CHECK(f.sim.counters().namesrv.route_not_found == before.route_not_found);
   // The next send asks again.
   (void)f.producer->send(rmq::message("NoSuchTopic", "x"), ec);
@@ -341,9 +344,11 @@ TEST_CASE("heartbeats register the client; shutdown unregisters it") {
   {
     producer_fixture f(config);
     (void)f.producer->send(sample());
-    REQUIRE(f.sim.wait_until([](const sim::sim_counters& c) {
-      return c.broker_requests(rmq::wire::request_code::heart_beat) >= 2;
-    }, 5s));
+    REQUIRE(f.sim.wait_until(
+        [](const sim::sim_counters& c) {
+          return c.broker_requests(rmq::wire::request_code::heart_beat) >= 2;
+        },
+        5s));
     f.producer->shutdown(3s);
     after = f.sim.clients();
     CHECK(f.sim.counters().broker_requests(rmq::wire::request_code::unregister_client) == 2);

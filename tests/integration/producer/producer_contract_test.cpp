@@ -1,7 +1,10 @@
 // The producer's contract with its users, against rmq-sim: handler and executor lifetimes, the
 // arguments a send takes over, no completion inside the initiating call, user exceptions, and
 // structured diagnostics. (Lifecycle and back-pressure: producer_lifecycle_test.cpp.)
-#include <doctest/doctest.h>
+#include "producer_fixture.hpp"
+#include "support/test_scale.hpp"
+#include "wire/codes.hpp"
+#include "wire/compression.hpp"
 
 #include <asio/bind_executor.hpp>
 #include <asio/co_spawn.hpp>
@@ -12,16 +15,12 @@
 #include <asio/system_executor.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
+#include <doctest/doctest.h>
 
 #include <atomic>
 #include <future>
 #include <memory>
 #include <thread>
-
-#include "producer_fixture.hpp"
-#include "support/test_scale.hpp"
-#include "wire/codes.hpp"
-#include "wire/compression.hpp"
 
 using namespace std::chrono_literals;
 using rmq::test::producer_fixture;
@@ -83,8 +82,9 @@ class probe_executor {
   }
   [[nodiscard]] static constexpr asio::execution::outstanding_work_t query(
       asio::execution::outstanding_work_t) noexcept {
-    return Tracked ? asio::execution::outstanding_work_t(asio::execution::outstanding_work.tracked)
-                   : asio::execution::outstanding_work_t(asio::execution::outstanding_work.untracked);
+    return Tracked
+               ? asio::execution::outstanding_work_t(asio::execution::outstanding_work.tracked)
+               : asio::execution::outstanding_work_t(asio::execution::outstanding_work.untracked);
   }
   [[nodiscard]] auto require(asio::execution::blocking_t::never_t p) const {
     using type = std::decay_t<decltype(asio::require(inner_, p))>;
@@ -171,7 +171,8 @@ TEST_CASE("every copy of a handler and of its executor dies before the work guar
   }
 }
 
-TEST_CASE("a strand of an io_context that ends right after its handler ran is never touched after") {
+TEST_CASE(
+    "a strand of an io_context that ends right after its handler ran is never touched after") {
   producer_fixture f(sim_with(1, sim::personality::v5));
   const rmq::message msg = sample();
   (void)f.producer->send(msg);
@@ -181,10 +182,10 @@ TEST_CASE("a strand of an io_context that ends right after its handler ran is ne
     {
       asio::io_context io;
       auto strand = asio::make_strand(io);
-      f.producer->async_send(
-          msg, asio::bind_executor(strand, [&](std::error_code ec, rmq::send_result) {
-            if (!ec) ++completed;
-          }));
+      f.producer->async_send(msg,
+                             asio::bind_executor(strand, [&](std::error_code ec, rmq::send_result) {
+                               if (!ec) ++completed;
+                             }));
       io.run();
     }  // the io_context, its strand service and every strand die here (ASan checks the rest)
     settle(*f.producer);
@@ -226,15 +227,18 @@ TEST_CASE("an rvalue message is taken over by the send") {
 
   // A batch vector taken over, and a oneway message.
   std::vector<rmq::message> batch{sample(), sample()};
-  CHECK_FALSE(f.producer->async_send_batch(std::move(batch), asio::use_future).get().msg_id.empty());
+  CHECK_FALSE(
+      f.producer->async_send_batch(std::move(batch), asio::use_future).get().msg_id.empty());
   std::promise<std::error_code> oneway;
-  f.producer->async_send_oneway(rmq::message("TopicTest", "oneway"),
-                                [&](std::error_code ec, rmq::send_result) { oneway.set_value(ec); });
+  f.producer->async_send_oneway(
+      rmq::message("TopicTest", "oneway"),
+      [&](std::error_code ec, rmq::send_result) { oneway.set_value(ec); });
   CHECK_FALSE(oneway.get_future().get());
 }
 
 TEST_CASE("an ordered send owns its queue and its selector") {
-  producer_fixture f(sim_with(2, sim::personality::v5, {"TopicTest", "OrderedFresh", "OrderedFresh2"}));
+  producer_fixture f(
+      sim_with(2, sim::personality::v5, {"TopicTest", "OrderedFresh", "OrderedFresh2"}));
   std::vector<rmq::message_queue> queues;
   REQUIRE_FALSE(f.producer->fetch_queues("TopicTest", queues));
   // A topic whose route is not cached yet: the send suspends for the route before it reads its
@@ -255,7 +259,8 @@ TEST_CASE("an ordered send owns its queue and its selector") {
   {
     const std::size_t wanted = 3;
     f.producer->async_send(
-        msg2, [wanted](std::span<const rmq::message_queue> qs, const rmq::message&) {
+        msg2,
+        [wanted](std::span<const rmq::message_queue> qs, const rmq::message&) {
           return wanted % qs.size();
         },
         [&](std::error_code ec, rmq::send_result r) {
@@ -311,12 +316,12 @@ TEST_CASE("a send that fails at once completes after the call returns, on the lo
   std::atomic<bool> inline_run{false};
   std::promise<void> done;
   in_call = true;
-  f.producer->async_send(rmq::message("", "invalid"),
-                         asio::bind_executor(asio::system_executor(),
-                                             [&](std::error_code, rmq::send_result) {
-                                               if (in_call) inline_run = true;
-                                               done.set_value();
-                                             }));
+  f.producer->async_send(
+      rmq::message("", "invalid"),
+      asio::bind_executor(asio::system_executor(), [&](std::error_code, rmq::send_result) {
+        if (in_call) inline_run = true;
+        done.set_value();
+      }));
   in_call = false;
   done.get_future().wait();
   CHECK_FALSE(inline_run.load());
@@ -364,7 +369,8 @@ TEST_CASE("a completion handler that throws on the loop is caught, counted, and 
 
 // --- diagnostics in every form ------------------------------------------------------------------
 
-TEST_CASE("every form gives structured diagnostics: send_error, and the result of error-code forms") {
+TEST_CASE(
+    "every form gives structured diagnostics: send_error, and the result of error-code forms") {
   producer_fixture f(sim_with(1, sim::personality::v5));
   f.sim.set_broker_faults("broker-a", {.error_code = rmq::wire::response_code::message_illegal,
                                        .error_remark = std::string("the remark of the broker")});
@@ -426,7 +432,8 @@ TEST_CASE("a broker's huge remark is bounded in the diagnostics") {
   CHECK(r.diagnostics.remark.find(std::to_string(4 << 20)) != std::string::npos);  // says how long
 }
 
-TEST_CASE("an attempt's share of the budget counts from when it is written, not before compressing") {
+TEST_CASE(
+    "an attempt's share of the budget counts from when it is written, not before compressing") {
   // A body that zstd's slowest level takes a long time to compress, on the loop thread.
   std::string body(4 << 20, '\0');
   std::uint64_t x = 88172645463325252ull;
@@ -440,8 +447,8 @@ TEST_CASE("an attempt's share of the budget counts from when it is written, not 
   std::string compressed;
   const auto t0 = std::chrono::steady_clock::now();
   REQUIRE_FALSE(codec.compress(rmq::wire::compression_type::zstd, 22, body, compressed));
-  const auto compress_time = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - t0);
+  const auto compress_time =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   // Three attempts share the budget: each gets a third, less than the compression takes, so an
   // attempt measured from before compressing would start with its time already spent.
   rmq::producer_config config;

@@ -1,14 +1,13 @@
 // Retries, fault tolerance, deadlines and route changes against rmq-sim's fault knobs.
-#include <doctest/doctest.h>
-
-#include <asio/use_future.hpp>
-
-#include <future>
-#include <map>
-
 #include "producer_fixture.hpp"
 #include "support/test_scale.hpp"
 #include "wire/codes.hpp"
+
+#include <asio/use_future.hpp>
+#include <doctest/doctest.h>
+
+#include <future>
+#include <map>
 
 using namespace std::chrono_literals;
 using rmq::test::producer_fixture;
@@ -16,7 +15,9 @@ using rmq::test::sim_with;
 namespace sim = rmq::sim;
 
 namespace {
-rmq::message sample() { return rmq::message("TopicTest", "payload"); }
+rmq::message sample() {
+  return rmq::message("TopicTest", "payload");
+}
 
 std::map<std::string, int> per_broker(const std::vector<sim::stored_message>& stored) {
   std::map<std::string, int> counts;
@@ -74,8 +75,7 @@ TEST_CASE("a retried send keeps its UNIQ_KEY at both brokers and as the result's
   config.retry_another_broker_when_not_stored_ok = true;
   config.fault_tolerance = false;
   producer_fixture f(sim_with(2, sim::personality::v4_9), config);
-  f.sim.set_broker_faults("broker-a",
-                          {.error_code = rmq::wire::response_code::flush_disk_timeout});
+  f.sim.set_broker_faults("broker-a", {.error_code = rmq::wire::response_code::flush_disk_timeout});
   rmq::send_result r;
   do {
     r = f.producer->send(sample());
@@ -99,8 +99,7 @@ TEST_CASE("a stored-but-not-OK attempt is the result when the retries after it f
   config.fault_tolerance = false;
   config.retries_sync = 1;
   producer_fixture f(sim_with(2, sim::personality::v4_9), config);
-  f.sim.set_broker_faults("broker-a",
-                          {.error_code = rmq::wire::response_code::flush_disk_timeout});
+  f.sim.set_broker_faults("broker-a", {.error_code = rmq::wire::response_code::flush_disk_timeout});
   f.sim.set_broker_faults("broker-b",
                           {.error_code = rmq::wire::response_code::service_not_available});
   int stored_first = 0;
@@ -176,7 +175,8 @@ TEST_CASE("NameServer down after the first route: cached routes keep working") {
   producer_fixture f(sim_with(2, sim::personality::v4_9));
   (void)f.producer->send(sample());
   f.sim.namesrv_down();
-  for (int i = 0; i < 10; ++i) CHECK(f.producer->send(sample()).status == rmq::send_status::send_ok);
+  for (int i = 0; i < 10; ++i)
+    CHECK(f.producer->send(sample()).status == rmq::send_status::send_ok);
   std::error_code ec;
   (void)f.producer->send(rmq::message("OtherTopic", "x"), ec);
   CHECK(ec);  // a new topic cannot be resolved
@@ -398,8 +398,8 @@ TEST_CASE("max_message_size: what no frame can carry is refused at start, a larg
   CHECK(f.sim.message_count() == 1);
 
   // One byte more is refused before any I/O.
-  const auto requests_before = f.sim.counters().broker_requests(
-      rmq::wire::request_code::send_message_v2);
+  const auto requests_before =
+      f.sim.counters().broker_requests(rmq::wire::request_code::send_message_v2);
   big.set_body(body + "x");
   (void)f.producer->send(big, ec);
   CHECK(ec == rmq::errc::body_too_large);

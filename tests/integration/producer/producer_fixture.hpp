@@ -1,15 +1,15 @@
 // A producer against an in-process rmq-sim over loopback.
 #pragma once
 
+#include "rmq/producer.hpp"
+#include "simulator.hpp"
+
 #include <asio/post.hpp>
 
 #include <chrono>
 #include <future>
 #include <memory>
 #include <string>
-
-#include "rmq/producer.hpp"
-#include "simulator.hpp"
 
 namespace rmq::test {
 

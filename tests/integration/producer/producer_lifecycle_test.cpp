@@ -1,7 +1,8 @@
 // The producer's lifecycle and its bounds, against rmq-sim: shutdown and flush from any thread
 // (the loop's included), calls after shutdown, sends racing shutdown, the destructor on a loop
 // thread, producer-wide back-pressure, and a start where io_uring is refused.
-#include <doctest/doctest.h>
+#include "producer_fixture.hpp"
+#include "support/test_scale.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -9,6 +10,7 @@
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
+#include <doctest/doctest.h>
 
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -26,9 +28,6 @@
 #include <thread>
 #include <vector>
 
-#include "producer_fixture.hpp"
-#include "support/test_scale.hpp"
-
 using namespace std::chrono_literals;
 using rmq::test::on_loop;
 using rmq::test::producer_fixture;
@@ -37,7 +36,9 @@ namespace sim = rmq::sim;
 
 namespace {
 
-rmq::message sample() { return rmq::message("TopicTest", "lifecycle body"); }
+rmq::message sample() {
+  return rmq::message("TopicTest", "lifecycle body");
+}
 
 }  // namespace
 
@@ -228,7 +229,8 @@ TEST_CASE("flush waits for the sends started before it, and times out clearly") 
 
   f.sim.set_broker_faults("broker-a", {.silent = true});
   std::promise<std::error_code> silent;
-  f.producer->async_send(sample(), [&](std::error_code ec, rmq::send_result) { silent.set_value(ec); });
+  f.producer->async_send(sample(),
+                         [&](std::error_code ec, rmq::send_result) { silent.set_value(ec); });
   CHECK(f.producer->flush(100ms) == rmq::errc::timed_out);
   CHECK(silent.get_future().get() == rmq::errc::timed_out);  // at its own deadline
 }
@@ -280,7 +282,8 @@ TEST_CASE("a caller off the loop blocks while the producer is full, whatever its
   f.sim.set_broker_faults("broker-a", {.latency_min = 100ms, .latency_max = 100ms});
   std::promise<void> first_done;
   const auto start = std::chrono::steady_clock::now();
-  f.producer->async_send(sample(), [&](std::error_code, rmq::send_result) { first_done.set_value(); });
+  f.producer->async_send(sample(),
+                         [&](std::error_code, rmq::send_result) { first_done.set_value(); });
   // A future token: the call itself waits for room, which the first send gives back only once
   // its response (held 100 ms by the broker) has arrived.
   auto second = f.producer->async_send(sample(), asio::use_future);

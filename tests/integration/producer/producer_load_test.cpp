@@ -1,5 +1,8 @@
 // Many concurrent sends from several threads: each completes exactly once, and what rmq-sim
 // stored matches what was acknowledged.
+#include "producer_fixture.hpp"
+#include "support/test_scale.hpp"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -7,9 +10,6 @@
 #include <mutex>
 #include <set>
 #include <thread>
-
-#include "producer_fixture.hpp"
-#include "support/test_scale.hpp"
 
 using namespace std::chrono_literals;
 using rmq::test::producer_fixture;

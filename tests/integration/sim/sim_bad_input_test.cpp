@@ -1,9 +1,9 @@
 // Bad input gets what a real server gives — a closed connection for bytes that do not decode,
 // an error response for well-framed nonsense — and never takes the simulator down.
-#include <doctest/doctest.h>
-
 #include "sim_test_support.hpp"
 #include "wire/batch.hpp"
+
+#include <doctest/doctest.h>
 
 namespace rmq::sim::test {
 
@@ -18,8 +18,8 @@ std::string be32(std::uint32_t v) {
 void check_still_serving(simulator& sim) {
   blocking_client client(sim.broker_address("broker-a"));
   REQUIRE(client.connected());
-  auto reply = client.call(send_v2("TopicTest", "still here"), wire::serialize_type::json,
-                           reply_timeout);
+  auto reply =
+      client.call(send_v2("TopicTest", "still here"), wire::serialize_type::json, reply_timeout);
   REQUIRE(reply);
   CHECK(reply->fields.code == 0);
 }
@@ -67,9 +67,9 @@ TEST_CASE("a send missing required header fields gets SYSTEM_ERROR") {
   simulator sim(make_config());
   sim.start();
   blocking_client client(sim.broker_address("broker-a"));
-  auto reply = client.call(make_request(wire::request_code::send_message_v2, {{"b", "TopicTest"}},
-                                        "body"),
-                           wire::serialize_type::json, reply_timeout);
+  auto reply =
+      client.call(make_request(wire::request_code::send_message_v2, {{"b", "TopicTest"}}, "body"),
+                  wire::serialize_type::json, reply_timeout);
   REQUIRE(reply);
   CHECK(reply->fields.code == wire::response_code::system_error);
   CHECK(reply->remark.value_or("").find("RemotingCommandException") != std::string::npos);
@@ -85,12 +85,13 @@ TEST_CASE("an illegal queueId gets SYSTEM_ERROR with the broker's remark") {
   simulator sim(make_config());
   sim.start();
   blocking_client client(sim.broker_address("broker-a"));
-  auto reply = client.call(send_v2("TopicTest", "body", 4), wire::serialize_type::json,
-                           reply_timeout);
+  auto reply =
+      client.call(send_v2("TopicTest", "body", 4), wire::serialize_type::json, reply_timeout);
   REQUIRE(reply);
   CHECK(reply->fields.code == wire::response_code::system_error);
-  CHECK(reply->remark.value_or("").starts_with("request queueId[4] is illegal, TopicConfig "
-                                               "[topicName=TopicTest, readQueueNums=4"));
+  CHECK(
+      reply->remark.value_or("").starts_with("request queueId[4] is illegal, TopicConfig "
+                                             "[topicName=TopicTest, readQueueNums=4"));
   CHECK(field_or(*reply, "MSG_REGION") == "DefaultRegion");
 }
 
@@ -155,8 +156,8 @@ TEST_CASE("a client that vanishes mid-frame or mid-response does no harm") {
   sim.start();
   {
     blocking_client client(sim.broker_address("broker-a"));
-    const std::string frame = send_v2("TopicTest", std::string(4096, 'h')).encode(
-        wire::serialize_type::json);
+    const std::string frame =
+        send_v2("TopicTest", std::string(4096, 'h')).encode(wire::serialize_type::json);
     client.send_raw(std::string_view(frame).substr(0, frame.size() / 2));
   }
   {
@@ -165,7 +166,9 @@ TEST_CASE("a client that vanishes mid-frame or mid-response does no harm") {
     client.send(send_v2("TopicTest", "bye"), wire::serialize_type::json);
   }
   CHECK(sim.wait_until(
-      [](const sim_counters& c) { return c.broker_requests(wire::request_code::send_message_v2) >= 1; },
+      [](const sim_counters& c) {
+        return c.broker_requests(wire::request_code::send_message_v2) >= 1;
+      },
       reply_timeout));
   sim.clear_faults();
   check_still_serving(sim);

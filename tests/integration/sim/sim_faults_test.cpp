@@ -1,7 +1,7 @@
 // Every fault knob of rmq-sim, observed over real sockets.
-#include <doctest/doctest.h>
-
 #include "sim_test_support.hpp"
+
+#include <doctest/doctest.h>
 
 namespace rmq::sim::test {
 
@@ -33,9 +33,9 @@ TEST_CASE("latency: fixed and random range") {
     CHECK(std::chrono::steady_clock::now() - start >= 50ms);
   }
   // Only sends are delayed by default: a heartbeat is answered at once... but still answered.
-  auto hb = client.call(make_request(wire::request_code::heart_beat, {},
-                                     R"({"clientID":"c","producerDataSet":[]})"),
-                        wire::serialize_type::json, reply_timeout);
+  auto hb = client.call(
+      make_request(wire::request_code::heart_beat, {}, R"({"clientID":"c","producerDataSet":[]})"),
+      wire::serialize_type::json, reply_timeout);
   REQUIRE(hb);
   CHECK(sim.counters().brokers.at(0).second.faults_injected == 4);
 }
@@ -49,8 +49,7 @@ TEST_CASE("error code on every request and on every Nth one") {
   auto busy = send_one(client);
   REQUIRE(busy);
   CHECK(busy->fields.code == wire::response_code::system_busy);
-  CHECK(busy->remark.value_or("") ==
-        "[REJECTREQUEST]system busy, start flow control for a while");
+  CHECK(busy->remark.value_or("") == "[REJECTREQUEST]system busy, start flow control for a while");
   CHECK(busy->ext_fields.empty());
   CHECK(sim.message_count() == 0);
 
@@ -61,8 +60,8 @@ TEST_CASE("error code on every request and on every Nth one") {
   CHECK(unavailable->fields.code == wire::response_code::service_not_available);
   CHECK(unavailable->remark == "custom remark");
 
-  sim.set_broker_faults("broker-a", {.error_code = wire::response_code::system_error,
-                                     .every_nth = 3});
+  sim.set_broker_faults("broker-a",
+                        {.error_code = wire::response_code::system_error, .every_nth = 3});
   std::vector<std::int32_t> codes;
   for (int i = 0; i < 6; ++i) {
     auto reply = send_one(client);
@@ -79,9 +78,9 @@ TEST_CASE("error code on every request and on every Nth one") {
 }
 
 TEST_CASE("stored-but-not-OK statuses store the message and answer a full send result") {
-  for (const auto code : {wire::response_code::flush_disk_timeout,
-                          wire::response_code::flush_slave_timeout,
-                          wire::response_code::slave_not_available}) {
+  for (const auto code :
+       {wire::response_code::flush_disk_timeout, wire::response_code::flush_slave_timeout,
+        wire::response_code::slave_not_available}) {
     CAPTURE(code);
     simulator sim(make_config());
     sim.start();
@@ -107,9 +106,9 @@ TEST_CASE("silence: requests are read and never answered") {
   client.send(send_v2("TopicTest", "into the void"), wire::serialize_type::json);
   // Heartbeats are outside the default scope; requests are answered in order, so the heartbeat's
   // answer being the first frame proves the send got none.
-  auto hb = client.call(make_request(wire::request_code::heart_beat, {},
-                                     R"({"clientID":"c","producerDataSet":[]})"),
-                        wire::serialize_type::json, reply_timeout);
+  auto hb = client.call(
+      make_request(wire::request_code::heart_beat, {}, R"({"clientID":"c","producerDataSet":[]})"),
+      wire::serialize_type::json, reply_timeout);
   REQUIRE(hb);
   CHECK(hb->fields.opaque == 2);
   CHECK(sim.counters().broker_requests(wire::request_code::send_message_v2) == 1);
@@ -213,10 +212,9 @@ TEST_CASE("name server faults: error, latency, silence") {
   sim.start();
   blocking_client client(sim.namesrv_address());
 
-  sim.set_namesrv_faults({.error_code = wire::response_code::system_error,
-                          .error_remark = "name server not ready"});
-  auto error = client.call(route_request("TopicTest"), wire::serialize_type::json,
-                           reply_timeout);
+  sim.set_namesrv_faults(
+      {.error_code = wire::response_code::system_error, .error_remark = "name server not ready"});
+  auto error = client.call(route_request("TopicTest"), wire::serialize_type::json, reply_timeout);
   REQUIRE(error);
   CHECK(error->fields.code == wire::response_code::system_error);
   CHECK(error->remark == "name server not ready");

@@ -1,9 +1,9 @@
 // rmq-sim as a NameServer: route bodies in both JSON forms, TOPIC_NOT_EXIST, TBW102, routes
 // that follow brokers being stopped, moved and created.
-#include <doctest/doctest.h>
-
 #include "sim_test_support.hpp"
 #include "wire/route_data.hpp"
+
+#include <doctest/doctest.h>
 
 namespace rmq::sim::test {
 
@@ -14,8 +14,8 @@ TEST_CASE("route query: standard JSON for version >= 401, legacy form below") {
   REQUIRE(client.connected());
   const std::string broker = sim.broker_address("broker-a");
 
-  auto standard = client.call(route_request("TopicTest", 409), wire::serialize_type::json,
-                              reply_timeout);
+  auto standard =
+      client.call(route_request("TopicTest", 409), wire::serialize_type::json, reply_timeout);
   REQUIRE(standard);
   CHECK(standard->fields.code == 0);
   CHECK(standard->fields.version == 409);
@@ -26,8 +26,8 @@ TEST_CASE("route query: standard JSON for version >= 401, legacy form below") {
             R"("queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,)"
             R"("topicSysFlag":0,"writeQueueNums":4}]})");
 
-  auto legacy = client.call(route_request("TopicTest", 333), wire::serialize_type::json,
-                            reply_timeout);
+  auto legacy =
+      client.call(route_request("TopicTest", 333), wire::serialize_type::json, reply_timeout);
   REQUIRE(legacy);
   CHECK(legacy->fields.code == 0);
   CHECK(legacy->body.find(R"("brokerAddrs":{0:")" + broker + "\"}") != std::string::npos);
@@ -51,8 +51,8 @@ TEST_CASE("route query: binary request answered in binary (4.9) or JSON (5)") {
     simulator sim(make_config(version));
     sim.start();
     blocking_client client(sim.namesrv_address());
-    auto reply = client.call(route_request("TopicTest", 479), wire::serialize_type::rocketmq,
-                             reply_timeout);
+    auto reply =
+        client.call(route_request("TopicTest", 479), wire::serialize_type::rocketmq, reply_timeout);
     REQUIRE(reply);
     CHECK(reply->fields.code == 0);
     if (version == personality::v5) {
@@ -74,8 +74,7 @@ TEST_CASE("route query: unknown topic gets TOPIC_NOT_EXIST with the real remark"
   simulator sim(make_config());
   sim.start();
   blocking_client client(sim.namesrv_address());
-  auto reply = client.call(route_request("NoSuchTopic"), wire::serialize_type::json,
-                           reply_timeout);
+  auto reply = client.call(route_request("NoSuchTopic"), wire::serialize_type::json, reply_timeout);
   REQUIRE(reply);
   CHECK(reply->fields.code == wire::response_code::topic_not_exist);
   CHECK(reply->remark.value_or("") ==
@@ -132,8 +131,7 @@ TEST_CASE("route follows a broker that stops, restarts, and moves to another por
   sim.start();
   blocking_client client(sim.namesrv_address());
   const auto route_of = [&] {
-    auto reply = client.call(route_request("TopicTest"), wire::serialize_type::json,
-                             reply_timeout);
+    auto reply = client.call(route_request("TopicTest"), wire::serialize_type::json, reply_timeout);
     REQUIRE(reply);
     REQUIRE(reply->fields.code == 0);
     return wire::parse_route_data(reply->body).route;
@@ -178,8 +176,8 @@ TEST_CASE("auto-create: a send with defaultTopic TBW102 creates the topic, then 
   REQUIRE(before);
   CHECK(before->fields.code == wire::response_code::topic_not_exist);
 
-  auto sent = broker.call(send_v2("NewTopic", "first", 2), wire::serialize_type::json,
-                          reply_timeout);
+  auto sent =
+      broker.call(send_v2("NewTopic", "first", 2), wire::serialize_type::json, reply_timeout);
   REQUIRE(sent);
   CHECK(sent->fields.code == 0);
   CHECK(field_or(*sent, "queueId") == "2");
@@ -196,8 +194,7 @@ TEST_CASE("auto-create off: an unknown topic gets TOPIC_NOT_EXIST from the broke
   simulator sim(config);
   sim.start();
   blocking_client broker(sim.broker_address("broker-a"));
-  auto sent = broker.call(send_v2("NewTopic", "first"), wire::serialize_type::json,
-                          reply_timeout);
+  auto sent = broker.call(send_v2("NewTopic", "first"), wire::serialize_type::json, reply_timeout);
   REQUIRE(sent);
   CHECK(sent->fields.code == wire::response_code::topic_not_exist);
   CHECK(sent->remark.value_or("") ==

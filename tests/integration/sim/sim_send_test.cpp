@@ -1,16 +1,16 @@
 // rmq-sim as a broker: v1, v2 and batch sends, both serializations, both personalities, what is
 // stored, heartbeats, unregistering, END_TRANSACTION, unknown codes, pipelining.
-#include <doctest/doctest.h>
-
-#include <algorithm>
-#include <set>
-#include <thread>
-
 #include "sim_test_support.hpp"
 #include "support/test_scale.hpp"
 #include "wire/batch.hpp"
 #include "wire/compression.hpp"
 #include "wire/heartbeat.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <set>
+#include <thread>
 
 namespace rmq::sim::test {
 
@@ -34,8 +34,8 @@ TEST_CASE("SEND_MESSAGE_V2 (JSON) on 4.9: captured response shape, growing offse
   blocking_client client(sim.broker_address("broker-a"));
   REQUIRE(client.connected());
 
-  auto first = client.call(send_v2("TopicTest", "Hello RocketMQ 0", 2),
-                           wire::serialize_type::json, reply_timeout);
+  auto first = client.call(send_v2("TopicTest", "Hello RocketMQ 0", 2), wire::serialize_type::json,
+                           reply_timeout);
   REQUIRE(first);
   CHECK(client.last_type() == wire::serialize_type::json);
   CHECK(first->fields.code == 0);
@@ -54,8 +54,8 @@ TEST_CASE("SEND_MESSAGE_V2 (JSON) on 4.9: captured response shape, growing offse
   CHECK(msg_id.substr(0, 8) == "7F000001");
   CHECK(msg_id.substr(16) == "0000000000000000");
 
-  auto second = client.call(send_v2("TopicTest", "Hello RocketMQ 1", 2),
-                            wire::serialize_type::json, reply_timeout);
+  auto second = client.call(send_v2("TopicTest", "Hello RocketMQ 1", 2), wire::serialize_type::json,
+                            reply_timeout);
   REQUIRE(second);
   CHECK(field_or(*second, "queueOffset") == "1");
   CHECK(field_or(*second, "msgId") > msg_id);  // same prefix, larger commit-log offset
@@ -126,8 +126,8 @@ TEST_CASE("binary requests: 4.9 answers in binary without transactionId, 5 in JS
     simulator sim(make_config(version));
     sim.start();
     blocking_client client(sim.broker_address("broker-a"));
-    auto reply = client.call(send_v2("TopicTest", "binary body", 1),
-                             wire::serialize_type::rocketmq, reply_timeout);
+    auto reply = client.call(send_v2("TopicTest", "binary body", 1), wire::serialize_type::rocketmq,
+                             reply_timeout);
     REQUIRE(reply);
     CHECK(reply->fields.code == 0);
     if (version == personality::v5) {
@@ -135,8 +135,7 @@ TEST_CASE("binary requests: 4.9 answers in binary without transactionId, 5 in JS
       CHECK(reply->fields.version == 479);
       CHECK(field_or(*reply, "transactionId") == "7F00000112340A0B0C0D0000ABCD0000");
       CHECK(field_names(*reply) == std::set<std::string>{"queueId", "transactionId", "msgId",
-                                                         "TRACE_ON", "MSG_REGION",
-                                                         "queueOffset"});
+                                                         "TRACE_ON", "MSG_REGION", "queueOffset"});
     } else {
       CHECK(client.last_type() == wire::serialize_type::rocketmq);
       CHECK(reply->fields.version == 409);
@@ -166,14 +165,15 @@ TEST_CASE("SEND_BATCH_MESSAGE: comma-joined offsetMsgIds, first queueOffset, eve
     simulator sim(make_config(version));
     sim.start();
     blocking_client client(sim.broker_address("broker-a"));
-    REQUIRE(client.call(send_v2("TopicTest", "before", 3), wire::serialize_type::json,
-                        reply_timeout));
+    REQUIRE(
+        client.call(send_v2("TopicTest", "before", 3), wire::serialize_type::json, reply_timeout));
 
     std::string body;
     for (int i = 0; i < 3; ++i) {
-      wire::append_batch_record(body, i,
-                                "batch-" + std::to_string(i),
-                                "KEYS\x01" "bkey-" + std::to_string(i) + "\x02TAGS\x01TagB\x02");
+      wire::append_batch_record(body, i, "batch-" + std::to_string(i),
+                                "KEYS\x01"
+                                "bkey-" +
+                                    std::to_string(i) + "\x02TAGS\x01TagB\x02");
     }
     auto request = send_v2("TopicTest", body, 3, "WAIT\x01true\x02UNIQ_KEY\x01OUTERKEY\x02");
     request.fields.code = wire::request_code::send_batch_message;
@@ -211,13 +211,13 @@ TEST_CASE("compressed bodies are stored decompressed (zlib, zstd, lz4)") {
   blocking_client client(sim.broker_address("broker-a"));
   wire::body_codec codec;
   const std::string original(8192, 'z');
-  for (const auto type : {wire::compression_type::zlib, wire::compression_type::zstd,
-                          wire::compression_type::lz4}) {
+  for (const auto type :
+       {wire::compression_type::zlib, wire::compression_type::zstd, wire::compression_type::lz4}) {
     std::string compressed;
     REQUIRE_FALSE(codec.compress(type, 5, original, compressed));
-    auto reply = client.call(send_v2("TopicTest", compressed, 0, "WAIT\x01true",
-                                     wire::compression_sys_flag(type)),
-                             wire::serialize_type::json, reply_timeout);
+    auto reply = client.call(
+        send_v2("TopicTest", compressed, 0, "WAIT\x01true", wire::compression_sys_flag(type)),
+        wire::serialize_type::json, reply_timeout);
     REQUIRE(reply);
     CHECK(reply->fields.code == 0);
   }
@@ -244,8 +244,8 @@ TEST_CASE("HEART_BEAT and UNREGISTER_CLIENT are recorded; 5 adds the heartbeat V
     simulator sim(make_config(version));
     sim.start();
     blocking_client client(sim.broker_address("broker-a"));
-    const auto body = wire::encode_heartbeat("10.0.0.1@123#456", "hb_group",
-                                             wire::heartbeat_shape::v4);
+    const auto body =
+        wire::encode_heartbeat("10.0.0.1@123#456", "hb_group", wire::heartbeat_shape::v4);
     auto reply = client.call(make_request(wire::request_code::heart_beat, {}, body),
                              wire::serialize_type::json, reply_timeout);
     REQUIRE(reply);
@@ -264,10 +264,10 @@ TEST_CASE("HEART_BEAT and UNREGISTER_CLIENT are recorded; 5 adds the heartbeat V
                     "hb_group") != clients[0].producer_groups.end());
     CHECK_FALSE(clients[0].unregistered);
 
-    auto bye = client.call(make_request(wire::request_code::unregister_client,
-                                        {{"clientID", "10.0.0.1@123#456"},
-                                         {"producerGroup", "hb_group"}}),
-                           wire::serialize_type::json, reply_timeout);
+    auto bye =
+        client.call(make_request(wire::request_code::unregister_client,
+                                 {{"clientID", "10.0.0.1@123#456"}, {"producerGroup", "hb_group"}}),
+                    wire::serialize_type::json, reply_timeout);
     REQUIRE(bye);
     CHECK(bye->fields.code == 0);
     CHECK(sim.clients().at(0).unregistered);
@@ -328,8 +328,8 @@ TEST_CASE("store off: messages counted, not kept; capacity evicts the oldest") {
   sim.start();
   blocking_client client(sim.broker_address("broker-a"));
   for (int i = 0; i < 3; ++i) {
-    REQUIRE(client.call(send_v2("TopicTest", "m" + std::to_string(i)),
-                        wire::serialize_type::json, reply_timeout));
+    REQUIRE(client.call(send_v2("TopicTest", "m" + std::to_string(i)), wire::serialize_type::json,
+                        reply_timeout));
   }
   auto kept = sim.messages();
   REQUIRE(kept.size() == 2);
@@ -338,8 +338,7 @@ TEST_CASE("store off: messages counted, not kept; capacity evicts the oldest") {
 
   sim.set_store_enabled(false);
   sim.clear_messages();
-  REQUIRE(client.call(send_v2("TopicTest", "unstored"), wire::serialize_type::json,
-                      reply_timeout));
+  REQUIRE(client.call(send_v2("TopicTest", "unstored"), wire::serialize_type::json, reply_timeout));
   CHECK(sim.message_count() == 0);
   CHECK(sim.counters().broker_messages() == 4);
 }

@@ -1,14 +1,14 @@
 // Helpers shared by the rmq-sim integration tests.
 #pragma once
 
-#include <chrono>
-#include <string>
-#include <string_view>
-
 #include "blocking_client.hpp"
 #include "simulator.hpp"
 #include "wire/codes.hpp"
 #include "wire/command.hpp"
+
+#include <chrono>
+#include <string>
+#include <string_view>
 
 namespace rmq::sim::test {
 
@@ -26,14 +26,15 @@ inline sim_config make_config(personality version = personality::v4_9, std::size
 }
 
 inline wire::remoting_command route_request(std::string topic, std::int32_t version = 409) {
-  return make_request(wire::request_code::get_routeinfo_by_topic, {{"topic", std::move(topic)}},
-                      {}, version);
+  return make_request(wire::request_code::get_routeinfo_by_topic, {{"topic", std::move(topic)}}, {},
+                      version);
 }
 
 /// A SEND_MESSAGE_V2 request as the Java client writes it.
 inline wire::remoting_command send_v2(std::string topic, std::string body, int queue_id = 0,
                                       std::string properties =
-                                          "UNIQ_KEY\x01" "7F00000112340A0B0C0D0000ABCD0000\x02"
+                                          "UNIQ_KEY\x01"
+                                          "7F00000112340A0B0C0D0000ABCD0000\x02"
                                           "WAIT\x01true\x02TAGS\x01TagA",
                                       std::int32_t sys_flag = 0) {
   return make_request(wire::request_code::send_message_v2,

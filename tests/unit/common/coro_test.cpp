@@ -1,12 +1,13 @@
+#include "common/coro.hpp"
+
+#include "common/frame_pool.hpp"
+
 #include <doctest/doctest.h>
 
 #include <coroutine>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include "common/coro.hpp"
-#include "common/frame_pool.hpp"
 
 namespace {
 

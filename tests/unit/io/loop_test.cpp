@@ -154,7 +154,8 @@ TEST_CASE("use_future from another thread") {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 10; ++i) {
-        auto f = async_sleep_for(rl.l, std::chrono::microseconds(100), asio::use_future);  // allowed: the timer under test
+        auto f = async_sleep_for(rl.l, std::chrono::microseconds(100),
+                                 asio::use_future);  // allowed: the timer under test
         if (f.wait_for(hang_limit) == std::future_status::ready) {
           f.get();
           ok.fetch_add(1);
@@ -227,7 +228,9 @@ TEST_CASE("sleep/wake race: no lost wake-up over many round trips") {
   loop_options options;
   // With a short busy poll the loop falls asleep between some rounds and not others.
   SUBCASE("sleeps at once") {}
-  SUBCASE("polls 20 us first") { options.busy_poll = 20us; }
+  SUBCASE("polls 20 us first") {
+    options.busy_poll = 20us;
+  }
   running_loop rl(options);
   const std::size_t rounds = rmq::test::scaled(20'000, 1'000);
   std::atomic<std::size_t> served{0};
@@ -337,8 +340,7 @@ TEST_CASE("the loop's clock: never ahead of the real one, never behind a fired t
     explicit probe(loop& l) : timer_node(&fire), owner(l) {}
     static void fire(timer_node* t, std::error_code ec) noexcept {
       auto* self = static_cast<probe*>(t);
-      self->ok = !ec && self->owner.now() >= self->deadline() &&
-                 self->owner.now() <= clock::now();
+      self->ok = !ec && self->owner.now() >= self->deadline() && self->owner.now() <= clock::now();
       self->done.set();
     }
     loop& owner;
@@ -376,9 +378,11 @@ TEST_CASE("async_sleep: cancellation slot completes with operation_aborted") {
   asio::cancellation_signal signal;
   std::promise<std::error_code> result;
   rl.call([&] {
-    async_sleep_for(rl.l, 1h, asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec) {  // allowed: the timer under test
-                      result.set_value(ec);
-                    }));
+    async_sleep_for(rl.l, 1h,
+                    asio::bind_cancellation_slot(
+                        signal.slot(), [&](std::error_code ec) {  // allowed: the timer under test
+                          result.set_value(ec);
+                        }));
   });
   rl.call([&] { signal.emit(asio::cancellation_type::terminal); });
   auto f = result.get_future();
@@ -416,10 +420,11 @@ TEST_CASE("stop completes every pending wait exactly once") {
   {
     running_loop rl;
     for (std::size_t i = 0; i < n; ++i) {
-      async_sleep_for(rl.l, i % 2 == 0 ? 1h : 0ms, [&, i](std::error_code ec) {  // allowed: the timer under test
-        book.hit(i);
-        if (ec == asio::error::operation_aborted) aborted.fetch_add(1);
-      });
+      async_sleep_for(rl.l, i % 2 == 0 ? 1h : 0ms,
+                      [&, i](std::error_code ec) {  // allowed: the timer under test
+                        book.hit(i);
+                        if (ec == asio::error::operation_aborted) aborted.fetch_add(1);
+                      });
     }
     // Also waits from coroutines.
     for (int i = 0; i < 10; ++i) {

@@ -1,16 +1,16 @@
 // A connection to an address that is not "host:port" with a valid port (a bad route entry):
 // every request is refused at once with errc::invalid_address, nothing is queued, and neither
 // the resolver nor a socket is ever used.
+#include "net/connection.hpp"
+#include "rmq/error.hpp"
+#include "unit/io/io_test_support.hpp"
+#include "wire/command.hpp"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <memory>
 #include <string>
-
-#include "net/connection.hpp"
-#include "rmq/error.hpp"
-#include "unit/io/io_test_support.hpp"
-#include "wire/command.hpp"
 
 using namespace std::chrono_literals;
 using rmq::errc;
@@ -71,9 +71,7 @@ TEST_CASE("connection: an address that is not host:port is refused before any I/
       CHECK(conn->connects() == 0);
     });
     event closed;
-    rl.call([&] {
-      conn->close([](void* c) noexcept { static_cast<event*>(c)->set(); }, &closed);
-    });
+    rl.call([&] { conn->close([](void* c) noexcept { static_cast<event*>(c)->set(); }, &closed); });
     REQUIRE(closed.wait());
     rl.call([&] { conn.reset(); });
   }

@@ -1,4 +1,10 @@
 // The connection's state machine without sockets: bytes in, bytes out, events.
+#include "net/connection_core.hpp"
+
+#include "rmq/error.hpp"
+#include "wire/codes.hpp"
+#include "wire/command.hpp"
+
 #include <doctest/doctest.h>
 
 #include <deque>
@@ -6,11 +12,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include "net/connection_core.hpp"
-#include "rmq/error.hpp"
-#include "wire/codes.hpp"
-#include "wire/command.hpp"
 
 using namespace std::chrono_literals;
 using rmq::errc;
@@ -104,8 +105,7 @@ std::vector<wire::remoting_command> decode_all(std::string_view bytes) {
   return commands;
 }
 
-std::string response_for(const wire::remoting_command& request, std::string body,
-                         int code = 0) {
+std::string response_for(const wire::remoting_command& request, std::string body, int code = 0) {
   wire::remoting_command response;
   response.fields.code = code;
   response.fields.opaque = request.fields.opaque;
@@ -169,8 +169,10 @@ TEST_CASE("responses split into 1-byte chunks still match") {
 TEST_CASE("partial writes resume where they stopped; oneway completes once fully written") {
   connection_core core;
   recorder rec;
-  core.submit(request_encoder(310, std::string(1000, 'a')), t0 + 3s, rec.waiter_for(0), request_kind::oneway);
-  core.submit(request_encoder(310, std::string(1000, 'b')), t0 + 3s, rec.waiter_for(1), request_kind::oneway);
+  core.submit(request_encoder(310, std::string(1000, 'a')), t0 + 3s, rec.waiter_for(0),
+              request_kind::oneway);
+  core.submit(request_encoder(310, std::string(1000, 'b')), t0 + 3s, rec.waiter_for(1),
+              request_kind::oneway);
   std::string sent;
   std::size_t step = 1;
   while (core.wants_write()) {
@@ -238,7 +240,8 @@ TEST_CASE("a silent peer cannot fill the table: abandoned slots are reclaimed") 
   recorder rec;
   for (int round = 0; round < 50; ++round) {
     for (int i = 0; i < 64; ++i) {
-      core.submit(request_encoder(310), t0 + std::chrono::seconds(round), rec.waiter_for(round * 64 + i));
+      core.submit(request_encoder(310), t0 + std::chrono::seconds(round),
+                  rec.waiter_for(round * 64 + i));
     }
     drain_writes(core);
     core.expire(t0 + std::chrono::seconds(round));

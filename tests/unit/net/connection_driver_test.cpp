@@ -135,7 +135,8 @@ unsigned run_exchange(const std::string& address, unsigned fail_step) {
   f.network.fail_step = fail_step;
   f.book.expect(4);
   f.rl.call([&] {
-    for (int id = 0; id < 4; ++id) REQUIRE_FALSE(f.submit(id, id == 2 ? net::request_kind::oneway : net::request_kind::two_way));
+    for (int id = 0; id < 4; ++id)
+      REQUIRE_FALSE(f.submit(id, id == 2 ? net::request_kind::oneway : net::request_kind::two_way));
   });
   REQUIRE(f.book.done->wait());
   f.book.expect(1);

@@ -1,3 +1,5 @@
+#include "net/request_table.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -5,15 +7,15 @@
 #include <set>
 #include <vector>
 
-#include "net/request_table.hpp"
-
 using net_clock = rmq::net::clock;
 using rmq::net::request_state;
 using rmq::net::request_table;
 
 namespace {
 const net_clock::time_point t0{};
-net_clock::time_point at(int ms) { return t0 + std::chrono::milliseconds(ms); }
+net_clock::time_point at(int ms) {
+  return t0 + std::chrono::milliseconds(ms);
+}
 }  // namespace
 
 TEST_CASE("request_table gives unique opaques and finds only live requests") {
@@ -114,7 +116,8 @@ TEST_CASE("request_table: nearly ordered deadlines and releases, checked against
     if (r < 55 || live.empty()) {
       clock_ms += static_cast<int>(rng() % 3);
       const int deadline = r < 5 ? clock_ms + static_cast<int>(rng() % 500) : clock_ms + 1000;
-      live.push_back(table[table.acquire(at(deadline), {}, rmq::net::request_kind::two_way)].opaque);
+      live.push_back(
+          table[table.acquire(at(deadline), {}, rmq::net::request_kind::two_way)].opaque);
     } else {
       // Mostly the oldest, sometimes one further in (responses overtaking each other).
       const std::size_t victim = r < 90 ? 0 : rng() % live.size();

@@ -1,8 +1,8 @@
+#include "send/send_op.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
-
-#include "send/send_op.hpp"
 
 using rmq::send::completion_slab;
 

@@ -1,20 +1,19 @@
 // producer_config::validate(): every field against what the producer can actually use.
-#include <doctest/doctest.h>
+#include "rmq/error.hpp"
+#include "rmq/producer_config.hpp"
+#include "wire/compression.hpp"
+#include "wire/validation.hpp"
 
+#include <climits>
+#include <doctest/doctest.h>
 #include <zstd.h>
 
 #include <chrono>
-#include <climits>
 #include <cstddef>
 #include <functional>
 #include <limits>
 #include <string>
 #include <vector>
-
-#include "rmq/error.hpp"
-#include "rmq/producer_config.hpp"
-#include "wire/compression.hpp"
-#include "wire/validation.hpp"
 
 using namespace std::chrono_literals;
 using rmq::errc;
@@ -93,8 +92,8 @@ TEST_CASE("producer_config: every level validate() accepts compresses, every oth
   const std::string body(5000, 'x');
   rmq::wire::body_codec codec;
   for (const auto type : {rmq::wire::compression_type::zlib, rmq::wire::compression_type::zstd}) {
-    for (const int level : {ZSTD_minCLevel() - 1, ZSTD_minCLevel(), -8, -2, -1, 0, 1, 5, 9, 10,
-                            19, 22, 23}) {
+    for (const int level :
+         {ZSTD_minCLevel() - 1, ZSTD_minCLevel(), -8, -2, -1, 0, 1, 5, 9, 10, 19, 22, 23}) {
       CAPTURE(rmq::wire::to_string(type));
       CAPTURE(level);
       std::string out;
@@ -113,8 +112,7 @@ TEST_CASE("producer_config: durations are bounded, so deadlines and timers canno
            [](producer_config& c) { c.attempt_timeout = 1h; }},
           {"connect_timeout 1 h", [](producer_config& c) { c.connect_timeout = 1h; }},
           {"heartbeat_interval 1 h", [](producer_config& c) { c.heartbeat_interval = 1h; }},
-          {"route_refresh_interval 1 h",
-           [](producer_config& c) { c.route_refresh_interval = 1h; }},
+          {"route_refresh_interval 1 h", [](producer_config& c) { c.route_refresh_interval = 1h; }},
           {"route_refresh_interval 1 ms",
            [](producer_config& c) { c.route_refresh_interval = 1ms; }},
       },
@@ -124,8 +122,7 @@ TEST_CASE("producer_config: durations are bounded, so deadlines and timers canno
           {"send_timeout 0", [](producer_config& c) { c.send_timeout = 0ms; }},
           {"send_timeout negative", [](producer_config& c) { c.send_timeout = -1ms; }},
           {"attempt_timeout max", [](producer_config& c) { c.attempt_timeout = ms_max; }},
-          {"attempt_timeout 1 h 1 ms",
-           [](producer_config& c) { c.attempt_timeout = 1h + 1ms; }},
+          {"attempt_timeout 1 h 1 ms", [](producer_config& c) { c.attempt_timeout = 1h + 1ms; }},
           {"attempt_timeout 0", [](producer_config& c) { c.attempt_timeout = 0ms; }},
           {"connect_timeout max", [](producer_config& c) { c.connect_timeout = ms_max; }},
           {"connect_timeout 0", [](producer_config& c) { c.connect_timeout = 0ms; }},
@@ -179,7 +176,9 @@ TEST_CASE("producer_config: max_message_size fits one remoting frame") {
           {"16 MiB", [](producer_config& c) { c.max_message_size = 16 * mib; }},
           {"20 MiB", [](producer_config& c) { c.max_message_size = 20 * mib; }},
           {"SIZE_MAX",
-           [](producer_config& c) { c.max_message_size = std::numeric_limits<std::size_t>::max(); }},
+           [](producer_config& c) {
+             c.max_message_size = std::numeric_limits<std::size_t>::max();
+           }},
       });
 }
 
@@ -197,7 +196,9 @@ TEST_CASE("producer_config: in-flight limits fit the packed admission counter") 
           {"0 sends", [](producer_config& c) { c.max_in_flight_sends = 0; }},
           {"2^23 sends", [](producer_config& c) { c.max_in_flight_sends = max_sends + 1; }},
           {"SIZE_MAX sends",
-           [](producer_config& c) { c.max_in_flight_sends = std::numeric_limits<std::size_t>::max(); }},
+           [](producer_config& c) {
+             c.max_in_flight_sends = std::numeric_limits<std::size_t>::max();
+           }},
           {"0 bytes", [](producer_config& c) { c.max_in_flight_bytes = 0; }},
           {"2^40 bytes", [](producer_config& c) { c.max_in_flight_bytes = max_bytes + 1; }},
       });
@@ -242,9 +243,7 @@ TEST_CASE("producer_config: the other fields") {
           {"a name server port out of range",
            [](producer_config& c) { c.name_servers = "127.0.0.1:9876;host:99999"; }},
           {"an unknown serialization",
-           [](producer_config& c) {
-             c.serialization = static_cast<rmq::header_serialization>(5);
-           }},
+           [](producer_config& c) { c.serialization = static_cast<rmq::header_serialization>(5); }},
           {"protocol version 476", [](producer_config& c) { c.protocol_version = 476; }},
           {"protocol version -1", [](producer_config& c) { c.protocol_version = -1; }},
           {"0 loops", [](producer_config& c) { c.loop_threads = 0; }},

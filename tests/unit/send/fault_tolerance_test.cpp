@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "send/fault_tolerance.hpp"
+
+#include <doctest/doctest.h>
 
 using namespace std::chrono_literals;
 using rmq::send::fault_clock;

@@ -1,10 +1,10 @@
+#include "send/queue_selector.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <map>
 #include <vector>
-
-#include "send/queue_selector.hpp"
 
 using namespace std::chrono_literals;
 using rmq::send::fault_clock;
@@ -72,7 +72,8 @@ TEST_CASE("fault tolerance skips unavailable brokers, then unreachable, then giv
   // Both unreachable and isolated: plain round robin still returns a queue.
   faults.update(0, 10ms, {.isolating = true, .reachable = false}, t0);
   std::map<rmq::send::broker_id, int> seen;
-  for (int i = 0; i < 16; ++i) ++seen[queues[select_queue({queues, std::nullopt, &faults, t0}, rr)].broker];
+  for (int i = 0; i < 16; ++i)
+    ++seen[queues[select_queue({queues, std::nullopt, &faults, t0}, rr)].broker];
   CHECK(seen.size() == 2);
   // Windows pass: both available again.
   seen.clear();

@@ -1,7 +1,8 @@
+#include "wire/batch.hpp"
+
 #include "captured_frames.hpp"
 #include "rmq/error.hpp"
 #include "rmq/message.hpp"
-#include "wire/batch.hpp"
 #include "wire/properties.hpp"
 #include "wire/uniq_key.hpp"
 

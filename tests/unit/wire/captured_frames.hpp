@@ -53,10 +53,12 @@ namespace rmq::test {
 [[nodiscard]] inline std::string captured_body(std::string_view name) {
   const std::string frame = read_frame_hex(name);
   const std::uint32_t length = read_be32(frame, 0);
-  if (length + 4 != frame.size()) throw std::runtime_error(std::string(name) + ": length word mismatch");
+  if (length + 4 != frame.size())
+    throw std::runtime_error(std::string(name) + ": length word mismatch");
   const std::uint32_t header_length = read_be32(frame, 4) & 0xFFFFFF;
   const std::size_t body_start = 8 + header_length;
-  if (body_start > frame.size()) throw std::runtime_error(std::string(name) + ": header past the frame");
+  if (body_start > frame.size())
+    throw std::runtime_error(std::string(name) + ": header past the frame");
   return frame.substr(body_start);
 }
 

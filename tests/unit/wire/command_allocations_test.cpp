@@ -1,8 +1,8 @@
 // Steady-state decoding and encoding allocate nothing (support/allocation_counter.hpp).
+#include "support/allocation_counter.hpp"
 #include "wire/command.hpp"
 #include "wire/headers.hpp"
 #include "wire_test_util.hpp"
-#include "support/allocation_counter.hpp"
 
 #include <doctest/doctest.h>
 

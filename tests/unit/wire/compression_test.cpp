@@ -1,6 +1,7 @@
+#include "wire/compression.hpp"
+
 #include "captured_frames.hpp"
 #include "rmq/error.hpp"
-#include "wire/compression.hpp"
 #include "wire/sys_flag.hpp"
 
 #include <doctest/doctest.h>

@@ -1,11 +1,11 @@
 // The public configuration's protocol defaults are the wire layer's constants: one fact, checked
 // here because the public header cannot include the library's internals.
-#include <doctest/doctest.h>
-
 #include "rmq/producer_config.hpp"
 #include "wire/command.hpp"
 #include "wire/headers.hpp"
 #include "wire/route_data.hpp"
+
+#include <doctest/doctest.h>
 
 TEST_CASE("producer_config's protocol defaults are the wire layer's") {
   const rmq::producer_config config;

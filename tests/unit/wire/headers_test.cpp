@@ -1,8 +1,9 @@
 // Typed headers and code classifiers.
+#include "wire/headers.hpp"
+
 #include "rmq/error.hpp"
 #include "wire/codes.hpp"
 #include "wire/command.hpp"
-#include "wire/headers.hpp"
 
 #include <doctest/doctest.h>
 
@@ -117,7 +118,8 @@ TEST_CASE("send request header v2 writes the letters in order, v1 the long names
         CHECK(v.field("h") == "-5");
       });
   round_trip(
-      serialize_type::json, request_code::send_message, [&](frame_writer& w) { h.write(w, send_header_names::long_names); },
+      serialize_type::json, request_code::send_message,
+      [&](frame_writer& w) { h.write(w, send_header_names::long_names); },
       [&](const command_view& v) {
         CHECK(v.field("defaultTopicQueueNums") == "8");
         CHECK(v.field("maxReconsumeTimes") == "16");

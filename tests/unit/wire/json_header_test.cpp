@@ -1,9 +1,10 @@
 // JSON header reader: targeted cases, a differential test against nlohmann::json, and the
 // fastjson-compatible string escaper.
+#include "wire/json_header.hpp"
+
 #include "rmq/error.hpp"
 #include "support/test_scale.hpp"
 #include "wire/command.hpp"
-#include "wire/json_header.hpp"
 #include "wire/json_scan.hpp"
 #include "wire_test_util.hpp"
 
@@ -87,22 +88,22 @@ TEST_CASE("JSON header: integer fields take plain int32 numbers or null, nothing
     return ec;
   };
   std::int32_t code = -1;
-  for (const auto& [text, want] : std::vector<std::pair<std::string, std::int32_t>>{
-           {"0", 0},
-           {"-0", 0},
-           {"7", 7},
-           {"2147483647", 2147483647},
-           {"-2147483648", -2147483647 - 1},
-           {"1234567890", 1234567890},
-           {"null", 0}}) {
+  for (const auto& [text, want] :
+       std::vector<std::pair<std::string, std::int32_t>>{{"0", 0},
+                                                         {"-0", 0},
+                                                         {"7", 7},
+                                                         {"2147483647", 2147483647},
+                                                         {"-2147483648", -2147483647 - 1},
+                                                         {"1234567890", 1234567890},
+                                                         {"null", 0}}) {
     INFO(text);
     REQUIRE(!code_of(text, code));
     CHECK(code == want);
     CHECK(d.view.fields.flag == 1);
   }
-  for (const std::string text : {"2147483648", "-2147483649", "99999999999", "12345678901",
-                                 "01", "-01", "1.0", "1e2", "1E2", "-", "+1", "\"1\"", "true",
-                                 "1.", "0x1", ""}) {
+  for (const std::string text :
+       {"2147483648", "-2147483649", "99999999999", "12345678901", "01", "-01", "1.0", "1e2", "1E2",
+        "-", "+1", "\"1\"", "true", "1.", "0x1", ""}) {
     INFO(text);
     CHECK(code_of(text, code) == make_error_code(rmq::errc::invalid_json_header));
   }

@@ -1,12 +1,12 @@
 // The send-path encoders allocate nothing once their buffers have grown. Counts heap allocations
 // of the calling thread (support/allocation_counter.hpp).
 #include "rmq/message.hpp"
+#include "support/allocation_counter.hpp"
 #include "wire/batch.hpp"
 #include "wire/compression.hpp"
 #include "wire/properties.hpp"
 #include "wire/uniq_key.hpp"
 #include "wire/validation.hpp"
-#include "support/allocation_counter.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,5 @@
 #include "rmq/message.hpp"
+
 #include "rmq/message_queue.hpp"
 
 #include <doctest/doctest.h>

@@ -1,6 +1,7 @@
+#include "wire/properties.hpp"
+
 #include "captured_frames.hpp"
 #include "rmq/message.hpp"
-#include "wire/properties.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>

@@ -9,8 +9,8 @@
 
 using rmq::wire::broker_data;
 using rmq::wire::build_publish_queues;
-using rmq::wire::route_queue;
 using rmq::wire::queue_data;
+using rmq::wire::route_queue;
 using rmq::wire::topic_queue_mapping_info;
 using rmq::wire::topic_route_data;
 

@@ -1,8 +1,8 @@
 #include "wire/route_data.hpp"
 
+#include "captured_frames.hpp"
 #include "rmq/error.hpp"
 #include "support/test_scale.hpp"
-#include "captured_frames.hpp"
 
 #include <doctest/doctest.h>
 

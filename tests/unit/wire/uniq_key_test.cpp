@@ -1,5 +1,6 @@
-#include "support/test_scale.hpp"
 #include "wire/uniq_key.hpp"
+
+#include "support/test_scale.hpp"
 
 #include <doctest/doctest.h>
 

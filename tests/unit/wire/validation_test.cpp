@@ -1,9 +1,10 @@
+#include "wire/validation.hpp"
+
 #include "rmq/error.hpp"
 #include "rmq/message.hpp"
 #include "wire/batch.hpp"
 #include "wire/properties.hpp"
 #include "wire/uniq_key.hpp"
-#include "wire/validation.hpp"
 
 #include <doctest/doctest.h>
 

@@ -103,8 +103,8 @@ TEST_CASE("rmq-bench defaults and flags") {
   CHECK(std::get<rmq::bench::bench_options>(c).coroutines);
   CHECK(rmq::tools::make_producer_config(std::get<rmq::bench::bench_options>(c).client)
             .serialization == rmq::header_serialization::binary);
-  CHECK(rmq::tools::make_producer_config(std::get<rmq::bench::bench_options>(c).client)
-            .busy_poll == std::chrono::microseconds(200));
+  CHECK(rmq::tools::make_producer_config(std::get<rmq::bench::bench_options>(c).client).busy_poll ==
+        std::chrono::microseconds(200));
 
   const auto config = rmq::tools::make_producer_config(o.client);
   CHECK(config.send_timeout == std::chrono::milliseconds(500));

@@ -221,8 +221,8 @@ TEST_CASE("rmq-bench sync, open loop and oneway runs complete") {
 
   // A busy-polling loop paces the same messages and ends the run as well.
   const run_result polling =
-      run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--rate", "2000", "--count", count, "--warmup",
-           "0", "--inflight", "16", "--busy-poll", "200"});
+      run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--rate", "2000", "--count", count, "--warmup", "0",
+           "--inflight", "16", "--busy-poll", "200"});
   INFO(polling.out);
   CHECK(polling.exit_code == 0);
   CHECK(polling.out.find("acked " + count + ", errors 0") != std::string::npos);
@@ -252,11 +252,13 @@ TEST_CASE("rmq-bench sync, open loop and oneway runs complete") {
   CHECK(oneway.out.find("written " + count) != std::string::npos);
 }
 
-TEST_CASE("rmq-bench async: coroutine senders with binary headers; callback senders whose sends fail at once") {
+TEST_CASE(
+    "rmq-bench async: coroutine senders with binary headers; callback senders whose sends fail at "
+    "once") {
   const std::string count = std::to_string(rmq::test::scaled(400, 50));
   const run_result coroutines =
-      run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--api", "coroutine", "--inflight", "8",
-           "--count", count, "--warmup", "0", "--headers", "binary"});
+      run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--api", "coroutine", "--inflight", "8", "--count",
+           count, "--warmup", "0", "--headers", "binary"});
   INFO(coroutines.out);
   CHECK(coroutines.exit_code == 0);
   CHECK(coroutines.out.find("(coroutines)") != std::string::npos);
@@ -274,9 +276,8 @@ TEST_CASE("rmq-bench async: coroutine senders with binary headers; callback send
   // A body over the producer's size limit fails inside async_send: each callback starts the
   // next send from within the last one, which must neither recurse without bound nor stall.
   const std::string failing = std::to_string(rmq::test::scaled(20000, 2000));
-  const run_result refused =
-      run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--inflight", "2", "--count", failing, "--warmup",
-           "0", "--size", "5000000"});
+  const run_result refused = run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--inflight", "2", "--count",
+                                  failing, "--warmup", "0", "--size", "5000000"});
   INFO(refused.out);
   CHECK(refused.out.find("(callbacks)") != std::string::npos);
   CHECK(refused.out.find("acked 0, errors " + failing) != std::string::npos);
