@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds with sanitizers and runs every test:
+# Installs what is missing, checks the format (clang-format-14), builds with sanitizers and runs
+# every test:
 #   1. preset `debug` (AddressSanitizer + UndefinedBehaviorSanitizer), all tests;
 #   2. preset `tsan` (ThreadSanitizer), all tests, load-sized ones scaled down by RMQ_TEST_SCALE;
 #   3. the API reference (Doxygen), which fails on any undocumented public declaration.
@@ -17,8 +18,9 @@ start=$(date +%s)
 node_packages=()
 command -v node >/dev/null || node_packages+=(nodejs)
 command -v npm >/dev/null || node_packages+=(npm)
-# Doxygen builds the API reference (target rmq_docs), checked below.
-rmq_install_packages "${node_packages[@]}" doxygen
+# Doxygen builds the API reference (target rmq_docs), checked below; clang-format-14 is the
+# pinned formatter the tree is checked against.
+rmq_install_packages "${node_packages[@]}" doxygen clang-format-14
 command -v node >/dev/null || rmq_die "node not found after install"
 command -v npm >/dev/null || rmq_die "npm not found after install"
 
@@ -29,6 +31,9 @@ if [ -f "$alions_dir/package.json" ] && [ ! -d "$alions_dir/node_modules/ali-ons
   (cd "$alions_dir" && npm ci --no-audit --no-fund --loglevel=error) \
     || rmq_die "npm ci in $alions_dir failed (is the npm registry reachable?)"
 fi
+
+rmq_log "checking the format of the tree (clang-format-14, .clang-format)"
+tools/check_format.sh
 
 for preset in "${presets[@]}"; do
   phase=$(date +%s)
