@@ -54,7 +54,9 @@ struct producer_config {
   // Every duration below is at most an hour: far above any sensible value, and every deadline
   // and timer (a clock reading plus a duration) stays far from overflowing.
 
-  /// sendMsgTimeout: the whole budget of a send, 1 ms..1 h.
+  /// sendMsgTimeout: the whole budget of a send, 1 ms..1 h. Also the deadline of a heartbeat
+  /// (as Java's mqClientApiTimeout), and of unregistering at shutdown once the shutdown's own
+  /// deadline has passed: one attempt's share of it.
   std::chrono::milliseconds send_timeout{3000};
   /// sendMsgMaxTimeoutPerRequest: cap of one attempt, 1 ms..1 h (may exceed send_timeout, which
   /// still bounds the send). Empty: the budget shared fairly among the attempts allowed, so a
