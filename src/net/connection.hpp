@@ -55,7 +55,8 @@ struct connection_options {
   std::chrono::milliseconds connect_timeout{3000};
   /// A connection with nothing in flight for this long is closed (it reconnects on demand).
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(2)};
-  /// After this many consecutive connect failures, new requests fail fast with connect_failed
+  /// After this many consecutive connect failures (a failed name resolution counts as one),
+  /// new requests fail fast with connect_failed
   /// until the backoff passes (doubling from backoff_initial up to backoff_max).
   unsigned failures_before_backoff = 2;
   std::chrono::milliseconds backoff_initial{100};

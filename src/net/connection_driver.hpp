@@ -125,6 +125,7 @@ void basic_connection<Transport>::start_io() {
   last_activity_ = clock::now();
   socket_->start_receive(*this, options_.receive_pool);
   schedule_flush();
+  arm_timer();  // nothing may be in flight any more (all expired while resolving): the idle close
 }
 
 template <class Transport>
@@ -170,8 +171,11 @@ void basic_connection<Transport>::close(void (*done)(void*) noexcept, void* cont
 template <class Transport>
 void basic_connection<Transport>::close_when_idle(void (*done)(void*) noexcept, void* context) {
   close_callbacks_.push_back({done, context});
+  // Already closed, the drain step runs the callback at once, and the connection may be
+  // destroyed from inside it: nothing may touch `this` after that.
+  const bool closed = lifecycle_.state() == state::closed;
   dispatch(link_event::drain);
-  maybe_finish_drain();
+  if (!closed) maybe_finish_drain();
 }
 
 template <class Transport>

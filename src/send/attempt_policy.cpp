@@ -4,9 +4,6 @@
 
 namespace rmq::send {
 
-// Brokers older than 5.0 (protocol version 413) ignore TIMER_DELIVER_MS and deliver at once.
-constexpr std::int32_t first_version_with_delivery_time = 413;
-
 attempt_settings attempt_settings::from(const producer_config& config) noexcept {
   return {config.retries_sync, config.retries_async, config.attempt_timeout,
           config.retry_another_broker_when_not_stored_ok};
@@ -27,16 +24,6 @@ attempt_plan plan_attempts(const send_shape& shape, const attempt_settings& sett
           ? std::chrono::duration_cast<policy_clock::duration>(*settings.attempt_timeout)
           : (deadline - started) / plan.max_attempts;
   return plan;
-}
-
-bool delivery_time_supported(const send_shape& shape, bool has_delivery_time,
-                             std::optional<std::int32_t> broker_version) noexcept {
-  return shape.batch || !has_delivery_time || !broker_version ||
-         *broker_version >= first_version_with_delivery_time;
-}
-
-bool stores_message(std::int32_t response_code) noexcept {
-  return response_code == wire::response_code::success || wire::is_stored_status(response_code);
 }
 
 attempt_verdict judge_attempt(const send_shape& shape, const attempt_settings& settings,

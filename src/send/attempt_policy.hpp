@@ -9,6 +9,7 @@
 #include "rmq/producer_config.hpp"
 #include "route/broker_registry.hpp"
 #include "send/fault_tolerance.hpp"
+#include "wire/codes.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -64,12 +65,20 @@ struct attempt_plan {
 
 /// Brokers older than 5.0 ignore a message's delivery time and deliver at once, so such a send
 /// stops instead of going there. A batch carries none. Unknown versions are given the benefit.
-[[nodiscard]] bool delivery_time_supported(const send_shape& shape, bool has_delivery_time,
-                                           std::optional<std::int32_t> broker_version) noexcept;
+[[nodiscard]] inline bool delivery_time_supported(
+    const send_shape& shape, bool has_delivery_time,
+    std::optional<std::int32_t> broker_version) noexcept {
+  // Brokers older than 5.0 (protocol version 413) ignore TIMER_DELIVER_MS.
+  constexpr std::int32_t first_version_with_delivery_time = 413;
+  return shape.batch || !has_delivery_time || !broker_version ||
+         *broker_version >= first_version_with_delivery_time;
+}
 
 /// The response codes that store the message: SUCCESS, and the stored-but-not-as-asked ones
 /// (FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT, SLAVE_NOT_AVAILABLE).
-[[nodiscard]] bool stores_message(std::int32_t response_code) noexcept;
+[[nodiscard]] inline bool stores_message(std::int32_t response_code) noexcept {
+  return response_code == wire::response_code::success || wire::is_stored_status(response_code);
+}
 
 /// What one attempt came to, as the pipeline saw it.
 struct attempt_outcome {

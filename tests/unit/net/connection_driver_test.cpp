@@ -99,6 +99,7 @@ struct fixture {
     });
   }
   ~fixture() {
+    if (!rl.call([&] { return conn != nullptr; })) return;  // a test destroyed it already
     rl.call([&] {
       if (conn->current_state() != link_state::closed) conn->close([](void*) noexcept {}, nullptr);
     });
@@ -247,6 +248,26 @@ TEST_CASE("connection over memory: close after close_when_idle runs both callbac
   REQUIRE(f.book.done->wait());
   CHECK(f.book.close_order == std::vector<int>{1, 2});
   CHECK(f.book.requests[0].completions == 1);
+}
+
+TEST_CASE("connection over memory: a drain's callback may destroy a closed connection") {
+  fixture f("127.0.0.1:9876");
+  event closed;
+  f.rl.call([&] { f.wait_closed(&closed); });
+  REQUIRE(closed.wait());
+  int callbacks = 0;
+  std::pair<fixture*, int*> context{&f, &callbacks};
+  f.rl.call([&] {
+    f.conn->close_when_idle(
+        [](void* c) noexcept {
+          auto& [fx, n] = *static_cast<std::pair<fixture*, int*>*>(c);
+          ++*n;
+          fx->conn.reset();  // allowed from the last callback on: nothing touches it afterwards
+        },
+        &context);
+  });
+  CHECK(callbacks == 1);
+  CHECK(f.rl.call([&] { return f.conn == nullptr; }));
 }
 
 TEST_CASE("connection over memory: a waiter may close the connection from inside a failure") {
