@@ -234,6 +234,33 @@ TEST_CASE("connection over memory: close during a name resolution completes once
   }
 }
 
+namespace {
+event* idle_closed = nullptr;  // set by the trace hook below; one test at a time
+void note_idle_close(std::string_view, const net::link_step& step) noexcept {
+  if (step.event == net::link_event::idle_timeout && idle_closed != nullptr) idle_closed->set();
+}
+}  // namespace
+
+TEST_CASE("connection over memory: connected after its requests expired, it closes when idle") {
+  net::connection_options options;
+  options.idle_timeout = 1ms;
+  options.trace = &note_idle_close;
+  event closed_when_idle;
+  idle_closed = &closed_when_idle;
+  fixture f("broker-a:10911", options);
+  f.network.hold_resolve = true;
+  f.book.expect(1);
+  f.rl.call([&] {
+    REQUIRE_FALSE(f.conn->request(encoder(0), net::clock::now() + 1ms, f.book.waiter(0)));
+  });
+  REQUIRE(f.book.done->wait());  // expired while the name was being resolved
+  CHECK(f.book.requests[0].error == errc::timed_out);
+  f.rl.call([&] { f.network.answer_resolve(); });
+  CHECK(closed_when_idle.wait());  // nothing in flight: the idle timer closes the socket
+  CHECK(f.network.connects == 1);
+  idle_closed = nullptr;
+}
+
 TEST_CASE("connection over memory: close after close_when_idle runs both callbacks") {
   fixture f("127.0.0.1:9876");
   f.book.expect(3);
