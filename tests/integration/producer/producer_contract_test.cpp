@@ -422,7 +422,11 @@ TEST_CASE(
 }
 
 TEST_CASE("a broker's huge remark is bounded in the diagnostics") {
-  producer_fixture f(sim_with(1, sim::personality::v5));
+  // A 4 MiB response: under ThreadSanitizer on a busy machine it takes seconds to encode and
+  // parse, and the test is about its remark, not its speed.
+  rmq::producer_config config;
+  config.send_timeout = std::chrono::seconds(60);
+  producer_fixture f(sim_with(1, sim::personality::v5), config);
   f.sim.set_broker_faults("broker-a", {.error_code = rmq::wire::response_code::message_illegal,
                                        .error_remark = std::string(4 << 20, 'r')});
   std::error_code ec;
