@@ -32,20 +32,12 @@ __kernel_timespec to_timespec(clock::duration d) noexcept {
   return {static_cast<long long>(ns / 1'000'000'000), static_cast<long long>(ns % 1'000'000'000)};
 }
 
-#if defined(__SANITIZE_THREAD__)
-extern "C" void AnnotateNewMemory(const char* file, int line, const volatile void* mem,
-                                  unsigned long size);
-#endif
-
-// liburing maps a ring with raw system calls ThreadSanitizer does not see, so a new ring mapped
-// where a closed loop's ring was looks like memory that loop's thread shared with this one.
-// Tell it the mapping is new. Nothing in other builds.
-void forget_earlier_mappings([[maybe_unused]] const io_uring& ring) noexcept {
-#if defined(__SANITIZE_THREAD__)
-  AnnotateNewMemory(__FILE__, __LINE__, ring.sq.ring_ptr, ring.sq.ring_sz);
-  AnnotateNewMemory(__FILE__, __LINE__, ring.cq.ring_ptr, ring.cq.ring_sz);
-  AnnotateNewMemory(__FILE__, __LINE__, ring.sq.sqes, ring.sq.ring_entries * sizeof(io_uring_sqe));
-#endif
+// Held while a ring is mapped or unmapped. liburing does both with raw system calls, so a new
+// ring may reuse a closed ring's addresses with no ordering a race detector can see (the closed
+// loop may have been joined by a detached shutdown thread); the lock gives it that order.
+std::mutex& ring_mapping_mutex() noexcept {
+  static std::mutex m;
+  return m;
 }
 
 }  // namespace
@@ -159,6 +151,7 @@ void loop::stop_task::run(task* t, task::action a) noexcept {
 }
 
 void loop::setup_ring() {
+  const std::lock_guard mapping(ring_mapping_mutex());
   loop_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   io_uring_params params{};
   params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
@@ -186,7 +179,6 @@ void loop::setup_ring() {
     loop_thread_.store(std::thread::id{}, std::memory_order_relaxed);
     throw std::system_error(-r, std::system_category(), "io_uring_queue_init_params");
   }
-  forget_earlier_mappings(ring_);
   defer_taskrun_.store((params.flags & IORING_SETUP_DEFER_TASKRUN) != 0, std::memory_order_relaxed);
   if (!(params.features & IORING_FEAT_EXT_ARG)) {
     spdlog::warn("rmq io: kernel lacks IORING_FEAT_EXT_ARG; idle waits cost an extra enter");
@@ -210,7 +202,10 @@ void loop::read_clocks() noexcept {
 void loop::teardown_ring() noexcept {
   pools_.clear();
   default_pool_ = nullptr;
-  io_uring_queue_exit(&ring_);
+  {
+    const std::lock_guard mapping(ring_mapping_mutex());
+    io_uring_queue_exit(&ring_);
+  }
   ring_ = {};
   ring_ready_ = false;
 }
