@@ -52,7 +52,36 @@
 /// errc::backpressure_full at once when fail_fast_when_full is set. The time waited counts
 /// against the send's deadline.
 ///
-/// Cancellation. A send cannot be cancelled individually: it ends by its deadline or shutdown.
+/// Per-send timeout. Every send form takes an rmq::send_options: its `timeout` replaces
+/// producer_config::send_timeout for that send (Java's send(msg, timeout)); its `queue` or
+/// `selector` makes it an ordered send.
+///
+/// Cancellation (per operation, as Asio's own operations). An asynchronous send whose handler
+/// has a connected cancellation slot (asio::bind_cancellation_slot, a parallel group such as
+/// `co_await (producer.async_send(msg, use_awaitable) || timer.async_wait(use_awaitable))`, a
+/// coroutine's cancellation state) may be cancelled by emitting on that slot:
+/// - before its request is written — while it waits for back-pressure room, for the topic's
+///   route, for a connection, or deferred in the connection's write queue — any type
+///   (terminal, partial, total) removes it: it is never written, and completes at once with
+///   asio::error::operation_aborted;
+/// - after its request is written, terminal and partial cancellation complete it at once with
+///   operation_aborted: the broker's late response is read and dropped, the connection stays
+///   open, and the result's diagnostics say that the message may have been stored. Total
+///   cancellation is ignored once written (the send has had its side effect);
+/// - between attempts, a send on which a cancellation was emitted (any type) is not retried: it
+///   completes with operation_aborted (unless an earlier attempt stored it, see
+///   retry_another_broker_when_not_stored_ok).
+/// A send started off the loops that blocks its caller at a full gate sees the cancellation as
+/// soon as it is admitted, before anything is written. Oneway sends and batches follow the same
+/// rules; so does async_flush (any type ends the wait; the flush has no effect to undo). An
+/// async_shutdown has had its effect once started: terminal and partial cancellation complete
+/// its handler at once with operation_aborted while the shutdown goes on; total is ignored.
+/// The slot may be emitted on from the handler's executor (Asio's rule), any thread: an emit
+/// only records the request and posts it to the send's loop, and does nothing when the send has
+/// completed meanwhile. The send installs its slot handler in the initiating call and the
+/// completion clears it on the handler's side just before the handler runs; a send whose
+/// handler has no connected slot pays nothing for any of this. A cancellable send costs one
+/// small heap allocation.
 ///
 /// Object lifetimes (as Boost.MySQL documents them, per argument):
 /// - `const message& msg`, `std::span<const message> batch`: must stay alive and unchanged until
@@ -71,6 +100,7 @@
 #include "rmq/producer_config.hpp"
 #include "rmq/queue_selector.hpp"
 #include "rmq/send_error.hpp"
+#include "rmq/send_options.hpp"
 #include "rmq/send_result.hpp"
 
 #include <asio/any_io_executor.hpp>
@@ -175,14 +205,29 @@ class producer {
     return detail::initiate_send(*this, std::forward<Token>(token), nullptr,
                                  detail::send_kind::async, std::move(msg));
   }
+  /// Sends `msg` (which must outlive the send) with its own settings (send_options: timeout,
+  /// ordered queue or selector), taken over by the send.
+  template <class Token>
+  auto async_send(const message& msg, send_options options, Token&& token) {
+    return detail::initiate_send(*this, std::forward<Token>(token), &msg, detail::send_kind::async,
+                                 std::move(options));
+  }
+  /// The same, taking the message over.
+  template <class Token>
+  auto async_send(message&& msg, send_options options, Token&& token) {
+    return detail::initiate_send(*this, std::forward<Token>(token), nullptr,
+                                 detail::send_kind::async, std::move(msg), std::move(options));
+  }
   /// Ordered send to one explicit queue of the message's topic (copied): never changes queue
   /// (async retries the same queue). A queue of another topic fails with invalid_argument.
+  /// Shorthand for send_options{.queue = queue}.
   template <class Token>
   auto async_send(const message& msg, message_queue queue, Token&& token) {
     return detail::initiate_send(*this, std::forward<Token>(token), &msg, detail::send_kind::async,
                                  std::move(queue));
   }
   /// Ordered send to the queue `selector` picks (the selector is moved into the send).
+  /// Shorthand for send_options{.selector = selector}.
   template <class Token>
   auto async_send(const message& msg, queue_selector selector, Token&& token) {
     return detail::initiate_send(*this, std::forward<Token>(token), &msg, detail::send_kind::async,
@@ -200,6 +245,12 @@ class producer {
     return detail::initiate_send(*this, std::forward<Token>(token), nullptr,
                                  detail::send_kind::oneway, std::move(msg));
   }
+  /// Oneway with its own settings (an ordered oneway send goes to its queue, one attempt).
+  template <class Token>
+  auto async_send_oneway(const message& msg, send_options options, Token&& token) {
+    return detail::initiate_send(*this, std::forward<Token>(token), &msg, detail::send_kind::oneway,
+                                 std::move(options));
+  }
   /// SEND_BATCH_MESSAGE: messages of one topic in one request (Java batch rules). The span and
   /// the messages must stay alive until completion.
   template <class Token>
@@ -213,6 +264,18 @@ class producer {
     return detail::initiate_send(*this, std::forward<Token>(token), nullptr,
                                  detail::send_kind::async, std::move(batch));
   }
+  /// A batch with its own settings (an ordered batch goes to its one queue).
+  template <class Token>
+  auto async_send_batch(std::span<const message> batch, send_options options, Token&& token) {
+    return detail::initiate_send(*this, std::forward<Token>(token), nullptr,
+                                 detail::send_kind::async, batch, std::move(options));
+  }
+  /// The same, taking the batch over.
+  template <class Token>
+  auto async_send_batch(std::vector<message>&& batch, send_options options, Token&& token) {
+    return detail::initiate_send(*this, std::forward<Token>(token), nullptr,
+                                 detail::send_kind::async, std::move(batch), std::move(options));
+  }
 
   // --- blocking: the calling thread waits; on a loop thread they fail at once --------------
   /// Throws rmq::send_error on failure; its what() says what happened, like the Java message.
@@ -223,10 +286,17 @@ class producer {
   send_result send(const message& msg, const message_queue& queue, std::error_code& ec);
   /// Ordered send to the queue `selector` picks (called once, on a loop thread): one attempt.
   send_result send(const message& msg, const queue_selector& selector, std::error_code& ec);
+  /// As send(msg, ec), with its own settings (send_options: timeout, queue or selector).
+  send_result send(const message& msg, const send_options& options, std::error_code& ec);
   /// SEND_BATCH_MESSAGE: messages of one topic in one request (Java batch rules).
   send_result send_batch(std::span<const message> batch, std::error_code& ec);
+  /// The same, with its own settings.
+  send_result send_batch(std::span<const message> batch, const send_options& options,
+                         std::error_code& ec);
   /// One attempt, no response awaited: returns once the request is written (or failed).
   std::error_code send_oneway(const message& msg);
+  /// The same, with its own settings.
+  std::error_code send_oneway(const message& msg, const send_options& options);
 
   /// Blocking: the topic's queues as the route gives them (sorted like the Java client's list).
   std::error_code fetch_queues(const std::string& topic, std::vector<message_queue>& out);

@@ -117,15 +117,21 @@ class basic_connection final : private io::receiver {
   /// As request(), with an encoder the core may call later (connection_core::submit_deferrable).
   std::error_code request_deferrable(connection_core::deferred_encoder encode,
                                      clock::time_point deadline, response_waiter waiter,
-                                     request_kind kind = request_kind::two_way) {
+                                     request_kind kind = request_kind::two_way,
+                                     ticket* out = nullptr) {
     if (const std::error_code ec = admit()) return ec;
-    core_.submit_deferrable(encode, deadline, waiter, kind);
+    const ticket t = core_.submit_deferrable(encode, deadline, waiter, kind);
+    if (out != nullptr) *out = t;
     after_submit(deadline);
     return {};
   }
 
-  /// Completes a live request now with `reason` (see connection_core::cancel).
+  /// Completes a live request now with `reason` (see connection_core::cancel); its waiter runs
+  /// inline. A written request is abandoned: its late response is read and dropped, and the
+  /// connection stays open.
   bool cancel(ticket t, std::error_code reason) { return core_.cancel(t, reason); }
+  /// Where a request stands (connection_core::state_of).
+  [[nodiscard]] request_state state_of(ticket t) const noexcept { return core_.state_of(t); }
 
   /// Fails every pending request with shutting_down, closes the socket (or waits for a name
   /// resolution under way) and calls `done` once everything has completed — inline when

@@ -123,6 +123,13 @@ class connection_core {
   /// Completes a live request now with `reason` (usually operation_aborted). Unwritten, it is
   /// never written; written, it is abandoned. Returns false if it had already completed.
   bool cancel(ticket t, std::error_code reason);
+  /// Where a request stands: request_state::free once it has completed (or for a stale ticket).
+  /// deferred and queued requests have not reached the socket: cancelling them has no effect on
+  /// the peer; writing and written ones may have.
+  [[nodiscard]] request_state state_of(ticket t) const noexcept {
+    const std::uint32_t slot = table_.find(t.opaque);
+    return slot == request_table::npos ? request_state::free : table_[slot].state;
+  }
 
   // --- writer ------------------------------------------------------------------------------
   /// True when frames are pending and no send is in flight (prepare_write may still find that

@@ -37,6 +37,7 @@ class connection_pool {
   void close_all(std::function<void()> done);
 
   [[nodiscard]] std::size_t size() const noexcept { return live_.size(); }
+  [[nodiscard]] io::loop& loop() const noexcept { return loop_; }
   template <class F>
   void for_each(F&& f) const {
     for (const auto& [address, conn] : live_) f(*conn);

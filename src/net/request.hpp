@@ -38,12 +38,17 @@ class request_awaiter {
     waiting_ = waiting;
     // The encoder lives in this awaiter until the waiter runs, so the connection may encode
     // the frame later, once its pending buffer has room.
-    result_.error =
-        conn_.request_deferrable({&request_awaiter::encode, this}, deadline_,
-                                 {&request_awaiter::complete, this, prefetch_plan()}, kind_);
+    result_.error = conn_.request_deferrable({&request_awaiter::encode, this}, deadline_,
+                                             {&request_awaiter::complete, this, prefetch_plan()},
+                                             kind_, &ticket_);
     return !result_.error;  // refused at once: resume without suspending
   }
   response await_resume() const noexcept { return result_; }
+
+  /// While suspended: the connection and the ticket that cancel the request
+  /// (connection::cancel, connection::state_of).
+  [[nodiscard]] connection& target() const noexcept { return conn_; }
+  [[nodiscard]] connection::ticket ticket() const noexcept { return ticket_; }
 
   /// The encoder of the awaiter that is a waiter's context (for a waiter_prefetch state hook).
   static const std::remove_reference_t<Encode>& encoder_of(const void* context) noexcept {
@@ -75,6 +80,7 @@ class request_awaiter {
   request_kind kind_;
   std::coroutine_handle<> waiting_;
   response result_;
+  connection::ticket ticket_;
 };
 
 /// An encoder passed as an lvalue is kept by reference (it lives in the awaiting coroutine's

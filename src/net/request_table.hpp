@@ -118,6 +118,9 @@ class request_table {
   }
 
   [[nodiscard]] request_slot& operator[](std::uint32_t index) noexcept { return slots_[index]; }
+  [[nodiscard]] const request_slot& operator[](std::uint32_t index) const noexcept {
+    return slots_[index];
+  }
   [[nodiscard]] std::size_t size() const noexcept { return live_; }
   [[nodiscard]] bool empty() const noexcept { return live_ == 0; }
   [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }

@@ -3,6 +3,8 @@
 #include "rmq/error.hpp"
 #include "wire/codes.hpp"
 
+#include <asio/error.hpp>
+
 #include <algorithm>
 #include <random>
 
@@ -14,20 +16,104 @@ topic_routes::topic_routes(name_server_client& names, broker_registry& brokers,
 
 topic_routes::lookup topic_routes::get(std::string_view topic, net::clock::time_point deadline,
                                        publish_info_ptr& out) {
+  return lookup(*this, topic, deadline, out);
+}
+
+topic_routes::entry_node& topic_routes::entry_for(std::string_view topic,
+                                                  net::clock::time_point deadline) {
   auto it = entries_.find(topic);
-  if (it == entries_.end()) it = entries_.emplace(std::string(topic), entry{}).first;
+  if (it == entries_.end()) it = entries_.try_emplace(std::string(topic)).first;
   entry& e = it->second;
   if (e.info == nullptr && !e.querying) spawn(query(it->first, deadline));
-  return lookup(*it, out);
+  return *it;
+}
+
+topic_routes::lookup::lookup(topic_routes& owner, std::string_view topic,
+                             net::clock::time_point deadline, publish_info_ptr& out)
+    : owner_(owner), node_(owner.entry_for(topic, deadline)), out_(out) {
+  waiter_.deadline = deadline;
 }
 
 std::error_code topic_routes::lookup::await_resume() const {
+  switch (waiter_.left) {
+    case left_early::no:
+      break;
+    case left_early::timed_out:
+      return make_error_code(errc::timed_out);
+    case left_early::cancelled:
+      return make_error_code(asio::error::operation_aborted);
+    case left_early::shutting_down:
+      return make_error_code(errc::shutting_down);
+  }
   const entry& e = node_.second;
   if (e.info) {
     out_ = e.info;
     return {};
   }
   return e.last_error ? e.last_error : make_error_code(errc::no_route);
+}
+
+namespace {
+
+// Unlinks `w` from a singly linked list of waiters; false when it was not there.
+template <class Waiter>
+bool unlink(Waiter*& head, Waiter& w) noexcept {
+  for (Waiter** p = &head; *p != nullptr; p = &(*p)->next) {
+    if (*p == &w) {
+      *p = w.next;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+void topic_routes::lookup::abandon() noexcept {
+  if (!unlink(node_.second.waiters, waiter_)) return;
+  waiter_.left = left_early::cancelled;
+  waiter_.handle.resume();
+}
+
+void topic_routes::watch_deadline(entry_node& node, net::clock::time_point deadline) noexcept {
+  waiter_timer& timer = node.second.timer;
+  if (timer.armed()) {
+    if (timer.deadline() <= deadline) return;
+    pool_.loop().cancel_timer(timer);
+  }
+  timer.owner = this;
+  timer.node = &node;
+  pool_.loop().add_timer(timer, deadline);
+}
+
+void topic_routes::waiter_timer::fire(io::timer_node* t, std::error_code ec) noexcept {
+  auto& self = *static_cast<waiter_timer*>(t);
+  self.owner->end_due_waits(*self.node, ec);
+}
+
+void topic_routes::end_due_waits(entry_node& node, std::error_code ec) noexcept {
+  entry& e = node.second;
+  const net::clock::time_point now = net::clock::now();
+  waiter* due = nullptr;  // unlinked first, resumed after: a resumed send may start a new wait
+  net::clock::time_point next = net::clock::time_point::max();
+  for (waiter** p = &e.waiters; *p != nullptr;) {
+    waiter& w = **p;
+    if (ec || w.deadline <= now) {
+      *p = w.next;
+      w.left = ec ? left_early::shutting_down : left_early::timed_out;
+      w.next = due;
+      due = &w;
+    } else {
+      if (w.deadline < e.query_deadline) next = std::min(next, w.deadline);
+      p = &w.next;
+    }
+  }
+  if (next != net::clock::time_point::max()) watch_deadline(node, next);
+  while (due != nullptr) {
+    waiter* w = due;
+    due = w->next;  // read first: the resumed send may end and free its node
+    w->handle.resume();
+  }
 }
 
 publish_info_ptr topic_routes::cached(std::string_view topic) const {
@@ -38,6 +124,7 @@ publish_info_ptr topic_routes::cached(std::string_view topic) const {
 coro<void> topic_routes::query(std::string topic, net::clock::time_point deadline) {
   entry& e = entries_[topic];  // entries are never erased, so the reference stays valid
   e.querying = true;
+  e.query_deadline = deadline;
   route_reply reply = co_await names_.query_route(topic, deadline);
   std::error_code ec = reply.error;
   if (!ec && reply.response_code == wire::response_code::success) {
@@ -99,6 +186,7 @@ std::error_code topic_routes::publish(const std::string& topic, wire::topic_rout
 }
 
 void topic_routes::wake(entry& e) {
+  if (e.timer.armed()) pool_.loop().cancel_timer(e.timer);
   waiter* list = std::exchange(e.waiters, nullptr);
   while (list != nullptr) {
     waiter* next = list->next;  // the resumed coroutine may end and free its node

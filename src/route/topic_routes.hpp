@@ -5,6 +5,7 @@
 #pragma once
 
 #include "common/coro.hpp"
+#include "io/loop.hpp"
 #include "net/connection_pool.hpp"
 #include "rmq/message_queue.hpp"
 #include "route/broker_registry.hpp"
@@ -95,6 +96,8 @@ class topic_routes {
   /// Awaitable: the topic's publish info (into `out`), from the cache or (first use) from the
   /// NameServer; co_await yields the error. Errors: no_route (unknown topic and no auto-create
   /// route), no_name_server, timed_out, and the transport errors of the last NameServer tried.
+  /// A wait joins the topic's one query; it ends by `deadline` even when the query (started
+  /// with another deadline) goes on, and lookup::abandon ends it early.
   [[nodiscard]] lookup get(std::string_view topic, net::clock::time_point deadline,
                            publish_info_ptr& out);
   /// The cached publish info, or nullptr (then get() queries): lets a send skip the coroutine
@@ -116,15 +119,29 @@ class topic_routes {
   [[nodiscard]] std::size_t topics() const noexcept { return entries_.size(); }
 
  private:
+  /// Why a waiter left before its query ended.
+  enum class left_early : std::uint8_t { no, timed_out, cancelled, shutting_down };
   struct waiter {
     std::coroutine_handle<> handle;
     waiter* next = nullptr;
+    net::clock::time_point deadline{};
+    left_early left = left_early::no;
+  };
+  /// Ends the waits whose own deadline comes before their query's (one timer per topic, armed
+  /// at the earliest such deadline).
+  struct waiter_timer final : io::timer_node {
+    waiter_timer() noexcept : timer_node(&fire) {}
+    static void fire(io::timer_node* t, std::error_code ec) noexcept;
+    topic_routes* owner = nullptr;
+    entry_node* node = nullptr;
   };
   struct entry {
     publish_info_ptr info;
     bool querying = false;
+    net::clock::time_point query_deadline{};  ///< of the query running
     std::error_code last_error;
     waiter* waiters = nullptr;
+    waiter_timer timer;
   };
 
   /// Queries the topic's route, publishes it, and wakes the sends waiting for it (the outcome is
@@ -133,6 +150,12 @@ class topic_routes {
   [[nodiscard]] std::error_code publish(const std::string& topic, wire::topic_route_data route,
                                         bool from_default_topic);
   void wake(entry& e);
+  /// A waiter whose deadline comes before its query's joined `node`.
+  void watch_deadline(entry_node& node, net::clock::time_point deadline) noexcept;
+  /// The timer of `node` fired: ends the waits that are due, re-arms for the rest.
+  void end_due_waits(entry_node& node, std::error_code ec) noexcept;
+  /// The topic's entry, its query started when there is neither a route nor a query.
+  [[nodiscard]] entry_node& entry_for(std::string_view topic, net::clock::time_point deadline);
 
   name_server_client& names_;
   broker_registry& brokers_;
@@ -151,13 +174,18 @@ class topic_routes {
 };
 
 // The sends that find no route wait in a node of their own awaiter (in the caller's frame) for
-// the topic's one query: a burst of first sends allocates nothing per send. get() starts the
-// query (its own frame, shared by all) when none is running. Every waiter wakes when the query
-// ends, so the deadline of the send that started it bounds the wait of all (they share one send
-// timeout). Small on purpose: the awaiter takes room in every send's frame.
+// the topic's one query: a burst of first sends allocates nothing per send, and takes no frame
+// but its own. get() starts the query (its own frame, shared by all) when none is running. Every
+// waiter wakes when the query ends; one whose own deadline comes first (a send with a shorter
+// timeout than the send that started the query) leaves at that deadline, on the topic's timer.
+// Small on purpose: the awaiter takes room in every send's frame.
 class topic_routes::lookup {
  public:
-  lookup(entry_node& node, publish_info_ptr& out) noexcept : node_(node), out_(out) {}
+  /// As topic_routes::get (which only calls this).
+  lookup(topic_routes& owner, std::string_view topic, net::clock::time_point deadline,
+         publish_info_ptr& out);
+  lookup(const lookup&) = delete;
+  lookup& operator=(const lookup&) = delete;
 
   /// A route, or a query that ended already (perhaps at once: no NameServer to ask).
   [[nodiscard]] bool await_ready() const noexcept {
@@ -167,10 +195,18 @@ class topic_routes::lookup {
     waiter_.handle = h;
     waiter_.next = node_.second.waiters;
     node_.second.waiters = &waiter_;
+    if (waiter_.deadline < node_.second.query_deadline) {
+      owner_.watch_deadline(node_, waiter_.deadline);
+    }
   }
   [[nodiscard]] std::error_code await_resume() const;
 
+  /// Loop thread, while suspended: stops waiting (cancellation) and resumes the waiter inline,
+  /// which then sees asio::error::operation_aborted. The query goes on for the others.
+  void abandon() noexcept;
+
  private:
+  topic_routes& owner_;
   entry_node& node_;  // entries are never erased: the node outlives every wait
   publish_info_ptr& out_;
   waiter waiter_;

@@ -308,6 +308,16 @@ bool admission_gate::acquire_awaiter::await_suspend(std::coroutine_handle<> h) n
   return true;
 }
 
+void admission_gate::cancel(acquire_awaiter& awaiter, std::error_code why) noexcept {
+  pending done;
+  {
+    std::lock_guard lock(mutex_);
+    if (!awaiter.queued_) return;  // decided already: its resumption is queued
+    remove_locked(awaiter, why, done);
+  }
+  dispatch(done);
+}
+
 void admission_gate::acquire_awaiter::deadline_timer::fire(io::timer_node* t,
                                                            std::error_code ec) noexcept {
   acquire_awaiter& self = static_cast<deadline_timer*>(t)->owner;

@@ -61,6 +61,11 @@ class admission_gate {
   [[nodiscard]] acquire_awaiter acquire_async(io::loop& loop, std::size_t bytes,
                                               io::clock::time_point deadline) noexcept;
 
+  /// Loop thread of the awaiter's loop, while it is suspended: ends its wait with `why` (its
+  /// resumption is queued on the loop, as for any other end). Nothing when it has been admitted
+  /// or ended already.
+  void cancel(acquire_awaiter& awaiter, std::error_code why) noexcept;
+
   /// Any thread. Gives back one admitted send of `bytes`, then admits queued waiters in FIFO
   /// order while they fit. One RMW and one load when nobody waits.
   void release(std::size_t bytes) noexcept;

@@ -40,6 +40,9 @@ attempt_verdict judge_attempt(const send_shape& shape, const attempt_settings& s
     case attempt_outcome::kind::written:
       // Oneway: written, no response; nothing learnt of the broker.
       return {next_step::stop_with_result, {}, std::nullopt};
+    case attempt_outcome::kind::cancelled:
+      // The user's decision, not the broker's fault: it ends the send and counts nowhere.
+      return {next_step::stop_with_error, outcome.error, std::nullopt};
     case attempt_outcome::kind::answered:
       break;
   }

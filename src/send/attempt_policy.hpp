@@ -11,6 +11,8 @@
 #include "send/fault_tolerance.hpp"
 #include "wire/codes.hpp"
 
+#include <asio/error.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -86,6 +88,7 @@ struct attempt_outcome {
     transport_failed,  ///< no response: `error` says why (timeout, connection lost, ...)
     written,           ///< oneway: the request was written, no response is awaited
     answered,          ///< the broker answered with `response_code`
+    cancelled,         ///< the user cancelled the send while this attempt waited (never retried)
   };
   kind what = kind::answered;
   std::error_code error;           ///< transport_failed
@@ -97,6 +100,9 @@ struct attempt_outcome {
   }
   [[nodiscard]] static attempt_outcome write_done() noexcept {
     return {kind::written, {}, 0, true};
+  }
+  [[nodiscard]] static attempt_outcome cancelled() noexcept {
+    return {kind::cancelled, make_error_code(asio::error::operation_aborted), 0, true};
   }
   [[nodiscard]] static attempt_outcome response(std::int32_t code,
                                                 bool header_valid = true) noexcept {

@@ -1,6 +1,40 @@
 #include "send/loop_sender.hpp"
 
+#include <asio/error.hpp>
+
 #include <algorithm>
+
+namespace rmq::detail {
+
+void cancel_link::request(std::uint32_t type) noexcept {
+  requested.fetch_or(type, std::memory_order_seq_cst);
+  // Not handed to a loop yet: the send sees `requested` when it starts there (the target is
+  // stored before the send is handed over, so one of the two sees the other).
+  send::loop_sender* loop = target.load(std::memory_order_seq_cst);
+  if (loop == nullptr || queued.exchange(true, std::memory_order_seq_cst)) return;
+  refs.fetch_add(1, std::memory_order_relaxed);  // the queued run's
+  const std::lock_guard lock(hub->mutex);
+  if (hub->open) {
+    loop->loop().post(*this);  // never allocates; destroyed unrun if the loop has closed
+  } else {
+    queued.store(false, std::memory_order_relaxed);
+    release();
+  }
+}
+
+void cancel_link::release() noexcept {
+  if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+void cancel_link::run_on_loop(io::task* t, action a) noexcept {
+  auto* link = static_cast<cancel_link*>(t);
+  // Cleared before reading `requested`: an emit from now on posts again.
+  link->queued.store(false, std::memory_order_seq_cst);
+  if (a == action::run) link->target.load(std::memory_order_relaxed)->cancel(*link);
+  link->release();
+}
+
+}  // namespace rmq::detail
 
 namespace rmq::send {
 namespace {
@@ -83,7 +117,7 @@ void loop_sender::start() {
 }
 
 void loop_sender::run(send_op& op, bool initiating) {
-  op.deadline = op.started + settings_.config.send_timeout;
+  if (op.cancel != nullptr) op.cancel->op = &op;  // the pipeline looks at what it requested
   op.epoch = epoch_;
   ++running_in_epoch_;
   ++running_;
@@ -99,6 +133,12 @@ void loop_sender::run(send_op& op, bool initiating) {
 }
 
 void loop_sender::complete(send_op& op, std::error_code ec, send_result& result) {
+  if (detail::cancel_link* link = op.cancel) {
+    // Finished: a cancellation that runs from now on finds nothing to do.
+    link->op = nullptr;
+    link->waits_on(detail::cancel_wait::none, nullptr);
+    link->release();
+  }
   if (&op == initiating_) {
     op.completion->complete_later(ec, &result);  // never inside the user's initiating call
   } else {
@@ -111,6 +151,10 @@ void loop_sender::complete(send_op& op, std::error_code ec, send_result& result)
   note_finished_epoch(op);
   ops_.release(&op);
   if (--running_ == 0 && drained_) std::exchange(drained_, {}).resume();
+}
+
+void loop_sender::cancel(detail::cancel_link& link) {
+  if (link.op != nullptr) pipeline_.cancel(*link.op, link.requested_now());
 }
 
 void loop_sender::note_finished_epoch(const send_op& op) noexcept {
@@ -158,17 +202,37 @@ void loop_sender::begin_shutdown(io::clock::time_point deadline, std::function<v
 
 // --- flush -------------------------------------------------------------------------------
 
-void flush_state::loop_done() noexcept {
-  if (pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+void flush_state::loop_done(bool timed_out, bool aborted) noexcept {
+  if (timed_out) timed_out_.store(true, std::memory_order_relaxed);
+  if (aborted) aborted_.store(true, std::memory_order_relaxed);
+  if (pending_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   std::error_code ec;
-  if (aborted.load(std::memory_order_relaxed)) {
+  if (aborted_.load(std::memory_order_relaxed)) {
     ec = make_error_code(errc::shutting_down);
-  } else if (timed_out.load(std::memory_order_relaxed)) {
+  } else if (timed_out_.load(std::memory_order_relaxed)) {
     ec = make_error_code(errc::timed_out);
   }
-  detail::error_completion* c = completion;
-  delete this;
-  c->complete(ec);
+  end_now(ec, false);
+}
+
+void flush_state::end_now(std::error_code ec, bool immediate) noexcept {
+  finish(ec, immediate);
+  release();
+}
+
+void flush_state::cancel(asio::cancellation_type type) noexcept {
+  // Nothing to undo: any type ends the wait; the loops' reports then find it finished.
+  if (type != asio::cancellation_type::none) {
+    finish(make_error_code(asio::error::operation_aborted), true);
+  }
+}
+
+void flush_state::finish(std::error_code ec, bool immediate) noexcept {
+  if (!finished_.exchange(true, std::memory_order_acq_rel)) completion_->complete(ec, immediate);
+}
+
+void flush_state::release() noexcept {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
 /// One loop's part of a flush: waits on this loop for the sends of epochs up to `epoch`.
@@ -177,8 +241,7 @@ struct loop_sender::flush_waiter final : io::timer_node {
       : timer_node(&fire), owner(s), state(st), epoch(e) {}
   static void fire(io::timer_node* t, std::error_code ec) noexcept {
     auto& self = *static_cast<flush_waiter*>(t);
-    if (ec) self.state.aborted.store(true, std::memory_order_relaxed);  // the loop stops
-    self.owner.end_flush_waiter(self, true);
+    self.owner.end_flush_waiter(self, true, static_cast<bool>(ec));  // ec: the loop stops
   }
   loop_sender& owner;
   flush_state& state;
@@ -188,7 +251,7 @@ struct loop_sender::flush_waiter final : io::timer_node {
 
 void loop_sender::flush(flush_state& state, io::clock::time_point deadline) {
   if (running_in_epoch_ == 0 && older_.empty()) {
-    state.loop_done();
+    state.loop_done(false, false);
     return;
   }
   // Close the current epoch: its sends now count in older_.
@@ -207,23 +270,22 @@ void loop_sender::check_flush_waiters() noexcept {
     flush_waiter* next = w->next;
     if (oldest > w->epoch) {
       loop_.cancel_timer(*w);
-      end_flush_waiter(*w, false);
+      end_flush_waiter(*w, false, false);
     }
     w = next;
   }
 }
 
-void loop_sender::end_flush_waiter(flush_waiter& w, bool timed_out) noexcept {
+void loop_sender::end_flush_waiter(flush_waiter& w, bool timed_out, bool aborted) noexcept {
   for (flush_waiter** p = &flush_waiters_; *p != nullptr; p = &(*p)->next) {
     if (*p == &w) {
       *p = w.next;
       break;
     }
   }
-  if (timed_out) w.state.timed_out.store(true, std::memory_order_relaxed);
   flush_state& state = w.state;
   delete &w;
-  state.loop_done();
+  state.loop_done(timed_out, aborted);
 }
 
 }  // namespace rmq::send

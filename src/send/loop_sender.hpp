@@ -14,6 +14,7 @@
 #include "route/name_server_client.hpp"
 #include "route/topic_routes.hpp"
 #include "send/admission.hpp"
+#include "send/cancel_link.hpp"
 #include "send/fault_tolerance.hpp"
 #include "send/loop_counters.hpp"
 #include "send/loop_settings.hpp"
@@ -33,16 +34,36 @@
 
 namespace rmq::send {
 
-/// A flush of the whole producer: each loop reports once, the last one completes it.
-struct flush_state {
-  flush_state(detail::error_completion* c, std::size_t loops) noexcept
-      : completion(c), pending(loops) {}
-  detail::error_completion* completion;
-  std::atomic<std::size_t> pending;
-  std::atomic<bool> timed_out{false};
-  std::atomic<bool> aborted{false};
-  /// Any loop thread: this loop's part is done.
-  void loop_done() noexcept;
+/// A flush of the whole producer: each loop reports once, the last one completes it — unless a
+/// cancellation (any type) completed it first. References: the loops' reports together, and
+/// the cancellation slot's handler when there is one.
+class flush_state final : public detail::cancellable_operation {
+ public:
+  flush_state(detail::error_completion* c, bool cancellable) noexcept
+      : completion_(c), refs_(cancellable ? 2 : 1) {}
+
+  /// Before it is handed to the loops: how many will report.
+  void expect(std::size_t loops) noexcept { pending_.store(loops, std::memory_order_relaxed); }
+  /// Any loop thread: this loop's part is done (timed out: some send had not completed).
+  void loop_done(bool timed_out, bool aborted) noexcept;
+  /// Ends it now with `ec` (as if by post when `immediate`), unless it has ended; then drops
+  /// the loops' reference.
+  void end_now(std::error_code ec, bool immediate) noexcept;
+
+  void cancel(asio::cancellation_type type) noexcept override;
+  void release() noexcept override;
+
+ private:
+  ~flush_state() = default;
+  /// Completes the handler once, whoever gets here first.
+  void finish(std::error_code ec, bool immediate) noexcept;
+
+  detail::error_completion* completion_;
+  std::atomic<std::uint32_t> refs_;
+  std::atomic<std::size_t> pending_{0};
+  std::atomic<bool> timed_out_{false};
+  std::atomic<bool> aborted_{false};
+  std::atomic<bool> finished_{false};
 };
 
 class loop_sender {
@@ -68,6 +89,8 @@ class loop_sender {
   /// user's completion (posted when the send ends inside its initiating call) and takes the op
   /// back.
   void complete(send_op& op, std::error_code ec, send_result& result);
+  /// Loop thread: the cancellation `link` carries reaches its send (if it is still running).
+  void cancel(detail::cancel_link& link);
 
   [[nodiscard]] io::loop& loop() noexcept { return loop_; }
   [[nodiscard]] bool on_loop_thread() const noexcept { return loop_.running_in_this_thread(); }
@@ -93,7 +116,7 @@ class loop_sender {
   void note_finished_epoch(const send_op& op) noexcept;
   struct flush_waiter;
   void check_flush_waiters() noexcept;
-  void end_flush_waiter(flush_waiter& w, bool timed_out) noexcept;
+  void end_flush_waiter(flush_waiter& w, bool timed_out, bool aborted) noexcept;
 
   loop_settings settings_;
   io::loop loop_;

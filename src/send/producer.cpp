@@ -8,6 +8,7 @@
 #include "wire/uniq_key.hpp"
 #include "wire/validation.hpp"
 
+#include <asio/error.hpp>
 #include <asio/system_executor.hpp>
 #include <spdlog/spdlog.h>
 
@@ -15,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -239,6 +241,8 @@ std::error_code producer_config::validate() const {
 // --- impl --------------------------------------------------------------------------------------
 
 class detail::producer_impl {
+  friend struct detail::producer_access;
+
  public:
   /// The producer's life. Calls read it without a lock; transitions take mutex_.
   enum class state : std::uint8_t {
@@ -252,8 +256,13 @@ class detail::producer_impl {
 
   explicit producer_impl(producer_config config) : config_(std::move(config)) {}
   ~producer_impl() {
-    // shutdown() ran (or start() never succeeded): nothing still runs on the loops.
+    // shutdown() ran (or start() never succeeded): nothing still runs on the loops. A
+    // cancellation emitted from now on (a handler not yet run) has no loop to go to.
+    const std::lock_guard lock(cancel_hub_->mutex);
+    cancel_hub_->open = false;
   }
+
+  detail::cancel_link* make_cancel_link() { return new detail::cancel_link(cancel_hub_); }
 
   std::error_code start() {
     std::lock_guard lock(mutex_);
@@ -330,8 +339,18 @@ class detail::producer_impl {
     }
   }
 
+  /// The send's budget: its own timeout (send_options), or the configured one.
+  std::chrono::milliseconds budget_of(const detail::send_request& request) const noexcept {
+    return request.timeout.count() != 0 ? request.timeout : config_.send_timeout;
+  }
+
   /// Checks the message (or batch) and adds up the body bytes the gate must admit.
   std::error_code validate(const detail::send_request& request, std::size_t& bytes) const {
+    // As producer_config bounds send_timeout: 1 ms..1 h (0: the configured one).
+    if (request.timeout.count() < 0 || request.timeout > std::chrono::hours(1) ||
+        request.conflicting_target) {
+      return make_error_code(errc::invalid_argument);
+    }
     wire::validation_limits limits;
     limits.max_message_size = config_.max_message_size;
     if (!request.batch.empty()) {
@@ -358,30 +377,36 @@ class detail::producer_impl {
     }
     if (ec) {
       if (request.msg != nullptr) failure.queue.topic = request.msg->topic();
+      if (request.cancel != nullptr) request.cancel->release();  // the send's reference
       completion->complete_later(ec, &failure);
       return;
     }
     if (auto* local = static_cast<send::loop_sender*>(scope.local_loop)) {
       // On a loop thread already: no hop, no allocation, the loop's clock reading; admitted by
       // the pipeline (it may suspend there, never block).
+      if (request.cancel != nullptr) request.cancel->target.store(local);
       send::send_op& op = *local->acquire_op();
-      adopt(op, completion, request, local->loop().now());
+      adopt(op, completion, request, local->loop().now(), budget_of(request));
       op.bytes = bytes;
       local->run(op, true);
       return;
     }
     // Another thread: admitted here, blocking this thread while the producer is full; the
-    // wait counts against the send's deadline.
+    // wait counts against the send's deadline. Chosen first, so that a cancellation emitted
+    // meanwhile finds the loop the send will run on (it stops there before any write).
+    send::loop_sender& chosen = next_loop();
+    if (request.cancel != nullptr) request.cancel->target.store(&chosen);
     const io::clock::time_point started = io::clock::now();
-    ec = admission_->acquire_blocking(bytes, started + config_.send_timeout);
+    ec = admission_->acquire_blocking(bytes, started + budget_of(request));
     if (ec) {
       failure.queue.topic = request.msg->topic();
+      if (request.cancel != nullptr) request.cancel->release();
       completion->complete_later(ec, &failure);
       return;
     }
-    send::loop_sender& chosen = next_loop();
     // A foreign thread may not touch the loop's pools: the request travels in its own node.
-    auto* posted = new posted_send(chosen, *admission_, completion, request, started, bytes);
+    auto* posted = new posted_send(chosen, *admission_, completion, request, started, bytes,
+                                   budget_of(request));
     chosen.loop().post(*posted);
   }
 
@@ -429,15 +454,15 @@ class detail::producer_impl {
     return {};
   }
 
-  void start_flush(const detail::call_scope& scope, detail::error_completion* completion,
+  void start_flush(const detail::call_scope& scope, send::flush_state* flush,
                    std::chrono::milliseconds timeout) {
     const state s = state_.load();
     if (!scope.running || s != state::running) {
-      completion->complete(
-          make_error_code(s == state::created ? errc::not_started : errc::shutting_down), true);
+      flush->end_now(make_error_code(s == state::created ? errc::not_started : errc::shutting_down),
+                     true);
       return;
     }
-    auto* flush = new send::flush_state(completion, loops_.size());
+    flush->expect(loops_.size());
     const auto deadline = deadline_after(timeout);
     // Posted even to this thread's own loop: the completion never runs inside this call, and
     // every send handed to a loop before this call is ahead of the flush in its queue.
@@ -457,8 +482,15 @@ class detail::producer_impl {
  private:
   struct posted_send final : io::task {
     posted_send(send::loop_sender& s, send::admission_gate& gate, detail::send_completion* c,
-                detail::send_request& request, io::clock::time_point t, std::size_t b)
-        : io::task(&run), target_loop(s), admission(gate), completion(c), started(t), bytes(b) {
+                detail::send_request& request, io::clock::time_point t, std::size_t b,
+                std::chrono::milliseconds budget)
+        : io::task(&run),
+          target_loop(s),
+          admission(gate),
+          completion(c),
+          started(t),
+          bytes(b),
+          budget(budget) {
       // What the caller hands over moves into this node; the request then points into it.
       taken = request;
       if (request.owned != nullptr) {
@@ -486,13 +518,14 @@ class detail::producer_impl {
       if (a != action::run) {
         // Unreachable while shutdown keeps the loops up for calls in progress; kept correct.
         self->admission.release(self->bytes);
+        if (self->taken.cancel != nullptr) self->taken.cancel->release();
         send_result failure;
         failure.queue.topic = self->taken.msg->topic();
         self->completion->complete(make_error_code(errc::shutting_down), &failure);
         return;
       }
       send::send_op& op = *self->target_loop.acquire_op();
-      adopt(op, self->completion, self->taken, self->started);
+      adopt(op, self->completion, self->taken, self->started, self->budget);
       op.bytes = self->bytes;
       op.admitted = true;
       self->target_loop.run(op, false);
@@ -502,6 +535,7 @@ class detail::producer_impl {
     detail::send_completion* completion;
     io::clock::time_point started;
     std::size_t bytes;
+    std::chrono::milliseconds budget;
     detail::send_request taken;
     std::optional<message> owned;
     std::vector<message> owned_batch;
@@ -511,10 +545,13 @@ class detail::producer_impl {
 
   /// Fills `op` from the request, taking over what the caller handed over.
   static void adopt(send::send_op& op, detail::send_completion* completion,
-                    detail::send_request& request, io::clock::time_point started) {
+                    detail::send_request& request, io::clock::time_point started,
+                    std::chrono::milliseconds budget) {
     op.completion = completion;
+    op.cancel = request.cancel;
     op.mode = request.kind;
     op.started = started;  // the budget counts from the user's call, hops included
+    op.deadline = started + budget;
     op.msg = request.msg;
     op.batch = request.batch;
     if (request.owned != nullptr) {
@@ -576,6 +613,41 @@ class detail::producer_impl {
     admission_->notify_when_idle(loops_.front()->loop(), drained_task_);
   }
 
+  /// Terminal or partial cancellation of an async_shutdown: its handler completes now with
+  /// operation_aborted (if it has not completed); the shutdown goes on.
+  void abandon_drain_waiter(detail::error_completion* completion) {
+    {
+      std::lock_guard lock(mutex_);
+      const auto it = std::find(drain_waiters_.begin(), drain_waiters_.end(), completion);
+      if (it == drain_waiters_.end()) return;  // completed already
+      drain_waiters_.erase(it);
+    }
+    completion->complete(make_error_code(asio::error::operation_aborted), true);
+  }
+
+  /// The slot handler's side of an async_shutdown: reaches the producer while it exists.
+  class shutdown_cancel final : public detail::cancellable_operation {
+   public:
+    shutdown_cancel(producer_impl& owner, detail::error_completion* completion)
+        : hub_(owner.cancel_hub_), owner_(owner), completion_(completion) {}
+    void cancel(asio::cancellation_type type) noexcept override {
+      // The shutdown has begun and cannot be undone: total cancellation is ignored.
+      if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) ==
+          asio::cancellation_type::none) {
+        return;
+      }
+      const std::lock_guard lock(hub_->mutex);
+      if (hub_->open) owner_.abandon_drain_waiter(completion_);
+    }
+    void release() noexcept override { delete this; }
+
+   private:
+    ~shutdown_cancel() = default;
+    std::shared_ptr<detail::cancel_hub> hub_;
+    producer_impl& owner_;
+    detail::error_completion* completion_;
+  };
+
   /// Loop thread: every send has completed.
   void on_drained() noexcept {
     std::vector<detail::error_completion*> waiters;
@@ -620,6 +692,7 @@ class detail::producer_impl {
   std::mutex join_mutex_;              // one joiner at a time
   std::vector<detail::error_completion*> drain_waiters_;
   std::atomic<std::size_t> loops_draining_{0};
+  std::shared_ptr<detail::cancel_hub> cancel_hub_ = std::make_shared<detail::cancel_hub>();
   drained_task drained_task_{*this};
 };
 
@@ -677,9 +750,19 @@ void detail::producer_access::start_shutdown(producer& p, error_completion* comp
   p.impl_->drain(completion, timeout);
 }
 
-void detail::producer_access::start_flush(const call_scope& scope, error_completion* completion,
+detail::cancellable_operation* detail::producer_access::prepare_flush(error_completion* completion,
+                                                                      bool cancellable) {
+  return new send::flush_state(completion, cancellable);
+}
+
+detail::cancellable_operation* detail::producer_access::shutdown_cancellation(
+    producer& p, error_completion* completion) {
+  return new detail::producer_impl::shutdown_cancel(*p.impl_, completion);
+}
+
+void detail::producer_access::start_flush(const call_scope& scope, cancellable_operation* flush,
                                           std::chrono::milliseconds timeout) {
-  scope.owner.impl_->start_flush(scope, completion, timeout);
+  scope.owner.impl_->start_flush(scope, static_cast<send::flush_state*>(flush), timeout);
 }
 
 std::error_code producer::flush(std::chrono::milliseconds timeout) {
@@ -689,7 +772,7 @@ std::error_code producer::flush(std::chrono::milliseconds timeout) {
   callback_completion done([&](std::error_code ec) { handoff.complete([&] { result = ec; }); });
   {
     const detail::call_scope scope(*this);
-    impl_->start_flush(scope, &done, timeout);
+    impl_->start_flush(scope, new send::flush_state(&done, false), timeout);
   }
   handoff.wait();
   return result;
@@ -725,6 +808,18 @@ const detail::completion_storage* detail::producer_access::completion_storage_fo
 void detail::producer_access::start_send(const call_scope& scope, send_completion* completion,
                                          send_request& request) {
   scope.owner.impl_->start_send(scope, completion, request);
+}
+
+detail::cancel_link* detail::producer_access::make_cancel_link(const call_scope& scope) {
+  return scope.owner.impl_->make_cancel_link();
+}
+
+detail::send_cancellation::~send_cancellation() {
+  link_->release();
+}
+
+void detail::send_cancellation::operator()(asio::cancellation_type type) const noexcept {
+  if (type != asio::cancellation_type::none) link_->request(static_cast<std::uint32_t>(type));
 }
 
 namespace {
@@ -794,6 +889,37 @@ send_result producer::send(const message& msg, const queue_selector& selector,
   request.kind = detail::send_kind::sync;
   request.selector = &copy;
   return blocking_send(*this, request, ec);
+}
+
+send_result producer::send(const message& msg, const send_options& options, std::error_code& ec) {
+  send_options copy = options;
+  detail::send_request request;
+  request.msg = &msg;
+  request.kind = detail::send_kind::sync;
+  describe(request, copy);
+  return blocking_send(*this, request, ec);
+}
+
+send_result producer::send_batch(std::span<const message> batch, const send_options& options,
+                                 std::error_code& ec) {
+  send_options copy = options;
+  detail::send_request request;
+  request.batch = batch;
+  request.msg = batch.empty() ? nullptr : &batch.front();
+  request.kind = detail::send_kind::sync;
+  describe(request, copy);
+  return blocking_send(*this, request, ec);
+}
+
+std::error_code producer::send_oneway(const message& msg, const send_options& options) {
+  send_options copy = options;
+  detail::send_request request;
+  request.msg = &msg;
+  request.kind = detail::send_kind::oneway;
+  describe(request, copy);
+  std::error_code ec;
+  (void)blocking_send(*this, request, ec);
+  return ec;
 }
 
 send_result producer::send_batch(std::span<const message> batch, std::error_code& ec) {

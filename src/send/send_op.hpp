@@ -64,6 +64,9 @@ struct send_op_extras {
 struct send_op {
   // --- the request, set by the initiating call --------------------------------------------
   detail::send_completion* completion = nullptr;
+  /// Non-null when the handler's cancellation slot is connected (cancel_link.hpp): the send
+  /// holds a reference until it completes.
+  detail::cancel_link* cancel = nullptr;
   const message* msg = nullptr;
   std::span<const message> batch;  ///< non-empty: SEND_BATCH_MESSAGE
   send_mode mode = send_mode::async;
@@ -106,6 +109,7 @@ struct send_op {
 
   void reset() noexcept {
     completion = nullptr;
+    cancel = nullptr;
     msg = nullptr;
     batch = {};
     ordered = false;

@@ -6,6 +6,9 @@
 #include "wire/codes.hpp"
 #include "wire/properties.hpp"
 
+#include <asio/cancellation_type.hpp>
+#include <asio/error.hpp>
+
 #include <algorithm>
 #include <exception>
 
@@ -73,9 +76,14 @@ send_pipeline::send_pipeline(const pipeline_parts& parts, loop_sender& owner)
 
 detached send_pipeline::run(send_op& op) {
   std::error_code ec;
+  if (cancel_requested(op)) [[unlikely]] {
+    // Cancelled before it reached this loop (a caller blocked at the gate, a posted send).
+    finish(op, make_error_code(asio::error::operation_aborted));
+    co_return;
+  }
   if (!op.admitted) {
     // Started on this loop: admitted here (off the loops, the caller's thread was admitted).
-    if (!gate_.try_acquire(op.bytes, ec)) ec = co_await wait_at_gate(op.bytes, op.deadline);
+    if (!gate_.try_acquire(op.bytes, ec)) ec = co_await wait_at_gate(op);
     if (ec) {
       finish(op, ec);
       co_return;
@@ -84,7 +92,14 @@ detached send_pipeline::run(send_op& op) {
   }
 
   route::publish_info_ptr info = routes_.cached(first_message(op).topic());
-  if (info == nullptr) ec = co_await routes_.get(first_message(op).topic(), op.deadline, info);
+  while (info == nullptr) {
+    // Waits in a node inside this frame (topic_routes::lookup), so that a burst of first sends
+    // takes no second frame each.
+    ec = co_await route_lookup(op, info);
+    // The query this send joined had a shorter deadline than this send's own (a per-send
+    // timeout): the rest of its budget goes to a query of its own.
+    if (ec != errc::timed_out || io::clock::now() >= op.deadline) break;
+  }
   attempt_sequence attempts;
   std::optional<std::size_t> fixed_queue;
   if (!ec) ec = prepare_body(op);
@@ -106,6 +121,10 @@ detached send_pipeline::run(send_op& op) {
     const io::clock::time_point now =
         std::exchange(body_work, false) ? io::clock::now() : std::max(loop_.now(), op.started);
     if (!attempts.may_attempt(now, op.deadline)) break;
+    if (cancel_requested(op)) [[unlikely]] {
+      attempts.stop(make_error_code(asio::error::operation_aborted));  // never retried
+      break;
+    }
     if (attempts.is_retry()) counters_.retries.bump();
     const route::publish_queue queue = pick_queue(*info, fixed_queue, attempts.last_broker(), now);
     op.attempts = attempts.begin(queue.broker);
@@ -136,9 +155,52 @@ send_shape send_pipeline::shape_of(const send_op& op) noexcept {
   return {op.mode, op.ordered, !op.batch.empty()};
 }
 
-coro<std::error_code> send_pipeline::wait_at_gate(std::size_t bytes,
-                                                  io::clock::time_point deadline) {
-  co_return co_await gate_.acquire_async(loop_, bytes, deadline);
+coro<std::error_code> send_pipeline::wait_at_gate(send_op& op) {
+  admission_gate::acquire_awaiter admission = gate_.acquire_async(loop_, op.bytes, op.deadline);
+  const cancel_point point(op, detail::cancel_wait::gate, &admission);
+  co_return co_await admission;
+}
+
+send_pipeline::route_awaiter send_pipeline::route_lookup(send_op& op,
+                                                         route::publish_info_ptr& info) {
+  return route_awaiter(op, routes_, first_message(op).topic(), info);
+}
+
+bool send_pipeline::cancel_requested(const send_op& op) noexcept {
+  return op.cancel != nullptr && op.cancel->requested_now() != 0;
+}
+
+void send_pipeline::cancel(send_op& op, std::uint32_t type) {
+  detail::cancel_link& link = *op.cancel;
+  const std::error_code aborted = make_error_code(asio::error::operation_aborted);
+  // Each branch resumes the send inline (it completes, with operation_aborted, unless a
+  // response or the deadline got there first); nothing waits: the next step checks.
+  switch (link.where) {
+    case detail::cancel_wait::none:
+      return;
+    case detail::cancel_wait::gate:
+      gate_.cancel(*static_cast<admission_gate::acquire_awaiter*>(link.waiting), aborted);
+      return;
+    case detail::cancel_wait::route:
+      static_cast<route::topic_routes::lookup*>(link.waiting)->abandon();
+      return;
+    case detail::cancel_wait::request: {
+      const auto& attempt = *static_cast<const attempt_awaiter*>(link.waiting);
+      net::connection& conn = attempt.target();
+      const net::request_state state = conn.state_of(attempt.ticket());
+      if (state == net::request_state::free) return;
+      const bool reached_socket =
+          state == net::request_state::writing || state == net::request_state::written;
+      // Once written, only terminal and partial cancellation end it: total promises no side
+      // effect, and the broker may have stored the message already.
+      constexpr auto ends_written = static_cast<std::uint32_t>(asio::cancellation_type::terminal |
+                                                               asio::cancellation_type::partial);
+      if (reached_socket && (type & ends_written) == 0) return;
+      link.after_write = reached_socket;
+      conn.cancel(attempt.ticket(), aborted);
+      return;
+    }
+  }
 }
 
 std::error_code send_pipeline::prepare_body(send_op& op) {
@@ -323,7 +385,13 @@ bool send_pipeline::conclude_attempt(send_op& op, const route::topic_publish_inf
   // Views into the response frame, valid until the pipeline suspends again: read it now.
   wire::send_message_response_header header;
   const wire::command_view* frame = r.frame;
-  if (r.error) {
+  if (r.error == asio::error::operation_aborted && cancel_requested(op)) [[unlikely]] {
+    outcome = attempt_outcome::cancelled();
+    if (op.cancel->after_write) {
+      op.extras().diagnostics.remark =
+          "cancelled after its request was written: the broker may have stored the message";
+    }
+  } else if (r.error) {
     outcome = attempt_outcome::transport_failure(r.error);
   } else if (op.mode == send_mode::oneway) {
     outcome = attempt_outcome::write_done();

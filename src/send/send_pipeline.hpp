@@ -10,6 +10,7 @@
 #include "route/topic_routes.hpp"
 #include "send/admission.hpp"
 #include "send/attempt_policy.hpp"
+#include "send/cancel_link.hpp"
 #include "send/fault_tolerance.hpp"
 #include "send/frame_prefetch.hpp"
 #include "send/loop_counters.hpp"
@@ -50,6 +51,9 @@ class send_pipeline {
   void start(send_op& op) { run(op); }
   /// Loop thread: completes `op` with `ec` without running it (the loop is closing).
   void fail(send_op& op, std::error_code ec) { finish(op, ec); }
+  /// Loop thread: a cancellation of `type` (asio::cancellation_type bits, accumulated) reached
+  /// the running send `op`: it ends what the send waits on now, by the rules in producer.hpp.
+  void cancel(send_op& op, std::uint32_t type);
 
  private:
   /// The send, from admission to completion (send_pipeline.cpp explains what its frame holds).
@@ -57,8 +61,24 @@ class send_pipeline {
   [[nodiscard]] static const message& first_message(const send_op& op) noexcept;
   [[nodiscard]] static send_shape shape_of(const send_op& op) noexcept;
   /// The gate's slow path: waits for room (a frame of its own, only while the gate is full).
-  [[nodiscard]] coro<std::error_code> wait_at_gate(std::size_t bytes,
-                                                   io::clock::time_point deadline);
+  [[nodiscard]] coro<std::error_code> wait_at_gate(send_op& op);
+  /// A cancellation was emitted on the send's handler (any type).
+  [[nodiscard]] static bool cancel_requested(const send_op& op) noexcept;
+  /// While a cancellable send waits somewhere, the link knows where (cancel_link::waits_on).
+  class cancel_point {
+   public:
+    cancel_point(send_op& op, detail::cancel_wait where, void* awaiter) noexcept : op_(op) {
+      if (op_.cancel != nullptr) op_.cancel->waits_on(where, awaiter);
+    }
+    ~cancel_point() {
+      if (op_.cancel != nullptr) op_.cancel->waits_on(detail::cancel_wait::none, nullptr);
+    }
+    cancel_point(const cancel_point&) = delete;
+    cancel_point& operator=(const cancel_point&) = delete;
+
+   private:
+    send_op& op_;
+  };
   /// UNIQ_KEY, properties and the body to send (compressed or a batch body) into the op.
   [[nodiscard]] std::error_code prepare_body(send_op& op);
 
@@ -99,13 +119,41 @@ class send_pipeline {
     using request_awaiter::request_awaiter;
     bool await_suspend(std::coroutine_handle<> waiting) {
       const net::request_awaiter<send_encoder>* awaiter = this;  // the waiter's context
-      attempt_prefetch& prefetch = encoder_of(awaiter).self.prefetch_;
+      const send_encoder& encoder = encoder_of(awaiter);
+      attempt_prefetch& prefetch = encoder.self.prefetch_;
       if (!prefetch.measured()) [[unlikely]] {
         prefetch.measure(awaiter, sizeof(*awaiter), waiting.address());
       }
+      if (encoder.op.cancel != nullptr) [[unlikely]] {
+        encoder.op.cancel->waits_on(detail::cancel_wait::request, this);
+      }
       return request_awaiter::await_suspend(waiting);
     }
+    net::response await_resume() const noexcept {
+      const send_encoder& encoder = encoder_of(this);
+      if (encoder.op.cancel != nullptr) [[unlikely]] {
+        encoder.op.cancel->waits_on(detail::cancel_wait::none, nullptr);
+      }
+      return request_awaiter::await_resume();
+    }
   };
+  /// A route miss: the topic's lookup, which a cancellable send names to its link while it
+  /// waits.
+  struct route_awaiter : route::topic_routes::lookup {
+    route_awaiter(send_op& o, route::topic_routes& routes, std::string_view topic,
+                  route::publish_info_ptr& info)
+        : lookup(routes, topic, o.deadline, info), op(o) {}
+    void await_suspend(std::coroutine_handle<> h) noexcept {
+      if (op.cancel != nullptr) op.cancel->waits_on(detail::cancel_wait::route, this);
+      lookup::await_suspend(h);
+    }
+    [[nodiscard]] std::error_code await_resume() const {
+      if (op.cancel != nullptr) op.cancel->waits_on(detail::cancel_wait::none, nullptr);
+      return lookup::await_resume();
+    }
+    send_op& op;
+  };
+  [[nodiscard]] route_awaiter route_lookup(send_op& op, route::publish_info_ptr& info);
   /// The state hook: fetches the op's lines, which conclude_attempt and finish read.
   static void prefetch_op(const void* context) noexcept;
   /// The awaitable of one attempt's request, built outside the coroutine so that only the

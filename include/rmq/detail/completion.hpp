@@ -15,7 +15,11 @@
 #include "rmq/send_result.hpp"
 
 #include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
+#include <asio/bind_allocator.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/execution.hpp>
 #include <asio/post.hpp>
@@ -59,11 +63,27 @@ template <class Executor>
 struct throws_on_error<asio::use_awaitable_t<Executor>> : std::true_type {};
 template <class Allocator>
 struct throws_on_error<asio::use_future_t<Allocator>> : std::true_type {};
+// A token wrapped in a binder completes as the token it wraps.
+template <class Token, class Executor>
+struct throws_on_error<asio::executor_binder<Token, Executor>> : throws_on_error<Token> {};
+template <class Token, class Slot>
+struct throws_on_error<asio::cancellation_slot_binder<Token, Slot>> : throws_on_error<Token> {};
+template <class Token, class Allocator>
+struct throws_on_error<asio::allocator_binder<Token, Allocator>> : throws_on_error<Token> {};
 
 template <class Token>
 using send_signature =
     std::conditional_t<throws_on_error<std::decay_t<Token>>::value,
                        void(std::exception_ptr, send_result), void(std::error_code, send_result)>;
+
+/// Removes what the operation installed in the handler's cancellation slot. Called on the
+/// handler's side (its executor), right before the handler runs: the slot belongs to that side,
+/// and the handler may install the next operation's handler in the same slot.
+template <class Handler>
+void clear_cancellation_slot(Handler& handler) noexcept {
+  auto slot = asio::get_associated_cancellation_slot(handler);
+  if (slot.is_connected()) slot.clear();
+}
 
 /// The outstanding-work guard of a handler's executor.
 template <class Handler, class Fallback>
@@ -94,6 +114,7 @@ struct handler_call {
   std::tuple<Args...> args;
 
   void operator()() {
+    clear_cancellation_slot(handler);
     std::apply([this](Args&... a) { std::move(handler)(std::move(a)...); }, args);
   }
 };
@@ -189,6 +210,7 @@ class handler_completion final : public send_completion {
   }
 
   static void invoke(Handler& handler, std::error_code ec, send_result&& result) {
+    clear_cancellation_slot(handler);
     if constexpr (Throws) {
       std::exception_ptr error = ec ? std::make_exception_ptr(send_error(ec, result)) : nullptr;
       std::move(handler)(std::move(error), std::move(result));

@@ -8,7 +8,9 @@
 #include "rmq/message.hpp"
 
 #include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
 #include <asio/async_result.hpp>
+#include <asio/cancellation_type.hpp>
 
 #include <chrono>
 #include <new>
@@ -39,6 +41,47 @@ class call_scope {
   bool running = false;        ///< the producer was running (loops up) at entry
 };
 
+/// The handler a cancellable send installs in its completion handler's cancellation slot. An
+/// emit only records the type and posts to the send's loop (src/send/cancel_link.hpp); the
+/// slot is cleared on the handler's side before the handler runs (completion.hpp).
+class send_cancellation {
+ public:
+  explicit send_cancellation(cancel_link* link) noexcept : link_(link) {}
+  ~send_cancellation();
+  send_cancellation(const send_cancellation&) = delete;
+  send_cancellation& operator=(const send_cancellation&) = delete;
+  void operator()(asio::cancellation_type type) const noexcept;
+
+ private:
+  cancel_link* link_;
+};
+
+/// An operation other than a send (flush) that a cancellation slot can reach: emitted from the
+/// handler's side, released when the slot is cleared.
+class cancellable_operation {
+ public:
+  /// Any thread (the handler's executor): a cancellation of `type` was emitted.
+  virtual void cancel(asio::cancellation_type type) noexcept = 0;
+  /// Drops the slot's reference.
+  virtual void release() noexcept = 0;
+
+ protected:
+  ~cancellable_operation() = default;
+};
+
+/// The slot handler of a cancellable_operation.
+class operation_cancellation {
+ public:
+  explicit operation_cancellation(cancellable_operation* op) noexcept : op_(op) {}
+  ~operation_cancellation() { op_->release(); }
+  operation_cancellation(const operation_cancellation&) = delete;
+  operation_cancellation& operator=(const operation_cancellation&) = delete;
+  void operator()(asio::cancellation_type type) const noexcept { op_->cancel(type); }
+
+ private:
+  cancellable_operation* op_;
+};
+
 /// What the inline initiations below reach inside the producer (defined with it).
 struct producer_access {
   [[nodiscard]] static producer_impl& state(producer& p) noexcept;
@@ -49,9 +92,17 @@ struct producer_access {
   [[nodiscard]] static asio::any_io_executor completion_executor(const call_scope& scope);
   static void start_send(const call_scope& scope, send_completion* completion,
                          send_request& request);
+  /// A new link for a send whose handler has a connected cancellation slot.
+  [[nodiscard]] static cancel_link* make_cancel_link(const call_scope& scope);
   static void start_shutdown(producer& p, error_completion* completion,
                              std::chrono::milliseconds timeout);
-  static void start_flush(const call_scope& scope, error_completion* completion,
+  /// What a cancellation slot reaches of async_shutdown's wait for `completion`.
+  [[nodiscard]] static cancellable_operation* shutdown_cancellation(producer& p,
+                                                                    error_completion* completion);
+  /// A flush that completes `completion`; `cancellable`: a slot handler will hold a reference.
+  [[nodiscard]] static cancellable_operation* prepare_flush(error_completion* completion,
+                                                            bool cancellable);
+  static void start_flush(const call_scope& scope, cancellable_operation* flush,
                           std::chrono::milliseconds timeout);
 };
 
@@ -61,6 +112,13 @@ template <class Handler, bool Throws>
 void start_send_with(producer& p, Handler&& handler, send_request& request,
                      std::bool_constant<Throws>) {
   const call_scope scope(p);
+  // A connected slot makes the send cancellable: its handler is installed here, on the
+  // handler's side, and cleared there before the handler runs.
+  auto slot = asio::get_associated_cancellation_slot(handler);
+  if (slot.is_connected()) {
+    request.cancel = producer_access::make_cancel_link(scope);
+    slot.template emplace<send_cancellation>(request.cancel);
+  }
   using completion_type = handler_completion<std::decay_t<Handler>, asio::any_io_executor, Throws>;
   const completion_storage* storage = producer_access::completion_storage_for(scope);
   void* block =
@@ -103,8 +161,13 @@ auto initiate_shutdown(producer& p, std::chrono::milliseconds timeout, Token&& t
   return asio::async_initiate<Token, void(std::error_code)>(
       [owner = &p](auto handler, std::chrono::milliseconds t) {
         const call_scope scope(*owner);
-        producer_access::start_shutdown(*owner, make_error_completion(std::move(handler), scope),
-                                        t);
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        error_completion* completion = make_error_completion(std::move(handler), scope);
+        if (slot.is_connected()) {
+          slot.template emplace<operation_cancellation>(
+              producer_access::shutdown_cancellation(*owner, completion));
+        }
+        producer_access::start_shutdown(*owner, completion, t);
       },
       token, timeout);
 }
@@ -115,7 +178,13 @@ auto initiate_flush(producer& p, std::chrono::milliseconds timeout, Token&& toke
   return asio::async_initiate<Token, void(std::error_code)>(
       [owner = &p](auto handler, std::chrono::milliseconds t) {
         const call_scope scope(*owner);
-        producer_access::start_flush(scope, make_error_completion(std::move(handler), scope), t);
+        // Installed before the flush starts: it may complete (posted) at once.
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        const bool cancellable = slot.is_connected();
+        cancellable_operation* flush = producer_access::prepare_flush(
+            make_error_completion(std::move(handler), scope), cancellable);
+        if (cancellable) slot.template emplace<operation_cancellation>(flush);
+        producer_access::start_flush(scope, flush, t);
       },
       token, timeout);
 }

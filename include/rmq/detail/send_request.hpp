@@ -5,7 +5,9 @@
 #include "rmq/message.hpp"
 #include "rmq/message_queue.hpp"
 #include "rmq/queue_selector.hpp"
+#include "rmq/send_options.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -14,6 +16,9 @@ namespace rmq::detail {
 
 /// How the user asked: it decides the retry budget and whether a response is awaited.
 enum class send_kind : std::uint8_t { async, sync, oneway };
+
+/// Joins a cancellable send to its handler's cancellation slot (src/send/cancel_link.hpp).
+struct cancel_link;
 
 /// One send as the initiating call describes it. The library takes over (moves from) `owned`,
 /// `owned_batch`, `queue` and `selector` before the call returns; `msg` and `batch` are the
@@ -25,7 +30,10 @@ struct send_request {
   std::vector<message>* owned_batch = nullptr;  ///< an rvalue batch the send takes over
   message_queue* queue = nullptr;               ///< ordered: the explicit queue
   queue_selector* selector = nullptr;           ///< ordered: the selector
+  std::chrono::milliseconds timeout{0};         ///< send_options::timeout (0: the producer's)
+  cancel_link* cancel = nullptr;  ///< the handler's slot is connected: the send's reference
   send_kind kind = send_kind::async;
+  bool conflicting_target = false;  ///< send_options named both a queue and a selector
 };
 
 // What an initiation's extra argument means for the request (the argument lives in the
@@ -39,6 +47,12 @@ inline void describe(send_request& r, message_queue& q) noexcept {
 }
 inline void describe(send_request& r, queue_selector& s) noexcept {
   r.selector = &s;
+}
+inline void describe(send_request& r, send_options& o) noexcept {
+  if (o.queue) r.queue = &*o.queue;
+  if (o.selector) r.selector = &o.selector;
+  r.conflicting_target = o.queue.has_value() && o.selector != nullptr;
+  r.timeout = o.timeout;
 }
 inline void describe(send_request& r, std::span<const message> b) noexcept {
   r.batch = b;

@@ -261,6 +261,33 @@ TEST_CASE("cancel completes once; a stale ticket is harmless") {
   rec.check_all_exactly_once();
 }
 
+TEST_CASE("state_of follows a request to the socket; cancel before it never writes it") {
+  using rmq::net::request_state;
+  connection_core core;
+  recorder rec;
+  const auto queued = core.submit(request_encoder(310, "queued"), t0 + 3s, rec.waiter_for(0));
+  const auto written = core.submit(request_encoder(310, "written"), t0 + 3s, rec.waiter_for(1));
+  CHECK(core.state_of(queued) == request_state::queued);
+  // Cancelled while queued: removed, never written.
+  CHECK(core.cancel(queued, make_error_code(std::errc::operation_canceled)));
+  CHECK(core.state_of(queued) == request_state::free);
+  const auto iov = core.prepare_write();
+  CHECK(core.state_of(written) == request_state::writing);
+  std::string sent;
+  for (const iovec& v : iov) sent.append(static_cast<const char*>(v.iov_base), v.iov_len);
+  core.commit_write(sent.size());
+  CHECK(core.state_of(written) == request_state::written);
+  const auto requests = decode_all(sent);
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].body == "written");
+  // Cancelled once written: abandoned; its late response is dropped and the core goes on.
+  CHECK(core.cancel(written, make_error_code(std::errc::operation_canceled)));
+  CHECK_FALSE(core.on_received(response_for(requests[0], "late")));
+  CHECK(core.counters().dropped_responses == 1);
+  rec.check_all_exactly_once();
+  CHECK(rec.errors[1] == std::errc::operation_canceled);
+}
+
 TEST_CASE("fail_all completes every request once and leaves the core reusable") {
   connection_core core;
   recorder rec;
@@ -425,6 +452,7 @@ TEST_CASE("a deferred request that expires or is cancelled is never encoded nor 
   const auto cancelled = core.submit_deferrable(encoders[2].ref(), t0 + 3s, rec.waiter_for(2));
   core.submit_deferrable(encoders[3].ref(), t0 + 3s, rec.waiter_for(3));
   CHECK(core.counters().deferred == 3);
+  CHECK(core.state_of(cancelled) == rmq::net::request_state::deferred);
 
   // A peer answering an opaque it was never sent does not complete the waiting request.
   wire::remoting_command bogus;

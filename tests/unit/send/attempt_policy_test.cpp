@@ -6,6 +6,7 @@
 #include "rmq/error.hpp"
 #include "wire/codes.hpp"
 
+#include <asio/error.hpp>
 #include <doctest/doctest.h>
 
 #include <string>
@@ -93,6 +94,11 @@ std::vector<row> outcome_table() {
 
   rows.push_back(
       {"written (oneway)", attempt_outcome::write_done(), false, expect::result, {}, std::nullopt});
+  // The user's cancellation: never retried, and not the broker's fault.
+  rows.push_back({"cancelled", attempt_outcome::cancelled(), false, expect::error,
+                  make_error_code(asio::error::operation_aborted), std::nullopt});
+  rows.push_back({"cancelled, retry when not stored OK", attempt_outcome::cancelled(), true,
+                  expect::error, make_error_code(asio::error::operation_aborted), std::nullopt});
   rows.push_back(
       {"SUCCESS", attempt_outcome::response(code::success), false, expect::result, {}, answered});
   rows.push_back({"SUCCESS, retry when not stored OK",
