@@ -71,17 +71,19 @@
 /// - between attempts, a send on which a cancellation was emitted (any type) is not retried: it
 ///   completes with operation_aborted (unless an earlier attempt stored it, see
 ///   retry_another_broker_when_not_stored_ok).
-/// A send started off the loops that blocks its caller at a full gate sees the cancellation as
-/// soon as it is admitted, before anything is written. Oneway sends and batches follow the same
-/// rules; so does async_flush (any type ends the wait; the flush has no effect to undo). An
-/// async_shutdown has had its effect once started: terminal and partial cancellation complete
-/// its handler at once with operation_aborted while the shutdown goes on; total is ignored.
-/// The slot may be emitted on from the handler's executor (Asio's rule), any thread: an emit
-/// only records the request and posts it to the send's loop, and does nothing when the send has
-/// completed meanwhile. The send installs its slot handler in the initiating call and the
-/// completion clears it on the handler's side just before the handler runs; a send whose
-/// handler has no connected slot pays nothing for any of this. A cancellable send costs one
-/// small heap allocation.
+/// A send started off the loops that blocks its caller at a full gate is woken by the emit and
+/// completes with operation_aborted (the call returns; the handler runs as if by post). Oneway
+/// sends and batches follow the same rules; so does async_flush (any type ends the wait; the flush
+/// has no effect to undo). An async_shutdown has had its effect once started: terminal and partial
+/// cancellation complete its handler at once with operation_aborted while the shutdown goes on;
+/// total is ignored. Emit on the handler's executor (Asio's rule for slots), whichever thread runs
+/// it — a user's io_context, a strand, the producer's loop: an emit only records the request and
+/// posts it to the send's loop (or wakes a caller blocked at the gate), and does nothing once the
+/// send has completed. A handler without an executor of its own (use_future's) completes on the
+/// loop thread: emit there, or only while the send surely has not completed. The send installs its
+/// slot handler in the initiating call and the completion clears it on the handler's side just
+/// before the handler runs; a send whose handler has no connected slot pays nothing for any of
+/// this. A cancellable send costs one small heap allocation.
 ///
 /// Object lifetimes (as Boost.MySQL documents them, per argument):
 /// - `const message& msg`, `std::span<const message> batch`: must stay alive and unchanged until
@@ -126,6 +128,7 @@ struct producer_stats {
   std::uint64_t timeouts = 0;              ///< sends that ran out of budget
   std::uint64_t in_flight = 0;             ///< sends admitted and not completed (whole producer)
   std::uint64_t in_flight_bytes = 0;       ///< their body bytes
+  std::uint64_t waiting_for_room = 0;      ///< sends waiting for room (blocked or suspended)
   std::uint64_t route_queries = 0;         ///< GET_ROUTEINFO_BY_TOPIC sent
   std::uint64_t frame_pool_fallbacks = 0;  ///< coroutine frames that had to come from the heap
   std::uint64_t slot_fallbacks = 0;        ///< completion handlers too large for a send slot
@@ -250,6 +253,12 @@ class producer {
   auto async_send_oneway(const message& msg, send_options options, Token&& token) {
     return detail::initiate_send(*this, std::forward<Token>(token), &msg, detail::send_kind::oneway,
                                  std::move(options));
+  }
+  /// The same, taking the message over.
+  template <class Token>
+  auto async_send_oneway(message&& msg, send_options options, Token&& token) {
+    return detail::initiate_send(*this, std::forward<Token>(token), nullptr,
+                                 detail::send_kind::oneway, std::move(msg), std::move(options));
   }
   /// SEND_BATCH_MESSAGE: messages of one topic in one request (Java batch rules). The span and
   /// the messages must stay alive until completion.

@@ -2,6 +2,8 @@
 
 #include "rmq/error.hpp"
 
+#include <asio/error.hpp>
+
 #include <algorithm>
 #include <cassert>
 
@@ -215,8 +217,8 @@ void admission_gate::dispatch(pending& done) noexcept {
 
 // ---- blocking callers ---------------------------------------------------------------------
 
-std::error_code admission_gate::acquire_blocking(std::size_t bytes,
-                                                 io::clock::time_point deadline) {
+std::error_code admission_gate::acquire_blocking(std::size_t bytes, io::clock::time_point deadline,
+                                                 blocking_cancel* cancel) {
   std::error_code ec;
   if (try_acquire(bytes, ec)) return ec;
   std::condition_variable wake;
@@ -225,7 +227,13 @@ std::error_code admission_gate::acquire_blocking(std::size_t bytes,
   pending done;
   {
     std::unique_lock lock(mutex_);
+    // Read under the mutex that cancel_blocking takes after setting it: either it finds our
+    // waiter queued below, or we see its request here.
+    if (cancel != nullptr && cancel->requested->load(std::memory_order_seq_cst) != 0) {
+      return make_error_code(asio::error::operation_aborted);
+    }
     if (!decide_locked(w, deadline, io::clock::now())) {
+      if (cancel != nullptr) cancel->waiting = &w;
       while (w.queued_) {
         if (deadline == io::clock::time_point::max()) {
           wake.wait(lock);
@@ -233,10 +241,21 @@ std::error_code admission_gate::acquire_blocking(std::size_t bytes,
           remove_locked(w, make_error_code(errc::timed_out), done);
         }
       }
+      if (cancel != nullptr) cancel->waiting = nullptr;
     }
   }
   dispatch(done);
   return w.result_;
+}
+
+void admission_gate::cancel_blocking(blocking_cancel& cancel) noexcept {
+  pending done;
+  {
+    std::lock_guard lock(mutex_);
+    if (cancel.waiting == nullptr || !cancel.waiting->queued_) return;
+    remove_locked(*cancel.waiting, make_error_code(asio::error::operation_aborted), done);
+  }
+  dispatch(done);
 }
 
 void admission_gate::close(std::error_code ec) {

@@ -49,9 +49,21 @@ class admission_gate {
   /// starts after a waiter was queued never overtakes it.
   [[nodiscard]] bool try_acquire(std::size_t bytes, std::error_code& ec) noexcept;
 
+  /// Lets another thread end one blocking acquire (cancel_blocking): the acquire names its
+  /// waiter here while it waits, and reads `requested` before it waits.
+  struct blocking_cancel {
+    const std::atomic<std::uint32_t>* requested = nullptr;  ///< non-zero: do not wait
+    waiter* waiting = nullptr;                              ///< guarded by the gate's mutex
+  };
+
   /// Any thread except a loop thread (it would stall that loop). Blocks until admitted (clear),
-  /// `deadline` passes (timed_out) or close() (its code). fail_fast: never blocks.
-  [[nodiscard]] std::error_code acquire_blocking(std::size_t bytes, io::clock::time_point deadline);
+  /// `deadline` passes (timed_out), close() (its code) or, with `cancel`, cancel_blocking()
+  /// (asio::error::operation_aborted). fail_fast: never blocks.
+  [[nodiscard]] std::error_code acquire_blocking(std::size_t bytes, io::clock::time_point deadline,
+                                                 blocking_cancel* cancel = nullptr);
+  /// Any thread, after `*cancel.requested` was set: ends the blocking acquire that waits with
+  /// `cancel` (operation_aborted), or makes the one about to wait return at once.
+  void cancel_blocking(blocking_cancel& cancel) noexcept;
 
   class acquire_awaiter;
   /// Loop thread of `loop` only: co_await gate.acquire_async(loop, bytes, deadline) →

@@ -19,6 +19,7 @@
 #pragma once
 
 #include "io/task.hpp"
+#include "send/admission.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -38,7 +39,8 @@ struct cancel_hub {
   bool open = true;  // guarded by mutex
 };
 
-/// What a cancellable send waits on when the cancellation runs on its loop.
+/// What a cancellable send waits on when the cancellation runs on its loop. (A caller blocked
+/// at a full gate off the loops is woken from the emitting thread instead.)
 enum class cancel_wait : std::uint8_t {
   none,     ///< running, or between steps: the next step sees the request
   gate,     ///< admission: an admission_gate::acquire_awaiter
@@ -47,8 +49,10 @@ enum class cancel_wait : std::uint8_t {
 };
 
 struct cancel_link final : io::task {
-  explicit cancel_link(std::shared_ptr<cancel_hub> h) noexcept
-      : task(&run_on_loop), hub(std::move(h)) {}
+  cancel_link(std::shared_ptr<cancel_hub> h, send::admission_gate& g) noexcept
+      : task(&run_on_loop), hub(std::move(h)), gate(g) {
+    blocked.requested = &requested;
+  }
 
   // --- any thread ----------------------------------------------------------------------------
   /// The slot's handler, the send until it completes, and a queued run on the loop.
@@ -59,6 +63,10 @@ struct cancel_link final : io::task {
   /// The loop the send runs on; set before the send is handed to it.
   std::atomic<send::loop_sender*> target{nullptr};
   std::shared_ptr<cancel_hub> hub;
+  /// The producer's gate, where a send started off the loops may block its caller (alive while
+  /// the hub is open).
+  send::admission_gate& gate;
+  send::admission_gate::blocking_cancel blocked;
 
   // --- loop thread ---------------------------------------------------------------------------
   send::send_op* op = nullptr;  ///< the send, from its start on the loop to its completion

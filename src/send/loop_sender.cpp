@@ -8,18 +8,17 @@ namespace rmq::detail {
 
 void cancel_link::request(std::uint32_t type) noexcept {
   requested.fetch_or(type, std::memory_order_seq_cst);
+  const std::lock_guard lock(hub->mutex);
+  if (!hub->open) return;  // the producer is gone: its sends have all completed
+  // A caller blocked at a full gate off the loops: woken now (it reads `requested` under the
+  // gate's mutex before it waits, so it either sees it or is found here).
+  gate.cancel_blocking(blocked);
   // Not handed to a loop yet: the send sees `requested` when it starts there (the target is
   // stored before the send is handed over, so one of the two sees the other).
   send::loop_sender* loop = target.load(std::memory_order_seq_cst);
   if (loop == nullptr || queued.exchange(true, std::memory_order_seq_cst)) return;
   refs.fetch_add(1, std::memory_order_relaxed);  // the queued run's
-  const std::lock_guard lock(hub->mutex);
-  if (hub->open) {
-    loop->loop().post(*this);  // never allocates; destroyed unrun if the loop has closed
-  } else {
-    queued.store(false, std::memory_order_relaxed);
-    release();
-  }
+  loop->loop().post(*this);  // never allocates; destroyed unrun if the loop has closed
 }
 
 void cancel_link::release() noexcept {

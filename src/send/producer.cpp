@@ -262,7 +262,11 @@ class detail::producer_impl {
     cancel_hub_->open = false;
   }
 
-  detail::cancel_link* make_cancel_link() { return new detail::cancel_link(cancel_hub_); }
+  /// nullptr when the send will fail at once (not running): there is nothing to cancel.
+  detail::cancel_link* make_cancel_link(const detail::call_scope& scope) {
+    if (!scope.running || admission_ == nullptr) return nullptr;
+    return new detail::cancel_link(cancel_hub_, *admission_);
+  }
 
   std::error_code start() {
     std::lock_guard lock(mutex_);
@@ -397,7 +401,9 @@ class detail::producer_impl {
     send::loop_sender& chosen = next_loop();
     if (request.cancel != nullptr) request.cancel->target.store(&chosen);
     const io::clock::time_point started = io::clock::now();
-    ec = admission_->acquire_blocking(bytes, started + budget_of(request));
+    ec = admission_->acquire_blocking(
+        bytes, started + budget_of(request),
+        request.cancel != nullptr ? &request.cancel->blocked : nullptr);
     if (ec) {
       failure.queue.topic = request.msg->topic();
       if (request.cancel != nullptr) request.cancel->release();
@@ -636,6 +642,9 @@ class detail::producer_impl {
           asio::cancellation_type::none) {
         return;
       }
+      // Once: after it, the completion may be gone and its address reused by another shutdown.
+      if (used_) return;
+      used_ = true;
       const std::lock_guard lock(hub_->mutex);
       if (hub_->open) owner_.abandon_drain_waiter(completion_);
     }
@@ -646,6 +655,7 @@ class detail::producer_impl {
     std::shared_ptr<detail::cancel_hub> hub_;
     producer_impl& owner_;
     detail::error_completion* completion_;
+    bool used_ = false;  // emits come from the handler's executor, one at a time
   };
 
   /// Loop thread: every send has completed.
@@ -811,7 +821,7 @@ void detail::producer_access::start_send(const call_scope& scope, send_completio
 }
 
 detail::cancel_link* detail::producer_access::make_cancel_link(const call_scope& scope) {
-  return scope.owner.impl_->make_cancel_link();
+  return scope.owner.impl_->make_cancel_link(scope);
 }
 
 detail::send_cancellation::~send_cancellation() {
@@ -999,6 +1009,7 @@ producer_stats producer::stats() const {
   if (const send::admission_gate* gate = impl_->admission()) {
     stats.in_flight = gate->sends();
     stats.in_flight_bytes = gate->bytes();
+    stats.waiting_for_room = gate->waiting();
   }
   stats.frame_pool_fallbacks = frame_pool::fallback_allocations();
   return stats;

@@ -93,6 +93,11 @@ detached send_pipeline::run(send_op& op) {
 
   route::publish_info_ptr info = routes_.cached(first_message(op).topic());
   while (info == nullptr) {
+    if (cancel_requested(op)) [[unlikely]] {
+      // Cancelled while its admission's resumption was queued: it never waits for the route.
+      ec = make_error_code(asio::error::operation_aborted);
+      break;
+    }
     // Waits in a node inside this frame (topic_routes::lookup), so that a burst of first sends
     // takes no second frame each.
     ec = co_await route_lookup(op, info);
@@ -122,7 +127,7 @@ detached send_pipeline::run(send_op& op) {
         std::exchange(body_work, false) ? io::clock::now() : std::max(loop_.now(), op.started);
     if (!attempts.may_attempt(now, op.deadline)) break;
     if (cancel_requested(op)) [[unlikely]] {
-      attempts.stop(make_error_code(asio::error::operation_aborted));  // never retried
+      stop_cancelled(op, attempts);  // never retried
       break;
     }
     if (attempts.is_retry()) counters_.retries.bump();
@@ -164,6 +169,18 @@ coro<std::error_code> send_pipeline::wait_at_gate(send_op& op) {
 send_pipeline::route_awaiter send_pipeline::route_lookup(send_op& op,
                                                          route::publish_info_ptr& info) {
   return route_awaiter(op, routes_, first_message(op).topic(), info);
+}
+
+void send_pipeline::stop_cancelled(send_op& op, attempt_sequence& attempts) {
+  if (attempts.made() > 0) {
+    // Its earlier attempt failed after the (total) cancellation was ignored: say what it was,
+    // for its request may have reached the broker.
+    op.extras().diagnostics.remark =
+        "cancelled before a retry; the last attempt (which may have stored the message) failed "
+        "with: " +
+        attempts.error().message();
+  }
+  attempts.stop(make_error_code(asio::error::operation_aborted));
 }
 
 bool send_pipeline::cancel_requested(const send_op& op) noexcept {
@@ -385,7 +402,7 @@ bool send_pipeline::conclude_attempt(send_op& op, const route::topic_publish_inf
   // Views into the response frame, valid until the pipeline suspends again: read it now.
   wire::send_message_response_header header;
   const wire::command_view* frame = r.frame;
-  if (r.error == asio::error::operation_aborted && cancel_requested(op)) [[unlikely]] {
+  if (cancel_requested(op) && r.error == asio::error::operation_aborted) [[unlikely]] {
     outcome = attempt_outcome::cancelled();
     if (op.cancel->after_write) {
       op.extras().diagnostics.remark =

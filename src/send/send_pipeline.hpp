@@ -62,6 +62,8 @@ class send_pipeline {
   [[nodiscard]] static send_shape shape_of(const send_op& op) noexcept;
   /// The gate's slow path: waits for room (a frame of its own, only while the gate is full).
   [[nodiscard]] coro<std::error_code> wait_at_gate(send_op& op);
+  /// Ends the attempts of a cancelled send (the last attempt's failure kept in the remark).
+  static void stop_cancelled(send_op& op, attempt_sequence& attempts);
   /// A cancellation was emitted on the send's handler (any type).
   [[nodiscard]] static bool cancel_requested(const send_op& op) noexcept;
   /// While a cancellable send waits somewhere, the link knows where (cancel_link::waits_on).
@@ -125,7 +127,8 @@ class send_pipeline {
         prefetch.measure(awaiter, sizeof(*awaiter), waiting.address());
       }
       if (encoder.op.cancel != nullptr) [[unlikely]] {
-        encoder.op.cancel->waits_on(detail::cancel_wait::request, this);
+        encoder.op.cancel->waits_on(detail::cancel_wait::request,
+                                    static_cast<attempt_awaiter*>(this));
       }
       return request_awaiter::await_suspend(waiting);
     }
@@ -144,7 +147,10 @@ class send_pipeline {
                   route::publish_info_ptr& info)
         : lookup(routes, topic, o.deadline, info), op(o) {}
     void await_suspend(std::coroutine_handle<> h) noexcept {
-      if (op.cancel != nullptr) op.cancel->waits_on(detail::cancel_wait::route, this);
+      if (op.cancel != nullptr) {
+        op.cancel->waits_on(detail::cancel_wait::route,
+                            static_cast<route::topic_routes::lookup*>(this));
+      }
       lookup::await_suspend(h);
     }
     [[nodiscard]] std::error_code await_resume() const {

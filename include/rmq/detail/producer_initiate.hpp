@@ -92,7 +92,8 @@ struct producer_access {
   [[nodiscard]] static asio::any_io_executor completion_executor(const call_scope& scope);
   static void start_send(const call_scope& scope, send_completion* completion,
                          send_request& request);
-  /// A new link for a send whose handler has a connected cancellation slot.
+  /// A new link for a send whose handler has a connected cancellation slot (nullptr when the
+  /// producer is not running: the send fails at once).
   [[nodiscard]] static cancel_link* make_cancel_link(const call_scope& scope);
   static void start_shutdown(producer& p, error_completion* completion,
                              std::chrono::milliseconds timeout);
@@ -112,22 +113,20 @@ template <class Handler, bool Throws>
 void start_send_with(producer& p, Handler&& handler, send_request& request,
                      std::bool_constant<Throws>) {
   const call_scope scope(p);
-  // A connected slot makes the send cancellable: its handler is installed here, on the
-  // handler's side, and cleared there before the handler runs.
   auto slot = asio::get_associated_cancellation_slot(handler);
-  if (slot.is_connected()) {
-    request.cancel = producer_access::make_cancel_link(scope);
-    slot.template emplace<send_cancellation>(request.cancel);
-  }
   using completion_type = handler_completion<std::decay_t<Handler>, asio::any_io_executor, Throws>;
   const completion_storage* storage = producer_access::completion_storage_for(scope);
   void* block =
       storage->allocate(storage->owner, sizeof(completion_type), alignof(completion_type));
-  producer_access::start_send(
-      scope,
-      new (block)
-          completion_type(std::move(handler), producer_access::completion_executor(scope), storage),
-      request);
+  send_completion* completion = new (block)
+      completion_type(std::move(handler), producer_access::completion_executor(scope), storage);
+  // A connected slot makes the send cancellable: its handler is installed here, on the
+  // handler's side, and cleared there before the handler runs.
+  if (slot.is_connected()) {
+    request.cancel = producer_access::make_cancel_link(scope);
+    if (request.cancel != nullptr) slot.template emplace<send_cancellation>(request.cancel);
+  }
+  producer_access::start_send(scope, completion, request);
 }
 
 /// The initiation of every asynchronous send: `extra` (a message or batch taken over, a queue,

@@ -17,6 +17,7 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 #include <doctest/doctest.h>
@@ -60,9 +61,11 @@ struct user_thread {
   asio::io_context context;
   asio::executor_work_guard<asio::io_context::executor_type> guard{context.get_executor()};
   std::thread thread{[this] { context.run(); }};
-  ~user_thread() {
+  ~user_thread() { join(); }
+  /// Lets the context finish what it holds (pending timers included) and joins its thread.
+  void join() {
     guard.reset();
-    thread.join();
+    if (thread.joinable()) thread.join();
   }
   /// Emits `type` on `signal` from the user's thread, and waits until it has.
   void emit(asio::cancellation_signal& signal, asio::cancellation_type type) {
@@ -140,7 +143,8 @@ TEST_CASE("a written send, cancelled (terminal), completes at once; the connecti
 
 TEST_CASE("partial cancellation ends a written send too; its late response is dropped") {
   producer_fixture f(sim_with(1, sim::personality::v4_9), long_budget_config());
-  f.sim.set_broker_faults("broker-a", {.latency_min = 300ms, .latency_max = 300ms});
+  // Answers long after the cancellation (which must not wait for it), well within the budget.
+  f.sim.set_broker_faults("broker-a", {.latency_min = 3s, .latency_max = 3s});
   user_thread user;
   const outcome o = cancel_written(f, user, asio::cancellation_type::partial);
   CHECK(o.ec == aborted);
@@ -170,9 +174,9 @@ TEST_CASE("a send cancelled while its written attempt fails is not retried") {
   producer_fixture f(sim_with(2, sim::personality::v4_9), config);
   // SYSTEM_ERROR is retried on another broker; the total cancellation, ignored while written,
   // stops the retry.
-  f.sim.set_broker_faults("*", {.latency_min = 200ms,
-                                .latency_max = 200ms,
-                                .error_code = rmq::wire::response_code::system_error});
+  f.sim.set_broker_faults(
+      "*",
+      {.latency_min = 3s, .latency_max = 3s, .error_code = rmq::wire::response_code::system_error});
   user_thread user;
   const outcome o = cancel_written(f, user, asio::cancellation_type::total);
   CHECK(o.ec == aborted);
@@ -215,6 +219,35 @@ TEST_CASE("a send waiting at a full gate is removed by any cancellation and neve
   }
 }
 
+TEST_CASE("a caller blocked off the loops at a full gate is woken by the cancellation") {
+  rmq::producer_config config = long_budget_config();
+  config.max_in_flight_sends = 1;
+  producer_fixture f(sim_with(1, sim::personality::v4_9), config);
+  f.sim.set_broker_faults("broker-a", {.silent = true});
+  user_thread user;
+  asio::cancellation_signal first_signal;
+  std::promise<outcome> first;
+  f.producer->async_send(sample("first"), callback_to(user, first_signal, first));
+  REQUIRE(wait_for_requests(f.sim, send_code, 1));
+  // Another thread starts the second send, and blocks in the call: the gate is full.
+  asio::cancellation_signal signal;
+  std::promise<outcome> second;
+  std::thread caller(
+      [&] { f.producer->async_send(sample("second"), callback_to(user, signal, second)); });
+  const auto limit = std::chrono::steady_clock::now() + well_before_budget;
+  while (f.producer->stats().waiting_for_room == 0 && std::chrono::steady_clock::now() < limit) {
+    std::this_thread::yield();
+  }
+  REQUIRE(f.producer->stats().waiting_for_room == 1);
+  user.emit(signal, asio::cancellation_type::total);
+  caller.join();  // the call returned
+  CHECK(second.get_future().get().ec == aborted);
+  CHECK(f.producer->stats().waiting_for_room == 0);
+  CHECK(f.sim.counters().broker_requests(send_code) == 1);  // never written
+  user.emit(first_signal, asio::cancellation_type::terminal);
+  CHECK(first.get_future().get().ec == aborted);
+}
+
 TEST_CASE("a send waiting for its route is removed by cancellation; the query goes on") {
   producer_fixture f(sim_with(1, sim::personality::v4_9), long_budget_config());
   f.sim.set_namesrv_faults({.silent = true});
@@ -229,11 +262,162 @@ TEST_CASE("a send waiting for its route is removed by cancellation; the query go
   CHECK(f.sim.counters().broker_requests(send_code) == 0);
 }
 
-TEST_CASE("every completion token honours its cancellation slot") {
+namespace {
+
+enum class token_kind { callback, awaitable, future, deferred };
+const char* name_of(token_kind k) {
+  switch (k) {
+    case token_kind::callback:
+      return "callback";
+    case token_kind::awaitable:
+      return "use_awaitable";
+    case token_kind::future:
+      return "use_future";
+    case token_kind::deferred:
+      return "deferred";
+  }
+  return "?";
+}
+
+struct token_outcome {
+  std::error_code ec;
+  std::string remark;
+};
+
+/// Starts a send on the producer's loop with `kind`'s token and `signal`'s slot; every emit on
+/// `signal` then happens on the loop too (the slot's side for all four).
+std::future<token_outcome> start_on_loop(rmq::producer& producer, token_kind kind,
+                                         asio::cancellation_signal& signal) {
+  auto done = std::make_shared<std::promise<token_outcome>>();
+  std::future<token_outcome> result = done->get_future();
+  auto from_error = [done](std::error_code ec, rmq::send_result r) {
+    done->set_value({ec, r.diagnostics.remark});
+  };
+  std::promise<void> started;
+  asio::post(producer.get_executor(), [&, kind, from_error, done] {
+    switch (kind) {
+      case token_kind::callback:
+        producer.async_send(sample(), asio::bind_cancellation_slot(signal.slot(), from_error));
+        break;
+      case token_kind::deferred: {
+        auto op = producer.async_send(sample(), asio::experimental::deferred);
+        std::move(op)(asio::bind_cancellation_slot(signal.slot(), from_error));
+        break;
+      }
+      case token_kind::awaitable:
+        asio::co_spawn(
+            producer.get_executor(),
+            [&producer]() -> asio::awaitable<rmq::send_result> {
+              // Every type reaches the send (a coroutine passes only terminal by default).
+              co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+              co_return co_await producer.async_send(sample(), asio::use_awaitable);
+            },
+            asio::bind_cancellation_slot(signal.slot(),
+                                         [done](std::exception_ptr e, rmq::send_result r) {
+                                           token_outcome o;
+                                           if (e) {
+                                             try {
+                                               std::rethrow_exception(e);
+                                             } catch (const rmq::send_error& error) {
+                                               o = {error.code(), error.diagnostics().remark};
+                                             }
+                                           }
+                                           done->set_value(o);
+                                         }));
+        break;
+      case token_kind::future: {
+        auto f = std::make_shared<std::future<rmq::send_result>>(producer.async_send(
+            sample(), asio::bind_cancellation_slot(signal.slot(), asio::use_future)));
+        std::thread([f, done] {
+          token_outcome o;
+          try {
+            f->get();
+          } catch (const rmq::send_error& error) {
+            o = {error.code(), error.diagnostics().remark};
+          }
+          done->set_value(o);
+        }).detach();
+        break;
+      }
+    }
+    started.set_value();
+  });
+  started.get_future().get();
+  return result;
+}
+
+void emit_on_loop(rmq::producer& producer, asio::cancellation_signal& signal,
+                  asio::cancellation_type type) {
+  std::promise<void> emitted;
+  asio::post(producer.get_executor(), [&] {
+    signal.emit(type);
+    emitted.set_value();
+  });
+  emitted.get_future().get();
+}
+
+constexpr token_kind every_token[] = {token_kind::callback, token_kind::awaitable,
+                                      token_kind::future, token_kind::deferred};
+
+}  // namespace
+
+TEST_CASE("every token, a silent broker: terminal cancellation of a written send") {
+  for (const token_kind kind : every_token) {
+    CAPTURE(name_of(kind));
+    producer_fixture f(sim_with(1, sim::personality::v4_9), long_budget_config());
+    f.sim.set_broker_faults("broker-a", {.silent = true});
+    asio::cancellation_signal signal;
+    std::future<token_outcome> done = start_on_loop(*f.producer, kind, signal);
+    REQUIRE(wait_for_requests(f.sim, send_code, 1));
+    emit_on_loop(*f.producer, signal, asio::cancellation_type::terminal);
+    REQUIRE(done.wait_for(well_before_budget) == std::future_status::ready);
+    const token_outcome o = done.get();
+    CHECK(o.ec == aborted);
+    CHECK(o.remark.find("may have stored") != std::string::npos);
+  }
+}
+
+TEST_CASE("every token, a slow broker: total cancellation of a written send is ignored") {
+  for (const token_kind kind : every_token) {
+    CAPTURE(name_of(kind));
+    producer_fixture f(sim_with(1, sim::personality::v4_9), long_budget_config());
+    f.sim.set_broker_faults("broker-a", {.latency_min = 200ms, .latency_max = 200ms});
+    asio::cancellation_signal signal;
+    std::future<token_outcome> done = start_on_loop(*f.producer, kind, signal);
+    REQUIRE(wait_for_requests(f.sim, send_code, 1));
+    emit_on_loop(*f.producer, signal, asio::cancellation_type::total);
+    const token_outcome o = done.get();
+    CHECK_FALSE(o.ec);
+    CHECK(f.sim.message_count() == 1);
+  }
+}
+
+TEST_CASE("every token, a full gate: partial cancellation removes the waiting send") {
+  for (const token_kind kind : every_token) {
+    CAPTURE(name_of(kind));
+    rmq::producer_config config = long_budget_config();
+    config.max_in_flight_sends = 1;
+    producer_fixture f(sim_with(1, sim::personality::v4_9), config);
+    f.sim.set_broker_faults("broker-a", {.silent = true});
+    asio::cancellation_signal blocker_signal;
+    std::future<token_outcome> blocker =
+        start_on_loop(*f.producer, token_kind::callback, blocker_signal);
+    REQUIRE(wait_for_requests(f.sim, send_code, 1));
+    asio::cancellation_signal signal;
+    std::future<token_outcome> done = start_on_loop(*f.producer, kind, signal);
+    emit_on_loop(*f.producer, signal, asio::cancellation_type::partial);
+    REQUIRE(done.wait_for(well_before_budget) == std::future_status::ready);
+    CHECK(done.get().ec == aborted);
+    CHECK(f.sim.counters().broker_requests(send_code) == 1);  // never written
+    emit_on_loop(*f.producer, blocker_signal, asio::cancellation_type::terminal);
+    CHECK(blocker.get().ec == aborted);
+  }
+}
+
+TEST_CASE("on a user's io_context: send || timer, and a batch") {
   producer_fixture f(sim_with(1, sim::personality::v4_9), long_budget_config());
   f.sim.set_broker_faults("broker-a", {.silent = true});
   user_thread user;
-  std::uint64_t written = 0;
 
   SUBCASE("use_awaitable: send || timer returns when the timer fires") {
     using namespace asio::experimental::awaitable_operators;
@@ -247,32 +431,9 @@ TEST_CASE("every completion token honours its cancellation slot") {
           winner.set_value(first.index());
         },
         asio::detached);
-    CHECK(winner.get_future().get() == 1);
-    written = 1;
-  }
-  SUBCASE("use_future") {
-    asio::cancellation_signal signal;
-    std::future<rmq::send_result> result = f.producer->async_send(
-        sample(), asio::bind_cancellation_slot(signal.slot(), asio::use_future));
-    REQUIRE(wait_for_requests(f.sim, send_code, 1));
-    signal.emit(asio::cancellation_type::terminal);  // the future's side: this thread
-    try {
-      (void)result.get();
-      FAIL("the cancelled send succeeded");
-    } catch (const rmq::send_error& e) {
-      CHECK(e.code() == aborted);
-    }
-    written = 1;
-  }
-  SUBCASE("deferred, then a callback with a slot") {
-    asio::cancellation_signal signal;
-    std::promise<outcome> done;
-    auto op = f.producer->async_send(sample(), asio::experimental::deferred);
-    std::move(op)(callback_to(user, signal, done));
-    REQUIRE(wait_for_requests(f.sim, send_code, 1));
-    user.emit(signal, asio::cancellation_type::terminal);
-    CHECK(done.get_future().get().ec == aborted);
-    written = 1;
+    auto index = winner.get_future();
+    REQUIRE(index.wait_for(well_before_budget) == std::future_status::ready);
+    CHECK(index.get() == 1);
   }
   SUBCASE("a batch") {
     asio::cancellation_signal signal;
@@ -283,7 +444,6 @@ TEST_CASE("every completion token honours its cancellation slot") {
     user.emit(signal, asio::cancellation_type::terminal);
     CHECK(done.get_future().get().ec == aborted);
   }
-  if (written != 0) CHECK(f.sim.counters().broker_requests(send_code) == written);
 }
 
 TEST_CASE("a oneway send waiting at the gate is cancelled before it is written") {
@@ -409,7 +569,7 @@ TEST_CASE("a shorter per-send timeout is kept while another send's route query r
 
 TEST_CASE("cancellations raced against completions: every send completes exactly once") {
   producer_fixture f(sim_with(2, sim::personality::v4_9));
-  f.sim.set_broker_faults("*", {.latency_min = 0us, .latency_max = 2ms});
+  f.sim.set_broker_faults("*", {.latency_min = 0us, .latency_max = 1ms});
   user_thread user;
   const std::size_t total = rmq::test::scaled(20000, 2000);
   constexpr std::size_t window = 256;
@@ -424,7 +584,7 @@ TEST_CASE("cancellations raced against completions: every send completes exactly
   std::atomic<std::size_t> completed{0};
   std::promise<void> all_done;
   std::mt19937 random(20261205);
-  // Everything on the user's thread: starts, emits (after a random 0-3 ms) and completions.
+  // Everything on the user's thread: starts, emits (after a random 0-5 ms) and completions.
   std::function<void(std::size_t)> start = [&](std::size_t i) {
     send_slot& s = *sends[i];
     f.producer->async_send(
@@ -458,6 +618,7 @@ TEST_CASE("cancellations raced against completions: every send completes exactly
   }
   CHECK(ok + cancelled == total);
   MESSAGE(ok << " succeeded, " << cancelled << " cancelled of " << total);
+  user.join();  // the last emits (on completed sends) run before the signals are destroyed
   CHECK(f.producer->flush(10s) == std::error_code{});
   CHECK(f.producer->stats().in_flight == 0);
 }

@@ -7,6 +7,7 @@
 #include "support/test_scale.hpp"
 #include "unit/io/io_test_support.hpp"
 
+#include <asio/error.hpp>
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -767,3 +768,36 @@ TEST_CASE("admission_gate: notify_when_idle posts its task once sends reach 0") 
 }
 
 }  // namespace
+
+TEST_CASE("admission_gate: a blocked caller is woken by cancel_blocking, once, in either order") {
+  admission_gate g(1, 1 << 20, false);
+  admit(g, 10);
+  std::atomic<std::uint32_t> requested{0};
+  admission_gate::blocking_cancel cancel{&requested};
+
+  // Requested while it waits: woken with operation_aborted, the gate unchanged.
+  auto blocked =
+      std::async(std::launch::async, [&] { return g.acquire_blocking(10, no_deadline, &cancel); });
+  REQUIRE(eventually([&] { return g.waiting() == 1; }));
+  requested = 1;
+  g.cancel_blocking(cancel);
+  REQUIRE(ready(blocked));
+  CHECK(blocked.get() == asio::error::operation_aborted);
+  CHECK(g.waiting() == 0);
+  CHECK(g.sends() == 1);
+  g.cancel_blocking(cancel);  // nothing waits: harmless
+
+  // Requested before it would wait: it does not.
+  CHECK(g.acquire_blocking(10, no_deadline, &cancel) == asio::error::operation_aborted);
+  CHECK(g.waiting() == 0);
+
+  // Not requested, room made: admitted as usual.
+  requested = 0;
+  auto admitted =
+      std::async(std::launch::async, [&] { return g.acquire_blocking(10, no_deadline, &cancel); });
+  REQUIRE(eventually([&] { return g.waiting() == 1; }));
+  g.release(10);
+  REQUIRE(ready(admitted));
+  CHECK_FALSE(admitted.get());
+  CHECK(g.sends() == 1);
+}
