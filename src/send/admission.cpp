@@ -148,7 +148,9 @@ void admission_gate::enqueue_locked(waiter& w) noexcept {
   }
   tail_ = &w;
   w.queued_ = true;
-  queued_.fetch_add(1, std::memory_order_relaxed);
+  // Release, paired with waiting()'s acquire: whoever sees the waiter sees what its caller did
+  // before it queued (e.g. installing a cancellation slot handler).
+  queued_.fetch_add(1, std::memory_order_release);
   // waiters_ already counts it (decide_locked).
 }
 

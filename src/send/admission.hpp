@@ -99,9 +99,10 @@ class admission_gate {
   [[nodiscard]] std::size_t bytes() const noexcept {
     return bytes_of(state_.load(std::memory_order_relaxed));
   }
-  /// Acquires queued (blocking and on loops).
+  /// Acquires queued (blocking and on loops). Acquire: seeing a waiter shows what its caller did
+  /// before it queued.
   [[nodiscard]] std::size_t waiting() const noexcept {
-    return queued_.load(std::memory_order_relaxed);
+    return queued_.load(std::memory_order_acquire);
   }
   [[nodiscard]] bool closed() const noexcept {
     return (state_.load(std::memory_order_relaxed) & closed_bit) != 0;
