@@ -60,4 +60,15 @@ inline void check_command_round_trip(const wire::command_view& view) {
   FUZZ_CHECK(redecoded.encode(view.type) == bytes);
 }
 
+/// A header decoder (decode_json_header, decode_binary_header) on arbitrary bytes: a header that
+/// decodes has the decoder's serialization and survives the round trip.
+template <class Decoder>
+void check_header_decoder(Decoder decode, wire::serialize_type type, std::string_view header) {
+  wire::decode_scratch scratch;
+  wire::command_view view;
+  if (decode(header, scratch, view)) return;
+  FUZZ_CHECK(view.type == type);
+  check_command_round_trip(view);
+}
+
 }  // namespace rmq::fuzz

@@ -8,10 +8,7 @@
 #include <cstdint>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  rmq::wire::decode_scratch scratch;
-  rmq::wire::command_view view;
-  if (rmq::wire::decode_json_header(rmq::fuzz::as_text(data, size), scratch, view)) return 0;
-  FUZZ_CHECK(view.type == rmq::wire::serialize_type::json);
-  rmq::fuzz::check_command_round_trip(view);
+  rmq::fuzz::check_header_decoder(rmq::wire::decode_json_header, rmq::wire::serialize_type::json,
+                                  rmq::fuzz::as_text(data, size));
   return 0;
 }
