@@ -148,15 +148,21 @@ TEST_CASE("sends racing shutdown from many threads each complete exactly once") 
   const int rounds = static_cast<int>(rmq::test::scaled(10, 3));
   for (int round = 0; round < rounds; ++round) {
     CAPTURE(round);
-    producer_fixture f(sim_with(2, sim::personality::v5));
+    // A small in-flight limit: callers also block at a full gate when shutdown comes, and the
+    // backlog shutdown drains stays small (the default 65,536 takes seconds under ASan).
+    rmq::producer_config config;
+    config.max_in_flight_sends = 1024;
+    producer_fixture f(sim_with(2, sim::personality::v5), config);
     constexpr int threads = 4;
     std::atomic<std::uint64_t> started{0}, completed{0}, twice{0};
-    std::atomic<bool> stop{false};
+    // `refused`: a send completed with shutting_down, so the race is over; senders stop rather
+    // than flood the closed producer with sends that can only be refused.
+    std::atomic<bool> stop{false}, refused{false};
     std::vector<std::thread> senders;
     for (int t = 0; t < threads; ++t) {
       senders.emplace_back([&, t] {
         const rmq::message msg = sample();
-        while (!stop.load()) {
+        while (!stop.load() && !refused.load()) {
           if (t % 2 == 0) {
             std::error_code ec;
             ++started;
@@ -166,10 +172,12 @@ TEST_CASE("sends racing shutdown from many threads each complete exactly once") 
           } else {
             auto once = std::make_shared<std::atomic<int>>(0);
             ++started;
-            f.producer->async_send(rmq::message(msg), [&, once](std::error_code, rmq::send_result) {
-              if (once->fetch_add(1) != 0) ++twice;
-              ++completed;
-            });
+            f.producer->async_send(rmq::message(msg),
+                                   [&, once](std::error_code ec, rmq::send_result) {
+                                     if (once->fetch_add(1) != 0) ++twice;
+                                     if (ec == rmq::errc::shutting_down) refused = true;
+                                     ++completed;
+                                   });
           }
         }
       });
