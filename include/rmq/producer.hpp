@@ -314,6 +314,9 @@ class producer {
   [[nodiscard]] producer_stats stats() const;
   /// The configuration given to the constructor.
   [[nodiscard]] const producer_config& config() const noexcept;
+  /// The I/O backend the loops run on once started (io_uring or epoll; with
+  /// io_backend::automatic, epoll where io_uring cannot run); before start(): the one asked for.
+  [[nodiscard]] io_backend backend() const noexcept;
 
  private:
   friend struct detail::producer_access;

@@ -2,6 +2,8 @@
 /// rmq::producer_config: every setting of a producer, with the Java client's name beside each.
 #pragma once
 
+#include "rmq/io_backend.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -110,6 +112,9 @@ struct producer_config {
   /// dominates the tail of a steady paced load, at the price of a core busy while sends are
   /// flowing. 0: sleep as soon as there is nothing to do. At most 1 s.
   std::chrono::microseconds busy_poll{0};
+  /// The loops' kernel interface: io_uring where it can run, else epoll (automatic), or one of
+  /// them forced. producer::backend() tells which one runs.
+  io_backend backend = io_backend::automatic;
 
   /// Checks the configuration against the ranges above (also done by producer::start()):
   /// errc::configuration_invalid, or the group's own error (errc::group_blank, ...). Enum fields

@@ -1,5 +1,7 @@
 #include "io/loop.hpp"
 
+#include "io/epoll_reactor.hpp"
+
 #include <asio/detail/thread_context.hpp>
 #include <asio/detail/thread_info_base.hpp>
 #include <asio/error.hpp>
@@ -7,9 +9,12 @@
 
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <mutex>
@@ -74,7 +79,7 @@ void loop::start() {
   thread_ = std::thread([this, &ready] {
     bool signalled = false;
     try {
-      setup_ring();
+      setup_backend();
       ready.set_value();
       signalled = true;
       run();
@@ -125,10 +130,10 @@ void loop::run() {
   loop* const outer = std::exchange(current_loop, this);
   static asio::detail::thread_context key;
   loop_thread_context::thread_call_stack::context ctx(&key, info);
-  if (!ring_ready_) setup_ring();
+  if (!ring_ready_) setup_backend();
   while (!stopping_) run_turn();
   drain_for_stop();
-  teardown_ring();
+  teardown_backend();
   current_loop = outer;
   loop_thread_.store(std::thread::id{}, std::memory_order_relaxed);
   stopping_ = false;
@@ -150,9 +155,69 @@ void loop::stop_task::run(task* t, task::action a) noexcept {
   if (a == task::action::run) static_cast<stop_task*>(t)->owner.stopping_ = true;
 }
 
-void loop::setup_ring() {
+namespace {
+
+// Multishot receive (Linux 6.0) is the newest feature the sockets use; with the provided buffer
+// rings (5.19) and SUBMIT_ALL (5.18) it is older. "" when the kernel has it.
+std::string kernel_too_old() {
+  utsname names{};
+  if (::uname(&names) != 0) return {};
+  unsigned major = 0;
+  if (std::sscanf(names.release, "%u.", &major) != 1) return {};
+  if (major >= 6) return {};
+  return std::string("Linux ") + names.release + " lacks io_uring's multishot receive (6.0+)";
+}
+
+// RMQ_IO_BACKEND=epoll|io_uring decides for loops left on automatic (as libuv's
+// UV_USE_IO_URING): a deployment, or a test run, can force a backend without rebuilding.
+rmq::io_backend backend_from_environment() noexcept {
+  const char* value = std::getenv("RMQ_IO_BACKEND");
+  if (value == nullptr) return rmq::io_backend::automatic;
+  const std::string_view name(value);
+  if (name == "epoll") return rmq::io_backend::epoll;
+  if (name == "io_uring") return rmq::io_backend::io_uring;
+  return rmq::io_backend::automatic;
+}
+
+}  // namespace
+
+void loop::setup_backend() {
   const std::lock_guard mapping(ring_mapping_mutex());
+  if (options_.backend == rmq::io_backend::automatic) {
+    options_.backend = backend_from_environment();
+    if (options_.backend == rmq::io_backend::epoll) fallback_reason_ = "RMQ_IO_BACKEND=epoll";
+  }
   loop_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  const auto fail = [this](int err, const char* what) {
+    loop_thread_.store(std::thread::id{}, std::memory_order_relaxed);
+    throw std::system_error(err, std::system_category(), what);
+  };
+  if (options_.backend != rmq::io_backend::epoll) {
+    std::string why = kernel_too_old();
+    int r = why.empty() ? setup_ring() : -ENOSYS;
+    if (why.empty() && r < 0) why = std::string("io_uring_setup: ") + std::strerror(-r);
+    if (r == 0) {
+      backend_ = rmq::io_backend::io_uring;
+      ring_ready_ = true;
+      read_clocks();
+      arm_eventfd();
+      return;
+    }
+    if (options_.backend == rmq::io_backend::io_uring) {
+      fail(-r, r == -ENOSYS && !why.empty() && why.rfind("io_uring_setup", 0) != 0
+                   ? why.c_str()
+                   : "io_uring_setup");
+    }
+    fallback_reason_ = std::move(why);
+  }
+  try {
+    setup_epoll();
+  } catch (const std::system_error& e) {
+    fail(e.code().value(), e.what());
+  }
+}
+
+int loop::setup_ring() noexcept {
   io_uring_params params{};
   params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
   params.cq_entries = options_.cq_entries;
@@ -160,6 +225,8 @@ void loop::setup_ring() {
   if (options_.single_issuer) {
     params.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
     r = io_uring_queue_init_params(options_.sq_entries, &ring_, &params);
+    // Refused outright (seccomp, io_uring_disabled, no io_uring): no flags will help.
+    if (r == -EPERM || r == -ENOSYS || r == -EACCES) return r;
     if (r < 0) {
       spdlog::warn("rmq io: io_uring refused SINGLE_ISSUER|DEFER_TASKRUN ({}); falling back",
                    std::strerror(-r));
@@ -169,16 +236,13 @@ void loop::setup_ring() {
     }
   }
   if (r < 0) r = io_uring_queue_init_params(options_.sq_entries, &ring_, &params);
-  if (r < 0) {
+  if (r < 0 && r != -EPERM && r != -ENOSYS && r != -EACCES) {
     params = {};
     params.flags = IORING_SETUP_CQSIZE;
     params.cq_entries = options_.cq_entries;
     r = io_uring_queue_init_params(options_.sq_entries, &ring_, &params);
   }
-  if (r < 0) {
-    loop_thread_.store(std::thread::id{}, std::memory_order_relaxed);
-    throw std::system_error(-r, std::system_category(), "io_uring_queue_init_params");
-  }
+  if (r < 0) return r;
   defer_taskrun_.store((params.flags & IORING_SETUP_DEFER_TASKRUN) != 0, std::memory_order_relaxed);
   if (!(params.features & IORING_FEAT_EXT_ARG)) {
     spdlog::warn("rmq io: kernel lacks IORING_FEAT_EXT_ARG; idle waits cost an extra enter");
@@ -187,9 +251,14 @@ void loop::setup_ring() {
   if (int rr = io_uring_register_ring_fd(&ring_); rr < 0) {
     spdlog::warn("rmq io: io_uring_register_ring_fd failed ({})", std::strerror(-rr));
   }
+  return 0;
+}
+
+void loop::setup_epoll() {
+  reactor_ = std::make_unique<epoll_reactor>(event_fd_);
+  backend_ = rmq::io_backend::epoll;
   ring_ready_ = true;
   read_clocks();
-  arm_eventfd();
 }
 
 void loop::read_clocks() noexcept {
@@ -199,10 +268,12 @@ void loop::read_clocks() noexcept {
                  .count();
 }
 
-void loop::teardown_ring() noexcept {
+void loop::teardown_backend() noexcept {
   pools_.clear();
   default_pool_ = nullptr;
-  {
+  if (reactor_ != nullptr) {
+    reactor_.reset();
+  } else {
     const std::lock_guard mapping(ring_mapping_mutex());
     io_uring_queue_exit(&ring_);
   }
@@ -288,7 +359,8 @@ void loop::reserve_sqes(unsigned n) noexcept {
 void loop::run_turn() {
   turns_.bump();
   if (run_ready() != 0) last_active_ = now_;
-  bool idle = local_.empty() && !stopping_ && !keep_polling();
+  bool idle = local_.empty() && !stopping_ && !keep_polling() &&
+              (reactor_ == nullptr || !reactor_->has_completions());
   if (idle) {
     // Dekker with post(): publish "asleep", then look at the queue once more. A poster either
     // pushed before our look (we see it and stay awake) or sees the flag and writes the eventfd.
@@ -333,6 +405,20 @@ std::size_t loop::run_ready() noexcept {
 
 void loop::enter(wait mode) noexcept {
   enters_.bump();
+  if (reactor_ != nullptr) {
+    timespec ts{};
+    const timespec* timeout = &ts;  // wait::no: a poll
+    if (mode == wait::until_completion) {
+      if (timers_.empty()) {
+        timeout = nullptr;
+      } else {
+        const __kernel_timespec k = to_timespec(timers_.front()->deadline_ - clock::now());
+        ts = {static_cast<time_t>(k.tv_sec), static_cast<long>(k.tv_nsec)};
+      }
+    }
+    reactor_->wait(timeout);
+    return;
+  }
   int r;
   if (mode == wait::no) {
     // Always one enter with GETEVENTS: submits and runs deferred task work without waiting.
@@ -351,7 +437,23 @@ void loop::enter(wait mode) noexcept {
   }
 }
 
+void loop::complete(cqe_handler* c, int res, unsigned flags) noexcept {
+  reactor_->complete(c, res, flags);
+}
+
+unsigned loop::dispatch_completions() noexcept {
+  auto& batch = reactor_->take_completions();
+  for (const epoll_reactor::completion& done : batch) {
+    if (!(done.flags & IORING_CQE_F_MORE)) --in_flight_;
+    done.handler->on_cqe_(done.handler, done.res, done.flags);
+  }
+  const auto n = static_cast<unsigned>(batch.size());
+  cqes_.bump(n);
+  return n;
+}
+
 unsigned loop::reap() noexcept {
+  if (reactor_ != nullptr) return dispatch_completions();
   unsigned head;
   unsigned n = 0;
   io_uring_cqe* cqe;
@@ -380,14 +482,17 @@ void loop::drain_for_stop() {
     // Receives parked on an empty buffer ring have nothing in the kernel to cancel.
     for (auto& pool : pools_) pool->wake_waiters();
     abort_timers();
-    if (in_flight_ != 0) {
+    if (in_flight_ != 0 && reactor_ != nullptr) {
+      reactor_->stop_all();  // queues operation_aborted for every pending socket operation
+    } else if (in_flight_ != 0) {
       io_uring_sqe* sqe = get_sqe(nullptr);
       io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
     }
     run_ready();
     if (in_flight_ == 0 && local_.empty() && !remote_.maybe_nonempty() && timers_.empty()) break;
     turns_.bump();
-    const bool idle = local_.empty() && !remote_.maybe_nonempty();
+    const bool idle = local_.empty() && !remote_.maybe_nonempty() &&
+                      (reactor_ == nullptr || !reactor_->has_completions());
     if (idle) {
       // Bounded wait, in case a cancelled operation is slow to answer.
       timer_node guard(+[](timer_node*, std::error_code) noexcept {});
@@ -472,14 +577,23 @@ buffer_pool::buffer_pool(loop& owner, std::uint16_t group, unsigned count, unsig
   if (count == 0 || count > 32768 || (count & (count - 1)) != 0 || size == 0) {
     throw std::invalid_argument("buffer_pool: count must be a power of two in [1, 32768]");
   }
+  data_ = new char[static_cast<std::size_t>(count) * size];
+  if (owner.uses_epoll()) {
+    // The socket picks a buffer itself: a stack of free ids, lowest on top.
+    free_.reserve(count);
+    for (unsigned i = count; i != 0; --i) free_.push_back(static_cast<std::uint16_t>(i - 1));
+    return;
+  }
   const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   ring_bytes_ = (count * sizeof(io_uring_buf) + page - 1) / page * page;
   // The kernel requires the ring page-aligned.
   void* mem =
       ::mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) throw std::system_error(errno, std::system_category(), "mmap");
+  if (mem == MAP_FAILED) {
+    delete[] data_;
+    throw std::system_error(errno, std::system_category(), "mmap");
+  }
   ring_ = static_cast<io_uring_buf_ring*>(mem);
-  data_ = new char[static_cast<std::size_t>(count) * size];
   io_uring_buf_reg reg{};
   reg.ring_addr = reinterpret_cast<std::uintptr_t>(ring_);
   reg.ring_entries = count;
@@ -501,14 +615,18 @@ buffer_pool::buffer_pool(loop& owner, std::uint16_t group, unsigned count, unsig
 
 buffer_pool::~buffer_pool() {
   if (registered_) io_uring_unregister_buf_ring(loop_.ring(), group_);
-  ::munmap(ring_, ring_bytes_);
+  if (ring_ != nullptr) ::munmap(ring_, ring_bytes_);
   delete[] data_;
 }
 
 void buffer_pool::release(std::uint16_t id) noexcept {
-  io_uring_buf_ring_add(ring_, data_ + static_cast<std::size_t>(id) * size_, size_, id,
-                        io_uring_buf_ring_mask(count_), 0);
-  io_uring_buf_ring_advance(ring_, 1);
+  if (ring_ != nullptr) {
+    io_uring_buf_ring_add(ring_, data_ + static_cast<std::size_t>(id) * size_, size_, id,
+                          io_uring_buf_ring_mask(count_), 0);
+    io_uring_buf_ring_advance(ring_, 1);
+  } else {
+    free_.push_back(id);
+  }
   ++available_;
   wake_waiters();
 }
@@ -543,3 +661,19 @@ void buffer_pool::cancel_wait(waiter& w) noexcept {
 }
 
 }  // namespace rmq::io
+
+namespace rmq {
+
+std::string_view to_string(io_backend backend) noexcept {
+  switch (backend) {
+    case io_backend::automatic:
+      return "automatic";
+    case io_backend::io_uring:
+      return "io_uring";
+    case io_backend::epoll:
+      return "epoll";
+  }
+  return "unknown";
+}
+
+}  // namespace rmq

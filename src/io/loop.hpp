@@ -1,20 +1,22 @@
-// The io_uring event loop: one ring per loop thread, one io_uring_enter per turn, an intrusive
-// cross-thread task queue woken through an eventfd, an intrusive timer heap, provided-buffer
-// pools, and an Asio executor (loop::executor_type, convertible to asio::any_io_executor).
+// The event loop: one per loop thread, on io_uring or, where io_uring cannot run, on epoll
+// (loop_options::backend; io/epoll_reactor.hpp). An intrusive cross-thread task queue woken
+// through an eventfd, an intrusive timer heap, provided-buffer pools, and an Asio executor
+// (loop::executor_type, convertible to asio::any_io_executor) — the same for both backends.
 //
 // Thread rules. Everything documented "loop thread" may only be called from the thread inside
 // run() (which start() creates): the ring is created there with IORING_SETUP_SINGLE_ISSUER, so
 // no other thread may submit. Any thread may call post(), stop(), get_executor(), counters().
 //
 // A turn: run the tasks queued before the turn began, the tasks other threads posted and the
-// expired timers; then exactly one io_uring_enter that submits every SQE prepared during the
-// turn and reaps completions (io_uring_submit_and_get_events while work is ready, or
-// io_uring_submit_and_wait_timeout(1, next timer) when idle); then dispatch every CQE and
-// advance the CQ once.
+// expired timers; then exactly one kernel wait. On io_uring, one io_uring_enter that submits
+// every SQE prepared during the turn and reaps completions (io_uring_submit_and_get_events while
+// work is ready, or io_uring_submit_and_wait_timeout(1, next timer) when idle); on epoll, one
+// epoll_pwait2 whose ready descriptors do their system calls. Then dispatch every completion.
 #pragma once
 
 #include "common/indexed_heap.hpp"
 #include "io/task.hpp"
+#include "rmq/io_backend.hpp"
 
 #include <asio/execution.hpp>
 #include <asio/execution_context.hpp>
@@ -41,6 +43,7 @@ using clock = std::chrono::steady_clock;
 
 class loop;
 class buffer_pool;
+class epoll_reactor;
 
 /// The target of a CQE: an SQE's user_data points at one of these (0 means "ignore the CQE").
 /// `on_cqe_` runs on the loop thread for every CQE of that SQE; the one without
@@ -89,16 +92,19 @@ struct loop_options {
   /// Keep polling the ring, without sleeping, for this long after the last completion or task
   /// (as Seastar's idle poll). Trades a busy core for no sleep/wake-up per burst. 0: sleep at once.
   std::chrono::microseconds busy_poll{0};
+  /// automatic: io_uring when a ring with every feature the sockets use can be set up, else
+  /// epoll (loop::fallback_reason() says why); io_uring: start() throws when it cannot.
+  rmq::io_backend backend = rmq::io_backend::automatic;
 };
 
 /// Monotonic counters, readable from any thread (relaxed).
 struct loop_counters {
-  std::uint64_t turns = 0;               ///< loop iterations
-  std::uint64_t enters = 0;              ///< io_uring_enter calls made by the loop
-  std::uint64_t cqes = 0;                ///< completions dispatched
-  std::uint64_t wakeups = 0;             ///< eventfd writes by posting threads
-  std::uint64_t tasks = 0;               ///< tasks run
-  std::uint64_t sq_flushes = 0;          ///< extra enters because the SQ filled up mid-turn
+  std::uint64_t turns = 0;       ///< loop iterations
+  std::uint64_t enters = 0;      ///< io_uring_enter (or epoll_pwait2) calls made by the loop
+  std::uint64_t cqes = 0;        ///< completions dispatched
+  std::uint64_t wakeups = 0;     ///< eventfd writes by posting threads
+  std::uint64_t tasks = 0;       ///< tasks run
+  std::uint64_t sq_flushes = 0;  ///< extra enters because the SQ filled up mid-turn
   std::uint64_t handler_exceptions = 0;  ///< functions run by the loop that threw (caught)
 };
 
@@ -129,8 +135,8 @@ class loop : public asio::execution_context {
   loop(const loop&) = delete;
   loop& operator=(const loop&) = delete;
 
-  /// Spawns the loop thread and returns once its ring is set up; throws std::system_error
-  /// when the ring cannot be created.
+  /// Spawns the loop thread and returns once its backend is set up; throws std::system_error
+  /// when it cannot be (io_uring forced but unavailable, or no epoll set / eventfd).
   void start();
   /// Runs the loop on the calling thread until stop(). The ring is created on entry and torn
   /// down on exit, after every pending operation has completed (operation_aborted).
@@ -158,12 +164,31 @@ class loop : public asio::execution_context {
   // ---- loop thread only -------------------------------------------------------------------
   /// Queue a task for the next turn without touching the cross-thread queue.
   void defer(task& node) noexcept { local_.push_back(&node); }
+  /// The backend this loop runs on (io_uring or epoll), once it has started.
+  [[nodiscard]] rmq::io_backend backend() const noexcept { return backend_; }
+  /// Why an automatic loop runs on epoll ("" when it runs on io_uring or epoll was asked for).
+  [[nodiscard]] const std::string& fallback_reason() const noexcept { return fallback_reason_; }
+  [[nodiscard]] bool uses_epoll() const noexcept { return reactor_ != nullptr; }
+
+  // ---- io_uring backend, loop thread only ---------------------------------------------------
   /// An SQE whose user_data is `c` (nullptr: CQEs are ignored). Must be prepared before the
   /// turn ends; it is submitted with the turn's single enter. Counts `c` as in flight until its
   /// final CQE, so that stopping can wait for it.
   [[nodiscard]] io_uring_sqe* get_sqe(cqe_handler* c) noexcept;
   /// Makes room for `n` SQEs that must go out in the same submission (a linked chain).
   void reserve_sqes(unsigned n) noexcept;
+  [[nodiscard]] io_uring* ring() noexcept { return &ring_; }
+
+  // ---- epoll backend, loop thread only -------------------------------------------------------
+  [[nodiscard]] epoll_reactor& reactor() noexcept { return *reactor_; }
+  /// An operation has started whose completion will come through complete(): counted as in
+  /// flight until then, as an SQE is, so that stopping waits for it.
+  void begin_op() noexcept { ++in_flight_; }
+  /// Queues the completion of an operation begun with begin_op() (res: result or -errno, as a
+  /// CQE's); it runs after this turn's wait, never inside the caller.
+  void complete(cqe_handler* c, int res, unsigned flags = 0) noexcept;
+
+  // ---- both backends, loop thread only ------------------------------------------------------
   void add_timer(timer_node& node, clock::time_point deadline) noexcept;
   /// Disarms `node`; false when it was not armed (already fired or never armed).
   bool cancel_timer(timer_node& node) noexcept;
@@ -171,7 +196,6 @@ class loop : public asio::execution_context {
   [[nodiscard]] buffer_pool& default_buffer_pool();
   /// A further pool with its own buffer group; lives until the end of this run().
   [[nodiscard]] buffer_pool& make_buffer_pool(unsigned count, unsigned size);
-  [[nodiscard]] io_uring* ring() noexcept { return &ring_; }
   /// The loop's clock, as libuv's uv_now(): read when the kernel hands back a turn's
   /// completions and when timers are checked, so that the many sends of a busy turn share one
   /// reading. Behind the real clock by at most the work done since; for deadlines and latencies
@@ -207,8 +231,14 @@ class loop : public asio::execution_context {
     std::uint64_t value = 0;
   };
 
-  void setup_ring();
-  void teardown_ring() noexcept;
+  /// Sets up the backend options_.backend asks for, on the loop thread.
+  void setup_backend();
+  /// io_uring_queue_init_params with the flags we prefer, then fallbacks: 0 or -errno.
+  int setup_ring() noexcept;
+  void setup_epoll();
+  void teardown_backend() noexcept;
+  /// Dispatches the epoll backend's queued completions; returns how many.
+  unsigned dispatch_completions() noexcept;
   void arm_eventfd() noexcept;
   /// Once closed: destroys every posted task, under close_mutex_ (the queue's one consumer).
   void destroy_posted_after_close() noexcept;
@@ -232,7 +262,10 @@ class loop : public asio::execution_context {
 
   loop_options options_;
   io_uring ring_{};
-  bool ring_ready_ = false;
+  bool ring_ready_ = false;  // the backend (ring or epoll set) is up
+  rmq::io_backend backend_ = rmq::io_backend::io_uring;
+  std::string fallback_reason_;
+  std::unique_ptr<epoll_reactor> reactor_;  // set: the loop runs on epoll
   bool stopping_ = false;
   std::atomic<bool> defer_taskrun_{false};
   int event_fd_ = -1;
@@ -403,7 +436,8 @@ static_assert(asio::execution::is_executor<loop::executor_type>::value);
 
 /// A provided-buffer ring (IORING_REGISTER_PBUF_RING) with its own buffer group: `count`
 /// buffers of `size` bytes. The kernel picks a buffer per received chunk; the receiver hands
-/// it back with release(). Loop thread only; owned by the loop, alive for one run().
+/// it back with release(). On the epoll backend the socket picks the buffer (take_free()) and
+/// there is no ring. Loop thread only; owned by the loop, alive for one run().
 class buffer_pool {
  public:
   /// Something waiting for buffers to come back (a receive that ended with -ENOBUFS).
@@ -429,6 +463,18 @@ class buffer_pool {
   }
   /// A buffer the kernel filled, once the receiver is done with it. Wakes waiters.
   void release(std::uint16_t id) noexcept;
+  /// epoll backend: a free buffer for the socket to read into, or -1 when none is.
+  [[nodiscard]] int take_free() noexcept {
+    if (free_.empty()) return -1;
+    const std::uint16_t id = free_.back();
+    free_.pop_back();
+    return id;
+  }
+  /// epoll backend: gives back a buffer take_free() returned that received nothing.
+  void put_back(std::uint16_t id) noexcept { free_.push_back(id); }
+  [[nodiscard]] char* buffer(std::uint16_t id) noexcept {
+    return data_ + static_cast<std::size_t>(id) * size_;
+  }
   /// Called when the kernel reported this group empty; `w` runs after the next release.
   void wait_for_buffers(waiter& w) noexcept;
   void cancel_wait(waiter& w) noexcept;
@@ -446,6 +492,7 @@ class buffer_pool {
   io_uring_buf_ring* ring_ = nullptr;
   std::size_t ring_bytes_ = 0;
   char* data_ = nullptr;
+  std::vector<std::uint16_t> free_;  // epoll backend: buffers not handed out
   waiter* waiters_ = nullptr;
   bool registered_ = false;
 };

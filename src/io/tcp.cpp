@@ -31,17 +31,27 @@ void set_nodelay(int fd) noexcept {
 tcp_socket::tcp_socket(loop& l) noexcept : loop_(l) {}
 
 tcp_socket::tcp_socket(loop& l, int fd) noexcept : loop_(l), fd_(fd) {
-  if (fd_ >= 0) set_nodelay(fd_);
+  if (fd_ < 0) return;
+  set_nodelay(fd_);
+  if (loop_.uses_epoll() && epoll_watch_fd()) {
+    ::close(fd_);  // cannot be watched: every operation fails with bad_descriptor
+    fd_ = -1;
+  }
 }
 
 tcp_socket::~tcp_socket() {
   assert(pending_ == 0 && "tcp_socket destroyed with operations pending");
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) {
+    epoll_unwatch_fd();
+    ::close(fd_);
+  }
 }
 
 void tcp_socket::open_for(const endpoint& peer, std::error_code& ec) noexcept {
-  // A blocking descriptor: io_uring tries each operation non-blocking and arms a poll itself.
-  const int fd = ::socket(peer.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // io_uring: a blocking descriptor, io_uring tries each operation non-blocking and arms a poll
+  // itself. epoll: non-blocking, the socket does that.
+  const int fd = ::socket(peer.protocol().family(),
+                          SOCK_STREAM | SOCK_CLOEXEC | (loop_.uses_epoll() ? SOCK_NONBLOCK : 0), 0);
   if (fd < 0) {
     ec = {errno, asio::error::get_system_category()};
     return;
@@ -51,6 +61,11 @@ void tcp_socket::open_for(const endpoint& peer, std::error_code& ec) noexcept {
 }
 
 void tcp_socket::submit_nop(cqe_handler* c) noexcept {
+  if (loop_.uses_epoll()) {
+    loop_.begin_op();
+    loop_.complete(c, 0);
+    return;
+  }
   io_uring_prep_nop(loop_.get_sqe(c));
 }
 
@@ -87,6 +102,10 @@ void tcp_socket::connect(connect_op& op, const endpoint& peer,
     submit_nop(&op);
     return;
   }
+  if (loop_.uses_epoll()) {
+    epoll_connect(op, deadline);
+    return;
+  }
   const auto ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
   op.deadline_ = {ns / 1'000'000'000, ns % 1'000'000'000};
@@ -118,6 +137,10 @@ void connect_op::on_cqe(cqe_handler* c, int res, unsigned) noexcept {
 void tcp_socket::cancel(connect_op& op) noexcept {
   if (op.socket_ != this || op.cancelled_) return;
   op.cancelled_ = true;
+  if (loop_.uses_epoll()) {
+    if (connecting_ == &op) epoll_finish_connect(-ECANCELED);
+    return;
+  }
   io_uring_prep_cancel64(loop_.get_sqe(nullptr), reinterpret_cast<std::uintptr_t>(&op), 0);
 }
 
@@ -139,6 +162,10 @@ void tcp_socket::send(write_op& op, const iovec* iov, std::size_t count) noexcep
   // MSG_WAITALL: the kernel retries short writes on a stream socket; MSG_NOSIGNAL: EPIPE, not
   // SIGPIPE, when the peer is gone. One buffer goes out as a plain send, which spares the
   // kernel copying and checking a msghdr (most sends of a request/response exchange).
+  if (loop_.uses_epoll()) {
+    epoll_send(op);
+    return;
+  }
   constexpr int flags = MSG_NOSIGNAL | MSG_WAITALL;
   if (count == 1) {
     io_uring_prep_send(loop_.get_sqe(&op), fd_, iov[0].iov_base, iov[0].iov_len, flags);
@@ -167,6 +194,10 @@ void write_op::on_cqe(cqe_handler* c, int res, unsigned) noexcept {
 void tcp_socket::cancel(write_op& op) noexcept {
   if (op.socket_ != this || op.cancelled_) return;
   op.cancelled_ = true;
+  if (loop_.uses_epoll()) {
+    if (writing_ == &op) epoll_finish_write(written_ > 0 ? static_cast<int>(written_) : -ECANCELED);
+    return;
+  }
   io_uring_prep_cancel64(loop_.get_sqe(nullptr), reinterpret_cast<std::uintptr_t>(&op), 0);
 }
 
@@ -191,6 +222,10 @@ void tcp_socket::arm_receive() noexcept {
   ++pending_;
   recv_armed_ = true;
   recv_waiting_ = false;
+  if (loop_.uses_epoll()) {
+    epoll_arm_receive();
+    return;
+  }
   io_uring_sqe* sqe = loop_.get_sqe(&receive_cqe_);
   // Multishot: one SQE, a CQE per received chunk, each in a buffer the kernel picks from the
   // pool's group; it ends (no IORING_CQE_F_MORE) on EOF, error, cancel or -ENOBUFS.
@@ -202,7 +237,9 @@ void tcp_socket::arm_receive() noexcept {
 void tcp_socket::cancel_receive() noexcept {
   if (receiver_ == nullptr || recv_cancelled_) return;
   recv_cancelled_ = true;
-  if (recv_armed_) {
+  if (loop_.uses_epoll() && recv_armed_) {
+    if (reading_) epoll_end_read(-ECANCELED);
+  } else if (recv_armed_) {
     io_uring_prep_cancel64(loop_.get_sqe(nullptr), reinterpret_cast<std::uintptr_t>(&receive_cqe_),
                            0);
   } else if (recv_waiting_) {
@@ -301,6 +338,10 @@ void tcp_socket::close(close_op& op) noexcept {
   if (recv_waiting_) end_waiting_receive();
   if (fd_ < 0) {
     submit_nop(&op);
+    return;
+  }
+  if (loop_.uses_epoll()) {
+    epoll_close(op);
     return;
   }
   // close(2) cancels nothing in io_uring: cancel every request on the fd first. HARDLINK: the

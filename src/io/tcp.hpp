@@ -1,4 +1,5 @@
-// TCP on the io_uring loop.
+// TCP on the loop, over io_uring or epoll (io/tcp_epoll.cpp): the same operations, the same
+// completion rules, whichever backend the loop runs on.
 //
 // The API the pipelined connection (src/net) builds on — one tcp_socket per connection, used
 // only on its loop's thread, every operation's state supplied by the caller (no allocation):
@@ -26,6 +27,7 @@
 #pragma once
 
 #include "io/async.hpp"
+#include "io/epoll_reactor.hpp"
 #include "io/loop.hpp"
 
 #include <asio/ip/tcp.hpp>
@@ -196,6 +198,32 @@ class tcp_socket {
     tcp_socket& socket;
   };
 
+  // The epoll backend (io/tcp_epoll.cpp): readiness drives the system calls, whose results are
+  // queued as completions for the same cqe handlers.
+  struct epoll_watch final : epoll_source {
+    explicit epoll_watch(tcp_socket& s) noexcept : epoll_source(&on_ready, &on_stop), socket(s) {}
+    static void on_ready(epoll_source* source, std::uint32_t events) noexcept;
+    static void on_stop(epoll_source* source) noexcept;
+    tcp_socket& socket;
+  };
+  struct connect_deadline final : timer_node {
+    explicit connect_deadline(tcp_socket& s) noexcept : timer_node(&on_expiry), socket(s) {}
+    static void on_expiry(timer_node* node, std::error_code ec) noexcept;
+    tcp_socket& socket;
+  };
+  [[nodiscard]] std::error_code epoll_watch_fd() noexcept;
+  void epoll_unwatch_fd() noexcept;
+  void epoll_connect(connect_op& op, clock::time_point deadline) noexcept;
+  void epoll_finish_connect(int res) noexcept;
+  void epoll_send(write_op& op) noexcept;
+  void epoll_continue_write() noexcept;
+  void epoll_finish_write(int res) noexcept;
+  void epoll_arm_receive() noexcept;
+  void epoll_read(bool until_drained) noexcept;
+  void epoll_end_read(int res) noexcept;
+  void epoll_cancel_all() noexcept;
+  void epoll_close(close_op& op) noexcept;
+
   void arm_receive() noexcept;
   void end_receive(std::error_code ec) noexcept;
   void end_waiting_receive() noexcept;
@@ -221,6 +249,14 @@ class tcp_socket {
   pool_waiter pool_waiter_{*this};
   std::uint64_t rearms_ = 0;
   std::error_code recv_preset_;  // set: the next recv CQE (a NOP) ends the receive with it
+  // epoll backend: the operation waiting on each direction (its completion not yet queued).
+  epoll_watch watch_{*this};
+  connect_deadline connect_deadline_{*this};
+  connect_op* connecting_ = nullptr;
+  write_op* writing_ = nullptr;
+  std::size_t write_total_ = 0;  // bytes writing_ sends in all
+  std::size_t written_ = 0;      // of which already sent
+  bool reading_ = false;         // a receive reads on readiness (its last completion not queued)
 };
 
 // ---- Asio-token forms -------------------------------------------------------------------

@@ -85,6 +85,7 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
       loop_([&] {
         io::loop_options options;
         options.busy_poll = settings.config.busy_poll;
+        options.backend = settings.config.backend;
         return options;
       }()),
       pool_(loop_,

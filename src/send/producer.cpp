@@ -220,6 +220,10 @@ std::error_code producer_config::validate() const {
   }
   if (loop_threads == 0 || loop_threads > 64) return invalid;
   if (busy_poll.count() < 0 || busy_poll > std::chrono::seconds(1)) return invalid;
+  if (backend != io_backend::automatic && backend != io_backend::io_uring &&
+      backend != io_backend::epoll) {
+    return invalid;
+  }
   if (fault_tables != fault_table_preset::v5 && fault_tables != fault_table_preset::v4_9) {
     return invalid;
   }
@@ -580,21 +584,31 @@ class detail::producer_impl {
     }
   }
 
-  static std::error_code start_loops(std::vector<std::unique_ptr<send::loop_sender>>& loops) {
+  std::error_code start_loops(std::vector<std::unique_ptr<send::loop_sender>>& loops) {
     for (std::size_t i = 0; i < loops.size(); ++i) {
       try {
         loops[i]->start();
       } catch (const std::system_error& e) {
         for (std::size_t j = 0; j < i; ++j) loops[j]->loop().stop();
+        // The backend the loop was asked for, after RMQ_IO_BACKEND.
+        if (loops[i]->loop().options().backend != io_backend::io_uring) {
+          spdlog::error("rmq: cannot start the producer's I/O loop: {}", e.what());
+          return e.code();
+        }
         spdlog::error(
             "rmq: cannot start the producer: io_uring is not available ({}). Containers block "
             "it by default (Docker 25+, containerd, Kubernetes RuntimeDefault seccomp profiles): "
             "allow io_uring_setup, io_uring_enter and io_uring_register in the seccomp profile; "
             "on Linux 6.6+ check the sysctl kernel.io_uring_disabled (must be 0); io_uring needs "
-            "Linux 5.19 or later",
+            "Linux 6.0 or later. producer_config::backend = automatic (the default) or epoll runs "
+            "without it",
             e.what());
         return make_error_code(errc::io_uring_unavailable);
       }
+    }
+    const io::loop& first = loops.front()->loop();
+    if (config_.backend == io_backend::automatic && first.uses_epoll()) {
+      spdlog::info("rmq: the producer runs on epoll: {}", first.fallback_reason());
     }
     return {};
   }
@@ -796,6 +810,12 @@ producer::executor_type producer::get_executor() const {
 
 const producer_config& producer::config() const noexcept {
   return impl_->config();
+}
+
+io_backend producer::backend() const noexcept {
+  if (impl_->current_state() == detail::producer_impl::state::created || impl_->loops().empty())
+    return impl_->config().backend;
+  return impl_->loops().front()->loop().backend();
 }
 
 asio::any_io_executor detail::producer_access::completion_executor(const call_scope& scope) {

@@ -100,6 +100,16 @@ void add_client_options(CLI::App& app, client_options& out, bool with_loop_threa
          "request header serialization: json (the Java client's default) | binary (ROCKETMQ)")
       ->check(CLI::IsMember({"json", "binary"}))
       ->type_name("FORMAT");
+  app.add_option_function<std::string>(
+         "--backend",
+         [&out](const std::string& text) {
+           out.backend = text == "io_uring" ? rmq::io_backend::io_uring
+                         : text == "epoll"  ? rmq::io_backend::epoll
+                                            : rmq::io_backend::automatic;
+         },
+         "I/O backend: automatic (io_uring where it runs, else epoll) | io_uring | epoll")
+      ->check(CLI::IsMember({"automatic", "io_uring", "epoll"}))
+      ->type_name("NAME");
   if (with_loop_threads) {
     app.add_option("--loop-threads", out.loop_threads, "I/O loop threads per producer")
         ->check(CLI::Range(std::size_t{1}, std::size_t{64}));
@@ -153,6 +163,7 @@ rmq::producer_config make_producer_config(const client_options& options) {
   config.send_timeout = std::chrono::milliseconds(options.timeout_ms);
   config.loop_threads = options.loop_threads;
   config.busy_poll = std::chrono::microseconds(options.busy_poll_us);
+  config.backend = options.backend;
   config.serialization =
       options.binary_headers ? rmq::header_serialization::binary : rmq::header_serialization::json;
   if (options.compress) {

@@ -53,6 +53,7 @@ struct client_options {
   std::int64_t busy_poll_us = 0;  ///< producer_config::busy_poll
   std::string group = "rmq_tools_producer";
   bool binary_headers = false;  ///< ROCKETMQ binary headers instead of JSON
+  rmq::io_backend backend = rmq::io_backend::automatic;  ///< producer_config::backend
 };
 
 /// What each message carries.

@@ -469,7 +469,9 @@ TEST_CASE("send cancelled through its cancellation slot") {
   listener ln;
   tcp_socket s(rl.l);
   const int peer = connect_accepted(s, ln);
-  CHECK(rl.call([&] { return rl.l.defer_taskrun(); }));  // this kernel grants DEFER_TASKRUN
+  if (!rl.l.uses_epoll()) {
+    CHECK(rl.call([&] { return rl.l.defer_taskrun(); }));  // this kernel grants DEFER_TASKRUN
+  }
   big_send big(64 << 20);
   asio::cancellation_signal signal;
   std::promise<std::pair<std::error_code, std::size_t>> result;

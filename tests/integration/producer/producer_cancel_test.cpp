@@ -313,7 +313,7 @@ std::future<token_outcome> start_on_loop(rmq::producer& producer, token_kind kin
               co_return co_await producer.async_send(sample(), asio::use_awaitable);
             },
             asio::bind_cancellation_slot(signal.slot(),
-                                         [done](std::exception_ptr e, rmq::send_result r) {
+                                         [done](std::exception_ptr e, rmq::send_result) {
                                            token_outcome o;
                                            if (e) {
                                              try {

@@ -105,6 +105,14 @@ TEST_CASE("rmq-bench defaults and flags") {
             .serialization == rmq::header_serialization::binary);
   CHECK(rmq::tools::make_producer_config(std::get<rmq::bench::bench_options>(c).client).busy_poll ==
         std::chrono::microseconds(200));
+  CHECK(o.client.backend == rmq::io_backend::automatic);
+  for (const auto backend : {rmq::io_backend::io_uring, rmq::io_backend::epoll}) {
+    const std::string name(rmq::to_string(backend));
+    auto b = bench({"--backend", name.c_str()});
+    REQUIRE(std::holds_alternative<rmq::bench::bench_options>(b));
+    CHECK(rmq::tools::make_producer_config(std::get<rmq::bench::bench_options>(b).client).backend ==
+          backend);
+  }
 
   const auto config = rmq::tools::make_producer_config(o.client);
   CHECK(config.send_timeout == std::chrono::milliseconds(500));
@@ -130,6 +138,7 @@ TEST_CASE("rmq-bench: bad arguments give exit code 2") {
            {"--mode", "fast"},
            {"--api", "fast"},
            {"--headers", "xml"},
+           {"--backend", "kqueue"},
            {"--size", "0"},
            {"--size", "abc"},
            {"--compress", "gzip"},
