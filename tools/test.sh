@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, checks the format (clang-format-14), builds with sanitizers and runs
 # every test:
-#   1. preset `debug` (AddressSanitizer + UndefinedBehaviorSanitizer), all tests;
+#   1. preset `debug` (AddressSanitizer + UndefinedBehaviorSanitizer), all tests; every I/O test
+#      twice: on io_uring (where the host allows it) and as <name>.epoll on the epoll backend;
 #   2. preset `tsan` (ThreadSanitizer), all tests, load-sized ones scaled down by RMQ_TEST_SCALE;
 #   3. the API reference (Doxygen), which fails on any undocumented public declaration;
 #   4. preset `fuzz` (clang-14, libFuzzer): src/wire's harnesses replay their checked-in corpus,
