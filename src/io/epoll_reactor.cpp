@@ -1,5 +1,6 @@
 #include "io/epoll_reactor.hpp"
 
+#include <climits>
 #include <spdlog/spdlog.h>
 
 #include <unistd.h>
@@ -85,8 +86,10 @@ int epoll_reactor::wait(const timespec* timeout) noexcept {
     int ms = -1;
     if (timeout != nullptr) {
       // Rounded up, so that a timer is never found early and the loop does not spin on it.
-      const long long ns = timeout->tv_sec * 1'000'000'000LL + timeout->tv_nsec;
-      ms = static_cast<int>((ns + 999'999) / 1'000'000);
+      // Clamped: a far timer must not wrap into a negative (infinite) wait.
+      const long long max_s = INT_MAX / 1000 - 1;
+      const long long s = timeout->tv_sec < max_s ? timeout->tv_sec : max_s;
+      ms = static_cast<int>(s * 1000 + (timeout->tv_nsec + 999'999) / 1'000'000);
     }
     n = ::epoll_wait(epoll_fd_, events_.data(), capacity, ms);
   }

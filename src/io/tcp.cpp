@@ -103,6 +103,11 @@ void tcp_socket::connect(connect_op& op, const endpoint& peer,
     return;
   }
   if (loop_.uses_epoll()) {
+    if (connecting_ != nullptr) {  // epoll keeps one connect per socket
+      op.preset_ = asio::error::already_started;
+      submit_nop(&op);
+      return;
+    }
     epoll_connect(op, deadline);
     return;
   }
@@ -163,6 +168,11 @@ void tcp_socket::send(write_op& op, const iovec* iov, std::size_t count) noexcep
   // SIGPIPE, when the peer is gone. One buffer goes out as a plain send, which spares the
   // kernel copying and checking a msghdr (most sends of a request/response exchange).
   if (loop_.uses_epoll()) {
+    if (writing_ != nullptr) {  // epoll keeps one send in flight per socket (the intended use)
+      op.preset_ = asio::error::already_started;
+      submit_nop(&op);
+      return;
+    }
     epoll_send(op);
     return;
   }

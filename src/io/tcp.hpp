@@ -157,7 +157,8 @@ class tcp_socket {
   /// Cancellation: cancel(op), close() or loop stop → operation_aborted.
   void connect(connect_op& op, const endpoint& peer, clock::time_point deadline) noexcept;
   /// Cancellation: cancel(op), close() or loop stop → operation_aborted (bytes already queued
-  /// in the kernel may still go out; treat the stream as broken).
+  /// in the kernel may still go out; treat the stream as broken). On the epoll backend a send
+  /// (or connect) started while another is pending fails with asio::error::already_started.
   void send(write_op& op, const iovec* iov, std::size_t count) noexcept;
   /// Starts the multishot receive (default pool: the loop's). One receive at a time.
   /// Cancellation: cancel_receive(), close() or loop stop → on_receive_end(operation_aborted).

@@ -491,6 +491,36 @@ TEST_CASE("send cancelled through its cancellation slot") {
   ::close(peer);
 }
 
+TEST_CASE("epoll: a second send while one is pending fails at once; close ends the first") {
+  loop_options options;
+  options.backend = rmq::io_backend::epoll;
+  running_loop rl(options);
+  REQUIRE(rl.l.uses_epoll());
+  listener ln;
+  tcp_socket s(rl.l);
+  const int peer = connect_accepted(s, ln);
+  big_send big(64 << 20);  // more than the socket buffers hold: the first send waits for room
+  std::promise<std::pair<std::error_code, std::size_t>> first;
+  std::promise<std::error_code> second;
+  rl.call([&] {
+    async_send(s, std::span<const iovec>(&big.iov, 1), [&](std::error_code ec, std::size_t n) {
+      first.set_value({ec, n});
+    });
+    async_send(s, std::span<const iovec>(&big.iov, 1),
+               [&](std::error_code ec, std::size_t) { second.set_value(ec); });
+  });
+  auto second_done = second.get_future();
+  REQUIRE(second_done.wait_for(hang_limit) == std::future_status::ready);
+  CHECK(second_done.get() == asio::error::already_started);
+  auto closed = async_close(s, ec_future());
+  CHECK(!get(closed));
+  auto first_done = first.get_future();
+  REQUIRE(first_done.wait_for(hang_limit) == std::future_status::ready);
+  const auto [ec, n] = first_done.get();
+  CHECK((ec == asio::error::operation_aborted || n < big.bytes.size()));
+  ::close(peer);
+}
+
 /// Keeps every buffer until its receive ends.
 struct hoarder final : receiver {
   void on_receive(received_buffer buf) noexcept override { held.push_back(std::move(buf)); }
