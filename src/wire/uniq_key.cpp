@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 
 namespace rmq::wire {
 namespace {
@@ -130,6 +131,11 @@ host_identity detect_host_identity() {
 }
 
 month_span local_month_of(std::int64_t epoch_ms) noexcept {
+  // mktime re-reads TZ and rewrites glibc's time-zone state under a lock that sanitizers cannot
+  // see; spans are computed about once a month, so a mutex of our own costs nothing and makes the
+  // order visible to ThreadSanitizer when two loops start in the same instant.
+  static std::mutex time_zone_mutex;
+  const std::lock_guard lock(time_zone_mutex);
   const std::time_t t = static_cast<std::time_t>(epoch_ms / 1000);
   std::tm tm{};
   localtime_r(&t, &tm);
@@ -149,6 +155,7 @@ uniq_key_generator::uniq_key_generator(const host_identity& identity) noexcept
     : identity_(identity) {
   if (identity_.ip_size != 16) identity_.ip_size = 4;
   build_prefix();
+  pack_month(month_, local_month_of(now_ms()));  // the first send does not pay for mktime
 }
 
 void uniq_key_generator::build_prefix() noexcept {
