@@ -229,7 +229,6 @@ struct echo_client final : receiver {
     if (self->sent < self->total) self->send_next();
   }
   void on_receive(received_buffer buf) noexcept override {
-    char expected[message_size];
     for (char c : buf.data()) {
       const std::size_t msg = received / message_size;
       if (received % message_size == 0) format_message(msg, expected);
@@ -258,6 +257,9 @@ struct echo_client final : receiver {
   sender_op sender{*this};
   closer_op closer{*this};
   char storage[batch * message_size];
+  // A member, not a local of on_receive: a message split across two chunks is checked against
+  // the text formatted when its first byte came.
+  char expected[message_size];
   iovec iov[batch];
   std::size_t send_errors = 0, in_flight = 0, sent = 0, sends = 0;
   std::size_t received = 0, chunks = 0, mismatches = 0, ends = 0;
