@@ -193,6 +193,53 @@ void bm_route_parse_and_publish_queues(benchmark::State& state) {
 }
 BENCHMARK(bm_route_parse_and_publish_queues)->Apply(benchmarks::add_spread_statistics);
 
+/// The largest routes the default route_limits allow. arg 0: 64 queueDatas × 1,024 write
+/// queues (65,536 queues); 1: the same as an orderTopicConf; 2: a body just under the 256 KiB
+/// body limit: 256 brokers with 36 addresses and 4 queues each.
+std::string largest_legal_route(std::int64_t kind) {
+  wire::topic_route_data route;
+  if (kind == 1) {
+    std::string conf;
+    for (int b = 0; b < 64; ++b) conf += "broker-" + std::to_string(b) + ":1024;";
+    route.order_topic_conf = conf;
+    return wire::to_json(route, wire::route_json_style::standard);
+  }
+  const int brokers = kind == 0 ? 64 : 256;
+  for (int b = 0; b < brokers; ++b) {
+    const std::string name = "broker-" + std::to_string(b);
+    route.queue_datas.push_back({name, kind == 0 ? 1024 : 4, kind == 0 ? 1024 : 4, 6, 0});
+    wire::broker_data data;
+    data.cluster = "DefaultCluster";
+    data.broker_name = name;
+    const int addresses = kind == 0 ? 1 : 36;
+    for (int id = 0; id < addresses; ++id) data.broker_addrs[id] = "10.0.0.1:10911";
+    route.broker_datas.push_back(std::move(data));
+  }
+  return wire::to_json(route, wire::route_json_style::standard);
+}
+
+void bm_route_largest_legal(benchmark::State& state) {
+  const std::string body = largest_legal_route(state.range(0));
+  std::size_t queues = 0;
+  for (auto _ : state) {
+    wire::route_parse_result r = wire::parse_route_data(body);
+    if (!r) state.SkipWithError("route did not parse");
+    auto list = wire::build_publish_queues(r.route);
+    queues = list.size();
+    benchmark::DoNotOptimize(list);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["body_bytes"] = static_cast<double>(body.size());
+  state.counters["queues"] = static_cast<double>(queues);
+}
+BENCHMARK(bm_route_largest_legal)
+    ->ArgName("kind")
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->Apply(benchmarks::add_spread_statistics);
+
 /// 2 brokers × 8 queues, fault tolerance on. arg 0: all healthy; 1: broker 0 isolated (the
 /// selector skips its queues); 2: also avoiding the previous attempt's broker (a retry).
 void bm_select_queue(benchmark::State& state) {

@@ -40,6 +40,26 @@ struct fault_table_config {
   std::chrono::milliseconds isolation_latency{10000};    ///< the latency a failure counts as
 };
 
+/// Bounds on the work one NameServer route may make a producer do (no Java equivalent: Java has
+/// none, and a route body of a few KB could make it build millions of queues). A route beyond any
+/// of them fails the sends waiting on it with errc::invalid_route_data, and is not cached. The
+/// defaults are far above real clusters (a route of 256 brokers with two addresses each is about
+/// 56 KB), and the largest route they allow takes the loop a few milliseconds to parse
+/// (docs/reliability.md).
+struct route_limits {
+  /// The route body as received, 1 KiB..16 MiB. Parsing costs about 20 ms per MiB.
+  std::size_t max_body_bytes = 256 * 1024;
+  /// Entries of queueDatas, of brokerDatas, of orderTopicConf and of a static topic's mapping:
+  /// each 1..65,536.
+  std::size_t max_brokers = 256;
+  /// readQueueNums and writeQueueNums of one queueDatas entry, and the count of one
+  /// orderTopicConf entry: 1..65,536.
+  std::size_t max_queues_per_broker = 1024;
+  /// Publish queues of one topic over all its brokers (the sum of writeQueueNums, of the
+  /// orderTopicConf counts, or of a static topic's totalQueues per scope): 1..1,048,576.
+  std::size_t max_queues = 65536;
+};
+
 /// Every setting of a producer (DefaultMQProducer's fields); checked by validate() and start().
 struct producer_config {
   /// NameServer addresses, "host:port;host:port" (namesrvAddr), each with a port 1..65535.
@@ -102,6 +122,7 @@ struct producer_config {
   /// createTopicKey (auto-created topics): a valid topic name one may send to.
   std::string create_topic_key = "TBW102";
   int default_topic_queue_nums = 4;  ///< defaultTopicQueueNums, >= 1
+  rmq::route_limits route_limits;    ///< what a route may make the producer build
   /// Protocol version sent in every header, 0..475. 401 makes NameServers answer standard JSON;
   /// values above 475 are refused until GO_AWAY reconnect-and-resend is implemented.
   int protocol_version = 401;

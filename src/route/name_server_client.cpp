@@ -11,8 +11,8 @@ namespace rmq::route {
 
 name_server_client::name_server_client(net::connection_pool& pool,
                                        std::vector<std::string> addresses,
-                                       request_settings settings)
-    : pool_(pool), addresses_(std::move(addresses)), settings_(settings) {
+                                       request_settings settings, route_limits limits)
+    : pool_(pool), addresses_(std::move(addresses)), settings_(settings), limits_(limits) {
   // Like the Java client: start at a random server so clients spread over them.
   if (!addresses_.empty()) current_ = std::random_device{}() % addresses_.size();
 }
@@ -55,7 +55,7 @@ coro<route_reply> name_server_client::query_route(std::string topic,
     reply.response_code = r.frame->fields.code;
     if (r.frame->remark) reply.remark = std::string(*r.frame->remark);
     if (reply.response_code == wire::response_code::success) {
-      auto parsed = wire::parse_route_data(r.frame->body);
+      auto parsed = wire::parse_route_data(r.frame->body, limits_);
       if (!parsed) {
         reply.error = parsed.error;
       } else {

@@ -34,8 +34,9 @@ struct route_reply {
 class name_server_client {
  public:
   /// `addresses`: "host:port" each. An empty list makes every query fail with no_name_server.
+  /// A route beyond `limits` is answered with invalid_route_data.
   name_server_client(net::connection_pool& pool, std::vector<std::string> addresses,
-                     request_settings settings);
+                     request_settings settings, route_limits limits = {});
 
   [[nodiscard]] coro<route_reply> query_route(std::string topic, net::clock::time_point deadline);
 
@@ -49,6 +50,7 @@ class name_server_client {
   net::connection_pool& pool_;
   std::vector<std::string> addresses_;
   request_settings settings_;
+  route_limits limits_;
   std::size_t current_ = 0;                // index of the server to ask first
   std::atomic<std::uint64_t> queries_{0};  // written by the loop thread only
 };

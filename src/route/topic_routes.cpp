@@ -161,19 +161,28 @@ std::error_code topic_routes::publish(const std::string& topic, wire::topic_rout
   info->round_robin = e.info ? e.info->round_robin : static_cast<std::uint32_t>(random_());
   info->order_topic = wire::is_order_topic(route);
   info->from_default_topic = from_default_topic;
-  for (const wire::route_queue& q : wire::build_publish_queues(route)) {
-    const broker_id id = brokers_.intern(q.target_broker());
-    broker_entry& broker = brokers_[id];
-    if (auto address = wire::find_master_address(route, q.target_broker()); address) {
-      if (broker.master_address != *address) {
-        // New or moved master: later sends go to the new address at once.
-        const bool first_sight = broker.master_address.empty();
-        broker.master_address = std::string(*address);
-        broker.master = &pool_.get(broker.master_address);
-        if (first_sight && on_new_master_) on_new_master_(id);
+  const std::vector<wire::route_queue> queues = wire::build_publish_queues(route);
+  info->queues.reserve(queues.size());
+  info->message_queues.reserve(queues.size());
+  // Queues come grouped by broker: its id and master are looked up once per group.
+  const std::string* group = nullptr;
+  broker_id id = 0;
+  for (const wire::route_queue& q : queues) {
+    if (group == nullptr || *group != q.target_broker()) {
+      group = &q.target_broker();
+      id = brokers_.intern(*group);
+      broker_entry& broker = brokers_[id];
+      if (auto address = wire::find_master_address(route, *group); address) {
+        if (broker.master_address != *address) {
+          // New or moved master: later sends go to the new address at once.
+          const bool first_sight = broker.master_address.empty();
+          broker.master_address = std::string(*address);
+          broker.master = &pool_.get(broker.master_address);
+          if (first_sight && on_new_master_) on_new_master_(id);
+        }
       }
     }
-    if (broker.master == nullptr) continue;  // no master address known: not writable
+    if (brokers_[id].master == nullptr) continue;  // no master address known: not writable
     info->queues.push_back({id, q.queue_id});
     info->message_queues.push_back({topic, q.broker_name, q.queue_id});
   }

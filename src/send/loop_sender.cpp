@@ -96,7 +96,8 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
               return options;
             }()),
       names_(pool_, settings.name_servers,
-             {settings.serialization, wire::language_code::cpp, settings.config.protocol_version}),
+             {settings.serialization, wire::language_code::cpp, settings.config.protocol_version},
+             settings.config.route_limits),
       routes_(names_, brokers_, pool_,
               {settings.config.create_topic_key, settings.config.default_topic_queue_nums}),
       registration_(settings_, loop_, brokers_, routes_),

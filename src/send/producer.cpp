@@ -211,6 +211,7 @@ std::error_code producer_config::validate() const {
     return invalid;
   }
   if (default_topic_queue_nums <= 0 || wire::validate_topic(create_topic_key)) return invalid;
+  if (!wire::valid(route_limits)) return invalid;
   // GO_AWAY (5.3.1+ servers shutting down) is answered to versions above 475; resending on a new
   // connection is not implemented yet.
   if (protocol_version < 0 || protocol_version > 475) return invalid;

@@ -88,11 +88,17 @@ template <class Int>
   return true;
 }
 
-[[nodiscard]] bool valid_queue_count(std::int32_t n) noexcept {
-  return n >= 0 && n <= max_route_queue_nums;
+/// A queue count of one entry: not negative, and within the per-broker limit.
+[[nodiscard]] bool valid_queue_count(std::int32_t n, const route_limits& limits) noexcept {
+  return n >= 0 && static_cast<std::size_t>(n) <= limits.max_queues_per_broker;
 }
 
-[[nodiscard]] bool read_queue_data(const json& item, queue_data& out) {
+/// A JSON list or map the route may hold at most `limit` entries of.
+[[nodiscard]] bool within(const json& container, std::size_t limit) noexcept {
+  return container.size() <= limit;
+}
+
+[[nodiscard]] bool read_queue_data(const json& item, const route_limits& limits, queue_data& out) {
   if (!item.is_object()) return false;
   if (!member_string(item, "brokerName", out.broker_name) ||
       !member_integer(item, "readQueueNums", out.read_queue_nums) ||
@@ -102,7 +108,8 @@ template <class Int>
       !member_integer(item, "topicSysFlag", out.topic_sys_flag)) {
     return false;
   }
-  return valid_queue_count(out.read_queue_nums) && valid_queue_count(out.write_queue_nums);
+  return valid_queue_count(out.read_queue_nums, limits) &&
+         valid_queue_count(out.write_queue_nums, limits);
 }
 
 [[nodiscard]] bool read_broker_data(const json& item, broker_data& out) {
@@ -129,7 +136,8 @@ template <class Int>
   return true;
 }
 
-[[nodiscard]] bool read_mapping_info(const json& item, topic_queue_mapping_info& out) {
+[[nodiscard]] bool read_mapping_info(const json& item, const route_limits& limits,
+                                     topic_queue_mapping_info& out) {
   if (!item.is_object()) return false;
   if (!member_string(item, "topic", out.topic) || !member_string(item, "scope", out.scope) ||
       !member_integer(item, "totalQueues", out.total_queues) ||
@@ -137,9 +145,11 @@ template <class Int>
       !member_bool(item, "dirty", out.dirty)) {
     return false;
   }
-  if (!valid_queue_count(out.total_queues)) return false;
+  if (out.total_queues < 0 || static_cast<std::size_t>(out.total_queues) > limits.max_queues) {
+    return false;
+  }
   if (const auto it = item.find("currIdMap"); it != item.end() && !it->is_null()) {
-    if (!it->is_object()) return false;
+    if (!it->is_object() || !within(*it, limits.max_queues)) return false;
     for (const auto& [key, physical] : it->items()) {
       std::int32_t logic_id = 0;
       std::int32_t physical_id = 0;
@@ -153,9 +163,11 @@ template <class Int>
 
 // Calls on_entry(broker_name, count) for each `name:count` of an orderTopicConf, splitting the
 // way Java's String.split does (trailing empty pieces dropped, item[1] is the text between the
-// first and second ':'). Returns false where Java would throw.
+// first and second ':'). Returns false where Java would throw, and for a count above
+// `max_count`.
 template <class OnEntry>
-[[nodiscard]] bool for_each_order_entry(std::string_view conf, OnEntry&& on_entry) {
+[[nodiscard]] bool for_each_order_entry(std::string_view conf, std::size_t max_count,
+                                        OnEntry&& on_entry) {
   while (!conf.empty() && conf.back() == ';') conf.remove_suffix(1);
   while (!conf.empty()) {
     const auto semi = conf.find(';');
@@ -166,28 +178,58 @@ template <class OnEntry>
     std::string_view count_text = entry.substr(colon + 1);
     count_text = count_text.substr(0, count_text.find(':'));
     std::int32_t count = 0;
-    if (!parse_java_integer(count_text, count) || count > max_route_queue_nums) return false;
+    // A negative count is legal, as in Java: that broker gets no queue.
+    if (!parse_java_integer(count_text, count) ||
+        (count > 0 && static_cast<std::size_t>(count) > max_count)) {
+      return false;
+    }
     on_entry(entry.substr(0, colon), count);
   }
   return true;
 }
 
-[[nodiscard]] bool read_route(const json& root, topic_route_data& out) {
+// The publish queues a static topic's mapping makes: per scope, the largest totalQueues
+// (static_topic_queues below).
+[[nodiscard]] std::size_t static_topic_queue_count(
+    const std::map<std::string, topic_queue_mapping_info>& mapping) {
+  std::map<std::string_view, std::size_t> per_scope;
+  for (const auto& [broker, info] : mapping) {
+    if (!info.scope || info.epoch < -1) continue;
+    auto& total = per_scope[*info.scope];
+    total = std::max(total, static_cast<std::size_t>(info.total_queues));
+  }
+  std::size_t sum = 0;
+  for (const auto& [scope, total] : per_scope) sum += total;
+  return sum;
+}
+
+[[nodiscard]] bool read_route(const json& root, const route_limits& limits, topic_route_data& out) {
   if (!root.is_object()) return false;
   if (!member_string(root, "orderTopicConf", out.order_topic_conf)) return false;
-  if (out.order_topic_conf &&
-      !for_each_order_entry(*out.order_topic_conf, [](std::string_view, std::int32_t) {})) {
-    return false;
+  if (out.order_topic_conf) {
+    std::size_t entries = 0;
+    std::size_t queues = 0;
+    const bool split =
+        for_each_order_entry(*out.order_topic_conf, limits.max_queues_per_broker,
+                             [&](std::string_view, std::int32_t count) {
+                               ++entries;
+                               queues += static_cast<std::size_t>(std::max<std::int32_t>(count, 0));
+                             });
+    if (!split || entries > limits.max_brokers || queues > limits.max_queues) return false;
   }
   if (const auto it = root.find("queueDatas"); it != root.end() && !it->is_null()) {
-    if (!it->is_array()) return false;
+    if (!it->is_array() || !within(*it, limits.max_brokers)) return false;
     out.queue_datas.reserve(it->size());
+    std::size_t queues = 0;
     for (const auto& item : *it) {
-      if (!read_queue_data(item, out.queue_datas.emplace_back())) return false;
+      queue_data& qd = out.queue_datas.emplace_back();
+      if (!read_queue_data(item, limits, qd)) return false;
+      queues += static_cast<std::size_t>(qd.write_queue_nums);
     }
+    if (queues > limits.max_queues) return false;
   }
   if (const auto it = root.find("brokerDatas"); it != root.end() && !it->is_null()) {
-    if (!it->is_array()) return false;
+    if (!it->is_array() || !within(*it, limits.max_brokers)) return false;
     out.broker_datas.reserve(it->size());
     for (const auto& item : *it) {
       if (!read_broker_data(item, out.broker_datas.emplace_back())) return false;
@@ -206,11 +248,12 @@ template <class OnEntry>
     }
   }
   if (const auto it = root.find("topicQueueMappingByBroker"); it != root.end() && !it->is_null()) {
-    if (!it->is_object()) return false;
+    if (!it->is_object() || !within(*it, limits.max_brokers)) return false;
     auto& table = out.topic_queue_mapping_by_broker.emplace();
     for (const auto& [broker, info] : it->items()) {
-      if (!read_mapping_info(info, table[broker])) return false;
+      if (!read_mapping_info(info, limits, table[broker])) return false;
     }
+    if (static_topic_queue_count(table) > limits.max_queues) return false;
   }
   return true;
 }
@@ -441,16 +484,25 @@ constexpr std::string_view mock_broker_none = "__syslo__none__";
 
 }  // namespace
 
-route_parse_result parse_route_data(std::string_view body) {
+bool valid(const route_limits& limits) noexcept {
+  constexpr std::size_t max_entries = 65536;
+  return limits.max_body_bytes >= 1024 && limits.max_body_bytes <= default_max_frame &&
+         limits.max_brokers >= 1 && limits.max_brokers <= max_entries &&
+         limits.max_queues_per_broker >= 1 &&
+         limits.max_queues_per_broker <= static_cast<std::size_t>(max_route_queue_nums) &&
+         limits.max_queues >= 1 && limits.max_queues <= max_route_queues;
+}
+
+route_parse_result parse_route_data(std::string_view body, const route_limits& limits) {
   route_parse_result result;
   std::string normalised;
-  if (quote_integer_keys(body, normalised)) {
+  if (body.size() > limits.max_body_bytes || quote_integer_keys(body, normalised)) {
     result.error = make_error_code(errc::invalid_route_data);
     return result;
   }
   try {
     const json root = json::parse(normalised, nullptr, /*allow_exceptions=*/false);
-    if (root.is_discarded() || !read_route(root, result.route)) {
+    if (root.is_discarded() || !read_route(root, limits, result.route)) {
       result.route = {};
       result.error = make_error_code(errc::invalid_route_data);
     }
@@ -520,7 +572,14 @@ std::vector<route_queue> build_publish_queues(const topic_route_data& route) {
   std::vector<route_queue> queues;
   if (is_order_topic(route)) {
     // Validated by parse_route_data; a hand-built route with a malformed entry stops there.
-    (void)for_each_order_entry(*route.order_topic_conf,
+    // Counted first: one allocation of the right size, not a doubling vector's copies.
+    std::size_t count = 0;
+    (void)for_each_order_entry(*route.order_topic_conf, max_route_queue_nums,
+                               [&](std::string_view, std::int32_t n) {
+                                 count += static_cast<std::size_t>(std::max(n, 0));
+                               });
+    queues.reserve(count);
+    (void)for_each_order_entry(*route.order_topic_conf, max_route_queue_nums,
                                [&](std::string_view broker, std::int32_t count) {
                                  for (std::int32_t id = 0; id < count; ++id) {
                                    queues.push_back(route_queue{std::string(broker), id, {}});
@@ -538,6 +597,10 @@ std::vector<route_queue> build_publish_queues(const topic_route_data& route) {
   std::stable_sort(sorted.begin(), sorted.end(), [](const queue_data* a, const queue_data* b) {
     return a->broker_name < b->broker_name;
   });
+  std::size_t count = 0;
+  for (const auto* qd : sorted)
+    count += static_cast<std::size_t>(std::max(qd->write_queue_nums, 0));
+  queues.reserve(std::min(count, max_route_queues));
   for (const auto* qd : sorted) {
     if (!is_writeable(qd->perm)) continue;
     const auto bd = std::find_if(

@@ -6,6 +6,7 @@
 // The parser accepts both forms; the writer reproduces either byte for byte (rmq-sim uses it).
 #pragma once
 
+#include "rmq/producer_config.hpp"
 #include "wire/command.hpp"
 
 #include <cstdint>
@@ -21,9 +22,13 @@ namespace rmq::wire {
 inline constexpr std::int64_t master_broker_id = 0;  ///< MixAll.MASTER_ID
 /// Request version from which a >= 4.9.4 NameServer answers in standard JSON (V4_9_4).
 inline constexpr std::int32_t standard_route_json_version = mq_version::v4_9_4;
-/// Largest queue count accepted from a route. Java has no limit, but no real topic comes near it
-/// and a garbage count must not make us build billions of queues.
+/// Largest queue count of one entry any route_limits allows (max_queues_per_broker's range).
 inline constexpr std::int32_t max_route_queue_nums = 65536;
+/// Largest max_queues any route_limits allows.
+inline constexpr std::size_t max_route_queues = 1u << 20;
+
+/// Whether `limits` are within the ranges rmq::route_limits documents.
+[[nodiscard]] bool valid(const route_limits& limits) noexcept;
 
 struct queue_data {
   std::string broker_name;
@@ -77,9 +82,11 @@ struct route_parse_result {
 };
 
 /// Parses a route body in standard JSON or the fastjson form with unquoted integer keys. Never
-/// throws on bad input; also rejects queue counts outside [0, max_route_queue_nums] and an
-/// orderTopicConf that Java could not split into `name:count` pairs.
-[[nodiscard]] route_parse_result parse_route_data(std::string_view body);
+/// throws on bad input; also rejects negative queue counts, an orderTopicConf that Java could not
+/// split into `name:count` pairs, and a route beyond `limits` (checked before any list is built,
+/// so the work done is bounded by the body's size).
+[[nodiscard]] route_parse_result parse_route_data(std::string_view body,
+                                                  const route_limits& limits = {});
 
 enum class route_json_style {
   standard,  ///< BrowserCompatible + MapSortField: keys quoted and sorted, non-ASCII as \uXXXX

@@ -270,6 +270,31 @@ TEST_CASE("a missing topic: clear error without auto-create, TBW102 route with i
   }
 }
 
+TEST_CASE("a route beyond route_limits fails its sends with invalid_route_data; raised, it sends") {
+  // A topic of 2,000 write queues on one broker: above the default 1,024 per broker.
+  auto config = sim_with(1, sim::personality::v4_9);
+  config.topics.push_back({.name = "WideTopic", .read_queues = 2000, .write_queues = 2000});
+  {
+    producer_fixture f(config);
+    std::error_code ec;
+    (void)f.producer->send(rmq::message("WideTopic", "x"), ec);
+    CHECK(ec == rmq::errc::invalid_route_data);
+    CHECK(f.sim.counters().broker_messages() == 0);
+    // Another topic of the same producer is not affected.
+    (void)f.producer->send(sample(), ec);
+    CHECK_FALSE(ec);
+  }
+  {
+    rmq::producer_config client;
+    client.route_limits.max_queues_per_broker = 2048;
+    producer_fixture f(config, client);
+    std::error_code ec;
+    const auto r = f.producer->send(rmq::message("WideTopic", "x"), ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.queue.queue_id < 2000);
+  }
+}
+
 TEST_CASE("the background refresh leaves a topic without a route to its next send") {
   // Sends that find a topic's query running wait for it; a refresh's query has the refresh
   // interval for its deadline, not their send timeout, so it must not be the one they wait for.

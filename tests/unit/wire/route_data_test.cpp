@@ -268,6 +268,143 @@ TEST_CASE("malformed route bodies are invalid_route_data") {
   CHECK(parse_route_data(deep).error == invalid);
 }
 
+// ---- route limits --------------------------------------------------------------------------
+
+namespace {
+
+std::string order_conf_body(std::size_t entries, std::size_t count) {
+  std::string conf;
+  for (std::size_t i = 0; i < entries; ++i) {
+    conf += "broker-" + std::to_string(i) + ":" + std::to_string(count) + ";";
+  }
+  return R"({"orderTopicConf":")" + conf + R"(","queueDatas":[],"brokerDatas":[]})";
+}
+
+std::string queue_datas_body(std::size_t entries, std::size_t write_queues) {
+  std::string body = R"({"brokerDatas":[],"queueDatas":[)";
+  for (std::size_t i = 0; i < entries; ++i) {
+    if (i != 0) body += ',';
+    body += R"({"brokerName":"broker-)" + std::to_string(i) + R"(","perm":6,"readQueueNums":)" +
+            std::to_string(write_queues) + R"(,"writeQueueNums":)" + std::to_string(write_queues) +
+            "}";
+  }
+  return body + "]}";
+}
+
+std::string broker_datas_body(std::size_t entries) {
+  std::string body = R"({"queueDatas":[],"brokerDatas":[)";
+  for (std::size_t i = 0; i < entries; ++i) {
+    if (i != 0) body += ',';
+    body += R"({"brokerAddrs":{"0":"10.0.0.1:10911"},"brokerName":"broker-)" + std::to_string(i) +
+            R"(","cluster":"c"})";
+  }
+  return body + "]}";
+}
+
+std::string static_topic_body(std::size_t brokers, std::size_t total_queues) {
+  std::string body = R"({"queueDatas":[],"brokerDatas":[],"topicQueueMappingByBroker":{)";
+  for (std::size_t i = 0; i < brokers; ++i) {
+    if (i != 0) body += ',';
+    body += R"("broker-)" + std::to_string(i) + R"(":{"bname":"broker-)" + std::to_string(i) +
+            R"(","epoch":1,"scope":"__global__","totalQueues":)" + std::to_string(total_queues) +
+            R"(,"currIdMap":{"0":0}})";
+  }
+  return body + "}}";
+}
+
+const std::error_code invalid_route = rmq::make_error_code(rmq::errc::invalid_route_data);
+
+}  // namespace
+
+TEST_CASE("route limits: the bodies that built millions of queues are refused") {
+  // 3 KB of orderTopicConf and 19.5 KB of queueDatas that once made 13.1 M queues.
+  const std::string order = order_conf_body(200, 65536);
+  CHECK(order.size() < 4000);
+  CHECK(parse_route_data(order).error == invalid_route);
+  const std::string datas = queue_datas_body(200, 65536);
+  CHECK(datas.size() < 20000);
+  CHECK(parse_route_data(datas).error == invalid_route);
+}
+
+TEST_CASE("route limits: each bound is inclusive, one more is invalid_route_data") {
+  const rmq::route_limits limits;  // the defaults: 256 brokers, 1,024 per broker, 65,536 queues
+  SUBCASE("queues per broker") {
+    CHECK(parse_route_data(queue_datas_body(1, 1024)));
+    CHECK(parse_route_data(queue_datas_body(1, 1025)).error == invalid_route);
+    CHECK(parse_route_data(order_conf_body(1, 1024)));
+    CHECK(parse_route_data(order_conf_body(1, 1025)).error == invalid_route);
+  }
+  SUBCASE("brokers per route") {
+    CHECK(parse_route_data(queue_datas_body(256, 1)));
+    CHECK(parse_route_data(queue_datas_body(257, 1)).error == invalid_route);
+    CHECK(parse_route_data(broker_datas_body(256)));
+    CHECK(parse_route_data(broker_datas_body(257)).error == invalid_route);
+    CHECK(parse_route_data(order_conf_body(256, 1)));
+    CHECK(parse_route_data(order_conf_body(257, 1)).error == invalid_route);
+    CHECK(parse_route_data(static_topic_body(256, 8)));
+    CHECK(parse_route_data(static_topic_body(257, 8)).error == invalid_route);
+  }
+  SUBCASE("queues per topic") {
+    CHECK(parse_route_data(queue_datas_body(64, 1024)));  // 65,536
+    CHECK(parse_route_data(order_conf_body(64, 1024)));
+    rmq::route_limits tight = limits;
+    tight.max_queues = 64 * 1024 - 1;
+    CHECK(parse_route_data(queue_datas_body(64, 1024), tight).error == invalid_route);
+    CHECK(parse_route_data(order_conf_body(64, 1024), tight).error == invalid_route);
+    CHECK(parse_route_data(static_topic_body(4, 65536)));  // one scope: the largest total
+    CHECK(parse_route_data(static_topic_body(4, 65537)).error == invalid_route);
+    CHECK(parse_route_data(static_topic_body(4, 65536), tight).error == invalid_route);
+  }
+  SUBCASE("body bytes") {
+    const std::string body = queue_datas_body(256, 4);
+    rmq::route_limits small = limits;
+    small.max_body_bytes = body.size();
+    CHECK(parse_route_data(body, small));
+    small.max_body_bytes = body.size() - 1;
+    CHECK(parse_route_data(body, small).error == invalid_route);
+  }
+  SUBCASE("raised limits admit a larger route") {
+    rmq::route_limits wide = limits;
+    wide.max_queues_per_broker = 65536;
+    wide.max_brokers = 1024;
+    wide.max_queues = 1u << 20;
+    CHECK(parse_route_data(queue_datas_body(200, 4096), wide));
+    CHECK(parse_route_data(order_conf_body(300, 2048), wide));
+  }
+}
+
+TEST_CASE("route limits: the largest legal route builds its 65,536 publish queues") {
+  const auto parsed = parse_route_data(order_conf_body(64, 1024));
+  REQUIRE(parsed);
+  CHECK(rmq::wire::build_publish_queues(parsed.route).size() == 65536);
+}
+
+TEST_CASE("route limits: validate() holds each to its documented range") {
+  using rmq::wire::valid;
+  CHECK(valid(rmq::route_limits{}));
+  const auto with = [](auto change) {
+    rmq::route_limits limits;
+    change(limits);
+    return valid(limits);
+  };
+  CHECK(with([](rmq::route_limits& l) { l.max_body_bytes = 1024; }));
+  CHECK_FALSE(with([](rmq::route_limits& l) { l.max_body_bytes = 1023; }));
+  CHECK(with([](rmq::route_limits& l) { l.max_body_bytes = 16u << 20; }));
+  CHECK_FALSE(with([](rmq::route_limits& l) { l.max_body_bytes = (16u << 20) + 1; }));
+  CHECK_FALSE(with([](rmq::route_limits& l) { l.max_brokers = 0; }));
+  CHECK(with([](rmq::route_limits& l) { l.max_brokers = 65536; }));
+  CHECK_FALSE(with([](rmq::route_limits& l) { l.max_brokers = 65537; }));
+  CHECK_FALSE(with([](rmq::route_limits& l) { l.max_queues_per_broker = 0; }));
+  CHECK(with([](rmq::route_limits& l) { l.max_queues_per_broker = 65536; }));
+  CHECK_FALSE(with([](rmq::route_limits& l) { l.max_queues_per_broker = 65537; }));
+  CHECK_FALSE(with([](rmq::route_limits& l) { l.max_queues = 0; }));
+  CHECK(with([](rmq::route_limits& l) { l.max_queues = 1u << 20; }));
+  CHECK_FALSE(with([](rmq::route_limits& l) { l.max_queues = (1u << 20) + 1; }));
+  rmq::producer_config config;
+  config.route_limits.max_brokers = 0;
+  CHECK(config.validate() == rmq::make_error_code(rmq::errc::configuration_invalid));
+}
+
 TEST_CASE("lenient where fastjson is lenient: nulls, numeric strings, unknown fields") {
   const auto parsed = parse_route_data(
       R"({"orderTopicConf":null,"queueDatas":[{"brokerName":"a","perm":"6",)"
