@@ -18,7 +18,7 @@ enum class errc {
   invalid_json_header,      ///< JSON header is not valid JSON or has the wrong shape
   truncated_binary_header,  ///< a binary header field runs past the header's end
   overlong_binary_field,    ///< a binary length field is negative or past the limit
-  invalid_route_data,       ///< TopicRouteData body could not be parsed
+  invalid_route_data,       ///< TopicRouteData body unparsable, or beyond route_limits
   invalid_response,         ///< a response lacks a field it must have, or has a bad value
   invalid_batch_body,       ///< batch body records do not tile the body exactly
   decompression_failed,     ///< compressed body could not be decompressed

@@ -29,7 +29,7 @@ class rmq_category final : public std::error_category {
       case errc::overlong_binary_field:
         return "binary header field length out of range";
       case errc::invalid_route_data:
-        return "invalid topic route data";
+        return "invalid topic route data, or a route beyond producer_config::route_limits";
       case errc::invalid_response:
         return "response header is missing a field or has a bad value";
       case errc::invalid_batch_body:

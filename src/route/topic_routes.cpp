@@ -4,6 +4,7 @@
 #include "wire/codes.hpp"
 
 #include <asio/error.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <random>
@@ -145,6 +146,14 @@ coro<void> topic_routes::query(std::string topic, net::clock::time_point deadlin
   } else if (!ec) {
     ec = make_error_code(errc::no_route);
   }
+  if (ec == errc::invalid_route_data && e.info && e.last_error != ec) {
+    // A refresh beyond route_limits: the previous route stays in use (its sends still succeed),
+    // so say it once, not at every refresh.
+    spdlog::warn(
+        "rmq route: the route of topic {} is beyond producer_config::route_limits or "
+        "malformed; the previous route stays in use",
+        topic);
+  }
   e.querying = false;
   e.last_error = ec;
   wake(e);
@@ -164,7 +173,8 @@ std::error_code topic_routes::publish(const std::string& topic, wire::topic_rout
   const std::vector<wire::route_queue> queues = wire::build_publish_queues(route);
   info->queues.reserve(queues.size());
   info->message_queues.reserve(queues.size());
-  // Queues come grouped by broker: its id and master are looked up once per group.
+  // A run of queues on the same broker (every queue of a broker, except in a static topic,
+  // whose queues alternate) shares one lookup of its id and master.
   const std::string* group = nullptr;
   broker_id id = 0;
   for (const wire::route_queue& q : queues) {

@@ -130,7 +130,11 @@ detached send_pipeline::run(send_op& op) {
       stop_cancelled(op, attempts);  // never retried
       break;
     }
-    if (attempts.is_retry()) counters_.retries.bump();
+    if (attempts.is_retry()) {
+      counters_.retries.bump();
+      // An ordered send keeps its queue (an index into the route it chose it from).
+      if (!fixed_queue) take_current_route(op, info);
+    }
     const route::publish_queue queue = pick_queue(*info, fixed_queue, attempts.last_broker(), now);
     op.attempts = attempts.begin(queue.broker);
     note_tried(op, queue.broker, op.attempts);
@@ -306,6 +310,15 @@ std::error_code send_pipeline::choose_ordered_queue(send_op& op,
   }
   fixed_queue = index;
   return {};
+}
+
+void send_pipeline::take_current_route(const send_op& op, route::publish_info_ptr& info) const {
+  route::publish_info_ptr current = routes_.cached(first_message(op).topic());
+  // A route left without a writable queue is not taken: the attempts go on with the old one,
+  // whose brokers the fault table judges, rather than failing on an empty list.
+  if (current && current.get() != info.get() && !current->queues.empty()) {
+    info = std::move(current);
+  }
 }
 
 route::publish_queue send_pipeline::pick_queue(const route::topic_publish_info& info,

@@ -88,7 +88,7 @@ template <class Int>
   return true;
 }
 
-/// A queue count of one entry: not negative, and within the per-broker limit.
+/// A write-queue count of one entry: not negative, and within the per-broker limit.
 [[nodiscard]] bool valid_queue_count(std::int32_t n, const route_limits& limits) noexcept {
   return n >= 0 && static_cast<std::size_t>(n) <= limits.max_queues_per_broker;
 }
@@ -108,7 +108,8 @@ template <class Int>
       !member_integer(item, "topicSysFlag", out.topic_sys_flag)) {
     return false;
   }
-  return valid_queue_count(out.read_queue_nums, limits) &&
+  // readQueueNums builds nothing in a producer (clamp_default_route only lowers it).
+  return out.read_queue_nums >= 0 && out.read_queue_nums <= max_route_queue_nums &&
          valid_queue_count(out.write_queue_nums, limits);
 }
 
@@ -224,7 +225,7 @@ template <class OnEntry>
     for (const auto& item : *it) {
       queue_data& qd = out.queue_datas.emplace_back();
       if (!read_queue_data(item, limits, qd)) return false;
-      queues += static_cast<std::size_t>(qd.write_queue_nums);
+      if (is_writeable(qd.perm)) queues += static_cast<std::size_t>(qd.write_queue_nums);
     }
     if (queues > limits.max_queues) return false;
   }
@@ -578,7 +579,7 @@ std::vector<route_queue> build_publish_queues(const topic_route_data& route) {
                                [&](std::string_view, std::int32_t n) {
                                  count += static_cast<std::size_t>(std::max(n, 0));
                                });
-    queues.reserve(count);
+    queues.reserve(std::min(count, max_route_queues));
     (void)for_each_order_entry(*route.order_topic_conf, max_route_queue_nums,
                                [&](std::string_view broker, std::int32_t count) {
                                  for (std::int32_t id = 0; id < count; ++id) {

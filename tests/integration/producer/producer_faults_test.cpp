@@ -227,6 +227,48 @@ TEST_CASE("queues that lose WRITE permission leave the publish set at the next r
   CHECK(sends_reach(f, "broker-a", 20s));
 }
 
+TEST_CASE("a retry uses the route cached now, not the one its send began with") {
+  auto sim_config = sim_with(3, sim::personality::v4_9, {});
+  sim_config.topics.push_back({.name = "TopicTest", .brokers = {"broker-a", "broker-b"}});
+  rmq::producer_config config;
+  config.route_refresh_interval = 50ms;
+  config.send_timeout = 30s;  // each of the three attempts may wait a third of it
+  producer_fixture f(sim_config, config);
+  (void)f.producer->send(sample());  // the route is cached
+  sim::fault_spec silent;
+  silent.silent = true;
+  f.sim.set_broker_faults("broker-a", silent);
+  f.sim.set_broker_faults("broker-b", silent);
+  const auto sends_received = [](const sim::sim_counters& c) {
+    return c.broker_requests(rmq::wire::request_code::send_message_v2);
+  };
+  const auto before = sends_received(f.sim.counters());
+  auto pending = f.producer->async_send(sample(), asio::use_future);
+  REQUIRE(f.sim.wait_until([&](const sim::sim_counters& c) { return sends_received(c) > before; },
+                           20s));
+
+  // While its first attempt waits: broker-a and broker-b turn read-only, broker-c takes the topic.
+  f.sim.create_topic(
+      {.name = "TopicTest", .perm = sim::perm_read, .brokers = {"broker-a", "broker-b"}});
+  f.sim.create_topic({.name = "TopicTest", .brokers = {"broker-c"}});
+  // Refreshes run one after another: two more queries mean one saw the new route and ended.
+  const auto queries =
+      f.sim.counters().namesrv.count(rmq::wire::request_code::get_routeinfo_by_topic);
+  REQUIRE(f.sim.wait_until(
+      [&](const sim::sim_counters& c) {
+        return c.namesrv.count(rmq::wire::request_code::get_routeinfo_by_topic) >= queries + 2;
+      },
+      20s));
+  // The first attempt fails now. With the route the send began with, its retries would go to
+  // the silent brokers and time out; with the current one, broker-c stores it.
+  f.sim.drop_broker_connections("broker-a");
+  f.sim.drop_broker_connections("broker-b");
+  const rmq::send_result result = pending.get();
+  CHECK(result.queue.broker_name == "broker-c");
+  CHECK(result.attempts == 2);
+  CHECK(f.sim.messages().back().broker_name == "broker-c");
+}
+
 TEST_CASE("a broker that leaves every route is dropped, and connected afresh when it returns") {
   rmq::producer_config config;
   config.route_refresh_interval = 100ms;

@@ -301,13 +301,17 @@ std::string broker_datas_body(std::size_t entries) {
   return body + "]}";
 }
 
-std::string static_topic_body(std::size_t brokers, std::size_t total_queues) {
+// `brokers` mapping entries; entry i is in scope i % scopes, each with `total_queues`.
+std::string static_topic_body(std::size_t brokers, std::size_t total_queues,
+                              std::size_t scopes = 1) {
   std::string body = R"({"queueDatas":[],"brokerDatas":[],"topicQueueMappingByBroker":{)";
   for (std::size_t i = 0; i < brokers; ++i) {
     if (i != 0) body += ',';
+    const std::string scope =
+        i % scopes == 0 ? "__global__" : "scope-" + std::to_string(i % scopes);
     body += R"("broker-)" + std::to_string(i) + R"(":{"bname":"broker-)" + std::to_string(i) +
-            R"(","epoch":1,"scope":"__global__","totalQueues":)" + std::to_string(total_queues) +
-            R"(,"currIdMap":{"0":0}})";
+            R"(","epoch":1,"scope":")" + scope + R"(","totalQueues":)" +
+            std::to_string(total_queues) + R"(,"currIdMap":{"0":0}})";
   }
   return body + "}}";
 }
@@ -354,6 +358,27 @@ TEST_CASE("route limits: each bound is inclusive, one more is invalid_route_data
     CHECK(parse_route_data(static_topic_body(4, 65536)));  // one scope: the largest total
     CHECK(parse_route_data(static_topic_body(4, 65537)).error == invalid_route);
     CHECK(parse_route_data(static_topic_body(4, 65536), tight).error == invalid_route);
+    // Per scope the largest totalQueues counts, and the scopes add up.
+    CHECK(parse_route_data(static_topic_body(200, 65536)));   // 200 brokers, one scope
+    CHECK(parse_route_data(static_topic_body(4, 16384, 4)));  // 4 scopes × 16,384
+    CHECK(parse_route_data(static_topic_body(5, 16384, 5)).error == invalid_route);
+    CHECK(parse_route_data(static_topic_body(10, 16384, 5)).error == invalid_route);
+    CHECK(parse_route_data(static_topic_body(8, 16384, 4)));  // two brokers per scope
+  }
+  SUBCASE("only what a producer builds counts") {
+    // readQueueNums builds nothing: a topic shrinking its write queues stays usable.
+    const std::string shrinking =
+        R"({"brokerDatas":[],"queueDatas":[{"brokerName":"b","perm":6,"readQueueNums":2048,)"
+        R"("writeQueueNums":16}]})";
+    CHECK(parse_route_data(shrinking));
+    // Read-only entries (perm 4) make no publish queue, so they do not count toward the topic.
+    std::string body = R"({"brokerDatas":[],"queueDatas":[)";
+    for (int i = 0; i < 65; ++i) {
+      if (i != 0) body += ',';
+      body += R"({"brokerName":"b)" + std::to_string(i) + R"(","perm":)" + (i == 0 ? "6" : "4") +
+              R"(,"readQueueNums":1024,"writeQueueNums":1024})";
+    }
+    CHECK(parse_route_data(body + "]}"));
   }
   SUBCASE("body bytes") {
     const std::string body = queue_datas_body(256, 4);
