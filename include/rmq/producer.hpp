@@ -130,6 +130,8 @@ struct producer_stats {
   std::uint64_t in_flight_bytes = 0;       ///< their body bytes
   std::uint64_t waiting_for_room = 0;      ///< sends waiting for room (blocked or suspended)
   std::uint64_t route_queries = 0;         ///< GET_ROUTEINFO_BY_TOPIC sent
+  std::uint64_t cached_topics = 0;         ///< topic routes cached (per loop that sent to it)
+  std::uint64_t evicted_topics = 0;        ///< forgotten, unused for route_idle_timeout
   std::uint64_t frame_pool_fallbacks = 0;  ///< coroutine frames that had to come from the heap
   std::uint64_t slot_fallbacks = 0;        ///< completion handlers too large for a send slot
   std::uint64_t handler_exceptions = 0;    ///< user handlers that threw on a producer loop

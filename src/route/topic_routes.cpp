@@ -23,8 +23,13 @@ topic_routes::lookup topic_routes::get(std::string_view topic, net::clock::time_
 topic_routes::entry_node& topic_routes::entry_for(std::string_view topic,
                                                   net::clock::time_point deadline) {
   auto it = entries_.find(topic);
-  if (it == entries_.end()) it = entries_.try_emplace(std::string(topic)).first;
+  if (it == entries_.end()) {
+    it = entries_.try_emplace(std::string(topic)).first;
+    it->second.last_used = net::clock::now();
+    topics_.store(entries_.size(), std::memory_order_relaxed);
+  }
   entry& e = it->second;
+  e.used = true;
   if (e.info == nullptr && !e.querying) spawn(query(it->first, deadline));
   return *it;
 }
@@ -119,11 +124,13 @@ void topic_routes::end_due_waits(entry_node& node, std::error_code ec) noexcept 
 
 publish_info_ptr topic_routes::cached(std::string_view topic) const {
   const auto it = entries_.find(topic);
-  return it != entries_.end() ? it->second.info : nullptr;
+  if (it == entries_.end()) return nullptr;
+  it->second.used = true;
+  return it->second.info;
 }
 
 coro<void> topic_routes::query(std::string topic, net::clock::time_point deadline) {
-  entry& e = entries_[topic];  // entries are never erased, so the reference stays valid
+  entry& e = entries_[topic];  // not erased while querying, so the reference stays valid
   e.querying = true;
   e.query_deadline = deadline;
   route_reply reply = co_await names_.query_route(topic, deadline);
@@ -214,7 +221,30 @@ void topic_routes::wake(entry& e) {
   }
 }
 
+void topic_routes::evict_idle(net::clock::time_point now) {
+  if (settings_.idle_timeout.count() == 0) return;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    entry& e = it->second;
+    // A query holds its entry, and so do the waits on it (their awaiters point at the node).
+    const bool held = e.querying || e.waiters != nullptr || e.timer.armed();
+    if (e.used || held) {
+      e.used = false;
+      e.last_used = now;
+      ++it;
+    } else if (now - e.last_used >= settings_.idle_timeout) {
+      it = entries_.erase(it);  // sends still holding its publish info keep it alive
+      evicted_.store(evicted_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    } else {
+      ++it;
+    }
+  }
+  topics_.store(entries_.size(), std::memory_order_relaxed);
+}
+
 coro<void> topic_routes::refresh_all(net::clock::time_point deadline) {
+  // Forgotten before the queries: an idle topic costs no more queries, and the brokers and
+  // connections only it named are released below.
+  evict_idle(net::clock::now());
   std::vector<std::string> topics;
   topics.reserve(entries_.size());
   for (const auto& [topic, e] : entries_) {

@@ -1,7 +1,8 @@
 // The per-topic publish-info cache of one loop. The first sends of a topic share one
 // NameServer query; a topic the NameServer does not know borrows the route of the
 // auto-create topic (TBW102), as the Java client does; every topic in use is refreshed in the
-// background, and a refresh replaces the topic's publish info and broker addresses at once.
+// background, and a refresh replaces the topic's publish info and broker addresses at once. A
+// topic not sent to for route_settings::idle_timeout leaves the cache at the next refresh.
 #pragma once
 
 #include "common/coro.hpp"
@@ -12,6 +13,8 @@
 #include "route/name_server_client.hpp"
 #include "wire/route_data.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <coroutine>
 #include <cstdint>
 #include <functional>
@@ -81,6 +84,8 @@ class publish_info_ptr {
 struct route_settings {
   std::string create_topic_key{wire::auto_create_topic};
   std::int32_t default_topic_queue_nums = 4;
+  /// A topic unused for this long is forgotten at the next refresh (zero: never).
+  std::chrono::milliseconds idle_timeout{0};
 };
 
 class topic_routes {
@@ -104,7 +109,8 @@ class topic_routes {
   /// when the route is known, which is nearly always.
   [[nodiscard]] publish_info_ptr cached(std::string_view topic) const;
 
-  /// Queries every topic that has a route again and publishes the routes that changed.
+  /// Forgets the topics idle for route_settings::idle_timeout, then queries every topic that
+  /// has a route again and publishes the routes that changed.
   [[nodiscard]] coro<void> refresh_all(net::clock::time_point deadline);
 
   /// Called with a broker's id whenever a route introduces a master address not seen before
@@ -116,7 +122,13 @@ class topic_routes {
   /// Every master address referenced by a cached route, plus the NameServers (connections to
   /// anything else can be closed).
   [[nodiscard]] std::vector<std::string> addresses_in_use() const;
-  [[nodiscard]] std::size_t topics() const noexcept { return entries_.size(); }
+  /// Topics in the cache and topics forgotten as idle: any thread.
+  [[nodiscard]] std::uint64_t topics() const noexcept {
+    return topics_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint64_t evicted_topics() const noexcept {
+    return evicted_.load(std::memory_order_relaxed);
+  }
 
  private:
   /// Why a waiter left before its query ended.
@@ -138,6 +150,10 @@ class topic_routes {
   struct entry {
     publish_info_ptr info;
     bool querying = false;
+    /// Set by every send that looks the topic up (cached() and lookups), cleared by the idle
+    /// sweep: a store to a line the send reads anyway, instead of a clock read per send.
+    mutable bool used = true;
+    net::clock::time_point last_used{};       ///< the sweep that last saw `used`
     net::clock::time_point query_deadline{};  ///< of the query running
     std::error_code last_error;
     waiter* waiters = nullptr;
@@ -154,6 +170,8 @@ class topic_routes {
   void watch_deadline(entry_node& node, net::clock::time_point deadline) noexcept;
   /// The timer of `node` fired: ends the waits that are due, re-arms for the rest.
   void end_due_waits(entry_node& node, std::error_code ec) noexcept;
+  /// Erases the entries unused since the sweep idle_timeout ago that no query or wait holds.
+  void evict_idle(net::clock::time_point now);
   /// The topic's entry, its query started when there is neither a route nor a query.
   [[nodiscard]] entry_node& entry_for(std::string_view topic, net::clock::time_point deadline);
 
@@ -171,6 +189,9 @@ class topic_routes {
   std::unordered_map<std::string, entry, topic_hash, std::equal_to<>> entries_;
   std::function<void(broker_id)> on_new_master_;
   std::minstd_rand random_{std::random_device{}()};
+  // entries_.size() and the evictions, for producer::stats (written by the loop thread only).
+  std::atomic<std::uint64_t> topics_{0};
+  std::atomic<std::uint64_t> evicted_{0};
 };
 
 // The sends that find no route wait in a node of their own awaiter (in the caller's frame) for
@@ -207,7 +228,7 @@ class topic_routes::lookup {
 
  private:
   topic_routes& owner_;
-  entry_node& node_;  // entries are never erased: the node outlives every wait
+  entry_node& node_;  // erased only when no query runs (evict_idle): outlives every wait
   publish_info_ptr& out_;
   waiter waiter_;
 };

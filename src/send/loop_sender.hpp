@@ -104,6 +104,7 @@ class loop_sender {
   [[nodiscard]] send_op* acquire_op() { return ops_.acquire(); }
   [[nodiscard]] const loop_counters& counters() const noexcept { return counters_; }
   [[nodiscard]] std::uint64_t route_queries() const noexcept { return names_.queries(); }
+  [[nodiscard]] const route::topic_routes& routes() const noexcept { return routes_; }
 
   /// Loop thread: the topic's queues, for producer::fetch_queues.
   [[nodiscard]] coro<std::error_code> queues_of(std::string topic, io::clock::time_point deadline,

@@ -210,6 +210,7 @@ std::error_code producer_config::validate() const {
   if (!in_range(heartbeat_interval, positive) || !in_range(route_refresh_interval, positive)) {
     return invalid;
   }
+  if (route_idle_timeout.count() != 0 && !in_range(route_idle_timeout, positive)) return invalid;
   if (default_topic_queue_nums <= 0 || wire::validate_topic(create_topic_key)) return invalid;
   if (!wire::valid(route_limits)) return invalid;
   // GO_AWAY (5.3.1+ servers shutting down) is answered to versions above 475; resending on a new
@@ -1024,6 +1025,8 @@ producer_stats producer::stats() const {
     stats.retries += c.retries.get();
     stats.timeouts += c.timeouts.get();
     stats.route_queries += s->route_queries();
+    stats.cached_topics += s->routes().topics();
+    stats.evicted_topics += s->routes().evicted_topics();
     stats.slot_fallbacks += s->completions().fallbacks();
     stats.handler_exceptions += s->loop().counters().handler_exceptions;
   }

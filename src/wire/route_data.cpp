@@ -581,8 +581,8 @@ std::vector<route_queue> build_publish_queues(const topic_route_data& route) {
                                });
     queues.reserve(std::min(count, max_route_queues));
     (void)for_each_order_entry(*route.order_topic_conf, max_route_queue_nums,
-                               [&](std::string_view broker, std::int32_t count) {
-                                 for (std::int32_t id = 0; id < count; ++id) {
+                               [&](std::string_view broker, std::int32_t queue_nums) {
+                                 for (std::int32_t id = 0; id < queue_nums; ++id) {
                                    queues.push_back(route_queue{std::string(broker), id, {}});
                                  }
                                });

@@ -323,6 +323,49 @@ TEST_CASE("the background refresh leaves a topic without a route to its next sen
   CHECK(f.sim.counters().namesrv.route_not_found > before.route_not_found);
 }
 
+TEST_CASE("topics unused for route_idle_timeout leave the route cache; used again, they return") {
+  constexpr int idle_topics = 20;
+  std::vector<std::string> topics{"TopicTest"};
+  for (int i = 0; i < idle_topics; ++i) topics.push_back("Idle" + std::to_string(i));
+  rmq::producer_config client;
+  client.route_refresh_interval = 50ms;
+  client.route_idle_timeout = 200ms;
+  producer_fixture f(sim_with(2, sim::personality::v4_9, topics), client);
+  for (const std::string& topic : topics) {
+    CHECK(f.producer->send(rmq::message(topic, "x")).status == rmq::send_status::send_ok);
+  }
+  // TopicTest is sent to all along: every sweep sees it used. The others are sent to no more.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (f.producer->stats().evicted_topics < idle_topics &&
+         std::chrono::steady_clock::now() < deadline) {
+    CHECK(f.producer->send(sample()).status == rmq::send_status::send_ok);
+  }
+  const rmq::producer_stats after = f.producer->stats();
+  CHECK(after.evicted_topics == idle_topics);
+  CHECK(after.cached_topics == 1);  // TopicTest, sent to all along
+
+  // Forgotten means asked again: one more query, and the topic is cached once more.
+  const std::uint64_t queries = f.producer->stats().route_queries;
+  CHECK(f.producer->send(rmq::message("Idle0", "again")).status == rmq::send_status::send_ok);
+  CHECK(f.producer->stats().route_queries > queries);
+  CHECK(f.producer->stats().cached_topics == 2);
+}
+
+TEST_CASE("route_idle_timeout 0 keeps every topic, as the Java client does") {
+  rmq::producer_config client;
+  client.route_refresh_interval = 50ms;
+  client.route_idle_timeout = 0ms;
+  producer_fixture f(sim_with(1, sim::personality::v4_9, {"TopicTest", "Other"}), client);
+  CHECK(f.producer->send(rmq::message("Other", "x")).status == rmq::send_status::send_ok);
+  CHECK(f.producer->send(sample()).status == rmq::send_status::send_ok);
+  // Ten refreshes of both topics (two queries each) with neither sent to.
+  const auto before = f.sim.counters().namesrv.route_standard;
+  REQUIRE(f.sim.wait_until(
+      [&](const sim::sim_counters& c) { return c.namesrv.route_standard >= before + 20; }, 20s));
+  CHECK(f.producer->stats().evicted_topics == 0);
+  CHECK(f.producer->stats().cached_topics == 2);
+}
+
 TEST_CASE("the first sends of a topic share one NameServer query") {
   producer_fixture f(sim_with(2, sim::personality::v4_9));
   std::vector<std::future<rmq::send_result>> futures;

@@ -115,6 +115,9 @@ TEST_CASE("producer_config: durations are bounded, so deadlines and timers canno
           {"route_refresh_interval 1 h", [](producer_config& c) { c.route_refresh_interval = 1h; }},
           {"route_refresh_interval 1 ms",
            [](producer_config& c) { c.route_refresh_interval = 1ms; }},
+          {"route_idle_timeout 0 (never)", [](producer_config& c) { c.route_idle_timeout = 0ms; }},
+          {"route_idle_timeout 1 ms", [](producer_config& c) { c.route_idle_timeout = 1ms; }},
+          {"route_idle_timeout 1 h", [](producer_config& c) { c.route_idle_timeout = 1h; }},
       },
       {
           {"send_timeout max", [](producer_config& c) { c.send_timeout = ms_max; }},
@@ -132,6 +135,10 @@ TEST_CASE("producer_config: durations are bounded, so deadlines and timers canno
            [](producer_config& c) { c.route_refresh_interval = ms_max; }},
           {"route_refresh_interval 1 h 1 ms",
            [](producer_config& c) { c.route_refresh_interval = 1h + 1ms; }},
+          {"route_idle_timeout negative", [](producer_config& c) { c.route_idle_timeout = -1ms; }},
+          {"route_idle_timeout 1 h 1 ms",
+           [](producer_config& c) { c.route_idle_timeout = 1h + 1ms; }},
+          {"route_idle_timeout max", [](producer_config& c) { c.route_idle_timeout = ms_max; }},
       });
 }
 
