@@ -3,6 +3,7 @@
 // Simpler than rmq-sim where a test needs exact control of the byte stream.
 #pragma once
 
+#include "support/loopback_socket.hpp"
 #include "wire/command.hpp"
 
 #include <netinet/in.h>
@@ -34,19 +35,9 @@ class remoting_peer {
   };
 
   explicit remoting_peer(policy p, std::size_t limit = 0) : policy_(p), limit_(limit) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listener_, 64) != 0) {
-      throw std::runtime_error("remoting_peer: cannot listen");
-    }
-    socklen_t len = sizeof addr;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    const loopback_listener l = listen_on_loopback();
+    listener_ = l.fd;
+    port_ = l.port;
     thread_ = std::thread([this] { accept_loop(); });
   }
 
@@ -91,11 +82,9 @@ class remoting_peer {
  private:
   void accept_loop() {
     while (!stopping_) {
-      const int fd = ::accept(listener_, nullptr, nullptr);
+      const int fd = accept_client(listener_);
       if (fd < 0) return;
       ++accepted_;
-      int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       std::lock_guard lock(mutex_);
       clients_.push_back(fd);
       workers_.emplace_back([this, fd] { serve(fd); });
@@ -147,16 +136,6 @@ class remoting_peer {
         return;
       }
     }
-  }
-
-  static bool write_all(int fd, const std::string& data) {
-    std::size_t done = 0;
-    while (done < data.size()) {
-      const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-      if (n <= 0) return false;
-      done += static_cast<std::size_t>(n);
-    }
-    return true;
   }
 
   void reset(int fd) {
