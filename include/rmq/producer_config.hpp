@@ -111,9 +111,10 @@ struct producer_config {
   /// close its connection: keep it well below that (Java: 30 s); longer suits only tests.
   std::chrono::milliseconds heartbeat_interval{30000};
   std::chrono::milliseconds route_refresh_interval{30000};  ///< pollNameServerInterval, 1 ms..1 h
-  /// A topic not sent to for this long leaves the route cache at the next route refresh, with
-  /// the connections only its route needed; a later send queries its route again. 0: never (as
-  /// Java, whose cache keeps every topic and queries each at every refresh); else 1 ms..1 h.
+  /// A topic not sent to for this long leaves the route cache at a route refresh (within two
+  /// refresh intervals more), with the connections only its route needed; a later send queries
+  /// its route again. 0: never (as Java, whose cache keeps every topic and queries each at
+  /// every refresh); else 1 ms..1 h.
   std::chrono::milliseconds route_idle_timeout{300000};
   std::chrono::milliseconds connect_timeout{3000};  ///< connectTimeoutMillis, 1 ms..1 h (≤ budget)
 

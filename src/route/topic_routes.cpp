@@ -130,7 +130,9 @@ publish_info_ptr topic_routes::cached(std::string_view topic) const {
 }
 
 coro<void> topic_routes::query(std::string topic, net::clock::time_point deadline) {
-  entry& e = entries_[topic];  // not erased while querying, so the reference stays valid
+  // Erased only by evict_idle, at the start of a refresh (one at a time), and never while
+  // querying: the reference stays valid across the awaits.
+  entry& e = entries_.find(topic)->second;
   e.querying = true;
   e.query_deadline = deadline;
   route_reply reply = co_await names_.query_route(topic, deadline);
@@ -166,9 +168,21 @@ coro<void> topic_routes::query(std::string topic, net::clock::time_point deadlin
   wake(e);
 }
 
+publish_info_ptr topic_routes::readopt(const topic_publish_info& held) {
+  auto [it, inserted] = entries_.try_emplace(held.topic);
+  entry& e = it->second;
+  e.used = true;
+  if (inserted) {
+    e.last_used = net::clock::now();
+    topics_.store(entries_.size(), std::memory_order_relaxed);
+  }
+  if (!e.info) (void)publish(held.topic, held.route, held.from_default_topic);
+  return e.info;
+}
+
 std::error_code topic_routes::publish(const std::string& topic, wire::topic_route_data route,
                                       bool from_default_topic) {
-  entry& e = entries_[topic];
+  entry& e = entries_.find(topic)->second;  // the caller's entry
   if (e.info && e.info->route == route && e.info->from_default_topic == from_default_topic) {
     return {};  // unchanged
   }

@@ -109,6 +109,12 @@ class topic_routes {
   /// when the route is known, which is nearly always.
   [[nodiscard]] publish_info_ptr cached(std::string_view topic) const;
 
+  /// A send whose topic was forgotten while it ran (it outlived the idle timeout, retrying)
+  /// puts the route it holds back: the topic, its brokers and their connections, so that its
+  /// next attempt has a master to go to. Returns the topic's info now (nullptr: no writable
+  /// queue in that route). Rare: nothing on the hot path pays for it.
+  [[nodiscard]] publish_info_ptr readopt(const topic_publish_info& held);
+
   /// Forgets the topics idle for route_settings::idle_timeout, then queries every topic that
   /// has a route again and publishes the routes that changed.
   [[nodiscard]] coro<void> refresh_all(net::clock::time_point deadline);

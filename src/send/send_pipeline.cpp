@@ -132,8 +132,7 @@ detached send_pipeline::run(send_op& op) {
     }
     if (attempts.is_retry()) {
       counters_.retries.bump();
-      // An ordered send keeps its queue (an index into the route it chose it from).
-      if (!fixed_queue) take_current_route(op, info);
+      take_current_route(op, info, fixed_queue.has_value());
     }
     const route::publish_queue queue = pick_queue(*info, fixed_queue, attempts.last_broker(), now);
     op.attempts = attempts.begin(queue.broker);
@@ -312,8 +311,14 @@ std::error_code send_pipeline::choose_ordered_queue(send_op& op,
   return {};
 }
 
-void send_pipeline::take_current_route(const send_op& op, route::publish_info_ptr& info) const {
+void send_pipeline::take_current_route(const send_op& op, route::publish_info_ptr& info,
+                                       bool keep_queue) {
   route::publish_info_ptr current = routes_.cached(first_message(op).topic());
+  // Forgotten as idle while this send ran (its attempts outlasted route_idle_timeout): the
+  // route it holds goes back into the cache, so that its broker has a master again.
+  if (!current) current = routes_.readopt(*info);
+  // An ordered send keeps its queue: an index into the route it chose it from.
+  if (keep_queue) return;
   // A route left without a writable queue is not taken: the attempts go on with the old one,
   // whose brokers the fault table judges, rather than failing on an empty list.
   if (current && current.get() != info.get() && !current->queues.empty()) {

@@ -93,9 +93,10 @@ class send_pipeline {
   [[nodiscard]] std::error_code choose_ordered_queue(send_op& op,
                                                      const route::topic_publish_info& info,
                                                      std::optional<std::size_t>& fixed_queue) const;
-  /// Before a retry: the route cached now, if it changed since the send began. The one the send
-  /// began with may still name a broker since dropped and miss one since added.
-  void take_current_route(const send_op& op, route::publish_info_ptr& info) const;
+  /// Before a retry: the route cached now, if it changed since the send began (the one the send
+  /// began with may still name a broker since dropped and miss one since added), unless the
+  /// send keeps its queue. A topic forgotten meanwhile is put back first.
+  void take_current_route(const send_op& op, route::publish_info_ptr& info, bool keep_queue);
   [[nodiscard]] route::publish_queue pick_queue(const route::topic_publish_info& info,
                                                 std::optional<std::size_t> fixed_queue,
                                                 std::optional<route::broker_id> last_broker,

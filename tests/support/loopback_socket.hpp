@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <stdexcept>
 #include <string_view>
@@ -40,11 +41,16 @@ struct loopback_listener {
 
 /// The next connection, with Nagle off (answers go out as written); -1 once the listener is shut.
 [[nodiscard]] inline int accept_client(int listener) {
-  const int fd = ::accept(listener, nullptr, nullptr);
-  if (fd < 0) return -1;
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
+  for (;;) {
+    const int fd = ::accept(listener, nullptr, nullptr);
+    if (fd >= 0) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      return fd;
+    }
+    // A signal, or a client that gave up before it was accepted: the listener is still fine.
+    if (errno != EINTR && errno != ECONNABORTED) return -1;
+  }
 }
 
 /// Writes all of `data` (no SIGPIPE when the client has gone). False when the socket failed.

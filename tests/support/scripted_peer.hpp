@@ -69,14 +69,18 @@ class scripted_peer {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
-      for (const int fd : clients_) ::shutdown(fd, SHUT_RDWR);
+      for (const int fd : clients_) {
+        if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+      }
     }
     stopped_.notify_all();
     ::shutdown(listener_, SHUT_RDWR);
     acceptor_.join();
     ::close(listener_);
     for (auto& t : workers_) t.join();
-    for (const int fd : clients_) ::close(fd);
+    for (const int fd : clients_) {
+      if (fd >= 0) ::close(fd);
+    }
   }
   scripted_peer(const scripted_peer&) = delete;
   scripted_peer& operator=(const scripted_peer&) = delete;
@@ -136,7 +140,9 @@ class scripted_peer {
           linger l{1, 0};  // close(2) now sends RST instead of FIN
           ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
         }
-        ::shutdown(fd, SHUT_RDWR);  // the fd itself is closed with the peer
+        std::lock_guard lock(mutex_);
+        std::replace(clients_.begin(), clients_.end(), fd, -1);  // closed here, not at the end
+        ::close(fd);
         return;
       }
     }

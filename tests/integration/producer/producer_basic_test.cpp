@@ -323,32 +323,78 @@ TEST_CASE("the background refresh leaves a topic without a route to its next sen
   CHECK(f.sim.counters().namesrv.route_not_found > before.route_not_found);
 }
 
-TEST_CASE("topics unused for route_idle_timeout leave the route cache; used again, they return") {
+TEST_CASE(
+    "topics unused for route_idle_timeout leave the route cache, with brokers only they used") {
+  // TopicTest and the idle topics live on broker-a, Solo on broker-b alone; Missing has no route.
   constexpr int idle_topics = 20;
-  std::vector<std::string> topics{"TopicTest"};
-  for (int i = 0; i < idle_topics; ++i) topics.push_back("Idle" + std::to_string(i));
+  sim::sim_config config;
+  config.brokers = sim::default_brokers(2, 0);
+  config.auto_create = false;
+  config.topics.push_back({.name = "TopicTest", .brokers = {"broker-a"}});
+  config.topics.push_back({.name = "Solo", .brokers = {"broker-b"}});
+  std::vector<std::string> idle{"Solo", "Missing"};
+  for (int i = 0; i < idle_topics; ++i) {
+    idle.push_back("Idle" + std::to_string(i));
+    config.topics.push_back({.name = idle.back(), .brokers = {"broker-a"}});
+  }
   rmq::producer_config client;
   client.route_refresh_interval = 50ms;
-  client.route_idle_timeout = 200ms;
-  producer_fixture f(sim_with(2, sim::personality::v4_9, topics), client);
-  for (const std::string& topic : topics) {
-    CHECK(f.producer->send(rmq::message(topic, "x")).status == rmq::send_status::send_ok);
+  client.heartbeat_interval = 50ms;
+  client.route_idle_timeout = 1s;
+  producer_fixture f(config, client);
+  const auto heartbeats_to = [&](std::string_view name) {
+    for (const auto& [broker, counters] : f.sim.counters().brokers) {
+      if (broker == name) return counters.count(rmq::wire::request_code::heart_beat);
+    }
+    return std::uint64_t{0};
+  };
+  for (const std::string& topic : idle) {
+    CHECK(f.producer->send(sample()).status == rmq::send_status::send_ok);  // kept busy
+    std::error_code ec;
+    (void)f.producer->send(rmq::message(topic, "x"), ec);
+    CHECK(ec == (topic == "Missing" ? make_error_code(rmq::errc::no_route) : std::error_code{}));
   }
   // TopicTest is sent to all along: every sweep sees it used. The others are sent to no more.
   const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (f.producer->stats().evicted_topics < idle_topics &&
+  while (f.producer->stats().evicted_topics < idle.size() &&
          std::chrono::steady_clock::now() < deadline) {
     CHECK(f.producer->send(sample()).status == rmq::send_status::send_ok);
   }
-  const rmq::producer_stats after = f.producer->stats();
-  CHECK(after.evicted_topics == idle_topics);
-  CHECK(after.cached_topics == 1);  // TopicTest, sent to all along
+  CHECK(f.producer->stats().evicted_topics == idle.size());
+  CHECK(f.producer->stats().cached_topics == 1);
 
-  // Forgotten means asked again: one more query, and the topic is cached once more.
-  const std::uint64_t queries = f.producer->stats().route_queries;
-  CHECK(f.producer->send(rmq::message("Idle0", "again")).status == rmq::send_status::send_ok);
-  CHECK(f.producer->stats().route_queries > queries);
+  // broker-b, named by Solo alone, is forgotten: no more heartbeats while broker-a gets five.
+  const std::uint64_t to_b = heartbeats_to("broker-b");
+  const std::uint64_t to_a = heartbeats_to("broker-a");
+  REQUIRE(f.sim.wait_until(
+      [&](const sim::sim_counters&) { return heartbeats_to("broker-a") >= to_a + 5; }, 20s));
+  CHECK(heartbeats_to("broker-b") <= to_b + 1);  // one may have been on its way
+
+  // Forgotten means asked again: Solo's route comes back, broker-b is registered afresh.
+  const rmq::send_result again = f.producer->send(rmq::message("Solo", "again"));
+  CHECK(again.queue.broker_name == "broker-b");
   CHECK(f.producer->stats().cached_topics == 2);
+  CHECK(f.producer->stats().evicted_topics == idle.size());
+  CHECK(f.sim.wait_until(
+      [&](const sim::sim_counters&) { return heartbeats_to("broker-b") > to_b + 1; }, 20s));
+}
+
+TEST_CASE("a send that outlives its topic's idle timeout puts the route back for its retry") {
+  // Every second send request to broker-a goes unanswered: the second send's first attempt
+  // waits out its share of the budget (1 s) while refreshes forget the topic (idle 100 ms).
+  sim::sim_config config = sim_with(1, sim::personality::v4_9);
+  rmq::producer_config client;
+  client.route_refresh_interval = 20ms;
+  client.route_idle_timeout = 100ms;
+  client.send_timeout = 3s;
+  producer_fixture f(config, client);
+  f.sim.set_broker_faults("broker-a", {.every_nth = 2, .silent = true});
+  CHECK(f.producer->send(sample()).attempts == 1);
+  std::error_code ec;
+  const rmq::send_result result = f.producer->send(sample(), ec);
+  CHECK_FALSE(ec);
+  CHECK(result.attempts == 2);
+  CHECK(f.producer->stats().evicted_topics >= 1);
 }
 
 TEST_CASE("route_idle_timeout 0 keeps every topic, as the Java client does") {
