@@ -114,6 +114,9 @@ struct run_settings {
   milliseconds warmup{1000};
   milliseconds recovery{1500};
   milliseconds shutdown_timeout{1000};
+  // A fault set after the recovery, so that sends are in flight when shutdown() is called
+  // (empty: none, the shutdown finds a healthy cluster).
+  std::string shutdown_fault;
   std::string personality;  // "4.9" or "5"
   rmq::producer_config config;
   milliseconds future_timeout{1500};  // one timeout for every future: FIFO is deadline order
@@ -159,6 +162,9 @@ run_settings settings_from(std::uint64_t seed) {
   c.compress_type = std::array{rmq::compression::zlib, rmq::compression::zstd,
                                rmq::compression::lz4}[rng.below(3)];
   s.future_timeout = milliseconds(rng.between(600, 2500));
+  s.shutdown_timeout = milliseconds(rng.between(200, 1500));
+  s.shutdown_fault =
+      std::array{"", "fault * latency=1000-4000", "fault * silent nth=2"}[rng.below(3)];
   for (auto& at : s.late_topic_at) {
     at = milliseconds(
         static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(s.fault_phase.count()))));
@@ -180,7 +186,9 @@ std::string describe(const run_settings& s) {
       << (c.fail_fast_when_full ? " (fail fast)" : "") << ", loop_threads " << c.loop_threads
       << ", serialization "
       << (c.serialization == rmq::header_serialization::json ? "json" : "binary")
-      << ", future timeout " << s.future_timeout.count() << " ms";
+      << ", future timeout " << s.future_timeout.count() << " ms, shutdown("
+      << s.shutdown_timeout.count() << " ms) under "
+      << (s.shutdown_fault.empty() ? "no fault" : "'" + s.shutdown_fault + "'");
   return out.str();
 }
 
@@ -368,7 +376,7 @@ struct chaos_context {
   /// A message with the send id in a property (`cid`), sometimes compressed, sometimes with
   /// its own UNIQ_KEY.
   static constexpr std::size_t max_body = 6000;
-  static constexpr std::size_t max_small_body = 200;
+  static constexpr std::size_t max_small_body = 100;
 
   rmq::message make_message(seeded_random& rng, std::uint64_t id, int index, bool in_batch,
                             const std::string& topic) {
@@ -939,6 +947,7 @@ TEST_CASE("the fault schedule is a function of the seed and covers every fault k
 }
 
 TEST_CASE("chaos: every send form under a seeded schedule of faults") {
+  const std::int64_t test_start_ns = now_ns();
   const std::uint64_t seed = seed_of_run();
   const std::string replay = replay_line(seed);
   // Printed before anything runs, so that even a hang or a crash leaves the seed behind.
@@ -962,6 +971,10 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
                        stats_path, "--stats-messages", "--control-stdin", "--quiet-summary"});
   const auto schedule = rmq::test::chaos::make_schedule(seed, settings.fault_phase, sim.brokers());
   const std::string schedule_text = rmq::test::chaos::describe(schedule);
+  if (verbose) {
+    std::fprintf(stderr, "settings: %s\nschedule:\n%s", describe(settings).c_str(),
+                 schedule_text.c_str());
+  }
 
   // Sized up front and touched now: the records must not grow the RSS during the run.
   const double seconds =
@@ -980,6 +993,7 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
   std::string first_unexpected;
   rmq::producer_stats stats{};
   const std::int64_t run_start_ns = now_ns();
+  std::int64_t pools_warmed_ms = 0;
   std::int64_t fault_start_ns = 0, fault_end_ns = 0;
 
   const std::size_t fds_before = open_fds();
@@ -995,7 +1009,9 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
     chaos_context ctx(producer, table, settings, user);
     REQUIRE_FALSE(producer.fetch_queues(main_topic, ctx.queues));
     REQUIRE(ctx.queues.size() == 12);
+    const std::int64_t warm_start_ns = now_ns();
     warm_pools(ctx, sim, command_errors);
+    pools_warmed_ms = (now_ns() - warm_start_ns) / 1000000;
     ctx.fault_start_ns = now_ns() + ns_of(settings.warmup);
 
     std::thread user_thread([&user] { user.run(); });
@@ -1036,17 +1052,38 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
       if (now >= next_sample) {
         memory_samples.push_back(memory_in_use(table.bytes()));
         rss_samples.push_back(rss_bytes());
-        if (verbose && memory_samples.size() % 20 == 1) {
+        if (verbose && memory_samples.size() % 10 == 1) {
           const auto p = producer.stats();
           std::fprintf(stderr,
-                       "chaos +%lld ms: %s %.2f MiB, RSS %.1f MiB, %llu sends, %llu in flight\n",
+                       "chaos +%lld ms: %s %.2f MiB, RSS %.1f MiB, %llu sends, %llu in flight, "
+                       "%llu ok, %llu failed, %llu route queries\n",
                        static_cast<long long>((now_ns() - run_start_ns) / 1000000), memory_name,
                        static_cast<double>(memory_samples.back()) / 1048576.0,
                        static_cast<double>(rss_samples.back()) / 1048576.0,
                        static_cast<unsigned long long>(table.size()),
-                       static_cast<unsigned long long>(p.in_flight));
+                       static_cast<unsigned long long>(p.in_flight),
+                       static_cast<unsigned long long>(p.succeeded),
+                       static_cast<unsigned long long>(p.failed),
+                       static_cast<unsigned long long>(p.route_queries));
         }
         next_sample += 50ms;
+      }
+    }
+
+    // Sends in flight for the shutdown: under a fault that holds them, wait (bounded) until some
+    // have piled up.
+    if (!settings.shutdown_fault.empty()) {
+      try {
+        const std::string answer = sim.command(settings.shutdown_fault);
+        if (answer.rfind("ok", 0) != 0) {
+          command_errors.push_back(settings.shutdown_fault + " -> " + answer);
+        }
+      } catch (const std::exception& e) {
+        command_errors.push_back(settings.shutdown_fault + " -> " + e.what());
+      }
+      const auto until = clock_type::now() + 1s;
+      while (producer.stats().in_flight < 20 && clock_type::now() < until) {
+        std::this_thread::sleep_for(10ms);
       }
     }
 
@@ -1129,6 +1166,7 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
   const std::int64_t run_end_ns = now_ns();
 
   const int sim_exit = sim.stop();
+  const std::int64_t sim_stopped_ns = now_ns();
   REQUIRE(sim_exit == 0);
   nlohmann::json sim_stats;
   {
@@ -1137,6 +1175,7 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
     sim_stats = nlohmann::json::parse(file);
   }
   std::filesystem::remove(stats_path);
+  const std::int64_t parsed_ns = now_ns();
 
   // What the simulator stored: (UNIQ_KEY, offsetMsgId) of every message.
   std::unordered_set<std::uint64_t> stored;
@@ -1211,6 +1250,7 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
   }
 
   // --- the report ------------------------------------------------------------------------------
+  const std::int64_t checked_ns = now_ns();
   std::ostringstream report;
   report << "chaos seed " << seed << ": " << table.size() << " sends";
   if (table.full()) report << " (record table full: issuers stopped early)";
@@ -1218,7 +1258,13 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
          << settings.fault_phase.count() << " ms, " << schedule.size() << " fault commands from +"
          << (fault_start_ns - run_start_ns) / 1000000 << " to +"
          << (fault_end_ns - run_start_ns) / 1000000 << " ms; shutdown "
-         << (shutdown_returned_ns - shutdown_started_ns) / 1000000 << " ms)\n";
+         << (shutdown_returned_ns - shutdown_started_ns) / 1000000 << " ms with " << stats.in_flight
+         << " sends in flight)\n";
+  report << "  time: rmq-sim ready and records made in " << (run_start_ns - test_start_ns) / 1000000
+         << " ms, pools warmed in " << pools_warmed_ms << " ms, rmq-sim stopped (stats written) in "
+         << (sim_stopped_ns - run_end_ns) / 1000000 << " ms, stats parsed in "
+         << (parsed_ns - sim_stopped_ns) / 1000000 << " ms, checked in "
+         << (checked_ns - parsed_ns) / 1000000 << " ms\n";
   for (const auto& [key, t] : by_form) {
     report << "  " << form_names[static_cast<std::size_t>(key.first)] << " "
            << shape_names[static_cast<std::size_t>(key.second)] << ": " << t.sends << " sends, "
