@@ -45,6 +45,22 @@ struct send_op_extras {
   message_queue queue;               ///< an ordered send's queue (when has_queue)
   queue_selector selector;           ///< an ordered send's selector (when not empty)
   bool has_queue = false;
+  /// Bytes of buffer capacity counted against the pool's budget (send_op_pool::release).
+  std::size_t retained = 0;
+
+  /// Heap bytes the buffers above hold for reuse.
+  [[nodiscard]] std::size_t buffer_capacity() const noexcept {
+    return body.capacity() + batch_ids.capacity() + diagnostics.remark.capacity() +
+           diagnostics.brokers.capacity() + owned_batch.capacity() * sizeof(message);
+  }
+  /// Gives those buffers back to the heap.
+  void release_buffers() noexcept {
+    std::string().swap(body);
+    std::string().swap(batch_ids);
+    std::string().swap(diagnostics.remark);
+    std::string().swap(diagnostics.brokers);
+    std::vector<message>().swap(owned_batch);
+  }
 
   void clear() noexcept {
     body.clear();
@@ -127,9 +143,15 @@ struct send_op {
   std::unique_ptr<send_op_extras> extras_;
 };
 
-/// Free list of send_ops owned by one loop (loop thread only).
+/// Free list of send_ops owned by one loop (loop thread only). Idle ops keep the buffers they
+/// grew (a compressed or batch body, diagnostics), so that a steady stream of such sends
+/// allocates nothing; but all of them together keep at most retained_budget bytes, and an op
+/// whose buffers do not fit gives them back. Without the bound the memory held would climb
+/// towards (ops ever in flight) × (largest body each ever carried), and never come down.
 class send_op_pool {
  public:
+  static constexpr std::size_t retained_budget = 16u << 20;
+
   [[nodiscard]] send_op* acquire() {
     if (free_.empty()) {
       all_.push_back(std::make_unique<send_op>());
@@ -143,13 +165,29 @@ class send_op_pool {
   }
   void release(send_op* op) noexcept {
     op->reset();
+    if (send_op_extras* extras = op->extras_if_any()) keep_within_budget(*extras);
     free_.push_back(op);  // capacity reserved in acquire's growth: never allocates here
   }
   [[nodiscard]] std::size_t size() const noexcept { return all_.size(); }
+  /// Buffer bytes the ops keep for reuse, counted when each was last released.
+  [[nodiscard]] std::size_t retained_bytes() const noexcept { return retained_; }
 
  private:
+  void keep_within_budget(send_op_extras& extras) noexcept {
+    const std::size_t capacity = extras.buffer_capacity();
+    retained_ -= extras.retained;
+    if (retained_ + capacity > retained_budget) {
+      extras.release_buffers();
+      extras.retained = 0;
+    } else {
+      extras.retained = capacity;
+      retained_ += capacity;
+    }
+  }
+
   std::vector<std::unique_ptr<send_op>> all_;
   std::vector<send_op*> free_;
+  std::size_t retained_ = 0;
 };
 
 /// Blocks for the completion handlers of sends started on the loop thread, in three size
