@@ -9,7 +9,7 @@
 // the RSS is mostly the sanitizer runtime's, see memory_in_use).
 //
 // RMQ_CHAOS_SEED=N replays a run (the schedule and every seeded choice; thread interleavings
-// differ). RMQ_TEST_SCALE scales the fault phase (10 s × scale, at least 4 s).
+// differ). RMQ_TEST_SCALE scales the fault phase (6 s × scale, at least 4 s).
 #include "chaos_random.hpp"
 #include "chaos_schedule.hpp"
 #include "controlled_sim.hpp"
@@ -110,7 +110,7 @@ constexpr std::array<const char*, static_cast<std::size_t>(shape::count)> shape_
 /// Everything a seed decides besides the fault schedule.
 struct run_settings {
   std::uint64_t seed = 0;
-  milliseconds fault_phase{10000};
+  milliseconds fault_phase{6000};
   milliseconds warmup{1000};
   milliseconds recovery{1500};
   milliseconds shutdown_timeout{1000};
@@ -146,7 +146,7 @@ run_settings settings_from(std::uint64_t seed) {
   seeded_random rng(seed);
   run_settings s;
   s.seed = seed;
-  const double scaled = 10000.0 * rmq::test::scale();
+  const double scaled = 6000.0 * rmq::test::scale();
   s.fault_phase = milliseconds(static_cast<std::int64_t>(std::max(4000.0, scaled)));
   s.personality = rng.chance(0.5) ? "4.9" : "5";
   auto& c = s.config;
