@@ -28,6 +28,12 @@
 
 namespace rmq::send {
 
+/// Heap bytes of a string's buffer: its capacity beyond the inline room of a short string.
+[[nodiscard]] inline std::size_t heap_bytes(const std::string& s) noexcept {
+  constexpr std::size_t inline_room = std::string().capacity();
+  return s.capacity() > inline_room ? s.capacity() : 0;
+}
+
 /// What only some sends need (a compressed or batch body, the diagnostics of a failure or a
 /// retry, what the send took over from its caller): allocated the first time an op needs it and
 /// kept with the op from then on, so that the usual send carries 8 bytes for it instead of ~400
@@ -48,10 +54,12 @@ struct send_op_extras {
   /// Bytes of buffer capacity counted against the pool's budget (send_op_pool::release).
   std::size_t retained = 0;
 
-  /// Heap bytes the buffers above hold for reuse.
+  /// Heap bytes the strings above keep for reuse (a short string's inline room is not heap).
+  /// owned_batch keeps none: a send moves the caller's vector in. The diagnostics move into the
+  /// result, but a completion may have left a remark behind.
   [[nodiscard]] std::size_t buffer_capacity() const noexcept {
-    return body.capacity() + batch_ids.capacity() + diagnostics.remark.capacity() +
-           diagnostics.brokers.capacity() + owned_batch.capacity() * sizeof(message);
+    return heap_bytes(body) + heap_bytes(batch_ids) + heap_bytes(diagnostics.remark) +
+           heap_bytes(diagnostics.brokers);
   }
   /// Gives those buffers back to the heap.
   void release_buffers() noexcept {
@@ -59,7 +67,6 @@ struct send_op_extras {
     std::string().swap(batch_ids);
     std::string().swap(diagnostics.remark);
     std::string().swap(diagnostics.brokers);
-    std::vector<message>().swap(owned_batch);
   }
 
   void clear() noexcept {
@@ -71,7 +78,7 @@ struct send_op_extras {
     diagnostics.elapsed_ms = 0;
     // The user's objects die with the send; the queue's strings keep their capacity.
     owned.reset();
-    owned_batch.clear();
+    std::vector<message>().swap(owned_batch);  // the caller's vector, moved in: nothing to keep
     selector = nullptr;
     has_queue = false;
   }
@@ -144,7 +151,7 @@ struct send_op {
 };
 
 /// Free list of send_ops owned by one loop (loop thread only). Idle ops keep the buffers they
-/// grew (a compressed or batch body, diagnostics), so that a steady stream of such sends
+/// grew (a compressed or batch body, a batch's ids), so that a steady stream of such sends
 /// allocates nothing; but all of them together keep at most retained_budget bytes, and an op
 /// whose buffers do not fit gives them back. Without the bound the memory held would climb
 /// towards (ops ever in flight) × (largest body each ever carried), and never come down.

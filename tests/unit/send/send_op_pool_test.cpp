@@ -66,3 +66,31 @@ TEST_CASE("send_op_pool: an op's buffers are counted once, at their size when la
   CHECK(pool.retained_bytes() < 1024);
   CHECK(op->extras_if_any()->body.capacity() < 1024);
 }
+
+TEST_CASE("send_op_pool: a batch taken over from the caller is not kept; short strings count 0") {
+  send_op_pool pool;
+  send_op* op = pool.acquire();
+  op->extras().owned_batch.resize(100);
+  op->extras().batch_ids = "short";
+  pool.release(op);
+  CHECK(op->extras_if_any()->owned_batch.capacity() == 0);
+  CHECK(pool.retained_bytes() == 0);
+}
+
+TEST_CASE("send_op_pool: an op in flight keeps its count while others come and go") {
+  send_op_pool pool;
+  send_op* busy = pool.acquire();
+  busy->extras().body.assign(4 * mib, 'x');
+  pool.release(busy);
+  busy = pool.acquire();  // in flight again, still counted at 4 MiB
+  std::vector<send_op*> others;
+  for (int i = 0; i < 20; ++i) {
+    others.push_back(pool.acquire());
+    others.back()->extras().body.assign(mib, 'x');
+  }
+  for (send_op* op : others) pool.release(op);
+  CHECK(pool.retained_bytes() <= send_op_pool::retained_budget);
+  pool.release(busy);
+  CHECK(pool.retained_bytes() <= send_op_pool::retained_budget);
+  CHECK(pool.retained_bytes() >= send_op_pool::retained_budget - mib);
+}
