@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -115,6 +116,9 @@ int main(int argc, char** argv) {
         std::printf("%s\n", reply.c_str());
         std::fflush(stdout);
       }
+      // The controlling process has gone (or closed its end): stop as on SIGTERM, rather than
+      // outlive a test that crashed.
+      ::kill(::getpid(), SIGTERM);
     }).detach();
   }
 

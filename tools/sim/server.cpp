@@ -194,6 +194,8 @@ server::~server() {
   // must not reach back into this object.
   close_listener();
   close_connections();
+  std::error_code ec;
+  port_holder_.close(ec);
 }
 
 std::error_code server::listen(std::uint16_t port) {
@@ -203,6 +205,8 @@ std::error_code server::listen(std::uint16_t port) {
   if (ec) return ec;
   auto acceptor = std::make_shared<tcp::acceptor>(io_);
   const tcp::endpoint endpoint(address, port);
+  port_holder_.close(ec);  // the port it kept while closed: free for the listener
+  ec.clear();
   acceptor->open(endpoint.protocol(), ec);
   if (ec) return ec;
   acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
@@ -236,8 +240,17 @@ std::error_code server::listen(std::uint16_t port) {
 void server::close_listener() {
   if (!acceptor_) return;
   std::error_code ec;
+  const asio::ip::tcp::endpoint endpoint = acceptor_->local_endpoint(ec);
   acceptor_->close(ec);
   acceptor_.reset();
+  if (ec) return;
+  // Connects to a bound socket that does not listen are refused, as to no socket at all; an
+  // ephemeral port left unbound could be taken by an outgoing connection meanwhile, and the
+  // server could not listen there again.
+  port_holder_.open(endpoint.protocol(), ec);
+  if (!ec) port_holder_.set_option(asio::ip::tcp::socket::reuse_address(true), ec);
+  if (!ec) port_holder_.bind(endpoint, ec);
+  if (ec) port_holder_.close(ec);  // best effort: the port is only left unguarded
 }
 
 void server::close_connections() {

@@ -48,13 +48,17 @@ class server {
   /// Opens the listener on `port` (0: ephemeral) and starts accepting. Call on the I/O thread
   /// (or before it runs).
   [[nodiscard]] std::error_code listen(std::uint16_t port);
-  /// Closes the listener: new connections are refused, existing ones stay.
+  /// Closes the listener: new connections are refused, existing ones stay. The port stays
+  /// bound (by a socket that does not listen), so that no other socket takes it before the
+  /// server listens there again.
   void close_listener();
   /// Closes every connection (the peer sees EOF).
   void close_connections();
+  /// Listener and connections closed; a later set_faults no longer reopens the listener.
   void stop() {
     close_listener();
     close_connections();
+    refusing_ = false;
   }
 
   [[nodiscard]] bool listening() const noexcept { return acceptor_ != nullptr; }
@@ -86,6 +90,7 @@ class server {
   std::size_t max_frame_;
   request_handler& handler_;
   std::shared_ptr<asio::ip::tcp::acceptor> acceptor_;
+  asio::ip::tcp::socket port_holder_{io_};  // bound, not listening, while the listener is closed
   std::uint16_t port_ = 0;
   bool refusing_ = false;  // listener closed by the refuse_connections fault
   std::unordered_set<connection*> connections_;

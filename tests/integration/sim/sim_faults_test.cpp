@@ -1,6 +1,8 @@
 // Every fault knob of rmq-sim, observed over real sockets.
 #include "sim_test_support.hpp"
 
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 #include <doctest/doctest.h>
 
 namespace rmq::sim::test {
@@ -186,6 +188,42 @@ TEST_CASE("a stopped broker refuses connections and drops its clients") {
   auto reply = send_one(back);
   REQUIRE(reply);
   CHECK(field_or(*reply, "queueOffset") == "1");  // state survives the restart
+}
+
+TEST_CASE("a stopped broker keeps its port: nobody else can bind it, connects are refused") {
+  simulator sim(make_config());
+  sim.start();
+  const std::string address = sim.broker_address("broker-a");
+  const auto port = static_cast<unsigned short>(std::stoi(address.substr(address.rfind(':') + 1)));
+  sim.stop_broker("broker-a");
+  {
+    asio::io_context io;
+    asio::ip::tcp::acceptor squatter(io);
+    squatter.open(asio::ip::tcp::v4());
+    std::error_code ec;
+    squatter.bind({asio::ip::make_address("127.0.0.1"), port}, ec);
+    CHECK(ec == asio::error::address_in_use);  // held, though not listening
+  }
+  blocking_client refused(address);
+  CHECK(refused.connect_error() == std::errc::connection_refused);
+  sim.start_broker("broker-a");
+  blocking_client back(address);
+  REQUIRE(back.connected());
+  REQUIRE(send_one(back));
+}
+
+TEST_CASE("refused, then stopped, then faults cleared: the broker stays stopped until started") {
+  simulator sim(make_config());
+  sim.start();
+  const std::string address = sim.broker_address("broker-a");
+  sim.set_broker_faults("broker-a", {.refuse_connections = true});
+  sim.stop_broker("broker-a");
+  sim.clear_faults();
+  CHECK(blocking_client(address).connect_error() == std::errc::connection_refused);
+  sim.start_broker("broker-a");
+  blocking_client back(address);
+  REQUIRE(back.connected());
+  REQUIRE(send_one(back));
 }
 
 TEST_CASE("name server down and up again") {
