@@ -8,11 +8,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -27,6 +29,8 @@ class controlled_sim {
   /// `binary`: path of rmq-sim; `args`: its arguments after the program name (the caller passes
   /// --control-stdin). Returns once the child has printed `ready`.
   controlled_sim(const std::string& binary, const std::vector<std::string>& args) {
+    // A command written to a child that died must fail as an error, not kill the test.
+    std::signal(SIGPIPE, SIG_IGN);
     int in[2];   // parent writes in[1], child reads stdin
     int out[2];  // child writes stdout, parent reads out[0]
     // O_CLOEXEC: neither the producer's nor any later child inherits these pipes; dup2 in the
@@ -99,11 +103,12 @@ class controlled_sim {
     return answer;
   }
 
-  /// SIGTERM, then waits for the child. Returns its exit status (-1 if it did not exit
-  /// normally, or was already stopped). rmq-sim writes --stats-file before it exits.
+  /// SIGTERM, then waits for the child: up to a minute (it writes --stats-file first), then
+  /// SIGKILL. Returns its exit status (-1 if it did not exit normally, or was already stopped).
   int stop() {
     if (pid_ < 0) return -1;
     ::kill(pid_, SIGTERM);
+    if (!exited_within(std::chrono::seconds(60))) ::kill(pid_, SIGKILL);
     int status = 0;
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
@@ -113,6 +118,18 @@ class controlled_sim {
   }
 
  private:
+  // Waits on a pidfd, which becomes readable when the child exits (without reaping it).
+  bool exited_within(std::chrono::milliseconds timeout) const {
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+    if (fd < 0) return true;  // no pidfd: waitpid will block as before
+    pollfd p{fd, POLLIN, 0};
+    int ready = 0;
+    while ((ready = ::poll(&p, 1, static_cast<int>(timeout.count()))) < 0 && errno == EINTR) {
+    }
+    ::close(fd);
+    return ready > 0;
+  }
+
   bool read_line(std::string& line, std::chrono::milliseconds timeout) {
     const auto until = std::chrono::steady_clock::now() + timeout;
     for (;;) {
