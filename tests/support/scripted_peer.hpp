@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -111,7 +112,11 @@ class scripted_peer {
     }
   }
 
-  void hold(int) {
+  void hold(int fd) {
+    // A small window, so that the client's writes back up after a few frames whatever the
+    // host's default buffer sizes.
+    const int bytes = 16 * 1024;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
     std::unique_lock lock(mutex_);
     stopped_.wait(lock, [&] { return stopping_; });
   }
@@ -121,6 +126,7 @@ class scripted_peer {
     std::vector<char> buf(64 * 1024);
     for (;;) {
       const ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;
       std::vector<peer_request> batch;
       const auto ec =

@@ -132,7 +132,8 @@ struct hostile_cluster {
     REQUIRE_FALSE(producer->start());
   }
   ~hostile_cluster() {
-    producer->shutdown(3s);
+    // A peer that never answers holds the unregister request for the whole grace period.
+    producer->shutdown(timeout);
     producer.reset();
   }
 
