@@ -220,16 +220,27 @@ void callback_send(chaos_context& ctx, int remaining, bool on_loop, seeded_rando
   auto& p = ctx.producer;
   chain_handler handler{&ctx, *id, remaining, nullptr};
   switch (what) {
-    case shape::single: {
+    case shape::single:
+    case shape::oneway:
+    case shape::count: {
       rmq::message msg = ctx.make_message(rng, *id, 0, false, topic);
       ctx.table.start(*id, ctx.effective(options.timeout));
+      const auto send = [&](auto&& message) {
+        if (what == shape::single) {
+          p.async_send(std::forward<decltype(message)>(message), std::move(options),
+                       std::move(handler));
+        } else {
+          p.async_send_oneway(std::forward<decltype(message)>(message), std::move(options),
+                              std::move(handler));
+        }
+      };
       if (by_reference) {
         auto kept = std::make_shared<rmq::message>(std::move(msg));
         const rmq::message& ref = *kept;
         handler.keep = std::move(kept);
-        p.async_send(ref, std::move(options), std::move(handler));
+        send(ref);
       } else {
-        p.async_send(std::move(msg), std::move(options), std::move(handler));
+        send(std::move(msg));
       }
       return;
     }
@@ -272,20 +283,6 @@ void callback_send(chaos_context& ctx, int remaining, bool on_loop, seeded_rando
         p.async_send_batch(span, std::move(options), std::move(handler));
       } else {
         p.async_send_batch(std::move(batch), std::move(options), std::move(handler));
-      }
-      return;
-    }
-    case shape::oneway:
-    case shape::count: {
-      rmq::message msg = ctx.make_message(rng, *id, 0, false, topic);
-      ctx.table.start(*id, ctx.effective(options.timeout));
-      if (by_reference) {
-        auto kept = std::make_shared<rmq::message>(std::move(msg));
-        const rmq::message& ref = *kept;
-        handler.keep = std::move(kept);
-        p.async_send_oneway(ref, std::move(options), std::move(handler));
-      } else {
-        p.async_send_oneway(std::move(msg), std::move(options), std::move(handler));
       }
       return;
     }
