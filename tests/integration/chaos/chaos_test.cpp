@@ -14,10 +14,10 @@
 #include "chaos_random.hpp"
 #include "chaos_schedule.hpp"
 #include "chaos_settings.hpp"
-#include "controlled_sim.hpp"
 #include "process_probes.hpp"
 #include "rmq/producer.hpp"
 #include "send_records.hpp"
+#include "support/sim_process.hpp"
 #include "support/test_scale.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -86,6 +86,22 @@ struct chaos_context {
   std::int64_t fault_start_ns = 0;         // set before the issuers start
 
   std::atomic<bool> stop{false};
+  std::mutex pace_mutex;
+  std::condition_variable stopped;  // notified by request_stop
+
+  /// Pacing of the senders and of the schedule: waits until `until`, or less once the run is
+  /// stopped (a timed wait on the stop signal, never a sleep that stop must wait out).
+  void pace_until(clock_type::time_point until) {
+    std::unique_lock lock(pace_mutex);
+    stopped.wait_until(lock, until, [&] { return stop.load(); });
+  }
+  void request_stop() {
+    {
+      std::lock_guard lock(pace_mutex);
+      stop.store(true);
+    }
+    stopped.notify_all();
+  }
   std::atomic<int> loop_tasks{0};  // callback chains and coroutines on the producer's loops
   std::atomic<int> user_tasks{0};  // coroutines on the user's io_context
   std::mutex mutex;
@@ -363,8 +379,8 @@ void async_issuer(chaos_context& ctx, std::uint64_t seed) {
   while (!ctx.stop.load() && !ctx.table.full()) {
     next += ctx.settings.issuer_tick;
     const auto now = clock_type::now();
-    if (next < now - 50ms) next = now;    // fell behind (a blocked gate): do not burst
-    std::this_thread::sleep_until(next);  // pacing only
+    if (next < now - 50ms) next = now;  // fell behind (a blocked gate): do not burst
+    ctx.pace_until(next);
     if (ctx.loop_tasks.load() + ctx.user_tasks.load() >= ctx.settings.async_window) continue;
     const std::uint64_t p = rng.below(100);
     const int length = static_cast<int>(rng.between(1, 3));
@@ -389,8 +405,7 @@ void async_issuer(chaos_context& ctx, std::uint64_t seed) {
 /// memory would grow during the run towards (peak in flight) × (largest message) as the faults
 /// build up larger peaks. With a latency on every broker, each wave has the most sends in flight
 /// that any loop can reach in the run, of the largest shapes the run sends.
-void warm_pools(chaos_context& ctx, rmq::test::controlled_sim& sim,
-                std::vector<std::string>& errors) {
+void warm_pools(chaos_context& ctx, rmq::test::sim_process& sim, std::vector<std::string>& errors) {
   const auto& s = ctx.settings;
   const std::size_t wanted = static_cast<std::size_t>(s.peak_in_flight()) * s.config.loop_threads;
   const std::size_t total = std::min(wanted, s.config.max_in_flight_sends);
@@ -544,7 +559,7 @@ void future_actor(chaos_context& ctx, std::uint64_t seed) {
         }
       }
     }
-    std::this_thread::sleep_until(next_issue);  // pacing only
+    ctx.pace_until(next_issue);
   }
 }
 
@@ -616,7 +631,7 @@ void blocking_actor(chaos_context& ctx, std::uint64_t seed) {
       }
     }
     ctx.table.complete(*id, ec, has_result ? &result : nullptr);
-    std::this_thread::sleep_for(ctx.settings.blocking_pause);  // pacing only
+    ctx.pace_until(clock_type::now() + ctx.settings.blocking_pause);
   }
 }
 
@@ -680,7 +695,7 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
           .string();
   std::string late_topics = main_topic;
   for (int k = 0; k < late_topic_count; ++k) late_topics += ",ChaosLate" + std::to_string(k);
-  rmq::test::controlled_sim sim(
+  rmq::test::sim_process sim(
       RMQ_SIM_BINARY, {"--port", "0", "--brokers", "3", "--queues", "4", "--topics", late_topics,
                        "--broker-version", settings.personality, "--store", "on", "--stats-file",
                        stats_path, "--stats-messages", "--control-stdin", "--quiet-summary"});
@@ -740,9 +755,8 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
     }
 
     // Warm-up without faults, then the schedule; the RSS is sampled from the first fault to the
-    // end of the recovery (the sleeps pace the schedule and the sampling: nothing waits on them).
-    std::this_thread::sleep_until(
-        clock_type::time_point(std::chrono::nanoseconds(ctx.fault_start_ns)));
+    // end of the recovery (the waits pace the schedule and the sampling).
+    ctx.pace_until(clock_type::time_point(std::chrono::nanoseconds(ctx.fault_start_ns)));
     fault_start_ns = now_ns();
     const auto phase_start = clock_type::now();
     const auto recovery_end = phase_start + settings.fault_phase + settings.recovery;
@@ -752,7 +766,7 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
       auto wake = std::min(next_sample, recovery_end);
       if (next_event < schedule.size())
         wake = std::min(wake, phase_start + schedule[next_event].at);
-      std::this_thread::sleep_until(wake);
+      ctx.pace_until(wake);
       const auto now = clock_type::now();
       while (next_event < schedule.size() && phase_start + schedule[next_event].at <= now) {
         const std::string& command = schedule[next_event].command;
@@ -797,16 +811,14 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
       } catch (const std::exception& e) {
         command_errors.push_back(settings.shutdown_fault + " -> " + e.what());
       }
-      const auto until = clock_type::now() + 1s;
-      while (producer.stats().in_flight < 20 && clock_type::now() < until) {
-        std::this_thread::sleep_for(10ms);
-      }
+      // Twenty sends started under that fault are in flight when shutdown() is called.
+      (void)ctx.table.wait_for_sends(ctx.table.size() + 20, clock_type::now() + 1s);
     }
 
     // Stop issuing. Chains and coroutines on the loops finish their few sends (started from the
     // loop, racing the shutdown); blocking threads and coroutines on the user's io_context go
     // on into the shutdown.
-    ctx.stop.store(true);
+    ctx.request_stop();
     issuer.join();
     stats = producer.stats();
     shutdown_started_ns = now_ns();

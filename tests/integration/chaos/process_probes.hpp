@@ -8,9 +8,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -27,7 +29,8 @@ inline std::int64_t ns_of(milliseconds d) {
 }
 
 /// How late this machine wakes a thread that asked to: the worst oversleep of a thread that
-/// sleeps 5 ms at a time through the run. A send's completion is stamped by a thread that must
+/// waits 5 ms at a time through the run (a timed wait on its stop signal, so that stop() does
+/// not wait out a nap). A send's completion is stamped by a thread that must
 /// be scheduled (a blocking caller, a future's waiter, a user's io_context), so a machine that
 /// stalled for 300 ms makes a send look 300 ms late; the lateness allowed is the slack plus
 /// the worst stall seen, and a producer late by more than that is still caught.
@@ -38,7 +41,11 @@ class stall_probe {
   stall_probe(const stall_probe&) = delete;
   stall_probe& operator=(const stall_probe&) = delete;
   void stop() {
-    stopping_ = true;
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    stopped_.notify_all();
     if (thread_.joinable()) thread_.join();
   }
   [[nodiscard]] std::int64_t worst_ns() const noexcept { return worst_ns_.load(); }
@@ -46,15 +53,18 @@ class stall_probe {
  private:
   void run() {
     constexpr auto nap = std::chrono::milliseconds(5);
-    while (!stopping_) {
-      const std::int64_t asked = now_ns() + ns_of(nap);
-      std::this_thread::sleep_for(nap);
-      const std::int64_t over = now_ns() - asked;
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      const auto asked = std::chrono::steady_clock::now() + nap;
+      if (stopped_.wait_until(lock, asked, [&] { return stopping_; })) return;
+      const std::int64_t over = now_ns() - asked.time_since_epoch().count();
       if (over > worst_ns_.load()) worst_ns_ = over;
     }
   }
 
-  std::atomic<bool> stopping_{false};
+  std::mutex mutex_;
+  std::condition_variable stopped_;
+  bool stopping_ = false;
   std::atomic<std::int64_t> worst_ns_{0};
   std::thread thread_;
 };

@@ -9,9 +9,12 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -68,6 +71,10 @@ class record_table {
   /// A new send id, or nullopt when the table is full (the issuers then stop).
   std::optional<std::uint64_t> allocate(form kind, shape what, bool on_loop, int messages) {
     const std::uint64_t id = next_.fetch_add(1);
+    {
+      std::lock_guard lock(allocated_mutex_);  // no waiter misses the count between its test
+    }                                          // and its wait
+    allocated_.notify_all();
     if (id >= capacity_) {
       next_.store(capacity_);
       full_.store(true);
@@ -124,6 +131,13 @@ class record_table {
     if (id_pos <= ids.size() || offset_pos <= offsets.size()) r.ids_mismatch = true;  // more ids
   }
 
+  /// Waits until `count` ids have been handed out (sends started, or refused by a full table),
+  /// or until `until`. Returns whether they have.
+  bool wait_for_sends(std::uint64_t count, std::chrono::steady_clock::time_point until) {
+    std::unique_lock lock(allocated_mutex_);
+    return allocated_.wait_until(lock, until, [&] { return next_.load() >= count; });
+  }
+
   void set_shutdown_returned() { shutdown_returned_.store(true, std::memory_order_release); }
   [[nodiscard]] std::uint64_t size() const { return std::min(next_.load(), capacity_); }
   [[nodiscard]] bool full() const { return full_.load(); }
@@ -135,6 +149,8 @@ class record_table {
   std::unique_ptr<send_record[]> records_;
   std::uint64_t capacity_;
   std::atomic<std::uint64_t> next_{0};
+  std::mutex allocated_mutex_;
+  std::condition_variable allocated_;
   std::atomic<bool> full_{false};
   std::atomic<std::uint64_t> extra_completions_{0};
   std::atomic<bool> shutdown_returned_{false};
