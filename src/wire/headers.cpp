@@ -278,15 +278,16 @@ std::error_code get_route_info_request_header::parse(const command_view& view) n
 // --- end_transaction_request_header ---------------------------------------------------------
 
 void end_transaction_request_header::write(frame_writer& w) const {
+  // Java's HashMap order (headers.hpp), as in the captured 4.9.8 and 5.3.3 frames.
   w.field("producerGroup", producer_group);
-  w.field("tranStateTableOffset", tran_state_table_offset);
-  w.field("commitLogOffset", commit_log_offset);
-  w.field("commitOrRollback", commit_or_rollback);
-  w.field("fromTransactionCheck", from_transaction_check);
-  w.field("msgId", msg_id);
-  write_if(w, "transactionId", transaction_id);
-  write_if(w, "topic", topic);
   write_if(w, "bname", broker_name);
+  w.field("commitLogOffset", commit_log_offset);
+  write_if(w, "topic", topic);
+  w.field("msgId", msg_id);
+  w.field("tranStateTableOffset", tran_state_table_offset);
+  w.field("commitOrRollback", commit_or_rollback);
+  write_if(w, "transactionId", transaction_id);
+  w.field("fromTransactionCheck", from_transaction_check);
 }
 
 std::error_code end_transaction_request_header::parse(const command_view& view) noexcept {
@@ -324,13 +325,14 @@ std::error_code unregister_client_request_header::parse(const command_view& view
 // --- check_transaction_state_request_header -------------------------------------------------
 
 void check_transaction_state_request_header::write(frame_writer& w) const {
-  w.field("tranStateTableOffset", tran_state_table_offset);
-  w.field("commitLogOffset", commit_log_offset);
-  write_if(w, "msgId", msg_id);
-  write_if(w, "transactionId", transaction_id);
-  write_if(w, "offsetMsgId", offset_msg_id);
-  write_if(w, "topic", topic);
+  // Java's HashMap order (headers.hpp), as in the captured 4.9.8 and 5.3.3 frames.
   write_if(w, "bname", broker_name);
+  w.field("commitLogOffset", commit_log_offset);
+  write_if(w, "topic", topic);
+  write_if(w, "msgId", msg_id);
+  w.field("tranStateTableOffset", tran_state_table_offset);
+  write_if(w, "offsetMsgId", offset_msg_id);
+  write_if(w, "transactionId", transaction_id);
 }
 
 std::error_code check_transaction_state_request_header::parse(const command_view& view) noexcept {
@@ -344,6 +346,44 @@ std::error_code check_transaction_state_request_header::parse(const command_view
   r.optional("offsetMsgId", offset_msg_id);
   r.optional("topic", topic);
   r.optional("bname", broker_name);
+  return {};
+}
+
+// --- reply_message_request_header -----------------------------------------------------------
+
+void reply_message_request_header::write(frame_writer& w) const {
+  // Java's HashMap order (headers.hpp): with 14 entries the map has 32 buckets, which is the
+  // order of the captured 4.9.8 and 5.3.3 pushes.
+  w.field("queueId", queue_id);
+  w.field("flag", flag);
+  w.field("sysFlag", sys_flag);
+  write_if(w, "reconsumeTimes", reconsume_times);
+  w.field("storeTimestamp", store_timestamp);
+  w.field("unitMode", unit_mode);
+  w.field("defaultTopic", default_topic);
+  w.field("bornHost", born_host);
+  w.field("defaultTopicQueueNums", default_topic_queue_nums);
+  w.field("producerGroup", producer_group);
+  w.field("topic", topic);
+  w.field("bornTimestamp", born_timestamp);
+  w.field("storeHost", store_host);
+  write_if(w, "properties", properties);
+}
+
+std::error_code reply_message_request_header::parse(const command_view& view) noexcept {
+  const fields_reader r(view);
+  *this = reply_message_request_header{};
+  if (!r.required("producerGroup", producer_group) || !r.required("topic", topic) ||
+      !r.required("defaultTopic", default_topic) ||
+      !r.required("defaultTopicQueueNums", default_topic_queue_nums) ||
+      !r.required("queueId", queue_id) || !r.required("sysFlag", sys_flag) ||
+      !r.required("bornTimestamp", born_timestamp) || !r.required("flag", flag) ||
+      !r.required("bornHost", born_host) || !r.required("storeHost", store_host) ||
+      !r.required("storeTimestamp", store_timestamp) ||
+      !r.optional("reconsumeTimes", reconsume_times))
+    return bad();
+  r.optional("properties", properties);
+  r.optional("unitMode", unit_mode);
   return {};
 }
 

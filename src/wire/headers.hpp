@@ -77,6 +77,10 @@ struct get_route_info_request_header {
   [[nodiscard]] std::error_code parse(const command_view& view) noexcept;
 };
 
+// The headers below are written in the order the Java sender's extFields HashMap iterates
+// them, which is the order of the captured frames: a frame we write then matches a Java one
+// byte for byte (receivers accept any order).
+
 /// END_TRANSACTION (37), sent oneway.
 struct end_transaction_request_header {
   std::string_view producer_group;
@@ -112,6 +116,29 @@ struct check_transaction_state_request_header {
   std::optional<std::string_view> offset_msg_id;
   std::optional<std::string_view> topic;
   std::optional<std::string_view> broker_name;  ///< bname (5.x)
+
+  void write(frame_writer& w) const;
+  [[nodiscard]] std::error_code parse(const command_view& view) noexcept;
+};
+
+/// PUSH_REPLY_MESSAGE_TO_CLIENT (326), broker to the requesting client of request-reply
+/// (ReplyMessageRequestHeader); the body is the reply's body. Required as in Java (@CFNotNull):
+/// everything but properties, reconsumeTimes and unitMode.
+struct reply_message_request_header {
+  std::string_view producer_group;  ///< the responder's group
+  std::string_view topic;           ///< the reply topic, <cluster>_REPLY_TOPIC
+  std::string_view default_topic;
+  std::int32_t default_topic_queue_nums = 0;
+  std::int32_t queue_id = 0;
+  std::int32_t sys_flag = 0;
+  std::int64_t born_timestamp = 0;
+  std::int32_t flag = 0;
+  std::optional<std::string_view> properties;  ///< with PUSH_REPLY_TIME added by the broker
+  std::optional<std::int32_t> reconsume_times;
+  bool unit_mode = false;       ///< a Java primitive: always written
+  std::string_view born_host;   ///< "ip:port" of the responder's connection
+  std::string_view store_host;  ///< "ip:port" of the broker
+  std::int64_t store_timestamp = 0;
 
   void write(frame_writer& w) const;
   [[nodiscard]] std::error_code parse(const command_view& view) noexcept;

@@ -1,5 +1,5 @@
-// Frames captured from real Java clients and servers (tests/conformance/frames): their files,
-// their bytes and their bodies.
+// Frames captured from real Java clients and servers (tests/conformance/frames, and the requests
+// kept in fuzz/captures): their files, their bytes and their bodies.
 #pragma once
 
 #include <cctype>
@@ -26,11 +26,22 @@ namespace rmq::test {
   return text.str();
 }
 
-/// The bytes of a captured frame, from its hex dump (".hex" may be left out of `name`).
-[[nodiscard]] inline std::string read_frame_hex(std::string_view name) {
+#ifdef RMQ_TEST_CAPTURES_DIR
+/// Path of a file under fuzz/captures: captured requests kept out of tests/conformance/frames,
+/// whose every *_request.hex is replayed to rmq-sim (see fuzz/captures/README.md).
+[[nodiscard]] inline std::string capture_path(std::string_view relative) {
+  return std::string(RMQ_TEST_CAPTURES_DIR) + "/" + std::string(relative);
+}
+#endif
+
+[[nodiscard]] inline std::string with_hex_extension(std::string_view name) {
   std::string relative(name);
   if (!relative.ends_with(".hex")) relative += ".hex";
-  const std::string path = frame_path(relative);
+  return relative;
+}
+
+/// The bytes of a hex dump file.
+[[nodiscard]] inline std::string read_hex_file(const std::string& path) {
   std::string hex;
   for (const char c : read_text_file(path)) {
     if (std::isxdigit(static_cast<unsigned char>(c))) hex += c;
@@ -43,15 +54,26 @@ namespace rmq::test {
   return bytes;
 }
 
+/// The bytes of a captured frame, from its hex dump (".hex" may be left out of `name`).
+[[nodiscard]] inline std::string read_frame_hex(std::string_view name) {
+  return read_hex_file(frame_path(with_hex_extension(name)));
+}
+
+#ifdef RMQ_TEST_CAPTURES_DIR
+/// The bytes of a captured request in fuzz/captures (".hex" may be left out of `name`).
+[[nodiscard]] inline std::string read_capture_hex(std::string_view name) {
+  return read_hex_file(capture_path(with_hex_extension(name)));
+}
+#endif
+
 [[nodiscard]] inline std::uint32_t read_be32(const std::string& bytes, std::size_t at) {
   std::uint32_t v = 0;
   for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(bytes.at(at + i));
   return v;
 }
 
-/// Body of a captured frame: [length][type | header length (low 24 bits)][header][body].
-[[nodiscard]] inline std::string captured_body(std::string_view name) {
-  const std::string frame = read_frame_hex(name);
+/// Body of a frame: [length][type | header length (low 24 bits)][header][body].
+[[nodiscard]] inline std::string body_of_frame(const std::string& frame, std::string_view name) {
   const std::uint32_t length = read_be32(frame, 0);
   if (length + 4 != frame.size())
     throw std::runtime_error(std::string(name) + ": length word mismatch");
@@ -61,5 +83,17 @@ namespace rmq::test {
     throw std::runtime_error(std::string(name) + ": header past the frame");
   return frame.substr(body_start);
 }
+
+/// Body of a captured frame of tests/conformance/frames.
+[[nodiscard]] inline std::string captured_body(std::string_view name) {
+  return body_of_frame(read_frame_hex(name), name);
+}
+
+#ifdef RMQ_TEST_CAPTURES_DIR
+/// Body of a captured request of fuzz/captures.
+[[nodiscard]] inline std::string capture_body(std::string_view name) {
+  return body_of_frame(read_capture_hex(name), name);
+}
+#endif
 
 }  // namespace rmq::test
