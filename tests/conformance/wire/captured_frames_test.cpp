@@ -1,8 +1,10 @@
 // Conformance of the frame codec with frames captured from real Java 4.9.8 / 5.3.3 clients,
-// brokers and NameServers (tests/conformance/frames), and with the worked example of
-// PROTOCOL.md section 16.
+// brokers and NameServers (tests/conformance/frames, and the requests kept in fuzz/captures),
+// and with the worked example of PROTOCOL.md section 16.
+#include "wire/codes.hpp"
 #include "wire/command.hpp"
 #include "wire/headers.hpp"
+#include "wire/stored_message.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -68,15 +70,17 @@ struct captured {
 
 std::vector<captured> load_all() {
   std::vector<captured> all;
-  for (const auto& e : fs::recursive_directory_iterator(RMQ_TEST_FRAMES_DIR)) {
-    if (!e.is_regular_file() || e.path().extension() != ".hex") continue;
-    captured c;
-    c.path = e.path();
-    c.bytes = unhex(read_file(e.path()));
-    auto ref_path = e.path();
-    ref_path.replace_extension(".json");
-    c.ref = nlohmann::json::parse(read_file(ref_path));
-    all.push_back(std::move(c));
+  for (const char* root : {RMQ_TEST_FRAMES_DIR, RMQ_TEST_CAPTURES_DIR}) {
+    for (const auto& e : fs::recursive_directory_iterator(root)) {
+      if (!e.is_regular_file() || e.path().extension() != ".hex") continue;
+      captured c;
+      c.path = e.path();
+      c.bytes = unhex(read_file(e.path()));
+      auto ref_path = e.path();
+      ref_path.replace_extension(".json");
+      c.ref = nlohmann::json::parse(read_file(ref_path));
+      all.push_back(std::move(c));
+    }
   }
   return all;
 }
@@ -185,6 +189,106 @@ TEST_CASE("captured requests re-encode: binary byte for byte, JSON to the same t
   }
   CHECK(binary >= 4);
   CHECK(json >= 10);
+}
+
+// Calls `check` with the view of the capture's single frame.
+template <class Check>
+void with_view(const captured& c, Check&& check) {
+  frame_decoder d;
+  int frames = 0;
+  REQUIRE(!d.feed(c.bytes, [&](const command_view& v) {
+    ++frames;
+    check(v);
+  }));
+  REQUIRE(frames == 1);
+}
+
+TEST_CASE("captured bodies in the store format decode whole and re-encode byte for byte") {
+  std::size_t checks = 0, pulls = 0;
+  for (const auto& c : load_all()) {
+    const auto& h = c.ref.at("header");
+    const int code = h.at("code").get<int>();
+    const bool response = (h.at("flag").get<int>() & flag_response) != 0;
+    // CHECK_TRANSACTION_STATE requests and PULL_MESSAGE (11) responses that found messages.
+    const bool check_back = code == request_code::check_transaction_state && !response;
+    const bool pull = response && code == response_code::success && h.contains("remark") &&
+                      h.at("remark") == "FOUND";
+    if (!check_back && !pull) continue;
+    INFO(c.path.string());
+    (check_back ? checks : pulls) += 1;
+    with_view(c, [&](const command_view& v) {
+      std::string_view in = v.body;
+      std::string again;
+      std::size_t messages = 0;
+      while (!in.empty()) {
+        stored_message_view m;
+        REQUIRE(!decode_stored_message(in, m));
+        ++messages;
+        CHECK(m.body_crc == stored_body_crc(m.body));
+        encode_stored_message(again, fields_of(m));
+        if (check_back) {
+          check_transaction_state_request_header header;
+          REQUIRE(!header.parse(v));
+          CHECK(m.commit_log_offset == header.commit_log_offset);
+          CHECK(m.queue_offset == header.tran_state_table_offset);
+        }
+      }
+      CHECK(messages >= 1);
+      CHECK(to_hex(again) == to_hex(v.body));
+    });
+  }
+  CHECK(checks >= 2);
+  CHECK(pulls >= 2);
+}
+
+TEST_CASE("typed headers parse from every captured frame of their code") {
+  std::size_t parsed = 0;
+  for (const auto& c : load_all()) {
+    INFO(c.path.string());
+    with_view(c, [&](const command_view& v) {
+      if (v.is_response()) return;
+      std::error_code ec;
+      switch (v.fields.code) {
+        case request_code::send_message_v2:
+        case request_code::send_batch_message:
+        case request_code::send_reply_message_v2: {
+          send_message_request_header h;
+          ec = h.parse(v);
+          break;
+        }
+        case request_code::end_transaction: {
+          end_transaction_request_header h;
+          ec = h.parse(v);
+          break;
+        }
+        case request_code::check_transaction_state: {
+          check_transaction_state_request_header h;
+          ec = h.parse(v);
+          break;
+        }
+        case request_code::push_reply_message_to_client: {
+          reply_message_request_header h;
+          ec = h.parse(v);
+          break;
+        }
+        case request_code::get_routeinfo_by_topic: {
+          get_route_info_request_header h;
+          ec = h.parse(v);
+          break;
+        }
+        case request_code::unregister_client: {
+          unregister_client_request_header h;
+          ec = h.parse(v);
+          break;
+        }
+        default:
+          return;
+      }
+      CHECK(!ec);
+      ++parsed;
+    });
+  }
+  CHECK(parsed >= 40);
 }
 
 // PROTOCOL.md section 16: SEND_MESSAGE_V2 for TopicTest/TestGroup, body "hello".
