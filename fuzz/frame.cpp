@@ -55,6 +55,7 @@ void check_typed_headers(const command_view& view) {
   check_typed_header<end_transaction_request_header>(view, plain);
   check_typed_header<unregister_client_request_header>(view, plain);
   check_typed_header<check_transaction_state_request_header>(view, plain);
+  check_typed_header<reply_message_request_header>(view, plain);
 }
 
 struct feed_result {

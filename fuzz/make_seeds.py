@@ -51,6 +51,7 @@ def main():
             name = str(hex_path.relative_to(frame_dir).with_suffix("")).replace("/", "_")
             frames.append((name, raw, ref))
 
+    stored = []
     for name, raw, ref in frames:
         header_len = struct.unpack_from(">I", raw, 4)[0] & 0xFFFFFF
         header, body = raw[8:8 + header_len], raw[8 + header_len:]
@@ -70,6 +71,11 @@ def main():
             write("batch", name, body)
             for i, record_props in enumerate(batch_records(body)[:2]):
                 write("properties", f"{name}_record{i}", b"\x00" + record_props)
+        # Store-format bodies: the check-back's half message, the messages of a FOUND pull.
+        found = is_response and ref["header"].get("remark") == "FOUND"
+        if (code == 39 and not is_response) or found:
+            write("stored_message", name, body)
+            stored.append(body)
         sys_flag = int(ext.get("f") or ext.get("sysFlag") or 0)
         if not is_response and sys_flag & 1:
             plain = zlib.decompress(body)
@@ -79,6 +85,8 @@ def main():
     # A stream of several frames: requests and responses of one exchange back to back.
     stream = b"".join(raw for name, raw, _ in frames if name.startswith("json_send_message_v2"))
     write("frame", "json_send_message_v2_stream", b"\x02" + stream)
+    # Several stored messages back to back, as a pull of more than one message returns them.
+    write("stored_message", "stream", b"".join(stored))
     compressed_seeds("empty", b"")
 
 
