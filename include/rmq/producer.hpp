@@ -104,6 +104,7 @@
 #include "rmq/send_error.hpp"
 #include "rmq/send_options.hpp"
 #include "rmq/send_result.hpp"
+#include "rmq/transaction.hpp"
 
 #include <asio/any_io_executor.hpp>
 
@@ -135,6 +136,9 @@ struct producer_stats {
   std::uint64_t frame_pool_fallbacks = 0;  ///< coroutine frames that had to come from the heap
   std::uint64_t slot_fallbacks = 0;        ///< completion handlers too large for a send slot
   std::uint64_t handler_exceptions = 0;    ///< user handlers that threw on a producer loop
+  std::uint64_t transactions = 0;          ///< transactional sends started
+  std::uint64_t transaction_checks = 0;    ///< CHECK_TRANSACTION_STATE requests answered
+  std::uint64_t checks_ignored = 0;  ///< checks not answered: no checker, too many, undecodable
 };
 
 /// Sends messages to RocketMQ brokers (DefaultMQProducer). Construct with a configuration,
@@ -287,6 +291,51 @@ class producer {
     return detail::initiate_send(*this, std::forward<Token>(token), nullptr,
                                  detail::send_kind::async, std::move(batch), std::move(options));
   }
+
+  // --- transactional sends (TransactionMQProducer.sendMessageInTransaction) ---------------
+  // Completion signature void(std::error_code, rmq::transaction_result)
+  // (void(std::exception_ptr, rmq::transaction_result) with use_awaitable and use_future).
+
+  /// Sends `msg` (which must outlive the operation) as a half message (sysFlag
+  /// TRANSACTION_PREPARED, properties TRAN_MSG and PGROUP) under the usual deadline and retry
+  /// rules; once stored, runs `local` (rmq/transaction.hpp says where) for at most
+  /// local_transaction_timeout; then tells the broker that stored it what `local` decided
+  /// (END_TRANSACTION, oneway) and completes with the half message's result and that state.
+  /// - The half message fails: the operation fails with the send's error; `local` never runs.
+  /// - Stored with a status other than send_ok: rolled back without running `local` (Java's
+  ///   rule); the operation succeeds with state rollback.
+  /// - `local` throws, times out or is cancelled: state unknown (local_error says why); the
+  ///   broker will ask the checker.
+  /// - END_TRANSACTION cannot be written: transaction_result::end_error; the broker will ask.
+  /// A message with a delay level or a delivery time fails with errc::invalid_argument (Java
+  /// clears the delay silently). Cancellation (terminal or partial, emitted as for sends): before
+  /// the half message is stored it cancels that send (the operation completes with
+  /// operation_aborted, by the send's rules); while `local` runs it cancels `local` (a coroutine
+  /// gets a terminal cancellation; a plain function is no longer waited for), the state sent is
+  /// unknown, and the operation completes with operation_aborted and its result filled in.
+  /// Total cancellation is ignored. END_TRANSACTION is always sent once the half message is
+  /// stored. A shutdown lets the operation run until its deadline, then cancels it the same
+  /// way (it completes with errc::shutting_down, its result filled in). Costs a few heap
+  /// allocations (a coroutine frame, the completion): transactions are not a hot path.
+  template <class Token>
+  auto async_send_in_transaction(const message& msg, local_transaction local, Token&& token) {
+    return detail::initiate_transaction(*this, msg, std::move(local), send_options{},
+                                        std::forward<Token>(token));
+  }
+  /// The same, with the half message's own settings (timeout; a queue or selector makes it an
+  /// ordered send).
+  template <class Token>
+  auto async_send_in_transaction(const message& msg, local_transaction local, send_options options,
+                                 Token&& token) {
+    return detail::initiate_transaction(*this, msg, std::move(local), std::move(options),
+                                        std::forward<Token>(token));
+  }
+  /// Blocking: as async_send_in_transaction; the error in `ec`, the result returned.
+  transaction_result send_in_transaction(const message& msg, local_transaction local,
+                                         std::error_code& ec);
+  /// The same, with the half message's own settings.
+  transaction_result send_in_transaction(const message& msg, local_transaction local,
+                                         const send_options& options, std::error_code& ec);
 
   // --- blocking: the calling thread waits; on a loop thread they fail at once --------------
   /// Throws rmq::send_error on failure; its what() says what happened, like the Java message.

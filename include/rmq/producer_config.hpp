@@ -3,6 +3,7 @@
 #pragma once
 
 #include "rmq/io_backend.hpp"
+#include "rmq/transaction.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -143,6 +144,25 @@ struct producer_config {
   /// The loops' kernel interface: io_uring where it can run, else epoll (automatic), or one of
   /// them forced. producer::backend() tells which one runs.
   io_backend backend = io_backend::automatic;
+
+  // --- transactions (TransactionMQProducer) ------------------------------------------------
+  /// Answers the brokers' checks of this group's half messages (checkLocalTransaction): a plain
+  /// function, run on the transaction threads, or a coroutine, run on a loop
+  /// (rmq/transaction.hpp). Empty: checks are ignored and counted (as Java logs them without a
+  /// listener); the broker asks again later, up to its transactionCheckMax.
+  transaction_checker checker;
+  /// How long a local transaction may run before its answer counts as unknown (the broker then
+  /// asks the checker), 1 ms..1 h. A coroutine gets a terminal cancellation then; a plain
+  /// function is no longer waited for. No Java equivalent (Java waits without bound).
+  std::chrono::milliseconds local_transaction_timeout{6000};
+  /// The same bound for one check; its answer is then unknown, 1 ms..1 h.
+  std::chrono::milliseconds check_timeout{3000};
+  /// Threads that run plain local transactions and checkers, 1..64 (checkThreadPoolMinSize);
+  /// started on first use.
+  std::size_t transaction_threads = 1;
+  /// Checks that may be under way at once on each loop, 1..1,000,000 (checkRequestHoldMax):
+  /// further ones are dropped and counted, and the broker asks again later.
+  std::size_t max_concurrent_checks = 2000;
 
   /// Checks the configuration against the ranges above (also done by producer::start()):
   /// errc::configuration_invalid, or the group's own error (errc::group_blank, ...). Enum fields

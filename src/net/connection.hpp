@@ -50,8 +50,19 @@ namespace rmq::net {
 /// Logs a lifecycle transition at debug level (spdlog), and an illegal one as an error.
 void log_link_step(std::string_view address, const link_step& step) noexcept;
 
+/// Requests the peer initiates on a connection (CHECK_TRANSACTION_STATE, ...), told with the
+/// connection's address and core: a two-way one may be answered inline with
+/// core.submit_unsolicited (the connection writes it after the read). Without a handler, the
+/// core answers two-way requests REQUEST_CODE_NOT_SUPPORTED and drops oneway ones.
+struct peer_request_handler {
+  void (*handle)(void* context, const std::string& address, connection_core& core,
+                 const wire::command_view& request) = nullptr;
+  void* context = nullptr;
+};
+
 struct connection_options {
   connection_core_options core;
+  peer_request_handler peer_requests;
   std::chrono::milliseconds connect_timeout{3000};
   /// A connection with nothing in flight for this long is closed (it reconnects on demand).
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(2)};
@@ -178,6 +189,7 @@ class basic_connection final : private io::receiver {
   void reconnect_waiting();
   void finish_close();
   static void trace_step(void* self, const link_step& step) noexcept;
+  static void on_peer_request(void* self, const wire::command_view& request);
 
   static void on_resolved(void* self, std::error_code ec, const io::endpoint& peer) noexcept;
   void on_connected(std::error_code ec);

@@ -154,6 +154,9 @@ class connection_core {
   std::error_code on_received(std::string_view chunk);
 
   void set_request_handler(server_request_handler handler) noexcept { handler_ = handler; }
+  /// Answers a two-way request of the peer REQUEST_CODE_NOT_SUPPORTED, as a Java peer answers a
+  /// code it has no processor for.
+  void reply_not_supported(const wire::command_view& request);
 
   // --- time and failure --------------------------------------------------------------------
   [[nodiscard]] clock::time_point next_deadline() const noexcept { return table_.next_deadline(); }
@@ -182,7 +185,6 @@ class connection_core {
 
   void complete(std::uint32_t slot, std::error_code ec, const wire::command_view* response);
   void dispatch(const wire::command_view& frame);
-  void reply_not_supported(const wire::command_view& request);
   void finish_send();
   /// Encodes deferred requests, oldest first, while the pending buffer has room.
   void encode_deferred();

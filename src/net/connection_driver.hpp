@@ -28,7 +28,16 @@ basic_connection<Transport>::basic_connection(io::loop& loop, std::string addres
       lifecycle_(
           {options.failures_before_backoff, options.backoff_initial, options.backoff_max},
           peer_ ? address_kind::numeric : address_kind::name,
-          options.trace != nullptr ? lifecycle_trace{&trace_step, this} : lifecycle_trace{}) {}
+          options.trace != nullptr ? lifecycle_trace{&trace_step, this} : lifecycle_trace{}) {
+  if (options.peer_requests.handle != nullptr) core_.set_request_handler({&on_peer_request, this});
+}
+
+template <class Transport>
+void basic_connection<Transport>::on_peer_request(void* self, const wire::command_view& request) {
+  auto& conn = *static_cast<basic_connection*>(self);
+  conn.options_.peer_requests.handle(conn.options_.peer_requests.context, conn.address_, conn.core_,
+                                     request);
+}
 
 template <class Transport>
 basic_connection<Transport>::~basic_connection() = default;
@@ -235,6 +244,8 @@ void basic_connection<Transport>::on_receive(io::received_buffer buf) noexcept {
     dispatch(link_event::stream_corrupt);
     return;
   }
+  // Answers to the peer's own requests, queued while the read was parsed, go out now.
+  if (lifecycle_.state() == state::connected && core_.wants_write()) schedule_flush();
   maybe_finish_drain();
 }
 

@@ -21,6 +21,7 @@ struct loop_counters {
     }
   };
   counter sends, succeeded, failed, retries, timeouts, in_flight;
+  counter transactions, transaction_checks, checks_ignored;
 };
 
 }  // namespace rmq::send

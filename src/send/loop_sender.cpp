@@ -93,6 +93,7 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
               net::connection_options options;
               options.connect_timeout = settings.config.connect_timeout;
               options.core.version = settings.config.protocol_version;
+              options.peer_requests = {&loop_sender::on_peer_request, this};
               return options;
             }()),
       names_(pool_, settings.name_servers,
@@ -104,7 +105,8 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
       registration_(settings_, loop_, brokers_, routes_),
       faults_(tables_from(settings.config)),
       gate_(admission),
-      pipeline_({settings_, loop_, brokers_, routes_, faults_, gate_, counters_}, *this) {
+      pipeline_({settings_, loop_, brokers_, routes_, faults_, gate_, counters_}, *this),
+      transactions_(settings_, loop_, brokers_, pool_, counters_) {
   routes_.on_new_master([this](route::broker_id id) { registration_.on_new_master(id); });
 }
 
@@ -184,9 +186,21 @@ coro<std::error_code> loop_sender::queues_of(std::string topic, io::clock::time_
 
 // --- shutdown ----------------------------------------------------------------------------
 
+void loop_sender::on_peer_request(void* self, const std::string& address,
+                                  net::connection_core& core, const wire::command_view& request) {
+  auto& sender = *static_cast<loop_sender*>(self);
+  if (request.fields.code == wire::request_code::check_transaction_state) {
+    sender.transactions_.on_check(address, request);
+  } else if (!request.is_oneway()) {
+    core.reply_not_supported(request);
+  }
+}
+
 coro<void> loop_sender::shutdown_sequence(io::clock::time_point deadline,
                                           std::function<void()> done) {
   registration_.stop();
+  // Transactions and checks first: they may still send (a half message, END_TRANSACTION).
+  co_await transactions_.drain(deadline);
   // Let the sends in flight finish until the deadline (the producer's gate admits no new ones).
   co_await drain_awaiter(loop_, running_, drained_, deadline);
   // From here sends that still reach this loop (admitted on another thread just before the gate

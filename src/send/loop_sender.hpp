@@ -21,6 +21,7 @@
 #include "send/registration.hpp"
 #include "send/send_op.hpp"
 #include "send/send_pipeline.hpp"
+#include "send/transactions.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -105,12 +106,17 @@ class loop_sender {
   [[nodiscard]] const loop_counters& counters() const noexcept { return counters_; }
   [[nodiscard]] std::uint64_t route_queries() const noexcept { return names_.queries(); }
   [[nodiscard]] const route::topic_routes& routes() const noexcept { return routes_; }
+  /// Loop thread: the transactions and checks of this loop.
+  [[nodiscard]] loop_transactions& transactions() noexcept { return transactions_; }
 
   /// Loop thread: the topic's queues, for producer::fetch_queues.
   [[nodiscard]] coro<std::error_code> queues_of(std::string topic, io::clock::time_point deadline,
                                                 std::vector<message_queue>& out);
 
  private:
+  /// A broker's request on one of this loop's connections (net::peer_request_handler).
+  static void on_peer_request(void* self, const std::string& address, net::connection_core& core,
+                              const wire::command_view& request);
   [[nodiscard]] coro<void> shutdown_sequence(io::clock::time_point deadline,
                                              std::function<void()> done);
   /// The flush bookkeeping of a send that ends.
@@ -141,6 +147,7 @@ class loop_sender {
       this};
   loop_counters counters_;
   send_pipeline pipeline_;
+  loop_transactions transactions_;
 
   bool closing_ = false;                 // it is closing the connections: new sends fail at once
   std::size_t running_ = 0;              // pipelines not yet finished

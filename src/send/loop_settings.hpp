@@ -9,12 +9,16 @@
 
 namespace rmq::send {
 
+class transaction_threads;
+
 /// Settings derived once from producer_config.
 struct loop_settings {
   producer_config config;
   std::vector<std::string> name_servers;
   std::string client_id;
   wire::serialize_type serialization = wire::serialize_type::json;
+  /// The producer's threads for plain transaction functions (shared by its loops).
+  transaction_threads* threads = nullptr;
 };
 
 }  // namespace rmq::send

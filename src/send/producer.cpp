@@ -5,6 +5,7 @@
 #include "io/async.hpp"
 #include "io/resolve.hpp"
 #include "send/loop_sender.hpp"
+#include "wire/properties.hpp"
 #include "wire/uniq_key.hpp"
 #include "wire/validation.hpp"
 
@@ -108,6 +109,26 @@ class callback_completion final : public detail::error_completion {
   }
   F fn_;
 };
+
+/// The blocking transactional send's completion: stores the outcome and wakes the caller.
+template <class F>
+class outcome_callback final : public detail::outcome_completion<transaction_result> {
+ public:
+  explicit outcome_callback(F fn) : outcome_completion(&complete_impl), fn_(std::move(fn)) {}
+
+ private:
+  static void complete_impl(outcome_completion* base, std::error_code ec,
+                            transaction_result&& result, bool) noexcept {
+    static_cast<outcome_callback*>(base)->fn_(ec, std::move(result));
+  }
+  F fn_;
+};
+
+/// Bytes of a half message's TRAN_MSG and PGROUP properties, separators included.
+std::size_t half_message_property_bytes(std::string_view group) noexcept {
+  return wire::property_names::transaction_prepared.size() + 6 +
+         wire::property_names::producer_group.size() + 2 + group.size();
+}
 
 /// now + timeout, saturated: a caller may pass milliseconds::max() for "wait for ever".
 io::clock::time_point deadline_after(std::chrono::milliseconds timeout) {
@@ -221,6 +242,11 @@ std::error_code producer_config::validate() const {
     return invalid;
   }
   if (loop_threads == 0 || loop_threads > 64) return invalid;
+  if (!in_range(local_transaction_timeout, positive) || !in_range(check_timeout, positive)) {
+    return invalid;
+  }
+  if (transaction_threads == 0 || transaction_threads > 64) return invalid;
+  if (max_concurrent_checks == 0 || max_concurrent_checks > 1'000'000) return invalid;
   if (busy_poll.count() < 0 || busy_poll > std::chrono::seconds(1)) return invalid;
   if (backend != io_backend::automatic && backend != io_backend::io_uring &&
       backend != io_backend::epoll) {
@@ -268,6 +294,8 @@ class detail::producer_impl {
     cancel_hub_->open = false;
   }
 
+  const std::shared_ptr<detail::cancel_hub>& cancel_hub() const noexcept { return cancel_hub_; }
+
   /// nullptr when the send will fail at once (not running): there is nothing to cancel.
   detail::cancel_link* make_cancel_link(const detail::call_scope& scope) {
     if (!scope.running || admission_ == nullptr) return nullptr;
@@ -298,6 +326,7 @@ class detail::producer_impl {
                  std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
     }
     settings.client_id = host_ip_text() + "@" + instance;
+    settings.threads = &transaction_threads_;
     settings.serialization = config_.serialization == header_serialization::binary
                                  ? wire::serialize_type::rocketmq
                                  : wire::serialize_type::json;
@@ -371,6 +400,14 @@ class detail::producer_impl {
     if (request.owned_batch != nullptr) return make_error_code(errc::batch_empty);
     if (request.msg == nullptr) return make_error_code(errc::batch_empty);  // an empty span
     bytes = request.msg->body().size();
+    if (request.purpose == detail::send_purpose::half_message) {
+      // Java clears a transactional message's delay level silently; a broker would deliver a
+      // committed message at once anyway. Refused rather than dropped without a word.
+      if (request.msg->delay_level() != 0 || request.msg->delivery_time_ms()) {
+        return make_error_code(errc::invalid_argument);
+      }
+      limits.extra_property_bytes = half_message_property_bytes(config_.group);
+    }
     return wire::validate_message(*request.msg, limits);
   }
 
@@ -562,6 +599,7 @@ class detail::producer_impl {
     op.completion = completion;
     op.cancel = request.cancel;
     op.mode = request.kind;
+    op.purpose = request.purpose;
     op.started = started;  // the budget counts from the user's call, hops included
     op.deadline = started + budget;
     op.msg = request.msg;
@@ -709,6 +747,8 @@ class detail::producer_impl {
   };
 
   producer_config config_;
+  // Before the loops: destroyed (joined) after them.
+  send::transaction_threads transaction_threads_{config_.transaction_threads};
   std::unique_ptr<send::admission_gate> admission_;
   std::vector<std::unique_ptr<send::loop_sender>> loops_;
   std::atomic<std::size_t> next_loop_{0};
@@ -779,6 +819,58 @@ void detail::producer_access::start_shutdown(producer& p, error_completion* comp
 detail::cancellable_operation* detail::producer_access::prepare_flush(error_completion* completion,
                                                                       bool cancellable) {
   return new send::flush_state(completion, cancellable);
+}
+
+detail::cancellable_operation* detail::producer_access::prepare_transaction(
+    const call_scope& scope, outcome_completion<transaction_result>* completion, const message& msg,
+    local_transaction&& local, send_options&& options, bool cancellable) {
+  return new send::transaction_run(scope.owner, scope.owner.impl_->cancel_hub(), completion, msg,
+                                   std::move(local), std::move(options), cancellable);
+}
+
+void detail::producer_access::start_transaction(const call_scope& scope,
+                                                cancellable_operation* transaction) {
+  auto* run = static_cast<send::transaction_run*>(transaction);
+  detail::producer_impl& impl = *scope.owner.impl_;
+  if (!scope.running) {
+    run->fail(make_error_code(impl.current_state() == detail::producer_impl::state::created
+                                  ? errc::not_started
+                                  : errc::shutting_down));
+    return;
+  }
+  auto* local = static_cast<send::loop_sender*>(scope.local_loop);
+  run->start(local != nullptr ? *local : impl.next_loop(), local != nullptr);
+}
+
+transaction_result producer::send_in_transaction(const message& msg, local_transaction local,
+                                                 std::error_code& ec) {
+  return send_in_transaction(msg, std::move(local), send_options{}, ec);
+}
+
+transaction_result producer::send_in_transaction(const message& msg, local_transaction local,
+                                                 const send_options& options, std::error_code& ec) {
+  transaction_result result;
+  if (impl_->local_loop() != nullptr) {
+    ec = make_error_code(errc::blocking_call_on_loop_thread);
+    result.send.queue.topic = msg.topic();
+    return result;
+  }
+  blocking_handoff handoff;
+  outcome_callback done([&](std::error_code e, transaction_result&& r) {
+    handoff.complete([&] {
+      ec = e;
+      result = std::move(r);
+    });
+  });
+  {
+    const detail::call_scope scope(*this);
+    send_options copy = options;
+    detail::cancellable_operation* run = detail::producer_access::prepare_transaction(
+        scope, &done, msg, std::move(local), std::move(copy), false);
+    detail::producer_access::start_transaction(scope, run);
+  }
+  handoff.wait();
+  return result;
 }
 
 detail::cancellable_operation* detail::producer_access::shutdown_cancellation(
@@ -1029,6 +1121,9 @@ producer_stats producer::stats() const {
     stats.evicted_topics += s->routes().evicted_topics();
     stats.slot_fallbacks += s->completions().fallbacks();
     stats.handler_exceptions += s->loop().counters().handler_exceptions;
+    stats.transactions += c.transactions.get();
+    stats.transaction_checks += c.transaction_checks.get();
+    stats.checks_ignored += c.checks_ignored.get();
   }
   if (const send::admission_gate* gate = impl_->admission()) {
     stats.in_flight = gate->sends();

@@ -93,6 +93,7 @@ struct send_op {
   const message* msg = nullptr;
   std::span<const message> batch;  ///< non-empty: SEND_BATCH_MESSAGE
   send_mode mode = send_mode::async;
+  detail::send_purpose purpose = detail::send_purpose::plain;
   bool ordered = false;   ///< extras() holds the queue or the selector
   bool admitted = false;  ///< holds `bytes` of the admission gate
   io::clock::time_point started{};
@@ -135,6 +136,7 @@ struct send_op {
     cancel = nullptr;
     msg = nullptr;
     batch = {};
+    purpose = detail::send_purpose::plain;
     ordered = false;
     admitted = false;
     bytes = 0;

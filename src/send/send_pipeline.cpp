@@ -5,6 +5,7 @@
 #include "wire/batch.hpp"
 #include "wire/codes.hpp"
 #include "wire/properties.hpp"
+#include "wire/sys_flag.hpp"
 
 #include <asio/cancellation_type.hpp>
 #include <asio/error.hpp>
@@ -66,7 +67,10 @@ send_pipeline::send_pipeline(const pipeline_parts& parts, loop_sender& owner)
       faults_(parts.faults),
       gate_(parts.gate),
       counters_(parts.counters),
-      owner_(owner) {}
+      owner_(owner),
+      half_message_properties_{
+          {{wire::property_names::transaction_prepared, "true"},
+           {wire::property_names::producer_group, parts.settings.config.group}}} {}
 
 // One coroutine per send. Its frame lives as long as the send is in flight, so it holds only
 // what must survive a suspension: the work is done by plain member functions whose locals stay
@@ -239,8 +243,12 @@ std::error_code send_pipeline::prepare_body(send_op& op) {
   op.users_uniq_key = !msg.uniq_key().empty();
   if (!op.users_uniq_key) op.uniq_key_size = ids.next_at(loop_.wall_ms(), op.uniq_key.data());
   // Encoded with each request (encode_properties); checked once, here.
-  if (wire::encoded_properties_size(msg, {op.uniq_key_view(), {}}) > wire::max_properties_size) {
+  if (wire::encoded_properties_size(msg, {op.uniq_key_view(), extra_properties(op)}) >
+      wire::max_properties_size) {
     return make_error_code(errc::properties_too_long);
+  }
+  if (op.purpose == detail::send_purpose::half_message) {
+    op.sys_flag |= wire::sys_flag::transaction_prepared;
   }
   op.payload = msg.body();
   if (op.payload.size() >= config.compress_threshold) {
@@ -351,10 +359,17 @@ void send_pipeline::note_tried(send_op& op, route::broker_id broker, int attempt
   list += brokers_[broker].name;
 }
 
+std::span<const wire::property_ref> send_pipeline::extra_properties(
+    const send_op& op) const noexcept {
+  if (op.purpose == detail::send_purpose::half_message) return half_message_properties_;
+  return {};
+}
+
 std::string_view send_pipeline::encode_properties(const send_op& op) const {
   properties_scratch_.clear();
   if (op.batch.empty()) {
-    wire::append_properties(properties_scratch_, *op.msg, {op.uniq_key_view(), {}});
+    wire::append_properties(properties_scratch_, *op.msg,
+                            {op.uniq_key_view(), extra_properties(op)});
   } else {
     wire::append_batch_header_properties(properties_scratch_, op.batch.front().wait_store_msg_ok(),
                                          op.uniq_key_view());

@@ -18,10 +18,13 @@
 #include "send/send_op.hpp"
 #include "wire/compression.hpp"
 #include "wire/headers.hpp"
+#include "wire/properties.hpp"
 
+#include <array>
 #include <coroutine>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -106,6 +109,9 @@ class send_pipeline {
   /// the next call). Encoded per request rather than kept in the op: the same bytes each time,
   /// and ~90 bytes less per send in flight (the string and its heap block).
   [[nodiscard]] std::string_view encode_properties(const send_op& op) const;
+  /// The system properties the send's purpose adds (a half message's TRAN_MSG and PGROUP).
+  [[nodiscard]] std::span<const wire::property_ref> extra_properties(
+      const send_op& op) const noexcept;
 
   /// Writes one attempt's request frame, called by the connection with the request's opaque.
   /// Small (the request's awaiter keeps it in the send's frame) and stateless beyond its refs.
@@ -207,6 +213,7 @@ class send_pipeline {
   loop_sender& owner_;
   wire::body_codec codec_;
   mutable std::string properties_scratch_;  // encode_properties; loop thread only
+  const std::array<wire::property_ref, 2> half_message_properties_;
   // Measured by the first attempt through a const encoder; loop thread only.
   mutable attempt_prefetch prefetch_{&prefetch_op};
 };

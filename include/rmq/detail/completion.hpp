@@ -275,4 +275,65 @@ class error_handler_completion final : public error_completion {
   work_executor_t<Handler, Executor> work_;
 };
 
+/// The error an operation whose result is `R` throws with a throwing token: `failure_of(ec, r)`,
+/// found by argument-dependent lookup beside R (a send_result's: send_error).
+inline std::exception_ptr failure_of(std::error_code ec, const send_result& result) {
+  return std::make_exception_ptr(send_error(ec, result));
+}
+
+/// The type-erased completion of an operation that ends with an error code and a `Result`
+/// (transactional sends). Heap-allocated: these operations are not on the hot path.
+template <class Result>
+class outcome_completion {
+ public:
+  using complete_fn = void (*)(outcome_completion*, std::error_code, Result&&,
+                               bool immediate) noexcept;
+  explicit outcome_completion(complete_fn fn) noexcept : complete_(fn) {}
+  /// Invokes the handler exactly once (as if by dispatch, or by post when `immediate`) with
+  /// `result` moved, and destroys this object.
+  void complete(std::error_code ec, Result&& result, bool immediate = false) noexcept {
+    complete_(this, ec, std::move(result), immediate);
+  }
+
+ private:
+  complete_fn complete_;
+};
+
+template <class Handler, class Executor, class Result, bool Throws>
+class outcome_handler_completion final : public outcome_completion<Result> {
+ public:
+  outcome_handler_completion(Handler&& h, const Executor& fallback)
+      : outcome_completion<Result>(&complete_impl),
+        handler_(std::move(h)),
+        work_(asio::prefer(asio::get_associated_executor(handler_, fallback),
+                           asio::execution::outstanding_work.tracked)) {}
+
+ private:
+  using work_type = work_executor_t<Handler, Executor>;
+
+  static void complete_impl(outcome_completion<Result>* base, std::error_code ec, Result&& result,
+                            bool immediate) noexcept {
+    auto* self = static_cast<outcome_handler_completion*>(base);
+    [[maybe_unused]] const std::optional<work_type> guard =  // dies last, as in send completions
+        tracks_work(self->work_) ? std::optional<work_type>(self->work_) : std::nullopt;
+    work_type work(std::move(self->work_));
+    Handler handler(std::move(self->handler_));
+    delete self;
+    try {
+      if constexpr (Throws) {
+        std::exception_ptr error = ec ? failure_of(ec, result) : nullptr;
+        deliver(std::move(work), std::move(handler), immediate, std::move(error),
+                std::move(result));
+      } else {
+        deliver(std::move(work), std::move(handler), immediate, ec, std::move(result));
+      }
+    } catch (...) {
+      report_handler_exception();
+    }
+  }
+
+  Handler handler_;
+  work_type work_;
+};
+
 }  // namespace rmq::detail

@@ -6,6 +6,8 @@
 #include "rmq/detail/completion.hpp"
 #include "rmq/detail/send_request.hpp"
 #include "rmq/message.hpp"
+#include "rmq/send_options.hpp"
+#include "rmq/transaction.hpp"
 
 #include <asio/any_io_executor.hpp>
 #include <asio/associated_cancellation_slot.hpp>
@@ -105,6 +107,12 @@ struct producer_access {
                                                             bool cancellable);
   static void start_flush(const call_scope& scope, cancellable_operation* flush,
                           std::chrono::milliseconds timeout);
+  /// A transactional send of `msg` that completes `completion`; `cancellable`: a slot handler
+  /// will hold a reference. Takes `local` and `options` over.
+  [[nodiscard]] static cancellable_operation* prepare_transaction(
+      const call_scope& scope, outcome_completion<transaction_result>* completion,
+      const message& msg, local_transaction&& local, send_options&& options, bool cancellable);
+  static void start_transaction(const call_scope& scope, cancellable_operation* transaction);
 };
 
 /// Builds `handler`'s completion (in the loop's pool on a loop thread, else on the heap) and
@@ -188,5 +196,39 @@ auto initiate_flush(producer& p, std::chrono::milliseconds timeout, Token&& toke
       token, timeout);
 }
 
+/// The initiation of a transactional send: void(std::error_code, transaction_result), or
+/// void(std::exception_ptr, transaction_result) with a throwing token.
+template <class Token>
+auto initiate_transaction(producer& p, const message& msg, local_transaction&& local,
+                          send_options&& options, Token&& token) {
+  using signature = std::conditional_t<throws_on_error<std::decay_t<Token>>::value,
+                                       void(std::exception_ptr, transaction_result),
+                                       void(std::error_code, transaction_result)>;
+  constexpr bool throws = throws_on_error<std::decay_t<Token>>::value;
+  return asio::async_initiate<Token, signature>(
+      [owner = &p](auto handler, const message* m, local_transaction l, send_options o) {
+        const call_scope scope(*owner);
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        const bool cancellable = slot.is_connected();
+        using completion_type =
+            outcome_handler_completion<std::decay_t<decltype(handler)>, asio::any_io_executor,
+                                       transaction_result, throws>;
+        auto* completion =
+            new completion_type(std::move(handler), producer_access::completion_executor(scope));
+        cancellable_operation* transaction = producer_access::prepare_transaction(
+            scope, completion, *m, std::move(l), std::move(o), cancellable);
+        // Installed before the transaction starts: it may complete (posted) at once.
+        if (cancellable) slot.template emplace<operation_cancellation>(transaction);
+        producer_access::start_transaction(scope, transaction);
+      },
+      token, &msg, std::move(local), std::move(options));
+}
+
 }  // namespace detail
+
+/// A transactional send's error with a throwing token: its half message's send_error.
+inline std::exception_ptr failure_of(std::error_code ec, const transaction_result& result) {
+  return std::make_exception_ptr(send_error(ec, result.send));
+}
+
 }  // namespace rmq

@@ -17,6 +17,13 @@ namespace rmq::detail {
 /// How the user asked: it decides the retry budget and whether a response is awaited.
 enum class send_kind : std::uint8_t { async, sync, oneway };
 
+/// What the send is for besides delivering its message: a transactional send's half message
+/// (sysFlag TRANSACTION_PREPARED, properties TRAN_MSG and PGROUP).
+enum class send_purpose : std::uint8_t { plain, half_message };
+
+/// Marks an initiation's request as a transaction's half message (library-internal).
+struct half_message_marker {};
+
 /// Joins a cancellable send to its handler's cancellation slot (src/send/cancel_link.hpp).
 struct cancel_link;
 
@@ -33,6 +40,7 @@ struct send_request {
   std::chrono::milliseconds timeout{0};         ///< send_options::timeout (0: the producer's)
   cancel_link* cancel = nullptr;  ///< the handler's slot is connected: the send's reference
   send_kind kind = send_kind::async;
+  send_purpose purpose = send_purpose::plain;
   bool conflicting_target = false;  ///< send_options named both a queue and a selector
 };
 
@@ -53,6 +61,9 @@ inline void describe(send_request& r, send_options& o) noexcept {
   if (o.selector) r.selector = &o.selector;
   r.conflicting_target = o.queue.has_value() && o.selector != nullptr;
   r.timeout = o.timeout;
+}
+inline void describe(send_request& r, half_message_marker) noexcept {
+  r.purpose = send_purpose::half_message;
 }
 inline void describe(send_request& r, std::span<const message> b) noexcept {
   r.batch = b;

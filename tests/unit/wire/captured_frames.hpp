@@ -72,6 +72,31 @@ namespace rmq::test {
   return v;
 }
 
+/// A captured Java JSON frame as frame_writer writes it: without "serializeTypeCurrentRPC" (Java
+/// adds it, every decoder ignores it) and with `language` as the language name; the length words
+/// follow.
+[[nodiscard]] inline std::string as_we_write_it(const std::string& frame,
+                                                std::string_view language) {
+  const auto put_be32 = [](std::string& out, std::uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>(v >> shift);
+  };
+  const std::uint32_t header_length = read_be32(frame, 4) & 0xFFFFFF;
+  std::string header = frame.substr(8, header_length);
+  const std::string body = frame.substr(8 + header_length);
+  const std::string java_only = R"(,"serializeTypeCurrentRPC":"JSON")";
+  const auto at = header.find(java_only);
+  if (at == std::string::npos) throw std::runtime_error("not a Java JSON frame");
+  header.erase(at, java_only.size());
+  const std::string java_language = R"("language":"JAVA")";
+  const auto lang = header.find(java_language);
+  if (lang == std::string::npos) throw std::runtime_error("not a Java frame");
+  header.replace(lang, java_language.size(), R"("language":")" + std::string(language) + '"');
+  std::string out;
+  put_be32(out, static_cast<std::uint32_t>(4 + header.size() + body.size()));
+  put_be32(out, static_cast<std::uint32_t>(header.size()));  // type 0: JSON
+  return out + header + body;
+}
+
 /// Body of a frame: [length][type | header length (low 24 bits)][header][body].
 [[nodiscard]] inline std::string body_of_frame(const std::string& frame, std::string_view name) {
   const std::uint32_t length = read_be32(frame, 0);

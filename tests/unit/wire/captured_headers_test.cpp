@@ -41,30 +41,6 @@ bool has(const nlohmann::json& header, const char* name) {
   return header.at("extFields").contains(name);
 }
 
-void put_be32(std::string& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>(v >> shift);
-}
-
-// A captured Java JSON frame as frame_writer writes it: without "serializeTypeCurrentRPC" and
-// with `language` as the language name; the length words follow.
-std::string as_we_write_it(const std::string& frame, std::string_view language) {
-  const std::uint32_t header_length = rmq::test::read_be32(frame, 4) & 0xFFFFFF;
-  std::string header = frame.substr(8, header_length);
-  const std::string body = frame.substr(8 + header_length);
-  const std::string java_only = R"(,"serializeTypeCurrentRPC":"JSON")";
-  const auto at = header.find(java_only);
-  REQUIRE(at != std::string::npos);
-  header.erase(at, java_only.size());
-  const std::string java_language = R"("language":"JAVA")";
-  const auto lang = header.find(java_language);
-  REQUIRE(lang != std::string::npos);
-  header.replace(lang, java_language.size(), R"("language":")" + std::string(language) + '"');
-  std::string out;
-  put_be32(out, static_cast<std::uint32_t>(4 + header.size() + body.size()));
-  put_be32(out, static_cast<std::uint32_t>(header.size()));  // type 0: JSON
-  return out + header + body;
-}
-
 // Decodes the single frame in `bytes` and hands its view to `check`.
 void with_view(const std::string& bytes, const std::function<void(const command_view&)>& check) {
   frame_decoder d;
@@ -97,7 +73,7 @@ void check_captured(const std::string& bytes, Write&& write, Check&& check) {
     check(h, v);
     const std::string again = write_like(
         v, [&](frame_writer& w) { write(h, w); }, v.body);
-    CHECK(again == as_we_write_it(bytes, "CPP"));
+    CHECK(again == rmq::test::as_we_write_it(bytes, "CPP"));
   });
 }
 

@@ -1,0 +1,549 @@
+#include "send/transactions.hpp"
+
+#include "io/async.hpp"
+#include "net/request.hpp"
+#include "rmq/producer.hpp"
+#include "send/loop_sender.hpp"
+#include "wire/codes.hpp"
+#include "wire/compression.hpp"
+#include "wire/headers.hpp"
+#include "wire/properties.hpp"
+#include "wire/stored_message.hpp"
+#include "wire/sys_flag.hpp"
+#include "wire/validation.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/error.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/experimental/parallel_group.hpp>
+#include <asio/post.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <exception>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace rmq {
+
+std::string_view to_string(transaction_state state) noexcept {
+  switch (state) {
+    case transaction_state::commit:
+      return "COMMIT_MESSAGE";
+    case transaction_state::rollback:
+      return "ROLLBACK_MESSAGE";
+    case transaction_state::unknown:
+      return "UNKNOW";
+  }
+  return "UNKNOW";
+}
+
+}  // namespace rmq
+
+namespace rmq::send {
+namespace {
+
+using asio::experimental::deferred;
+using asio::experimental::make_parallel_group;
+using asio::experimental::wait_for_one;
+
+/// What a user function's failure leaves in a result: its what(), bounded.
+constexpr std::size_t max_error_text = 512;
+
+std::string bounded(std::string text) {
+  if (text.size() > max_error_text) text.resize(max_error_text);
+  return text;
+}
+
+std::string describe_exception(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return bounded(std::string("threw: ") + ex.what());
+  } catch (...) {
+    return "threw a non-standard exception";
+  }
+}
+
+/// Whether a cancellation reached the running coroutine (the user's, or the shutdown's).
+asio::awaitable<bool> cancelled() {
+  const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+  co_return state.cancelled() != asio::cancellation_type::none;
+}
+
+/// Runs user transaction code — a coroutine on this loop, or a plain function on the
+/// transaction threads — until it answers or `deadline` passes; unknown (and `error` set) when it
+/// throws, times out or is cancelled. `args` stay alive in the caller's frame for a coroutine;
+/// a plain function gets copies, since it may outlive the wait.
+template <class... Args, class... Values>
+asio::awaitable<transaction_state> run_user_code(loop_transactions& self,
+                                                 const transaction_function<Args...>& fn,
+                                                 io::clock::time_point deadline,
+                                                 std::string& error, const Values&... args) {
+  const asio::any_io_executor ex = self.loop().get_executor();
+  if (const auto& coroutine = fn.as_awaitable()) {
+    auto [order, thrown, state, slept] =
+        co_await make_parallel_group(asio::co_spawn(ex, coroutine(args...), deferred),
+                                     io::async_sleep_until(self.loop(), deadline, deferred))
+            .async_wait(wait_for_one(), asio::use_awaitable);
+    if (co_await cancelled()) {
+      error = "cancelled";
+    } else if (order[0] == 0) {
+      if (!thrown) co_return state;
+      error = describe_exception(thrown);
+    } else {
+      error = "timed out";
+    }
+    co_return transaction_state::unknown;
+  }
+  // A plain function may block: it runs off the loop and answers through a channel, which the
+  // wait below may stop listening to (a timeout) while the function still runs.
+  using channel_type = asio::experimental::concurrent_channel<void(
+      std::error_code, transaction_state, std::string)>;
+  auto answer = std::make_shared<channel_type>(ex, 1);
+  asio::post(self.settings().threads->executor(),
+             [answer, plain = fn.as_plain(), copies = std::make_tuple(Values(args)...)] {
+               transaction_state state = transaction_state::unknown;
+               std::string failure;
+               try {
+                 state = std::apply(plain, copies);
+               } catch (...) {
+                 failure = describe_exception(std::current_exception());
+               }
+               (void)answer->try_send(std::error_code{}, state, std::move(failure));
+             });
+  auto [order, received, state, failure, slept] =
+      co_await make_parallel_group(answer->async_receive(deferred),
+                                   io::async_sleep_until(self.loop(), deadline, deferred))
+          .async_wait(wait_for_one(), asio::use_awaitable);
+  if (co_await cancelled()) {
+    error = "cancelled";
+  } else if (order[0] == 0 && !received) {
+    if (failure.empty()) co_return state;
+    error = std::move(failure);
+  } else {
+    error = "timed out";
+  }
+  co_return transaction_state::unknown;
+}
+
+/// Writes one END_TRANSACTION and then resumes the awaiting Asio coroutine (as if by post).
+template <class Handler>
+coro<void> end_then_resume(loop_transactions& self, end_transaction_request request,
+                           Handler handler) {
+  const std::error_code ec = co_await self.end_transaction(request);
+  auto ex = asio::get_associated_executor(handler);
+  asio::post(ex, [h = std::move(handler), ec]() mutable { std::move(h)(ec); });
+}
+
+template <class Token>
+auto async_end_transaction(loop_transactions& self, end_transaction_request request,
+                           Token&& token) {
+  return asio::async_initiate<Token, void(std::error_code)>(
+      [&self](auto handler, end_transaction_request r) {
+        spawn(end_then_resume(self, std::move(r), std::move(handler)));
+      },
+      token, std::move(request));
+}
+
+}  // namespace
+
+// --- transaction_threads -----------------------------------------------------------------
+
+transaction_threads::~transaction_threads() {
+  if (pool_) pool_->join();
+}
+
+asio::thread_pool::executor_type transaction_threads::executor() {
+  const std::lock_guard lock(mutex_);
+  if (!pool_) pool_ = std::make_unique<asio::thread_pool>(count_);
+  return pool_->get_executor();
+}
+
+// --- wire helpers --------------------------------------------------------------------------
+
+void write_end_transaction(std::string& out, std::int32_t opaque,
+                           const end_transaction_request& request, const frame_settings& frame) {
+  wire::command_fields fields;
+  fields.code = wire::request_code::end_transaction;
+  fields.language = frame.language;
+  fields.version = frame.version;
+  fields.opaque = opaque;
+  fields.flag = wire::flag_oneway;
+  wire::frame_writer writer(out, frame.serialization, fields);
+  wire::end_transaction_request_header header;
+  header.producer_group = frame.group;
+  header.tran_state_table_offset = request.tran_state_table_offset;
+  header.commit_log_offset = request.commit_log_offset;
+  header.commit_or_rollback = commit_or_rollback(request.state);
+  header.from_transaction_check = request.from_check;
+  header.msg_id = request.msg_id;
+  if (request.transaction_id) header.transaction_id = *request.transaction_id;
+  if (request.with_topic) header.topic = request.topic;
+  if (request.with_broker_name) header.broker_name = request.broker_name;
+  header.write(writer);
+  writer.finish();
+}
+
+std::optional<end_transaction_request> end_request_for(const send_result& half,
+                                                       transaction_state state,
+                                                       std::string address) {
+  const std::optional<std::int64_t> offset = commit_log_offset_of(half.offset_msg_id.view());
+  if (!offset) return std::nullopt;
+  end_transaction_request request;
+  request.address = std::move(address);
+  request.broker_name = half.queue.broker_name;
+  request.msg_id = half.msg_id.view();
+  request.commit_log_offset = *offset;
+  request.tran_state_table_offset = half.queue_offset;
+  request.state = state;
+  if (!half.transaction_id.empty()) {
+    request.transaction_id = std::string(half.transaction_id.view());
+    request.topic = half.queue.topic;
+    request.with_topic = true;
+  }
+  return request;
+}
+
+std::int32_t commit_or_rollback(transaction_state state) noexcept {
+  switch (state) {
+    case transaction_state::commit:
+      return wire::sys_flag::transaction_commit;
+    case transaction_state::rollback:
+      return wire::sys_flag::transaction_rollback;
+    case transaction_state::unknown:
+      return wire::sys_flag::transaction_not_type;
+  }
+  return wire::sys_flag::transaction_not_type;
+}
+
+std::optional<std::int64_t> commit_log_offset_of(std::string_view offset_msg_id) {
+  // 8 hex digits of IPv4 and 8 of port, or 32 and 8 for IPv6; then 16 of the offset.
+  if (offset_msg_id.size() != 32 && offset_msg_id.size() != 56) return std::nullopt;
+  const std::string_view digits = offset_msg_id.substr(offset_msg_id.size() - 16);
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, 16);
+  if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+  return static_cast<std::int64_t>(value);
+}
+
+bool decode_check(const wire::command_view& request, std::string_view address,
+                  transaction_check& out, end_transaction_request& answer) {
+  wire::check_transaction_state_request_header header;
+  if (header.parse(request)) return false;
+  std::string_view body = request.body;
+  wire::stored_message_view stored;
+  if (wire::decode_stored_message(body, stored)) return false;
+  std::vector<wire::property_ref> properties;
+  wire::decode_properties(stored.properties, properties);
+  const auto property = [&](std::string_view name) -> std::string_view {
+    std::string_view value;
+    for (const wire::property_ref& p : properties) {
+      if (p.name == name) value = p.value;  // the last one, as Java's map keeps it
+    }
+    return value;
+  };
+  const std::string_view real_topic = property("REAL_TOPIC");
+  out.topic = std::string(real_topic.empty() ? stored.topic : real_topic);
+  const std::string_view uniq_key = property(wire::property_names::uniq_key);
+  out.msg_id = std::string(header.msg_id.value_or(uniq_key));
+  out.transaction_id = std::string(header.transaction_id.value_or(out.msg_id));
+  out.offset_msg_id = std::string(header.offset_msg_id.value_or(std::string_view{}));
+  out.broker_address = std::string(address);
+  out.tags = std::string(property(wire::property_names::tags));
+  out.keys = std::string(property(wire::property_names::keys));
+  std::from_chars(property("TRANSACTION_CHECK_TIMES").data(),
+                  property("TRANSACTION_CHECK_TIMES").data() +
+                      property("TRANSACTION_CHECK_TIMES").size(),
+                  out.check_times);
+  if (wire::sys_flag::is_compressed(stored.sys_flag)) {
+    const auto type = wire::compression_from_sys_flag(stored.sys_flag);
+    wire::body_codec codec;
+    if (!type || codec.decompress(*type, stored.body, out.body)) return false;
+  } else {
+    out.body = std::string(stored.body);
+  }
+  for (const wire::property_ref& p : properties) {
+    if (!wire::is_reserved_property_name(p.name)) out.properties.emplace_back(p.name, p.value);
+  }
+  // The answer copies what identifies the checked copy (Java's checkTransactionState).
+  answer.address = std::string(address);
+  answer.msg_id = out.msg_id;
+  answer.transaction_id = out.transaction_id;
+  answer.commit_log_offset = header.commit_log_offset;
+  answer.tran_state_table_offset = header.tran_state_table_offset;
+  answer.from_check = true;
+  answer.with_broker_name = header.broker_name.has_value();
+  answer.broker_name = std::string(header.broker_name.value_or(std::string_view{}));
+  answer.with_topic = header.topic.has_value();
+  answer.topic = std::string(header.topic.value_or(std::string_view{}));
+  return true;
+}
+
+// --- transaction_run -------------------------------------------------------------------------
+
+transaction_run::transaction_run(producer& owner, std::shared_ptr<detail::cancel_hub> hub,
+                                 detail::outcome_completion<transaction_result>* completion,
+                                 const message& msg, local_transaction&& local,
+                                 send_options&& options, bool cancellable)
+    : io::task(&on_task),
+      owner_(owner),
+      hub_(std::move(hub)),
+      completion_(completion),
+      msg_(msg),
+      local_(std::move(local)),
+      options_(std::move(options)),
+      refs_(cancellable ? 2 : 1) {}
+
+void transaction_run::start(loop_sender& target, bool) {
+  // Always through the loop's queue: the operation never completes inside its initiating call.
+  target_.store(&target, std::memory_order_seq_cst);
+  refs_.fetch_add(1, std::memory_order_relaxed);  // the queued task's
+  queued_.store(true, std::memory_order_seq_cst);
+  target.loop().post(static_cast<io::task&>(*this));
+}
+
+void transaction_run::fail(std::error_code ec) {
+  transaction_result result;
+  result.send.queue.topic = msg_.topic();
+  completion_->complete(ec, std::move(result), true);
+  release();
+}
+
+void transaction_run::cancel(asio::cancellation_type type) noexcept {
+  constexpr auto ends = asio::cancellation_type::terminal | asio::cancellation_type::partial;
+  if ((type & ends) == asio::cancellation_type::none) return;  // total: ignored
+  requested_.fetch_or(static_cast<std::uint32_t>(type), std::memory_order_seq_cst);
+  if (queued_.exchange(true, std::memory_order_seq_cst)) return;  // the queued task sees it
+  loop_sender* target = target_.load(std::memory_order_seq_cst);
+  if (target == nullptr) {
+    queued_.store(false, std::memory_order_seq_cst);  // start() has not run: it will see it
+    return;
+  }
+  const std::lock_guard lock(hub_->mutex);
+  if (!hub_->open) return;  // the loops are gone: the operation has completed
+  refs_.fetch_add(1, std::memory_order_relaxed);
+  target->loop().post(static_cast<io::task&>(*this));
+}
+
+void transaction_run::release() noexcept {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+void transaction_run::on_task(io::task* t, action a) noexcept {
+  auto* self = static_cast<transaction_run*>(t);
+  self->queued_.store(false, std::memory_order_seq_cst);
+  if (a == action::run) {
+    loop_sender& target = *self->target_.load(std::memory_order_seq_cst);
+    if (!self->started_.exchange(true)) {
+      target.transactions().run(*self);
+    } else if (self->work_ && self->requested_.load(std::memory_order_seq_cst) != 0) {
+      self->work_->signal.emit(asio::cancellation_type::terminal);
+    }
+  } else if (!self->started_.exchange(true)) {
+    // The loop is destroyed before it ran (unreachable while shutdown keeps the loops up for
+    // calls in progress); kept correct.
+    self->completion_->complete(make_error_code(errc::shutting_down), transaction_result{}, true);
+    self->release();
+  }
+  self->release();  // the queued task's
+}
+
+// --- loop_transactions -----------------------------------------------------------------------
+
+loop_transactions::loop_transactions(const loop_settings& settings, io::loop& loop,
+                                     route::broker_registry& brokers, net::connection_pool& pool,
+                                     loop_counters& counters)
+    : settings_(settings), loop_(loop), brokers_(brokers), pool_(pool), counters_(counters) {}
+
+std::uint64_t loop_transactions::enter(std::shared_ptr<tracked_work> work) {
+  const std::uint64_t key = next_key_++;
+  running_.emplace(key, std::move(work));
+  return key;
+}
+
+void loop_transactions::leave(std::uint64_t key) noexcept {
+  running_.erase(key);
+  if (running_.empty() && drained_) std::exchange(drained_, {}).resume();
+}
+
+namespace {
+
+/// end_request_for, addressed to the master of the broker that stored the half message.
+std::optional<end_transaction_request> end_request_to_master(loop_transactions& self,
+                                                             const send_result& half,
+                                                             transaction_state state,
+                                                             std::error_code& ec) {
+  const std::optional<route::broker_id> broker = self.brokers().find(half.queue.broker_name);
+  if (!broker || self.brokers()[*broker].master_address.empty()) {
+    ec = make_error_code(errc::no_route);
+    return std::nullopt;
+  }
+  auto request = end_request_for(half, state, self.brokers()[*broker].master_address);
+  if (!request) ec = make_error_code(errc::invalid_response);
+  return request;
+}
+
+asio::awaitable<void> transaction_body(loop_transactions& self, transaction_run& run,
+                                       std::uint64_t key, producer& owner, const message& msg,
+                                       local_transaction& local, send_options options,
+                                       detail::outcome_completion<transaction_result>* done) {
+  transaction_result out;
+  std::error_code ec;
+  // A cancellation ends what it reaches (the half message's send, the local transaction) and
+  // nothing after it: END_TRANSACTION still goes out.
+  co_await asio::this_coro::throw_if_cancelled(false);
+  try {
+    auto [send_ec, half] = co_await detail::initiate_send(
+        owner, asio::experimental::as_tuple(asio::use_awaitable), &msg, detail::send_kind::async,
+        std::move(options), detail::half_message_marker{});
+    out.send = std::move(half);
+    if (send_ec) {
+      ec = send_ec;
+    } else {
+      if (out.send.status != send_status::send_ok) {
+        out.state = transaction_state::rollback;  // stored, but not as asked (Java's rule)
+      } else {
+        const auto deadline =
+            io::clock::now() + self.settings().config.local_transaction_timeout;
+        out.state = co_await run_user_code(self, local, deadline, out.local_error, msg, out.send);
+        // A cancellation that reached the local transaction: the operation reports it, with
+        // what was done (the half message stored, UNKNOW sent below).
+        if (run.cancel_requested()) {
+          ec = make_error_code(asio::error::operation_aborted);
+        } else if (self.closing() && out.local_error == "cancelled") {
+          ec = make_error_code(errc::shutting_down);  // the shutdown's deadline passed
+        }
+      }
+      std::error_code end_ec;
+      if (auto request = end_request_to_master(self, out.send, out.state, end_ec)) {
+        auto [written] = co_await async_end_transaction(
+            self, std::move(*request), asio::experimental::as_tuple(asio::use_awaitable));
+        end_ec = written;
+      }
+      out.end_error = end_ec;
+      if (end_ec) {
+        spdlog::warn("rmq: END_TRANSACTION of {} to {} not sent ({}); the broker will check back",
+                     out.send.msg_id.view(), out.send.queue.broker_name, end_ec.message());
+      }
+    }
+  } catch (const std::exception& e) {
+    // Only the library's own failures reach here (allocation): the transaction still ends.
+    if (!ec) ec = make_error_code(errc::shutting_down);
+    spdlog::error("rmq: transactional send failed: {}", e.what());
+  }
+  self.leave(key);
+  done->complete(ec, std::move(out));
+  run.release();  // the run's own reference
+}
+
+asio::awaitable<void> check_body(loop_transactions& self, std::uint64_t key,
+                                 transaction_check check, end_transaction_request answer,
+                                 std::size_t& checks) {
+  std::string error;
+  co_await asio::this_coro::throw_if_cancelled(false);  // the answer still goes out
+  try {
+    const auto deadline = io::clock::now() + self.settings().config.check_timeout;
+    answer.state = co_await run_user_code(self, self.settings().config.checker, deadline, error,
+                                          check);
+    if (!error.empty()) {
+      spdlog::warn("rmq: the transaction checker {} for {}: answering UNKNOW", error,
+                   check.msg_id);
+    }
+    auto [written] = co_await async_end_transaction(
+        self, std::move(answer), asio::experimental::as_tuple(asio::use_awaitable));
+    if (!written) self.counters().transaction_checks.bump();
+  } catch (const std::exception& e) {
+    spdlog::error("rmq: transaction check failed: {}", e.what());
+  }
+  --checks;
+  self.leave(key);
+}
+
+}  // namespace
+
+void loop_transactions::run(transaction_run& run) {
+  counters_.transactions.bump();
+  if (closing_) {
+    run.fail(make_error_code(errc::shutting_down));
+    return;
+  }
+  run.work_ = std::make_shared<tracked_work>();
+  const std::uint64_t key = enter(run.work_);
+  asio::co_spawn(loop_.get_executor(),
+                 transaction_body(*this, run, key, run.owner_, run.msg_, run.local_,
+                                  std::move(run.options_), run.completion_),
+                 asio::bind_cancellation_slot(run.work_->signal.slot(), [](std::exception_ptr) {}));
+  // Emitted before it started: it reaches the half message's send, not yet written.
+  if (run.requested_.load(std::memory_order_seq_cst) != 0 && running_.count(key) != 0) {
+    run.work_->signal.emit(asio::cancellation_type::terminal);
+  }
+}
+
+void loop_transactions::on_check(const std::string& address, const wire::command_view& request) {
+  transaction_check check;
+  end_transaction_request answer;
+  if (!settings_.config.checker || closing_ || checks_ >= settings_.config.max_concurrent_checks ||
+      !decode_check(request, address, check, answer)) {
+    counters_.checks_ignored.bump();
+    const bool undecodable = settings_.config.checker && !closing_ &&
+                             checks_ < settings_.config.max_concurrent_checks;
+    spdlog::warn("rmq: transaction check from {} ignored: {}", address,
+                 undecodable ? "it does not decode"
+                 : !settings_.config.checker ? "no checker is configured"
+                 : closing_                  ? "shutting down"
+                                             : "too many checks under way");
+    return;
+  }
+  ++checks_;
+  auto work = std::make_shared<tracked_work>();
+  const std::uint64_t key = enter(work);
+  asio::co_spawn(loop_.get_executor(),
+                 check_body(*this, key, std::move(check), std::move(answer), checks_),
+                 asio::bind_cancellation_slot(work->signal.slot(), [](std::exception_ptr) {}));
+}
+
+coro<void> loop_transactions::drain(io::clock::time_point deadline) {
+  closing_ = true;
+  struct park {
+    std::coroutine_handle<>& slot;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) noexcept { slot = h; }
+    void await_resume() const noexcept {}
+  };
+  struct deadline_timer final : io::timer_node {
+    explicit deadline_timer(loop_transactions& t) noexcept : timer_node(&fire), owner(t) {}
+    static void fire(io::timer_node* t, std::error_code) noexcept {
+      auto& self = static_cast<deadline_timer*>(t)->owner;
+      // Past the deadline: whatever still runs is cancelled (from a copy: an emit may end one).
+      std::vector<std::shared_ptr<tracked_work>> left;
+      for (const auto& [key, work] : self.running_) left.push_back(work);
+      for (const auto& work : left) work->signal.emit(asio::cancellation_type::terminal);
+    }
+    loop_transactions& owner;
+  };
+  if (running_.empty()) co_return;
+  deadline_timer timer(*this);
+  loop_.add_timer(timer, deadline);
+  co_await park{drained_};
+  loop_.cancel_timer(timer);
+}
+
+coro<std::error_code> loop_transactions::end_transaction(const end_transaction_request& request) {
+  const producer_config& config = settings_.config;
+  const frame_settings frame{config.group, config.protocol_version, settings_.serialization};
+  const auto encode = [&](std::string& out, std::int32_t opaque) {
+    write_end_transaction(out, opaque, request, frame);
+  };
+  const net::response r =
+      co_await net::request(pool_.get(request.address), encode,
+                            io::clock::now() + config.send_timeout, net::request_kind::oneway);
+  co_return r.error;
+}
+
+}  // namespace rmq::send
