@@ -106,7 +106,8 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
       faults_(tables_from(settings.config)),
       gate_(admission),
       pipeline_({settings_, loop_, brokers_, routes_, faults_, gate_, counters_}, *this),
-      transactions_(settings_, loop_, brokers_, pool_, counters_) {
+      operations_(loop_),
+      transactions_(settings_, loop_, brokers_, pool_, counters_, operations_) {
   routes_.on_new_master([this](route::broker_id id) { registration_.on_new_master(id); });
 }
 
@@ -200,7 +201,7 @@ coro<void> loop_sender::shutdown_sequence(io::clock::time_point deadline,
                                           std::function<void()> done) {
   registration_.stop();
   // Transactions and checks first: they may still send (a half message, END_TRANSACTION).
-  co_await transactions_.drain(deadline);
+  co_await operations_.drain(deadline);
   // Let the sends in flight finish until the deadline (the producer's gate admits no new ones).
   co_await drain_awaiter(loop_, running_, drained_, deadline);
   // From here sends that still reach this loop (admitted on another thread just before the gate

@@ -147,6 +147,7 @@ class loop_sender {
       this};
   loop_counters counters_;
   send_pipeline pipeline_;
+  operation_registry operations_;  // transactions, requests and checks under way
   loop_transactions transactions_;
 
   bool closing_ = false;                 // it is closing the connections: new sends fail at once

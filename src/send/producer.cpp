@@ -830,7 +830,7 @@ detail::cancellable_operation* detail::producer_access::prepare_transaction(
 
 void detail::producer_access::start_transaction(const call_scope& scope,
                                                 cancellable_operation* transaction) {
-  auto* run = static_cast<send::transaction_run*>(transaction);
+  auto* run = static_cast<send::loop_operation*>(static_cast<send::transaction_run*>(transaction));
   detail::producer_impl& impl = *scope.owner.impl_;
   if (!scope.running) {
     run->fail(make_error_code(impl.current_state() == detail::producer_impl::state::created
@@ -839,7 +839,7 @@ void detail::producer_access::start_transaction(const call_scope& scope,
     return;
   }
   auto* local = static_cast<send::loop_sender*>(scope.local_loop);
-  run->start(local != nullptr ? *local : impl.next_loop(), local != nullptr);
+  run->start(local != nullptr ? *local : impl.next_loop());
 }
 
 transaction_result producer::send_in_transaction(const message& msg, local_transaction local,

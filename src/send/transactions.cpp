@@ -83,8 +83,8 @@ asio::awaitable<bool> cancelled() {
 template <class... Args, class... Values>
 asio::awaitable<transaction_state> run_user_code(loop_transactions& self,
                                                  const transaction_function<Args...>& fn,
-                                                 io::clock::time_point deadline,
-                                                 std::string& error, const Values&... args) {
+                                                 io::clock::time_point deadline, std::string& error,
+                                                 const Values&... args) {
   const asio::any_io_executor ex = self.loop().get_executor();
   if (const auto& coroutine = fn.as_awaitable()) {
     auto [order, thrown, state, slept] =
@@ -103,8 +103,8 @@ asio::awaitable<transaction_state> run_user_code(loop_transactions& self,
   }
   // A plain function may block: it runs off the loop and answers through a channel, which the
   // wait below may stop listening to (a timeout) while the function still runs.
-  using channel_type = asio::experimental::concurrent_channel<void(
-      std::error_code, transaction_state, std::string)>;
+  using channel_type =
+      asio::experimental::concurrent_channel<void(std::error_code, transaction_state, std::string)>;
   auto answer = std::make_shared<channel_type>(ex, 1);
   asio::post(self.settings().threads->executor(),
              [answer, plain = fn.as_plain(), copies = std::make_tuple(Values(args)...)] {
@@ -257,10 +257,10 @@ bool decode_check(const wire::command_view& request, std::string_view address,
   out.broker_address = std::string(address);
   out.tags = std::string(property(wire::property_names::tags));
   out.keys = std::string(property(wire::property_names::keys));
-  std::from_chars(property("TRANSACTION_CHECK_TIMES").data(),
-                  property("TRANSACTION_CHECK_TIMES").data() +
-                      property("TRANSACTION_CHECK_TIMES").size(),
-                  out.check_times);
+  std::from_chars(
+      property("TRANSACTION_CHECK_TIMES").data(),
+      property("TRANSACTION_CHECK_TIMES").data() + property("TRANSACTION_CHECK_TIMES").size(),
+      out.check_times);
   if (wire::sys_flag::is_compressed(stored.sys_flag)) {
     const auto type = wire::compression_from_sys_flag(stored.sys_flag);
     wire::body_codec codec;
@@ -291,22 +291,12 @@ transaction_run::transaction_run(producer& owner, std::shared_ptr<detail::cancel
                                  detail::outcome_completion<transaction_result>* completion,
                                  const message& msg, local_transaction&& local,
                                  send_options&& options, bool cancellable)
-    : io::task(&on_task),
+    : loop_operation(std::move(hub), cancellable),
       owner_(owner),
-      hub_(std::move(hub)),
       completion_(completion),
       msg_(msg),
       local_(std::move(local)),
-      options_(std::move(options)),
-      refs_(cancellable ? 2 : 1) {}
-
-void transaction_run::start(loop_sender& target, bool) {
-  // Always through the loop's queue: the operation never completes inside its initiating call.
-  target_.store(&target, std::memory_order_seq_cst);
-  refs_.fetch_add(1, std::memory_order_relaxed);  // the queued task's
-  queued_.store(true, std::memory_order_seq_cst);
-  target.loop().post(static_cast<io::task&>(*this));
-}
+      options_(std::move(options)) {}
 
 void transaction_run::fail(std::error_code ec) {
   transaction_result result;
@@ -315,62 +305,21 @@ void transaction_run::fail(std::error_code ec) {
   release();
 }
 
-void transaction_run::cancel(asio::cancellation_type type) noexcept {
-  constexpr auto ends = asio::cancellation_type::terminal | asio::cancellation_type::partial;
-  if ((type & ends) == asio::cancellation_type::none) return;  // total: ignored
-  requested_.fetch_or(static_cast<std::uint32_t>(type), std::memory_order_seq_cst);
-  if (queued_.exchange(true, std::memory_order_seq_cst)) return;  // the queued task sees it
-  loop_sender* target = target_.load(std::memory_order_seq_cst);
-  if (target == nullptr) {
-    queued_.store(false, std::memory_order_seq_cst);  // start() has not run: it will see it
-    return;
-  }
-  const std::lock_guard lock(hub_->mutex);
-  if (!hub_->open) return;  // the loops are gone: the operation has completed
-  refs_.fetch_add(1, std::memory_order_relaxed);
-  target->loop().post(static_cast<io::task&>(*this));
-}
-
-void transaction_run::release() noexcept {
-  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
-}
-
-void transaction_run::on_task(io::task* t, action a) noexcept {
-  auto* self = static_cast<transaction_run*>(t);
-  self->queued_.store(false, std::memory_order_seq_cst);
-  if (a == action::run) {
-    loop_sender& target = *self->target_.load(std::memory_order_seq_cst);
-    if (!self->started_.exchange(true)) {
-      target.transactions().run(*self);
-    } else if (self->work_ && self->requested_.load(std::memory_order_seq_cst) != 0) {
-      self->work_->signal.emit(asio::cancellation_type::terminal);
-    }
-  } else if (!self->started_.exchange(true)) {
-    // The loop is destroyed before it ran (unreachable while shutdown keeps the loops up for
-    // calls in progress); kept correct.
-    self->completion_->complete(make_error_code(errc::shutting_down), transaction_result{}, true);
-    self->release();
-  }
-  self->release();  // the queued task's
+void transaction_run::run_on(loop_sender& target) {
+  target.transactions().run(*this);
 }
 
 // --- loop_transactions -----------------------------------------------------------------------
 
 loop_transactions::loop_transactions(const loop_settings& settings, io::loop& loop,
                                      route::broker_registry& brokers, net::connection_pool& pool,
-                                     loop_counters& counters)
-    : settings_(settings), loop_(loop), brokers_(brokers), pool_(pool), counters_(counters) {}
-
-std::uint64_t loop_transactions::enter(std::shared_ptr<tracked_work> work) {
-  const std::uint64_t key = next_key_++;
-  running_.emplace(key, std::move(work));
-  return key;
-}
-
-void loop_transactions::leave(std::uint64_t key) noexcept {
-  running_.erase(key);
-  if (running_.empty() && drained_) std::exchange(drained_, {}).resume();
-}
+                                     loop_counters& counters, operation_registry& operations)
+    : settings_(settings),
+      loop_(loop),
+      brokers_(brokers),
+      pool_(pool),
+      counters_(counters),
+      operations_(operations) {}
 
 namespace {
 
@@ -409,14 +358,13 @@ asio::awaitable<void> transaction_body(loop_transactions& self, transaction_run&
       if (out.send.status != send_status::send_ok) {
         out.state = transaction_state::rollback;  // stored, but not as asked (Java's rule)
       } else {
-        const auto deadline =
-            io::clock::now() + self.settings().config.local_transaction_timeout;
+        const auto deadline = io::clock::now() + self.settings().config.local_transaction_timeout;
         out.state = co_await run_user_code(self, local, deadline, out.local_error, msg, out.send);
         // A cancellation that reached the local transaction: the operation reports it, with
         // what was done (the half message stored, UNKNOW sent below).
         if (run.cancel_requested()) {
           ec = make_error_code(asio::error::operation_aborted);
-        } else if (self.closing() && out.local_error == "cancelled") {
+        } else if (self.operations().closing() && out.local_error == "cancelled") {
           ec = make_error_code(errc::shutting_down);  // the shutdown's deadline passed
         }
       }
@@ -437,7 +385,7 @@ asio::awaitable<void> transaction_body(loop_transactions& self, transaction_run&
     if (!ec) ec = make_error_code(errc::shutting_down);
     spdlog::error("rmq: transactional send failed: {}", e.what());
   }
-  self.leave(key);
+  self.operations().leave(key);
   done->complete(ec, std::move(out));
   run.release();  // the run's own reference
 }
@@ -449,11 +397,10 @@ asio::awaitable<void> check_body(loop_transactions& self, std::uint64_t key,
   co_await asio::this_coro::throw_if_cancelled(false);  // the answer still goes out
   try {
     const auto deadline = io::clock::now() + self.settings().config.check_timeout;
-    answer.state = co_await run_user_code(self, self.settings().config.checker, deadline, error,
-                                          check);
+    answer.state =
+        co_await run_user_code(self, self.settings().config.checker, deadline, error, check);
     if (!error.empty()) {
-      spdlog::warn("rmq: the transaction checker {} for {}: answering UNKNOW", error,
-                   check.msg_id);
+      spdlog::warn("rmq: the transaction checker {} for {}: answering UNKNOW", error, check.msg_id);
     }
     auto [written] = co_await async_end_transaction(
         self, std::move(answer), asio::experimental::as_tuple(asio::use_awaitable));
@@ -462,76 +409,47 @@ asio::awaitable<void> check_body(loop_transactions& self, std::uint64_t key,
     spdlog::error("rmq: transaction check failed: {}", e.what());
   }
   --checks;
-  self.leave(key);
+  self.operations().leave(key);
 }
 
 }  // namespace
 
 void loop_transactions::run(transaction_run& run) {
   counters_.transactions.bump();
-  if (closing_) {
+  if (operations_.closing()) {
     run.fail(make_error_code(errc::shutting_down));
     return;
   }
-  run.work_ = std::make_shared<tracked_work>();
-  const std::uint64_t key = enter(run.work_);
-  asio::co_spawn(loop_.get_executor(),
-                 transaction_body(*this, run, key, run.owner_, run.msg_, run.local_,
-                                  std::move(run.options_), run.completion_),
-                 asio::bind_cancellation_slot(run.work_->signal.slot(), [](std::exception_ptr) {}));
-  // Emitted before it started: it reaches the half message's send, not yet written.
-  if (run.requested_.load(std::memory_order_seq_cst) != 0 && running_.count(key) != 0) {
-    run.work_->signal.emit(asio::cancellation_type::terminal);
-  }
+  const std::uint64_t key = operations_.enter(run.work());
+  asio::co_spawn(
+      loop_.get_executor(),
+      transaction_body(*this, run, key, run.owner_, run.msg_, run.local_, std::move(run.options_),
+                       run.completion_),
+      asio::bind_cancellation_slot(run.work()->signal.slot(), [](std::exception_ptr) {}));
 }
 
 void loop_transactions::on_check(const std::string& address, const wire::command_view& request) {
   transaction_check check;
   end_transaction_request answer;
-  if (!settings_.config.checker || closing_ || checks_ >= settings_.config.max_concurrent_checks ||
+  if (!settings_.config.checker || operations_.closing() ||
+      checks_ >= settings_.config.max_concurrent_checks ||
       !decode_check(request, address, check, answer)) {
     counters_.checks_ignored.bump();
-    const bool undecodable = settings_.config.checker && !closing_ &&
+    const bool undecodable = settings_.config.checker && !operations_.closing() &&
                              checks_ < settings_.config.max_concurrent_checks;
     spdlog::warn("rmq: transaction check from {} ignored: {}", address,
-                 undecodable ? "it does not decode"
+                 undecodable                 ? "it does not decode"
                  : !settings_.config.checker ? "no checker is configured"
-                 : closing_                  ? "shutting down"
+                 : operations_.closing()     ? "shutting down"
                                              : "too many checks under way");
     return;
   }
   ++checks_;
   auto work = std::make_shared<tracked_work>();
-  const std::uint64_t key = enter(work);
+  const std::uint64_t key = operations_.enter(work);
   asio::co_spawn(loop_.get_executor(),
                  check_body(*this, key, std::move(check), std::move(answer), checks_),
                  asio::bind_cancellation_slot(work->signal.slot(), [](std::exception_ptr) {}));
-}
-
-coro<void> loop_transactions::drain(io::clock::time_point deadline) {
-  closing_ = true;
-  struct park {
-    std::coroutine_handle<>& slot;
-    bool await_ready() const noexcept { return false; }
-    void await_suspend(std::coroutine_handle<> h) noexcept { slot = h; }
-    void await_resume() const noexcept {}
-  };
-  struct deadline_timer final : io::timer_node {
-    explicit deadline_timer(loop_transactions& t) noexcept : timer_node(&fire), owner(t) {}
-    static void fire(io::timer_node* t, std::error_code) noexcept {
-      auto& self = static_cast<deadline_timer*>(t)->owner;
-      // Past the deadline: whatever still runs is cancelled (from a copy: an emit may end one).
-      std::vector<std::shared_ptr<tracked_work>> left;
-      for (const auto& [key, work] : self.running_) left.push_back(work);
-      for (const auto& work : left) work->signal.emit(asio::cancellation_type::terminal);
-    }
-    loop_transactions& owner;
-  };
-  if (running_.empty()) co_return;
-  deadline_timer timer(*this);
-  loop_.add_timer(timer, deadline);
-  co_await park{drained_};
-  loop_.cancel_timer(timer);
 }
 
 coro<std::error_code> loop_transactions::end_transaction(const end_transaction_request& request) {

@@ -20,6 +20,7 @@
 #include "route/broker_registry.hpp"
 #include "send/cancel_link.hpp"
 #include "send/loop_counters.hpp"
+#include "send/loop_operation.hpp"
 #include "send/loop_settings.hpp"
 #include "wire/command.hpp"
 
@@ -63,52 +64,24 @@ class transaction_threads {
   std::unique_ptr<asio::thread_pool> pool_;
 };
 
-/// A transaction or a check under way on a loop: what the shutdown cancels. Shared by the
-/// coroutine that runs it and the loop's registry.
-struct tracked_work {
-  asio::cancellation_signal signal;  ///< emitted on the loop thread only
-};
-
-/// One transactional send, from the initiating call to its completion. References: the run
-/// itself (until it completes) and the cancellation slot's handler when there is one.
-class transaction_run final : public detail::cancellable_operation, private io::task {
+/// One transactional send, from the initiating call to its completion.
+class transaction_run final : public loop_operation {
  public:
   transaction_run(producer& owner, std::shared_ptr<detail::cancel_hub> hub,
-                  detail::outcome_completion<transaction_result>* completion,
-                  const message& msg, local_transaction&& local, send_options&& options,
-                  bool cancellable);
+                  detail::outcome_completion<transaction_result>* completion, const message& msg,
+                  local_transaction&& local, send_options&& options, bool cancellable);
 
-  /// The initiating thread: runs it on `target` (any thread may call; it posts when needed).
-  void start(loop_sender& target, bool on_target_thread);
-  /// Completes it at once with `ec` (as if by post): it never ran.
-  void fail(std::error_code ec);
-
-  /// A cancellation (terminal or partial) was emitted on its handler.
-  [[nodiscard]] bool cancel_requested() const noexcept {
-    return requested_.load(std::memory_order_seq_cst) != 0;
-  }
-
-  // detail::cancellable_operation: any thread.
-  void cancel(asio::cancellation_type type) noexcept override;
-  void release() noexcept override;
+  void fail(std::error_code ec) override;
 
  private:
   friend class loop_transactions;
-  ~transaction_run() = default;
-  static void on_task(io::task* t, action a) noexcept;
+  void run_on(loop_sender& target) override;
 
   producer& owner_;
-  std::shared_ptr<detail::cancel_hub> hub_;
   detail::outcome_completion<transaction_result>* completion_;
   const message& msg_;
   local_transaction local_;
   send_options options_;
-  std::atomic<std::uint32_t> refs_;
-  std::atomic<std::uint32_t> requested_{0};  ///< asio::cancellation_type bits emitted
-  std::atomic<bool> queued_{false};          ///< posted to the loop (to start or to cancel)
-  std::atomic<loop_sender*> target_{nullptr};
-  std::atomic<bool> started_{false};
-  std::shared_ptr<tracked_work> work_;  ///< loop thread, once started
 };
 
 /// One END_TRANSACTION: where it goes and what it says.
@@ -160,9 +133,9 @@ void write_end_transaction(std::string& out, std::int32_t opaque,
 
 class loop_transactions {
  public:
-  loop_transactions(const loop_settings& settings, io::loop& loop,
-                    route::broker_registry& brokers, net::connection_pool& pool,
-                    loop_counters& counters);
+  loop_transactions(const loop_settings& settings, io::loop& loop, route::broker_registry& brokers,
+                    net::connection_pool& pool, loop_counters& counters,
+                    operation_registry& operations);
   loop_transactions(const loop_transactions&) = delete;
   loop_transactions& operator=(const loop_transactions&) = delete;
 
@@ -170,10 +143,6 @@ class loop_transactions {
   void run(transaction_run& run);
   /// Loop thread, from a connection's reader: a broker asks about a half message.
   void on_check(const std::string& address, const wire::command_view& request);
-  /// Loop thread: lets the transactions and checks under way run until `deadline`, cancels
-  /// the rest, and returns once every one has ended. New ones fail from then on.
-  [[nodiscard]] coro<void> drain(io::clock::time_point deadline);
-
   /// Loop thread: writes one END_TRANSACTION (oneway); its error when it could not be.
   [[nodiscard]] coro<std::error_code> end_transaction(const end_transaction_request& request);
 
@@ -181,12 +150,7 @@ class loop_transactions {
   [[nodiscard]] io::loop& loop() noexcept { return loop_; }
   [[nodiscard]] route::broker_registry& brokers() noexcept { return brokers_; }
   [[nodiscard]] loop_counters& counters() noexcept { return counters_; }
-  [[nodiscard]] bool closing() const noexcept { return closing_; }
-
-  /// Loop thread: registers work under way (the shutdown waits for it); its key.
-  std::uint64_t enter(std::shared_ptr<tracked_work> work);
-  /// Loop thread: the work of `key` has ended.
-  void leave(std::uint64_t key) noexcept;
+  [[nodiscard]] operation_registry& operations() noexcept { return operations_; }
 
  private:
   const loop_settings& settings_;
@@ -194,11 +158,8 @@ class loop_transactions {
   route::broker_registry& brokers_;
   net::connection_pool& pool_;
   loop_counters& counters_;
-  std::unordered_map<std::uint64_t, std::shared_ptr<tracked_work>> running_;
-  std::uint64_t next_key_ = 0;
+  operation_registry& operations_;
   std::size_t checks_ = 0;  ///< checks under way (bounded by max_concurrent_checks)
-  std::coroutine_handle<> drained_;
-  bool closing_ = false;
 };
 
 }  // namespace rmq::send
