@@ -101,6 +101,7 @@
 #include "rmq/message_queue.hpp"
 #include "rmq/producer_config.hpp"
 #include "rmq/queue_selector.hpp"
+#include "rmq/request_reply.hpp"
 #include "rmq/send_error.hpp"
 #include "rmq/send_options.hpp"
 #include "rmq/send_result.hpp"
@@ -138,7 +139,10 @@ struct producer_stats {
   std::uint64_t handler_exceptions = 0;    ///< user handlers that threw on a producer loop
   std::uint64_t transactions = 0;          ///< transactional sends started
   std::uint64_t transaction_checks = 0;    ///< CHECK_TRANSACTION_STATE requests answered
-  std::uint64_t checks_ignored = 0;  ///< checks not answered: no checker, too many, undecodable
+  std::uint64_t checks_ignored = 0;   ///< checks not answered: no checker, too many, undecodable
+  std::uint64_t requests = 0;         ///< requests started (async_request, request)
+  std::uint64_t replies = 0;          ///< replies pushed to us and matched to their request
+  std::uint64_t replies_dropped = 0;  ///< replies that came late, were not ours or did not decode
 };
 
 /// Sends messages to RocketMQ brokers (DefaultMQProducer). Construct with a configuration,
@@ -319,16 +323,16 @@ class producer {
   /// allocations (a coroutine frame, the completion): transactions are not a hot path.
   template <class Token>
   auto async_send_in_transaction(const message& msg, local_transaction local, Token&& token) {
-    return detail::initiate_transaction(*this, msg, std::move(local), send_options{},
-                                        std::forward<Token>(token));
+    return detail::initiate_operation<transaction_result>(*this, std::forward<Token>(token), &msg,
+                                                          std::move(local), send_options{});
   }
   /// The same, with the half message's own settings (timeout; a queue or selector makes it an
   /// ordered send).
   template <class Token>
   auto async_send_in_transaction(const message& msg, local_transaction local, send_options options,
                                  Token&& token) {
-    return detail::initiate_transaction(*this, msg, std::move(local), std::move(options),
-                                        std::forward<Token>(token));
+    return detail::initiate_operation<transaction_result>(*this, std::forward<Token>(token), &msg,
+                                                          std::move(local), std::move(options));
   }
   /// Blocking: as async_send_in_transaction; the error in `ec`, the result returned.
   transaction_result send_in_transaction(const message& msg, local_transaction local,
@@ -336,6 +340,57 @@ class producer {
   /// The same, with the half message's own settings.
   transaction_result send_in_transaction(const message& msg, local_transaction local,
                                          const send_options& options, std::error_code& ec);
+
+  // --- request-reply (DefaultMQProducer.request) --------------------------------------------
+  // Completion signature void(std::error_code, rmq::request_result)
+  // (void(std::exception_ptr, rmq::request_result) with use_awaitable and use_future).
+
+  /// Sends `msg` (which must outlive the operation) as a request — with CORRELATION_ID (a new
+  /// UUID), REPLY_TO_CLIENT (this producer's client id) and TTL — and completes with the reply a
+  /// responder sends back (rmq/request_reply.hpp). One deadline (send_options::timeout, else
+  /// send_timeout) covers the route, the heartbeats, the send and the wait for the reply: first
+  /// the request's route is resolved and every master this loop knows has answered a heartbeat,
+  /// since the broker that stores the reply may be any of them and pushes it on the connection
+  /// its heartbeat registered. Errors: the send's (then no reply can come); errc::timed_out when
+  /// no reply came in time (request_result::request says where the request was stored; a reply
+  /// arriving later is answered and dropped); errc::backpressure_full when
+  /// max_pending_requests requests wait already. Cancellation (terminal or partial, emitted as
+  /// for sends) ends the send by the send's rules, or the wait for the reply: operation_aborted.
+  /// Costs a few heap allocations: requests are not a hot path.
+  template <class Token>
+  auto async_request(const message& msg, Token&& token) {
+    return detail::initiate_operation<request_result>(*this, std::forward<Token>(token), &msg,
+                                                      send_options{});
+  }
+  /// The same, with its own settings (timeout; a queue or a selector makes an ordered request).
+  template <class Token>
+  auto async_request(const message& msg, send_options options, Token&& token) {
+    return detail::initiate_operation<request_result>(*this, std::forward<Token>(token), &msg,
+                                                      std::move(options));
+  }
+  /// Blocking: the request with `timeout` as its whole budget (Java's request(msg, timeout)):
+  /// returns once the reply came, or fails. The reply in the result; the error in `ec`.
+  request_result request(const message& msg, std::chrono::milliseconds timeout,
+                         std::error_code& ec);
+
+  /// Sends the reply to a request that reached any consumer (the Java
+  /// MessageUtil.createReplyMessage and send): `request` is the request's properties as the
+  /// consumer gives them, `body` the reply's body. The reply goes to `<CLUSTER>_REPLY_TOPIC` as
+  /// SEND_REPLY_MESSAGE_V2 with MSG_TYPE=reply and the request's CORRELATION_ID, REPLY_TO_CLIENT
+  /// and TTL — reserved names, allowed here and only here — and the broker that stores it pushes
+  /// it to the requester. A request without CLUSTER, CORRELATION_ID or REPLY_TO_CLIENT fails with
+  /// errc::invalid_argument. When the requester has gone the broker stores the reply but answers
+  /// SYSTEM_ERROR ("push reply message fail, channel of ... not found."): errc::broker_error.
+  /// Otherwise as async_send (both arguments are copied before the call returns).
+  template <class Token>
+  auto async_send_reply(const request_properties& request, std::string body, Token&& token) {
+    message reply;
+    detail::correlation_marker marker = detail::reply_to(request, body, reply);
+    return detail::initiate_send(*this, std::forward<Token>(token), nullptr,
+                                 detail::send_kind::async, std::move(reply), std::move(marker));
+  }
+  /// Blocking: as async_send_reply.
+  send_result send_reply(const request_properties& request, std::string body, std::error_code& ec);
 
   // --- blocking: the calling thread waits; on a loop thread they fail at once --------------
   /// Throws rmq::send_error on failure; its what() says what happened, like the Java message.

@@ -164,6 +164,11 @@ struct producer_config {
   /// further ones are dropped and counted, and the broker asks again later.
   std::size_t max_concurrent_checks = 2000;
 
+  // --- request-reply -----------------------------------------------------------------------
+  /// Requests that may wait for their reply at once, 1..8,388,607; beyond, a request fails with
+  /// errc::backpressure_full (no Java equivalent).
+  std::size_t max_pending_requests = 65536;
+
   /// Checks the configuration against the ranges above (also done by producer::start()):
   /// errc::configuration_invalid, or the group's own error (errc::group_blank, ...). Enum fields
   /// must hold one of their enumerators.

@@ -93,9 +93,9 @@ class transaction_function {
   transaction_function() = default;
   /// From any callable of either shape (copied or moved in).
   template <class F>
-    requires(!std::is_same_v<std::decay_t<F>, transaction_function> &&
-             std::is_invocable_v<std::decay_t<F>&, Args...>)
-  transaction_function(F&& f) {  // NOLINT(google-explicit-constructor): as std::function
+  requires(!std::is_same_v<std::decay_t<F>, transaction_function> &&
+           std::is_invocable_v<std::decay_t<F>&, Args...>)
+      transaction_function(F&& f) {  // NOLINT(google-explicit-constructor): as std::function
     using fn = std::decay_t<F>;
     if constexpr (detail::returns_awaitable_state<fn, Args...>) {
       awaitable_ = std::forward<F>(f);

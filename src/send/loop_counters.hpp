@@ -22,6 +22,7 @@ struct loop_counters {
   };
   counter sends, succeeded, failed, retries, timeouts, in_flight;
   counter transactions, transaction_checks, checks_ignored;
+  counter requests, replies, replies_dropped;
 };
 
 }  // namespace rmq::send

@@ -107,7 +107,8 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
       gate_(admission),
       pipeline_({settings_, loop_, brokers_, routes_, faults_, gate_, counters_}, *this),
       operations_(loop_),
-      transactions_(settings_, loop_, brokers_, pool_, counters_, operations_) {
+      transactions_(settings_, loop_, brokers_, pool_, counters_, operations_),
+      requests_(*this, settings_, counters_, operations_) {
   routes_.on_new_master([this](route::broker_id id) { registration_.on_new_master(id); });
 }
 
@@ -177,6 +178,14 @@ void loop_sender::note_finished_epoch(const send_op& op) noexcept {
 
 // --- queries ---------------------------------------------------------------------------
 
+coro<std::error_code> loop_sender::prepare_request(std::string topic,
+                                                   io::clock::time_point deadline) {
+  route::publish_info_ptr info;
+  if (const std::error_code ec = co_await routes_.get(topic, deadline, info)) co_return ec;
+  const bool settled = co_await registration_.heartbeats_settled(deadline);
+  co_return settled ? std::error_code{} : make_error_code(errc::timed_out);
+}
+
 coro<std::error_code> loop_sender::queues_of(std::string topic, io::clock::time_point deadline,
                                              std::vector<message_queue>& out) {
   route::publish_info_ptr info;
@@ -192,6 +201,8 @@ void loop_sender::on_peer_request(void* self, const std::string& address,
   auto& sender = *static_cast<loop_sender*>(self);
   if (request.fields.code == wire::request_code::check_transaction_state) {
     sender.transactions_.on_check(address, request);
+  } else if (request.fields.code == wire::request_code::push_reply_message_to_client) {
+    sender.requests_.on_reply(core, request);
   } else if (!request.is_oneway()) {
     core.reply_not_supported(request);
   }

@@ -19,6 +19,7 @@
 #include "send/loop_counters.hpp"
 #include "send/loop_settings.hpp"
 #include "send/registration.hpp"
+#include "send/requests.hpp"
 #include "send/send_op.hpp"
 #include "send/send_pipeline.hpp"
 #include "send/transactions.hpp"
@@ -108,6 +109,12 @@ class loop_sender {
   [[nodiscard]] const route::topic_routes& routes() const noexcept { return routes_; }
   /// Loop thread: the transactions and checks of this loop.
   [[nodiscard]] loop_transactions& transactions() noexcept { return transactions_; }
+  /// Loop thread: the requests of this loop.
+  [[nodiscard]] loop_requests& requests() noexcept { return requests_; }
+  /// Loop thread: before a request to `topic` — its route, then a heartbeat answered by every
+  /// master known (the reply may come from any). Its error: the route's, or timed_out.
+  [[nodiscard]] coro<std::error_code> prepare_request(std::string topic,
+                                                      io::clock::time_point deadline);
 
   /// Loop thread: the topic's queues, for producer::fetch_queues.
   [[nodiscard]] coro<std::error_code> queues_of(std::string topic, io::clock::time_point deadline,
@@ -149,6 +156,7 @@ class loop_sender {
   send_pipeline pipeline_;
   operation_registry operations_;  // transactions, requests and checks under way
   loop_transactions transactions_;
+  loop_requests requests_;
 
   bool closing_ = false;                 // it is closing the connections: new sends fail at once
   std::size_t running_ = 0;              // pipelines not yet finished

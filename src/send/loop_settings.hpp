@@ -10,6 +10,7 @@
 namespace rmq::send {
 
 class transaction_threads;
+class reply_table;
 
 /// Settings derived once from producer_config.
 struct loop_settings {
@@ -19,6 +20,8 @@ struct loop_settings {
   wire::serialize_type serialization = wire::serialize_type::json;
   /// The producer's threads for plain transaction functions (shared by its loops).
   transaction_threads* threads = nullptr;
+  /// The producer's requests waiting for a reply (shared by its loops).
+  reply_table* replies = nullptr;
 };
 
 }  // namespace rmq::send

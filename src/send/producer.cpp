@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -110,15 +111,16 @@ class callback_completion final : public detail::error_completion {
   F fn_;
 };
 
-/// The blocking transactional send's completion: stores the outcome and wakes the caller.
-template <class F>
-class outcome_callback final : public detail::outcome_completion<transaction_result> {
+/// A blocking operation's completion: stores the outcome and wakes the caller.
+template <class Result, class F>
+class outcome_callback final : public detail::outcome_completion<Result> {
  public:
-  explicit outcome_callback(F fn) : outcome_completion(&complete_impl), fn_(std::move(fn)) {}
+  explicit outcome_callback(F fn)
+      : detail::outcome_completion<Result>(&complete_impl), fn_(std::move(fn)) {}
 
  private:
-  static void complete_impl(outcome_completion* base, std::error_code ec,
-                            transaction_result&& result, bool) noexcept {
+  static void complete_impl(detail::outcome_completion<Result>* base, std::error_code ec,
+                            Result&& result, bool) noexcept {
     static_cast<outcome_callback*>(base)->fn_(ec, std::move(result));
   }
   F fn_;
@@ -128,6 +130,14 @@ class outcome_callback final : public detail::outcome_completion<transaction_res
 std::size_t half_message_property_bytes(std::string_view group) noexcept {
   return wire::property_names::transaction_prepared.size() + 6 +
          wire::property_names::producer_group.size() + 2 + group.size();
+}
+
+/// Bytes of a request's or a reply's correlation properties (MSG_TYPE=reply included), at most.
+std::size_t correlation_property_bytes(const detail::correlation_fields& f) noexcept {
+  namespace names = wire::property_names;
+  return names::message_type.size() + 7 + names::correlation_id.size() + 2 +
+         f.correlation_id.size() + names::reply_to_client.size() + 2 + f.reply_to_client.size() +
+         names::ttl.size() + 2 + f.ttl.size();
 }
 
 /// now + timeout, saturated: a caller may pass milliseconds::max() for "wait for ever".
@@ -247,6 +257,7 @@ std::error_code producer_config::validate() const {
   }
   if (transaction_threads == 0 || transaction_threads > 64) return invalid;
   if (max_concurrent_checks == 0 || max_concurrent_checks > 1'000'000) return invalid;
+  if (max_pending_requests == 0 || max_pending_requests > 8'388'607) return invalid;
   if (busy_poll.count() < 0 || busy_poll > std::chrono::seconds(1)) return invalid;
   if (backend != io_backend::automatic && backend != io_backend::io_uring &&
       backend != io_backend::epoll) {
@@ -327,6 +338,7 @@ class detail::producer_impl {
     }
     settings.client_id = host_ip_text() + "@" + instance;
     settings.threads = &transaction_threads_;
+    settings.replies = &replies_;
     settings.serialization = config_.serialization == header_serialization::binary
                                  ? wire::serialize_type::rocketmq
                                  : wire::serialize_type::json;
@@ -407,6 +419,16 @@ class detail::producer_impl {
         return make_error_code(errc::invalid_argument);
       }
       limits.extra_property_bytes = half_message_property_bytes(config_.group);
+    }
+    if (request.correlation != nullptr) {
+      const detail::correlation_fields& c = *request.correlation;
+      // A reply needs the request's correlation and its cluster's reply topic
+      // (MessageUtil.createReplyMessage refuses a request without CLUSTER).
+      if (request.purpose == detail::send_purpose::reply &&
+          (c.correlation_id.empty() || c.reply_to_client.empty() || request.msg->topic().empty())) {
+        return make_error_code(errc::invalid_argument);
+      }
+      limits.extra_property_bytes = correlation_property_bytes(c);
     }
     return wire::validate_message(*request.msg, limits);
   }
@@ -561,6 +583,13 @@ class detail::producer_impl {
         selector = std::move(*request.selector);
         taken.selector = &selector;
       }
+      if (request.correlation != nullptr) {
+        correlation_id = request.correlation->correlation_id;
+        reply_to_client = request.correlation->reply_to_client;
+        ttl = request.correlation->ttl;
+        correlation = {correlation_id, reply_to_client, ttl};
+        taken.correlation = &correlation;
+      }
     }
     static void run(io::task* t, action a) noexcept {
       std::unique_ptr<posted_send> self(static_cast<posted_send*>(t));
@@ -590,6 +619,10 @@ class detail::producer_impl {
     std::vector<message> owned_batch;
     message_queue queue;
     queue_selector selector;
+    std::string correlation_id;
+    std::string reply_to_client;
+    std::string ttl;
+    detail::correlation_fields correlation;
   };
 
   /// Fills `op` from the request, taking over what the caller handed over.
@@ -621,6 +654,9 @@ class detail::producer_impl {
     } else if (request.selector != nullptr) {
       op.extras().selector = std::move(*request.selector);
       op.ordered = true;
+    }
+    if (request.correlation != nullptr) {
+      op.extras().set_correlation(request.purpose, *request.correlation);
     }
   }
 
@@ -749,6 +785,7 @@ class detail::producer_impl {
   producer_config config_;
   // Before the loops: destroyed (joined) after them.
   send::transaction_threads transaction_threads_{config_.transaction_threads};
+  send::reply_table replies_{config_.max_pending_requests};
   std::unique_ptr<send::admission_gate> admission_;
   std::vector<std::unique_ptr<send::loop_sender>> loops_;
   std::atomic<std::size_t> next_loop_{0};
@@ -821,16 +858,23 @@ detail::cancellable_operation* detail::producer_access::prepare_flush(error_comp
   return new send::flush_state(completion, cancellable);
 }
 
-detail::cancellable_operation* detail::producer_access::prepare_transaction(
-    const call_scope& scope, outcome_completion<transaction_result>* completion, const message& msg,
-    local_transaction&& local, send_options&& options, bool cancellable) {
-  return new send::transaction_run(scope.owner, scope.owner.impl_->cancel_hub(), completion, msg,
+detail::cancellable_operation* detail::producer_access::prepare_operation(
+    const call_scope& scope, outcome_completion<transaction_result>* completion, bool cancellable,
+    const message* msg, local_transaction& local, send_options& options) {
+  return new send::transaction_run(scope.owner, scope.owner.impl_->cancel_hub(), completion, *msg,
                                    std::move(local), std::move(options), cancellable);
 }
 
-void detail::producer_access::start_transaction(const call_scope& scope,
-                                                cancellable_operation* transaction) {
-  auto* run = static_cast<send::loop_operation*>(static_cast<send::transaction_run*>(transaction));
+detail::cancellable_operation* detail::producer_access::prepare_operation(
+    const call_scope& scope, outcome_completion<request_result>* completion, bool cancellable,
+    const message* msg, send_options& options) {
+  return new send::request_run(scope.owner, scope.owner.impl_->cancel_hub(), completion, *msg,
+                               std::move(options), cancellable);
+}
+
+void detail::producer_access::start_operation(const call_scope& scope,
+                                              cancellable_operation* operation) {
+  auto* run = dynamic_cast<send::loop_operation*>(operation);
   detail::producer_impl& impl = *scope.owner.impl_;
   if (!scope.running) {
     run->fail(make_error_code(impl.current_state() == detail::producer_impl::state::created
@@ -840,6 +884,23 @@ void detail::producer_access::start_transaction(const call_scope& scope,
   }
   auto* local = static_cast<send::loop_sender*>(scope.local_loop);
   run->start(local != nullptr ? *local : impl.next_loop());
+}
+
+detail::correlation_marker detail::reply_to(const request_properties& request, std::string& body,
+                                            message& out) {
+  const auto value = [&](std::string_view name) -> std::string {
+    const auto it = request.find(std::string(name));
+    return it == request.end() ? std::string() : it->second;
+  };
+  namespace names = wire::property_names;
+  const std::string cluster = value("CLUSTER");
+  if (!cluster.empty()) out.set_topic(cluster + "_REPLY_TOPIC");
+  out.set_body(std::move(body));
+  return {detail::send_purpose::reply,
+          value(names::correlation_id),
+          value(names::reply_to_client),
+          value(names::ttl),
+          {}};
 }
 
 transaction_result producer::send_in_transaction(const message& msg, local_transaction local,
@@ -856,18 +917,47 @@ transaction_result producer::send_in_transaction(const message& msg, local_trans
     return result;
   }
   blocking_handoff handoff;
-  outcome_callback done([&](std::error_code e, transaction_result&& r) {
-    handoff.complete([&] {
-      ec = e;
-      result = std::move(r);
-    });
-  });
+  outcome_callback<transaction_result, std::function<void(std::error_code, transaction_result &&)>>
+      done([&](std::error_code e, transaction_result&& r) {
+        handoff.complete([&] {
+          ec = e;
+          result = std::move(r);
+        });
+      });
   {
     const detail::call_scope scope(*this);
     send_options copy = options;
-    detail::cancellable_operation* run = detail::producer_access::prepare_transaction(
-        scope, &done, msg, std::move(local), std::move(copy), false);
-    detail::producer_access::start_transaction(scope, run);
+    detail::cancellable_operation* run =
+        detail::producer_access::prepare_operation(scope, &done, false, &msg, local, copy);
+    detail::producer_access::start_operation(scope, run);
+  }
+  handoff.wait();
+  return result;
+}
+
+request_result producer::request(const message& msg, std::chrono::milliseconds timeout,
+                                 std::error_code& ec) {
+  request_result result;
+  result.request.queue.topic = msg.topic();
+  if (impl_->local_loop() != nullptr) {
+    ec = make_error_code(errc::blocking_call_on_loop_thread);
+    return result;
+  }
+  blocking_handoff handoff;
+  outcome_callback<request_result, std::function<void(std::error_code, request_result &&)>> done(
+      [&](std::error_code e, request_result&& r) {
+        handoff.complete([&] {
+          ec = e;
+          result = std::move(r);
+        });
+      });
+  {
+    const detail::call_scope scope(*this);
+    send_options options;
+    options.timeout = timeout;
+    detail::cancellable_operation* run =
+        detail::producer_access::prepare_operation(scope, &done, false, &msg, options);
+    detail::producer_access::start_operation(scope, run);
   }
   handoff.wait();
   return result;
@@ -978,6 +1068,17 @@ send_result blocking_send(producer& p, detail::send_request& request, std::error
 }
 
 }  // namespace
+
+send_result producer::send_reply(const request_properties& request, std::string body,
+                                 std::error_code& ec) {
+  message reply;
+  detail::correlation_marker marker = detail::reply_to(request, body, reply);
+  detail::send_request r;
+  r.msg = &reply;
+  r.kind = detail::send_kind::sync;
+  describe(r, marker);
+  return blocking_send(*this, r, ec);
+}
 
 send_result producer::send(const message& msg) {
   std::error_code ec;
@@ -1124,6 +1225,9 @@ producer_stats producer::stats() const {
     stats.transactions += c.transactions.get();
     stats.transaction_checks += c.transaction_checks.get();
     stats.checks_ignored += c.checks_ignored.get();
+    stats.requests += c.requests.get();
+    stats.replies += c.replies.get();
+    stats.replies_dropped += c.replies_dropped.get();
   }
   if (const send::admission_gate* gate = impl_->admission()) {
     stats.in_flight = gate->sends();

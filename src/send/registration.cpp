@@ -48,7 +48,64 @@ void registration::start() {
 }
 
 void registration::on_new_master(route::broker_id broker) {
+  if (heartbeat_done_.size() <= broker) heartbeat_done_.resize(broker + 1, false);
+  heartbeat_done_[broker] = false;
   spawn(heartbeat(broker));
+}
+
+/// A coroutine waiting in heartbeats_settled: woken by a heartbeat's end or its deadline.
+struct registration::settle_waiter final : io::timer_node {
+  explicit settle_waiter(registration& r) noexcept : timer_node(&fire), owner(r) {}
+  static void fire(io::timer_node* t, std::error_code) noexcept {
+    auto& self = *static_cast<settle_waiter*>(t);
+    self.owner.remove(self);
+    std::exchange(self.waiting, {}).resume();
+  }
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) noexcept { waiting = h; }
+  void await_resume() const noexcept {}
+
+  registration& owner;
+  std::coroutine_handle<> waiting;
+  settle_waiter* next = nullptr;
+};
+
+bool registration::settled() const noexcept {
+  for (route::broker_id id = 0; id < brokers_.size(); ++id) {
+    if (brokers_[id].master == nullptr) continue;
+    if (id >= heartbeat_done_.size() || !heartbeat_done_[id]) return false;
+  }
+  return true;
+}
+
+void registration::remove(settle_waiter& w) noexcept {
+  for (settle_waiter** p = &settle_waiters_; *p != nullptr; p = &(*p)->next) {
+    if (*p == &w) {
+      *p = w.next;
+      return;
+    }
+  }
+}
+
+void registration::wake_settled() noexcept {
+  if (settle_waiters_ == nullptr || !settled()) return;
+  settle_waiter* w = std::exchange(settle_waiters_, nullptr);
+  while (w != nullptr) {
+    settle_waiter* next = w->next;
+    loop_.cancel_timer(*w);
+    std::exchange(w->waiting, {}).resume();
+    w = next;
+  }
+}
+
+coro<bool> registration::heartbeats_settled(io::clock::time_point deadline) {
+  if (settled()) co_return true;
+  settle_waiter waiter(*this);
+  waiter.next = settle_waiters_;
+  settle_waiters_ = &waiter;
+  loop_.add_timer(waiter, deadline);
+  co_await waiter;
+  co_return settled();
 }
 
 void registration::stop() {
@@ -69,9 +126,15 @@ coro<void> registration::heartbeat(route::broker_id id) {
     wire::frame_writer writer(out, settings_.serialization, fields);
     writer.finish(body);
   };
+  net::connection* const master = broker.master;
   const net::response r = co_await net::request(
       *broker.master, encode, heartbeat_deadline(settings_.config, io::clock::now()));
   if (!r.error && r.frame != nullptr) broker.version = r.frame->fields.version;
+  if (broker.master == master) {  // not for a master since replaced (its own heartbeat runs)
+    if (heartbeat_done_.size() <= id) heartbeat_done_.resize(id + 1, false);
+    heartbeat_done_[id] = true;
+    wake_settled();
+  }
 }
 
 coro<void> registration::unregister_all(io::clock::time_point shutdown_deadline) {

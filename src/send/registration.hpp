@@ -13,6 +13,7 @@
 
 #include <coroutine>
 #include <cstddef>
+#include <vector>
 
 namespace rmq::send {
 
@@ -44,8 +45,16 @@ class registration {
   /// Loop thread: unregisters from every broker with a master, then returns (when each has
   /// answered or failed, at the latest at unregister_deadline).
   [[nodiscard]] coro<void> unregister_all(io::clock::time_point shutdown_deadline);
+  /// Loop thread: returns once every broker with a master has answered (or failed) a heartbeat
+  /// since it got that master — so that each knows our client id and connection, as a reply to
+  /// a request may be pushed from any of them — or at `deadline` (false then).
+  [[nodiscard]] coro<bool> heartbeats_settled(io::clock::time_point deadline);
 
  private:
+  struct settle_waiter;
+  [[nodiscard]] bool settled() const noexcept;
+  void wake_settled() noexcept;
+  void remove(settle_waiter& w) noexcept;
   [[nodiscard]] coro<void> heartbeat(route::broker_id broker);
   [[nodiscard]] coro<void> unregister(route::broker_id broker, io::clock::time_point deadline,
                                       std::size_t& pending, std::coroutine_handle<>& waiter);
@@ -68,6 +77,8 @@ class registration {
   io::clock::time_point next_heartbeat_{};
   bool refreshing_ = false;
   bool stopped_ = false;
+  std::vector<bool> heartbeat_done_;  ///< by broker id: answered or failed since its new master
+  settle_waiter* settle_waiters_ = nullptr;
 };
 
 }  // namespace rmq::send

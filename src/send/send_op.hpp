@@ -10,6 +10,7 @@
 #include "route/broker_registry.hpp"
 #include "send/attempt_policy.hpp"
 #include "wire/headers.hpp"
+#include "wire/properties.hpp"
 #include "wire/uniq_key.hpp"
 
 #include <array>
@@ -49,7 +50,13 @@ struct send_op_extras {
   std::optional<message> owned;      ///< an rvalue message
   std::vector<message> owned_batch;  ///< an rvalue batch
   message_queue queue;               ///< an ordered send's queue (when has_queue)
-  queue_selector selector;           ///< an ordered send's selector (when not empty)
+  // A request's or a reply's correlation properties (send_purpose request, reply).
+  std::string correlation_id;
+  std::string reply_to_client;
+  std::string ttl;
+  std::array<wire::property_ref, 4> correlation_properties{};
+  std::size_t correlation_count = 0;
+  queue_selector selector;  ///< an ordered send's selector (when not empty)
   bool has_queue = false;
   /// Bytes of buffer capacity counted against the pool's budget (send_op_pool::release).
   std::size_t retained = 0;
@@ -81,6 +88,29 @@ struct send_op_extras {
     std::vector<message>().swap(owned_batch);  // the caller's vector, moved in: nothing to keep
     selector = nullptr;
     has_queue = false;
+    correlation_count = 0;
+  }
+
+  /// Copies a request's or a reply's correlation properties and lists them as the wire has
+  /// them (the Java client's order).
+  void set_correlation(detail::send_purpose purpose, const detail::correlation_fields& fields) {
+    correlation_id = fields.correlation_id;
+    reply_to_client = fields.reply_to_client;
+    ttl = fields.ttl;
+    namespace names = wire::property_names;
+    if (purpose == detail::send_purpose::reply) {
+      correlation_properties = {{{names::message_type, "reply"},
+                                 {names::correlation_id, correlation_id},
+                                 {names::reply_to_client, reply_to_client},
+                                 {names::ttl, ttl}}};
+      correlation_count = 4;
+    } else {
+      correlation_properties = {{{names::reply_to_client, reply_to_client},
+                                 {names::ttl, ttl},
+                                 {names::correlation_id, correlation_id},
+                                 {}}};
+      correlation_count = 3;
+    }
   }
 };
 

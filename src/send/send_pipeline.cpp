@@ -361,7 +361,17 @@ void send_pipeline::note_tried(send_op& op, route::broker_id broker, int attempt
 
 std::span<const wire::property_ref> send_pipeline::extra_properties(
     const send_op& op) const noexcept {
-  if (op.purpose == detail::send_purpose::half_message) return half_message_properties_;
+  switch (op.purpose) {
+    case detail::send_purpose::plain:
+      return {};
+    case detail::send_purpose::half_message:
+      return half_message_properties_;
+    case detail::send_purpose::request:
+    case detail::send_purpose::reply: {
+      const send_op_extras& extras = *op.extras_if_any();
+      return {extras.correlation_properties.data(), extras.correlation_count};
+    }
+  }
   return {};
 }
 
@@ -396,8 +406,10 @@ void send_pipeline::send_encoder::operator()(std::string& out, std::int32_t opaq
   const producer_config& config = self.settings_.config;
   const bool is_batch = !op.batch.empty();
   wire::command_fields fields;
-  fields.code =
-      is_batch ? wire::request_code::send_batch_message : wire::request_code::send_message_v2;
+  fields.code = is_batch ? wire::request_code::send_batch_message
+                : op.purpose == detail::send_purpose::reply
+                    ? wire::request_code::send_reply_message_v2
+                    : wire::request_code::send_message_v2;
   fields.language = wire::language_code::cpp;
   fields.version = config.protocol_version;
   fields.opaque = opaque;

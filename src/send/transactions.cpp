@@ -3,6 +3,7 @@
 #include "io/async.hpp"
 #include "net/request.hpp"
 #include "rmq/producer.hpp"
+#include "send/coro_bridge.hpp"
 #include "send/loop_sender.hpp"
 #include "wire/codes.hpp"
 #include "wire/compression.hpp"
@@ -130,25 +131,6 @@ asio::awaitable<transaction_state> run_user_code(loop_transactions& self,
     error = "timed out";
   }
   co_return transaction_state::unknown;
-}
-
-/// Writes one END_TRANSACTION and then resumes the awaiting Asio coroutine (as if by post).
-template <class Handler>
-coro<void> end_then_resume(loop_transactions& self, end_transaction_request request,
-                           Handler handler) {
-  const std::error_code ec = co_await self.end_transaction(request);
-  auto ex = asio::get_associated_executor(handler);
-  asio::post(ex, [h = std::move(handler), ec]() mutable { std::move(h)(ec); });
-}
-
-template <class Token>
-auto async_end_transaction(loop_transactions& self, end_transaction_request request,
-                           Token&& token) {
-  return asio::async_initiate<Token, void(std::error_code)>(
-      [&self](auto handler, end_transaction_request r) {
-        spawn(end_then_resume(self, std::move(r), std::move(handler)));
-      },
-      token, std::move(request));
 }
 
 }  // namespace
@@ -370,8 +352,8 @@ asio::awaitable<void> transaction_body(loop_transactions& self, transaction_run&
       }
       std::error_code end_ec;
       if (auto request = end_request_to_master(self, out.send, out.state, end_ec)) {
-        auto [written] = co_await async_end_transaction(
-            self, std::move(*request), asio::experimental::as_tuple(asio::use_awaitable));
+        auto [written] = co_await async_await(self.end_transaction(std::move(*request)),
+                                              asio::experimental::as_tuple(asio::use_awaitable));
         end_ec = written;
       }
       out.end_error = end_ec;
@@ -402,8 +384,8 @@ asio::awaitable<void> check_body(loop_transactions& self, std::uint64_t key,
     if (!error.empty()) {
       spdlog::warn("rmq: the transaction checker {} for {}: answering UNKNOW", error, check.msg_id);
     }
-    auto [written] = co_await async_end_transaction(
-        self, std::move(answer), asio::experimental::as_tuple(asio::use_awaitable));
+    auto [written] = co_await async_await(self.end_transaction(std::move(answer)),
+                                          asio::experimental::as_tuple(asio::use_awaitable));
     if (!written) self.counters().transaction_checks.bump();
   } catch (const std::exception& e) {
     spdlog::error("rmq: transaction check failed: {}", e.what());
@@ -452,7 +434,7 @@ void loop_transactions::on_check(const std::string& address, const wire::command
                  asio::bind_cancellation_slot(work->signal.slot(), [](std::exception_ptr) {}));
 }
 
-coro<std::error_code> loop_transactions::end_transaction(const end_transaction_request& request) {
+coro<std::error_code> loop_transactions::end_transaction(end_transaction_request request) {
   const producer_config& config = settings_.config;
   const frame_settings frame{config.group, config.protocol_version, settings_.serialization};
   const auto encode = [&](std::string& out, std::int32_t opaque) {

@@ -144,7 +144,7 @@ class loop_transactions {
   /// Loop thread, from a connection's reader: a broker asks about a half message.
   void on_check(const std::string& address, const wire::command_view& request);
   /// Loop thread: writes one END_TRANSACTION (oneway); its error when it could not be.
-  [[nodiscard]] coro<std::error_code> end_transaction(const end_transaction_request& request);
+  [[nodiscard]] coro<std::error_code> end_transaction(end_transaction_request request);
 
   [[nodiscard]] const loop_settings& settings() const noexcept { return settings_; }
   [[nodiscard]] io::loop& loop() noexcept { return loop_; }

@@ -6,6 +6,7 @@
 #include "rmq/detail/completion.hpp"
 #include "rmq/detail/send_request.hpp"
 #include "rmq/message.hpp"
+#include "rmq/request_reply.hpp"
 #include "rmq/send_options.hpp"
 #include "rmq/transaction.hpp"
 
@@ -109,10 +110,15 @@ struct producer_access {
                           std::chrono::milliseconds timeout);
   /// A transactional send of `msg` that completes `completion`; `cancellable`: a slot handler
   /// will hold a reference. Takes `local` and `options` over.
-  [[nodiscard]] static cancellable_operation* prepare_transaction(
-      const call_scope& scope, outcome_completion<transaction_result>* completion,
-      const message& msg, local_transaction&& local, send_options&& options, bool cancellable);
-  static void start_transaction(const call_scope& scope, cancellable_operation* transaction);
+  [[nodiscard]] static cancellable_operation* prepare_operation(
+      const call_scope& scope, outcome_completion<transaction_result>* completion, bool cancellable,
+      const message* msg, local_transaction& local, send_options& options);
+  /// A request of `msg` (async_request), likewise.
+  [[nodiscard]] static cancellable_operation* prepare_operation(
+      const call_scope& scope, outcome_completion<request_result>* completion, bool cancellable,
+      const message* msg, send_options& options);
+  /// Starts an operation prepared above on a loop (or fails it at once when not running).
+  static void start_operation(const call_scope& scope, cancellable_operation* operation);
 };
 
 /// Builds `handler`'s completion (in the loop's pool on a loop thread, else on the heap) and
@@ -196,32 +202,39 @@ auto initiate_flush(producer& p, std::chrono::milliseconds timeout, Token&& toke
       token, timeout);
 }
 
-/// The initiation of a transactional send: void(std::error_code, transaction_result), or
-/// void(std::exception_ptr, transaction_result) with a throwing token.
-template <class Token>
-auto initiate_transaction(producer& p, const message& msg, local_transaction&& local,
-                          send_options&& options, Token&& token) {
-  using signature = std::conditional_t<throws_on_error<std::decay_t<Token>>::value,
-                                       void(std::exception_ptr, transaction_result),
-                                       void(std::error_code, transaction_result)>;
+/// Builds the reply to a request (its properties) carrying `body` into `out`, and the marker
+/// with the request's correlation properties that makes the send a SEND_REPLY_MESSAGE_V2. A
+/// request without CLUSTER leaves `out` without a topic, and one without CORRELATION_ID or
+/// REPLY_TO_CLIENT leaves the marker without them: the send fails with invalid_argument.
+[[nodiscard]] correlation_marker reply_to(const request_properties& request, std::string& body,
+                                          message& out);
+
+/// The initiation of an operation that runs as a coroutine on a loop (a transactional send, a
+/// request) and completes with `Result`: void(std::error_code, Result), or
+/// void(std::exception_ptr, Result) with a throwing token. `args` are what
+/// producer_access::prepare_operation takes for it.
+template <class Result, class Token, class... Args>
+auto initiate_operation(producer& p, Token&& token, Args&&... args) {
+  using signature =
+      std::conditional_t<throws_on_error<std::decay_t<Token>>::value,
+                         void(std::exception_ptr, Result), void(std::error_code, Result)>;
   constexpr bool throws = throws_on_error<std::decay_t<Token>>::value;
   return asio::async_initiate<Token, signature>(
-      [owner = &p](auto handler, const message* m, local_transaction l, send_options o) {
+      [owner = &p](auto handler, auto&&... taken) {
         const call_scope scope(*owner);
         auto slot = asio::get_associated_cancellation_slot(handler);
         const bool cancellable = slot.is_connected();
-        using completion_type =
-            outcome_handler_completion<std::decay_t<decltype(handler)>, asio::any_io_executor,
-                                       transaction_result, throws>;
+        using completion_type = outcome_handler_completion<std::decay_t<decltype(handler)>,
+                                                           asio::any_io_executor, Result, throws>;
         auto* completion =
             new completion_type(std::move(handler), producer_access::completion_executor(scope));
-        cancellable_operation* transaction = producer_access::prepare_transaction(
-            scope, completion, *m, std::move(l), std::move(o), cancellable);
-        // Installed before the transaction starts: it may complete (posted) at once.
-        if (cancellable) slot.template emplace<operation_cancellation>(transaction);
-        producer_access::start_transaction(scope, transaction);
+        cancellable_operation* operation =
+            producer_access::prepare_operation(scope, completion, cancellable, taken...);
+        // Installed before the operation starts: it may complete (posted) at once.
+        if (cancellable) slot.template emplace<operation_cancellation>(operation);
+        producer_access::start_operation(scope, operation);
       },
-      token, &msg, std::move(local), std::move(options));
+      token, std::forward<Args>(args)...);
 }
 
 }  // namespace detail
@@ -229,6 +242,11 @@ auto initiate_transaction(producer& p, const message& msg, local_transaction&& l
 /// A transactional send's error with a throwing token: its half message's send_error.
 inline std::exception_ptr failure_of(std::error_code ec, const transaction_result& result) {
   return std::make_exception_ptr(send_error(ec, result.send));
+}
+/// A request's error with a throwing token: its send's send_error (a timeout after a stored
+/// request says so in the diagnostics).
+inline std::exception_ptr failure_of(std::error_code ec, const request_result& result) {
+  return std::make_exception_ptr(send_error(ec, result.request));
 }
 
 }  // namespace rmq

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace rmq::detail {
@@ -18,11 +20,30 @@ namespace rmq::detail {
 enum class send_kind : std::uint8_t { async, sync, oneway };
 
 /// What the send is for besides delivering its message: a transactional send's half message
-/// (sysFlag TRANSACTION_PREPARED, properties TRAN_MSG and PGROUP).
-enum class send_purpose : std::uint8_t { plain, half_message };
+/// (sysFlag TRANSACTION_PREPARED, properties TRAN_MSG and PGROUP), a request (REPLY_TO_CLIENT,
+/// CORRELATION_ID, TTL) or a reply to one (SEND_REPLY_MESSAGE_V2, MSG_TYPE=reply and the
+/// request's correlation properties).
+enum class send_purpose : std::uint8_t { plain, half_message, request, reply };
 
 /// Marks an initiation's request as a transaction's half message (library-internal).
 struct half_message_marker {};
+
+/// The correlation properties of a request or a reply, copied by the send before the initiating
+/// call returns (library-internal).
+struct correlation_fields {
+  std::string_view correlation_id;   ///< CORRELATION_ID
+  std::string_view reply_to_client;  ///< REPLY_TO_CLIENT: the requester's client id
+  std::string_view ttl;              ///< TTL: the request's timeout in milliseconds
+};
+/// Marks an initiation's request as a request or a reply, with its correlation properties
+/// (library-internal). Held by value: a deferred initiation stores it until it starts.
+struct correlation_marker {
+  send_purpose purpose = send_purpose::request;
+  std::string correlation_id;
+  std::string reply_to_client;
+  std::string ttl;
+  correlation_fields view;  ///< into the strings above, set by describe()
+};
 
 /// Joins a cancellable send to its handler's cancellation slot (src/send/cancel_link.hpp).
 struct cancel_link;
@@ -41,6 +62,7 @@ struct send_request {
   cancel_link* cancel = nullptr;  ///< the handler's slot is connected: the send's reference
   send_kind kind = send_kind::async;
   send_purpose purpose = send_purpose::plain;
+  const correlation_fields* correlation = nullptr;  ///< a request's or a reply's
   bool conflicting_target = false;  ///< send_options named both a queue and a selector
 };
 
@@ -64,6 +86,11 @@ inline void describe(send_request& r, send_options& o) noexcept {
 }
 inline void describe(send_request& r, half_message_marker) noexcept {
   r.purpose = send_purpose::half_message;
+}
+inline void describe(send_request& r, correlation_marker& m) noexcept {
+  m.view = {m.correlation_id, m.reply_to_client, m.ttl};
+  r.purpose = m.purpose;
+  r.correlation = &m.view;
 }
 inline void describe(send_request& r, std::span<const message> b) noexcept {
   r.batch = b;

@@ -1,7 +1,8 @@
 // What a transactional producer writes, byte for byte against real Java clients' frames
-// (tests/conformance/frames/transaction, fuzz/captures/transaction): the END_TRANSACTION of a half message from its send
-// response, and the answer to a broker's check-back from the check request.
+// (tests/conformance/frames/transaction, fuzz/captures/transaction): the END_TRANSACTION of a half
+// message from its send response, and the answer to a broker's check-back from the check request.
 #include "send/transactions.hpp"
+
 #include "unit/wire/captured_frames.hpp"
 #include "wire/command.hpp"
 #include "wire/headers.hpp"
