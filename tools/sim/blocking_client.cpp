@@ -109,13 +109,54 @@ std::optional<wire::remoting_command> blocking_client::call(const wire::remoting
                                                             std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const std::int32_t opaque = send(request, type);
+  std::deque<std::pair<wire::serialize_type, wire::remoting_command>> server_requests;
+  std::optional<wire::remoting_command> found;
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     auto frame = read(std::max(left, std::chrono::milliseconds(0)));
-    if (!frame) return std::nullopt;
-    if (frame->fields.opaque == opaque) return frame;
+    if (!frame) break;
+    const bool response = (frame->fields.flag & wire::flag_response) != 0;
+    if (response && frame->fields.opaque == opaque) {
+      found = std::move(frame);
+      break;
+    }
+    if (!response) server_requests.emplace_back(last_type_, std::move(*frame));
   }
+  frames_.insert(frames_.begin(), std::make_move_iterator(server_requests.begin()),
+                 std::make_move_iterator(server_requests.end()));
+  return found;
+}
+
+std::optional<wire::remoting_command> blocking_client::read_request(
+    std::int32_t code, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::deque<std::pair<wire::serialize_type, wire::remoting_command>> others;
+  std::optional<wire::remoting_command> found;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    auto frame = read(std::max(left, std::chrono::milliseconds(0)));
+    if (!frame) break;
+    if ((frame->fields.flag & wire::flag_response) == 0 && frame->fields.code == code) {
+      found = std::move(frame);
+      break;
+    }
+    others.emplace_back(last_type_, std::move(*frame));
+  }
+  frames_.insert(frames_.begin(), std::make_move_iterator(others.begin()),
+                 std::make_move_iterator(others.end()));
+  return found;
+}
+
+bool blocking_client::respond(std::int32_t opaque, std::int32_t code, wire::serialize_type type) {
+  wire::remoting_command response;
+  response.fields.code = code;
+  response.fields.language = wire::language_code::java;
+  response.fields.version = 409;
+  response.fields.opaque = opaque;
+  response.fields.flag = wire::flag_response;
+  return send_raw(response.encode(type));
 }
 
 bool blocking_client::wait_closed(std::chrono::milliseconds timeout) {

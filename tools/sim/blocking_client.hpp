@@ -38,10 +38,21 @@ class blocking_client {
   /// Serialization type byte of the last frame read().
   [[nodiscard]] wire::serialize_type last_type() const noexcept { return last_type_; }
 
-  /// send() then read() until the response with the same opaque arrives.
+  /// send() then read() until the response with the same opaque arrives. Other responses are
+  /// dropped; requests the server sent meanwhile (a broker's checks and reply pushes) stay
+  /// queued for read().
   std::optional<wire::remoting_command> call(const wire::remoting_command& request,
                                              wire::serialize_type type,
                                              std::chrono::milliseconds timeout);
+
+  /// The next request with `code` the server sent (a broker's CHECK_TRANSACTION_STATE or
+  /// PUSH_REPLY_MESSAGE_TO_CLIENT); frames read before it stay queued for read(), in order.
+  std::optional<wire::remoting_command> read_request(std::int32_t code,
+                                                     std::chrono::milliseconds timeout);
+  /// Answers a request the server sent, as the Java client does: `code`, flag 1, same opaque,
+  /// no extFields (JSON unless given).
+  bool respond(std::int32_t opaque, std::int32_t code = 0,
+               wire::serialize_type type = wire::serialize_type::json);
 
   /// Waits until the peer closes the connection (EOF or reset). True if it did in time.
   bool wait_closed(std::chrono::milliseconds timeout);

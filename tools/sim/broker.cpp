@@ -68,10 +68,10 @@ bool broker_handler::in_default_fault_scope(std::int32_t code) const noexcept {
 }
 
 void broker_handler::handle(const wire::command_view& request, const fault_decision& fault,
-                            std::string_view peer, std::string& out) {
+                            const request_source& from, std::string& out) {
   const std::int32_t code = request.fields.code;
   if (in_default_fault_scope(code)) {
-    send(request, fault, peer, out);
+    send(request, fault, from.peer, out);
     return;
   }
   const personality version = cluster_.version();

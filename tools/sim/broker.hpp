@@ -25,8 +25,8 @@ class broker_handler final : public request_handler {
   /// Recomputes the store-host part of offsetMsgId; call whenever the broker's port changes.
   void on_port_changed();
 
-  void handle(const wire::command_view& request, const fault_decision& fault, std::string_view peer,
-              std::string& out) override;
+  void handle(const wire::command_view& request, const fault_decision& fault,
+              const request_source& from, std::string& out) override;
   [[nodiscard]] bool in_default_fault_scope(std::int32_t code) const noexcept override;
 
  private:

@@ -8,7 +8,7 @@
 namespace rmq::sim {
 
 void namesrv_handler::handle(const wire::command_view& request, const fault_decision& fault,
-                             std::string_view, std::string& out) {
+                             const request_source&, std::string& out) {
   const personality version = cluster_.version();
   if (fault.error_code) {
     write_response(out, version, request, *fault.error_code,

@@ -12,8 +12,8 @@ class namesrv_handler final : public request_handler {
   /// Where the route counters go (the server's extra counters).
   void attach(server& owner) noexcept { counters_ = &owner.extra_counters(); }
 
-  void handle(const wire::command_view& request, const fault_decision& fault, std::string_view peer,
-              std::string& out) override;
+  void handle(const wire::command_view& request, const fault_decision& fault,
+              const request_source& from, std::string& out) override;
   [[nodiscard]] bool in_default_fault_scope(std::int32_t) const noexcept override { return true; }
 
  private:

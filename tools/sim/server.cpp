@@ -17,12 +17,16 @@ namespace {
 // the reader waits for the writer to drain.
 constexpr std::size_t high_water = 32u * 1024 * 1024;
 constexpr std::size_t read_buffer_size = 256u * 1024;
+// Two-way requests a connection may have outstanding: bounds the table when a client never
+// answers (each entry also ends at its timeout).
+constexpr std::size_t max_outstanding = 65536;
 }  // namespace
 
 class server::connection : public std::enable_shared_from_this<server::connection> {
  public:
   connection(server& owner, asio::ip::tcp::socket socket)
       : server_(&owner),
+        id_(owner.next_connection_++),
         socket_(std::move(socket)),
         drained_(socket_.get_executor()),
         decoder_(owner.max_frame_) {
@@ -33,7 +37,7 @@ class server::connection : public std::enable_shared_from_this<server::connectio
   }
 
   void start() {
-    server_->connections_.insert(this);
+    server_->connections_.emplace(id_, this);
     asio::co_spawn(socket_.get_executor(), read_loop(shared_from_this()), asio::detached);
   }
 
@@ -45,7 +49,37 @@ class server::connection : public std::enable_shared_from_this<server::connectio
     if (reset) socket_.set_option(asio::socket_base::linger(true, 0), ec);
     socket_.close(ec);
     drained_.cancel();
-    server_->connections_.erase(this);
+    server_->connections_.erase(id_);
+    auto outstanding = std::move(outstanding_);
+    outstanding_.clear();
+    for (auto& [opaque, entry] : outstanding) entry.timer->cancel();
+    if (server_->destroying_) return;
+    for (auto& [opaque, entry] : outstanding) {
+      ++server_->extra_.request_timeouts;
+      entry.on_response(nullptr);
+    }
+    server_->handler_.connection_closed(id_);
+  }
+
+  /// Appends a frame the server sends on its own (a request, or a late response).
+  bool write(std::string_view frame) {
+    if (closed_ || reset_) return false;
+    out_.append(frame);
+    flush();
+    return true;
+  }
+
+  bool expect_response(std::int32_t opaque, std::chrono::milliseconds timeout,
+                       response_handler on_response) {
+    if (outstanding_.size() >= max_outstanding || outstanding_.contains(opaque)) return false;
+    auto timer = std::make_unique<asio::steady_timer>(socket_.get_executor(), timeout);
+    timer->async_wait([weak = weak_from_this(), opaque](std::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self) return;
+      self->response_missing(opaque);
+    });
+    outstanding_.emplace(opaque, outstanding_request{std::move(on_response), std::move(timer)});
+    return true;
   }
 
  private:
@@ -83,8 +117,11 @@ class server::connection : public std::enable_shared_from_this<server::connectio
 
   void on_request(const wire::command_view& request) {
     if (reset_ || closed_) return;
+    if (request.is_response()) {
+      on_response(request);
+      return;
+    }
     server_->count_request(request.fields.code);
-    if (request.is_response()) return;  // clients' answers to server requests: nothing to do
 
     fault_decision fault;
     auto& faults = server_->faults_;
@@ -109,12 +146,12 @@ class server::connection : public std::enable_shared_from_this<server::connectio
 
     if (request.is_oneway()) {
       discard_.clear();
-      server_->handler_.handle(request, fault, peer_, discard_);
+      server_->handler_.handle(request, fault, source(), discard_);
       return;
     }
     if (fault.latency.count() > 0) {
       std::string delayed;
-      server_->handler_.handle(request, fault, peer_, delayed);
+      server_->handler_.handle(request, fault, source(), delayed);
       if (!delayed.empty()) {
         ++server_->extra_.responses;
         asio::co_spawn(socket_.get_executor(),
@@ -124,8 +161,34 @@ class server::connection : public std::enable_shared_from_this<server::connectio
       return;
     }
     const std::size_t before = out_.size();
-    server_->handler_.handle(request, fault, peer_, out_);
+    server_->handler_.handle(request, fault, source(), out_);
     if (out_.size() != before) ++server_->extra_.responses;
+  }
+
+  // A client's answer to a request the server sent: matched by opaque, never handled as a
+  // request (its code is a response code).
+  void on_response(const wire::command_view& response) {
+    const auto it = outstanding_.find(response.fields.opaque);
+    if (it == outstanding_.end()) {
+      ++server_->extra_.unmatched_responses;
+      return;
+    }
+    auto entry = std::move(it->second);
+    outstanding_.erase(it);
+    entry.timer->cancel();
+    ++server_->extra_.client_responses;
+    entry.on_response(&response);
+  }
+
+  void response_missing(std::int32_t opaque) {
+    const auto it = outstanding_.find(opaque);
+    if (it == outstanding_.end()) return;
+    auto entry = std::move(it->second);
+    outstanding_.erase(it);
+    ++server_->extra_.request_timeouts;
+    entry.on_response(nullptr);
+    flush();
+    server_->notify_progress();
   }
 
   asio::awaitable<void> write_later([[maybe_unused]] std::shared_ptr<connection> self,
@@ -170,7 +233,15 @@ class server::connection : public std::enable_shared_from_this<server::connectio
     writing_ = false;
   }
 
+  [[nodiscard]] request_source source() const noexcept { return {id_, peer_}; }
+
+  struct outstanding_request {
+    response_handler on_response;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+
   server* server_;
+  connection_id id_;
   asio::ip::tcp::socket socket_;
   asio::steady_timer drained_;
   wire::frame_decoder decoder_;
@@ -178,6 +249,7 @@ class server::connection : public std::enable_shared_from_this<server::connectio
   std::string out_;
   std::string writing_buffer_;
   std::string discard_;
+  std::unordered_map<std::int32_t, outstanding_request> outstanding_;  // by opaque
   std::uint64_t fault_matches_ = 0;
   std::uint64_t fault_generation_ = 0;
   bool writing_ = false;
@@ -192,6 +264,7 @@ server::server(asio::io_context& io, std::string host, std::size_t max_frame,
 server::~server() {
   // Connections still alive belong to coroutine frames that the io_context destroys; they
   // must not reach back into this object.
+  destroying_ = true;
   close_listener();
   close_connections();
   std::error_code ec;
@@ -254,9 +327,33 @@ void server::close_listener() {
 }
 
 void server::close_connections() {
-  // close() erases from the set: iterate over a copy.
-  const std::vector<connection*> all(connections_.begin(), connections_.end());
+  // close() erases from the map: iterate over a copy.
+  std::vector<connection*> all;
+  all.reserve(connections_.size());
+  for (const auto& [id, c] : connections_) all.push_back(c);
   for (auto* c : all) c->close();
+}
+
+bool server::send_request(connection_id to, std::int32_t code, std::int32_t opaque,
+                          std::string_view frame, std::chrono::milliseconds timeout,
+                          response_handler on_response) {
+  const auto it = connections_.find(to);
+  if (it == connections_.end()) return false;
+  if (on_response && !it->second->expect_response(opaque, timeout, std::move(on_response))) {
+    return false;
+  }
+  it->second->write(frame);
+  ++extra_.requests_sent[code];
+  notify_progress();
+  return true;
+}
+
+bool server::send_response(connection_id to, std::string_view frame) {
+  const auto it = connections_.find(to);
+  if (it == connections_.end() || !it->second->write(frame)) return false;
+  ++extra_.responses;
+  notify_progress();
+  return true;
 }
 
 void server::set_faults(fault_spec spec) {

@@ -3,7 +3,9 @@
 // Each connection has one reader coroutine that decodes every frame a read delivered and
 // appends all their responses to one outgoing buffer, and at most one writer coroutine that
 // flushes everything pending in one write. Protocol behaviour lives in a request_handler;
-// faults are applied here, around it.
+// faults are applied here, around it. A server also sends requests of its own to a client on the
+// client's connection (a broker's transaction checks and reply pushes) and routes the client's
+// responses to them back by opaque.
 #pragma once
 
 #include "faults.hpp"
@@ -14,6 +16,7 @@
 #include <asio/ip/tcp.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -21,9 +24,18 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <unordered_set>
+#include <unordered_map>
 
 namespace rmq::sim {
+
+/// Names one connection of a server for as long as it lives; never reused.
+using connection_id = std::uint64_t;
+
+/// Where a request came from.
+struct request_source {
+  connection_id connection = 0;
+  std::string_view peer;  ///< "ip:port" of the client
+};
 
 /// Protocol behaviour of one server (name server or broker).
 class request_handler {
@@ -31,11 +43,14 @@ class request_handler {
   virtual ~request_handler() = default;
   /// Handles one request and appends its response frame, if any, to `out`. `fault` carries an
   /// injected error code; latency, silence and resets are applied by the caller. Oneway
-  /// requests are handled too but whatever they append is discarded.
+  /// requests are handled too but whatever they append is discarded. A handler that answers
+  /// later appends nothing and calls server::send_response.
   virtual void handle(const wire::command_view& request, const fault_decision& fault,
-                      std::string_view peer, std::string& out) = 0;
+                      const request_source& from, std::string& out) = 0;
   /// Whether request faults hit `code` when the fault spec lists no codes.
   [[nodiscard]] virtual bool in_default_fault_scope(std::int32_t code) const noexcept = 0;
+  /// A connection closed: whatever the handler keeps about it is stale.
+  virtual void connection_closed(connection_id /*connection*/) {}
 };
 
 class server {
@@ -67,6 +82,28 @@ class server {
   [[nodiscard]] const std::string& host() const noexcept { return host_; }
   [[nodiscard]] std::string address() const { return host_ + ":" + std::to_string(port_); }
   [[nodiscard]] std::size_t connection_count() const noexcept { return connections_.size(); }
+  [[nodiscard]] bool connected(connection_id connection) const noexcept {
+    return connections_.contains(connection);
+  }
+
+  /// Called with the client's response to a request this server sent, or with nullptr when
+  /// none came in time or the connection closed first.
+  using response_handler = std::function<void(const wire::command_view* response)>;
+  /// Opaque for the next request this server sends (a real server counts per process).
+  [[nodiscard]] std::int32_t next_opaque() noexcept { return next_opaque_++; }
+  /// Writes a request frame built with `opaque` to a connection. With `on_response` it is
+  /// two-way: the client's response with that opaque goes to the handler, or nullptr after
+  /// `timeout` or on close. False (handler not called) when the connection is gone or has too
+  /// many requests outstanding.
+  bool send_request(connection_id to, std::int32_t code, std::int32_t opaque,
+                    std::string_view frame, std::chrono::milliseconds timeout = {},
+                    response_handler on_response = {});
+  /// Writes a response that was not ready when its request was handled. False if gone.
+  bool send_response(connection_id to, std::string_view frame);
+  /// Wakes whoever waits on the simulator's progress (after work done outside a read).
+  void notify_progress() const {
+    if (progress_) progress_();
+  }
 
   [[nodiscard]] fault_state& faults() noexcept { return faults_; }
   /// Applies a fault spec, including its listener-level knob (refuse_connections).
@@ -93,7 +130,10 @@ class server {
   asio::ip::tcp::socket port_holder_{io_};  // bound, not listening, while the listener is closed
   std::uint16_t port_ = 0;
   bool refusing_ = false;  // listener closed by the refuse_connections fault
-  std::unordered_set<connection*> connections_;
+  std::unordered_map<connection_id, connection*> connections_;
+  connection_id next_connection_ = 1;
+  std::int32_t next_opaque_ = 0;
+  bool destroying_ = false;  // closing in the destructor: handlers are not called back
   fault_state faults_;
   std::uint64_t fault_generation_ = 0;  // bumped by set_faults: connections restart their counts
   // Request counts by code: a flat table for the codes in use, a map for anything else.

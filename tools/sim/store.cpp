@@ -14,6 +14,11 @@ std::uint64_t server_counters::count(std::int32_t code) const noexcept {
   return it == requests.end() ? 0 : it->second;
 }
 
+std::uint64_t server_counters::sent(std::int32_t code) const noexcept {
+  const auto it = requests_sent.find(code);
+  return it == requests_sent.end() ? 0 : it->second;
+}
+
 void message_store::set_capacity(std::size_t capacity) {
   capacity_ = capacity;
   while (messages_.size() > capacity_) {

@@ -63,7 +63,12 @@ struct end_transaction_record {
 struct server_counters {
   std::map<std::int32_t, std::uint64_t> requests;  ///< by request code
   std::uint64_t responses = 0;
-  std::uint64_t writes = 0;  ///< socket writes (responses are coalesced per write)
+  /// Requests the server sent to clients (transaction checks, reply pushes), by request code.
+  std::map<std::int32_t, std::uint64_t> requests_sent;
+  std::uint64_t client_responses = 0;     ///< clients' responses matched to a request sent
+  std::uint64_t unmatched_responses = 0;  ///< responses whose opaque names no request sent
+  std::uint64_t request_timeouts = 0;     ///< two-way requests sent that got no response
+  std::uint64_t writes = 0;               ///< socket writes (responses are coalesced per write)
   std::uint64_t connections_accepted = 0;
   std::uint64_t decode_errors = 0;    ///< connections closed for bytes that do not decode
   std::uint64_t faults_injected = 0;  ///< requests a fault changed
@@ -73,6 +78,7 @@ struct server_counters {
   std::uint64_t messages = 0;         ///< broker: messages accepted (batch members counted)
 
   [[nodiscard]] std::uint64_t count(std::int32_t code) const noexcept;
+  [[nodiscard]] std::uint64_t sent(std::int32_t code) const noexcept;
 };
 
 /// Bounded store of received messages: the oldest are evicted beyond the capacity.

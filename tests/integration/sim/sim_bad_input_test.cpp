@@ -174,4 +174,19 @@ TEST_CASE("a client that vanishes mid-frame or mid-response does no harm") {
   check_still_serving(sim);
 }
 
+TEST_CASE("a response reaching the broker is never taken for a request") {
+  simulator sim(make_config());
+  sim.start();
+  blocking_client client(sim.broker_address("broker-a"));
+  REQUIRE(client.respond(77));  // answers nothing the broker sent
+  auto reply =
+      client.call(send_v2("TopicTest", "after it"), wire::serialize_type::json, reply_timeout);
+  REQUIRE(reply);
+  CHECK(reply->fields.code == 0);
+  const auto c = sim.counters();
+  CHECK(c.brokers.at(0).second.unmatched_responses == 1);
+  CHECK(c.broker_requests(0) == 0);
+  CHECK(c.brokers.at(0).second.responses == 1);  // the send's only
+}
+
 }  // namespace rmq::sim::test
