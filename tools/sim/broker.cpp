@@ -15,19 +15,6 @@ namespace rmq::sim {
 
 namespace {
 
-constexpr char hex_digits[] = "0123456789ABCDEF";
-
-void append_hex(std::string& out, std::uint64_t value, int digits) {
-  for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) {
-    out.push_back(hex_digits[(value >> shift) & 0xF]);
-  }
-}
-
-/// Stored size of a message in the commit log (MessageExtEncoder.calMsgLength, IPv4 hosts).
-std::int64_t stored_size(std::size_t body, std::size_t topic, std::size_t properties) {
-  return static_cast<std::int64_t>(91 + body + topic + properties);
-}
-
 std::string perm_text(int perm) {
   std::string text;
   text += (perm & perm_read) ? 'R' : '-';
@@ -38,28 +25,28 @@ std::string perm_text(int perm) {
 
 }  // namespace
 
-broker_handler::broker_handler(cluster& metadata, broker_state& state, recorder& records,
-                               std::string region, bool trace_on)
+broker_handler::broker_handler(asio::io_context& io, cluster& metadata, broker_state& state,
+                               recorder& records, const sim_config& config)
     : cluster_(metadata),
       state_(state),
       records_(records),
-      region_(std::move(region)),
-      trace_on_(trace_on ? "true" : "false") {
+      region_(config.region),
+      trace_on_(config.trace_on ? "true" : "false"),
+      transactions_(io, metadata, state, records, producers_, config.transactions, config.region,
+                    config.trace_on) {
   // "MSG_REGION\1<region>\2TRACE_ON\1<bool>\2" as the broker appends them to the properties.
   broker_properties_size_ = 10 + 1 + region_.size() + 1 + 8 + 1 + trace_on_.size() + 1;
   on_port_changed();
 }
 
+void broker_handler::attach(server& owner) noexcept {
+  server_ = &owner;
+  counters_ = &owner.extra_counters();
+  transactions_.attach(owner);
+}
+
 void broker_handler::on_port_changed() {
-  std::uint32_t ip = 0x7F000001;
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  if (std::sscanf(cluster_.host().c_str(), "%u.%u.%u.%u", &a, &b, &c, &d) == 4) {
-    ip = (a & 0xFF) << 24 | (b & 0xFF) << 16 | (c & 0xFF) << 8 | (d & 0xFF);
-  }
-  std::string prefix;
-  append_hex(prefix, ip, 8);
-  append_hex(prefix, state_.port, 8);
-  std::copy(prefix.begin(), prefix.end(), msg_id_prefix_);
+  state_.set_store_host(cluster_.host());
 }
 
 bool broker_handler::in_default_fault_scope(std::int32_t code) const noexcept {
@@ -71,7 +58,7 @@ void broker_handler::handle(const wire::command_view& request, const fault_decis
                             const request_source& from, std::string& out) {
   const std::int32_t code = request.fields.code;
   if (in_default_fault_scope(code)) {
-    send(request, fault, from.peer, out);
+    send(request, fault, from, out);
     return;
   }
   const personality version = cluster_.version();
@@ -82,10 +69,10 @@ void broker_handler::handle(const wire::command_view& request, const fault_decis
   }
   switch (code) {
     case wire::request_code::heart_beat:
-      heartbeat(request, out);
+      heartbeat(request, from, out);
       return;
     case wire::request_code::unregister_client:
-      unregister_client(request, out);
+      unregister_client(request, from, out);
       return;
     case wire::request_code::end_transaction:
       end_transaction(request, out);
@@ -112,15 +99,16 @@ void broker_handler::write_send_error(std::string& out, const wire::command_view
 void broker_handler::write_send_result(std::string& out, const wire::command_view& request,
                                        std::int32_t code, std::int32_t queue_id,
                                        std::int64_t queue_offset, std::string_view msg_ids,
-                                       std::string_view transaction_id) {
+                                       std::string_view transaction_id,
+                                       std::optional<std::string_view> remark) {
   const personality version = cluster_.version();
   const auto type = response_type(version, request);
-  wire::frame_writer writer(out, type, response_fields(version, request, code));
+  wire::frame_writer writer(out, type, response_fields(version, request, code), remark);
   // Field orders as captured: Java's HashMap order for JSON, fast-coded header fields first
   // for binary.
   if (version == personality::v5) {
     writer.field("queueId", queue_id);
-    writer.field("transactionId", transaction_id);
+    if (!transaction_id.empty()) writer.field("transactionId", transaction_id);
     writer.field("msgId", msg_ids);
     writer.field("TRACE_ON", std::string_view(trace_on_));
     writer.field("MSG_REGION", std::string_view(region_));
@@ -141,32 +129,19 @@ void broker_handler::write_send_result(std::string& out, const wire::command_vie
   writer.finish();
 }
 
-void broker_handler::append_msg_id(std::string& out, std::int64_t offset) const {
-  out.append(msg_id_prefix_, sizeof msg_id_prefix_);
-  append_hex(out, static_cast<std::uint64_t>(offset), 16);
-}
-
-void broker_handler::send(const wire::command_view& request, const fault_decision& fault,
-                          std::string_view peer, std::string& out) {
+topic_state* broker_handler::destination(const wire::command_view& request,
+                                         const wire::send_message_request_header& header,
+                                         const fault_decision& fault, std::string_view peer,
+                                         std::int32_t& queue_id, std::int32_t& result_code,
+                                         std::string& out) {
   const personality version = cluster_.version();
-  const bool batch = request.fields.code == wire::request_code::send_batch_message;
-  wire::send_message_request_header header;
-  if (header.parse(request)) {
-    // The remoting layer cannot build the custom header and answers from its exception handler.
-    write_send_error(out, request, wire::response_code::system_error,
-                     "org.apache.rocketmq.remoting.exception.RemotingCommandException: the custom "
-                     "field is null or malformed",
-                     false);
-    return;
-  }
-
-  std::int32_t result_code = wire::response_code::success;
+  result_code = wire::response_code::success;
   if (fault.error_code) {
     if (!wire::is_stored_status(*fault.error_code)) {
       const std::string remark = fault.remark(version, cluster_.host());
       write_send_error(out, request, *fault.error_code, remark,
                        *fault.error_code != wire::response_code::system_busy);
-      return;
+      return nullptr;
     }
     result_code = *fault.error_code;
   }
@@ -174,19 +149,19 @@ void broker_handler::send(const wire::command_view& request, const fault_decisio
     // A slave's store refuses writes.
     write_send_error(out, request, wire::response_code::service_not_available,
                      default_error_remark(14, version, cluster_.host()), true);
-    return;
+    return nullptr;
   }
   if (header.topic.size() > 127) {
     write_send_error(out, request, wire::response_code::message_illegal,
                      "message topic length too long " + std::to_string(header.topic.size()), true);
-    return;
+    return nullptr;
   }
   const std::string_view properties = header.properties.value_or(std::string_view{});
   if (properties.size() > wire::max_properties_size) {
     write_send_error(out, request, wire::response_code::message_illegal,
                      "message properties length too long " + std::to_string(properties.size()),
                      true);
-    return;
+    return nullptr;
   }
 
   topic_state* topic = state_.find_topic(header.topic);
@@ -204,11 +179,11 @@ void broker_handler::send(const wire::command_view& request, const fault_decisio
                        "topic[" + std::string(header.topic) + "] not exist, apply first please!" +
                            faq_suffix(version),
                        true);
-      return;
+      return nullptr;
     }
   }
 
-  std::int32_t queue_id = header.queue_id;
+  queue_id = header.queue_id;
   const int valid = std::max(topic->read_queues, topic->write_queues);
   if (queue_id >= valid) {
     const std::string remark =
@@ -219,12 +194,33 @@ void broker_handler::send(const wire::command_view& request, const fault_decisio
         ", perm=" + perm_text(topic->perm) +
         ", topicFilterType=SINGLE_TAG, topicSysFlag=0, order=false] Producer: " + std::string(peer);
     write_send_error(out, request, wire::response_code::system_error, remark, true);
-    return;
+    return nullptr;
   }
   if (queue_id < 0) {
     const int writable = std::max(1, topic->write_queues);
     queue_id = static_cast<std::int32_t>(state_.round_robin++ % static_cast<unsigned>(writable));
   }
+  return topic;
+}
+
+void broker_handler::send(const wire::command_view& request, const fault_decision& fault,
+                          const request_source& from, std::string& out) {
+  const personality version = cluster_.version();
+  const bool batch = request.fields.code == wire::request_code::send_batch_message;
+  wire::send_message_request_header header;
+  if (header.parse(request)) {
+    // The remoting layer cannot build the custom header and answers from its exception handler.
+    write_send_error(out, request, wire::response_code::system_error,
+                     "org.apache.rocketmq.remoting.exception.RemotingCommandException: the custom "
+                     "field is null or malformed",
+                     false);
+    return;
+  }
+  std::int32_t queue_id = 0;
+  std::int32_t result_code = wire::response_code::success;
+  topic_state* topic = destination(request, header, fault, from.peer, queue_id, result_code, out);
+  if (topic == nullptr) return;
+  const std::string_view properties = header.properties.value_or(std::string_view{});
 
   if (batch) {
     if (header.topic.starts_with("%RETRY%")) {
@@ -246,31 +242,8 @@ void broker_handler::send(const wire::command_view& request, const fault_decisio
     }
   }
 
-  const std::size_t count = batch ? batch_.size() : 1;
-  auto& next = topic->next_offset[static_cast<std::size_t>(queue_id)];
-  const std::int64_t first_offset = next;
-  next += static_cast<std::int64_t>(count);
-
-  msg_ids_.clear();
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::int64_t commit_offset = state_.commit_log_offset;
-    const std::string_view body = batch ? batch_[i].body : request.body;
-    const std::string_view props = batch ? batch_[i].properties : properties;
-    state_.commit_log_offset +=
-        stored_size(body.size(), header.topic.size(), props.size() + broker_properties_size_);
-    if (i != 0) msg_ids_.push_back(',');
-    const std::size_t id_start = msg_ids_.size();
-    append_msg_id(msg_ids_, commit_offset);
-    if (records_.store_enabled) {
-      store(request, header, header.topic, queue_id, first_offset + static_cast<std::int64_t>(i),
-            commit_offset, std::string_view(msg_ids_).substr(id_start), result_code,
-            batch ? batch_[i].flag : header.flag, body, props,
-            batch ? static_cast<std::int32_t>(i) : -1);
-    }
-  }
-  if (counters_ != nullptr) counters_->messages += count;
-
   std::string_view transaction_id;
+  bool key_generated = false;
   if (version == personality::v5) {
     // 5.x brokers answer the message's UNIQ_KEY (for a batch: the batch's own), making one up
     // when the message has none.
@@ -278,20 +251,59 @@ void broker_handler::send(const wire::command_view& request, const fault_decisio
       transaction_id = *key;
     } else {
       generated_key_.clear();
-      generated_key_.append(msg_id_prefix_, sizeof msg_id_prefix_);
-      append_hex(generated_key_, ++generated_count_, 16);
+      state_.append_msg_id(generated_key_, static_cast<std::int64_t>(++generated_count_));
       transaction_id = generated_key_;
+      key_generated = true;
     }
+  }
+  const std::size_t count = batch ? batch_.size() : 1;
+  if (counters_ != nullptr) counters_->messages += count;
+
+  if (!batch && wire::parse_java_bool(
+                    wire::find_property(properties, wire::property_names::transaction_prepared)
+                        .value_or("false"))) {
+    // A half message: answered like any send, but kept out of sight until committed.
+    const auto half = transactions_.prepare(
+        {make_message(request, header, queue_id, 0, 0, {}, result_code, header.flag, request.body,
+                      properties, -1),
+         request.body, properties, key_generated ? transaction_id : std::string_view{}, from.peer});
+    msg_ids_.clear();
+    state_.append_msg_id(msg_ids_, half.commit_log_offset);
+    write_send_result(out, request, result_code, queue_id, half.queue_offset, msg_ids_,
+                      transaction_id);
+    return;
+  }
+
+  auto& next = topic->next_offset[static_cast<std::size_t>(queue_id)];
+  const std::int64_t first_offset = next;
+  next += static_cast<std::int64_t>(count);
+
+  msg_ids_.clear();
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string_view body = batch ? batch_[i].body : request.body;
+    const std::string_view props = batch ? batch_[i].properties : properties;
+    const std::int64_t commit_offset = state_.append_to_commit_log(
+        stored_size(body.size(), header.topic.size(), props.size() + broker_properties_size_));
+    if (i != 0) msg_ids_.push_back(',');
+    const std::size_t id_start = msg_ids_.size();
+    state_.append_msg_id(msg_ids_, commit_offset);
+    if (!records_.store_enabled) continue;
+    records_.messages.add(make_message(request, header, queue_id,
+                                       first_offset + static_cast<std::int64_t>(i), commit_offset,
+                                       std::string_view(msg_ids_).substr(id_start), result_code,
+                                       batch ? batch_[i].flag : header.flag, body, props,
+                                       batch ? static_cast<std::int32_t>(i) : -1));
   }
   write_send_result(out, request, result_code, queue_id, first_offset, msg_ids_, transaction_id);
 }
 
-void broker_handler::store(const wire::command_view& request,
-                           const wire::send_message_request_header& header, std::string_view topic,
-                           std::int32_t queue_id, std::int64_t queue_offset,
-                           std::int64_t commit_offset, std::string_view msg_id,
-                           std::int32_t response_code, std::int32_t flag, std::string_view body,
-                           std::string_view properties, std::int32_t batch_index) {
+stored_message broker_handler::make_message(const wire::command_view& request,
+                                            const wire::send_message_request_header& header,
+                                            std::int32_t queue_id, std::int64_t queue_offset,
+                                            std::int64_t commit_offset, std::string_view msg_id,
+                                            std::int32_t response_code, std::int32_t flag,
+                                            std::string_view body, std::string_view properties,
+                                            std::int32_t batch_index) {
   stored_message message;
   message.broker_name = state_.config.name;
   message.broker_id = state_.config.id;
@@ -300,7 +312,7 @@ void broker_handler::store(const wire::command_view& request,
   message.request_version = request.fields.version;
   message.response_code = response_code;
   message.producer_group = std::string(header.producer_group);
-  message.topic = std::string(topic);
+  message.topic = std::string(header.topic);
   message.queue_id = queue_id;
   message.queue_offset = queue_offset;
   message.commit_log_offset = commit_offset;
@@ -327,10 +339,11 @@ void broker_handler::store(const wire::command_view& request,
   } else {
     message.body = std::string(body);
   }
-  records_.messages.add(std::move(message));
+  return message;
 }
 
-void broker_handler::heartbeat(const wire::command_view& request, std::string& out) {
+void broker_handler::heartbeat(const wire::command_view& request, const request_source& from,
+                               std::string& out) {
   const personality version = cluster_.version();
   const auto decoded = wire::decode_heartbeat(request.body);
   if (!decoded) {
@@ -346,6 +359,8 @@ void broker_handler::heartbeat(const wire::command_view& request, std::string& o
         client.producer_groups.end()) {
       client.producer_groups.push_back(group);
     }
+    // ProducerManager.registerProducer: where the checks of the group's half messages go.
+    producers_.add(group, decoded.data.client_id, from.connection);
   }
   wire::frame_writer writer(out, response_type(version, request),
                             response_fields(version, request, wire::response_code::success));
@@ -356,7 +371,8 @@ void broker_handler::heartbeat(const wire::command_view& request, std::string& o
   writer.finish();
 }
 
-void broker_handler::unregister_client(const wire::command_view& request, std::string& out) {
+void broker_handler::unregister_client(const wire::command_view& request,
+                                       const request_source& from, std::string& out) {
   const personality version = cluster_.version();
   wire::unregister_client_request_header header;
   if (header.parse(request)) {
@@ -367,10 +383,12 @@ void broker_handler::unregister_client(const wire::command_view& request, std::s
   }
   auto& client = records_.client(state_.config.name, header.client_id);
   client.unregistered = true;
-  if (header.producer_group && !header.producer_group->empty() &&
-      std::find(client.producer_groups.begin(), client.producer_groups.end(),
-                *header.producer_group) == client.producer_groups.end()) {
-    client.producer_groups.emplace_back(*header.producer_group);
+  if (header.producer_group && !header.producer_group->empty()) {
+    if (std::find(client.producer_groups.begin(), client.producer_groups.end(),
+                  *header.producer_group) == client.producer_groups.end()) {
+      client.producer_groups.emplace_back(*header.producer_group);
+    }
+    producers_.remove(*header.producer_group, header.client_id, from.connection);
   }
   if (header.consumer_group && !header.consumer_group->empty()) {
     client.consumer_groups.emplace_back(*header.consumer_group);
@@ -386,9 +404,16 @@ void broker_handler::end_transaction(const wire::command_view& request, std::str
     record.fields.emplace_back(std::string(f.name), std::string(f.value));
   }
   if (request.remark) record.remark = std::string(*request.remark);
+  // The fault drops it unprocessed: its half message stays pending and gets checked back.
+  record.dropped = server_ != nullptr && server_->faults().spec().drop_end_transaction;
+  const bool dropped = record.dropped;
   records_.end_transactions.push_back(std::move(record));
-  // Sent oneway by every client; should one wait for an answer, it gets SUCCESS.
-  write_response(out, cluster_.version(), request, wire::response_code::success);
+  if (dropped) {
+    ++counters_->faults_injected;
+    ++counters_->transactions.end_transaction_dropped;
+    return;
+  }
+  transactions_.end_transaction(request, out);
 }
 
 }  // namespace rmq::sim

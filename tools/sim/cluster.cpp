@@ -1,9 +1,35 @@
 #include "cluster.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 
 namespace rmq::sim {
+
+void append_hex(std::string& out, std::uint64_t value, int digits) {
+  static constexpr char hex_digits[] = "0123456789ABCDEF";
+  for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) {
+    out.push_back(hex_digits[(value >> shift) & 0xF]);
+  }
+}
+
+void broker_state::set_store_host(const std::string& host) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  store_ip = 0x7F000001;
+  if (std::sscanf(host.c_str(), "%u.%u.%u.%u", &a, &b, &c, &d) == 4) {
+    store_ip = (a & 0xFF) << 24 | (b & 0xFF) << 16 | (c & 0xFF) << 8 | (d & 0xFF);
+  }
+  store_host = host + ":" + std::to_string(port);
+  std::string prefix;
+  append_hex(prefix, store_ip, 8);
+  append_hex(prefix, port, 8);
+  std::copy(prefix.begin(), prefix.end(), msg_id_prefix);
+}
+
+void broker_state::append_msg_id(std::string& out, std::int64_t offset) const {
+  out.append(msg_id_prefix, sizeof msg_id_prefix);
+  append_hex(out, static_cast<std::uint64_t>(offset), 16);
+}
 
 topic_state* broker_state::find_topic(std::string_view name) noexcept {
   const auto it = topics.find(name);

@@ -39,10 +39,33 @@ struct broker_state {
   topic_table topics;
   std::int64_t commit_log_offset = 0;
   std::uint64_t round_robin = 0;  ///< queue choice for requests with a negative queueId
+  /// The address messages are stored with ("ip:port": offsetMsgIds, store-format bodies).
+  std::string store_host;
+  std::uint32_t store_ip = 0x7F000001;
+  char msg_id_prefix[16] = {};  ///< hex of store_ip and port
 
   [[nodiscard]] topic_state* find_topic(std::string_view name) noexcept;
   topic_state& create_topic(std::string_view name, int read_queues, int write_queues, int perm);
+  /// Recomputes store_host and the offsetMsgId prefix; call whenever the port changes.
+  void set_store_host(const std::string& host);
+  /// Appends the offsetMsgId of a message stored at commit-log `offset` to `out`.
+  void append_msg_id(std::string& out, std::int64_t offset) const;
+  /// Takes `size` bytes of commit log; returns where they start.
+  std::int64_t append_to_commit_log(std::int64_t size) noexcept {
+    const std::int64_t at = commit_log_offset;
+    commit_log_offset += size;
+    return at;
+  }
 };
+
+/// Stored size of a message in the commit log (MessageExtEncoder.calMsgLength, IPv4 hosts).
+[[nodiscard]] constexpr std::int64_t stored_size(std::size_t body, std::size_t topic,
+                                                 std::size_t properties) noexcept {
+  return static_cast<std::int64_t>(91 + body + topic + properties);
+}
+
+/// Appends `value` as `digits` uppercase hex digits.
+void append_hex(std::string& out, std::uint64_t value, int digits);
 
 class cluster {
  public:
@@ -64,6 +87,7 @@ class cluster {
   [[nodiscard]] std::optional<wire::topic_route_data> route(std::string_view topic) const;
 
   [[nodiscard]] const std::string& host() const noexcept { return host_; }
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] personality version() const noexcept { return version_; }
 
  private:

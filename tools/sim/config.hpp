@@ -64,8 +64,24 @@ struct fault_spec {
   std::uint64_t reset_after = 0;    ///< reset a connection at its Nth matching request (0 = off)
   bool split_writes = false;        ///< write responses one byte per write
   bool refuse_connections = false;  ///< close the listener: connects are refused
+  /// Broker: read END_TRANSACTION requests and drop them unprocessed (whatever `codes` says),
+  /// so that their half messages stay pending and the broker checks back.
+  bool drop_end_transaction = false;
 
   [[nodiscard]] bool has_latency() const noexcept { return latency_max.count() > 0; }
+};
+
+/// Transactional messages; names and defaults of the Java BrokerConfig.
+struct transaction_config {
+  /// How often each broker looks at its pending half messages (transactionCheckInterval).
+  std::chrono::milliseconds check_interval{60'000};
+  /// A pending half message is checked once it has been stored this long (transactionTimeOut;
+  /// measured from when the simulator stored it, not from the client's born timestamp).
+  std::chrono::milliseconds timeout{6'000};
+  /// Checks of one half message before the broker discards it (transactionCheckMax).
+  int check_max = 15;
+  /// Half messages a broker keeps; beyond this the oldest is forgotten, pending or not.
+  std::size_t capacity = 100'000;
 };
 
 struct sim_config {
@@ -83,6 +99,8 @@ struct sim_config {
   bool store = true;                       ///< keep decoded messages for inspection
   std::size_t store_capacity = 1'000'000;  ///< oldest messages are evicted beyond this
   std::size_t max_frame = 16u * 1024 * 1024;
+
+  transaction_config transactions;
 
   fault_spec namesrv_faults;
   std::vector<std::pair<std::string, fault_spec>> broker_faults;  ///< by broker name ("*": all)

@@ -35,6 +35,36 @@ std::uint64_t sim_counters::broker_messages() const noexcept {
   return total;
 }
 
+std::uint64_t sim_counters::broker_requests_sent(std::int32_t code) const noexcept {
+  std::uint64_t total = 0;
+  for (const auto& [name, c] : brokers) total += c.sent(code);
+  return total;
+}
+
+std::uint64_t sim_counters::broker_client_responses() const noexcept {
+  std::uint64_t total = 0;
+  for (const auto& [name, c] : brokers) total += c.client_responses;
+  return total;
+}
+
+transaction_counters sim_counters::transactions() const noexcept {
+  transaction_counters total;
+  for (const auto& [name, c] : brokers) {
+    const auto& t = c.transactions;
+    total.half_messages += t.half_messages;
+    total.pending += t.pending;
+    total.committed += t.committed;
+    total.rolled_back += t.rolled_back;
+    total.discarded += t.discarded;
+    total.checks += t.checks;
+    total.checks_sent += t.checks_sent;
+    total.end_transaction_refused += t.end_transaction_refused;
+    total.end_transaction_dropped += t.end_transaction_dropped;
+    total.evicted += t.evicted;
+  }
+  return total;
+}
+
 struct simulator::impl {
   struct broker_unit {
     broker_state* state = nullptr;
@@ -127,8 +157,7 @@ struct simulator::impl {
     for (auto& state : metadata.brokers()) {
       broker_unit unit;
       unit.state = state.get();
-      unit.handler = std::make_unique<broker_handler>(metadata, *state, records, config.region,
-                                                      config.trace_on);
+      unit.handler = std::make_unique<broker_handler>(io, metadata, *state, records, config);
       unit.listener = std::make_unique<server>(io, config.host, config.max_frame, *unit.handler);
       unit.handler->attach(*unit.listener);
       unit.listener->set_progress_hook([this] { progress(); });
@@ -328,6 +357,29 @@ std::vector<end_transaction_record> simulator::end_transactions() const {
   return impl_->run([this] { return impl_->records.end_transactions; });
 }
 
+std::vector<transaction_record> simulator::transactions() const {
+  return impl_->run([this] {
+    std::vector<transaction_record> all;
+    for (auto& unit : impl_->brokers) {
+      auto records = unit.handler->transactions().records();
+      all.insert(all.end(), std::make_move_iterator(records.begin()),
+                 std::make_move_iterator(records.end()));
+    }
+    return all;
+  });
+}
+
+void simulator::set_transaction_config(transaction_config config) {
+  impl_->run([&] {
+    impl_->config.transactions = config;
+    for (auto& unit : impl_->brokers) unit.handler->transactions().set_config(config);
+  });
+}
+
+transaction_config simulator::transaction_settings() const {
+  return impl_->run([this] { return impl_->config.transactions; });
+}
+
 sim_counters simulator::counters() const {
   return impl_->run([this] { return impl_->counters(); });
 }
@@ -364,25 +416,45 @@ bool simulator::wait_for_messages(std::uint64_t count, std::chrono::milliseconds
 std::string simulator::stats_json(bool with_messages) const {
   return impl_->run([&] {
     using nlohmann::json;
-    const auto counters_json = [](const server_counters& c) {
+    const auto counters_json = [](const server_counters& c, bool broker) {
       json requests = json::object();
       for (const auto& [code, n] : c.requests) requests[std::to_string(code)] = n;
-      return json{{"requests", requests},
-                  {"responses", c.responses},
-                  {"writes", c.writes},
-                  {"connections_accepted", c.connections_accepted},
-                  {"decode_errors", c.decode_errors},
-                  {"faults_injected", c.faults_injected},
-                  {"route_standard", c.route_standard},
-                  {"route_legacy", c.route_legacy},
-                  {"route_not_found", c.route_not_found},
-                  {"messages", c.messages}};
+      json doc{{"requests", requests},
+               {"responses", c.responses},
+               {"writes", c.writes},
+               {"connections_accepted", c.connections_accepted},
+               {"decode_errors", c.decode_errors},
+               {"faults_injected", c.faults_injected},
+               {"route_standard", c.route_standard},
+               {"route_legacy", c.route_legacy},
+               {"route_not_found", c.route_not_found},
+               {"messages", c.messages}};
+      if (!broker) return doc;
+      json sent = json::object();
+      for (const auto& [code, n] : c.requests_sent) sent[std::to_string(code)] = n;
+      const auto& t = c.transactions;
+      doc.update(json{{"requests_sent", sent},
+                      {"client_responses", c.client_responses},
+                      {"unmatched_responses", c.unmatched_responses},
+                      {"request_timeouts", c.request_timeouts},
+                      {"transactions",
+                       {{"half_messages", t.half_messages},
+                        {"pending", t.pending},
+                        {"committed", t.committed},
+                        {"rolled_back", t.rolled_back},
+                        {"discarded", t.discarded},
+                        {"checks", t.checks},
+                        {"checks_sent", t.checks_sent},
+                        {"end_transaction_refused", t.end_transaction_refused},
+                        {"end_transaction_dropped", t.end_transaction_dropped},
+                        {"evicted", t.evicted}}}});
+      return doc;
     };
     const sim_counters c = impl_->counters();
     json doc;
-    doc["namesrv"] = counters_json(c.namesrv);
+    doc["namesrv"] = counters_json(c.namesrv, false);
     doc["brokers"] = json::object();
-    for (const auto& [name, bc] : c.brokers) doc["brokers"][name] = counters_json(bc);
+    for (const auto& [name, bc] : c.brokers) doc["brokers"][name] = counters_json(bc, true);
     doc["stored_messages"] = c.stored_messages;
     doc["evicted_messages"] = c.evicted_messages;
     if (with_messages) {
@@ -408,6 +480,26 @@ std::string simulator::stats_json(bool with_messages) const {
                         {"born_timestamp", m.born_timestamp}});
       }
       doc["messages"] = std::move(list);
+      json transactions = json::array();
+      for (const auto& unit : impl_->brokers) {
+        for (const auto& t : unit.handler->transactions().records()) {
+          transactions.push_back({{"broker", t.broker_name},
+                                  {"producer_group", t.producer_group},
+                                  {"topic", t.topic},
+                                  {"queue_id", t.queue_id},
+                                  {"transaction_id", t.transaction_id},
+                                  {"offset_msg_id", t.offset_msg_id},
+                                  {"commit_log_offset", t.commit_log_offset},
+                                  {"tran_state_table_offset", t.tran_state_table_offset},
+                                  {"state", to_string(t.state)},
+                                  {"checks", t.checks},
+                                  {"checks_sent", t.checks_sent},
+                                  {"commits", t.commits},
+                                  {"resolved_by_check", t.resolved_by_check},
+                                  {"body", t.body}});
+        }
+      }
+      doc["transactions"] = std::move(transactions);
     }
     return doc.dump(-1, ' ', false, json::error_handler_t::replace);
   });

@@ -47,6 +47,12 @@ struct sim_counters {
   [[nodiscard]] std::uint64_t broker_requests(std::int32_t code) const noexcept;
   /// Messages accepted by all brokers (batch members counted).
   [[nodiscard]] std::uint64_t broker_messages() const noexcept;
+  /// Requests of `code` the brokers sent to clients (39 checks).
+  [[nodiscard]] std::uint64_t broker_requests_sent(std::int32_t code) const noexcept;
+  /// Clients' responses to those requests, summed over the brokers.
+  [[nodiscard]] std::uint64_t broker_client_responses() const noexcept;
+  /// Transaction counts summed over the brokers.
+  [[nodiscard]] transaction_counters transactions() const noexcept;
 };
 
 class simulator {
@@ -107,6 +113,15 @@ class simulator {
   void clear_messages();
   [[nodiscard]] std::vector<client_record> clients() const;
   [[nodiscard]] std::vector<end_transaction_record> end_transactions() const;
+
+  // --- transactions ------------------------------------------------------------------------
+  /// Every half message the brokers keep and what became of it (oldest first per broker).
+  [[nodiscard]] std::vector<transaction_record> transactions() const;
+  /// New check interval, timeout, check maximum and capacity for every broker; a shorter
+  /// interval takes effect at once.
+  void set_transaction_config(transaction_config config);
+  [[nodiscard]] transaction_config transaction_settings() const;
+
   [[nodiscard]] sim_counters counters() const;
 
   /// Blocks until `predicate(counters())` holds or the timeout passes; re-checked whenever the

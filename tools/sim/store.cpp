@@ -9,6 +9,20 @@ std::optional<std::string_view> stored_message::property(std::string_view name) 
   return std::nullopt;
 }
 
+std::string_view to_string(transaction_state state) noexcept {
+  switch (state) {
+    case transaction_state::pending:
+      return "pending";
+    case transaction_state::committed:
+      return "committed";
+    case transaction_state::rolled_back:
+      return "rolled_back";
+    case transaction_state::discarded:
+      return "discarded";
+  }
+  return "?";
+}
+
 std::uint64_t server_counters::count(std::int32_t code) const noexcept {
   const auto it = requests.find(code);
   return it == requests.end() ? 0 : it->second;

@@ -57,6 +57,52 @@ struct end_transaction_record {
   bool oneway = false;
   std::vector<std::pair<std::string, std::string>> fields;
   std::optional<std::string> remark;
+  bool dropped = false;  ///< dropped unprocessed by the drop_end_transaction fault
+};
+
+enum class transaction_state {
+  pending,      ///< no END_TRANSACTION with commit or rollback yet: the broker checks back
+  committed,    ///< the message was delivered to its topic
+  rolled_back,  ///< dropped on the producer's word
+  discarded,    ///< dropped after transaction_config::check_max checks
+};
+[[nodiscard]] std::string_view to_string(transaction_state state) noexcept;
+
+/// A half message (a send with TRAN_MSG=true) and what became of it.
+struct transaction_record {
+  std::string broker_name;
+  std::string producer_group;                ///< PGROUP
+  std::string topic;                         ///< the real topic
+  std::int32_t queue_id = 0;                 ///< the real queue
+  std::string transaction_id;                ///< UNIQ_KEY: END_TRANSACTION's msgId
+  std::string offset_msg_id;                 ///< the send result's msgId
+  std::int64_t commit_log_offset = 0;        ///< the send result's (END_TRANSACTION's)
+  std::int64_t tran_state_table_offset = 0;  ///< the send result's queueOffset (half queue)
+  std::string body;
+  transaction_state state = transaction_state::pending;
+  /// Check rounds: the TRANSACTION_CHECK_TIMES of the last copy the broker re-appended.
+  std::uint32_t checks = 0;
+  std::uint32_t checks_sent = 0;  ///< CHECK_TRANSACTION_STATE written to a producer connection
+  /// The offsets the last check named (its re-appended copy); the original ones until then.
+  std::int64_t last_commit_log_offset = 0;
+  std::int64_t last_tran_state_table_offset = 0;
+  std::uint32_t end_transactions = 0;  ///< commits and rollbacks applied to it
+  std::uint32_t commits = 0;  ///< messages delivered: a real broker commits a repeated commit again
+  bool resolved_by_check = false;  ///< last commit or rollback came with fromTransactionCheck
+};
+
+/// Transaction counts of one broker.
+struct transaction_counters {
+  std::uint64_t half_messages = 0;
+  std::uint64_t pending = 0;  ///< half messages now pending (not a running count)
+  std::uint64_t committed = 0;
+  std::uint64_t rolled_back = 0;
+  std::uint64_t discarded = 0;
+  std::uint64_t checks = 0;       ///< check rounds (a copy re-appended each time)
+  std::uint64_t checks_sent = 0;  ///< of which a producer connection of the group got one
+  std::uint64_t end_transaction_refused = 0;  ///< END_TRANSACTION a real broker would refuse
+  std::uint64_t end_transaction_dropped = 0;  ///< by the drop_end_transaction fault
+  std::uint64_t evicted = 0;  ///< half messages forgotten for transaction_config::capacity
 };
 
 /// Request counts of one server by request code, plus protocol-level counters.
@@ -76,6 +122,7 @@ struct server_counters {
   std::uint64_t route_legacy = 0;     ///< name server: legacy (unquoted key) route bodies
   std::uint64_t route_not_found = 0;  ///< name server: TOPIC_NOT_EXIST answers
   std::uint64_t messages = 0;         ///< broker: messages accepted (batch members counted)
+  transaction_counters transactions;  ///< broker only
 
   [[nodiscard]] std::uint64_t count(std::int32_t code) const noexcept;
   [[nodiscard]] std::uint64_t sent(std::int32_t code) const noexcept;
