@@ -33,7 +33,9 @@ broker_handler::broker_handler(asio::io_context& io, cluster& metadata, broker_s
       region_(config.region),
       trace_on_(config.trace_on ? "true" : "false"),
       transactions_(io, metadata, state, records, producers_, config.transactions, config.region,
-                    config.trace_on) {
+                    config.trace_on),
+      replies_(metadata, state, records, producers_, config.reply_push_timeout, config.region,
+               config.trace_on) {
   // "MSG_REGION\1<region>\2TRACE_ON\1<bool>\2" as the broker appends them to the properties.
   broker_properties_size_ = 10 + 1 + region_.size() + 1 + 8 + 1 + trace_on_.size() + 1;
   on_port_changed();
@@ -43,6 +45,7 @@ void broker_handler::attach(server& owner) noexcept {
   server_ = &owner;
   counters_ = &owner.extra_counters();
   transactions_.attach(owner);
+  replies_.attach(owner);
 }
 
 void broker_handler::on_port_changed() {
@@ -76,6 +79,10 @@ void broker_handler::handle(const wire::command_view& request, const fault_decis
       return;
     case wire::request_code::end_transaction:
       end_transaction(request, out);
+      return;
+    case wire::request_code::send_reply_message:
+    case wire::request_code::send_reply_message_v2:
+      reply_send(request, fault, from, out);
       return;
     default:
       write_not_supported(out, version, request);
@@ -287,14 +294,78 @@ void broker_handler::send(const wire::command_view& request, const fault_decisio
     if (i != 0) msg_ids_.push_back(',');
     const std::size_t id_start = msg_ids_.size();
     state_.append_msg_id(msg_ids_, commit_offset);
-    if (!records_.store_enabled) continue;
-    records_.messages.add(make_message(request, header, queue_id,
-                                       first_offset + static_cast<std::int64_t>(i), commit_offset,
-                                       std::string_view(msg_ids_).substr(id_start), result_code,
-                                       batch ? batch_[i].flag : header.flag, body, props,
-                                       batch ? static_cast<std::int32_t>(i) : -1));
+    const bool request_message = !batch && is_request_message(props);
+    if (!records_.store_enabled && !request_message) continue;
+    auto message =
+        make_message(request, header, queue_id, first_offset + static_cast<std::int64_t>(i),
+                     commit_offset, std::string_view(msg_ids_).substr(id_start), result_code,
+                     batch ? batch_[i].flag : header.flag, body, props,
+                     batch ? static_cast<std::int32_t>(i) : -1);
+    if (request_message) {
+      // SendMessageProcessor puts CLUSTER into every message it stores; we record it for the
+      // requests of request-reply, which a responder needs (the reply topic is named after it).
+      message.properties.emplace_back("CLUSTER", cluster_.name());
+      if (counters_ != nullptr) ++counters_->replies.requests;
+      if (request_hook_) request_hook_(replies_, message);
+    }
+    if (records_.store_enabled) records_.messages.add(std::move(message));
   }
   write_send_result(out, request, result_code, queue_id, first_offset, msg_ids_, transaction_id);
+}
+
+void broker_handler::reply_send(const wire::command_view& request, const fault_decision& fault,
+                                const request_source& from, std::string& out) {
+  wire::send_message_request_header header;
+  if (header.parse(request)) {
+    write_send_error(out, request, wire::response_code::system_error,
+                     "org.apache.rocketmq.remoting.exception.RemotingCommandException: the custom "
+                     "field is null or malformed",
+                     false);
+    return;
+  }
+  std::int32_t queue_id = 0;
+  std::int32_t result_code = wire::response_code::success;
+  if (destination(request, header, fault, from.peer, queue_id, result_code, out) == nullptr) {
+    return;
+  }
+  if (counters_ != nullptr) {
+    ++counters_->messages;
+    ++counters_->replies.reply_sends;
+  }
+  const std::string_view properties = header.properties.value_or(std::string_view{});
+  reply_message reply;
+  reply.message = make_message(request, header, queue_id, 0, 0, {}, result_code, header.flag,
+                               request.body, properties, -1);
+  reply.default_topic = std::string(header.default_topic);
+  reply.default_topic_queue_nums = header.default_topic_queue_nums;
+  reply.requested_queue_id = header.queue_id;
+  reply.properties = std::string(properties);
+  reply.body = std::string(request.body);
+  reply.reconsume_times = header.reconsume_times;
+  reply.unit_mode = header.unit_mode.value_or(false);
+  reply.born_host = std::string(from.peer);
+
+  // Answered once the requester acknowledged the push: at once (into `out`) when it has no
+  // connection here, later (written to the connection) otherwise.
+  if (request.is_oneway()) {
+    replies_.deliver(std::move(reply), [](const reply_delivery&) {});
+    return;
+  }
+  wire::command_view answer_to;
+  answer_to.type = request.type;
+  answer_to.fields = request.fields;
+  auto now = std::make_shared<std::string*>(&out);
+  replies_.deliver(std::move(reply), [this, answer_to, now,
+                                      connection = from.connection](const reply_delivery& d) {
+    std::string later;
+    std::string& target = *now != nullptr ? **now : later;
+    write_send_result(target, answer_to,
+                      d.outcome == reply_outcome::delivered ? wire::response_code::success
+                                                            : wire::response_code::system_error,
+                      d.queue_id, d.queue_offset, d.msg_id, {}, d.remark);
+    if (*now == nullptr && server_ != nullptr) server_->send_response(connection, later);
+  });
+  *now = nullptr;
 }
 
 stored_message broker_handler::make_message(const wire::command_view& request,
@@ -359,7 +430,7 @@ void broker_handler::heartbeat(const wire::command_view& request, const request_
         client.producer_groups.end()) {
       client.producer_groups.push_back(group);
     }
-    // ProducerManager.registerProducer: where the checks of the group's half messages go.
+    // ProducerManager.registerProducer: where checks and reply pushes for the client go.
     producers_.add(group, decoded.data.client_id, from.connection);
   }
   wire::frame_writer writer(out, response_type(version, request),

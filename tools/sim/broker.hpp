@@ -1,11 +1,13 @@
 // Broker behaviour: SEND_MESSAGE (v1, v2, batch), HEART_BEAT, UNREGISTER_CLIENT,
-// END_TRANSACTION, with response headers shaped like the captured real ones. Transactions have
-// their own service (transactions.hpp); the producer connections it writes to are learnt here.
+// END_TRANSACTION, SEND_REPLY_MESSAGE(_V2), with response headers shaped like the captured real
+// ones. Transactions and replies have their own services (transactions.hpp, replies.hpp); the
+// producer connections they write to are learnt here.
 #pragma once
 
 #include "cluster.hpp"
 #include "producers.hpp"
 #include "recorder.hpp"
+#include "replies.hpp"
 #include "server.hpp"
 #include "transactions.hpp"
 #include "wire/batch.hpp"
@@ -32,7 +34,12 @@ class broker_handler final : public request_handler {
   /// Recomputes the store host (offsetMsgIds); call whenever the broker's port changes.
   void on_port_changed();
 
+  /// Called with every request message (REPLY_TO_CLIENT + CORRELATION_ID) this broker stored.
+  void set_request_hook(std::function<void(reply_service&, const stored_message&)> hook) {
+    request_hook_ = std::move(hook);
+  }
   [[nodiscard]] transaction_service& transactions() noexcept { return transactions_; }
+  [[nodiscard]] reply_service& replies() noexcept { return replies_; }
 
   void handle(const wire::command_view& request, const fault_decision& fault,
               const request_source& from, std::string& out) override;
@@ -44,6 +51,8 @@ class broker_handler final : public request_handler {
  private:
   void send(const wire::command_view& request, const fault_decision& fault,
             const request_source& from, std::string& out);
+  void reply_send(const wire::command_view& request, const fault_decision& fault,
+                  const request_source& from, std::string& out);
   void heartbeat(const wire::command_view& request, const request_source& from, std::string& out);
   void unregister_client(const wire::command_view& request, const request_source& from,
                          std::string& out);
@@ -59,7 +68,7 @@ class broker_handler final : public request_handler {
   /// errors raised by the remoting layer carry no extFields.
   void write_send_error(std::string& out, const wire::command_view& request, std::int32_t code,
                         std::string_view remark, bool with_region);
-  /// The send result; no transactionId when `transaction_id` is empty.
+  /// The send result; no transactionId when `transaction_id` is empty (reply sends).
   void write_send_result(std::string& out, const wire::command_view& request, std::int32_t code,
                          std::int32_t queue_id, std::int64_t queue_offset, std::string_view msg_ids,
                          std::string_view transaction_id,
@@ -83,6 +92,8 @@ class broker_handler final : public request_handler {
   std::size_t broker_properties_size_ = 0;  // MSG_REGION and TRACE_ON as the broker adds them
   producer_registry producers_;
   transaction_service transactions_;
+  reply_service replies_;
+  std::function<void(reply_service&, const stored_message&)> request_hook_;
   std::string msg_ids_;        // reused response scratch
   std::string generated_key_;  // 5.x: UNIQ_KEY made up for messages without one
   std::uint64_t generated_count_ = 0;

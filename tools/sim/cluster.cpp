@@ -53,6 +53,8 @@ topic_state& broker_state::create_topic(std::string_view name, int read_queues, 
 broker_state& cluster::add_broker(broker_config config) {
   auto broker = std::make_unique<broker_state>();
   broker->config = std::move(config);
+  // TopicConfigManager creates it on every broker: one queue, read-write.
+  broker->create_topic(reply_topic(), 1, 1, perm_read | perm_write);
   brokers_.push_back(std::move(broker));
   return *brokers_.back();
 }

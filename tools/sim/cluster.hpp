@@ -88,6 +88,8 @@ class cluster {
 
   [[nodiscard]] const std::string& host() const noexcept { return host_; }
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  /// `<cluster>_REPLY_TOPIC`: every broker has it (one queue), as real brokers create it.
+  [[nodiscard]] std::string reply_topic() const { return name_ + "_REPLY_TOPIC"; }
   [[nodiscard]] personality version() const noexcept { return version_; }
 
  private:

@@ -84,6 +84,19 @@ struct transaction_config {
   std::size_t capacity = 100'000;
 };
 
+/// The simulator answering request messages itself, like a responder client that consumes
+/// them and sends SEND_REPLY_MESSAGE_V2: the reply is stored on a broker and pushed to the
+/// requester's connection there. Off by default.
+struct responder_config {
+  bool enabled = false;
+  std::string body_prefix = "reply:";  ///< reply body = prefix + request body
+  /// Broker that stores and pushes the reply; empty: the broker that stored the request.
+  std::string broker{};
+  std::chrono::milliseconds delay{0};  ///< from storing the request to sending the reply
+  bool withhold = false;  ///< requests are stored but never answered (requester timeouts)
+  std::string producer_group = "rmq_sim_responder";  ///< the reply's producer group
+};
+
 struct sim_config {
   std::string host = "127.0.0.1";
   std::uint16_t namesrv_port = 0;  ///< 0: ephemeral
@@ -101,6 +114,10 @@ struct sim_config {
   std::size_t max_frame = 16u * 1024 * 1024;
 
   transaction_config transactions;
+  responder_config responder;
+  /// How long a broker waits for the requester's answer to a reply push before it answers the
+  /// reply send with SYSTEM_ERROR (Broker2Client.callClient: 10 s).
+  std::chrono::milliseconds reply_push_timeout{10'000};
 
   fault_spec namesrv_faults;
   std::vector<std::pair<std::string, fault_spec>> broker_faults;  ///< by broker name ("*": all)

@@ -65,6 +65,22 @@ transaction_counters sim_counters::transactions() const noexcept {
   return total;
 }
 
+reply_counters sim_counters::replies() const noexcept {
+  reply_counters total;
+  for (const auto& [name, c] : brokers) {
+    const auto& r = c.replies;
+    total.requests += r.requests;
+    total.reply_sends += r.reply_sends;
+    total.responder_replies += r.responder_replies;
+    total.pushes += r.pushes;
+    total.delivered += r.delivered;
+    total.push_failed += r.push_failed;
+    total.requester_gone += r.requester_gone;
+    total.withheld += r.withheld;
+  }
+  return total;
+}
+
 struct simulator::impl {
   struct broker_unit {
     broker_state* state = nullptr;
@@ -89,6 +105,7 @@ struct simulator::impl {
   std::unique_ptr<namesrv_handler> ns_handler;
   std::unique_ptr<server> ns;
   std::vector<broker_unit> brokers;
+  std::unique_ptr<responder> answerer;
 
   std::mutex progress_mutex;
   std::condition_variable progress_cv;
@@ -154,14 +171,35 @@ struct simulator::impl {
     ns = std::make_unique<server>(io, config.host, config.max_frame, *ns_handler);
     ns_handler->attach(*ns);
     ns->set_progress_hook([this] { progress(); });
+    answerer = std::make_unique<responder>(io, config.responder, [this](std::string_view name) {
+      auto* unit = find_master(name);
+      return unit == nullptr ? nullptr : &unit->handler->replies();
+    });
     for (auto& state : metadata.brokers()) {
       broker_unit unit;
       unit.state = state.get();
       unit.handler = std::make_unique<broker_handler>(io, metadata, *state, records, config);
       unit.listener = std::make_unique<server>(io, config.host, config.max_frame, *unit.handler);
       unit.handler->attach(*unit.listener);
+      unit.handler->set_request_hook([this](reply_service& broker, const stored_message& request) {
+        answerer->on_request(broker, request);
+      });
       unit.listener->set_progress_hook([this] { progress(); });
       brokers.push_back(std::move(unit));
+    }
+    check_responder(config.responder);
+  }
+
+  broker_unit* find_master(std::string_view name) {
+    for (auto& unit : brokers) {
+      if (unit.state->config.name == name && unit.state->config.id == 0) return &unit;
+    }
+    return nullptr;
+  }
+
+  void check_responder(const responder_config& c) {
+    if (!c.broker.empty() && find_master(c.broker) == nullptr) {
+      throw std::invalid_argument("rmq-sim: the responder names no broker " + c.broker);
     }
   }
 
@@ -380,6 +418,30 @@ transaction_config simulator::transaction_settings() const {
   return impl_->run([this] { return impl_->config.transactions; });
 }
 
+responder_config simulator::responder_settings() const {
+  return impl_->run([this] { return impl_->answerer->config(); });
+}
+
+std::vector<reply_record> simulator::replies() const {
+  return impl_->run([this] {
+    std::vector<reply_record> all;
+    for (auto& unit : impl_->brokers) {
+      auto records = unit.handler->replies().records();
+      all.insert(all.end(), std::make_move_iterator(records.begin()),
+                 std::make_move_iterator(records.end()));
+    }
+    return all;
+  });
+}
+
+void simulator::set_responder(responder_config config) {
+  impl_->run([&] {
+    impl_->check_responder(config);
+    impl_->config.responder = config;
+    impl_->answerer->set_config(std::move(config));
+  });
+}
+
 sim_counters simulator::counters() const {
   return impl_->run([this] { return impl_->counters(); });
 }
@@ -433,6 +495,7 @@ std::string simulator::stats_json(bool with_messages) const {
       json sent = json::object();
       for (const auto& [code, n] : c.requests_sent) sent[std::to_string(code)] = n;
       const auto& t = c.transactions;
+      const auto& r = c.replies;
       doc.update(json{{"requests_sent", sent},
                       {"client_responses", c.client_responses},
                       {"unmatched_responses", c.unmatched_responses},
@@ -447,7 +510,16 @@ std::string simulator::stats_json(bool with_messages) const {
                         {"checks_sent", t.checks_sent},
                         {"end_transaction_refused", t.end_transaction_refused},
                         {"end_transaction_dropped", t.end_transaction_dropped},
-                        {"evicted", t.evicted}}}});
+                        {"evicted", t.evicted}}},
+                      {"replies",
+                       {{"requests", r.requests},
+                        {"reply_sends", r.reply_sends},
+                        {"responder_replies", r.responder_replies},
+                        {"pushes", r.pushes},
+                        {"delivered", r.delivered},
+                        {"push_failed", r.push_failed},
+                        {"requester_gone", r.requester_gone},
+                        {"withheld", r.withheld}}}});
       return doc;
     };
     const sim_counters c = impl_->counters();
@@ -500,6 +572,18 @@ std::string simulator::stats_json(bool with_messages) const {
         }
       }
       doc["transactions"] = std::move(transactions);
+      json replies = json::array();
+      for (const auto& unit : impl_->brokers) {
+        for (const auto& r : unit.handler->replies().records()) {
+          replies.push_back({{"broker", r.broker_name},
+                             {"from_responder", r.from_responder},
+                             {"correlation_id", r.correlation_id},
+                             {"reply_to_client", r.reply_to_client},
+                             {"outcome", to_string(r.outcome)},
+                             {"body", r.body}});
+        }
+      }
+      doc["replies"] = std::move(replies);
     }
     return doc.dump(-1, ' ', false, json::error_handler_t::replace);
   });

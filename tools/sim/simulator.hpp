@@ -47,12 +47,13 @@ struct sim_counters {
   [[nodiscard]] std::uint64_t broker_requests(std::int32_t code) const noexcept;
   /// Messages accepted by all brokers (batch members counted).
   [[nodiscard]] std::uint64_t broker_messages() const noexcept;
-  /// Requests of `code` the brokers sent to clients (39 checks).
+  /// Requests of `code` the brokers sent to clients (39 checks, 326 reply pushes).
   [[nodiscard]] std::uint64_t broker_requests_sent(std::int32_t code) const noexcept;
   /// Clients' responses to those requests, summed over the brokers.
   [[nodiscard]] std::uint64_t broker_client_responses() const noexcept;
-  /// Transaction counts summed over the brokers.
+  /// Transaction and request-reply counts summed over the brokers.
   [[nodiscard]] transaction_counters transactions() const noexcept;
+  [[nodiscard]] reply_counters replies() const noexcept;
 };
 
 class simulator {
@@ -122,6 +123,13 @@ class simulator {
   void set_transaction_config(transaction_config config);
   [[nodiscard]] transaction_config transaction_settings() const;
 
+  // --- request-reply -----------------------------------------------------------------------
+  /// Replies the brokers stored and pushed (or could not push), oldest first per broker.
+  [[nodiscard]] std::vector<reply_record> replies() const;
+  /// Turns the responder on, off or changes it; throws std::invalid_argument for an unknown
+  /// broker name.
+  void set_responder(responder_config config);
+  [[nodiscard]] responder_config responder_settings() const;
   [[nodiscard]] sim_counters counters() const;
 
   /// Blocks until `predicate(counters())` holds or the timeout passes; re-checked whenever the

@@ -23,6 +23,22 @@ std::string_view to_string(transaction_state state) noexcept {
   return "?";
 }
 
+std::string_view to_string(reply_outcome outcome) noexcept {
+  switch (outcome) {
+    case reply_outcome::pushing:
+      return "pushing";
+    case reply_outcome::delivered:
+      return "delivered";
+    case reply_outcome::push_failed:
+      return "push_failed";
+    case reply_outcome::requester_gone:
+      return "requester_gone";
+    case reply_outcome::withheld:
+      return "withheld";
+  }
+  return "?";
+}
+
 std::uint64_t server_counters::count(std::int32_t code) const noexcept {
   const auto it = requests.find(code);
   return it == requests.end() ? 0 : it->second;

@@ -105,6 +105,37 @@ struct transaction_counters {
   std::uint64_t evicted = 0;  ///< half messages forgotten for transaction_config::capacity
 };
 
+enum class reply_outcome {
+  pushing,         ///< PUSH_REPLY_MESSAGE_TO_CLIENT written, no answer yet
+  delivered,       ///< the requester answered SUCCESS
+  push_failed,     ///< the requester answered an error, too late or not at all
+  requester_gone,  ///< no connection of REPLY_TO_CLIENT on the broker
+  withheld,        ///< responder: the request was stored and left unanswered
+};
+[[nodiscard]] std::string_view to_string(reply_outcome outcome) noexcept;
+
+/// A reply message: from a SEND_REPLY_MESSAGE(_V2) or made up by the responder.
+struct reply_record {
+  std::string broker_name;  ///< the broker that stored and pushed it
+  bool from_responder = false;
+  std::string correlation_id;   ///< CORRELATION_ID
+  std::string reply_to_client;  ///< REPLY_TO_CLIENT
+  std::string body;
+  reply_outcome outcome = reply_outcome::pushing;
+};
+
+/// Request-reply counts of one broker.
+struct reply_counters {
+  std::uint64_t requests = 0;     ///< request messages stored (REPLY_TO_CLIENT + CORRELATION_ID)
+  std::uint64_t reply_sends = 0;  ///< SEND_REPLY_MESSAGE(_V2) stored
+  std::uint64_t responder_replies = 0;  ///< replies the responder made
+  std::uint64_t pushes = 0;             ///< PUSH_REPLY_MESSAGE_TO_CLIENT written
+  std::uint64_t delivered = 0;
+  std::uint64_t push_failed = 0;
+  std::uint64_t requester_gone = 0;
+  std::uint64_t withheld = 0;
+};
+
 /// Request counts of one server by request code, plus protocol-level counters.
 struct server_counters {
   std::map<std::int32_t, std::uint64_t> requests;  ///< by request code
@@ -123,6 +154,7 @@ struct server_counters {
   std::uint64_t route_not_found = 0;  ///< name server: TOPIC_NOT_EXIST answers
   std::uint64_t messages = 0;         ///< broker: messages accepted (batch members counted)
   transaction_counters transactions;  ///< broker only
+  reply_counters replies;             ///< broker only
 
   [[nodiscard]] std::uint64_t count(std::int32_t code) const noexcept;
   [[nodiscard]] std::uint64_t sent(std::int32_t code) const noexcept;
