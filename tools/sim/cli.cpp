@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <iostream>
@@ -60,6 +61,20 @@ bool parse_ms(std::string_view text, std::chrono::microseconds& out) {
   } catch (const std::exception&) {
     return false;
   }
+}
+
+bool parse_whole_ms(std::string_view text, std::chrono::milliseconds& out) {
+  std::int64_t ms = 0;
+  if (!parse_number(text, ms) || ms < 0) return false;
+  out = std::chrono::milliseconds(ms);
+  return true;
+}
+
+/// "key=value" or a bare "key".
+std::pair<std::string_view, std::string_view> split_setting(std::string_view setting) {
+  const auto eq = setting.find('=');
+  return {setting.substr(0, eq),
+          eq == std::string_view::npos ? std::string_view{} : setting.substr(eq + 1)};
 }
 
 bool parse_codes(std::string_view text, std::vector<std::int32_t>& codes) {
@@ -200,6 +215,45 @@ bool apply_fault_setting(std::string_view setting, fault_spec& spec) {
     return true;
   }
   if (key == "codes") return parse_codes(value, spec.codes);
+  if (key == "drop-end-transaction") {
+    spec.drop_end_transaction = true;
+    return true;
+  }
+  return false;
+}
+
+bool apply_responder_setting(std::string_view setting, responder_config& config) {
+  const auto [key, value] = split_setting(setting);
+  if (key == "on" || key == "off") {
+    config.enabled = key == "on";
+    return value.empty();
+  }
+  if (key == "prefix") {
+    config.body_prefix = std::string(value);
+    return true;
+  }
+  if (key == "broker") {
+    config.broker = std::string(value);
+    return true;
+  }
+  if (key == "group") {
+    config.producer_group = std::string(value);
+    return !value.empty();
+  }
+  if (key == "delay") return parse_whole_ms(value, config.delay);
+  if (key == "withhold") {
+    config.withhold = true;
+    return value.empty();
+  }
+  return false;
+}
+
+bool apply_transaction_setting(std::string_view setting, transaction_config& config) {
+  const auto [key, value] = split_setting(setting);
+  if (key == "interval") return parse_whole_ms(value, config.check_interval);
+  if (key == "timeout") return parse_whole_ms(value, config.timeout);
+  if (key == "max") return parse_number(value, config.check_max) && config.check_max >= 0;
+  if (key == "capacity") return parse_number(value, config.capacity) && config.capacity > 0;
   return false;
 }
 
@@ -283,14 +337,76 @@ std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
                "Read control commands from standard input, one per line: 'fault TARGET "
                "SETTING...' (TARGET: namesrv, a broker name or *; SETTING: latency=MS|MIN-MAX "
                "error=CODE remark=TEXT nth=N silent reset-after=N split-writes refuse "
-               "codes=C1,C2; no setting clears), 'stop BROKER', 'start BROKER', 'restart "
-               "BROKER [PORT]', 'namesrv down', 'namesrv up', 'clear'");
+               "codes=C1,C2 drop-end-transaction; no setting clears), 'stop BROKER', 'start "
+               "BROKER', 'restart BROKER [PORT]', 'namesrv down', 'namesrv up', 'clear', "
+               "'responder on|off [prefix=TEXT] [broker=NAME] [delay=MS] [withhold] "
+               "[group=NAME]', 'transactions [interval=MS] [timeout=MS] [max=N] "
+               "[capacity=N]', 'stats'");
   app.add_flag("--quiet-summary", out.quiet_summary, "Do not print the summary on exit");
+
+  std::int64_t check_interval = config.transactions.check_interval.count();
+  std::int64_t transaction_timeout = config.transactions.timeout.count();
+  std::int64_t push_timeout = config.reply_push_timeout.count();
+  app.add_option("--transaction-check-interval", check_interval,
+                 "How often a broker checks back its pending half messages, in ms "
+                 "(transactionCheckInterval)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{86'400'000}))
+      ->capture_default_str()
+      ->group("Transactions");
+  app.add_option("--transaction-timeout", transaction_timeout,
+                 "Age in ms from which a pending half message is checked back "
+                 "(transactionTimeOut)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{86'400'000}))
+      ->capture_default_str()
+      ->group("Transactions");
+  app.add_option("--transaction-check-max", config.transactions.check_max,
+                 "Checks of one half message before the broker discards it (transactionCheckMax)")
+      ->check(CLI::Range(0, 1'000'000))
+      ->capture_default_str()
+      ->group("Transactions");
+  app.add_option("--transaction-capacity", config.transactions.capacity,
+                 "Half messages a broker keeps; the oldest are forgotten beyond this")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}))
+      ->capture_default_str()
+      ->group("Transactions");
+  app.add_option("--reply-push-timeout", push_timeout,
+                 "How long a broker waits in ms for the requester to acknowledge a reply push "
+                 "before it answers the reply send with SYSTEM_ERROR")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{3'600'000}))
+      ->capture_default_str()
+      ->group("Request-reply");
+
+  std::string responder = "off";
+  std::int64_t responder_delay = 0;
+  app.add_option("--responder", responder,
+                 "on: the simulator answers every request message (REPLY_TO_CLIENT + "
+                 "CORRELATION_ID) with a reply pushed to the requester, like a responder client")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str()
+      ->group("Request-reply");
+  app.add_option("--responder-prefix", config.responder.body_prefix,
+                 "Reply body = this prefix + the request's body")
+      ->capture_default_str()
+      ->group("Request-reply");
+  app.add_option("--responder-broker", config.responder.broker,
+                 "Broker that stores and pushes the replies (default: the request's broker)")
+      ->group("Request-reply");
+  app.add_option("--responder-delay", responder_delay, "Delay before each reply, in ms")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{3'600'000}))
+      ->capture_default_str()
+      ->group("Request-reply");
+  app.add_flag("--responder-withhold", config.responder.withhold,
+               "Store requests but send no replies (requester timeouts)")
+      ->group("Request-reply");
 
   fault_options broker_faults;
   fault_options namesrv_faults;
+  bool drop_end_transaction = false;
   app.add_option("--fault-broker", fault_broker,
                  "Broker the broker fault options apply to (default: every broker)")
+      ->group("Faults");
+  app.add_flag("--drop-end-transaction", drop_end_transaction,
+               "Drop END_TRANSACTION requests unprocessed, so that the broker checks back")
       ->group("Faults");
   broker_faults.add(app, "", "broker");
   namesrv_faults.add(app, "namesrv-", "name server");
@@ -306,6 +422,11 @@ std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
   config.version = version == "5" ? personality::v5 : personality::v4_9;
   config.store = store == "on";
   config.trace_on = trace_on == "on";
+  config.transactions.check_interval = std::chrono::milliseconds(check_interval);
+  config.transactions.timeout = std::chrono::milliseconds(transaction_timeout);
+  config.reply_push_timeout = std::chrono::milliseconds(push_timeout);
+  config.responder.enabled = responder == "on";
+  config.responder.delay = std::chrono::milliseconds(responder_delay);
 
   std::vector<std::string> names = split(broker_names, ',');
   if (names.empty()) {
@@ -368,6 +489,14 @@ std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
       return 2;
     }
   }
+  if (!config.responder.broker.empty() &&
+      std::none_of(config.brokers.begin(), config.brokers.end(),
+                   [&](const broker_config& b) { return b.name == config.responder.broker; })) {
+    std::cerr << "rmq-sim: --responder-broker names an unknown broker: " << config.responder.broker
+              << "\n";
+    return 2;
+  }
+  broker_spec.drop_end_transaction = drop_end_transaction;
   config.broker_faults.emplace_back(fault_broker, broker_spec);
   return std::nullopt;
 }

@@ -27,7 +27,16 @@ struct cli_options {
 [[nodiscard]] bool parse_latency(std::string_view text, fault_spec& spec);
 
 /// Applies one "key=value" (or bare "key") fault setting, as used by the control channel:
-/// latency=, error=, remark=, nth=, silent, reset-after=, split-writes, refuse, codes=.
+/// latency=, error=, remark=, nth=, silent, reset-after=, split-writes, refuse, codes=,
+/// drop-end-transaction.
 [[nodiscard]] bool apply_fault_setting(std::string_view setting, fault_spec& spec);
+
+/// Applies one responder setting of the control channel: on, off, prefix=TEXT, broker=NAME
+/// (empty: the request's broker), delay=MS, withhold, group=NAME.
+[[nodiscard]] bool apply_responder_setting(std::string_view setting, responder_config& config);
+
+/// Applies one transaction setting of the control channel: interval=MS, timeout=MS, max=N,
+/// capacity=N.
+[[nodiscard]] bool apply_transaction_setting(std::string_view setting, transaction_config& config);
 
 }  // namespace rmq::sim

@@ -60,6 +60,30 @@ std::string control(rmq::sim::simulator& sim, const std::string& line) {
       }
       return "ok";
     }
+    if (verb == "responder") {
+      // Replaces the responder's settings: what a line leaves out takes its default.
+      rmq::sim::responder_config config;
+      std::string setting;
+      while (in >> setting) {
+        if (!rmq::sim::apply_responder_setting(setting, config)) {
+          return "error bad setting " + setting;
+        }
+      }
+      sim.set_responder(config);
+      return "ok";
+    }
+    if (verb == "transactions") {
+      // Changes only what the line names.
+      auto config = sim.transaction_settings();
+      std::string setting;
+      while (in >> setting) {
+        if (!rmq::sim::apply_transaction_setting(setting, config)) {
+          return "error bad setting " + setting;
+        }
+      }
+      sim.set_transaction_config(config);
+      return "ok";
+    }
     if (verb == "clear") {
       sim.clear_faults();
       return "ok";
