@@ -20,9 +20,8 @@ template <class T, class Handler>
 coro<void> resume_with(coro<T> body, Handler handler) {
   T value = co_await std::move(body);
   auto ex = asio::get_associated_executor(handler);
-  asio::post(ex, [h = std::move(handler), v = std::move(value)]() mutable {
-    std::move(h)(std::move(v));
-  });
+  asio::post(
+      ex, [h = std::move(handler), v = std::move(value)]() mutable { std::move(h)(std::move(v)); });
 }
 }  // namespace bridge
 

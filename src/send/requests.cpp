@@ -116,8 +116,8 @@ bool decode_reply(const wire::command_view& push, message& reply, std::string& c
 // --- request_run -----------------------------------------------------------------------------
 
 request_run::request_run(producer& owner, std::shared_ptr<detail::cancel_hub> hub,
-                         detail::outcome_completion<request_result>* completion,
-                         const message& msg, send_options&& options, bool cancellable)
+                         detail::outcome_completion<request_result>* completion, const message& msg,
+                         send_options&& options, bool cancellable)
     : loop_operation(std::move(hub), cancellable),
       owner_(owner),
       completion_(completion),
@@ -182,16 +182,16 @@ asio::awaitable<void> request_body(loop_requests& self, request_run& run, std::u
                                         self.settings().client_id, std::to_string(budget.count())};
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - io::clock::now());
       options.timeout = std::max(left, std::chrono::milliseconds(1));
-      auto [send_ec, sent] = co_await detail::initiate_send(
-          owner, as_tuple(asio::use_awaitable), &msg, detail::send_kind::sync, std::move(options),
-          std::move(marker));
+      auto [send_ec, sent] = co_await detail::initiate_send(owner, as_tuple(asio::use_awaitable),
+                                                            &msg, detail::send_kind::sync,
+                                                            std::move(options), std::move(marker));
       out.request = std::move(sent);
       ec = send_ec;
       if (!ec) {
         auto [order, received, answer, slept] =
-            co_await make_parallel_group(reply->async_receive(deferred),
-                                         io::async_sleep_until(self.owner().loop(), deadline,
-                                                               deferred))
+            co_await make_parallel_group(
+                reply->async_receive(deferred),
+                io::async_sleep_until(self.owner().loop(), deadline, deferred))
                 .async_wait(wait_for_one(), asio::use_awaitable);
         if (co_await cancelled()) {
           ec = make_error_code(asio::error::operation_aborted);
@@ -230,10 +230,10 @@ void loop_requests::run(request_run& run) {
     return;
   }
   const std::uint64_t key = operations_.enter(run.work());
-  asio::co_spawn(owner_.loop().get_executor(),
-                 request_body(*this, run, key, run.owner_, run.msg_, std::move(run.options_),
-                              run.completion_),
-                 asio::bind_cancellation_slot(run.work()->signal.slot(), [](std::exception_ptr) {}));
+  asio::co_spawn(
+      owner_.loop().get_executor(),
+      request_body(*this, run, key, run.owner_, run.msg_, std::move(run.options_), run.completion_),
+      asio::bind_cancellation_slot(run.work()->signal.slot(), [](std::exception_ptr) {}));
 }
 
 void loop_requests::on_reply(net::connection_core& core, const wire::command_view& push) {
@@ -248,9 +248,9 @@ void loop_requests::on_reply(net::connection_core& core, const wire::command_vie
     fields.version = settings_.config.protocol_version;
     fields.opaque = push.fields.opaque;
     fields.flag = wire::flag_response;
-    wire::frame_writer writer(out, push.type, fields,
-                              decoded ? std::nullopt
-                                      : std::optional<std::string_view>("process reply message fail"));
+    wire::frame_writer writer(
+        out, push.type, fields,
+        decoded ? std::nullopt : std::optional<std::string_view>("process reply message fail"));
     writer.finish();
   });
   if (!decoded) {

@@ -24,8 +24,10 @@
 #include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <exception>
+#include <iterator>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -250,8 +252,15 @@ bool decode_check(const wire::command_view& request, std::string_view address,
   } else {
     out.body = std::string(stored.body);
   }
+  // What the broker adds to a half message it checks is not the user's either.
+  constexpr std::string_view broker_added[] = {"TRANSACTION_CHECK_TIMES", "__transactionId__"};
   for (const wire::property_ref& p : properties) {
-    if (!wire::is_reserved_property_name(p.name)) out.properties.emplace_back(p.name, p.value);
+    if (wire::is_reserved_property_name(p.name) ||
+        std::find(std::begin(broker_added), std::end(broker_added), p.name) !=
+            std::end(broker_added)) {
+      continue;
+    }
+    out.properties.emplace_back(p.name, p.value);
   }
   // The answer copies what identifies the checked copy (Java's checkTransactionState).
   answer.address = std::string(address);

@@ -2,8 +2,9 @@
 // tests/conformance/frames/request_reply): the reply pushes of 4.9.8 and 5.3.3 brokers decode
 // into the reply and its CORRELATION_ID; a reply is built from a request's properties as the
 // Java MessageUtil builds it; correlation ids have the Java client's form.
-#include "rmq/detail/producer_initiate.hpp"
 #include "send/requests.hpp"
+
+#include "rmq/detail/producer_initiate.hpp"
 #include "unit/wire/captured_frames.hpp"
 #include "wire/command.hpp"
 
@@ -39,10 +40,9 @@ TEST_CASE("a reply push of either server version decodes into the reply and its 
     const char* topic;
     const char* correlation;
   };
-  for (const form f : {form{"v4", "DefaultCluster_REPLY_TOPIC",
-                            "36372256-c76e-4a7c-a27f-539dd8f56728"},
-                       form{"v5", "DefaultCluster5_REPLY_TOPIC",
-                            "358e610e-b82e-4627-9b98-21901cb7bbba"}}) {
+  for (const form f :
+       {form{"v4", "DefaultCluster_REPLY_TOPIC", "36372256-c76e-4a7c-a27f-539dd8f56728"},
+        form{"v5", "DefaultCluster5_REPLY_TOPIC", "358e610e-b82e-4627-9b98-21901cb7bbba"}}) {
     CAPTURE(f.version);
     const decoded_push push(std::string("request_reply/") + f.version +
                             "/push_reply_message_to_client_request");
