@@ -380,7 +380,7 @@ class producer {
   /// and TTL — reserved names, allowed here and only here — and the broker that stores it pushes
   /// it to the requester. A request without CLUSTER, CORRELATION_ID or REPLY_TO_CLIENT fails with
   /// errc::invalid_argument. When the requester has gone the broker stores the reply but answers
-  /// SYSTEM_ERROR ("push reply message fail, channel of ... not found."): errc::broker_error.
+  /// SYSTEM_ERROR ("push reply message fail, channel of ... not found."): make_broker_error(1).
   /// Otherwise as async_send (both arguments are copied before the call returns).
   template <class Token>
   auto async_send_reply(const request_properties& request, std::string body, Token&& token) {

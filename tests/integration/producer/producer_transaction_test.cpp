@@ -109,7 +109,8 @@ TEST_CASE("commit and rollback end the half message as the local transaction dec
   }
 }
 
-TEST_CASE("unknown, then the checker's answer commits or rolls back; the check carries the message") {
+TEST_CASE(
+    "unknown, then the checker's answer commits or rolls back; the check carries the message") {
   for (auto version : {sim::personality::v4_9, sim::personality::v5}) {
     CAPTURE(name_of(version));
     std::mutex mutex;
@@ -203,7 +204,8 @@ TEST_CASE("a coroutine local transaction and checker run on the loop; async form
   CHECK(calls == 1);
 }
 
-TEST_CASE("a local transaction that throws or outlives its timeout ends unknown; the checker decides") {
+TEST_CASE(
+    "a local transaction that throws or outlives its timeout ends unknown; the checker decides") {
   rmq::producer_config config;
   config.local_transaction_timeout = 100ms;
   config.checker = [](const rmq::transaction_check&) { return rmq::transaction_state::rollback; };
@@ -328,12 +330,12 @@ TEST_CASE("many concurrent transactions each end as their user decided") {
   };
   producer_fixture f(quick_checks(sim::personality::v5, 2), config);
   const auto decide = [](int i) {
-    return i % 3 == 0 ? rmq::transaction_state::commit
+    return i % 3 == 0   ? rmq::transaction_state::commit
            : i % 3 == 1 ? rmq::transaction_state::rollback
                         : rmq::transaction_state::unknown;
   };
   const auto finally = [&](int i) {
-    return i % 3 != 2 ? decide(i)
+    return i % 3 != 2         ? decide(i)
            : (i / 3) % 2 == 0 ? rmq::transaction_state::commit
                               : rmq::transaction_state::rollback;
   };
@@ -435,8 +437,8 @@ TEST_CASE("shutdown cancels a local transaction past its deadline; checks withou
   auto outcome = p.async_send_in_transaction(
       msg,
       [&](const rmq::message&, const rmq::send_result&) -> asio::awaitable<rmq::transaction_state> {
-        asio::experimental::channel<void(std::error_code, bool)> never(co_await asio::this_coro::executor,
-                                                                  0);
+        asio::experimental::channel<void(std::error_code, bool)> never(
+            co_await asio::this_coro::executor, 0);
         running.set_value();
         co_await never.async_receive(asio::use_awaitable);
         co_return rmq::transaction_state::commit;
