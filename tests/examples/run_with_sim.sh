@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
-# Runs an example program against a fresh rmq-sim: run_with_sim.sh RMQ_SIM EXAMPLE
-# rmq-sim prints one line per listener and then "ready"; we read them as they come.
+# Runs a program against a fresh rmq-sim:
+#   run_with_sim.sh RMQ_SIM PROGRAM [ARGS...]
+#   run_with_sim.sh RMQ_SIM [SIM_OPTIONS...] -- PROGRAM [ARGS...]
+# rmq-sim (two brokers, TopicTest) prints one line per listener and then "ready"; we read them as
+# they come and hand the NameServer's address to the program as NAMESRV_ADDR.
 set -euo pipefail
-sim=$1 example=$2
-coproc SIM { exec "$sim" --port 0 --brokers 2 --topics TopicTest; }
+sim=$1
+shift
+sim_options=()
+if [[ " $* " == *" -- "* ]]; then
+  while [ "$1" != "--" ]; do
+    sim_options+=("$1")
+    shift
+  done
+  shift
+fi
+coproc SIM { exec "$sim" --port 0 --brokers 2 --topics TopicTest "${sim_options[@]}"; }
 sim_pid=$SIM_PID
 trap 'kill $sim_pid 2>/dev/null || true; wait $sim_pid 2>/dev/null || true' EXIT
 namesrv=""
@@ -14,4 +26,4 @@ while IFS= read -r -t 30 line <&"${SIM[0]}"; do
   esac
 done
 [ -n "$namesrv" ] || { echo "rmq-sim did not become ready" >&2; exit 1; }
-NAMESRV_ADDR=$namesrv "$example"
+NAMESRV_ADDR=$namesrv "$@"

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace {
@@ -107,6 +108,72 @@ void run_async(rmq::producer& producer, const send_options& o, result_printer& p
   slots.wait_all_free();
 }
 
+/// --transaction: one transactional send after the other; the local transaction answers as
+/// told. Returns how many ended UNKNOW (the brokers will check those).
+std::uint64_t run_transactions(rmq::producer& producer, const send_options& o,
+                               result_printer& printer) {
+  rmq::message msg = rmq::tools::make_message(o.message);
+  body_maker bodies(o);
+  std::uint64_t unknown = 0;
+  const rmq::transaction_state decided = *o.transaction;
+  for (std::uint64_t i = 0; i < o.count; ++i) {
+    bodies.fill(msg);
+    std::error_code ec;
+    const rmq::transaction_result result = producer.send_in_transaction(
+        msg, [decided](const rmq::message&, const rmq::send_result&) { return decided; }, ec);
+    if (ec) {
+      printer.failure(i, ec, result.send);
+      continue;
+    }
+    printer.transaction(i, result);
+    if (result.state == rmq::transaction_state::unknown) ++unknown;
+  }
+  return unknown;
+}
+
+/// --request: one request after the other; prints each reply.
+void run_requests(rmq::producer& producer, const send_options& o, result_printer& printer) {
+  rmq::message msg = rmq::tools::make_message(o.message);
+  body_maker bodies(o);
+  for (std::uint64_t i = 0; i < o.count; ++i) {
+    bodies.fill(msg);
+    std::error_code ec;
+    const rmq::request_result result =
+        producer.request(msg, std::chrono::milliseconds(o.request_timeout_ms), ec);
+    if (ec) {
+      printer.failure(i, ec, result.request);
+    } else {
+      printer.reply(i, result);
+    }
+  }
+}
+
+/// Answers the brokers' checks as told, and lets the caller wait for a number of them.
+class check_counter {
+ public:
+  explicit check_counter(rmq::transaction_state answer) : answer_(answer) {}
+  rmq::transaction_state answer(const rmq::transaction_check& check) {
+    const std::lock_guard lock(mutex_);
+    std::cout << "check msgId=" << check.msg_id << " topic=" << check.topic
+              << " times=" << check.check_times << " answer=" << rmq::to_string(answer_)
+              << std::endl;
+    ++answered_;
+    changed_.notify_all();
+    return answer_;
+  }
+  /// Whether `count` checks were answered within `timeout`.
+  bool wait_for(std::uint64_t count, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return answered_ >= count; });
+  }
+
+ private:
+  rmq::transaction_state answer_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::uint64_t answered_ = 0;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -114,14 +181,31 @@ int main(int argc, char** argv) {
   if (const int* code = std::get_if<int>(&parsed)) return *code;
   const send_options options = std::get<send_options>(std::move(parsed));
 
-  rmq::producer producer(rmq::tools::make_producer_config(options.client));
+  rmq::producer_config config = rmq::tools::make_producer_config(options.client);
+  std::optional<check_counter> checks;
+  if (options.check_answer) {
+    checks.emplace(*options.check_answer);
+    config.checker = [&checks](const rmq::transaction_check& c) { return checks->answer(c); };
+  }
+  rmq::producer producer(std::move(config));
   if (const std::error_code ec = producer.start()) {
     std::cerr << "rmq-send: producer start failed: " << ec.message() << '\n';
     return 1;
   }
   result_printer printer(std::cout, options.quiet);
   const auto start = std::chrono::steady_clock::now();
-  if (options.mode == rmq::tools::send_mode::async) {
+  bool checks_ok = true;
+  if (options.transaction) {
+    const std::uint64_t unknown = run_transactions(producer, options, printer);
+    // Each UNKNOW is checked by its broker later: stay up to answer (one check each).
+    if (checks && unknown != 0 &&
+        !checks->wait_for(unknown, std::chrono::milliseconds(options.check_wait_ms))) {
+      std::cerr << "rmq-send: not every unknown transaction was checked within --check-wait\n";
+      checks_ok = false;
+    }
+  } else if (options.request) {
+    run_requests(producer, options, printer);
+  } else if (options.mode == rmq::tools::send_mode::async) {
     run_async(producer, options, printer);
   } else {
     run_sync(producer, options, printer);
@@ -130,5 +214,5 @@ int main(int argc, char** argv) {
   producer.shutdown();
   if (options.quiet) printer.summary(elapsed);
   std::cout.flush();
-  return printer.all_ok() ? 0 : 1;
+  return printer.all_ok() && checks_ok ? 0 : 1;
 }

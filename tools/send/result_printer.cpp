@@ -17,6 +17,25 @@ void result_printer::success(std::uint64_t index, const rmq::send_result& r) {
        << " queue=" << r.queue.queue_id << " offset=" << r.queue_offset << '\n';
 }
 
+void result_printer::transaction(std::uint64_t index, const rmq::transaction_result& r) {
+  success(index, r.send);
+  const std::lock_guard lock(mutex_);
+  if (r.end_error) ++failed_;
+  if (quiet_) return;
+  out_ << '#' << index << ' ' << rmq::to_string(r.state);
+  if (r.end_error) out_ << " END_TRANSACTION not sent: " << r.end_error.message();
+  if (!r.local_error.empty()) out_ << " local transaction " << r.local_error;
+  out_ << '\n';
+}
+
+void result_printer::reply(std::uint64_t index, const rmq::request_result& r) {
+  success(index, r.request);
+  const std::lock_guard lock(mutex_);
+  if (quiet_) return;
+  out_ << '#' << index << " REPLY correlationId=" << r.correlation_id
+       << " topic=" << r.reply.topic() << " body=" << r.reply.body() << '\n';
+}
+
 void result_printer::written(std::uint64_t index) {
   std::lock_guard lock(mutex_);
   ++ok_;

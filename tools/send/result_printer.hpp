@@ -2,7 +2,9 @@
 // producer's loop thread and the main thread at once.
 #pragma once
 
+#include "rmq/request_reply.hpp"
 #include "rmq/send_result.hpp"
+#include "rmq/transaction.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -20,6 +22,10 @@ class result_printer {
   void written(std::uint64_t index);  ///< oneway: the request went out
   /// `result` carries the diagnostics of the failed send (remark, brokers tried, attempts).
   void failure(std::uint64_t index, std::error_code ec, const rmq::send_result& result);
+  /// A transactional send whose half message was stored: its state and END_TRANSACTION.
+  void transaction(std::uint64_t index, const rmq::transaction_result& result);
+  /// A request's reply.
+  void reply(std::uint64_t index, const rmq::request_result& result);
   void summary(std::chrono::steady_clock::duration elapsed);
 
   /// Every send completed with SEND_OK (or, oneway, was written).
