@@ -1,5 +1,7 @@
-// rmq-send: sends --count messages and prints each result; exit code 0 only when every send
-// succeeded (SEND_OK; oneway: written), 1 otherwise, 2 for a bad command line.
+// rmq-send: sends --count messages and prints each result — plain sends, transactional ones
+// (--transaction) or requests (--request). Exit code 0 only when every one succeeded (SEND_OK;
+// oneway: written; a transaction: END_TRANSACTION written and, with --check-answer, every
+// unknown one checked; a request: its reply came), 1 otherwise, 2 for a bad command line.
 #include "body_source.hpp"
 #include "result_printer.hpp"
 #include "rmq/producer.hpp"
