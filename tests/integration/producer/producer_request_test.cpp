@@ -45,7 +45,8 @@ rmq::request_properties stored_request(sim::simulator& s, std::string_view corre
 
 }  // namespace
 
-TEST_CASE("a request gets its reply, on both server versions; the request carries its correlation") {
+TEST_CASE(
+    "a request gets its reply, on both server versions; the request carries its correlation") {
   for (auto version : {sim::personality::v4_9, sim::personality::v5}) {
     CAPTURE(version == sim::personality::v5);
     producer_fixture f(with_responder(version));
@@ -87,8 +88,7 @@ TEST_CASE("the reply may come from the other broker: every master knows our conn
 TEST_CASE("a blocking request returns the reply that comes after its send succeeded") {
   // The Java 5.3.3 client's blocking request() fails at once after a successful send (its send
   // callback counts the reply latch down); ours waits for the reply.
-  producer_fixture f(
-      with_responder(sim::personality::v5, 1, {.enabled = true, .delay = 200ms}));
+  producer_fixture f(with_responder(sim::personality::v5, 1, {.enabled = true, .delay = 200ms}));
   std::error_code ec;
   const rmq::request_result result = f.producer->request(request_message(), 5s, ec);
   CHECK_FALSE(ec);
@@ -96,16 +96,15 @@ TEST_CASE("a blocking request returns the reply that comes after its send succee
 }
 
 TEST_CASE("no reply in time: timed_out; a late reply is answered and dropped") {
-  producer_fixture f(
-      with_responder(sim::personality::v4_9, 1, {.enabled = true, .delay = 400ms}));
+  producer_fixture f(with_responder(sim::personality::v4_9, 1, {.enabled = true, .delay = 400ms}));
   std::error_code ec;
   const rmq::request_result result = f.producer->request(request_message(), 150ms, ec);
   CHECK(ec == rmq::errc::timed_out);
   CHECK(result.request.status == rmq::send_status::send_ok);  // stored; no reply in time
   CHECK(result.reply.body().empty());
   // The reply still comes: the producer answers the push (delivered) and drops it.
-  REQUIRE(f.sim.wait_until(
-      [](const sim::sim_counters& c) { return c.replies().delivered >= 1; }, 10s));
+  REQUIRE(
+      f.sim.wait_until([](const sim::sim_counters& c) { return c.replies().delivered >= 1; }, 10s));
   CHECK(f.sim.replies().front().outcome == sim::reply_outcome::delivered);
   CHECK_FALSE(f.producer->shutdown(3s));
   CHECK(f.producer->stats().replies_dropped == 1);
@@ -156,17 +155,16 @@ TEST_CASE("a coroutine awaits its reply; cancelling a request that waits for its
   asio::cancellation_signal cancel;
   std::promise<std::error_code> done;
   asio::post(p.get_executor(), [&] {
-    p.async_request(msg, rmq::send_options{.timeout = 30s},
-                    asio::bind_cancellation_slot(cancel.slot(),
-                                                 [&](std::error_code ec, rmq::request_result r) {
-                                                   CHECK(r.request.status ==
-                                                         rmq::send_status::send_ok);
-                                                   done.set_value(ec);
-                                                 }));
+    p.async_request(
+        msg, rmq::send_options{.timeout = 30s},
+        asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec, rmq::request_result r) {
+          CHECK(r.request.status == rmq::send_status::send_ok);
+          done.set_value(ec);
+        }));
   });
   // Once the request is stored (withheld: no reply will come), cancel it on the loop.
-  REQUIRE(f.sim.wait_until(
-      [](const sim::sim_counters& c) { return c.replies().withheld >= 1; }, 10s));
+  REQUIRE(
+      f.sim.wait_until([](const sim::sim_counters& c) { return c.replies().withheld >= 1; }, 10s));
   asio::post(p.get_executor(), [&] { cancel.emit(asio::cancellation_type::terminal); });
   CHECK(done.get_future().get() == asio::error::operation_aborted);
 
