@@ -41,7 +41,8 @@
 ///
 /// Threads. Every member function may be called from any thread, concurrently, including from
 /// completion handlers and coroutines running on the producer's loops. The blocking calls
-/// (send*, send_oneway, fetch_queues, flush, shutdown) fail with
+/// (send*, send_oneway, send_in_transaction, request, send_reply, fetch_queues, flush, shutdown)
+/// fail with
 /// errc::blocking_call_on_loop_thread when called on a loop thread (they would deadlock); use
 /// the asynchronous forms there.
 ///
@@ -160,7 +161,9 @@ class producer {
   /// then frees everything. On one of the producer's own loop threads (from a handler) it cannot
   /// wait for the loops it runs on: it starts the same shutdown and returns at once, and a
   /// background thread finishes it (completing every send, joining the loops) and frees the
-  /// producer's state; the sends' handlers still run. Never blocks, never deadlocks there.
+  /// producer's state; the sends' handlers still run. Never blocks, never deadlocks there. The
+  /// same on one of the producer's transaction threads (from a plain local transaction or
+  /// checker). Elsewhere it also waits for plain transaction functions still running.
   ~producer();
   producer(const producer&) = delete;
   producer& operator=(const producer&) = delete;
@@ -321,6 +324,10 @@ class producer {
   /// stored. A shutdown lets the operation run until its deadline, then cancels it the same
   /// way (it completes with errc::shutting_down, its result filled in). Costs a few heap
   /// allocations (a coroutine frame, the completion): transactions are not a hot path.
+  /// With an error-code token the handler gets the whole result with the error (the state sent,
+  /// end_error); with use_awaitable and use_future a failure throws rmq::send_error, which
+  /// carries the half message's diagnostics only. An empty `local` fails with
+  /// errc::invalid_argument before anything is sent.
   template <class Token>
   auto async_send_in_transaction(const message& msg, local_transaction local, Token&& token) {
     return detail::initiate_operation<transaction_result>(*this, std::forward<Token>(token), &msg,
@@ -368,8 +375,9 @@ class producer {
     return detail::initiate_operation<request_result>(*this, std::forward<Token>(token), &msg,
                                                       std::move(options));
   }
-  /// Blocking: the request with `timeout` as its whole budget (Java's request(msg, timeout)):
-  /// returns once the reply came, or fails. The reply in the result; the error in `ec`.
+  /// Blocking: the request with `timeout` (1 ms..1 h; anything else fails with
+  /// errc::invalid_argument) as its whole budget (Java's request(msg, timeout)): returns once the
+  /// reply came, or fails. The reply in the result; the error in `ec`.
   request_result request(const message& msg, std::chrono::milliseconds timeout,
                          std::error_code& ec);
 
@@ -381,7 +389,9 @@ class producer {
   /// it to the requester. A request without CLUSTER, CORRELATION_ID or REPLY_TO_CLIENT fails with
   /// errc::invalid_argument. When the requester has gone the broker stores the reply but answers
   /// SYSTEM_ERROR ("push reply message fail, channel of ... not found."): make_broker_error(1).
-  /// Otherwise as async_send (both arguments are copied before the call returns).
+  /// Otherwise as async_send (both arguments are copied before the call returns) — retries
+  /// included, as Java's: SYSTEM_ERROR is retried, so a reply to a gone requester is stored once
+  /// per attempt (another broker may hold the requester's connection).
   template <class Token>
   auto async_send_reply(const request_properties& request, std::string body, Token&& token) {
     message reply;

@@ -51,14 +51,14 @@ struct transaction_result {
 
 /// A broker's question about a half message (CHECK_TRANSACTION_STATE), as the checker gets it.
 struct transaction_check {
-  std::string topic;           ///< the message's topic
-  std::string msg_id;          ///< its UNIQ_KEY: send_result::msg_id of the half message
-  std::string transaction_id;  ///< the broker's transactionId (equal to msg_id on 5.x brokers)
-  std::string offset_msg_id;   ///< the broker's id of the copy it checks
-  std::string broker_address;  ///< the broker that asks ("ip:port")
-  std::string tags;            ///< TAGS of the half message
-  std::string keys;            ///< KEYS of the half message
-  std::string body;            ///< its body (decompressed)
+  std::string topic;                  ///< the message's topic
+  std::string msg_id;                 ///< its UNIQ_KEY: send_result::msg_id of the half message
+  std::string transaction_id;         ///< the broker's transactionId (the UNIQ_KEY, as msg_id)
+  std::string offset_msg_id;          ///< the broker's id of the copy it checks
+  std::string broker_address;         ///< the broker that asks ("ip:port")
+  std::string tags;                   ///< TAGS of the half message
+  std::string keys;                   ///< KEYS of the half message
+  std::string body;                   ///< its body (decompressed)
   message::property_list properties;  ///< its user properties, in wire order
   int check_times = 0;                ///< how many times the broker has asked (1 = first)
 };
@@ -76,12 +76,16 @@ inline constexpr bool returns_state =
 /// function returning transaction_state, or a coroutine returning
 /// asio::awaitable<transaction_state>. Where each runs:
 /// - a coroutine runs on a producer loop (it must not block; it may co_await any Asio
-///   operation — a database driver's, a timer — without holding the loop up);
+///   operation — a database driver's, a timer — without holding the loop up); at its timeout it
+///   gets a terminal cancellation and is no longer waited for;
 /// - a plain function runs on the producer's transaction threads
 ///   (producer_config::transaction_threads), so that one that blocks on a database holds up no
 ///   send; it may block for as long as its timeout allows, after which its answer is unknown and
-///   it is no longer waited for (the thread stays busy until it returns). Since it may outlive
-///   the operation, it gets copies of its arguments (the message, the result, the check).
+///   it is no longer waited for (the thread stays busy until it returns; one that has not
+///   started by then is skipped). At most 10,000 plain functions wait for a thread or run: one
+///   more is not run, and its answer is unknown.
+/// Either may outlive its operation, so it gets copies of its arguments (the message, the
+/// result, the check), which live as long as it runs.
 /// Either may throw: the answer is then unknown.
 template <class... Args>
 class transaction_function {

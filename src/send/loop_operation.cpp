@@ -46,23 +46,23 @@ coro<void> operation_registry::drain(io::clock::time_point deadline) {
 loop_operation::loop_operation(std::shared_ptr<detail::cancel_hub> hub, bool cancellable) noexcept
     : io::task(&on_task), hub_(std::move(hub)), refs_(cancellable ? 2 : 1) {}
 
-void loop_operation::start(loop_sender& target) {
-  target_.store(&target, std::memory_order_seq_cst);
+void loop_operation::bind(loop_sender& target) noexcept {
   refs_.fetch_add(1, std::memory_order_relaxed);  // the queued task's
   queued_.store(true, std::memory_order_seq_cst);
-  target.loop().post(static_cast<io::task&>(*this));
+  target_.store(&target, std::memory_order_seq_cst);
+}
+
+void loop_operation::start() {
+  target_.load(std::memory_order_seq_cst)->loop().post(static_cast<io::task&>(*this));
 }
 
 void loop_operation::cancel(asio::cancellation_type type) noexcept {
   constexpr auto ends = asio::cancellation_type::terminal | asio::cancellation_type::partial;
   if ((type & ends) == asio::cancellation_type::none) return;
   requested_.fetch_or(static_cast<std::uint32_t>(type), std::memory_order_seq_cst);
-  if (queued_.exchange(true, std::memory_order_seq_cst)) return;  // the queued task sees it
   loop_sender* target = target_.load(std::memory_order_seq_cst);
-  if (target == nullptr) {
-    queued_.store(false, std::memory_order_seq_cst);  // not started: the start will see it
-    return;
-  }
+  if (target == nullptr) return;  // never bound: it fails at once, there is nothing to stop
+  if (queued_.exchange(true, std::memory_order_seq_cst)) return;  // the queued task sees it
   const std::lock_guard lock(hub_->mutex);
   if (!hub_->open) return;  // the loops are gone: the operation has completed
   refs_.fetch_add(1, std::memory_order_relaxed);

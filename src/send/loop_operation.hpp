@@ -65,9 +65,12 @@ class loop_operation : public detail::cancellable_operation, private io::task {
   /// slot handler's.
   loop_operation(std::shared_ptr<detail::cancel_hub> hub, bool cancellable) noexcept;
 
-  /// The initiating thread: runs it on `target`, always through the loop's queue, so that it
-  /// never completes inside its initiating call.
-  void start(loop_sender& target);
+  /// The initiating thread, before the handler's slot can reach it: the loop it will run on.
+  /// From here a cancellation finds the start queued and leaves it to the start.
+  void bind(loop_sender& target) noexcept;
+  /// The initiating thread, after bind(): runs it on its loop, always through the loop's queue,
+  /// so that it never completes inside its initiating call.
+  void start();
   /// Completes it at once with `ec` (as if by post), without running it; drops its reference.
   virtual void fail(std::error_code ec) = 0;
 

@@ -182,8 +182,8 @@ coro<std::error_code> loop_sender::prepare_request(std::string topic,
                                                    io::clock::time_point deadline) {
   route::publish_info_ptr info;
   if (const std::error_code ec = co_await routes_.get(topic, deadline, info)) co_return ec;
-  const bool settled = co_await registration_.heartbeats_settled(deadline);
-  co_return settled ? std::error_code{} : make_error_code(errc::timed_out);
+  if (co_await registration_.heartbeats_settled(deadline)) co_return std::error_code{};
+  co_return make_error_code(registration_.stopped() ? errc::shutting_down : errc::timed_out);
 }
 
 coro<std::error_code> loop_sender::queues_of(std::string topic, io::clock::time_point deadline,

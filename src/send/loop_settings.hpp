@@ -4,8 +4,13 @@
 #include "rmq/producer_config.hpp"
 #include "wire/command.hpp"
 
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace rmq::detail {
+struct cancel_hub;
+}
 
 namespace rmq::send {
 
@@ -22,6 +27,8 @@ struct loop_settings {
   transaction_threads* threads = nullptr;
   /// The producer's requests waiting for a reply (shared by its loops).
   reply_table* replies = nullptr;
+  /// Open while the producer's loops exist: what lets another thread post to a loop safely.
+  std::shared_ptr<detail::cancel_hub> hub;
 };
 
 }  // namespace rmq::send

@@ -306,6 +306,16 @@ class detail::producer_impl {
   }
 
   const std::shared_ptr<detail::cancel_hub>& cancel_hub() const noexcept { return cancel_hub_; }
+  /// Binds a loop operation to the loop it will run on (this thread's, or the next one), when
+  /// the producer runs; else it will fail at once.
+  void bind(const detail::call_scope& scope, send::loop_operation& operation) {
+    if (!scope.running) return;
+    auto* local = static_cast<send::loop_sender*>(scope.local_loop);
+    operation.bind(local != nullptr ? *local : next_loop());
+  }
+
+  /// Whether this thread runs a plain transaction function of this producer.
+  bool on_transaction_thread() const { return transaction_threads_.on_transaction_thread(); }
 
   /// nullptr when the send will fail at once (not running): there is nothing to cancel.
   detail::cancel_link* make_cancel_link(const detail::call_scope& scope) {
@@ -339,6 +349,7 @@ class detail::producer_impl {
     settings.client_id = host_ip_text() + "@" + instance;
     settings.threads = &transaction_threads_;
     settings.replies = &replies_;
+    settings.hub = cancel_hub_;
     settings.serialization = config_.serialization == header_serialization::binary
                                  ? wire::serialize_type::rocketmq
                                  : wire::serialize_type::json;
@@ -583,12 +594,17 @@ class detail::producer_impl {
         selector = std::move(*request.selector);
         taken.selector = &selector;
       }
-      if (request.correlation != nullptr) {
-        correlation_id = request.correlation->correlation_id;
-        reply_to_client = request.correlation->reply_to_client;
-        ttl = request.correlation->ttl;
-        correlation = {correlation_id, reply_to_client, ttl};
-        taken.correlation = &correlation;
+      if (request.correlation != nullptr) {  // requests and replies only: plain sends pay 8 bytes
+        const detail::correlation_fields& c = *request.correlation;
+        correlation = std::make_unique<detail::correlation_marker>(
+            detail::correlation_marker{request.purpose,
+                                       std::string(c.correlation_id),
+                                       std::string(c.reply_to_client),
+                                       std::string(c.ttl),
+                                       {}});
+        correlation->view = {correlation->correlation_id, correlation->reply_to_client,
+                             correlation->ttl};
+        taken.correlation = &correlation->view;
       }
     }
     static void run(io::task* t, action a) noexcept {
@@ -619,10 +635,7 @@ class detail::producer_impl {
     std::vector<message> owned_batch;
     message_queue queue;
     queue_selector selector;
-    std::string correlation_id;
-    std::string reply_to_client;
-    std::string ttl;
-    detail::correlation_fields correlation;
+    std::unique_ptr<detail::correlation_marker> correlation;
   };
 
   /// Fills `op` from the request, taking over what the caller handed over.
@@ -823,9 +836,9 @@ producer::producer(producer_config config)
 
 producer::~producer() {
   if (!impl_) return;
-  if (impl_->local_loop() != nullptr) {
-    // On one of our own loops: it cannot be joined from here. A background thread finishes
-    // the shutdown and frees the state once the loops are down.
+  if (impl_->local_loop() != nullptr || impl_->on_transaction_thread()) {
+    // On one of our own loops or transaction threads: they cannot be joined from here. A
+    // background thread finishes the shutdown and frees the state once they are down.
     const auto timeout = impl_->config().send_timeout;
     std::thread([state = std::move(impl_), timeout]() mutable {
       (void)state->shutdown(timeout);
@@ -861,15 +874,19 @@ detail::cancellable_operation* detail::producer_access::prepare_flush(error_comp
 detail::cancellable_operation* detail::producer_access::prepare_operation(
     const call_scope& scope, outcome_completion<transaction_result>* completion, bool cancellable,
     const message* msg, local_transaction& local, send_options& options) {
-  return new send::transaction_run(scope.owner, scope.owner.impl_->cancel_hub(), completion, *msg,
-                                   std::move(local), std::move(options), cancellable);
+  auto* run = new send::transaction_run(scope.owner, scope.owner.impl_->cancel_hub(), completion,
+                                        *msg, std::move(local), std::move(options), cancellable);
+  scope.owner.impl_->bind(scope, *run);
+  return run;
 }
 
 detail::cancellable_operation* detail::producer_access::prepare_operation(
     const call_scope& scope, outcome_completion<request_result>* completion, bool cancellable,
     const message* msg, send_options& options) {
-  return new send::request_run(scope.owner, scope.owner.impl_->cancel_hub(), completion, *msg,
-                               std::move(options), cancellable);
+  auto* run = new send::request_run(scope.owner, scope.owner.impl_->cancel_hub(), completion, *msg,
+                                    std::move(options), cancellable);
+  scope.owner.impl_->bind(scope, *run);
+  return run;
 }
 
 void detail::producer_access::start_operation(const call_scope& scope,
@@ -882,8 +899,7 @@ void detail::producer_access::start_operation(const call_scope& scope,
                                   : errc::shutting_down));
     return;
   }
-  auto* local = static_cast<send::loop_sender*>(scope.local_loop);
-  run->start(local != nullptr ? *local : impl.next_loop());
+  run->start();
 }
 
 detail::correlation_marker detail::reply_to(const request_properties& request, std::string& body,

@@ -100,17 +100,26 @@ void registration::wake_settled() noexcept {
 
 coro<bool> registration::heartbeats_settled(io::clock::time_point deadline) {
   if (settled()) co_return true;
+  if (stopped_) co_return false;
   settle_waiter waiter(*this);
   waiter.next = settle_waiters_;
   settle_waiters_ = &waiter;
   loop_.add_timer(waiter, deadline);
   co_await waiter;
-  co_return settled();
+  co_return settled() && !stopped_;
 }
 
 void registration::stop() {
   stopped_ = true;
   loop_.cancel_timer(periodic_);
+  // No heartbeat will settle anything from now on: the waiters learn it now.
+  settle_waiter* w = std::exchange(settle_waiters_, nullptr);
+  while (w != nullptr) {
+    settle_waiter* next = w->next;
+    loop_.cancel_timer(*w);
+    std::exchange(w->waiting, {}).resume();
+    w = next;
+  }
 }
 
 coro<void> registration::heartbeat(route::broker_id id) {

@@ -42,12 +42,13 @@ class registration {
   void on_new_master(route::broker_id broker);
   /// Loop thread: no more heartbeats nor refreshes (a shutdown has begun).
   void stop();
+  [[nodiscard]] bool stopped() const noexcept { return stopped_; }
   /// Loop thread: unregisters from every broker with a master, then returns (when each has
   /// answered or failed, at the latest at unregister_deadline).
   [[nodiscard]] coro<void> unregister_all(io::clock::time_point shutdown_deadline);
   /// Loop thread: returns once every broker with a master has answered (or failed) a heartbeat
   /// since it got that master — so that each knows our client id and connection, as a reply to
-  /// a request may be pushed from any of them — or at `deadline` (false then).
+  /// a request may be pushed from any of them — or at `deadline`, or at stop() (false then).
   [[nodiscard]] coro<bool> heartbeats_settled(io::clock::time_point deadline);
 
  private:

@@ -154,8 +154,12 @@ asio::awaitable<void> request_body(loop_requests& self, request_run& run, std::u
   reply_table& replies = *self.settings().replies;
   const std::chrono::milliseconds budget =
       options.timeout.count() != 0 ? options.timeout : self.settings().config.send_timeout;
-  const io::clock::time_point started = io::clock::now();
-  const io::clock::time_point deadline = started + budget;
+  const io::clock::time_point deadline = io::clock::now() + budget;  // validated: at most 1 h
+  const auto cancelled = []() -> asio::awaitable<bool> {
+    const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+    co_return state.cancelled() != asio::cancellation_type::none;
+  };
+  std::string correlation_id;
   try {
     // The reply may be stored on any broker of the cluster and pushed from there: every master
     // we know must have our client id and connection first (the Java client heartbeats all of
@@ -163,19 +167,17 @@ asio::awaitable<void> request_body(loop_requests& self, request_run& run, std::u
     auto [prepared] = co_await async_await(self.owner().prepare_request(msg.topic(), deadline),
                                            as_tuple(asio::use_awaitable));
     ec = prepared;
-    const auto cancelled = [&]() -> asio::awaitable<bool> {
-      const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
-      co_return state.cancelled() != asio::cancellation_type::none;
-    };
     if (!ec && co_await cancelled()) ec = make_error_code(asio::error::operation_aborted);
-    std::string correlation_id;
     std::shared_ptr<reply_table::channel> reply;
     if (!ec) {
       correlation_id = make_correlation_id();
       out.correlation_id = correlation_id;
       reply = std::make_shared<reply_table::channel>(co_await asio::this_coro::executor, 1);
       // Registered before the send: a reply may come before the send's own response.
-      if (!replies.add(correlation_id, reply)) ec = make_error_code(errc::backpressure_full);
+      if (!replies.add(correlation_id, reply)) {
+        ec = make_error_code(errc::backpressure_full);
+        correlation_id.clear();
+      }
     }
     if (!ec) {
       detail::correlation_marker marker{detail::send_purpose::request, correlation_id,
@@ -193,28 +195,31 @@ asio::awaitable<void> request_body(loop_requests& self, request_run& run, std::u
                 reply->async_receive(deferred),
                 io::async_sleep_until(self.owner().loop(), deadline, deferred))
                 .async_wait(wait_for_one(), asio::use_awaitable);
-        if (co_await cancelled()) {
-          ec = make_error_code(asio::error::operation_aborted);
-        } else if (order[0] == 0 && !received) {
+        if (order[0] == 0 && !received) {  // a reply wins over a cancellation that came with it
           out.reply = std::move(answer);
+        } else if (co_await cancelled()) {
+          ec = make_error_code(asio::error::operation_aborted);
         } else {
           ec = make_error_code(errc::timed_out);
           out.request.diagnostics.remark = "no reply within the request's timeout";
         }
       }
-      replies.remove(correlation_id);
     }
   } catch (const std::exception& e) {
     if (!ec) ec = make_error_code(errc::shutting_down);
     spdlog::error("rmq: request failed: {}", e.what());
+  } catch (...) {
+    if (!ec) ec = make_error_code(errc::shutting_down);
+    spdlog::error("rmq: request failed: a non-standard exception");
   }
+  if (!correlation_id.empty()) replies.remove(correlation_id);  // a later reply is dropped
   if (ec == make_error_code(asio::error::operation_aborted) && !run.cancel_requested() &&
       self.operations().closing()) {
     ec = make_error_code(errc::shutting_down);  // cancelled by the shutdown's deadline
   }
-  self.operations().leave(key);
   done->complete(ec, std::move(out));
-  run.release();  // the run's own reference
+  self.operations().leave(key);  // last: the shutdown may go on from here
+  run.release();                 // the run's own reference
 }
 
 }  // namespace
@@ -227,6 +232,11 @@ void loop_requests::run(request_run& run) {
   counters_.requests.bump();
   if (operations_.closing()) {
     run.fail(make_error_code(errc::shutting_down));
+    return;
+  }
+  // As a send's own timeout: 1 ms..1 h, 0 for the configured one.
+  if (run.options_.timeout.count() < 0 || run.options_.timeout > std::chrono::hours(1)) {
+    run.fail(make_error_code(errc::invalid_argument));
     return;
   }
   const std::uint64_t key = operations_.enter(run.work());

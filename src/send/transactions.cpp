@@ -13,10 +13,11 @@
 #include "wire/sys_flag.hpp"
 #include "wire/validation.hpp"
 
+#include <asio/bind_cancellation_slot.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/experimental/channel.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/experimental/parallel_group.hpp>
 #include <asio/post.hpp>
@@ -79,59 +80,83 @@ asio::awaitable<bool> cancelled() {
   co_return state.cancelled() != asio::cancellation_type::none;
 }
 
-/// Runs user transaction code — a coroutine on this loop, or a plain function on the
-/// transaction threads — until it answers or `deadline` passes; unknown (and `error` set) when it
-/// throws, times out or is cancelled. `args` stay alive in the caller's frame for a coroutine;
-/// a plain function gets copies, since it may outlive the wait.
+/// Where user code answers: a channel on the loop, which the waiting coroutine may stop
+/// listening to (a timeout) while the code still runs.
+using answer_channel =
+    asio::experimental::channel<void(std::error_code, transaction_state, std::string)>;
+
+/// Runs user transaction code until it answers or `deadline` passes; unknown (and `error` set)
+/// when it throws, times out or is cancelled. It may outlive the wait, so it gets copies of
+/// `args`, and answers only through a weak reference to the channel:
+/// - a coroutine is spawned on this loop with a cancellation signal of its own, emitted
+///   (terminal) when the wait ends without its answer;
+/// - a plain function runs on the transaction threads; when the wait ends first it is skipped if
+///   it has not started, and its late answer is dropped. Its answer reaches the loop through a
+///   post guarded by the producer's hub, so a function that returns after the loops are gone
+///   touches nothing of theirs.
 template <class... Args, class... Values>
 asio::awaitable<transaction_state> run_user_code(loop_transactions& self,
                                                  const transaction_function<Args...>& fn,
                                                  io::clock::time_point deadline, std::string& error,
                                                  const Values&... args) {
   const asio::any_io_executor ex = self.loop().get_executor();
+  auto answer = std::make_shared<answer_channel>(ex, 1);
+  const std::weak_ptr<answer_channel> to = answer;
+  auto copies = std::make_shared<std::tuple<Values...>>(args...);
+  std::shared_ptr<asio::cancellation_signal> stop;
+  auto abandoned = std::make_shared<std::atomic<bool>>(false);
   if (const auto& coroutine = fn.as_awaitable()) {
-    auto [order, thrown, state, slept] =
-        co_await make_parallel_group(asio::co_spawn(ex, coroutine(args...), deferred),
-                                     io::async_sleep_until(self.loop(), deadline, deferred))
-            .async_wait(wait_for_one(), asio::use_awaitable);
-    if (co_await cancelled()) {
-      error = "cancelled";
-    } else if (order[0] == 0) {
-      if (!thrown) co_return state;
-      error = describe_exception(thrown);
-    } else {
-      error = "timed out";
+    stop = std::make_shared<asio::cancellation_signal>();
+    asio::co_spawn(
+        ex,
+        [coroutine, copies]() -> asio::awaitable<transaction_state> {
+          co_return co_await std::apply(coroutine, *copies);  // a throw here is its answer too
+        },
+        asio::bind_cancellation_slot(
+            stop->slot(), [to, stop](std::exception_ptr e, transaction_state state) {
+              if (const auto channel = to.lock()) {
+                (void)channel->try_send(std::error_code{}, e ? transaction_state::unknown : state,
+                                        e ? describe_exception(e) : std::string());
+              }
+            }));
+  } else {
+    const std::shared_ptr<detail::cancel_hub> hub = self.settings().hub;
+    io::loop* const loop = &self.loop();
+    const bool queued =
+        self.settings().threads->try_run([plain = fn.as_plain(), copies, abandoned, hub, loop, to] {
+          if (abandoned->load()) return;  // nobody waits for it any more
+          transaction_state state = transaction_state::unknown;
+          std::string failure;
+          try {
+            state = std::apply(plain, *copies);
+          } catch (...) {
+            failure = describe_exception(std::current_exception());
+          }
+          const std::lock_guard lock(hub->mutex);
+          if (!hub->open || abandoned->load()) return;
+          loop->post([to, state, failure = std::move(failure)]() mutable {
+            if (const auto channel = to.lock()) {
+              (void)channel->try_send(std::error_code{}, state, std::move(failure));
+            }
+          });
+        });
+    if (!queued) {
+      error = "not run: too many transaction functions wait for a thread";
+      co_return transaction_state::unknown;
     }
-    co_return transaction_state::unknown;
   }
-  // A plain function may block: it runs off the loop and answers through a channel, which the
-  // wait below may stop listening to (a timeout) while the function still runs.
-  using channel_type =
-      asio::experimental::concurrent_channel<void(std::error_code, transaction_state, std::string)>;
-  auto answer = std::make_shared<channel_type>(ex, 1);
-  asio::post(self.settings().threads->executor(),
-             [answer, plain = fn.as_plain(), copies = std::make_tuple(Values(args)...)] {
-               transaction_state state = transaction_state::unknown;
-               std::string failure;
-               try {
-                 state = std::apply(plain, copies);
-               } catch (...) {
-                 failure = describe_exception(std::current_exception());
-               }
-               (void)answer->try_send(std::error_code{}, state, std::move(failure));
-             });
   auto [order, received, state, failure, slept] =
       co_await make_parallel_group(answer->async_receive(deferred),
                                    io::async_sleep_until(self.loop(), deadline, deferred))
           .async_wait(wait_for_one(), asio::use_awaitable);
-  if (co_await cancelled()) {
-    error = "cancelled";
-  } else if (order[0] == 0 && !received) {
+  if (order[0] == 0 && !received) {  // an answer wins over a cancellation that came with it
     if (failure.empty()) co_return state;
     error = std::move(failure);
-  } else {
-    error = "timed out";
+    co_return transaction_state::unknown;
   }
+  error = co_await cancelled() ? "cancelled" : "timed out";
+  abandoned->store(true);
+  if (stop) stop->emit(asio::cancellation_type::terminal);
   co_return transaction_state::unknown;
 }
 
@@ -143,10 +168,27 @@ transaction_threads::~transaction_threads() {
   if (pool_) pool_->join();
 }
 
-asio::thread_pool::executor_type transaction_threads::executor() {
+bool transaction_threads::try_run(std::function<void()> fn) {
+  if (pending_.fetch_add(1, std::memory_order_relaxed) >= queue_limit) {
+    pending_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  asio::thread_pool* pool = nullptr;
+  {
+    const std::lock_guard lock(mutex_);
+    if (!pool_) pool_ = std::make_unique<asio::thread_pool>(count_);
+    pool = pool_.get();
+  }
+  asio::post(*pool, [this, f = std::move(fn)] {
+    f();
+    pending_.fetch_sub(1, std::memory_order_relaxed);
+  });
+  return true;
+}
+
+bool transaction_threads::on_transaction_thread() const {
   const std::lock_guard lock(mutex_);
-  if (!pool_) pool_ = std::make_unique<asio::thread_pool>(count_);
-  return pool_->get_executor();
+  return pool_ && pool_->get_executor().running_in_this_thread();
 }
 
 // --- wire helpers --------------------------------------------------------------------------
@@ -348,17 +390,15 @@ asio::awaitable<void> transaction_body(loop_transactions& self, transaction_run&
     } else {
       if (out.send.status != send_status::send_ok) {
         out.state = transaction_state::rollback;  // stored, but not as asked (Java's rule)
+      } else if (run.cancel_requested()) {
+        out.local_error = "cancelled";  // before it could start: it does not run
       } else {
         const auto deadline = io::clock::now() + self.settings().config.local_transaction_timeout;
         out.state = co_await run_user_code(self, local, deadline, out.local_error, msg, out.send);
-        // A cancellation that reached the local transaction: the operation reports it, with
-        // what was done (the half message stored, UNKNOW sent below).
-        if (run.cancel_requested()) {
-          ec = make_error_code(asio::error::operation_aborted);
-        } else if (self.operations().closing() && out.local_error == "cancelled") {
-          ec = make_error_code(errc::shutting_down);  // the shutdown's deadline passed
-        }
       }
+      // A cancellation that ended the local transaction is the operation's outcome, with what
+      // was done (the half message stored, UNKNOW sent below).
+      if (out.local_error == "cancelled") ec = make_error_code(asio::error::operation_aborted);
       std::error_code end_ec;
       if (auto request = end_request_to_master(self, out.send, out.state, end_ec)) {
         auto [written] = co_await async_await(self.end_transaction(std::move(*request)),
@@ -372,13 +412,20 @@ asio::awaitable<void> transaction_body(loop_transactions& self, transaction_run&
       }
     }
   } catch (const std::exception& e) {
-    // Only the library's own failures reach here (allocation): the transaction still ends.
+    // Only the library's own failures reach here (allocation): the operation still completes.
     if (!ec) ec = make_error_code(errc::shutting_down);
     spdlog::error("rmq: transactional send failed: {}", e.what());
+  } catch (...) {
+    if (!ec) ec = make_error_code(errc::shutting_down);
+    spdlog::error("rmq: transactional send failed: a non-standard exception");
   }
-  self.operations().leave(key);
+  if (ec == make_error_code(asio::error::operation_aborted) && !run.cancel_requested() &&
+      self.operations().closing()) {
+    ec = make_error_code(errc::shutting_down);  // cancelled by the shutdown's deadline
+  }
   done->complete(ec, std::move(out));
-  run.release();  // the run's own reference
+  self.operations().leave(key);  // last: the shutdown may go on from here
+  run.release();                 // the run's own reference
 }
 
 asio::awaitable<void> check_body(loop_transactions& self, std::uint64_t key,
@@ -398,6 +445,8 @@ asio::awaitable<void> check_body(loop_transactions& self, std::uint64_t key,
     if (!written) self.counters().transaction_checks.bump();
   } catch (const std::exception& e) {
     spdlog::error("rmq: transaction check failed: {}", e.what());
+  } catch (...) {
+    spdlog::error("rmq: transaction check failed: a non-standard exception");
   }
   --checks;
   self.operations().leave(key);
@@ -409,6 +458,10 @@ void loop_transactions::run(transaction_run& run) {
   counters_.transactions.bump();
   if (operations_.closing()) {
     run.fail(make_error_code(errc::shutting_down));
+    return;
+  }
+  if (!run.local_) {  // Java refuses a null transaction listener too
+    run.fail(make_error_code(errc::invalid_argument));
     return;
   }
   const std::uint64_t key = operations_.enter(run.work());

@@ -31,6 +31,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -47,21 +48,29 @@ class loop_sender;
 
 /// The threads that run plain local transactions and checkers, shared by a producer's loops and
 /// started on first use (most producers never run a plain one). Destroyed after the loops: it
-/// joins the threads, waiting for a plain function still running.
+/// joins the threads, waiting for a plain function still running (one whose wait has ended and
+/// that has not started is skipped).
 class transaction_threads {
  public:
+  /// Functions waiting for a thread or running, at most: beyond, one is not run (its answer is
+  /// unknown), so that slow functions cannot pile up copies of messages without bound.
+  static constexpr std::size_t queue_limit = 10'000;
+
   explicit transaction_threads(std::size_t count) noexcept : count_(count) {}
   ~transaction_threads();
   transaction_threads(const transaction_threads&) = delete;
   transaction_threads& operator=(const transaction_threads&) = delete;
 
-  /// Any thread: where a plain function runs.
-  [[nodiscard]] asio::thread_pool::executor_type executor();
+  /// Any thread: runs `fn` on one of the threads; false (not run) beyond queue_limit.
+  [[nodiscard]] bool try_run(std::function<void()> fn);
+  /// Whether the calling thread is one of them (the producer may not be destroyed there).
+  [[nodiscard]] bool on_transaction_thread() const;
 
  private:
   std::size_t count_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::unique_ptr<asio::thread_pool> pool_;
+  std::atomic<std::size_t> pending_{0};
 };
 
 /// One transactional send, from the initiating call to its completion.

@@ -32,8 +32,8 @@ int main() {
         // Committed by the local transaction.
         rmq::transaction_result r = co_await producer.async_send_in_transaction(
             order,
-            [](const rmq::message&, const rmq::send_result&)
-                -> asio::awaitable<rmq::transaction_state> {
+            [](const rmq::message&,
+               const rmq::send_result&) -> asio::awaitable<rmq::transaction_state> {
               co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
               co_return rmq::transaction_state::commit;
             },

@@ -2,6 +2,7 @@
 // connection (PUSH_REPLY_MESSAGE_TO_CLIENT) and answer a reply send whose requester has gone as
 // real ones do; its responder plays the consumer that answers requests.
 #include "producer_fixture.hpp"
+#include "wire/codes.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/co_spawn.hpp>
@@ -111,6 +112,15 @@ TEST_CASE("no reply in time: timed_out; a late reply is answered and dropped") {
   CHECK(f.producer->stats().replies == 0);
 }
 
+TEST_CASE("a request's timeout is 1 ms..1 h, as a send's") {
+  producer_fixture f(with_responder(sim::personality::v4_9));
+  std::error_code ec;
+  (void)f.producer->request(request_message(), std::chrono::milliseconds::max(), ec);
+  CHECK(ec == rmq::errc::invalid_argument);
+  (void)f.producer->request(request_message(), -1ms, ec);
+  CHECK(ec == rmq::errc::invalid_argument);
+}
+
 TEST_CASE("a service answers a request with send_reply; a reply to a gone requester fails") {
   sim::sim_config config = sim_with(1, sim::personality::v5, {"RequestTopic"});
   producer_fixture requester(config);
@@ -178,4 +188,39 @@ TEST_CASE("a coroutine awaits its reply; cancelling a request that waits for its
       },
       asio::use_future);
   CHECK(outcome.get() == "reply:Hello request");
+}
+
+TEST_CASE("a request waiting for the brokers to know it ends at a cancellation or a shutdown") {
+  // The broker never answers heartbeats: a request waits before its send until its deadline.
+  producer_fixture f(with_responder(sim::personality::v5));
+  f.sim.set_broker_faults("broker-a",
+                          {.codes = {rmq::wire::request_code::heart_beat}, .silent = true});
+  rmq::producer& p = *f.producer;
+  const rmq::message msg = request_message();
+  asio::cancellation_signal cancel;
+  std::promise<std::error_code> cancelled;
+  asio::post(p.get_executor(), [&] {
+    p.async_request(
+        msg, rmq::send_options{.timeout = 30s},
+        asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec, rmq::request_result) {
+          cancelled.set_value(ec);
+        }));
+  });
+  REQUIRE(f.sim.wait_until(
+      [](const sim::sim_counters& c) {
+        return c.broker_requests(rmq::wire::request_code::heart_beat) >= 1;
+      },
+      10s));
+  asio::post(p.get_executor(), [&] { cancel.emit(asio::cancellation_type::terminal); });
+  CHECK(cancelled.get_future().get() == asio::error::operation_aborted);
+  CHECK(f.sim.message_count() == 0);  // never sent
+
+  auto waiting = p.async_request(msg, rmq::send_options{.timeout = 30s}, asio::use_future);
+  CHECK_FALSE(p.shutdown(100ms));  // does not wait the request's 30 s
+  try {
+    (void)waiting.get();
+    FAIL("a request ended by the shutdown completes with an error");
+  } catch (const rmq::send_error& e) {
+    CHECK(e.code() == rmq::errc::shutting_down);
+  }
 }

@@ -7,6 +7,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/channel.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 #include <doctest/doctest.h>
@@ -236,7 +237,34 @@ TEST_CASE(
   REQUIRE_FALSE(ec);
   CHECK(late.state == rmq::transaction_state::unknown);
   CHECK(late.local_error == "timed out");
-  for (const auto* r : {&thrown, &late}) {
+  // A coroutine that ignores its cancellation: no longer waited for either.
+  rmq::transaction_result deaf = f.producer->send_in_transaction(
+      msg,
+      [](const rmq::message&, const rmq::send_result&) -> asio::awaitable<rmq::transaction_state> {
+        co_await asio::this_coro::reset_cancellation_state(
+            [](asio::cancellation_type) { return asio::cancellation_type::none; });
+        asio::experimental::channel<void(std::error_code, bool)> never(
+            co_await asio::this_coro::executor, 0);
+        co_await never.async_receive(asio::use_awaitable);
+        co_return rmq::transaction_state::commit;
+      },
+      ec);
+  REQUIRE_FALSE(ec);
+  CHECK(deaf.state == rmq::transaction_state::unknown);
+  CHECK(deaf.local_error == "timed out");
+  // A coroutine that throws before it starts: its answer is unknown as well.
+  rmq::transaction_result early = f.producer->send_in_transaction(
+      msg,
+      [](const rmq::message&, const rmq::send_result&) -> asio::awaitable<rmq::transaction_state> {
+        throw std::runtime_error("no connection");
+      },
+      ec);
+  REQUIRE_FALSE(ec);
+  CHECK(early.local_error == "threw: no connection");
+  // No local transaction at all: refused before anything is sent.
+  (void)f.producer->send_in_transaction(msg, rmq::local_transaction{}, ec);
+  CHECK(ec == rmq::errc::invalid_argument);
+  for (const auto* r : {&thrown, &late, &deaf, &early}) {
     const auto record = wait_for_record(f.sim, r->send.msg_id.view(), settled);
     REQUIRE(record.has_value());
     CHECK(record->state == sim::transaction_state::rolled_back);
