@@ -11,10 +11,15 @@
 #include "common/coro.hpp"
 #include "io/loop.hpp"
 #include "io/task.hpp"
+#include "rmq/detail/completion.hpp"
 #include "rmq/detail/producer_initiate.hpp"
+#include "rmq/error.hpp"
+#include "rmq/message.hpp"
+#include "rmq/send_options.hpp"
 #include "send/cancel_link.hpp"
 
 #include <asio/cancellation_signal.hpp>
+#include <asio/error.hpp>
 
 #include <atomic>
 #include <coroutine>
@@ -22,6 +27,10 @@
 #include <memory>
 #include <system_error>
 #include <unordered_map>
+
+namespace rmq {
+class producer;
+}
 
 namespace rmq::send {
 
@@ -101,6 +110,56 @@ class loop_operation : public detail::cancellable_operation, private io::task {
   std::atomic<loop_sender*> target_{nullptr};
   std::atomic<bool> started_{false};
   std::shared_ptr<tracked_work> work_;  ///< loop thread, once started
+};
+
+/// The send result inside an operation's result: where a failure names its topic.
+[[nodiscard]] inline send_result& send_result_of(transaction_result& r) noexcept {
+  return r.send;
+}
+[[nodiscard]] inline send_result& send_result_of(request_result& r) noexcept {
+  return r.request;
+}
+
+/// A loop operation about one message that completes with `Result`: what every such operation
+/// holds from its initiating call (the message, which must outlive it, and its send_options).
+template <class Result>
+class message_operation : public loop_operation {
+ public:
+  message_operation(producer& owner, std::shared_ptr<detail::cancel_hub> hub,
+                    detail::outcome_completion<Result>* completion, const message& msg,
+                    send_options&& options, bool cancellable)
+      : loop_operation(std::move(hub), cancellable),
+        owner_(owner),
+        completion_(completion),
+        msg_(msg),
+        options_(std::move(options)) {}
+
+  void fail(std::error_code ec) override {
+    Result result;
+    send_result_of(result).queue.topic = msg_.topic();
+    completion_->complete(ec, std::move(result), true);
+    release();
+  }
+
+  /// Loop thread, from its coroutine, registered in `operations` under `key`: completes it (an
+  /// operation_aborted the shutdown caused is reported as shutting_down), then leaves the
+  /// registry (the shutdown may go on from there) and drops the operation's own reference.
+  void finish(std::error_code ec, Result&& result, operation_registry& operations,
+              std::uint64_t key) {
+    if (ec == make_error_code(asio::error::operation_aborted) && !cancel_requested() &&
+        operations.closing()) {
+      ec = make_error_code(errc::shutting_down);
+    }
+    completion_->complete(ec, std::move(result));
+    operations.leave(key);
+    release();
+  }
+
+ protected:
+  producer& owner_;
+  detail::outcome_completion<Result>* completion_;
+  const message& msg_;
+  send_options options_;
 };
 
 }  // namespace rmq::send

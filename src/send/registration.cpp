@@ -88,7 +88,10 @@ void registration::remove(settle_waiter& w) noexcept {
 }
 
 void registration::wake_settled() noexcept {
-  if (settle_waiters_ == nullptr || !settled()) return;
+  if (settle_waiters_ != nullptr && settled()) wake_settle_waiters();
+}
+
+void registration::wake_settle_waiters() noexcept {
   settle_waiter* w = std::exchange(settle_waiters_, nullptr);
   while (w != nullptr) {
     settle_waiter* next = w->next;
@@ -112,14 +115,7 @@ coro<bool> registration::heartbeats_settled(io::clock::time_point deadline) {
 void registration::stop() {
   stopped_ = true;
   loop_.cancel_timer(periodic_);
-  // No heartbeat will settle anything from now on: the waiters learn it now.
-  settle_waiter* w = std::exchange(settle_waiters_, nullptr);
-  while (w != nullptr) {
-    settle_waiter* next = w->next;
-    loop_.cancel_timer(*w);
-    std::exchange(w->waiting, {}).resume();
-    w = next;
-  }
+  wake_settle_waiters();  // no heartbeat will settle anything from now on
 }
 
 coro<void> registration::heartbeat(route::broker_id id) {

@@ -54,7 +54,10 @@ class registration {
  private:
   struct settle_waiter;
   [[nodiscard]] bool settled() const noexcept;
+  /// Wakes the heartbeats_settled waiters once every master has answered.
   void wake_settled() noexcept;
+  /// Wakes every heartbeats_settled waiter now.
+  void wake_settle_waiters() noexcept;
   void remove(settle_waiter& w) noexcept;
   [[nodiscard]] coro<void> heartbeat(route::broker_id broker);
   [[nodiscard]] coro<void> unregister(route::broker_id broker, io::clock::time_point deadline,

@@ -115,22 +115,6 @@ bool decode_reply(const wire::command_view& push, message& reply, std::string& c
 
 // --- request_run -----------------------------------------------------------------------------
 
-request_run::request_run(producer& owner, std::shared_ptr<detail::cancel_hub> hub,
-                         detail::outcome_completion<request_result>* completion, const message& msg,
-                         send_options&& options, bool cancellable)
-    : loop_operation(std::move(hub), cancellable),
-      owner_(owner),
-      completion_(completion),
-      msg_(msg),
-      options_(std::move(options)) {}
-
-void request_run::fail(std::error_code ec) {
-  request_result result;
-  result.request.queue.topic = msg_.topic();
-  completion_->complete(ec, std::move(result), true);
-  release();
-}
-
 void request_run::run_on(loop_sender& target) {
   target.requests().run(*this);
 }
@@ -145,8 +129,7 @@ using asio::experimental::make_parallel_group;
 using asio::experimental::wait_for_one;
 
 asio::awaitable<void> request_body(loop_requests& self, request_run& run, std::uint64_t key,
-                                   producer& owner, const message& msg, send_options options,
-                                   detail::outcome_completion<request_result>* done) {
+                                   producer& owner, const message& msg, send_options options) {
   co_await asio::this_coro::throw_if_cancelled(false);  // every step reports its own end
   request_result out;
   out.request.queue.topic = msg.topic();
@@ -213,13 +196,7 @@ asio::awaitable<void> request_body(loop_requests& self, request_run& run, std::u
     spdlog::error("rmq: request failed: a non-standard exception");
   }
   if (!correlation_id.empty()) replies.remove(correlation_id);  // a later reply is dropped
-  if (ec == make_error_code(asio::error::operation_aborted) && !run.cancel_requested() &&
-      self.operations().closing()) {
-    ec = make_error_code(errc::shutting_down);  // cancelled by the shutdown's deadline
-  }
-  done->complete(ec, std::move(out));
-  self.operations().leave(key);  // last: the shutdown may go on from here
-  run.release();                 // the run's own reference
+  run.finish(ec, std::move(out), self.operations(), key);
 }
 
 }  // namespace
@@ -242,7 +219,7 @@ void loop_requests::run(request_run& run) {
   const std::uint64_t key = operations_.enter(run.work());
   asio::co_spawn(
       owner_.loop().get_executor(),
-      request_body(*this, run, key, run.owner_, run.msg_, std::move(run.options_), run.completion_),
+      request_body(*this, run, key, run.owner_, run.msg_, std::move(run.options_)),
       asio::bind_cancellation_slot(run.work()->signal.slot(), [](std::exception_ptr) {}));
 }
 

@@ -61,22 +61,13 @@ class reply_table {
 };
 
 /// One request, from the initiating call to its completion.
-class request_run final : public loop_operation {
+class request_run final : public message_operation<request_result> {
  public:
-  request_run(producer& owner, std::shared_ptr<detail::cancel_hub> hub,
-              detail::outcome_completion<request_result>* completion, const message& msg,
-              send_options&& options, bool cancellable);
-
-  void fail(std::error_code ec) override;
+  using message_operation::message_operation;
 
  private:
   friend class loop_requests;
   void run_on(loop_sender& target) override;
-
-  producer& owner_;
-  detail::outcome_completion<request_result>* completion_;
-  const message& msg_;
-  send_options options_;
 };
 
 /// A random CORRELATION_ID in the Java client's form (a UUID, 36 characters).

@@ -320,24 +320,6 @@ bool decode_check(const wire::command_view& request, std::string_view address,
 
 // --- transaction_run -------------------------------------------------------------------------
 
-transaction_run::transaction_run(producer& owner, std::shared_ptr<detail::cancel_hub> hub,
-                                 detail::outcome_completion<transaction_result>* completion,
-                                 const message& msg, local_transaction&& local,
-                                 send_options&& options, bool cancellable)
-    : loop_operation(std::move(hub), cancellable),
-      owner_(owner),
-      completion_(completion),
-      msg_(msg),
-      local_(std::move(local)),
-      options_(std::move(options)) {}
-
-void transaction_run::fail(std::error_code ec) {
-  transaction_result result;
-  result.send.queue.topic = msg_.topic();
-  completion_->complete(ec, std::move(result), true);
-  release();
-}
-
 void transaction_run::run_on(loop_sender& target) {
   target.transactions().run(*this);
 }
@@ -373,8 +355,7 @@ std::optional<end_transaction_request> end_request_to_master(loop_transactions& 
 
 asio::awaitable<void> transaction_body(loop_transactions& self, transaction_run& run,
                                        std::uint64_t key, producer& owner, const message& msg,
-                                       local_transaction& local, send_options options,
-                                       detail::outcome_completion<transaction_result>* done) {
+                                       local_transaction& local, send_options options) {
   transaction_result out;
   std::error_code ec;
   // A cancellation ends what it reaches (the half message's send, the local transaction) and
@@ -419,13 +400,7 @@ asio::awaitable<void> transaction_body(loop_transactions& self, transaction_run&
     if (!ec) ec = make_error_code(errc::shutting_down);
     spdlog::error("rmq: transactional send failed: a non-standard exception");
   }
-  if (ec == make_error_code(asio::error::operation_aborted) && !run.cancel_requested() &&
-      self.operations().closing()) {
-    ec = make_error_code(errc::shutting_down);  // cancelled by the shutdown's deadline
-  }
-  done->complete(ec, std::move(out));
-  self.operations().leave(key);  // last: the shutdown may go on from here
-  run.release();                 // the run's own reference
+  run.finish(ec, std::move(out), self.operations(), key);
 }
 
 asio::awaitable<void> check_body(loop_transactions& self, std::uint64_t key,
@@ -467,8 +442,7 @@ void loop_transactions::run(transaction_run& run) {
   const std::uint64_t key = operations_.enter(run.work());
   asio::co_spawn(
       loop_.get_executor(),
-      transaction_body(*this, run, key, run.owner_, run.msg_, run.local_, std::move(run.options_),
-                       run.completion_),
+      transaction_body(*this, run, key, run.owner_, run.msg_, run.local_, std::move(run.options_)),
       asio::bind_cancellation_slot(run.work()->signal.slot(), [](std::exception_ptr) {}));
 }
 

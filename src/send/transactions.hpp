@@ -74,23 +74,19 @@ class transaction_threads {
 };
 
 /// One transactional send, from the initiating call to its completion.
-class transaction_run final : public loop_operation {
+class transaction_run final : public message_operation<transaction_result> {
  public:
   transaction_run(producer& owner, std::shared_ptr<detail::cancel_hub> hub,
                   detail::outcome_completion<transaction_result>* completion, const message& msg,
-                  local_transaction&& local, send_options&& options, bool cancellable);
-
-  void fail(std::error_code ec) override;
+                  local_transaction&& local, send_options&& options, bool cancellable)
+      : message_operation(owner, std::move(hub), completion, msg, std::move(options), cancellable),
+        local_(std::move(local)) {}
 
  private:
   friend class loop_transactions;
   void run_on(loop_sender& target) override;
 
-  producer& owner_;
-  detail::outcome_completion<transaction_result>* completion_;
-  const message& msg_;
   local_transaction local_;
-  send_options options_;
 };
 
 /// One END_TRANSACTION: where it goes and what it says.

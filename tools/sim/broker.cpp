@@ -103,6 +103,14 @@ void broker_handler::write_send_error(std::string& out, const wire::command_view
   writer.finish();
 }
 
+void broker_handler::write_malformed_header(std::string& out, const wire::command_view& request) {
+  // The remoting layer cannot build the custom header and answers from its exception handler.
+  write_send_error(out, request, wire::response_code::system_error,
+                   "org.apache.rocketmq.remoting.exception.RemotingCommandException: the custom "
+                   "field is null or malformed",
+                   false);
+}
+
 void broker_handler::write_send_result(std::string& out, const wire::command_view& request,
                                        std::int32_t code, std::int32_t queue_id,
                                        std::int64_t queue_offset, std::string_view msg_ids,
@@ -216,11 +224,7 @@ void broker_handler::send(const wire::command_view& request, const fault_decisio
   const bool batch = request.fields.code == wire::request_code::send_batch_message;
   wire::send_message_request_header header;
   if (header.parse(request)) {
-    // The remoting layer cannot build the custom header and answers from its exception handler.
-    write_send_error(out, request, wire::response_code::system_error,
-                     "org.apache.rocketmq.remoting.exception.RemotingCommandException: the custom "
-                     "field is null or malformed",
-                     false);
+    write_malformed_header(out, request);
     return;
   }
   std::int32_t queue_id = 0;
@@ -317,10 +321,7 @@ void broker_handler::reply_send(const wire::command_view& request, const fault_d
                                 const request_source& from, std::string& out) {
   wire::send_message_request_header header;
   if (header.parse(request)) {
-    write_send_error(out, request, wire::response_code::system_error,
-                     "org.apache.rocketmq.remoting.exception.RemotingCommandException: the custom "
-                     "field is null or malformed",
-                     false);
+    write_malformed_header(out, request);
     return;
   }
   std::int32_t queue_id = 0;

@@ -69,6 +69,8 @@ class broker_handler final : public request_handler {
   void write_send_error(std::string& out, const wire::command_view& request, std::int32_t code,
                         std::string_view remark, bool with_region);
   /// The send result; no transactionId when `transaction_id` is empty (reply sends).
+  /// A send header the remoting layer cannot build (SYSTEM_ERROR, RemotingCommandException).
+  void write_malformed_header(std::string& out, const wire::command_view& request);
   void write_send_result(std::string& out, const wire::command_view& request, std::int32_t code,
                          std::int32_t queue_id, std::int64_t queue_offset, std::string_view msg_ids,
                          std::string_view transaction_id,

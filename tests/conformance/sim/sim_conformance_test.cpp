@@ -4,6 +4,7 @@
 // flag, remark, and for routes the whole body (with the broker address substituted).
 #include "blocking_client.hpp"
 #include "simulator.hpp"
+#include "unit/wire/captured_frames.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -19,22 +20,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::string hex_to_bytes(std::string_view hex) {
-  std::string bytes;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    if (hex[i] == '\n' || hex[i] == '\r') break;
-    bytes.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return bytes;
-}
 
 void replace_all(std::string& text, const std::string& from, const std::string& to) {
   for (std::size_t at = text.find(from); at != std::string::npos;
@@ -87,10 +72,10 @@ TEST_CASE("every captured request gets the captured kind of response") {
     const std::string label = fs::relative(c.request_hex, RMQ_TEST_FRAMES_DIR).string();
     CAPTURE(label);
     REQUIRE(fs::exists(c.response_json));
-    const auto request_bytes = hex_to_bytes(read_text(c.request_hex));
-    const auto request_doc =
-        nlohmann::json::parse(read_text(fs::path(c.request_hex).replace_extension(".json")));
-    const auto expected = nlohmann::json::parse(read_text(c.response_json));
+    const auto request_bytes = rmq::test::read_hex_file(c.request_hex);
+    const auto request_doc = nlohmann::json::parse(
+        rmq::test::read_text_file(fs::path(c.request_hex).replace_extension(".json")));
+    const auto expected = nlohmann::json::parse(rmq::test::read_text_file(c.response_json));
     const auto& request_header = request_doc["header"];
     const auto& expected_header = expected["header"];
 

@@ -7,6 +7,7 @@
 // and the commit-log offsets (our commit log is not theirs).
 #include "blocking_client.hpp"
 #include "simulator.hpp"
+#include "unit/wire/captured_frames.hpp"
 #include "wire/codes.hpp"
 #include "wire/heartbeat.hpp"
 #include "wire/properties.hpp"
@@ -28,22 +29,6 @@ namespace {
 
 constexpr auto timeout = 10s;
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::string hex_to_bytes(std::string_view hex) {
-  std::string bytes;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    if (hex[i] == '\n' || hex[i] == '\r') break;
-    bytes.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return bytes;
-}
-
 struct capture_set {
   personality version;
   std::string folder;  // "v4" or "v5"
@@ -60,11 +45,11 @@ struct capture_set {
                : fs::path(RMQ_TEST_FRAMES_DIR) / feature / folder / (name + extension);
   }
   [[nodiscard]] nlohmann::json decoded(const std::string& feature, const std::string& name) const {
-    return nlohmann::json::parse(read_text(path(feature, name, ".json")));
+    return nlohmann::json::parse(rmq::test::read_text_file(path(feature, name, ".json")));
   }
   /// The captured frame as bytes.
   [[nodiscard]] std::string frame(const std::string& feature, const std::string& name) const {
-    return hex_to_bytes(read_text(path(feature, name, ".hex")));
+    return rmq::test::read_hex_file(path(feature, name, ".hex"));
   }
   /// The captured frame decoded, to be changed and sent again.
   [[nodiscard]] wire::remoting_command command(const std::string& feature,
