@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <chrono>
 #include <random>
 #include <vector>
@@ -242,7 +243,9 @@ void loop_requests::on_reply(net::connection_core& core, const wire::command_vie
   });
   if (!decoded) {
     counters_.replies_dropped.bump();
-    spdlog::warn("rmq: a reply push that does not decode was dropped");
+    if (std::has_single_bit(++undecodable_)) {  // rate-limited: 1st, 2nd, 4th, 8th...
+      spdlog::warn("rmq: a reply push that does not decode was dropped ({} so far)", undecodable_);
+    }
     return;
   }
   if (settings_.replies->deliver(correlation_id, std::move(reply))) {

@@ -17,6 +17,7 @@
 #include <asio/experimental/concurrent_channel.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -101,6 +102,7 @@ class loop_requests {
   const loop_settings& settings_;
   loop_counters& counters_;
   operation_registry& operations_;
+  std::uint64_t undecodable_ = 0;  ///< reply pushes that did not decode
 };
 
 }  // namespace rmq::send

@@ -26,6 +26,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <exception>
 #include <iterator>
@@ -412,8 +413,9 @@ asio::awaitable<void> check_body(loop_transactions& self, std::uint64_t key,
     const auto deadline = io::clock::now() + self.settings().config.check_timeout;
     answer.state =
         co_await run_user_code(self, self.settings().config.checker, deadline, error, check);
-    if (!error.empty()) {
-      spdlog::warn("rmq: the transaction checker {} for {}: answering UNKNOW", error, check.msg_id);
+    if (!error.empty() && std::has_single_bit(++self.checker_failures())) {  // rate-limited
+      spdlog::warn("rmq: the transaction checker {} for {} ({} so far): answering UNKNOW", error,
+                   check.msg_id, self.checker_failures());
     }
     auto [written] = co_await async_await(self.end_transaction(std::move(answer)),
                                           asio::experimental::as_tuple(asio::use_awaitable));
@@ -453,9 +455,12 @@ void loop_transactions::on_check(const std::string& address, const wire::command
       checks_ >= settings_.config.max_concurrent_checks ||
       !decode_check(request, address, check, answer)) {
     counters_.checks_ignored.bump();
+    // The 1st, 2nd, 4th, 8th... only: a broker full of pending half messages cannot flood the log.
+    if (!std::has_single_bit(counters_.checks_ignored.get())) return;
     const bool undecodable = settings_.config.checker && !operations_.closing() &&
                              checks_ < settings_.config.max_concurrent_checks;
-    spdlog::warn("rmq: transaction check from {} ignored: {}", address,
+    spdlog::warn("rmq: transaction check from {} ignored ({} so far): {}", address,
+                 counters_.checks_ignored.get(),
                  undecodable                 ? "it does not decode"
                  : !settings_.config.checker ? "no checker is configured"
                  : operations_.closing()     ? "shutting down"

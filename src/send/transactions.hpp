@@ -156,6 +156,8 @@ class loop_transactions {
   [[nodiscard]] route::broker_registry& brokers() noexcept { return brokers_; }
   [[nodiscard]] loop_counters& counters() noexcept { return counters_; }
   [[nodiscard]] operation_registry& operations() noexcept { return operations_; }
+  /// Checks whose checker threw or ran late (their log lines are rate-limited).
+  [[nodiscard]] std::uint64_t& checker_failures() noexcept { return checker_failures_; }
 
  private:
   const loop_settings& settings_;
@@ -165,6 +167,7 @@ class loop_transactions {
   loop_counters& counters_;
   operation_registry& operations_;
   std::size_t checks_ = 0;  ///< checks under way (bounded by max_concurrent_checks)
+  std::uint64_t checker_failures_ = 0;
 };
 
 }  // namespace rmq::send

@@ -80,6 +80,9 @@ TEST_CASE("the reply may come from the other broker: every master knows our conn
   const rmq::request_result result = outcome.get();
   CHECK(result.request.queue.broker_name == "broker-a");
   CHECK(result.reply.body() == "reply:Hello request");
+  // Our answer to the push reaches broker-b after the reply reached us.
+  REQUIRE(
+      f.sim.wait_until([](const sim::sim_counters& c) { return c.replies().delivered >= 1; }, 10s));
   const std::vector<sim::reply_record> replies = f.sim.replies();
   REQUIRE(replies.size() == 1);
   CHECK(replies.front().broker_name == "broker-b");
