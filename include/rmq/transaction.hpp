@@ -90,7 +90,9 @@ inline constexpr bool returns_state =
 template <class... Args>
 class transaction_function {
  public:
+  /// A coroutine that answers on the producer's loop.
   using awaitable_form = std::function<asio::awaitable<transaction_state>(Args...)>;
+  /// A plain function that answers on a transaction thread.
   using plain_form = std::function<transaction_state(Args...)>;
 
   /// Empty: no user code.
@@ -111,6 +113,7 @@ class transaction_function {
     }
   }
 
+  /// Whether it holds user code of either form.
   [[nodiscard]] explicit operator bool() const noexcept {
     return static_cast<bool>(awaitable_) || static_cast<bool>(plain_);
   }
