@@ -6,7 +6,7 @@
 // The parser accepts both forms; the writer reproduces either byte for byte (rmq-sim uses it).
 #pragma once
 
-#include "rmq/producer_config.hpp"
+#include "rmq/route_limits.hpp"
 #include "wire/command.hpp"
 
 #include <cstdint>
