@@ -383,9 +383,10 @@ asio::awaitable<void> transaction_body(loop_transactions& self, transaction_run&
       if (out.local_error == "cancelled") ec = make_error_code(asio::error::operation_aborted);
       std::error_code end_ec;
       if (auto request = end_request_to_master(self, out.send, out.state, end_ec)) {
-        auto [written] = co_await async_await(self.end_transaction(std::move(*request)),
-                                              asio::experimental::as_tuple(asio::use_awaitable));
-        end_ec = written;
+        auto [write_error] =
+            co_await async_await(self.end_transaction(std::move(*request)),
+                                 asio::experimental::as_tuple(asio::use_awaitable));
+        end_ec = write_error;
       }
       out.end_error = end_ec;
       if (end_ec) {
@@ -417,9 +418,12 @@ asio::awaitable<void> check_body(loop_transactions& self, std::uint64_t key,
       spdlog::warn("rmq: the transaction checker {} for {} ({} so far): answering UNKNOW", error,
                    check.msg_id, self.checker_failures());
     }
-    auto [written] = co_await async_await(self.end_transaction(std::move(answer)),
-                                          asio::experimental::as_tuple(asio::use_awaitable));
-    if (!written) self.counters().transaction_checks.bump();
+    // Counted when the answer is handed to the connection, so that whoever sees the answer
+    // arrive sees the count too. An answer that is then not written (the connection is lost)
+    // only makes the broker ask again.
+    self.counters().transaction_checks.bump();
+    co_await async_await(self.end_transaction(std::move(answer)),
+                         asio::experimental::as_tuple(asio::use_awaitable));
   } catch (const std::exception& e) {
     spdlog::error("rmq: transaction check failed: {}", e.what());
   } catch (...) {
