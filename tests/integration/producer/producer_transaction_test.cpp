@@ -352,6 +352,10 @@ TEST_CASE("many concurrent transactions each end as their user decided") {
   std::mutex mutex;
   std::map<std::string, rmq::transaction_state> later;  // unknown ones: the checker's answer
   rmq::producer_config config;
+  // Outcomes, not times: 300 half messages and their local transactions (one transaction
+  // thread) must not run into the default 3 s and 6 s on a loaded sanitizer build.
+  config.send_timeout = 30s;
+  config.local_transaction_timeout = 60s;
   config.checker = [&](const rmq::transaction_check& check) {
     const std::lock_guard lock(mutex);
     return later.at(check.msg_id);
