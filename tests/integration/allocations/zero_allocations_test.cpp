@@ -106,10 +106,13 @@ std::uint64_t allocations_of_steady_sends(const rmq::message& msg, send_form for
 
 }  // namespace
 
+// 300,000 measured sends turn the 1,024-send window over about 300 times: an allocation per
+// send, per window or per pool growth would be counted hundreds of times. More sends find
+// nothing more and cost the sanitizer builds a minute per backend.
 TEST_CASE("steady-state async sends make zero heap allocations") {
   const rmq::message msg("TopicTest", std::string(128, 'x'));
-  CHECK(allocations_of_steady_sends(msg, send_form::plain, rmq::test::scaled(100000, 50000),
-                                    rmq::test::scaled(1000000, 20000)) == 0);
+  CHECK(allocations_of_steady_sends(msg, send_form::plain, rmq::test::scaled(50000, 50000),
+                                    rmq::test::scaled(300000, 20000)) == 0);
 }
 
 TEST_CASE("ordered sends, to a queue or through a selector, make zero heap allocations") {
@@ -117,10 +120,10 @@ TEST_CASE("ordered sends, to a queue or through a selector, make zero heap alloc
   // std::function's small buffer.
   const rmq::message msg("TopicTest", std::string(128, 'x'));
   CHECK(allocations_of_steady_sends(msg, send_form::ordered_queue, rmq::test::scaled(50000, 20000),
-                                    rmq::test::scaled(200000, 20000)) == 0);
+                                    rmq::test::scaled(100000, 20000)) == 0);
   CHECK(allocations_of_steady_sends(msg, send_form::ordered_selector,
                                     rmq::test::scaled(50000, 20000),
-                                    rmq::test::scaled(200000, 20000)) == 0);
+                                    rmq::test::scaled(100000, 20000)) == 0);
 }
 
 TEST_CASE("a topic name beyond the small-string buffer costs one allocation per send, no more") {
