@@ -51,7 +51,7 @@ rmq::producer_config long_budget_config() {
   return config;
 }
 
-rmq::message sample(std::string body = "cancel me") {
+rmq::message cancel_message(std::string body = "cancel me") {
   return rmq::message("TopicTest", std::move(body));
 }
 
@@ -111,7 +111,7 @@ outcome cancel_written(producer_fixture& f, user_thread& user, asio::cancellatio
                        std::uint64_t requests_before = 0) {
   asio::cancellation_signal signal;
   std::promise<outcome> done;
-  f.producer->async_send(sample(), callback_to(user, signal, done));
+  f.producer->async_send(cancel_message(), callback_to(user, signal, done));
   REQUIRE(wait_for_requests(f.sim, send_code, requests_before + 1));
   const auto emitted = std::chrono::steady_clock::now();
   user.emit(signal, type);
@@ -136,7 +136,7 @@ TEST_CASE("a written send, cancelled (terminal), completes at once; the connecti
   // The same connection carries the next send.
   f.sim.set_broker_faults("broker-a", {});
   std::error_code ec;
-  f.producer->send(sample(), ec);
+  f.producer->send(cancel_message(), ec);
   CHECK_FALSE(ec);
   CHECK(broker_connections(f.sim) == 1);
 }
@@ -154,7 +154,7 @@ TEST_CASE("partial cancellation ends a written send too; its late response is dr
       [](const sim::sim_counters& c) { return c.brokers[0].second.responses >= 1; }, 10s));
   f.sim.set_broker_faults("broker-a", {});
   std::error_code ec;
-  f.producer->send(sample(), ec);
+  f.producer->send(cancel_message(), ec);
   CHECK_FALSE(ec);
   CHECK(broker_connections(f.sim) == 1);
   CHECK(f.sim.message_count() == 2);
@@ -196,14 +196,14 @@ TEST_CASE("a send waiting at a full gate is removed by any cancellation and neve
     // The first send holds the only admission, unanswered.
     asio::cancellation_signal first_signal;
     std::promise<outcome> first;
-    f.producer->async_send(sample("first"), callback_to(user, first_signal, first));
+    f.producer->async_send(cancel_message("first"), callback_to(user, first_signal, first));
     REQUIRE(wait_for_requests(f.sim, send_code, 1));
     // The second starts on the loop, so it waits at the gate (a coroutine) instead of blocking.
     asio::cancellation_signal signal;
     std::promise<outcome> second;
     std::promise<void> started;
     asio::post(f.producer->get_executor(), [&] {
-      f.producer->async_send(sample("second"), callback_to(user, signal, second));
+      f.producer->async_send(cancel_message("second"), callback_to(user, signal, second));
       started.set_value();
     });
     started.get_future().get();
@@ -227,13 +227,13 @@ TEST_CASE("a caller blocked off the loops at a full gate is woken by the cancell
   user_thread user;
   asio::cancellation_signal first_signal;
   std::promise<outcome> first;
-  f.producer->async_send(sample("first"), callback_to(user, first_signal, first));
+  f.producer->async_send(cancel_message("first"), callback_to(user, first_signal, first));
   REQUIRE(wait_for_requests(f.sim, send_code, 1));
   // Another thread starts the second send, and blocks in the call: the gate is full.
   asio::cancellation_signal signal;
   std::promise<outcome> second;
   std::thread caller(
-      [&] { f.producer->async_send(sample("second"), callback_to(user, signal, second)); });
+      [&] { f.producer->async_send(cancel_message("second"), callback_to(user, signal, second)); });
   const auto limit = std::chrono::steady_clock::now() + well_before_budget;
   while (f.producer->stats().waiting_for_room == 0 && std::chrono::steady_clock::now() < limit) {
     std::this_thread::yield();
@@ -297,10 +297,11 @@ std::future<token_outcome> start_on_loop(rmq::producer& producer, token_kind kin
   asio::post(producer.get_executor(), [&, kind, from_error, done] {
     switch (kind) {
       case token_kind::callback:
-        producer.async_send(sample(), asio::bind_cancellation_slot(signal.slot(), from_error));
+        producer.async_send(cancel_message(),
+                            asio::bind_cancellation_slot(signal.slot(), from_error));
         break;
       case token_kind::deferred: {
-        auto op = producer.async_send(sample(), asio::experimental::deferred);
+        auto op = producer.async_send(cancel_message(), asio::experimental::deferred);
         std::move(op)(asio::bind_cancellation_slot(signal.slot(), from_error));
         break;
       }
@@ -310,7 +311,7 @@ std::future<token_outcome> start_on_loop(rmq::producer& producer, token_kind kin
             [&producer]() -> asio::awaitable<rmq::send_result> {
               // Every type reaches the send (a coroutine passes only terminal by default).
               co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
-              co_return co_await producer.async_send(sample(), asio::use_awaitable);
+              co_return co_await producer.async_send(cancel_message(), asio::use_awaitable);
             },
             asio::bind_cancellation_slot(signal.slot(),
                                          [done](std::exception_ptr e, rmq::send_result) {
@@ -327,7 +328,7 @@ std::future<token_outcome> start_on_loop(rmq::producer& producer, token_kind kin
         break;
       case token_kind::future: {
         auto f = std::make_shared<std::future<rmq::send_result>>(producer.async_send(
-            sample(), asio::bind_cancellation_slot(signal.slot(), asio::use_future)));
+            cancel_message(), asio::bind_cancellation_slot(signal.slot(), asio::use_future)));
         std::thread([f, done] {
           token_outcome o;
           try {
@@ -426,7 +427,7 @@ TEST_CASE("on a user's io_context: send || timer, and a batch") {
         user.context,
         [&]() -> asio::awaitable<void> {
           asio::steady_timer timer(user.context, 100ms);
-          auto first = co_await (f.producer->async_send(sample(), asio::use_awaitable) ||
+          auto first = co_await (f.producer->async_send(cancel_message(), asio::use_awaitable) ||
                                  timer.async_wait(asio::use_awaitable));
           winner.set_value(first.index());
         },
@@ -438,7 +439,7 @@ TEST_CASE("on a user's io_context: send || timer, and a batch") {
   SUBCASE("a batch") {
     asio::cancellation_signal signal;
     std::promise<outcome> done;
-    std::vector<rmq::message> batch{sample("one"), sample("two")};
+    std::vector<rmq::message> batch{cancel_message("one"), cancel_message("two")};
     f.producer->async_send_batch(std::move(batch), callback_to(user, signal, done));
     REQUIRE(wait_for_requests(f.sim, rmq::wire::request_code::send_batch_message, 1));
     user.emit(signal, asio::cancellation_type::terminal);
@@ -454,13 +455,13 @@ TEST_CASE("a oneway send waiting at the gate is cancelled before it is written")
   user_thread user;
   asio::cancellation_signal first_signal;
   std::promise<outcome> first;
-  f.producer->async_send(sample(), callback_to(user, first_signal, first));
+  f.producer->async_send(cancel_message(), callback_to(user, first_signal, first));
   REQUIRE(wait_for_requests(f.sim, send_code, 1));
   asio::cancellation_signal signal;
   std::promise<outcome> oneway;
   std::promise<void> started;
   asio::post(f.producer->get_executor(), [&] {
-    f.producer->async_send_oneway(sample(), callback_to(user, signal, oneway));
+    f.producer->async_send_oneway(cancel_message(), callback_to(user, signal, oneway));
     started.set_value();
   });
   started.get_future().get();
@@ -477,7 +478,7 @@ TEST_CASE("async_flush: a cancellation ends the wait, not the sends") {
   user_thread user;
   asio::cancellation_signal send_signal;
   std::promise<outcome> sent;
-  f.producer->async_send(sample(), callback_to(user, send_signal, sent));
+  f.producer->async_send(cancel_message(), callback_to(user, send_signal, sent));
   REQUIRE(wait_for_requests(f.sim, send_code, 1));
   asio::cancellation_signal signal;
   std::promise<std::error_code> flushed;
@@ -498,7 +499,8 @@ TEST_CASE("send_options: a per-send timeout replaces the producer's budget") {
   f.sim.set_broker_faults("broker-a", {.silent = true});
   const auto started = std::chrono::steady_clock::now();
   std::error_code ec;
-  const rmq::send_result r = f.producer->send(sample(), rmq::send_options{.timeout = 200ms}, ec);
+  const rmq::send_result r =
+      f.producer->send(cancel_message(), rmq::send_options{.timeout = 200ms}, ec);
   CHECK(ec == rmq::errc::timed_out);
   CHECK(std::chrono::steady_clock::now() - started < well_before_budget);
   CHECK(r.status == rmq::send_status::failed);
@@ -506,13 +508,13 @@ TEST_CASE("send_options: a per-send timeout replaces the producer's budget") {
 
   // Out of range, or two targets at once: refused before any I/O.
   for (const auto bad : {-1ms, std::chrono::milliseconds(std::chrono::hours(2))}) {
-    f.producer->send(sample(), rmq::send_options{.timeout = bad}, ec);
+    f.producer->send(cancel_message(), rmq::send_options{.timeout = bad}, ec);
     CHECK(ec == rmq::errc::invalid_argument);
   }
   rmq::send_options both;
   both.queue = rmq::message_queue{"TopicTest", "broker-a", 0};
   both.selector = [](std::span<const rmq::message_queue>, const rmq::message&) { return 0; };
-  f.producer->send(sample(), both, ec);
+  f.producer->send(cancel_message(), both, ec);
   CHECK(ec == rmq::errc::invalid_argument);
   CHECK(f.sim.counters().broker_requests(send_code) == written);
 }
@@ -521,18 +523,19 @@ TEST_CASE("send_options: queue and selector make ordered sends of every form") {
   producer_fixture f(sim_with(1, sim::personality::v4_9));
   std::error_code ec;
   rmq::send_result r = f.producer->send(
-      sample(), rmq::send_options{.queue = rmq::message_queue{"TopicTest", "broker-a", 2}}, ec);
+      cancel_message(), rmq::send_options{.queue = rmq::message_queue{"TopicTest", "broker-a", 2}},
+      ec);
   REQUIRE_FALSE(ec);
   CHECK(r.queue.queue_id == 2);
   r = f.producer
           ->async_send(
-              sample(),
+              cancel_message(),
               rmq::send_options{.selector = [](std::span<const rmq::message_queue> q,
                                                const rmq::message&) { return q.size() - 1; }},
               asio::use_future)
           .get();
   CHECK(r.queue.queue_id == 3);
-  std::vector<rmq::message> batch{sample("a"), sample("b")};
+  std::vector<rmq::message> batch{cancel_message("a"), cancel_message("b")};
   r = f.producer
           ->async_send_batch(
               std::move(batch),
@@ -541,7 +544,8 @@ TEST_CASE("send_options: queue and selector make ordered sends of every form") {
           .get();
   CHECK(r.queue.queue_id == 1);
   CHECK_FALSE(f.producer->send_oneway(
-      sample(), rmq::send_options{.queue = rmq::message_queue{"TopicTest", "broker-a", 0}}));
+      cancel_message(),
+      rmq::send_options{.queue = rmq::message_queue{"TopicTest", "broker-a", 0}}));
   REQUIRE(f.sim.wait_for_messages(5, 10s));
   const auto stored = f.sim.messages();
   CHECK(stored.back().queue_id == 0);
@@ -588,15 +592,16 @@ TEST_CASE("cancellations raced against completions: every send completes exactly
   std::function<void(std::size_t)> start = [&](std::size_t i) {
     send_slot& s = *sends[i];
     f.producer->async_send(
-        sample(), asio::bind_cancellation_slot(
-                      s.signal.slot(), asio::bind_executor(user.context, [&, i](std::error_code ec,
-                                                                                rmq::send_result) {
-                        send_slot& done = *sends[i];
-                        done.ec = ec;
-                        done.completions.fetch_add(1);
-                        if (i + window < total) start(i + window);
-                        if (completed.fetch_add(1) + 1 == total) all_done.set_value();
-                      })));
+        cancel_message(),
+        asio::bind_cancellation_slot(
+            s.signal.slot(),
+            asio::bind_executor(user.context, [&, i](std::error_code ec, rmq::send_result) {
+              send_slot& done = *sends[i];
+              done.ec = ec;
+              done.completions.fetch_add(1);
+              if (i + window < total) start(i + window);
+              if (completed.fetch_add(1) + 1 == total) all_done.set_value();
+            })));
     auto timer = std::make_shared<asio::steady_timer>(user.context,
                                                       std::chrono::microseconds(random() % 3000));
     timer->async_wait([&s, timer, type = random() % 3](std::error_code) {
@@ -629,7 +634,8 @@ TEST_CASE("async_shutdown: terminal cancellation ends the wait, the shutdown goe
   user_thread user;
   std::promise<outcome> sent;
   f.producer->async_send(
-      sample(), asio::bind_executor(user.context, [&](std::error_code ec, rmq::send_result r) {
+      cancel_message(),
+      asio::bind_executor(user.context, [&](std::error_code ec, rmq::send_result r) {
         sent.set_value({ec, std::move(r), {}});
       }));
   REQUIRE(wait_for_requests(f.sim, send_code, 1));
@@ -646,7 +652,7 @@ TEST_CASE("async_shutdown: terminal cancellation ends the wait, the shutdown goe
   CHECK(shut.get_future().get() == aborted);
   // It went on: new sends are refused.
   std::error_code ec;
-  f.producer->send(sample(), ec);
+  f.producer->send(cancel_message(), ec);
   CHECK(ec == rmq::errc::shutting_down);
   // The send still completes, once (retried on a new connection once the broker answers).
   f.sim.set_broker_faults("broker-a", {});

@@ -29,7 +29,7 @@ namespace sim = rmq::sim;
 
 namespace {
 
-rmq::message sample(std::string topic = "TopicTest") {
+rmq::message contract_message(std::string topic = "TopicTest") {
   rmq::message msg(std::move(topic), "contract body");
   msg.set_keys("k1");
   return msg;
@@ -154,7 +154,7 @@ void settle(rmq::producer& producer) {
 
 TEST_CASE("every copy of a handler and of its executor dies before the work guard") {
   producer_fixture f(sim_with(1, sim::personality::v5));
-  const rmq::message msg = sample();
+  const rmq::message msg = contract_message();
   (void)f.producer->send(msg);  // route and connection ready: completions come from the reader
   const int rounds = rmq::test::scaled(200, 40);
   for (int i = 0; i < rounds; ++i) {
@@ -174,7 +174,7 @@ TEST_CASE("every copy of a handler and of its executor dies before the work guar
 TEST_CASE(
     "a strand of an io_context that ends right after its handler ran is never touched after") {
   producer_fixture f(sim_with(1, sim::personality::v5));
-  const rmq::message msg = sample();
+  const rmq::message msg = contract_message();
   (void)f.producer->send(msg);
   const int rounds = rmq::test::scaled(300, 50);
   int completed = 0;
@@ -226,7 +226,7 @@ TEST_CASE("an rvalue message is taken over by the send") {
   CHECK(f.sim.messages().back().body == "later");
 
   // A batch vector taken over, and a oneway message.
-  std::vector<rmq::message> batch{sample(), sample()};
+  std::vector<rmq::message> batch{contract_message(), contract_message()};
   CHECK_FALSE(
       f.producer->async_send_batch(std::move(batch), asio::use_future).get().msg_id.empty());
   std::promise<std::error_code> oneway;
@@ -243,7 +243,7 @@ TEST_CASE("an ordered send owns its queue and its selector") {
   REQUIRE_FALSE(f.producer->fetch_queues("TopicTest", queues));
   // A topic whose route is not cached yet: the send suspends for the route before it reads its
   // queue or calls its selector, long after the temporaries below are gone.
-  const rmq::message msg = sample("OrderedFresh");
+  const rmq::message msg = contract_message("OrderedFresh");
   std::promise<rmq::send_result> by_queue;
   f.producer->async_send(msg, rmq::message_queue{"OrderedFresh", queues[5].broker_name, 2},
                          [&](std::error_code ec, rmq::send_result r) {
@@ -254,7 +254,7 @@ TEST_CASE("an ordered send owns its queue and its selector") {
   CHECK(q.queue.broker_name == queues[5].broker_name);
   CHECK(q.queue.queue_id == 2);
 
-  const rmq::message msg2 = sample("OrderedFresh2");
+  const rmq::message msg2 = contract_message("OrderedFresh2");
   std::promise<rmq::send_result> by_selector;
   {
     const std::size_t wanted = 3;
@@ -276,7 +276,7 @@ TEST_CASE("a send to a queue of another topic is refused, as the Java client ref
   std::vector<rmq::message_queue> other;
   REQUIRE_FALSE(f.producer->fetch_queues("Other", other));
   std::error_code ec;
-  const auto r = f.producer->send(sample(), other[0], ec);
+  const auto r = f.producer->send(contract_message(), other[0], ec);
   CHECK(ec == rmq::errc::invalid_argument);
   CHECK(r.status == rmq::send_status::failed);
   for (const auto& m : f.sim.messages()) CHECK(m.topic != "Other");
@@ -336,25 +336,26 @@ TEST_CASE("a selector that throws or is empty fails its send, saying so") {
                                           const rmq::message&) -> std::size_t {
     throw std::runtime_error("no queue for this key");
   };
-  auto r = f.producer->send(sample(), throwing, ec);
+  auto r = f.producer->send(contract_message(), throwing, ec);
   CHECK(ec == rmq::errc::queue_selector_failed);
   CHECK(r.diagnostics.remark.find("no queue for this key") != std::string::npos);
 
-  r = f.producer->send(sample(), rmq::queue_selector{}, ec);
+  r = f.producer->send(contract_message(), rmq::queue_selector{}, ec);
   CHECK(ec == rmq::errc::queue_selector_failed);
   CHECK(r.diagnostics.remark.find("empty") != std::string::npos);
 
   const rmq::queue_selector out_of_range = [](std::span<const rmq::message_queue> qs,
                                               const rmq::message&) { return qs.size(); };
-  r = f.producer->send(sample(), out_of_range, ec);
+  r = f.producer->send(contract_message(), out_of_range, ec);
   CHECK(ec == rmq::errc::queue_selector_failed);
-  CHECK(f.producer->send(sample()).status == rmq::send_status::send_ok);  // the loop lives on
+  CHECK(f.producer->send(contract_message()).status ==
+        rmq::send_status::send_ok);  // the loop lives on
 }
 
 TEST_CASE("a completion handler that throws on the loop is caught, counted, and the loop goes on") {
   producer_fixture f(sim_with(1, sim::personality::v5));
   std::promise<void> thrown;
-  f.producer->async_send(sample(), [&](std::error_code, rmq::send_result) {
+  f.producer->async_send(contract_message(), [&](std::error_code, rmq::send_result) {
     thrown.set_value();
     throw std::runtime_error("user bug");
   });
@@ -364,7 +365,7 @@ TEST_CASE("a completion handler that throws on the loop is caught, counted, and 
   asio::post(f.producer->get_executor(), [] { throw std::logic_error("posted bug"); });
   settle(*f.producer);
   CHECK(f.producer->stats().handler_exceptions == 2);
-  CHECK(f.producer->send(sample()).status == rmq::send_status::send_ok);
+  CHECK(f.producer->send(contract_message()).status == rmq::send_status::send_ok);
 }
 
 // --- diagnostics in every form ------------------------------------------------------------------
@@ -374,7 +375,7 @@ TEST_CASE(
   producer_fixture f(sim_with(1, sim::personality::v5));
   f.sim.set_broker_faults("broker-a", {.error_code = rmq::wire::response_code::message_illegal,
                                        .error_remark = std::string("the remark of the broker")});
-  const rmq::message msg = sample();
+  const rmq::message msg = contract_message();
   const auto check_error = [&](const rmq::send_error& e) {
     CHECK(e.code() == rmq::make_broker_error(rmq::wire::response_code::message_illegal));
     CHECK(e.diagnostics().remark == "the remark of the broker");
@@ -430,7 +431,7 @@ TEST_CASE("a broker's huge remark is bounded in the diagnostics") {
   f.sim.set_broker_faults("broker-a", {.error_code = rmq::wire::response_code::message_illegal,
                                        .error_remark = std::string(4 << 20, 'r')});
   std::error_code ec;
-  const auto r = f.producer->send(sample(), ec);
+  const auto r = f.producer->send(contract_message(), ec);
   CHECK(ec == rmq::make_broker_error(rmq::wire::response_code::message_illegal));
   CHECK(r.diagnostics.remark.size() < 2048);
   CHECK(r.diagnostics.remark.find(std::to_string(4 << 20)) != std::string::npos);  // says how long
@@ -461,7 +462,7 @@ TEST_CASE(
   config.send_timeout = compress_time * 3 / 2 + 1500ms;
   config.fault_tolerance = true;
   producer_fixture f(sim_with(1, sim::personality::v5), config);
-  (void)f.producer->send(sample());  // route and connection ready
+  (void)f.producer->send(contract_message());  // route and connection ready
   // Holds wherever zstd's level 22 takes over a second for 2 MiB (seconds under the sanitizers).
   WARN_MESSAGE(config.send_timeout / 3 < compress_time,
                "compression took only " << compress_time.count() << " ms: this run shows little");

@@ -15,7 +15,7 @@ using rmq::test::sim_with;
 namespace sim = rmq::sim;
 
 namespace {
-rmq::message sample() {
+rmq::message payload_message() {
   return rmq::message("TopicTest", "payload");
 }
 
@@ -31,7 +31,7 @@ bool sends_reach(producer_fixture& f, std::string_view broker, std::chrono::seco
   const auto until = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < until) {
     std::error_code ec;
-    const auto r = f.producer->send(sample(), ec);
+    const auto r = f.producer->send(payload_message(), ec);
     if (!ec && r.queue.broker_name == broker) return true;
   }
   return false;
@@ -43,7 +43,7 @@ TEST_CASE("SYSTEM_BUSY on one broker: retried on another, then avoided") {
   f.sim.set_broker_faults("broker-a", {.error_code = rmq::wire::response_code::system_busy});
   int retried = 0;
   for (int i = 0; i < 40; ++i) {
-    const rmq::send_result r = f.producer->send(sample());
+    const rmq::send_result r = f.producer->send(payload_message());
     CHECK(r.queue.broker_name == "broker-b");
     if (r.attempts > 1) ++retried;
   }
@@ -57,13 +57,13 @@ TEST_CASE("a broker error that is not retriable fails at once with its code and 
   f.sim.set_broker_faults("*", {.error_code = rmq::wire::response_code::message_illegal,
                                 .error_remark = "bad message"});
   std::error_code ec;
-  const auto r = f.producer->send(sample(), ec);
+  const auto r = f.producer->send(payload_message(), ec);
   CHECK(ec == rmq::make_broker_error(rmq::wire::response_code::message_illegal));
   CHECK(r.attempts == 1);
   CHECK(r.diagnostics.remark == "bad message");
   CHECK_FALSE(rmq::is_retriable(ec));
   try {
-    (void)f.producer->send(sample());
+    (void)f.producer->send(payload_message());
     FAIL("send should throw");
   } catch (const std::system_error& e) {
     CHECK(std::string(e.what()).find("Send [1] times, still failed") != std::string::npos);
@@ -78,7 +78,7 @@ TEST_CASE("a retried send keeps its UNIQ_KEY at both brokers and as the result's
   f.sim.set_broker_faults("broker-a", {.error_code = rmq::wire::response_code::flush_disk_timeout});
   rmq::send_result r;
   do {
-    r = f.producer->send(sample());
+    r = f.producer->send(payload_message());
   } while (r.attempts == 1);  // round robin reaches broker-a within two sends
   CHECK(r.attempts == 2);
   CHECK(r.status == rmq::send_status::send_ok);
@@ -105,7 +105,7 @@ TEST_CASE("a stored-but-not-OK attempt is the result when the retries after it f
   int stored_first = 0;
   for (int i = 0; i < 10; ++i) {  // round robin starts at broker-a in about half of them
     std::error_code ec;
-    const auto r = f.producer->send(sample(), ec);
+    const auto r = f.producer->send(payload_message(), ec);
     REQUIRE_FALSE(ec);
     CHECK(r.status == rmq::send_status::flush_disk_timeout);
     CHECK(r.queue.broker_name == "broker-a");
@@ -121,7 +121,7 @@ TEST_CASE("stored-but-not-OK statuses are results, not errors") {
   producer_fixture f(sim_with(1, sim::personality::v5), config);
   f.sim.set_broker_faults("broker-a",
                           {.error_code = rmq::wire::response_code::flush_slave_timeout});
-  const auto r = f.producer->send(sample());
+  const auto r = f.producer->send(payload_message());
   CHECK(r.status == rmq::send_status::flush_slave_timeout);
   CHECK(r.attempts == 1);
 }
@@ -130,11 +130,11 @@ TEST_CASE("a silent broker: the send fails at its deadline, never before") {
   rmq::producer_config config;
   config.send_timeout = 400ms;
   producer_fixture f(sim_with(1, sim::personality::v4_9), config);
-  (void)f.producer->send(sample());  // route cached, connection up
+  (void)f.producer->send(payload_message());  // route cached, connection up
   f.sim.set_broker_faults("broker-a", {.silent = true});
   const auto start = std::chrono::steady_clock::now();
   std::error_code ec;
-  const auto r = f.producer->send(sample(), ec);
+  const auto r = f.producer->send(payload_message(), ec);
   const auto elapsed = std::chrono::steady_clock::now() - start;
   CHECK(ec == rmq::errc::timed_out);
   CHECK(elapsed >= 400ms);
@@ -150,7 +150,7 @@ TEST_CASE("a silent broker among two: the per-attempt cap leaves room for a retr
   f.sim.set_broker_faults("broker-a", {.silent = true});
   for (int i = 0; i < 4; ++i) {
     std::error_code ec;
-    const auto r = f.producer->send(sample(), ec);
+    const auto r = f.producer->send(payload_message(), ec);
     REQUIRE_FALSE(ec);
     CHECK(r.queue.broker_name == "broker-b");
   }
@@ -161,11 +161,11 @@ TEST_CASE("a broker killed mid-run: sends go elsewhere, and it is used again whe
   rmq::producer_config config;
   config.custom_fault_tables = rmq::fault_table_config{{50ms, 1000ms}, {0ms, 1000ms}, 1000ms};
   producer_fixture f(sim_with(2, sim::personality::v4_9), config);
-  for (int i = 0; i < 10; ++i) (void)f.producer->send(sample());
+  for (int i = 0; i < 10; ++i) (void)f.producer->send(payload_message());
   f.sim.stop_broker("broker-a");
   for (int i = 0; i < 20; ++i) {
     std::error_code ec;
-    const auto r = f.producer->send(sample(), ec);
+    const auto r = f.producer->send(payload_message(), ec);
     REQUIRE_FALSE(ec);
     CHECK(r.queue.broker_name == "broker-b");
   }
@@ -176,10 +176,10 @@ TEST_CASE("a broker killed mid-run: sends go elsewhere, and it is used again whe
 
 TEST_CASE("NameServer down after the first route: cached routes keep working") {
   producer_fixture f(sim_with(2, sim::personality::v4_9));
-  (void)f.producer->send(sample());
+  (void)f.producer->send(payload_message());
   f.sim.namesrv_down();
   for (int i = 0; i < 10; ++i)
-    CHECK(f.producer->send(sample()).status == rmq::send_status::send_ok);
+    CHECK(f.producer->send(payload_message()).status == rmq::send_status::send_ok);
   std::error_code ec;
   (void)f.producer->send(rmq::message("OtherTopic", "x"), ec);
   CHECK(ec);  // a new topic cannot be resolved
@@ -190,13 +190,13 @@ TEST_CASE("a broker moved to another port: sends follow it after the route refre
   rmq::producer_config config;
   config.route_refresh_interval = 100ms;
   producer_fixture f(sim_with(1, sim::personality::v5), config);
-  (void)f.producer->send(sample());
+  (void)f.producer->send(payload_message());
   const std::string moved_to = f.sim.restart_broker_on_new_port("broker-a");
   bool delivered = false;
   const auto until = std::chrono::steady_clock::now() + 20s;
   while (!delivered && std::chrono::steady_clock::now() < until) {
     std::error_code ec;
-    (void)f.producer->send(sample(), ec);
+    (void)f.producer->send(payload_message(), ec);
     delivered = !ec;
   }
   CHECK(delivered);
@@ -207,7 +207,7 @@ TEST_CASE("queues that lose WRITE permission leave the publish set at the next r
   rmq::producer_config config;
   config.route_refresh_interval = 100ms;
   producer_fixture f(sim_with(2, sim::personality::v5), config);
-  for (int i = 0; i < 8; ++i) (void)f.producer->send(sample());
+  for (int i = 0; i < 8; ++i) (void)f.producer->send(payload_message());
   CHECK(per_broker(f.sim.messages()).size() == 2);  // round robin uses both brokers
 
   // broker-a now serves TopicTest read-only, as after `updateTopic -p 4` there.
@@ -217,12 +217,13 @@ TEST_CASE("queues that lose WRITE permission leave the publish set at the next r
   const auto until = std::chrono::steady_clock::now() + 20s;
   int run_on_b = 0;
   while (run_on_b < 20 && std::chrono::steady_clock::now() < until) {
-    const auto r = f.producer->send(sample());
+    const auto r = f.producer->send(payload_message());
     run_on_b = r.queue.broker_name == "broker-b" ? run_on_b + 1 : 0;
   }
   REQUIRE(run_on_b == 20);
   f.sim.clear_messages();
-  for (int i = 0; i < 50; ++i) CHECK(f.producer->send(sample()).queue.broker_name == "broker-b");
+  for (int i = 0; i < 50; ++i)
+    CHECK(f.producer->send(payload_message()).queue.broker_name == "broker-b");
   CHECK(per_broker(f.sim.messages()) == std::map<std::string, int>{{"broker-b", 50}});
 
   // WRITE permission back: broker-a returns to the rotation at a later refresh.
@@ -237,7 +238,7 @@ TEST_CASE("a retry uses the route cached now, not the one its send began with") 
   config.route_refresh_interval = 50ms;
   config.send_timeout = 30s;  // each of the three attempts may wait a third of it
   producer_fixture f(sim_config, config);
-  (void)f.producer->send(sample());  // the route is cached
+  (void)f.producer->send(payload_message());  // the route is cached
   sim::fault_spec silent;
   silent.silent = true;
   f.sim.set_broker_faults("broker-a", silent);
@@ -246,7 +247,7 @@ TEST_CASE("a retry uses the route cached now, not the one its send began with") 
     return c.broker_requests(rmq::wire::request_code::send_message_v2);
   };
   const auto before = sends_received(f.sim.counters());
-  auto pending = f.producer->async_send(sample(), asio::use_future);
+  auto pending = f.producer->async_send(payload_message(), asio::use_future);
   REQUIRE(f.sim.wait_until([&](const sim::sim_counters& c) { return sends_received(c) > before; },
                            20s));
 
@@ -277,7 +278,7 @@ TEST_CASE("a broker that leaves every route is dropped, and connected afresh whe
   config.route_refresh_interval = 100ms;
   config.heartbeat_interval = 100ms;
   producer_fixture f(sim_with(2, sim::personality::v4_9), config);
-  for (int i = 0; i < 8; ++i) (void)f.producer->send(sample());
+  for (int i = 0; i < 8; ++i) (void)f.producer->send(payload_message());
   const auto route_queries = [&] {
     return f.sim.counters().namesrv.count(rmq::wire::request_code::get_routeinfo_by_topic);
   };
@@ -297,7 +298,8 @@ TEST_CASE("a broker that leaves every route is dropped, and connected afresh whe
         return c.namesrv.count(rmq::wire::request_code::get_routeinfo_by_topic) >= queries + 2;
       },
       20s));
-  for (int i = 0; i < 10; ++i) CHECK(f.producer->send(sample()).queue.broker_name == "broker-b");
+  for (int i = 0; i < 10; ++i)
+    CHECK(f.producer->send(payload_message()).queue.broker_name == "broker-b");
 
   // Back at the same address: a new connection, registered by a heartbeat, used for sends.
   const auto heartbeats = heartbeats_to_a(f.sim.counters());
@@ -309,7 +311,7 @@ TEST_CASE("a broker that leaves every route is dropped, and connected afresh whe
 
 TEST_CASE("a send with a delivery time to a 4.9 broker fails clearly") {
   producer_fixture f(sim_with(1, sim::personality::v4_9));
-  (void)f.producer->send(sample());  // the broker's version becomes known
+  (void)f.producer->send(payload_message());  // the broker's version becomes known
   rmq::message timed("TopicTest", "later");
   timed.set_delivery_time(std::chrono::system_clock::now() + 10s);
   std::error_code ec;
@@ -321,7 +323,7 @@ TEST_CASE("shutdown with thousands of sends in flight completes each exactly onc
   producer_fixture f(sim_with(2, sim::personality::v4_9));
   f.sim.set_broker_faults("*", {.latency_min = 50ms, .latency_max = 50ms});
   const std::size_t n = rmq::test::scaled(10000, 500);
-  const rmq::message msg = sample();
+  const rmq::message msg = payload_message();
   std::vector<std::atomic<int>> completions(n);
   std::atomic<std::size_t> done{0};
   for (std::size_t i = 0; i < n; ++i) {
@@ -343,9 +345,9 @@ TEST_CASE("back-pressure: a full gate fails fast when asked, otherwise waits for
     config.max_in_flight_sends = 2;
     config.fail_fast_when_full = true;
     producer_fixture f(sim_with(1, sim::personality::v4_9), config);
-    (void)f.producer->send(sample());  // route and connection ready
+    (void)f.producer->send(payload_message());  // route and connection ready
     f.sim.set_broker_faults("broker-a", {.latency_min = 200ms, .latency_max = 200ms});
-    const rmq::message msg = sample();  // must outlive the sends
+    const rmq::message msg = payload_message();  // must outlive the sends
     std::vector<std::future<rmq::send_result>> pending;
     for (int i = 0; i < 3; ++i) pending.push_back(f.producer->async_send(msg, asio::use_future));
     int full = 0;
@@ -363,7 +365,7 @@ TEST_CASE("back-pressure: a full gate fails fast when asked, otherwise waits for
     config.max_in_flight_sends = 2;
     producer_fixture f(sim_with(1, sim::personality::v4_9), config);
     f.sim.set_broker_faults("broker-a", {.latency_min = 20ms, .latency_max = 20ms});
-    const rmq::message msg = sample();
+    const rmq::message msg = payload_message();
     std::vector<std::future<rmq::send_result>> pending;
     for (int i = 0; i < 10; ++i) pending.push_back(f.producer->async_send(msg, asio::use_future));
     for (auto& p : pending) CHECK(p.get().status == rmq::send_status::send_ok);
@@ -379,7 +381,7 @@ TEST_CASE("a route entry that is not host:port fails the send with invalid_addre
     config.send_timeout = 1h;  // the outcome is checked, not how long it took
     producer_fixture f(std::move(sim_config), config);
     std::error_code ec;
-    const auto r = f.producer->send(sample(), ec);
+    const auto r = f.producer->send(payload_message(), ec);
     CHECK(ec == rmq::errc::invalid_address);
     // Retriable like a broker without a writable master: with no other broker, each attempt
     // comes back at once, refused by the connection without connecting.
@@ -400,7 +402,7 @@ TEST_CASE("a route entry that is not host:port on one broker: sends go to the ot
   producer_fixture f(std::move(sim_config), config);
   for (int i = 0; i < 10; ++i) {
     std::error_code ec;
-    const auto r = f.producer->send(sample(), ec);
+    const auto r = f.producer->send(payload_message(), ec);
     REQUIRE_FALSE(ec);
     CHECK(r.queue.broker_name == "broker-b");
   }

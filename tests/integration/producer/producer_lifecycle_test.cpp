@@ -38,7 +38,7 @@ namespace sim = rmq::sim;
 
 namespace {
 
-rmq::message sample() {
+rmq::message lifecycle_message() {
   return rmq::message("TopicTest", "lifecycle body");
 }
 
@@ -55,12 +55,13 @@ TEST_CASE("blocking calls on the loop thread fail at once; async_shutdown works 
           return f.producer->fetch_queues("TopicTest", queues);
         }) == rmq::errc::blocking_call_on_loop_thread);
   // The producer still works, then shuts down from its own loop without blocking it.
-  CHECK(f.producer->send(sample()).status == rmq::send_status::send_ok);
+  CHECK(f.producer->send(lifecycle_message()).status == rmq::send_status::send_ok);
   std::promise<std::error_code> flushed, shut;
   std::atomic<int> completed{0};
   asio::post(f.producer->get_executor(), [&] {
     for (int i = 0; i < 100; ++i) {
-      f.producer->async_send(sample(), [&](std::error_code, rmq::send_result) { ++completed; });
+      f.producer->async_send(lifecycle_message(),
+                             [&](std::error_code, rmq::send_result) { ++completed; });
     }
     f.producer->async_flush(5s, [&](std::error_code ec) {
       flushed.set_value(ec);
@@ -75,7 +76,7 @@ TEST_CASE("blocking calls on the loop thread fail at once; async_shutdown works 
 
 TEST_CASE("every call after shutdown fails clearly; work posted to the stopped loop is destroyed") {
   producer_fixture f(sim_with(1, sim::personality::v5));
-  REQUIRE(f.producer->send(sample()).status == rmq::send_status::send_ok);
+  REQUIRE(f.producer->send(lifecycle_message()).status == rmq::send_status::send_ok);
   CHECK_FALSE(f.producer->shutdown());
   CHECK_FALSE(f.producer->shutdown());  // a later one returns at once
 
@@ -84,9 +85,9 @@ TEST_CASE("every call after shutdown fails clearly; work posted to the stopped l
   CHECK(f.producer->flush(1s) == rmq::errc::shutting_down);
   CHECK(f.producer->start() == rmq::errc::shutting_down);
   std::error_code ec;
-  (void)f.producer->send(sample(), ec);
+  (void)f.producer->send(lifecycle_message(), ec);
   CHECK(ec == rmq::errc::shutting_down);
-  CHECK(f.producer->async_send(sample(), asio::use_future).wait_for(10s) ==
+  CHECK(f.producer->async_send(lifecycle_message(), asio::use_future).wait_for(10s) ==
         std::future_status::ready);
   std::promise<std::error_code> async_shut;
   f.producer->async_shutdown(1s, [&](std::error_code e) { async_shut.set_value(e); });
@@ -114,10 +115,11 @@ TEST_CASE("every call after shutdown fails clearly; work posted to the stopped l
 TEST_CASE("a producer never started: sends fail with not_started, shutdown makes it final") {
   rmq::producer producer(rmq::producer_config{});
   std::error_code ec;
-  (void)producer.send(sample(), ec);
+  (void)producer.send(lifecycle_message(), ec);
   CHECK(ec == rmq::errc::not_started);
   std::promise<std::error_code> done;
-  producer.async_send(sample(), [&](std::error_code e, rmq::send_result) { done.set_value(e); });
+  producer.async_send(lifecycle_message(),
+                      [&](std::error_code e, rmq::send_result) { done.set_value(e); });
   CHECK(done.get_future().get() == rmq::errc::not_started);
   CHECK_FALSE(producer.shutdown());
   CHECK(producer.start() == rmq::errc::shutting_down);
@@ -127,12 +129,13 @@ TEST_CASE("two concurrent shutdowns both return only once every send has complet
   rmq::producer_config config;
   config.send_timeout = 10s;
   producer_fixture f(sim_with(1, sim::personality::v5), config);
-  REQUIRE(f.producer->send(sample()).status == rmq::send_status::send_ok);
+  REQUIRE(f.producer->send(lifecycle_message()).status == rmq::send_status::send_ok);
   f.sim.set_broker_faults("broker-a", {.latency_min = 50ms, .latency_max = 150ms});
   constexpr int sends = 200;
   std::atomic<int> completed{0};
   for (int i = 0; i < sends; ++i) {
-    f.producer->async_send(sample(), [&](std::error_code, rmq::send_result) { ++completed; });
+    f.producer->async_send(lifecycle_message(),
+                           [&](std::error_code, rmq::send_result) { ++completed; });
   }
   std::atomic<int> seen_incomplete{0};
   auto shut = [&] {
@@ -163,7 +166,7 @@ TEST_CASE("sends racing shutdown from many threads each complete exactly once") 
     std::vector<std::thread> senders;
     for (int t = 0; t < threads; ++t) {
       senders.emplace_back([&, t] {
-        const rmq::message msg = sample();
+        const rmq::message msg = lifecycle_message();
         while (!stop.load() && !refused.load()) {
           if (t % 2 == 0) {
             std::error_code ec;
@@ -208,14 +211,14 @@ TEST_CASE("the destructor on the producer's own loop thread neither blocks nor d
   config.group = "DestroyOnLoop";
   auto producer = std::make_unique<rmq::producer>(config);
   REQUIRE_FALSE(producer->start());
-  REQUIRE(producer->send(sample()).status == rmq::send_status::send_ok);
+  REQUIRE(producer->send(lifecycle_message()).status == rmq::send_status::send_ok);
   server.set_broker_faults("broker-a", {.latency_min = 20ms, .latency_max = 20ms});
   std::atomic<int> completed{0};
   std::promise<void> destroyed;
   rmq::producer* raw = producer.get();
   asio::post(raw->get_executor(), [&] {
     for (int i = 0; i < 50; ++i) {
-      raw->async_send(sample(), [&](std::error_code, rmq::send_result) { ++completed; });
+      raw->async_send(lifecycle_message(), [&](std::error_code, rmq::send_result) { ++completed; });
     }
     producer.reset();  // on the loop: returns at once
     destroyed.set_value();
@@ -227,11 +230,12 @@ TEST_CASE("the destructor on the producer's own loop thread neither blocks nor d
 
 TEST_CASE("flush waits for the sends started before it, and times out clearly") {
   producer_fixture f(sim_with(1, sim::personality::v5));
-  REQUIRE(f.producer->send(sample()).status == rmq::send_status::send_ok);
+  REQUIRE(f.producer->send(lifecycle_message()).status == rmq::send_status::send_ok);
   f.sim.set_broker_faults("broker-a", {.latency_min = 30ms, .latency_max = 60ms});
   std::atomic<int> completed{0};
   for (int i = 0; i < 300; ++i) {
-    f.producer->async_send(sample(), [&](std::error_code, rmq::send_result) { ++completed; });
+    f.producer->async_send(lifecycle_message(),
+                           [&](std::error_code, rmq::send_result) { ++completed; });
   }
   CHECK_FALSE(f.producer->flush(10s));
   CHECK(completed.load() == 300);
@@ -239,7 +243,7 @@ TEST_CASE("flush waits for the sends started before it, and times out clearly") 
 
   f.sim.set_broker_faults("broker-a", {.silent = true});
   std::promise<std::error_code> silent;
-  f.producer->async_send(sample(),
+  f.producer->async_send(lifecycle_message(),
                          [&](std::error_code ec, rmq::send_result) { silent.set_value(ec); });
   CHECK(f.producer->flush(100ms) == rmq::errc::timed_out);
   CHECK(silent.get_future().get() == rmq::errc::timed_out);  // at its own deadline
@@ -251,7 +255,7 @@ TEST_CASE("the in-flight limits hold for the whole producer, at the call, across
   config.max_in_flight_sends = 4;
   config.send_timeout = 30s;
   producer_fixture f(sim_with(1, sim::personality::v5), config);
-  REQUIRE(f.producer->send(sample()).status == rmq::send_status::send_ok);
+  REQUIRE(f.producer->send(lifecycle_message()).status == rmq::send_status::send_ok);
   f.sim.set_broker_faults("broker-a", {.latency_min = 1ms, .latency_max = 3ms});
   constexpr int threads = 4;
   const int per_thread = static_cast<int>(rmq::test::scaled(100, 20));
@@ -263,7 +267,7 @@ TEST_CASE("the in-flight limits hold for the whole producer, at the call, across
     while (now > seen && !peak.compare_exchange_weak(seen, now)) {
     }
   };
-  const rmq::message msg = sample();  // outlives every send (the callers return first)
+  const rmq::message msg = lifecycle_message();  // outlives every send (the callers return first)
   std::vector<std::thread> callers;
   for (int t = 0; t < threads; ++t) {
     callers.emplace_back([&] {
@@ -288,15 +292,15 @@ TEST_CASE("a caller off the loop blocks while the producer is full, whatever its
   rmq::producer_config config;
   config.max_in_flight_sends = 1;
   producer_fixture f(sim_with(1, sim::personality::v5), config);
-  REQUIRE(f.producer->send(sample()).status == rmq::send_status::send_ok);
+  REQUIRE(f.producer->send(lifecycle_message()).status == rmq::send_status::send_ok);
   f.sim.set_broker_faults("broker-a", {.latency_min = 100ms, .latency_max = 100ms});
   std::promise<void> first_done;
   const auto start = std::chrono::steady_clock::now();
-  f.producer->async_send(sample(),
+  f.producer->async_send(lifecycle_message(),
                          [&](std::error_code, rmq::send_result) { first_done.set_value(); });
   // A future token: the call itself waits for room, which the first send gives back only once
   // its response (held 100 ms by the broker) has arrived.
-  auto second = f.producer->async_send(sample(), asio::use_future);
+  auto second = f.producer->async_send(lifecycle_message(), asio::use_future);
   CHECK(std::chrono::steady_clock::now() - start >= 100ms);
   CHECK(second.get().status == rmq::send_status::send_ok);
   first_done.get_future().wait();
@@ -350,7 +354,7 @@ int start_with_io_uring_blocked() {
     if (ec != rmq::errc::io_uring_unavailable) return 11;
     if (ec.message().find("seccomp") == std::string::npos) return 12;
     std::error_code send_ec;
-    (void)forced.send(sample(), send_ec);
+    (void)forced.send(lifecycle_message(), send_ec);
     if (send_ec != rmq::errc::not_started) return 13;
   }
   config.backend = rmq::io_backend::automatic;
@@ -360,7 +364,7 @@ int start_with_io_uring_blocked() {
   if (automatic.backend() != rmq::io_backend::epoll) return 15;
   for (int i = 0; i < 100; ++i) {
     std::error_code ec;
-    const rmq::send_result r = automatic.send(sample(), ec);
+    const rmq::send_result r = automatic.send(lifecycle_message(), ec);
     if (ec || r.status != rmq::send_status::send_ok) return 16;
   }
   if (automatic.stats().succeeded != 100) return 17;

@@ -290,7 +290,7 @@ TEST_CASE("the responder answers through another broker, after a delay") {
   REQUIRE(on_b.wait_closed(reply_timeout));
   REQUIRE(on_a.call(request_message(personality::v5, "ping again"), wire::serialize_type::json,
                     reply_timeout));
-  REQUIRE(sim.wait_until([](const sim_counters& c) { return c.replies().requester_gone == 1; },
+  REQUIRE(sim.wait_until([](const sim_counters& now) { return now.replies().requester_gone == 1; },
                          reply_timeout));
 }
 

@@ -2,6 +2,7 @@
 #include "net/connection_core.hpp"
 
 #include "rmq/error.hpp"
+#include "support/test_clock.hpp"
 #include "wire/codes.hpp"
 #include "wire/command.hpp"
 
@@ -22,7 +23,7 @@ namespace wire = rmq::wire;
 
 namespace {
 
-const net_clock::time_point t0 = net_clock::time_point{} + 1h;
+using rmq::test::t0;
 
 // Records every completion per request id, so exactly-once is checked per request.
 struct recorder {

@@ -3,6 +3,7 @@
 #include "net/connection_lifecycle.hpp"
 
 #include "rmq/error.hpp"
+#include "support/test_clock.hpp"
 
 #include <doctest/doctest.h>
 
@@ -24,7 +25,7 @@ using net_clock = rmq::net::clock;
 
 namespace {
 
-const net_clock::time_point t0 = net_clock::time_point{} + 1h;
+using rmq::test::t0;
 
 constexpr std::array all_events{
     link_event::demand,         link_event::resolved,

@@ -1,5 +1,7 @@
 #include "net/request_table.hpp"
 
+#include "support/test_clock.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -12,7 +14,7 @@ using rmq::net::request_state;
 using rmq::net::request_table;
 
 namespace {
-const net_clock::time_point t0{};
+using rmq::test::t0;
 net_clock::time_point at(int ms) {
   return t0 + std::chrono::milliseconds(ms);
 }

@@ -4,6 +4,7 @@
 #include "send/attempt_policy.hpp"
 
 #include "rmq/error.hpp"
+#include "support/test_clock.hpp"
 #include "wire/codes.hpp"
 
 #include <asio/error.hpp>
@@ -32,7 +33,7 @@ namespace code = rmq::wire::response_code;
 
 namespace {
 
-const policy_clock::time_point t0 = policy_clock::time_point{} + 1h;
+using rmq::test::t0;
 
 struct kind {
   const char* name;

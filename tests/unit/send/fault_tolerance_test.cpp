@@ -1,5 +1,7 @@
 #include "send/fault_tolerance.hpp"
 
+#include "support/test_clock.hpp"
+
 #include <doctest/doctest.h>
 
 using namespace std::chrono_literals;
@@ -8,7 +10,7 @@ using rmq::send::fault_tables;
 using rmq::send::fault_tolerance;
 
 namespace {
-const fault_clock::time_point t0 = fault_clock::time_point{} + 1h;
+using rmq::test::t0;
 }
 
 TEST_CASE("the 5.x table maps latencies to not-available windows") {

@@ -1,5 +1,7 @@
 #include "send/queue_selector.hpp"
 
+#include "support/test_clock.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -14,7 +16,7 @@ using rmq::send::select_queue;
 using rmq::send::selection_input;
 
 namespace {
-const fault_clock::time_point t0 = fault_clock::time_point{} + 1h;
+using rmq::test::t0;
 
 // Two brokers with four queues each, as the Java client lays them out (sorted by broker).
 std::vector<publish_queue> two_brokers() {

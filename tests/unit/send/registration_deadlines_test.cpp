@@ -1,6 +1,7 @@
 // The waits of registration follow producer_config: a heartbeat waits as long as a send may,
 // the unregister of a late shutdown gets one send attempt's time.
 #include "send/registration.hpp"
+#include "support/test_clock.hpp"
 
 #include <doctest/doctest.h>
 
@@ -9,7 +10,7 @@ using rmq::send::heartbeat_deadline;
 using rmq::send::unregister_deadline;
 
 namespace {
-const rmq::io::clock::time_point t0 = rmq::io::clock::time_point{} + 1h;
+using rmq::test::t0;
 }
 
 TEST_CASE("a heartbeat waits for its answer as long as a send may") {
