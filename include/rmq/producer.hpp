@@ -139,8 +139,7 @@ struct producer_stats {
   std::uint64_t slot_fallbacks = 0;        ///< completion handlers too large for a send slot
   std::uint64_t handler_exceptions = 0;    ///< user handlers that threw on a producer loop
   std::uint64_t transactions = 0;          ///< transactional sends started
-  std::uint64_t transaction_checks =
-      0;  ///< CHECK_TRANSACTION_STATE requests answered (handed to the connection)
+  std::uint64_t transaction_checks = 0;    ///< CHECK_TRANSACTION_STATE requests answered
   std::uint64_t checks_ignored = 0;   ///< checks not answered: no checker, too many, undecodable
   std::uint64_t requests = 0;         ///< requests started (async_request, request)
   std::uint64_t replies = 0;          ///< replies pushed to us and matched to their request
