@@ -595,12 +595,12 @@ class detail::producer_impl {
         taken.selector = &selector;
       }
       if (request.correlation != nullptr) {  // requests and replies only: plain sends pay 8 bytes
-        const detail::correlation_fields& c = *request.correlation;
+        const detail::correlation_fields& fields = *request.correlation;
         correlation = std::make_unique<detail::correlation_marker>(
             detail::correlation_marker{request.purpose,
-                                       std::string(c.correlation_id),
-                                       std::string(c.reply_to_client),
-                                       std::string(c.ttl),
+                                       std::string(fields.correlation_id),
+                                       std::string(fields.reply_to_client),
+                                       std::string(fields.ttl),
                                        {}});
         correlation->view = {correlation->correlation_id, correlation->reply_to_client,
                              correlation->ttl};
