@@ -128,7 +128,11 @@ std::error_code validate_group(std::string_view group) noexcept {
 
 std::error_code validate_message(const rmq::message& msg, const validation_limits& limits) {
   if (auto ec = validate_topic(msg.topic())) return ec;
-  if (wrapped_size(limits.name_space, msg.topic()) > max_topic_length) {
+  // The exact wrapped size (system topics and names already in the namespace stay as they are)
+  // only when the simple bound says the topic might not fit: most sends pay one comparison.
+  if (!limits.name_space.empty() &&
+      msg.topic().size() + limits.name_space.size() + 1 > max_topic_length &&
+      wrapped_size(limits.name_space, msg.topic()) > max_topic_length) {
     return make(errc::topic_too_long);
   }
   if (msg.body().empty()) return make(errc::body_empty);
