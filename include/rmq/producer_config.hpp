@@ -50,6 +50,17 @@ struct producer_config {
   /// producerGroup: 1..255 characters of [%|a-zA-Z0-9_-], not DEFAULT_PRODUCER or
   /// CLIENT_INNER_PRODUCER.
   std::string group = "DEFAULT_PRODUCER_GROUP";
+  /// namespace (Java setNamespace), NS below: brokers and NameServers know the group and every
+  /// topic as "NS%name", and each message carries the property INSTANCE_ID=NS. Results,
+  /// fetch_queues() and transaction checks name topics as the user does (a reply keeps the
+  /// wrapped reply topic the broker names, as in Java). Left as they are: create_topic_key, the
+  /// system topics of Java's TopicValidator (TBW102, RMQ_SYS_TRACE_TOPIC, BenchmarkTest, ...) and
+  /// rmq_sys_ topics, system groups (CID_RMQ_SYS_...) and names that already start with "NS%";
+  /// a retry or DLQ topic keeps its prefix in front
+  /// ("%RETRY%NS%group"). Empty: no namespace (nothing changes and nothing is paid). Else
+  /// 1..125 characters of [|a-zA-Z0-9_-] (the topic characters without the separator %), and
+  /// the group in it must still be a valid group.
+  std::string name_space;
   /// instanceName: 1..255 bytes of printable ASCII without spaces (it goes into the client id,
   /// "<ip>@<instance>", of every heartbeat). "DEFAULT" becomes "<pid>#<nanotime>" at start, as
   /// in Java.

@@ -2,6 +2,7 @@
 
 #include "rmq/error.hpp"
 #include "wire/codes.hpp"
+#include "wire/namespace.hpp"
 
 #include <asio/error.hpp>
 #include <spdlog/spdlog.h>
@@ -135,10 +136,11 @@ coro<void> topic_routes::query(std::string topic, net::clock::time_point deadlin
   entry& e = entries_.find(topic)->second;
   e.querying = true;
   e.query_deadline = deadline;
-  route_reply reply = co_await names_.query_route(topic, deadline);
+  const std::string wire_topic = wire::wrap_namespace(settings_.name_space, topic);
+  route_reply reply = co_await names_.query_route(wire_topic, deadline);
   std::error_code ec = reply.error;
   if (!ec && reply.response_code == wire::response_code::success) {
-    ec = publish(topic, std::move(reply.route), false);
+    ec = publish(topic, wire_topic, std::move(reply.route), false);
   } else if (!ec && !e.info) {
     // Unknown topic: borrow the auto-create topic's route (the broker creates the topic on
     // the first send when autoCreateTopicEnable is on), as the Java producer does.
@@ -146,7 +148,7 @@ coro<void> topic_routes::query(std::string topic, net::clock::time_point deadlin
     ec = fallback.error;
     if (!ec && fallback.response_code == wire::response_code::success) {
       wire::clamp_default_route(fallback.route, settings_.default_topic_queue_nums);
-      ec = publish(topic, std::move(fallback.route), true);
+      ec = publish(topic, wire_topic, std::move(fallback.route), true);
     } else if (!ec) {
       ec = make_error_code(errc::no_route);
     }
@@ -176,18 +178,19 @@ publish_info_ptr topic_routes::readopt(const topic_publish_info& held) {
     e.last_used = net::clock::now();
     topics_.store(entries_.size(), std::memory_order_relaxed);
   }
-  if (!e.info) (void)publish(held.topic, held.route, held.from_default_topic);
+  if (!e.info) (void)publish(held.topic, held.wire_topic, held.route, held.from_default_topic);
   return e.info;
 }
 
-std::error_code topic_routes::publish(const std::string& topic, wire::topic_route_data route,
-                                      bool from_default_topic) {
+std::error_code topic_routes::publish(const std::string& topic, std::string_view wire_topic,
+                                      wire::topic_route_data route, bool from_default_topic) {
   entry& e = entries_.find(topic)->second;  // the caller's entry
   if (e.info && e.info->route == route && e.info->from_default_topic == from_default_topic) {
     return {};  // unchanged
   }
   auto info = std::make_unique<topic_publish_info>();
   info->topic = topic;
+  info->wire_topic = wire_topic;
   info->round_robin = e.info ? e.info->round_robin : static_cast<std::uint32_t>(random_());
   info->order_topic = wire::is_order_topic(route);
   info->from_default_topic = from_default_topic;

@@ -31,7 +31,8 @@ namespace rmq::route {
 
 /// What a send needs of a topic's route. Immutable once published; a refresh publishes a new one.
 struct topic_publish_info {
-  std::string topic;
+  std::string topic;       ///< as the user names it: the cache's key, reported in results
+  std::string wire_topic;  ///< as brokers know it: `topic` in the namespace, wrapped once here
   std::vector<publish_queue> queues;          ///< writable queues on masters, Java's order
   std::vector<message_queue> message_queues;  ///< the same, as the public type (selectors)
   bool order_topic = false;
@@ -86,6 +87,9 @@ struct route_settings {
   std::int32_t default_topic_queue_nums = 4;
   /// A topic unused for this long is forgotten at the next refresh (zero: never).
   std::chrono::milliseconds idle_timeout{0};
+  /// The producer's namespace: routes are looked up and sends addressed by the wrapped topic
+  /// (topic_publish_info::wire_topic). Empty: none.
+  std::string name_space;
 };
 
 class topic_routes {
@@ -169,8 +173,9 @@ class topic_routes {
   /// Queries the topic's route, publishes it, and wakes the sends waiting for it (the outcome is
   /// in the entry: info, last_error).
   [[nodiscard]] coro<void> query(std::string topic, net::clock::time_point deadline);
-  [[nodiscard]] std::error_code publish(const std::string& topic, wire::topic_route_data route,
-                                        bool from_default_topic);
+  /// Publishes the route of `topic` (known to brokers as `wire_topic`).
+  [[nodiscard]] std::error_code publish(const std::string& topic, std::string_view wire_topic,
+                                        wire::topic_route_data route, bool from_default_topic);
   void wake(entry& e);
   /// A waiter whose deadline comes before its query's joined `node`.
   void watch_deadline(entry_node& node, net::clock::time_point deadline) noexcept;

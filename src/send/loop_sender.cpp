@@ -101,7 +101,7 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
              settings.config.route_limits),
       routes_(names_, brokers_, pool_,
               {settings.config.create_topic_key, settings.config.default_topic_queue_nums,
-               settings.config.route_idle_timeout}),
+               settings.config.route_idle_timeout, settings.config.name_space}),
       registration_(settings_, loop_, brokers_, routes_),
       faults_(tables_from(settings.config)),
       gate_(admission),

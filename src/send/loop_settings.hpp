@@ -20,6 +20,9 @@ class reply_table;
 /// Settings derived once from producer_config.
 struct loop_settings {
   producer_config config;
+  /// The producer group as brokers know it: config.group in config.name_space
+  /// (wire/namespace.hpp), wrapped once here for every heartbeat, send and END_TRANSACTION.
+  std::string group;
   std::vector<std::string> name_servers;
   std::string client_id;
   wire::serialize_type serialization = wire::serialize_type::json;

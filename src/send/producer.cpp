@@ -5,6 +5,7 @@
 #include "io/async.hpp"
 #include "io/resolve.hpp"
 #include "send/loop_sender.hpp"
+#include "wire/namespace.hpp"
 #include "wire/properties.hpp"
 #include "wire/uniq_key.hpp"
 #include "wire/validation.hpp"
@@ -126,10 +127,11 @@ class outcome_callback final : public detail::outcome_completion<Result> {
   F fn_;
 };
 
-/// Bytes of a half message's TRAN_MSG and PGROUP properties, separators included.
-std::size_t half_message_property_bytes(std::string_view group) noexcept {
+/// Bytes of a half message's TRAN_MSG and PGROUP properties, separators included, for a group
+/// of `group_size` bytes on the wire.
+std::size_t half_message_property_bytes(std::size_t group_size) noexcept {
   return wire::property_names::transaction_prepared.size() + 6 +
-         wire::property_names::producer_group.size() + 2 + group.size();
+         wire::property_names::producer_group.size() + 2 + group_size;
 }
 
 /// Bytes of a request's or a reply's correlation properties (MSG_TYPE=reply included), at most.
@@ -201,6 +203,8 @@ std::error_code producer_config::validate() const {
     if (ec) return invalid;
   }
   if (const auto ec = wire::validate_group(group)) return ec;
+  if (const auto ec = wire::validate_namespace(name_space)) return ec;
+  if (wire::validate_group(wire::wrap_namespace(name_space, group))) return invalid;
   // The client id ("<ip>@<instance>") goes into every heartbeat and is how brokers and admin
   // tools name this producer: printable ASCII without spaces, as the ids Java makes.
   if (instance_name.empty() || instance_name.size() > 255) return invalid;
@@ -334,6 +338,7 @@ class detail::producer_impl {
     }
     send::loop_settings settings;
     settings.config = config_;
+    settings.group = wire::wrap_namespace(config_.name_space, config_.group);
     settings.name_servers = split_name_servers(servers);
     if (settings.name_servers.empty()) return make_error_code(errc::no_name_server);
     for (const std::string& address : settings.name_servers) {
@@ -415,6 +420,7 @@ class detail::producer_impl {
     }
     wire::validation_limits limits;
     limits.max_message_size = config_.max_message_size;
+    limits.name_space = config_.name_space;
     if (!request.batch.empty()) {
       if (auto ec = wire::validate_batch(request.batch, limits)) return ec;
       for (const message& m : request.batch) bytes += m.body().size();
@@ -429,7 +435,8 @@ class detail::producer_impl {
       if (request.msg->delay_level() != 0 || request.msg->delivery_time_ms()) {
         return make_error_code(errc::invalid_argument);
       }
-      limits.extra_property_bytes = half_message_property_bytes(config_.group);
+      limits.extra_property_bytes =
+          half_message_property_bytes(wire::wrapped_size(config_.name_space, config_.group));
     }
     if (request.correlation != nullptr) {
       const detail::correlation_fields& c = *request.correlation;

@@ -121,8 +121,8 @@ void registration::stop() {
 coro<void> registration::heartbeat(route::broker_id id) {
   route::broker_entry& broker = brokers_[id];
   if (broker.master == nullptr || stopped_) co_return;
-  const std::string body = wire::encode_heartbeat(settings_.client_id, settings_.config.group,
-                                                  wire::heartbeat_shape::v4);
+  const std::string body =
+      wire::encode_heartbeat(settings_.client_id, settings_.group, wire::heartbeat_shape::v4);
   const auto encode = [&](std::string& out, std::int32_t opaque) {
     wire::command_fields fields;
     fields.code = wire::request_code::heart_beat;
@@ -166,7 +166,7 @@ coro<void> registration::unregister(route::broker_id id, io::clock::time_point d
       wire::frame_writer writer(out, settings_.serialization, fields);
       wire::unregister_client_request_header header;
       header.client_id = settings_.client_id;
-      header.producer_group = settings_.config.group;
+      header.producer_group = settings_.group;
       header.write(writer);
       writer.finish();
     };

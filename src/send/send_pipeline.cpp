@@ -68,9 +68,8 @@ send_pipeline::send_pipeline(const pipeline_parts& parts, loop_sender& owner)
       gate_(parts.gate),
       counters_(parts.counters),
       owner_(owner),
-      half_message_properties_{
-          {{wire::property_names::transaction_prepared, "true"},
-           {wire::property_names::producer_group, parts.settings.config.group}}} {}
+      half_message_properties_{{{wire::property_names::transaction_prepared, "true"},
+                                {wire::property_names::producer_group, parts.settings.group}}} {}
 
 // One coroutine per send. Its frame lives as long as the send is in flight, so it holds only
 // what must survive a suspension: the work is done by plain member functions whose locals stay
@@ -378,11 +377,12 @@ std::span<const wire::property_ref> send_pipeline::extra_properties(
 std::string_view send_pipeline::encode_properties(const send_op& op) const {
   properties_scratch_.clear();
   if (op.batch.empty()) {
-    wire::append_properties(properties_scratch_, *op.msg,
-                            {op.uniq_key_view(), extra_properties(op)});
+    wire::append_properties(
+        properties_scratch_, *op.msg,
+        {op.uniq_key_view(), extra_properties(op), settings_.config.name_space});
   } else {
     wire::append_batch_header_properties(properties_scratch_, op.batch.front().wait_store_msg_ok(),
-                                         op.uniq_key_view());
+                                         op.uniq_key_view(), settings_.config.name_space);
   }
   return properties_scratch_;
 }
@@ -416,8 +416,8 @@ void send_pipeline::send_encoder::operator()(std::string& out, std::int32_t opaq
   fields.flag = op.mode == send_mode::oneway ? wire::flag_oneway : 0;
   wire::frame_writer writer(out, self.settings_.serialization, fields);
   wire::send_message_request_header header;
-  header.producer_group = config.group;
-  header.topic = info.topic;
+  header.producer_group = self.settings_.group;
+  header.topic = info.wire_topic;
   header.default_topic = config.create_topic_key;
   header.default_topic_queue_nums = config.default_topic_queue_nums;
   header.queue_id = queue.queue_id;

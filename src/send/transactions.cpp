@@ -8,6 +8,7 @@
 #include "wire/codes.hpp"
 #include "wire/compression.hpp"
 #include "wire/headers.hpp"
+#include "wire/namespace.hpp"
 #include "wire/properties.hpp"
 #include "wire/stored_message.hpp"
 #include "wire/sys_flag.hpp"
@@ -350,7 +351,12 @@ std::optional<end_transaction_request> end_request_to_master(loop_transactions& 
     return std::nullopt;
   }
   auto request = end_request_for(half, state, self.brokers()[*broker].master_address);
-  if (!request) ec = make_error_code(errc::invalid_response);
+  if (!request) {
+    ec = make_error_code(errc::invalid_response);
+  } else if (request->with_topic) {
+    // The result names the user's topic; the broker knows it in the namespace.
+    request->topic = wire::wrap_namespace(self.settings().config.name_space, request->topic);
+  }
   return request;
 }
 
@@ -471,6 +477,9 @@ void loop_transactions::on_check(const std::string& address, const wire::command
                                              : "too many checks under way");
     return;
   }
+  // The checker sees the topic as its user names it (Java's checkTransactionState).
+  const std::string& name_space = settings_.config.name_space;
+  if (!name_space.empty()) check.topic = wire::without_namespace(check.topic, name_space);
   ++checks_;
   auto work = std::make_shared<tracked_work>();
   const std::uint64_t key = operations_.enter(work);
@@ -481,7 +490,7 @@ void loop_transactions::on_check(const std::string& address, const wire::command
 
 coro<std::error_code> loop_transactions::end_transaction(end_transaction_request request) {
   const producer_config& config = settings_.config;
-  const frame_settings frame{config.group, config.protocol_version, settings_.serialization};
+  const frame_settings frame{settings_.group, config.protocol_version, settings_.serialization};
   const auto encode = [&](std::string& out, std::int32_t opaque) {
     write_end_transaction(out, opaque, request, frame);
   };

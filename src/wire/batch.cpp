@@ -93,10 +93,12 @@ std::error_code encode_batch(std::span<const rmq::message> messages, uniq_key_ge
 }
 
 void append_batch_header_properties(std::string& out, bool wait_store_msg_ok,
-                                    std::string_view uniq_key, trailing_separator trailing) {
+                                    std::string_view uniq_key, std::string_view instance_id,
+                                    trailing_separator trailing) {
   properties_writer writer(out, trailing);
   if (!uniq_key.empty()) writer.add(property_names::uniq_key, uniq_key);
   writer.add(property_names::wait_store_msg_ok, wait_store_msg_ok ? "true" : "false");
+  if (!instance_id.empty()) writer.add(property_names::instance_id, instance_id);
   writer.finish();
 }
 

@@ -45,9 +45,10 @@ std::error_code encode_batch(std::span<const rmq::message> messages, uniq_key_ge
                              trailing_separator trailing = trailing_separator::keep);
 
 /// Properties of the batch request header (`i`): WAIT, plus UNIQ_KEY when not empty (the 5.x
-/// Java client gives the batch itself an id; 4.9.x sends WAIT only).
+/// Java client gives the batch itself an id; 4.9.x sends WAIT only), plus INSTANCE_ID when
+/// `instance_id` is not empty (a namespaced producer's batch, as Java's MessageBatch gets it).
 void append_batch_header_properties(std::string& out, bool wait_store_msg_ok,
-                                    std::string_view uniq_key,
+                                    std::string_view uniq_key, std::string_view instance_id = {},
                                     trailing_separator trailing = trailing_separator::keep);
 
 /// One decoded record; views into the batch body.

@@ -308,8 +308,9 @@ std::error_code end_transaction_request_header::parse(const command_view& view) 
 // --- unregister_client_request_header -------------------------------------------------------
 
 void unregister_client_request_header::write(frame_writer& w) const {
-  w.field("clientID", client_id);
+  // Java's HashMap order (headers.hpp), as in the captured 4.9.8 frames.
   write_if(w, "producerGroup", producer_group);
+  w.field("clientID", client_id);
   write_if(w, "consumerGroup", consumer_group);
 }
 

@@ -1,4 +1,5 @@
-# Message model and encoding: properties, sysFlag, UNIQ_KEY, compression, batch, validation.
+# Message model and encoding: properties, sysFlag, UNIQ_KEY, compression, batch, validation,
+# namespaces.
 target_sources(rmq PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/message.cpp
   ${CMAKE_CURRENT_LIST_DIR}/properties.cpp
@@ -6,4 +7,5 @@ target_sources(rmq PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/compression.cpp
   ${CMAKE_CURRENT_LIST_DIR}/batch.cpp
   ${CMAKE_CURRENT_LIST_DIR}/validation.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/namespace.cpp
 )

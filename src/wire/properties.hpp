@@ -61,6 +61,9 @@ struct send_properties {
   /// Further system properties of this send (TRAN_MSG, PGROUP, INSTANCE_ID, ...), written in
   /// this order after the message's system properties and before its user properties.
   std::span<const property_ref> extra;
+  /// INSTANCE_ID: the namespace of a namespaced producer, written after `extra` (Java sets it on
+  /// every message such a producer sends). Empty = no INSTANCE_ID.
+  std::string_view instance_id;
 };
 
 /// Appends pairs to a caller-owned string. Allocation-free once `out` has the capacity.
@@ -84,7 +87,8 @@ class properties_writer {
 };
 
 /// Appends the wire properties of `msg` (+ `per_send`) to `out`; returns the bytes appended.
-/// Order: TAGS, KEYS, WAIT, DELAY, TIMER_DELIVER_MS, UNIQ_KEY, `per_send.extra`, user properties.
+/// Order: TAGS, KEYS, WAIT, DELAY, TIMER_DELIVER_MS, UNIQ_KEY, `per_send.extra`, INSTANCE_ID,
+/// user properties.
 /// Empty tags/keys, delay level 0 and no delivery time are left out; WAIT is always written (as
 /// Java does). Nothing is validated here: see validation.hpp.
 std::size_t append_properties(std::string& out, const rmq::message& msg,

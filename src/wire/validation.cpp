@@ -4,6 +4,7 @@
 #include "wire/batch.hpp"
 #include "wire/command.hpp"
 #include "wire/compression.hpp"
+#include "wire/namespace.hpp"
 #include "wire/properties.hpp"
 #include "wire/uniq_key.hpp"
 
@@ -127,6 +128,13 @@ std::error_code validate_group(std::string_view group) noexcept {
 
 std::error_code validate_message(const rmq::message& msg, const validation_limits& limits) {
   if (auto ec = validate_topic(msg.topic())) return ec;
+  // The exact wrapped size (system topics and names already in the namespace stay as they are)
+  // only when the simple bound says the topic might not fit: most sends pay one comparison.
+  if (!limits.name_space.empty() &&
+      msg.topic().size() + limits.name_space.size() + 1 > max_topic_length &&
+      wrapped_size(limits.name_space, msg.topic()) > max_topic_length) {
+    return make(errc::topic_too_long);
+  }
   if (msg.body().empty()) return make(errc::body_empty);
   if (msg.body().size() > limits.max_message_size) return make(errc::body_too_large);
   if (msg.delay_level() < 0 || msg.delay_level() > limits.max_delay_level) {
@@ -146,7 +154,11 @@ std::error_code validate_message(const rmq::message& msg, const validation_limit
       return make(errc::illegal_separator_character);
     }
   }
-  if (sent_properties_size(msg) + limits.extra_property_bytes > max_properties_size) {
+  const std::size_t instance_id_bytes =
+      limits.name_space.empty() ? 0
+                                : property_names::instance_id.size() + limits.name_space.size() + 2;
+  if (sent_properties_size(msg) + limits.extra_property_bytes + instance_id_bytes >
+      max_properties_size) {
     return make(errc::properties_too_long);
   }
   return {};

@@ -37,6 +37,10 @@ struct validation_limits {
   /// Bytes of per-send properties the pipeline adds besides UNIQ_KEY (TRAN_MSG, PGROUP,
   /// INSTANCE_ID, ...), counted against the 32767-byte properties limit.
   std::size_t extra_property_bytes = 0;
+  /// The producer's namespace (wire/namespace.hpp), empty for none: the topic as sent, wrapped,
+  /// must fit max_topic_length, and INSTANCE_ID=<name_space> counts against the properties
+  /// limit.
+  std::string_view name_space;
 };
 
 /// Topic: blank (empty or only whitespace), longer than 127, characters outside
@@ -58,12 +62,12 @@ struct validation_limits {
 /// True for the property names Java reserves for the system (MessageConst.STRING_HASH_SET).
 [[nodiscard]] bool is_reserved_property_name(std::string_view name) noexcept;
 
-/// A single message, in this order: topic; body empty or larger than max_message_size; delay
-/// level outside 0..max_delay_level; a negative delivery time, or a delivery time together
-/// with a delay level (invalid_argument); 0x01/0x02 inside tags, keys or the UNIQ_KEY; each user
-/// property: reserved name, blank name, blank value (Java's trim(): only bytes <= 0x20), 0x01/0x02
-/// in the name or value; finally the encoded properties string (with a generated UNIQ_KEY if the
-/// message has none, and extra_property_bytes) above 32767 bytes.
+/// A single message, in this order: topic (also wrapped in limits.name_space); body empty or larger
+/// than max_message_size; delay level outside 0..max_delay_level; a negative delivery time, or a
+/// delivery time together with a delay level (invalid_argument); 0x01/0x02 inside tags, keys or the
+/// UNIQ_KEY; each user property: reserved name, blank name, blank value (Java's trim(): only bytes
+/// <= 0x20), 0x01/0x02 in the name or value; finally the encoded properties string (with a
+/// generated UNIQ_KEY if the message has none, and extra_property_bytes) above 32767 bytes.
 [[nodiscard]] std::error_code validate_message(const rmq::message& msg,
                                                const validation_limits& limits = {});
 

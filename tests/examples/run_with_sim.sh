@@ -2,8 +2,9 @@
 # Runs a program against a fresh rmq-sim:
 #   run_with_sim.sh RMQ_SIM PROGRAM [ARGS...]
 #   run_with_sim.sh RMQ_SIM [SIM_OPTIONS...] -- PROGRAM [ARGS...]
-# rmq-sim (two brokers, TopicTest) prints one line per listener and then "ready"; we read them as
-# they come and hand the NameServer's address to the program as NAMESRV_ADDR.
+# rmq-sim (two brokers, TopicTest unless SIM_OPTIONS name --topics) prints one line per listener
+# and then "ready"; we read them as they come and hand the NameServer's address to the program as
+# NAMESRV_ADDR.
 set -euo pipefail
 sim=$1
 shift
@@ -15,7 +16,9 @@ if [[ " $* " == *" -- "* ]]; then
   done
   shift
 fi
-coproc SIM { exec "$sim" --port 0 --brokers 2 --topics TopicTest "${sim_options[@]}"; }
+default_topics=(--topics TopicTest)
+[[ " ${sim_options[*]} " == *" --topics "* ]] && default_topics=()
+coproc SIM { exec "$sim" --port 0 --brokers 2 "${default_topics[@]}" "${sim_options[@]}"; }
 sim_pid=$SIM_PID
 trap 'kill $sim_pid 2>/dev/null || true; wait $sim_pid 2>/dev/null || true' EXIT
 namesrv=""

@@ -2,6 +2,7 @@
 
 #include "wire/codes.hpp"
 #include "wire/command.hpp"
+#include "wire/namespace.hpp"
 #include "wire/properties.hpp"
 #include "wire/route_data.hpp"
 
@@ -16,19 +17,21 @@ wire::serialize_type serialization(bool binary_headers) {
 }  // namespace
 
 std::size_t send_request_frame_size(const rmq::message& msg, std::string_view group,
-                                    bool binary_headers) {
+                                    std::string_view name_space, bool binary_headers) {
   rmq::message copy = msg;
   if (copy.uniq_key().empty()) copy.set_uniq_key(std::string(32, 'F'));  // a generated id's size
   std::string properties;
-  wire::append_properties(properties, copy);
+  wire::send_properties per_send;
+  per_send.instance_id = name_space;
+  wire::append_properties(properties, copy, per_send);
 
   wire::remoting_command request;
   request.fields.code = wire::request_code::send_message_v2;
   request.fields.version = wire::default_request_version;
   request.fields.opaque = 1000000;
   request.ext_fields = {
-      {"a", std::string(group)},
-      {"b", copy.topic()},
+      {"a", wire::wrap_namespace(name_space, group)},
+      {"b", wire::wrap_namespace(name_space, copy.topic())},
       {"c", std::string(wire::auto_create_topic)},
       {"d", "4"},
       {"e", "3"},

@@ -10,8 +10,10 @@
 
 namespace rmq::bench {
 
+/// Bytes of the SEND_MESSAGE_V2 request a producer of `group` in `name_space` (empty: none)
+/// writes for `msg`.
 [[nodiscard]] std::size_t send_request_frame_size(const rmq::message& msg, std::string_view group,
-                                                  bool binary_headers);
+                                                  std::string_view name_space, bool binary_headers);
 [[nodiscard]] std::size_t send_response_frame_size(bool binary_headers);
 
 }  // namespace rmq::bench

@@ -15,6 +15,7 @@
 #include "runner.hpp"
 #include "sim_process.hpp"
 #include "steal_time.hpp"
+#include "wire/namespace.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -106,7 +107,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     sim_options.brokers = options.brokers;
-    sim_options.topic = options.message.topic;
+    // The topic as the producer's route lookups name it (in its namespace, if any).
+    sim_options.topic = rmq::wire::wrap_namespace(options.client.name_space, options.message.topic);
     sim_options.cpu = cpus ? cpus->second : -1;
     std::string error;
     if (!sim.start(sim_options, error)) {
@@ -138,8 +140,8 @@ int main(int argc, char** argv) {
     sample.set_body(
         rmq::tools::make_filler((options.message.size.min + options.message.size.max) / 2));
     rmq::bench::raw_echo_options echo;
-    echo.request_bytes = rmq::bench::send_request_frame_size(sample, options.client.group,
-                                                             options.client.binary_headers);
+    echo.request_bytes = rmq::bench::send_request_frame_size(
+        sample, options.client.group, options.client.name_space, options.client.binary_headers);
     echo.response_bytes = rmq::bench::send_response_frame_size(options.client.binary_headers);
     echo.peer_cpu = cpus ? cpus->second : -1;
     rmq::bench::histogram echo_latency;

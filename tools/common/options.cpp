@@ -95,6 +95,10 @@ void add_client_options(CLI::App& app, client_options& out, bool with_loop_threa
   app.add_option("--timeout", out.timeout_ms, "send timeout: the whole budget of one send, ms")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{3'600'000}));
   app.add_option("--group", out.group, "producer group");
+  app.add_option("--namespace", out.name_space,
+                 "namespace: the group and topics are sent as NS%name, each message carries "
+                 "INSTANCE_ID=NS (Java setNamespace; default none)")
+      ->type_name("NS");
   app.add_option_function<std::string>(
          "--headers", [&out](const std::string& text) { out.binary_headers = text == "binary"; },
          "request header serialization: json (the Java client's default) | binary (ROCKETMQ)")
@@ -160,6 +164,7 @@ rmq::producer_config make_producer_config(const client_options& options) {
   rmq::producer_config config;
   config.name_servers = options.namesrv;
   config.group = options.group;
+  config.name_space = options.name_space;
   config.send_timeout = std::chrono::milliseconds(options.timeout_ms);
   config.loop_threads = options.loop_threads;
   config.busy_poll = std::chrono::microseconds(options.busy_poll_us);

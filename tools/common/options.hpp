@@ -52,6 +52,7 @@ struct client_options {
   std::size_t loop_threads = 1;
   std::int64_t busy_poll_us = 0;  ///< producer_config::busy_poll
   std::string group = "rmq_tools_producer";
+  std::string name_space;       ///< producer_config::name_space (empty: none)
   bool binary_headers = false;  ///< ROCKETMQ binary headers instead of JSON
   rmq::io_backend backend = rmq::io_backend::automatic;  ///< producer_config::backend
 };
@@ -66,8 +67,8 @@ struct message_options {
   int delay_level = 0;
 };
 
-/// Registers --namesrv, --compress, --timeout, --group, --headers (and --loop-threads and
-/// --busy-poll when asked).
+/// Registers --namesrv, --compress, --timeout, --group, --namespace, --headers, --backend (and
+/// --loop-threads and --busy-poll when asked).
 void add_client_options(CLI::App& app, client_options& out, bool with_loop_threads);
 /// Registers --topic, --tags, --keys, --property (repeatable), --size (and --delay-level when
 /// asked).

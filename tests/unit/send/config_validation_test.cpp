@@ -230,6 +230,32 @@ TEST_CASE("producer_config: instance_name is 1..255 bytes of printable ASCII") {
       });
 }
 
+TEST_CASE("producer_config: name_space, and the group within it") {
+  check_all(
+      {
+          {"no namespace", [](producer_config& c) { c.name_space = ""; }},
+          {"a namespace", [](producer_config& c) { c.name_space = "ns1"; }},
+          {"every allowed character", [](producer_config& c) { c.name_space = "MQ_INST_1|a-Z"; }},
+          {"125 characters", [](producer_config& c) { c.name_space = std::string(125, 'n'); }},
+          {"a group that fits once wrapped",
+           [](producer_config& c) {
+             c.name_space = "ns1";
+             c.group = std::string(251, 'g');  // 255 with "ns1%"
+           }},
+      },
+      {
+          {"the separator", [](producer_config& c) { c.name_space = "ns%1"; }},
+          {"a space", [](producer_config& c) { c.name_space = "ns 1"; }},
+          {"a dot", [](producer_config& c) { c.name_space = "ns.1"; }},
+          {"126 characters", [](producer_config& c) { c.name_space = std::string(126, 'n'); }},
+          {"a group too long once wrapped",
+           [](producer_config& c) {
+             c.name_space = "ns1";
+             c.group = std::string(252, 'g');  // 256 with "ns1%"
+           }},
+      });
+}
+
 TEST_CASE("producer_config: the other fields") {
   check_all(
       {

@@ -205,8 +205,11 @@ TEST_CASE("batch: header properties") {
   append_batch_header_properties(out, true, "");
   CHECK(out == "WAIT\x01true\x02");
   out.clear();
-  append_batch_header_properties(out, false, "ID", trailing_separator::omit);
+  append_batch_header_properties(out, false, "ID", {}, trailing_separator::omit);
   CHECK(out ==
         "UNIQ_KEY\x01ID\x02WAIT\x01"
         "false");
+  out.clear();
+  append_batch_header_properties(out, true, "", "ns1");  // a namespaced producer's batch
+  CHECK(out == "WAIT\x01true\x02INSTANCE_ID\x01ns1\x02");
 }

@@ -3,6 +3,7 @@
 // parsed fields gives the captured frame byte for byte (with our language name, and without the
 // "serializeTypeCurrentRPC" key that Java adds and every decoder ignores).
 #include "captured_frames.hpp"
+#include "frame_rewrite.hpp"
 #include "rmq/error.hpp"
 #include "wire/codes.hpp"
 #include "wire/command.hpp"
@@ -28,6 +29,8 @@ using rmq::test::frame_path;
 using rmq::test::read_capture_hex;
 using rmq::test::read_frame_hex;
 using rmq::test::read_text_file;
+using rmq::test::with_view;
+using rmq::test::write_like;
 
 constexpr const char* versions[] = {"v4", "v5"};
 
@@ -39,29 +42,6 @@ std::string ext(const nlohmann::json& header, const char* name) {
 }
 bool has(const nlohmann::json& header, const char* name) {
   return header.at("extFields").contains(name);
-}
-
-// Decodes the single frame in `bytes` and hands its view to `check`.
-void with_view(const std::string& bytes, const std::function<void(const command_view&)>& check) {
-  frame_decoder d;
-  int frames = 0;
-  REQUIRE(!d.feed(bytes, [&](const command_view& v) {
-    ++frames;
-    check(v);
-  }));
-  REQUIRE(frames == 1);
-}
-
-// Writes a frame with the captured frame's code, version, opaque and flag, language CPP.
-template <class Write>
-std::string write_like(const command_view& captured, Write&& write, std::string_view body) {
-  command_fields f = captured.fields;
-  f.language = language_code::cpp;
-  std::string out;
-  frame_writer w(out, serialize_type::json, f);
-  write(w);
-  w.finish(body);
-  return out;
 }
 
 // The captured frame `bytes`, parsed into Header and written again, is the same frame.

@@ -50,7 +50,7 @@ TEST_CASE("properties: every system property, extras and user properties, in ord
   msg.put_property("color", "red");
   msg.put_property("n", "1");
   const property_ref extra[] = {{"TRAN_MSG", "true"}, {"PGROUP", "G"}};
-  const send_properties per_send{.uniq_key = "GENERATED", .extra = extra};
+  const send_properties per_send{.uniq_key = "GENERATED", .extra = extra, .instance_id = "ns1"};
 
   const std::string keep =
       "TAGS\x01tag\x02KEYS\x01k1 k2\x02WAIT\x01"
@@ -59,7 +59,7 @@ TEST_CASE("properties: every system property, extras and user properties, in ord
       "18\x02"
       "TIMER_DELIVER_MS\x01"
       "1700000000123\x02UNIQ_KEY\x01OWN\x02TRAN_MSG\x01true\x02"
-      "PGROUP\x01G\x02"
+      "PGROUP\x01G\x02INSTANCE_ID\x01ns1\x02"
       "color\x01red\x02n\x01"
       "1\x02";
   std::string out;

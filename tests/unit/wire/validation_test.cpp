@@ -161,6 +161,30 @@ TEST_CASE("validation: the 32767-byte properties limit counts exactly what is se
   CHECK(validate_message(msg) == errc::properties_too_long);
 }
 
+TEST_CASE("validation: a namespace counts in the topic length and the properties limit") {
+  // Java checks the topic after wrapping it (DefaultMQProducer.send, then checkMessage).
+  message msg(std::string(123, 't'), "b");
+  CHECK_FALSE(validate_message(msg, {.name_space = "ns1"}));  // 127 once wrapped
+  msg.set_topic(std::string(124, 't'));
+  CHECK_FALSE(validate_message(msg));
+  CHECK(validate_message(msg, {.name_space = "ns1"}) == errc::topic_too_long);
+  msg.set_topic("ns1%" + std::string(123, 't'));  // already in it: not wrapped again
+  CHECK_FALSE(validate_message(msg, {.name_space = "ns1"}));
+  msg.set_topic("TBW102");  // a system topic is never wrapped
+  const std::string longest_namespace(125, 'n');
+  CHECK_FALSE(validate_message(msg, {.name_space = longest_namespace}));
+
+  // INSTANCE_ID=<namespace>: 11 + 1 + 3 + 1 bytes.
+  msg = message("T", "b");
+  msg.set_uniq_key(std::string(32, 'A'));
+  msg.put_property("p", "v");
+  const std::size_t base = encoded_properties_size(msg);
+  msg.put_property("p", std::string(1 + max_properties_size - base - 16, 'v'));
+  CHECK_FALSE(validate_message(msg, {.name_space = "ns1"}));
+  CHECK(validate_message(msg, {.extra_property_bytes = 1, .name_space = "ns1"}) ==
+        errc::properties_too_long);
+}
+
 TEST_CASE("validation: every Java reserved property name") {
   // MessageConst.STRING_HASH_SET at rocketmq-all-5.3.3, in the order Java adds them.
   const char* names[] = {"TRACE_ON",

@@ -114,6 +114,13 @@ TEST_CASE("rmq-bench defaults and flags") {
           backend);
   }
 
+  CHECK(rmq::tools::make_producer_config(o.client).name_space.empty());  // none by default
+  auto n = bench({"--namespace", "ns1"});
+  REQUIRE(std::holds_alternative<rmq::bench::bench_options>(n));
+  CHECK(
+      rmq::tools::make_producer_config(std::get<rmq::bench::bench_options>(n).client).name_space ==
+      "ns1");
+
   const auto config = rmq::tools::make_producer_config(o.client);
   CHECK(config.send_timeout == std::chrono::milliseconds(500));
   CHECK(config.loop_threads == 2);
@@ -164,9 +171,11 @@ TEST_CASE("rmq-bench: bad arguments give exit code 2") {
 
 TEST_CASE("rmq-send flags and bad arguments") {
   auto r = send({"--namesrv", "127.0.0.1:9876", "--topic", "T", "--body", "hello", "--count", "3",
-                 "--mode", "async", "--delay-level", "3", "--keys", "k", "--quiet"});
+                 "--mode", "async", "--delay-level", "3", "--keys", "k", "--quiet", "--namespace",
+                 "ns1"});
   REQUIRE(std::holds_alternative<rmq::send_tool::send_options>(r));
   const auto& o = std::get<rmq::send_tool::send_options>(r);
+  CHECK(rmq::tools::make_producer_config(o.client).name_space == "ns1");
   CHECK(*o.body == "hello");
   CHECK(o.count == 3);
   CHECK(o.mode == rmq::tools::send_mode::async);
