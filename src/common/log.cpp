@@ -17,10 +17,10 @@ std::shared_ptr<spdlog::logger> resolve(std::shared_ptr<spdlog::logger> configur
   // Where the application's own default logger writes, so configuring spdlog's default
   // configures the producer too; the registry's level and pattern apply (initialize_logger).
   std::shared_ptr<spdlog::logger> fallback = spdlog::default_logger();
-  auto created = fallback ? std::make_shared<spdlog::logger>(default_logger_name,
-                                                              fallback->sinks().begin(),
-                                                              fallback->sinks().end())
-                          : std::make_shared<spdlog::logger>(default_logger_name);
+  auto created = fallback
+                     ? std::make_shared<spdlog::logger>(
+                           default_logger_name, fallback->sinks().begin(), fallback->sinks().end())
+                     : std::make_shared<spdlog::logger>(default_logger_name);
   spdlog::initialize_logger(created);
   return created;
 }

@@ -34,9 +34,9 @@ class rate_limiter {
 
   /// What to do with one occurrence.
   struct verdict {
-    bool log = false;             ///< write this line
-    std::uint64_t count = 0;      ///< occurrences in the run so far, this one included
-    std::uint64_t suppressed = 0; ///< occurrences not logged since the last line written
+    bool log = false;              ///< write this line
+    std::uint64_t count = 0;       ///< occurrences in the run so far, this one included
+    std::uint64_t suppressed = 0;  ///< occurrences not logged since the last line written
   };
 
   explicit rate_limiter(clock::duration quiet_period = std::chrono::minutes(1)) noexcept

@@ -20,9 +20,10 @@ void send_log::retry(std::string_view topic, int attempt, std::error_code last_e
   if (!logger_.should_log(spdlog::level::info)) return;
   const log::rate_limiter::verdict v = retries_.occur(now);
   if (!v.log) return;
-  logger_.info("rmq send: retrying a send to topic {} (attempt {}) after: {} ({} retries, {} not "
-               "logged since the last line)",
-               topic, attempt, last_error.message(), v.count, v.suppressed);
+  logger_.info(
+      "rmq send: retrying a send to topic {} (attempt {}) after: {} ({} retries, {} not "
+      "logged since the last line)",
+      topic, attempt, last_error.message(), v.count, v.suppressed);
 }
 
 void send_log::failed(std::string_view topic, std::error_code ec, int attempts,
@@ -32,10 +33,11 @@ void send_log::failed(std::string_view topic, std::error_code ec, int attempts,
   if (!logger_.should_log(spdlog::level::warn)) return;
   const log::rate_limiter::verdict v = failures_.occur(now);
   if (!v.log) return;
-  logger_.warn("rmq send: a send to topic {} failed after {} attempt(s) in {} ms{}{}: {} ({} "
-               "failed sends, {} not logged since the last line)",
-               topic, attempts, elapsed.count(), brokers.empty() ? "" : " on ", brokers,
-               ec.message(), v.count, v.suppressed);
+  logger_.warn(
+      "rmq send: a send to topic {} failed after {} attempt(s) in {} ms{}{}: {} ({} "
+      "failed sends, {} not logged since the last line)",
+      topic, attempts, elapsed.count(), brokers.empty() ? "" : " on ", brokers, ec.message(),
+      v.count, v.suppressed);
 }
 
 void send_log::fault_changed(fault_change change, route::broker_id broker, std::string_view name,
@@ -56,13 +58,15 @@ void send_log::fault_changed(fault_change change, route::broker_id broker, std::
   if (!b.logged) return;
   const long long avoided = milliseconds_until(now, available_from);
   if (error) {
-    logger_.warn("rmq send: broker {} isolated for {} ms: {} ({} isolations, {} not logged since "
-                 "the last line)",
-                 name, avoided, error.message(), v.count, v.suppressed);
+    logger_.warn(
+        "rmq send: broker {} isolated for {} ms: {} ({} isolations, {} not logged since "
+        "the last line)",
+        name, avoided, error.message(), v.count, v.suppressed);
   } else {
-    logger_.warn("rmq send: broker {} isolated for {} ms: it answered in {} ms ({} isolations, {} "
-                 "not logged since the last line)",
-                 name, avoided, latency.count(), v.count, v.suppressed);
+    logger_.warn(
+        "rmq send: broker {} isolated for {} ms: it answered in {} ms ({} isolations, {} "
+        "not logged since the last line)",
+        name, avoided, latency.count(), v.count, v.suppressed);
   }
 }
 

@@ -24,7 +24,8 @@ class send_log {
   explicit send_log(spdlog::logger& logger) noexcept : logger_(logger) {}
 
   /// A send to `topic` tries again (attempt number `attempt`) after `last_error`.
-  void retry(std::string_view topic, int attempt, std::error_code last_error, clock::time_point now);
+  void retry(std::string_view topic, int attempt, std::error_code last_error,
+             clock::time_point now);
   /// A send to `topic` failed for good with `ec` after `attempts` attempts (to `brokers`).
   /// Cancellations and failures at shutdown are the caller's own doing: not logged.
   void failed(std::string_view topic, std::error_code ec, int attempts, std::string_view brokers,

@@ -46,9 +46,8 @@ class log_capture {
   /// The lines that contain `text`.
   [[nodiscard]] std::vector<std::string> lines_with(std::string_view text) const {
     std::vector<std::string> out = lines();
-    std::erase_if(out, [&](const std::string& line) {
-      return line.find(text) == std::string::npos;
-    });
+    std::erase_if(out,
+                  [&](const std::string& line) { return line.find(text) == std::string::npos; });
     return out;
   }
 

@@ -68,7 +68,8 @@ TEST_CASE("rate limiter: reset() starts a new run at once") {
 }
 
 TEST_CASE("log::resolve: a configured logger is used as it is") {
-  auto mine = std::make_shared<spdlog::logger>("mine", std::make_shared<spdlog::sinks::null_sink_mt>());
+  auto mine =
+      std::make_shared<spdlog::logger>("mine", std::make_shared<spdlog::sinks::null_sink_mt>());
   CHECK(rmq::log::resolve(mine) == mine);
   CHECK(spdlog::get("mine") == nullptr);  // not registered on the application's behalf
 }
@@ -88,7 +89,8 @@ TEST_CASE("log::resolve: without one, the registry's \"rmq\" logger, created onc
 
 TEST_CASE("log::resolve: an \"rmq\" logger the application registered is the one used") {
   spdlog::drop(rmq::log::default_logger_name);
-  auto app = std::make_shared<spdlog::logger>("rmq", std::make_shared<spdlog::sinks::null_sink_mt>());
+  auto app =
+      std::make_shared<spdlog::logger>("rmq", std::make_shared<spdlog::sinks::null_sink_mt>());
   spdlog::register_logger(app);
   CHECK(rmq::log::resolve(nullptr) == app);
   spdlog::drop(rmq::log::default_logger_name);
