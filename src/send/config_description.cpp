@@ -1,5 +1,6 @@
 #include "send/config_description.hpp"
 
+#include <limits>
 #include <string>
 
 namespace rmq::send {
@@ -45,20 +46,26 @@ config_description& config_description::add(std::string_view name, bool value) {
 }
 
 config_description& config_description::add(std::string_view name,
-                                             std::chrono::milliseconds value) {
+                                            std::chrono::milliseconds value) {
   add_number(name, value.count());
   text_ += "ms";
   return *this;
 }
 
 config_description& config_description::add(std::string_view name,
-                                             std::chrono::microseconds value) {
+                                            std::chrono::microseconds value) {
   add_number(name, value.count());
   text_ += "us";
   return *this;
 }
 
 config_description& config_description::add_number(std::string_view name, std::int64_t value) {
+  begin(name);
+  text_ += std::to_string(value);
+  return *this;
+}
+
+config_description& config_description::add_unsigned(std::string_view name, std::uint64_t value) {
   begin(name);
   text_ += std::to_string(value);
   return *this;
@@ -82,9 +89,13 @@ std::string describe_config(const producer_config& c, std::string_view name_serv
   }
   d.add("retries_sync", c.retries_sync)
       .add("retries_async", c.retries_async)
-      .add("retry_another_broker_when_not_stored_ok", c.retry_another_broker_when_not_stored_ok)
-      .add("compress_threshold", c.compress_threshold)
-      .add("compress_type", name_of(c.compress_type))
+      .add("retry_another_broker_when_not_stored_ok", c.retry_another_broker_when_not_stored_ok);
+  if (c.compress_threshold == std::numeric_limits<std::size_t>::max()) {
+    d.add("compress_threshold", "never");
+  } else {
+    d.add("compress_threshold", c.compress_threshold);
+  }
+  d.add("compress_type", name_of(c.compress_type))
       .add("compress_level", c.compress_level)
       .add("max_message_size", c.max_message_size)
       .add("fault_tolerance", c.fault_tolerance)

@@ -24,9 +24,13 @@ class config_description {
   config_description& add(std::string_view name, std::chrono::milliseconds value);
   config_description& add(std::string_view name, std::chrono::microseconds value);
   template <class Integer>
-    requires std::is_integral_v<Integer>
-  config_description& add(std::string_view name, Integer value) {
-    return add_number(name, static_cast<std::int64_t>(value));
+  requires std::is_integral_v<Integer> config_description& add(std::string_view name,
+                                                               Integer value) {
+    if constexpr (std::is_signed_v<Integer>) {
+      return add_number(name, static_cast<std::int64_t>(value));
+    } else {
+      return add_unsigned(name, static_cast<std::uint64_t>(value));
+    }
   }
   /// A credential: "***" when it is set, "(none)" when empty; its value is never printed.
   config_description& secret(std::string_view name, std::string_view value);
@@ -35,6 +39,7 @@ class config_description {
 
  private:
   config_description& add_number(std::string_view name, std::int64_t value);
+  config_description& add_unsigned(std::string_view name, std::uint64_t value);
   void begin(std::string_view name);
 
   std::string text_;
