@@ -2,6 +2,7 @@
 
 #include "captured_frames.hpp"
 #include "rmq/error.hpp"
+#include "rmq/producer_config.hpp"
 #include "support/test_scale.hpp"
 
 #include <doctest/doctest.h>
