@@ -15,29 +15,36 @@ long long milliseconds_until(send_log::clock::time_point from, send_log::clock::
 
 }  // namespace
 
+std::optional<log::rate_limiter::verdict> send_log::admit(log::rate_limiter& limiter,
+                                                          spdlog::level::level_enum level,
+                                                          clock::time_point now) const {
+  if (!logger_.should_log(level)) return std::nullopt;
+  const log::rate_limiter::verdict v = limiter.occur(now);
+  if (!v.log) return std::nullopt;
+  return v;
+}
+
 void send_log::retry(std::string_view topic, int attempt, std::error_code last_error,
                      clock::time_point now) {
-  if (!logger_.should_log(spdlog::level::info)) return;
-  const log::rate_limiter::verdict v = retries_.occur(now);
-  if (!v.log) return;
+  const auto v = admit(retries_, spdlog::level::info, now);
+  if (!v) return;
   logger_.info(
       "rmq send: retrying a send to topic {} (attempt {}) after: {} ({} retries, {} not "
       "logged since the last line)",
-      topic, attempt, last_error.message(), v.count, v.suppressed);
+      topic, attempt, last_error.message(), v->count, v->suppressed);
 }
 
 void send_log::failed(std::string_view topic, std::error_code ec, int attempts,
                       std::string_view brokers, std::chrono::milliseconds elapsed,
                       clock::time_point now) {
   if (ec == asio::error::operation_aborted || ec == errc::shutting_down) return;
-  if (!logger_.should_log(spdlog::level::warn)) return;
-  const log::rate_limiter::verdict v = failures_.occur(now);
-  if (!v.log) return;
+  const auto v = admit(failures_, spdlog::level::warn, now);
+  if (!v) return;
   logger_.warn(
       "rmq send: a send to topic {} failed after {} attempt(s) in {} ms{}{}: {} ({} "
       "failed sends, {} not logged since the last line)",
       topic, attempts, elapsed.count(), brokers.empty() ? "" : " on ", brokers, ec.message(),
-      v.count, v.suppressed);
+      v->count, v->suppressed);
 }
 
 void send_log::fault_changed(fault_change change, route::broker_id broker, std::string_view name,
@@ -53,20 +60,20 @@ void send_log::fault_changed(fault_change change, route::broker_id broker, std::
     }
     return;
   }
-  const log::rate_limiter::verdict v = b.limiter.occur(now);
-  b.logged = v.log && logger_.should_log(spdlog::level::warn);
-  if (!b.logged) return;
+  const auto v = admit(b.limiter, spdlog::level::warn, now);
+  b.logged = v.has_value();
+  if (!v) return;
   const long long avoided = milliseconds_until(now, available_from);
   if (error) {
     logger_.warn(
         "rmq send: broker {} isolated for {} ms: {} ({} isolations, {} not logged since "
         "the last line)",
-        name, avoided, error.message(), v.count, v.suppressed);
+        name, avoided, error.message(), v->count, v->suppressed);
   } else {
     logger_.warn(
         "rmq send: broker {} isolated for {} ms: it answered in {} ms ({} isolations, {} "
         "not logged since the last line)",
-        name, avoided, latency.count(), v.count, v.suppressed);
+        name, avoided, latency.count(), v->count, v->suppressed);
   }
 }
 

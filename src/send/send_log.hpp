@@ -11,6 +11,7 @@
 #include <spdlog/fwd.h>
 
 #include <chrono>
+#include <optional>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -42,6 +43,12 @@ class send_log {
     log::rate_limiter limiter;
     bool logged = false;
   };
+
+  /// One more occurrence for `limiter`: its verdict when a line is to be written at `level`,
+  /// nothing when the level is off (the limiter is then left alone) or the line is left out.
+  [[nodiscard]] std::optional<log::rate_limiter::verdict> admit(log::rate_limiter& limiter,
+                                                                spdlog::level::level_enum level,
+                                                                clock::time_point now) const;
 
   spdlog::logger& logger_;
   log::rate_limiter retries_;
