@@ -79,6 +79,29 @@ TEST_CASE("a dead broker: lost, refused, isolated, retries and failures, rate-li
   CHECK(log.lines_with("info rmq net " + broker + ": reconnected").size() == 1);
 }
 
+TEST_CASE("a broker moved to another port: the route change and the new master are logged") {
+  log_capture log(spdlog::level::info);
+  rmq::producer_config config;
+  config.logger = log.logger();
+  config.route_refresh_interval = 100ms;
+  producer_fixture f(sim_with(1, sim::personality::v5), config);
+  const rmq::message sample("TopicTest", "payload");
+  (void)f.producer->send(sample);
+  const std::string old_address = f.sim.broker_address("broker-a");
+  const std::string new_address = f.sim.restart_broker_on_new_port("broker-a");
+  // The refresh that sees the new port comes within a refresh interval or two.
+  const std::string moved = "info rmq route: the master of broker broker-a moved from " +
+                            old_address + " to " + new_address;
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (log.lines_with(moved).empty() && std::chrono::steady_clock::now() < until) {
+    std::error_code ec;
+    (void)f.producer->send(sample, ec);
+  }
+  INFO("log:\n" << log.text());
+  CHECK(log.lines_with(moved).size() == 1);
+  CHECK_FALSE(log.lines_with("info rmq route: topic TopicTest changed: ").empty());
+}
+
 TEST_CASE("successful sends log nothing at info; start and shutdown are logged") {
   log_capture log(spdlog::level::info);
   std::optional<std::size_t> lines_before_sends;
