@@ -6,9 +6,12 @@
 #include "rmq/route_limits.hpp"
 #include "rmq/transaction.hpp"
 
+#include <spdlog/fwd.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -134,6 +137,15 @@ struct producer_config {
   /// The loops' kernel interface: io_uring where it can run, else epoll (automatic), or one of
   /// them forced. producer::backend() tells which one runs.
   io_backend backend = io_backend::automatic;
+
+  /// Where the producer logs (spdlog). Empty: the logger named "rmq" in spdlog's registry; if
+  /// the application has registered none when the producer starts, one is created then, with
+  /// the sinks of spdlog's default logger and the registry's level and pattern, and registered
+  /// under that name. The producer logs connections up, down, refused and reconnecting, route
+  /// changes, brokers isolated and back, retries and final failures (rate-limited), shutdown
+  /// steps and its configuration at start (info); never a line per successful send. A level
+  /// that is off costs a comparison where a line would be.
+  std::shared_ptr<spdlog::logger> logger;
 
   // --- transactions (TransactionMQProducer) ------------------------------------------------
   /// Answers the brokers' checks of this group's half messages (checkLocalTransaction): a plain

@@ -11,7 +11,8 @@
 
 namespace rmq::io {
 
-epoll_reactor::epoll_reactor(int wake_fd) : wake_fd_(wake_fd) {
+epoll_reactor::epoll_reactor(int wake_fd, spdlog::logger& logger)
+    : wake_fd_(wake_fd), logger_(logger) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw std::system_error(errno, std::system_category(), "epoll_create1");
   epoll_event ev{};
@@ -94,7 +95,7 @@ int epoll_reactor::wait(const timespec* timeout) noexcept {
     n = ::epoll_wait(epoll_fd_, events_.data(), capacity, ms);
   }
   if (n < 0) {
-    if (errno != EINTR) spdlog::error("rmq io: epoll_wait failed: {}", std::strerror(errno));
+    if (errno != EINTR) logger_.error("rmq io: epoll_wait failed: {}", std::strerror(errno));
     return 0;
   }
   for (int i = 0; i < n; ++i) {

@@ -13,6 +13,8 @@
 
 #include "io/loop.hpp"
 
+#include <spdlog/fwd.h>
+
 #include <sys/epoll.h>
 
 #include <array>
@@ -50,7 +52,8 @@ class epoll_reactor {
   };
 
   /// Creates the epoll set and watches `wake_fd` (the loop's eventfd, level-triggered).
-  explicit epoll_reactor(int wake_fd);
+  /// Failures of epoll_wait are logged to `logger` (not owned: the loop's, which outlives it).
+  epoll_reactor(int wake_fd, spdlog::logger& logger);
   ~epoll_reactor();
   epoll_reactor(const epoll_reactor&) = delete;
   epoll_reactor& operator=(const epoll_reactor&) = delete;
@@ -78,6 +81,7 @@ class epoll_reactor {
  private:
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
+  spdlog::logger& logger_;
   bool pwait2_ = true;  // epoll_pwait2 (ns timeouts) until the kernel or a filter refuses it
   epoll_source* sources_ = nullptr;
   std::vector<completion> ready_;

@@ -1,5 +1,6 @@
 #include "io/loop.hpp"
 
+#include "common/log.hpp"
 #include "io/epoll_reactor.hpp"
 
 #include <asio/detail/thread_context.hpp>
@@ -102,6 +103,10 @@ namespace {
 thread_local loop* current_loop = nullptr;
 }
 
+spdlog::logger& loop::logger() const noexcept {
+  return log::or_default(options_.logger);
+}
+
 loop* loop::current() noexcept {
   return current_loop;
 }
@@ -112,12 +117,13 @@ void report_handler_exception() noexcept {
   // Rate-limited: the first ten, then every thousandth, so a handler that always throws cannot
   // flood the log.
   if (n > 10 && n % 1000 != 0) return;
+  spdlog::logger& logger = l != nullptr ? l->logger() : log::or_default(nullptr);
   try {
     throw;
   } catch (const std::exception& e) {
-    spdlog::error("rmq: a handler run by the producer's loop threw ({} so far): {}", n, e.what());
+    logger.error("rmq: a handler run by the producer's loop threw ({} so far): {}", n, e.what());
   } catch (...) {
-    spdlog::error(
+    logger.error(
         "rmq: a handler run by the producer's loop threw a non-standard exception "
         "({} so far)",
         n);
@@ -228,8 +234,8 @@ int loop::setup_ring() noexcept {
     // Refused outright (seccomp, io_uring_disabled, no io_uring): no flags will help.
     if (r == -EPERM || r == -ENOSYS || r == -EACCES) return r;
     if (r < 0) {
-      spdlog::warn("rmq io: io_uring refused SINGLE_ISSUER|DEFER_TASKRUN ({}); falling back",
-                   std::strerror(-r));
+      logger().warn("rmq io: io_uring refused SINGLE_ISSUER|DEFER_TASKRUN ({}); falling back",
+                    std::strerror(-r));
       params = {};
       params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
       params.cq_entries = options_.cq_entries;
@@ -245,17 +251,17 @@ int loop::setup_ring() noexcept {
   if (r < 0) return r;
   defer_taskrun_.store((params.flags & IORING_SETUP_DEFER_TASKRUN) != 0, std::memory_order_relaxed);
   if (!(params.features & IORING_FEAT_EXT_ARG)) {
-    spdlog::warn("rmq io: kernel lacks IORING_FEAT_EXT_ARG; idle waits cost an extra enter");
+    logger().warn("rmq io: kernel lacks IORING_FEAT_EXT_ARG; idle waits cost an extra enter");
   }
   // Registering the ring fd saves an fget/fput per enter; per thread, hence here.
   if (int rr = io_uring_register_ring_fd(&ring_); rr < 0) {
-    spdlog::warn("rmq io: io_uring_register_ring_fd failed ({})", std::strerror(-rr));
+    logger().warn("rmq io: io_uring_register_ring_fd failed ({})", std::strerror(-rr));
   }
   return 0;
 }
 
 void loop::setup_epoll() {
-  reactor_ = std::make_unique<epoll_reactor>(event_fd_);
+  reactor_ = std::make_unique<epoll_reactor>(event_fd_, logger());
   backend_ = rmq::io_backend::epoll;
   ring_ready_ = true;
   read_clocks();
@@ -433,7 +439,7 @@ void loop::enter(wait mode) noexcept {
     r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
   }
   if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
-    spdlog::error("rmq io: io_uring_enter failed: {}", std::strerror(-r));
+    logger().error("rmq io: io_uring_enter failed: {}", std::strerror(-r));
   }
 }
 

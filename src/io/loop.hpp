@@ -22,6 +22,7 @@
 #include <asio/execution_context.hpp>
 #include <asio/recycling_allocator.hpp>
 #include <liburing.h>
+#include <spdlog/fwd.h>
 
 #include <atomic>
 #include <chrono>
@@ -95,6 +96,8 @@ struct loop_options {
   /// automatic: io_uring when a ring with every feature the sockets use can be set up, else
   /// epoll (loop::fallback_reason() says why); io_uring: start() throws when it cannot.
   rmq::io_backend backend = rmq::io_backend::automatic;
+  /// Where the loop logs (not owned: it outlives the loop); nullptr: spdlog's default logger.
+  spdlog::logger* logger = nullptr;
 };
 
 /// Monotonic counters, readable from any thread (relaxed).
@@ -220,6 +223,8 @@ class loop : public asio::execution_context {
     return defer_taskrun_.load(std::memory_order_relaxed);
   }
   [[nodiscard]] const loop_options& options() const noexcept { return options_; }
+  /// Where the loop logs: loop_options::logger, or spdlog's default logger.
+  [[nodiscard]] spdlog::logger& logger() const noexcept;
 
  private:
   template <typename F>

@@ -5,17 +5,97 @@
 
 #include <spdlog/spdlog.h>
 
+#include <bit>
+#include <chrono>
+
 namespace rmq::net {
 
-void log_link_step(std::string_view address, const link_step& step) noexcept {
-  try {
-    if (step.outcome == link_step::verdict::illegal) {
-      spdlog::error("rmq net {}: event {} cannot happen in state {}", address,
-                    to_string(step.event), to_string(step.from));
+namespace {
+
+using level = spdlog::level::level_enum;
+
+// The level of a step's line: operators' events at info or above, the rest at debug.
+level level_of(const link_step& step, const link_log_facts& facts) noexcept {
+  if (step.outcome == link_step::verdict::illegal) return level::err;
+  const bool first_of_run = std::has_single_bit(facts.failures_in_a_row);  // 1st, 2nd, 4th...
+  switch (step.event) {
+    case link_event::demand:  // a connect after a loss or a failure is a reconnect
+      if (facts.failures_in_a_row > 0) return first_of_run ? level::info : level::debug;
+      return facts.connects > 0 ? level::info : level::debug;
+    case link_event::connect_succeeded:
+      return level::info;
+    case link_event::connect_failed:
+    case link_event::resolve_failed:
+      return step.from == link_state::closing || !first_of_run ? level::debug : level::warn;
+    case link_event::link_failed:
+      return step.failure == errc::shutting_down ? level::debug : level::warn;
+    case link_event::stream_corrupt:
+      return level::err;
+    case link_event::idle_timeout:
+      return level::info;
+    default:
+      return level::debug;
+  }
+}
+
+long long milliseconds(clock::duration d) noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+void write_link_step(spdlog::logger& logger, level lvl, std::string_view address,
+                     const link_step& step, const link_log_facts& facts) {
+  const auto from = to_string(step.from);
+  const auto event = to_string(step.event);
+  if (step.outcome == link_step::verdict::illegal) {
+    logger.log(lvl, "rmq net {}: event {} cannot happen in state {}", address, event, from);
+    return;
+  }
+  if (lvl == level::debug) {
+    logger.log(lvl, "rmq net {}: {} --{}--> {}", address, from, event, to_string(step.to));
+    return;
+  }
+  switch (step.event) {
+    case link_event::demand:
+      if (facts.failures_in_a_row > 0) {
+        logger.log(lvl, "rmq net {}: reconnecting after {} failed attempt(s)", address,
+                   facts.failures_in_a_row);
+      } else {
+        logger.log(lvl, "rmq net {}: reconnecting", address);
+      }
       return;
-    }
-    spdlog::debug("rmq net {}: {} --{}--> {}", address, to_string(step.from), to_string(step.event),
-                  to_string(step.to));
+    case link_event::connect_succeeded:
+      logger.log(lvl, "rmq net {}: {}", address, facts.connects > 0 ? "reconnected" : "connected");
+      return;
+    case link_event::connect_failed:
+    case link_event::resolve_failed:
+      logger.log(lvl, "rmq net {}: {}: {} ({} failed attempt(s) in a row; the next waits {} ms)",
+                 address,
+                 step.event == link_event::connect_failed ? "connect failed" : "cannot resolve",
+                 facts.last_error.message(), facts.failures_in_a_row, milliseconds(facts.retry_in));
+      return;
+    case link_event::link_failed:
+      logger.log(lvl, "rmq net {}: connection lost: {}", address, facts.last_error.message());
+      return;
+    case link_event::stream_corrupt:
+      logger.log(lvl, "rmq net {}: connection closed: the peer sent undecodable bytes ({})",
+                 address, facts.last_error.message());
+      return;
+    case link_event::idle_timeout:
+      logger.log(lvl, "rmq net {}: closed after being idle; it reconnects on demand", address);
+      return;
+    default:
+      return;
+  }
+}
+
+}  // namespace
+
+void log_link_step(spdlog::logger& logger, std::string_view address, const link_step& step,
+                   const link_log_facts& facts) noexcept {
+  const level lvl = level_of(step, facts);
+  if (!logger.should_log(lvl)) return;
+  try {
+    write_link_step(logger, lvl, address, step, facts);
   } catch (...) {  // a failing sink must not take the connection down
   }
 }

@@ -37,6 +37,8 @@
 #include "net/connection_lifecycle.hpp"
 #include "rmq/error.hpp"
 
+#include <spdlog/fwd.h>
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -47,8 +49,22 @@
 
 namespace rmq::net {
 
-/// Logs a lifecycle transition at debug level (spdlog), and an illegal one as an error.
-void log_link_step(std::string_view address, const link_step& step) noexcept;
+/// What a connection's log line says beyond its lifecycle step.
+struct link_log_facts {
+  std::error_code last_error;      ///< the system error of the last failure
+  std::uint64_t connects = 0;      ///< times it connected before this step
+  unsigned failures_in_a_row = 0;  ///< consecutive connect failures, this step's included
+  clock::duration retry_in{};      ///< how long new requests fail fast after this failure
+};
+
+/// The one place a connection's story is logged, told every lifecycle step. Operators' events
+/// at info or above: connected and reconnected (info), reconnecting (info), a connect or a name
+/// resolution that failed (warn; the 1st, 2nd, 4th, 8th... failure in a row, so a dead peer
+/// cannot flood the log), a connection lost (warn), undecodable bytes (error), an idle close
+/// (info); an illegal step is an error. Every other step at debug, as "from --event--> to".
+/// Nothing is formatted when the level is off.
+void log_link_step(spdlog::logger& logger, std::string_view address, const link_step& step,
+                   const link_log_facts& facts) noexcept;
 
 /// Requests the peer initiates on a connection (CHECK_TRANSACTION_STATE, ...), told with the
 /// connection's address and core: a two-way one may be answered inline with
@@ -73,9 +89,12 @@ struct connection_options {
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5000};
   io::buffer_pool* receive_pool = nullptr;  ///< nullptr: the loop's default pool
-  /// Told every lifecycle transition of every connection; nullptr: nothing. The default logs
-  /// each one at debug level (transitions are rare: connects, failures, closes, never a send).
-  void (*trace)(std::string_view address, const link_step& step) noexcept = &log_link_step;
+  /// Where the connection logs its lifecycle (log_link_step); nullptr: nowhere. Not owned: it
+  /// outlives the connection (the producer's logger). Transitions are rare: connects,
+  /// failures, closes, never a send.
+  spdlog::logger* logger = nullptr;
+  /// Told every lifecycle transition of every connection; nullptr: nothing (tests watch it).
+  void (*trace)(std::string_view address, const link_step& step) noexcept = nullptr;
 };
 
 /// The answer of a name resolution, delivered on the loop thread.

@@ -25,10 +25,11 @@ basic_connection<Transport>::basic_connection(io::loop& loop, std::string addres
       // Parsed once: a numeric address needs no resolver, and one that is not "host:port" with
       // a valid port (a bad route entry) can never connect, so no request ever starts I/O for it.
       peer_(io::parse_endpoint(address_, address_error_)),
-      lifecycle_(
-          {options.failures_before_backoff, options.backoff_initial, options.backoff_max},
-          peer_ ? address_kind::numeric : address_kind::name,
-          options.trace != nullptr ? lifecycle_trace{&trace_step, this} : lifecycle_trace{}) {
+      lifecycle_({options.failures_before_backoff, options.backoff_initial, options.backoff_max},
+                 peer_ ? address_kind::numeric : address_kind::name,
+                 options.trace != nullptr || options.logger != nullptr
+                     ? lifecycle_trace{&trace_step, this}
+                     : lifecycle_trace{}) {
   if (options.peer_requests.handle != nullptr) core_.set_request_handler({&on_peer_request, this});
 }
 
@@ -89,7 +90,15 @@ void basic_connection<Transport>::run(const link_step& step) {
 template <class Transport>
 void basic_connection<Transport>::trace_step(void* self, const link_step& step) noexcept {
   const auto& conn = *static_cast<basic_connection*>(self);
-  conn.options_.trace(conn.address_, step);
+  if (conn.options_.trace != nullptr) conn.options_.trace(conn.address_, step);
+  if (conn.options_.logger == nullptr) return;
+  // The lifecycle has taken the step already: its failure count includes this one.
+  const unsigned failures = conn.lifecycle_.consecutive_failures();
+  log_link_step(*conn.options_.logger, conn.address_, step,
+                {conn.last_error_, conn.connects_, failures,
+                 reconnect_delay({conn.options_.failures_before_backoff,
+                                  conn.options_.backoff_initial, conn.options_.backoff_max},
+                                 failures)});
 }
 
 template <class Transport>

@@ -1,5 +1,6 @@
 #include "route/topic_routes.hpp"
 
+#include "common/log.hpp"
 #include "rmq/error.hpp"
 #include "wire/codes.hpp"
 #include "wire/namespace.hpp"
@@ -14,7 +15,11 @@ namespace rmq::route {
 
 topic_routes::topic_routes(name_server_client& names, broker_registry& brokers,
                            net::connection_pool& pool, route_settings settings)
-    : names_(names), brokers_(brokers), pool_(pool), settings_(std::move(settings)) {}
+    : names_(names),
+      brokers_(brokers),
+      pool_(pool),
+      settings_(std::move(settings)),
+      logger_(log::or_default(settings_.logger)) {}
 
 topic_routes::lookup topic_routes::get(std::string_view topic, net::clock::time_point deadline,
                                        publish_info_ptr& out) {
@@ -157,13 +162,22 @@ coro<void> topic_routes::query(std::string topic, net::clock::time_point deadlin
   } else if (!ec) {
     ec = make_error_code(errc::no_route);
   }
-  if (ec == errc::invalid_route_data && e.info && e.last_error != ec) {
-    // A refresh beyond route_limits: the previous route stays in use (its sends still succeed),
-    // so say it once, not at every refresh.
-    spdlog::warn(
-        "rmq route: the route of topic {} is beyond producer_config::route_limits or "
-        "malformed; the previous route stays in use",
-        topic);
+  if (ec && e.info && e.last_error != ec) {
+    // A refresh failed: the previous route stays in use (its sends may still succeed), so say
+    // it when the error changes, not at every refresh.
+    if (ec == errc::invalid_route_data) {
+      logger_.warn(
+          "rmq route: the route of topic {} is beyond producer_config::route_limits or "
+          "malformed; the previous route stays in use",
+          topic);
+    } else {
+      logger_.warn(
+          "rmq route: cannot refresh the route of topic {} ({}); the previous route "
+          "stays in use",
+          topic, ec.message());
+    }
+  } else if (!ec && e.info && e.last_error) {
+    logger_.info("rmq route: the route of topic {} is refreshed again", topic);
   }
   e.querying = false;
   e.last_error = ec;
@@ -210,6 +224,10 @@ std::error_code topic_routes::publish(const std::string& topic, std::string_view
         if (broker.master_address != *address) {
           // New or moved master: later sends go to the new address at once.
           const bool first_sight = broker.master_address.empty();
+          if (!first_sight) {
+            logger_.info("rmq route: the master of broker {} moved from {} to {}", *group,
+                         broker.master_address, *address);
+          }
           broker.master_address = std::string(*address);
           broker.master = &pool_.get(broker.master_address);
           if (first_sight && on_new_master_) on_new_master_(id);
@@ -224,8 +242,27 @@ std::error_code topic_routes::publish(const std::string& topic, std::string_view
     if (!e.info) return make_error_code(errc::no_writable_queue);
   }
   info->route = std::move(route);
+  if (logger_.should_log(spdlog::level::info)) log_route(*info, e.info.get());
   e.info = publish_info_ptr(std::move(info));
   return {};
+}
+
+void topic_routes::log_route(const topic_publish_info& info,
+                             const topic_publish_info* previous) const {
+  const std::size_t brokers = info.route.broker_datas.size();
+  if (previous == nullptr) {
+    logger_.info("rmq route: topic {}: {} writable queue(s), {} broker(s){}", info.topic,
+                 info.queues.size(), brokers,
+                 info.from_default_topic ? " (the auto-create topic's route: the broker creates "
+                                           "the topic at the first send)"
+                                         : "");
+    return;
+  }
+  const auto level = info.queues.empty() ? spdlog::level::warn : spdlog::level::info;
+  logger_.log(level,
+              "rmq route: topic {} changed: {} writable queue(s), {} broker(s) (were {}, {})",
+              info.topic, info.queues.size(), brokers, previous->queues.size(),
+              previous->route.broker_datas.size());
 }
 
 void topic_routes::wake(entry& e) {
@@ -249,6 +286,8 @@ void topic_routes::evict_idle(net::clock::time_point now) {
       e.last_used = now;
       ++it;
     } else if (now - e.last_used >= settings_.idle_timeout) {
+      logger_.debug("rmq route: topic {} forgotten: not sent to for {} ms", it->first,
+                    settings_.idle_timeout.count());
       it = entries_.erase(it);  // sends still holding its publish info keep it alive
       evicted_.store(evicted_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     } else {

@@ -13,6 +13,8 @@
 #include "route/name_server_client.hpp"
 #include "wire/route_data.hpp"
 
+#include <spdlog/fwd.h>
+
 #include <atomic>
 #include <chrono>
 #include <coroutine>
@@ -90,6 +92,8 @@ struct route_settings {
   /// The producer's namespace: routes are looked up and sends addressed by the wrapped topic
   /// (topic_publish_info::wire_topic). Empty: none.
   std::string name_space;
+  /// Where route changes are logged (not owned); nullptr: spdlog's default logger.
+  spdlog::logger* logger = nullptr;
 };
 
 class topic_routes {
@@ -181,6 +185,8 @@ class topic_routes {
   void watch_deadline(entry_node& node, net::clock::time_point deadline) noexcept;
   /// The timer of `node` fired: ends the waits that are due, re-arms for the rest.
   void end_due_waits(entry_node& node, std::error_code ec) noexcept;
+  /// Logs a published route: a topic's first, or one that differs from `previous`.
+  void log_route(const topic_publish_info& info, const topic_publish_info* previous) const;
   /// Erases the entries unused since the sweep idle_timeout ago that no query or wait holds.
   void evict_idle(net::clock::time_point now);
   /// The topic's entry, its query started when there is neither a route nor a query.
@@ -190,6 +196,7 @@ class topic_routes {
   broker_registry& brokers_;
   net::connection_pool& pool_;
   route_settings settings_;
+  spdlog::logger& logger_;
   // Looked up by string_view (no std::string built per send).
   struct topic_hash {
     using is_transparent = void;

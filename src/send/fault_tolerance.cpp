@@ -36,8 +36,8 @@ milliseconds fault_tolerance::not_available_for(milliseconds latency) const {
   return milliseconds(0);
 }
 
-void fault_tolerance::update(broker_id broker, milliseconds latency, fault_report report,
-                             fault_clock::time_point now) {
+fault_change fault_tolerance::update(broker_id broker, milliseconds latency, fault_report report,
+                                     fault_clock::time_point now) {
   if (broker >= items_.size()) items_.resize(broker + 1);
   item& it = items_[broker];
   it.known = true;
@@ -48,6 +48,12 @@ void fault_tolerance::update(broker_id broker, milliseconds latency, fault_repor
   // The window is only ever extended: a fast answer does not cut short an isolation.
   if (duration.count() > 0 && now + duration > it.available_from)
     it.available_from = now + duration;
+  // Both false for every send to a healthy broker: one compare on the send path.
+  const bool isolated = now < it.available_from;
+  if (isolated == it.isolated) [[likely]]
+    return fault_change::none;
+  it.isolated = isolated;
+  return isolated ? fault_change::isolated : fault_change::back;
 }
 
 bool fault_tolerance::available(broker_id broker, fault_clock::time_point now) const noexcept {

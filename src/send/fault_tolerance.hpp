@@ -37,13 +37,25 @@ struct fault_report {
   bool reachable = true;
 };
 
+/// What an attempt changed in its broker's standing (what the producer logs).
+enum class fault_change : std::uint8_t {
+  none,      ///< still available, or still isolated (an attempt in flight when it was isolated)
+  isolated,  ///< it was available, and this outcome opened a not-available window
+  back,      ///< it was isolated, its window has passed, and this outcome opened none
+};
+
 class fault_tolerance {
  public:
   explicit fault_tolerance(fault_tables tables = fault_tables::v5()) : tables_(std::move(tables)) {}
 
-  /// After an attempt on `broker`: its latency and what the outcome says of the broker.
-  void update(broker_id broker, std::chrono::milliseconds latency, fault_report report,
-              fault_clock::time_point now);
+  /// After an attempt on `broker`: its latency and what the outcome says of the broker. A
+  /// broker failing for good is isolated once, and back once it answers again.
+  fault_change update(broker_id broker, std::chrono::milliseconds latency, fault_report report,
+                      fault_clock::time_point now);
+  /// When `broker` becomes available again (the past when it is).
+  [[nodiscard]] fault_clock::time_point available_from(broker_id broker) const noexcept {
+    return broker < items_.size() ? items_[broker].available_from : fault_clock::time_point{};
+  }
 
   /// Not inside a not-available window. Unknown brokers are available.
   [[nodiscard]] bool available(broker_id broker, fault_clock::time_point now) const noexcept;
@@ -59,6 +71,7 @@ class fault_tolerance {
   struct item {
     bool known = false;
     bool reachable = true;
+    bool isolated = false;  ///< as of its last update (fault_change)
     std::chrono::milliseconds latency{0};
     fault_clock::time_point available_from{};
   };

@@ -1,6 +1,7 @@
 #include "send/loop_sender.hpp"
 
 #include <asio/error.hpp>
+#include <spdlog/logger.h>
 
 #include <algorithm>
 
@@ -86,6 +87,7 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
         io::loop_options options;
         options.busy_poll = settings.config.busy_poll;
         options.backend = settings.config.backend;
+        options.logger = settings.config.logger.get();
         return options;
       }()),
       pool_(loop_,
@@ -93,6 +95,7 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
               net::connection_options options;
               options.connect_timeout = settings.config.connect_timeout;
               options.core.version = settings.config.protocol_version;
+              options.logger = settings.config.logger.get();
               options.peer_requests = {&loop_sender::on_peer_request, this};
               return options;
             }()),
@@ -101,7 +104,8 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
              settings.config.route_limits),
       routes_(names_, brokers_, pool_,
               {settings.config.create_topic_key, settings.config.default_topic_queue_nums,
-               settings.config.route_idle_timeout, settings.config.name_space}),
+               settings.config.route_idle_timeout, settings.config.name_space,
+               settings.config.logger.get()}),
       registration_(settings_, loop_, brokers_, routes_),
       faults_(tables_from(settings.config)),
       gate_(admission),
@@ -215,11 +219,18 @@ coro<void> loop_sender::shutdown_sequence(io::clock::time_point deadline,
   co_await operations_.drain(deadline);
   // Let the sends in flight finish until the deadline (the producer's gate admits no new ones).
   co_await drain_awaiter(loop_, running_, drained_, deadline);
+  if (running_ != 0) {
+    settings_.config.logger->warn(
+        "rmq: shutdown: {} send(s) still running at the deadline fail with shutting_down",
+        running_);
+  }
   // From here sends that still reach this loop (admitted on another thread just before the gate
   // closed) fail at once.
   closing_ = true;
   // Unregister from every broker, given time even if the deadline has passed already.
+  settings_.config.logger->debug("rmq: shutdown: unregistering from the brokers");
   co_await registration_.unregister_all(deadline);
+  settings_.config.logger->debug("rmq: shutdown: closing {} connection(s)", pool_.size());
   // Fails whatever is still in flight (shutting_down) and closes every socket.
   pool_.close_all(std::move(done));
 }

@@ -1,6 +1,7 @@
 // What every loop of a producer is given: the settings derived once from producer_config.
 #pragma once
 
+#include "common/log.hpp"
 #include "rmq/producer_config.hpp"
 #include "wire/command.hpp"
 
@@ -32,6 +33,11 @@ struct loop_settings {
   reply_table* replies = nullptr;
   /// Open while the producer's loops exist: what lets another thread post to a loop safely.
   std::shared_ptr<detail::cancel_hub> hub;
+
+  /// Where the loop's components log: config.logger (resolved at start), else spdlog's default.
+  [[nodiscard]] spdlog::logger& logger() const noexcept {
+    return log::or_default(config.logger.get());
+  }
 };
 
 }  // namespace rmq::send

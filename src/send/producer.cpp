@@ -2,8 +2,10 @@
 // loop thread; the blocking forms wait for the same completion the async forms deliver.
 #include "rmq/producer.hpp"
 
+#include "common/log.hpp"
 #include "io/async.hpp"
 #include "io/resolve.hpp"
+#include "send/config_description.hpp"
 #include "send/loop_sender.hpp"
 #include "wire/namespace.hpp"
 #include "wire/properties.hpp"
@@ -339,6 +341,7 @@ class detail::producer_impl {
     send::loop_settings settings;
     settings.config = config_;
     settings.group = wire::wrap_namespace(config_.name_space, config_.group);
+    settings.config.logger = logger_ = log::resolve(config_.logger);
     settings.name_servers = split_name_servers(servers);
     if (settings.name_servers.empty()) return make_error_code(errc::no_name_server);
     for (const std::string& address : settings.name_servers) {
@@ -352,6 +355,10 @@ class detail::producer_impl {
                  std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
     }
     settings.client_id = host_ip_text() + "@" + instance;
+    if (logger_->should_log(spdlog::level::info)) {
+      logger_->info("rmq: producer starting: {}",
+                    send::describe_config(config_, servers, settings.client_id));
+    }
     settings.threads = &transaction_threads_;
     settings.replies = &replies_;
     settings.hub = cancel_hub_;
@@ -372,6 +379,8 @@ class detail::producer_impl {
     // read before: calls check the state, or run on one of these loops).
     loops_ = std::move(built);
     state_.store(state::running, std::memory_order_seq_cst);
+    logger_->info("rmq: producer started: {} loop(s) on {}", loops_.size(),
+                  loops_.front()->loop().uses_epoll() ? "epoll" : "io_uring");
     return {};
   }
 
@@ -688,10 +697,10 @@ class detail::producer_impl {
         for (std::size_t j = 0; j < i; ++j) loops[j]->loop().stop();
         // The backend the loop was asked for, after RMQ_IO_BACKEND.
         if (loops[i]->loop().options().backend != io_backend::io_uring) {
-          spdlog::error("rmq: cannot start the producer's I/O loop: {}", e.what());
+          logger_->error("rmq: cannot start the producer's I/O loop: {}", e.what());
           return e.code();
         }
-        spdlog::error(
+        logger_->error(
             "rmq: cannot start the producer: io_uring is not available ({}). Containers block "
             "it by default (Docker 25+, containerd, Kubernetes RuntimeDefault seccomp profiles): "
             "allow io_uring_setup, io_uring_enter and io_uring_register in the seccomp profile; "
@@ -704,13 +713,15 @@ class detail::producer_impl {
     }
     const io::loop& first = loops.front()->loop();
     if (config_.backend == io_backend::automatic && first.uses_epoll()) {
-      spdlog::info("rmq: the producer runs on epoll: {}", first.fallback_reason());
+      logger_->info("rmq: the producer runs on epoll: {}", first.fallback_reason());
     }
     return {};
   }
 
   void launch_drain(std::chrono::milliseconds timeout) {
     admission_->close(make_error_code(errc::shutting_down));  // callers waiting for room wake
+    logger_->info("rmq: producer shutting down: new sends are refused; those in flight have {} ms",
+                  timeout.count());
     const auto deadline = deadline_after(timeout);
     loops_draining_.store(loops_.size(), std::memory_order_relaxed);
     for (auto& s : loops_) {
@@ -776,6 +787,8 @@ class detail::producer_impl {
       state_.store(state::drained, std::memory_order_seq_cst);
       waiters.swap(drain_waiters_);
     }
+    // spdlog's logger catches what its sinks throw.
+    logger_->info("rmq: producer drained: every send has completed, connections are closed");
     for (detail::error_completion* w : waiters) w->complete({});
   }
 
@@ -792,6 +805,7 @@ class detail::producer_impl {
     for (auto& s : loops_) s->loop().stop();  // runs what was handed to it, then joins
     for (auto& s : loops_) s->loop().close();
     state_.store(state::stopped, std::memory_order_seq_cst);
+    logger_->info("rmq: producer stopped: its threads have ended");
   }
 
   struct drained_task final : io::task {
@@ -803,6 +817,7 @@ class detail::producer_impl {
   };
 
   producer_config config_;
+  std::shared_ptr<spdlog::logger> logger_;  // config_.logger, or the registry's "rmq" (at start)
   // Before the loops: destroyed (joined) after them.
   send::transaction_threads transaction_threads_{config_.transaction_threads};
   send::reply_table replies_{config_.max_pending_requests};

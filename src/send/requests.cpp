@@ -191,10 +191,10 @@ asio::awaitable<void> request_body(loop_requests& self, request_run& run, std::u
     }
   } catch (const std::exception& e) {
     if (!ec) ec = make_error_code(errc::shutting_down);
-    spdlog::error("rmq: request failed: {}", e.what());
+    self.settings().logger().error("rmq: request failed: {}", e.what());
   } catch (...) {
     if (!ec) ec = make_error_code(errc::shutting_down);
-    spdlog::error("rmq: request failed: a non-standard exception");
+    self.settings().logger().error("rmq: request failed: a non-standard exception");
   }
   if (!correlation_id.empty()) replies.remove(correlation_id);  // a later reply is dropped
   run.finish(ec, std::move(out), self.operations(), key);
@@ -244,7 +244,8 @@ void loop_requests::on_reply(net::connection_core& core, const wire::command_vie
   if (!decoded) {
     counters_.replies_dropped.bump();
     if (std::has_single_bit(++undecodable_)) {  // rate-limited: 1st, 2nd, 4th, 8th...
-      spdlog::warn("rmq: a reply push that does not decode was dropped ({} so far)", undecodable_);
+      settings_.logger().warn("rmq: a reply push that does not decode was dropped ({} so far)",
+                              undecodable_);
     }
     return;
   }

@@ -68,6 +68,7 @@ send_pipeline::send_pipeline(const pipeline_parts& parts, loop_sender& owner)
       gate_(parts.gate),
       counters_(parts.counters),
       owner_(owner),
+      log_(log::or_default(parts.settings.config.logger.get())),
       half_message_properties_{{{wire::property_names::transaction_prepared, "true"},
                                 {wire::property_names::producer_group, parts.settings.group}}} {}
 
@@ -135,6 +136,7 @@ detached send_pipeline::run(send_op& op) {
     }
     if (attempts.is_retry()) {
       counters_.retries.bump();
+      log_.retry(first_message(op).topic(), attempts.made() + 1, attempts.error(), now);
       take_current_route(op, info, fixed_queue.has_value());
     }
     const route::publish_queue queue = pick_queue(*info, fixed_queue, attempts.last_broker(), now);
@@ -464,7 +466,13 @@ bool send_pipeline::conclude_attempt(send_op& op, const route::topic_publish_inf
   }
 
   const attempt_verdict verdict = attempts.judge(shape_of(op), attempt_settings_, outcome);
-  if (verdict.fault) faults_.update(queue.broker, latency, *verdict.fault, done);
+  if (verdict.fault) {
+    const fault_change change = faults_.update(queue.broker, latency, *verdict.fault, done);
+    if (change != fault_change::none && settings_.config.fault_tolerance) [[unlikely]] {
+      log_.fault_changed(change, queue.broker, brokers_[queue.broker].name, verdict.error, latency,
+                         faults_.available_from(queue.broker), done);
+    }
+  }
   if (outcome.what == attempt_outcome::kind::answered && !stores_message(outcome.response_code)) {
     op.extras().diagnostics.remark = bounded_remark(frame->remark.value_or(std::string_view{}));
   }
@@ -510,8 +518,11 @@ void send_pipeline::finish(send_op& op, std::error_code ec, const route::topic_p
     result.queue.topic = first_message(op).topic();  // for the diagnostics (send_error)
     // A failed single attempt names its broker too (note_tried lists retries as they happen).
     if (op.attempts == 1) result.diagnostics.brokers = brokers_[op.first_tried].name;
+    const io::clock::time_point now = io::clock::now();
     result.diagnostics.elapsed_ms =
-        std::chrono::duration_cast<milliseconds>(io::clock::now() - op.started).count();
+        std::chrono::duration_cast<milliseconds>(now - op.started).count();
+    log_.failed(result.queue.topic, ec, op.attempts, result.diagnostics.brokers,
+                milliseconds(result.diagnostics.elapsed_ms), now);
     counters_.failed.bump();
     if (ec == errc::timed_out) counters_.timeouts.bump();
   }

@@ -15,6 +15,7 @@
 #include "send/frame_prefetch.hpp"
 #include "send/loop_counters.hpp"
 #include "send/loop_settings.hpp"
+#include "send/send_log.hpp"
 #include "send/send_op.hpp"
 #include "wire/compression.hpp"
 #include "wire/headers.hpp"
@@ -211,6 +212,7 @@ class send_pipeline {
   admission_gate& gate_;
   loop_counters& counters_;
   loop_sender& owner_;
+  send_log log_;  // retries, final failures, isolations: never a successful send
   wire::body_codec codec_;
   mutable std::string properties_scratch_;  // encode_properties; loop thread only
   const std::array<wire::property_ref, 2> half_message_properties_;

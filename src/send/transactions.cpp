@@ -396,17 +396,18 @@ asio::awaitable<void> transaction_body(loop_transactions& self, transaction_run&
       }
       out.end_error = end_ec;
       if (end_ec) {
-        spdlog::warn("rmq: END_TRANSACTION of {} to {} not sent ({}); the broker will check back",
-                     out.send.msg_id.view(), out.send.queue.broker_name, end_ec.message());
+        self.settings().logger().warn(
+            "rmq: END_TRANSACTION of {} to {} not sent ({}); the broker will check back",
+            out.send.msg_id.view(), out.send.queue.broker_name, end_ec.message());
       }
     }
   } catch (const std::exception& e) {
     // Only the library's own failures reach here (allocation): the operation still completes.
     if (!ec) ec = make_error_code(errc::shutting_down);
-    spdlog::error("rmq: transactional send failed: {}", e.what());
+    self.settings().logger().error("rmq: transactional send failed: {}", e.what());
   } catch (...) {
     if (!ec) ec = make_error_code(errc::shutting_down);
-    spdlog::error("rmq: transactional send failed: a non-standard exception");
+    self.settings().logger().error("rmq: transactional send failed: a non-standard exception");
   }
   run.finish(ec, std::move(out), self.operations(), key);
 }
@@ -421,8 +422,9 @@ asio::awaitable<void> check_body(loop_transactions& self, std::uint64_t key,
     answer.state =
         co_await run_user_code(self, self.settings().config.checker, deadline, error, check);
     if (!error.empty() && std::has_single_bit(++self.checker_failures())) {  // rate-limited
-      spdlog::warn("rmq: the transaction checker {} for {} ({} so far): answering UNKNOW", error,
-                   check.msg_id, self.checker_failures());
+      self.settings().logger().warn(
+          "rmq: the transaction checker {} for {} ({} so far): answering UNKNOW", error,
+          check.msg_id, self.checker_failures());
     }
     // Counted when the answer is handed to the connection, so that whoever sees the answer
     // arrive sees the count too. An answer that is then not written (the connection is lost)
@@ -431,9 +433,9 @@ asio::awaitable<void> check_body(loop_transactions& self, std::uint64_t key,
     co_await async_await(self.end_transaction(std::move(answer)),
                          asio::experimental::as_tuple(asio::use_awaitable));
   } catch (const std::exception& e) {
-    spdlog::error("rmq: transaction check failed: {}", e.what());
+    self.settings().logger().error("rmq: transaction check failed: {}", e.what());
   } catch (...) {
-    spdlog::error("rmq: transaction check failed: a non-standard exception");
+    self.settings().logger().error("rmq: transaction check failed: a non-standard exception");
   }
   --checks;
   self.operations().leave(key);
@@ -469,12 +471,12 @@ void loop_transactions::on_check(const std::string& address, const wire::command
     if (!std::has_single_bit(counters_.checks_ignored.get())) return;
     const bool undecodable = settings_.config.checker && !operations_.closing() &&
                              checks_ < settings_.config.max_concurrent_checks;
-    spdlog::warn("rmq: transaction check from {} ignored ({} so far): {}", address,
-                 counters_.checks_ignored.get(),
-                 undecodable                 ? "it does not decode"
-                 : !settings_.config.checker ? "no checker is configured"
-                 : operations_.closing()     ? "shutting down"
-                                             : "too many checks under way");
+    settings_.logger().warn("rmq: transaction check from {} ignored ({} so far): {}", address,
+                            counters_.checks_ignored.get(),
+                            undecodable                 ? "it does not decode"
+                            : !settings_.config.checker ? "no checker is configured"
+                            : operations_.closing()     ? "shutting down"
+                                                        : "too many checks under way");
     return;
   }
   // The checker sees the topic as its user names it (Java's checkTransactionState).

@@ -1,11 +1,14 @@
 #include "options.hpp"
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <charconv>
 #include <cstdio>
 #include <iostream>
 #include <limits>
+#include <memory>
 
 namespace rmq::tools {
 
@@ -114,6 +117,11 @@ void add_client_options(CLI::App& app, client_options& out, bool with_loop_threa
          "I/O backend: automatic (io_uring where it runs, else epoll) | io_uring | epoll")
       ->check(CLI::IsMember({"automatic", "io_uring", "epoll"}))
       ->type_name("NAME");
+  app.add_option("--log-level", out.log_level,
+                 "the producer's log level, on stderr: trace | debug | info | warn | error | "
+                 "critical | off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->type_name("LEVEL");
   if (with_loop_threads) {
     app.add_option("--loop-threads", out.loop_threads, "I/O loop threads per producer")
         ->check(CLI::Range(std::size_t{1}, std::size_t{64}));
@@ -176,6 +184,10 @@ rmq::producer_config make_producer_config(const client_options& options) {
   } else {
     config.compress_threshold = std::numeric_limits<std::size_t>::max();
   }
+  // The tool's own logger, not registered: its level is the tool's, whatever spdlog's default.
+  config.logger = std::make_shared<spdlog::logger>(
+      "rmq", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  config.logger->set_level(spdlog::level::from_str(options.log_level));
   return config;
 }
 

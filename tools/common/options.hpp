@@ -55,6 +55,9 @@ struct client_options {
   std::string name_space;       ///< producer_config::name_space (empty: none)
   bool binary_headers = false;  ///< ROCKETMQ binary headers instead of JSON
   rmq::io_backend backend = rmq::io_backend::automatic;  ///< producer_config::backend
+  /// The producer's log level (spdlog's names, "off" included); its lines go to stderr, so the
+  /// tool's own output stays clean.
+  std::string log_level = "warn";
 };
 
 /// What each message carries.
@@ -67,14 +70,15 @@ struct message_options {
   int delay_level = 0;
 };
 
-/// Registers --namesrv, --compress, --timeout, --group, --namespace, --headers, --backend (and
-/// --loop-threads and --busy-poll when asked).
+/// Registers --namesrv, --compress, --timeout, --group, --namespace, --headers, --backend,
+/// --log-level (and --loop-threads and --busy-poll when asked).
 void add_client_options(CLI::App& app, client_options& out, bool with_loop_threads);
 /// Registers --topic, --tags, --keys, --property (repeatable), --size (and --delay-level when
 /// asked).
 void add_message_options(CLI::App& app, message_options& out, bool with_delay_level);
 
-/// The producer configuration the options describe.
+/// The producer configuration the options describe; its logger writes to stderr at
+/// options.log_level.
 [[nodiscard]] rmq::producer_config make_producer_config(const client_options& options);
 
 /// A message with every field but the body set from `options`.

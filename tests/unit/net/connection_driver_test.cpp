@@ -4,13 +4,12 @@
 #include "net/connection_driver.hpp"
 
 #include "rmq/error.hpp"
+#include "support/log_capture.hpp"
 #include "unit/io/io_test_support.hpp"
 #include "unit/net/memory_transport.hpp"
 #include "wire/command.hpp"
 
 #include <doctest/doctest.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
-#include <spdlog/spdlog.h>
 
 #include <deque>
 #include <memory>
@@ -342,28 +341,67 @@ TEST_CASE("connection over memory: the trace hook tells the connection's story")
                  });
 }
 
-TEST_CASE("connection over memory: by default each transition is logged at debug level") {
-  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
-  sink->set_pattern("%l %v");
-  auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>("transitions", sink));
-  spdlog::set_level(spdlog::level::debug);
+TEST_CASE("connection over memory: at debug level each transition is logged, to its logger") {
+  rmq::test::log_capture log(spdlog::level::debug);
+  net::connection_options options;
+  options.logger = log.logger().get();
   {
-    fixture f("127.0.0.1:9876", net::connection_options{});
+    fixture f("127.0.0.1:9876", options);
     f.book.expect(1);
     f.rl.call([&] { REQUIRE_FALSE(f.submit(0)); });
     REQUIRE(f.book.done->wait());
   }  // closes
-  spdlog::set_default_logger(previous);
-  spdlog::set_level(spdlog::level::info);
-  std::vector<std::string> lines = sink->last_formatted();
-  for (std::string& line : lines) {
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  CHECK(log.lines() == std::vector<std::string>{
+                           "debug rmq net 127.0.0.1:9876: disconnected --demand--> connecting",
+                           "info rmq net 127.0.0.1:9876: connected",
+                           "debug rmq net 127.0.0.1:9876: connected --close--> closing",
+                           "debug rmq net 127.0.0.1:9876: closing --socket_closed--> closed",
+                       });
+}
+
+TEST_CASE("connection over memory: refusals are logged 1st, 2nd, 4th, 8th..., then connected") {
+  rmq::test::log_capture log(spdlog::level::info);
+  net::connection_options options;
+  options.logger = log.logger().get();
+  options.failures_before_backoff = 100;  // no fail-fast window: every request connects
+  fixture f("127.0.0.1:9876", options);
+  f.network.refuse_connects = 9;
+  for (int id = 0; id < 10; ++id) {
+    f.book.expect(1);
+    f.rl.call([&] { REQUIRE_FALSE(f.submit(id)); });
+    REQUIRE(f.book.done->wait());
+    CHECK(f.book.requests.back().error == (id < 9 ? errc::connect_failed : std::error_code{}));
   }
-  CHECK(lines == std::vector<std::string>{
-                     "debug rmq net 127.0.0.1:9876: disconnected --demand--> connecting",
-                     "debug rmq net 127.0.0.1:9876: connecting --connect_succeeded--> connected",
-                     "debug rmq net 127.0.0.1:9876: connected --close--> closing",
-                     "debug rmq net 127.0.0.1:9876: closing --socket_closed--> closed",
-                 });
+  const auto refused = log.lines_with("connect failed");
+  REQUIRE(refused.size() == 4);  // failures 1, 2, 4 and 8 of 9
+  CHECK(refused[0].starts_with("warning rmq net 127.0.0.1:9876: connect failed: "));
+  CHECK(refused[0].find("(1 failed attempt(s) in a row") != std::string::npos);
+  CHECK(refused[3].find("(8 failed attempt(s) in a row") != std::string::npos);
+  CHECK(log.lines_with("reconnecting").size() == 4);  // after failures 1, 2, 4 and 8
+  CHECK(log.lines_with("reconnecting").back() ==
+        "info rmq net 127.0.0.1:9876: reconnecting after 8 failed attempt(s)");
+  CHECK(log.lines().back() == "info rmq net 127.0.0.1:9876: connected");
+  CHECK(log.lines_with("debug").empty());  // info level: no transitions
+}
+
+TEST_CASE("connection over memory: a lost connection is a warning, its reconnection info") {
+  rmq::test::log_capture log(spdlog::level::info);
+  net::connection_options options;
+  options.logger = log.logger().get();
+  fixture f("127.0.0.1:9876", options);
+  f.network.fail_step = 2;  // the connect succeeds, its first send fails (connection_reset)
+  f.book.expect(1);
+  f.rl.call([&] { REQUIRE_FALSE(f.submit(0)); });
+  REQUIRE(f.book.done->wait());
+  CHECK(f.book.requests.back().error == errc::connection_lost);
+  f.book.expect(1);
+  f.rl.call([&] { REQUIRE_FALSE(f.submit(1)); });
+  REQUIRE(f.book.done->wait());
+  CHECK_FALSE(f.book.requests.back().error);
+  const auto lines = log.lines();
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0] == "info rmq net 127.0.0.1:9876: connected");
+  CHECK(lines[1].starts_with("warning rmq net 127.0.0.1:9876: connection lost: "));
+  CHECK(lines[2] == "info rmq net 127.0.0.1:9876: reconnecting");
+  CHECK(lines[3] == "info rmq net 127.0.0.1:9876: reconnected");
 }

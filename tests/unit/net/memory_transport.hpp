@@ -31,6 +31,7 @@ struct memory_network {
   io::buffer_pool* pool = nullptr;  ///< where received bytes are handed over (a test's own)
   unsigned fail_step = 0;           ///< 1-based; 0: nothing fails
   bool hold_resolve = false;        ///< resolves wait for answer_resolve()
+  unsigned refuse_connects = 0;     ///< the next this many connects are refused
   unsigned steps = 0;               ///< steps taken so far
   unsigned connects = 0;
   unsigned sends = 0;
@@ -101,6 +102,9 @@ class memory_socket {
     if (closing_ != nullptr) {
       ec = asio::error::operation_aborted;
     } else if (++net_.connects, net_.step_fails()) {
+      ec = asio::error::connection_refused;
+    } else if (net_.refuse_connects > 0) {
+      --net_.refuse_connects;
       ec = asio::error::connection_refused;
     }
     op->done_(op, ec);

@@ -66,3 +66,23 @@ TEST_CASE("configurable millisecond tables") {
   CHECK_FALSE((fault_tables{{5ms, 1ms}, {0ms, 0ms}, 1ms}.valid()));  // not sorted
   CHECK_FALSE((fault_tables{{1ms}, {0ms, 0ms}, 1ms}.valid()));       // sizes differ
 }
+
+TEST_CASE("update says when a broker is isolated and when it is back, once each") {
+  using rmq::send::fault_change;
+  fault_tolerance faults;
+  const rmq::send::fault_report failed{.isolating = true, .reachable = false};
+  const rmq::send::fault_report answered{};
+  CHECK(faults.update(0, 3ms, answered, t0) == fault_change::none);  // healthy
+  CHECK(faults.update(0, 3ms, failed, t0) == fault_change::isolated);
+  CHECK(faults.available_from(0) == t0 + 10s);
+  // Attempts that were in flight when it was isolated change nothing more.
+  CHECK(faults.update(0, 3ms, failed, t0 + 1s) == fault_change::none);
+  CHECK(faults.update(0, 3ms, answered, t0 + 2s) == fault_change::none);
+  // A failure after the window keeps it isolated: no second line for a dead broker.
+  CHECK(faults.update(0, 3ms, failed, t0 + 12s) == fault_change::none);
+  CHECK(faults.update(0, 3ms, answered, t0 + 30s) == fault_change::back);
+  CHECK(faults.update(0, 3ms, answered, t0 + 31s) == fault_change::none);
+  // A slow answer isolates too (550 ms: 2 s in the 5.x table).
+  CHECK(faults.update(0, 600ms, answered, t0 + 40s) == fault_change::isolated);
+  CHECK(faults.update(1, 3ms, answered, t0 + 40s) == fault_change::none);  // others unaffected
+}
