@@ -34,8 +34,9 @@ rate_limiter::verdict rate_limiter::occur(clock::time_point now) noexcept {
   last_ = now;
   verdict v;
   v.count = ++count_;
-  v.log = std::has_single_bit(count_);
+  v.log = std::has_single_bit(count_) || now - last_logged_ >= 10 * quiet_period_;
   if (v.log) {
+    last_logged_ = now;
     v.suppressed = suppressed_;
     suppressed_ = 0;
   } else {

@@ -26,8 +26,10 @@ inline constexpr const char* default_logger_name = "rmq";
 
 /// Rate-limits one kind of repeated event: it lets through the 1st, 2nd, 4th, 8th... occurrence
 /// of a run, and a run ends after a quiet period without any (the next occurrence is a 1st
-/// again). A run of n occurrences logs about log2(n) lines. Pure: the caller passes the time,
-/// and reads the clock only when the event happens.
+/// again). A run of n occurrences logs about log2(n) lines; a run that never ends (a steady
+/// trickle) still logs one line every ten quiet periods, so that it cannot hide a new outage of
+/// the same kind for hours. Pure: the caller passes the time, and reads the clock only when the
+/// event happens.
 class rate_limiter {
  public:
   using clock = std::chrono::steady_clock;
@@ -54,7 +56,8 @@ class rate_limiter {
 
  private:
   clock::duration quiet_period_;
-  clock::time_point last_{};
+  clock::time_point last_{};         // the last occurrence
+  clock::time_point last_logged_{};  // the last occurrence logged
   std::uint64_t count_ = 0;
   std::uint64_t suppressed_ = 0;
 };

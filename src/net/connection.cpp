@@ -7,6 +7,7 @@
 
 #include <bit>
 #include <chrono>
+#include <string>
 
 namespace rmq::net {
 
@@ -21,21 +22,28 @@ level level_of(const link_step& step, const link_log_facts& facts) noexcept {
   switch (step.event) {
     case link_event::demand:  // a connect after a loss or a failure is a reconnect
       if (facts.failures_in_a_row > 0) return first_of_run ? level::info : level::debug;
-      return facts.connects > 0 ? level::info : level::debug;
+      return facts.connects > 0 && !facts.quiet ? level::info : level::debug;
     case link_event::connect_succeeded:
-      return level::info;
+      return facts.quiet ? level::debug : level::info;
     case link_event::connect_failed:
     case link_event::resolve_failed:
       return step.from == link_state::closing || !first_of_run ? level::debug : level::warn;
     case link_event::link_failed:
-      return step.failure == errc::shutting_down ? level::debug : level::warn;
+      return step.failure == errc::shutting_down || facts.quiet ? level::debug : level::warn;
     case link_event::stream_corrupt:
-      return level::err;
+      return facts.quiet ? level::debug : level::err;
     case link_event::idle_timeout:
       return level::info;
     default:
       return level::debug;
   }
+}
+
+// " (loss N of a run, M not logged ...)" when a peer keeps dropping connections.
+std::string losses_so_far(const link_log_facts& facts) {
+  if (facts.losses < 2) return {};
+  return fmt::format(" (loss {} of a run, {} not logged since the previous line)", facts.losses,
+                     facts.losses_not_logged);
 }
 
 long long milliseconds(clock::duration d) noexcept {
@@ -74,11 +82,12 @@ void write_link_step(spdlog::logger& logger, level lvl, std::string_view address
                  facts.last_error.message(), facts.failures_in_a_row, milliseconds(facts.retry_in));
       return;
     case link_event::link_failed:
-      logger.log(lvl, "rmq net {}: connection lost: {}", address, facts.last_error.message());
+      logger.log(lvl, "rmq net {}: connection lost: {}{}", address, facts.last_error.message(),
+                 losses_so_far(facts));
       return;
     case link_event::stream_corrupt:
-      logger.log(lvl, "rmq net {}: connection closed: the peer sent undecodable bytes ({})",
-                 address, facts.last_error.message());
+      logger.log(lvl, "rmq net {}: connection closed: the peer sent undecodable bytes ({}){}",
+                 address, facts.last_error.message(), losses_so_far(facts));
       return;
     case link_event::idle_timeout:
       logger.log(lvl, "rmq net {}: closed after being idle; it reconnects on demand", address);

@@ -30,6 +30,7 @@
 //  * request() never completes its own waiter inline.
 #pragma once
 
+#include "common/log.hpp"
 #include "io/loop.hpp"
 #include "io/tcp.hpp"
 #include "net/connection_core.hpp"
@@ -55,13 +56,21 @@ struct link_log_facts {
   std::uint64_t connects = 0;      ///< times it connected before this step
   unsigned failures_in_a_row = 0;  ///< consecutive connect failures, this step's included
   clock::duration retry_in{};      ///< how long new requests fail fast after this failure
+  /// Losses (connection lost, undecodable bytes) in the current run of the connection's loss
+  /// limiter, this step's included, and those of them not logged since the last one that was.
+  std::uint64_t losses = 0;
+  std::uint64_t losses_not_logged = 0;
+  /// This step is a loss that the limiter leaves out, or the reconnect after one: a peer that
+  /// accepts and drops connections over and over is told at the 1st, 2nd, 4th... loss only.
+  bool quiet = false;
 };
 
 /// The one place a connection's story is logged, told every lifecycle step. Operators' events
 /// at info or above: connected and reconnected (info), reconnecting (info), a connect or a name
 /// resolution that failed (warn; the 1st, 2nd, 4th, 8th... failure in a row, so a dead peer
 /// cannot flood the log), a connection lost (warn), undecodable bytes (error), an idle close
-/// (info); an illegal step is an error. Every other step at debug, as "from --event--> to".
+/// (info); losses and the reconnects after them are rate-limited the same way (facts.quiet);
+/// an illegal step is an error. Every other step at debug, as "from --event--> to".
 /// Nothing is formatted when the level is off.
 void log_link_step(spdlog::logger& logger, std::string_view address, const link_step& step,
                    const link_log_facts& facts) noexcept;
@@ -283,6 +292,8 @@ class basic_connection final : private io::receiver {
   clock::time_point last_activity_{};
   std::error_code last_error_;
   std::uint64_t connects_ = 0;
+  log::rate_limiter losses_;  // connection losses, for log lines only
+  bool loss_quiet_ = false;   // the last loss was not logged: neither is its reconnect
   std::vector<close_callback> close_callbacks_;  // of close() and close_when_idle(), in order
 };
 

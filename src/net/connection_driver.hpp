@@ -89,16 +89,31 @@ void basic_connection<Transport>::run(const link_step& step) {
 
 template <class Transport>
 void basic_connection<Transport>::trace_step(void* self, const link_step& step) noexcept {
-  const auto& conn = *static_cast<basic_connection*>(self);
+  auto& conn = *static_cast<basic_connection*>(self);
   if (conn.options_.trace != nullptr) conn.options_.trace(conn.address_, step);
   if (conn.options_.logger == nullptr) return;
   // The lifecycle has taken the step already: its failure count includes this one.
   const unsigned failures = conn.lifecycle_.consecutive_failures();
-  log_link_step(*conn.options_.logger, conn.address_, step,
-                {conn.last_error_, conn.connects_, failures,
-                 reconnect_delay({conn.options_.failures_before_backoff,
-                                  conn.options_.backoff_initial, conn.options_.backoff_max},
-                                 failures)});
+  link_log_facts facts{conn.last_error_, conn.connects_, failures,
+                       reconnect_delay({conn.options_.failures_before_backoff,
+                                        conn.options_.backoff_initial, conn.options_.backoff_max},
+                                       failures)};
+  const bool loss =
+      step.outcome == link_step::verdict::taken &&
+      ((step.event == link_event::link_failed && step.failure != errc::shutting_down) ||
+       step.event == link_event::stream_corrupt);
+  if (loss) {
+    // A peer that accepts and then drops connections resets the connect failure count every
+    // time: the losses have a limiter of their own (the clock is read on a loss only).
+    const log::rate_limiter::verdict v = conn.losses_.occur(clock::now());
+    conn.loss_quiet_ = !v.log;
+    facts.losses = v.count;
+    facts.losses_not_logged = v.suppressed;
+  } else if (step.event == link_event::connect_failed || step.event == link_event::resolve_failed) {
+    conn.loss_quiet_ = false;  // an outage now: the failures' own lines tell it
+  }
+  facts.quiet = conn.loss_quiet_;
+  log_link_step(*conn.options_.logger, conn.address_, step, facts);
 }
 
 template <class Transport>

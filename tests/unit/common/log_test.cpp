@@ -59,6 +59,18 @@ TEST_CASE("rate limiter: a quiet period ends the run, and the next occurrence is
   CHECK(logged_among(limiter, 3, 1s, now) == std::vector<std::uint64_t>{2, 4});
 }
 
+TEST_CASE("rate limiter: a run that never ends still logs once every ten quiet periods") {
+  rate_limiter limiter(10s);
+  rate_limiter::clock::time_point now{};
+  // One occurrence every 5 s (the nth at 5n s) never lets the run end. Up to the 40th, the
+  // powers of two are never 100 s apart.
+  CHECK(logged_among(limiter, 40, 5s, now) == std::vector<std::uint64_t>{1, 2, 4, 8, 16, 32});
+  // The 32nd was logged at 160 s: the 52nd (260 s) is logged, 100 s later, then the 64th (a
+  // power of two, 320 s), then the 84th (420 s).
+  const auto more = logged_among(limiter, 60, 5s, now);
+  CHECK(more == std::vector<std::uint64_t>{52, 64, 84});
+}
+
 TEST_CASE("rate limiter: reset() starts a new run at once") {
   rate_limiter limiter(60s);
   rate_limiter::clock::time_point now{};

@@ -405,3 +405,26 @@ TEST_CASE("connection over memory: a lost connection is a warning, its reconnect
   CHECK(lines[2] == "info rmq net 127.0.0.1:9876: reconnecting");
   CHECK(lines[3] == "info rmq net 127.0.0.1:9876: reconnected");
 }
+
+TEST_CASE("connection over memory: a peer that drops every connection is told 1st, 2nd, 4th...") {
+  rmq::test::log_capture log(spdlog::level::info);
+  net::connection_options options;
+  options.logger = log.logger().get();
+  fixture f("127.0.0.1:9876", options);
+  for (int id = 0; id < 20; ++id) {
+    f.network.fail_step = f.network.steps + 2;  // this round's connect succeeds, its send fails
+    f.book.expect(1);
+    f.rl.call([&] { REQUIRE_FALSE(f.submit(id)); });
+    REQUIRE(f.book.done->wait());
+    CHECK(f.book.requests.back().error == errc::connection_lost);
+  }
+  // Every connect succeeded, so the connect failure count never grew: the losses alone limit.
+  const auto lost = log.lines_with("connection lost");
+  REQUIRE(lost.size() == 5);  // losses 1, 2, 4, 8 and 16 of 20
+  CHECK(lost[4].find("(loss 16 of a run, 7 not logged since the previous line)") !=
+        std::string::npos);
+  // Reconnects are told after the losses that were: rounds 1, 2, 4, 8 and 16.
+  CHECK(log.lines_with("reconnecting").size() == 5);
+  CHECK(log.lines_with("reconnected").size() == 5);
+  CHECK(log.lines().size() == 16);  // with the first "connected"
+}
