@@ -141,6 +141,7 @@ coro<void> topic_routes::query(std::string topic, net::clock::time_point deadlin
   entry& e = entries_.find(topic)->second;
   e.querying = true;
   e.query_deadline = deadline;
+  const bool had_route = e.info != nullptr;  // a first route is not "refreshed again"
   const std::string wire_topic = wire::wrap_namespace(settings_.name_space, topic);
   route_reply reply = co_await names_.query_route(wire_topic, deadline);
   std::error_code ec = reply.error;
@@ -176,7 +177,7 @@ coro<void> topic_routes::query(std::string topic, net::clock::time_point deadlin
           "stays in use",
           topic, ec.message());
     }
-  } else if (!ec && e.info && e.last_error) {
+  } else if (!ec && had_route && e.last_error) {
     logger_.info("rmq route: the route of topic {} is refreshed again", topic);
   }
   e.querying = false;

@@ -220,7 +220,7 @@ coro<void> loop_sender::shutdown_sequence(io::clock::time_point deadline,
   // Let the sends in flight finish until the deadline (the producer's gate admits no new ones).
   co_await drain_awaiter(loop_, running_, drained_, deadline);
   if (running_ != 0) {
-    settings_.config.logger->warn(
+    settings_.logger().warn(
         "rmq: shutdown: {} send(s) still running at the deadline fail with shutting_down",
         running_);
   }
@@ -228,9 +228,9 @@ coro<void> loop_sender::shutdown_sequence(io::clock::time_point deadline,
   // closed) fail at once.
   closing_ = true;
   // Unregister from every broker, given time even if the deadline has passed already.
-  settings_.config.logger->debug("rmq: shutdown: unregistering from the brokers");
+  settings_.logger().debug("rmq: shutdown: unregistering from the brokers");
   co_await registration_.unregister_all(deadline);
-  settings_.config.logger->debug("rmq: shutdown: closing {} connection(s)", pool_.size());
+  settings_.logger().debug("rmq: shutdown: closing {} connection(s)", pool_.size());
   // Fails whatever is still in flight (shutting_down) and closes every socket.
   pool_.close_all(std::move(done));
 }

@@ -4,6 +4,7 @@
 
 #include "rmq/error.hpp"
 #include "support/log_capture.hpp"
+#include "support/test_clock.hpp"
 
 #include <asio/error.hpp>
 #include <doctest/doctest.h>
@@ -18,7 +19,7 @@ using rmq::send::send_log;
 using rmq::test::log_capture;
 
 namespace {
-const send_log::clock::time_point t0 = send_log::clock::time_point{} + 1h;
+using rmq::test::t0;
 }
 
 TEST_CASE("send_log: final failures are rate-limited; cancellations and shutdown are not logged") {
