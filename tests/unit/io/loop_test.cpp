@@ -249,7 +249,7 @@ TEST_CASE("sleep/wake race: no lost wake-up over many round trips") {
   const auto c = rl.l.counters();
   MESSAGE("rounds=" << rounds << " wakeups=" << c.wakeups << " turns=" << c.turns
                     << " enters=" << c.enters);
-  CHECK(c.wakeups <= rounds);
+  CHECK(c.wakeups <= rounds + 1);  // a wake-up per round at most, and the stop task's
   CHECK(c.enters == c.turns + c.sq_flushes);
 }
 
