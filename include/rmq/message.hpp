@@ -75,20 +75,45 @@ class message {
   /// Sets delay_level().
   void set_delay_level(int level) noexcept { delay_level_ = level; }
 
-  /// Absolute delivery time in epoch milliseconds (TIMER_DELIVER_MS, brokers >= 5.0);
-  /// nullopt = deliver now. Exclusive with a delay level.
+  // Timer messages (brokers >= 5.0): a message has at most one timer, in one of the three
+  // forms of the Java 5.x client; setting one replaces the others. Each is exclusive with a
+  // delay level and not allowed in batches. A producer writes a timer message only to a broker
+  // that can deliver it (errc::delivery_time_unsupported otherwise).
+
+  /// Absolute delivery time in epoch milliseconds (TIMER_DELIVER_MS, Java setDeliverTimeMs);
+  /// nullopt = no such timer.
   [[nodiscard]] std::optional<std::int64_t> delivery_time_ms() const noexcept {
-    return delivery_time_ms_;
+    return timer_of(timer_kind::deliver_at_ms);
   }
-  /// Sets delivery_time_ms(); nullopt clears it.
+  /// Sets delivery_time_ms(), replacing any other timer; nullopt clears it.
   void set_delivery_time_ms(std::optional<std::int64_t> epoch_ms) noexcept {
-    delivery_time_ms_ = epoch_ms;
+    set_timer(timer_kind::deliver_at_ms, epoch_ms);
   }
   /// Sets delivery_time_ms() from a point in time (milliseconds since the epoch).
   void set_delivery_time(std::chrono::system_clock::time_point at) noexcept {
-    delivery_time_ms_ =
-        std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
+    set_delivery_time_ms(
+        std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count());
   }
+  /// Delay in seconds from when the broker stores it (TIMER_DELAY_SEC, Java setDelayTimeSec);
+  /// nullopt = no such timer.
+  [[nodiscard]] std::optional<std::int64_t> delay_time_sec() const noexcept {
+    return timer_of(timer_kind::delay_sec);
+  }
+  /// Sets delay_time_sec(), replacing any other timer; nullopt clears it.
+  void set_delay_time_sec(std::optional<std::int64_t> seconds) noexcept {
+    set_timer(timer_kind::delay_sec, seconds);
+  }
+  /// Delay in milliseconds from when the broker stores it (TIMER_DELAY_MS, Java
+  /// setDelayTimeMs); nullopt = no such timer.
+  [[nodiscard]] std::optional<std::int64_t> delay_time_ms() const noexcept {
+    return timer_of(timer_kind::delay_ms);
+  }
+  /// Sets delay_time_ms(), replacing any other timer; nullopt clears it.
+  void set_delay_time_ms(std::optional<std::int64_t> milliseconds) noexcept {
+    set_timer(timer_kind::delay_ms, milliseconds);
+  }
+  /// Whether the message has a timer (any of the three forms).
+  [[nodiscard]] bool has_timer() const noexcept { return timer_ != timer_kind::none; }
 
   /// Whether the broker answers only after the message is stored as its flush/replication
   /// policy requires (WAIT). Default true, as in Java.
@@ -123,10 +148,27 @@ class message {
   std::string keys_;
   std::string body_;
   std::string uniq_key_;
+  enum class timer_kind : std::uint8_t { none, deliver_at_ms, delay_sec, delay_ms };
+
+  [[nodiscard]] std::optional<std::int64_t> timer_of(timer_kind kind) const noexcept {
+    if (timer_ != kind) return std::nullopt;
+    return timer_value_;
+  }
+  void set_timer(timer_kind kind, std::optional<std::int64_t> value) noexcept {
+    if (value) {
+      timer_ = kind;
+      timer_value_ = *value;
+    } else if (timer_ == kind) {
+      timer_ = timer_kind::none;
+      timer_value_ = 0;
+    }
+  }
+
   property_list properties_;
-  std::optional<std::int64_t> delivery_time_ms_;
+  std::int64_t timer_value_ = 0;  // of timer_ (0 when none)
   std::int32_t flag_ = 0;
   int delay_level_ = 0;
+  timer_kind timer_ = timer_kind::none;
   bool wait_store_msg_ok_ = true;
 };
 

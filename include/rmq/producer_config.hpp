@@ -3,6 +3,7 @@
 #pragma once
 
 #include "rmq/io_backend.hpp"
+#include "rmq/message.hpp"
 #include "rmq/route_limits.hpp"
 #include "rmq/transaction.hpp"
 
@@ -96,6 +97,11 @@ struct producer_config {
   /// the 16 MiB remoting frame; brokers refuse bodies above their own maxMessageSize (4 MiB by
   /// default) with MESSAGE_ILLEGAL.
   std::size_t max_message_size = 4 * 1024 * 1024;
+  /// The highest delay level the brokers' `messageDelayLevel` table has, 1..1000 (18 by
+  /// default: 1s 5s 10s 30s 1m ... 2h). A broker delivers a higher level at its last one without
+  /// a word; the producer refuses it with errc::delay_level_invalid before any I/O. Raise it
+  /// when the brokers are configured with more levels.
+  int max_delay_level = message::max_default_delay_level;
 
   bool fault_tolerance = true;  ///< sendLatencyFaultEnable (Java default false; docs/design.md)
   fault_table_preset fault_tables = fault_table_preset::v5;  ///< latency fault tables in use

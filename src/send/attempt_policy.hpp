@@ -65,12 +65,13 @@ struct attempt_plan {
   return std::min(send_deadline, now + plan.attempt_cap);
 }
 
-/// Brokers older than 5.0 ignore a message's delivery time and deliver at once, so such a send
-/// stops instead of going there. A batch carries none. Unknown versions are given the benefit.
+/// Brokers older than 5.0 ignore a message's timer (TIMER_DELIVER_MS, TIMER_DELAY_SEC,
+/// TIMER_DELAY_MS) and deliver at once, so such a send stops instead of going there. A batch
+/// carries none. Unknown versions are given the benefit.
 [[nodiscard]] inline bool delivery_time_supported(
     const send_shape& shape, bool has_delivery_time,
     std::optional<std::int32_t> broker_version) noexcept {
-  // Brokers older than 5.0 (protocol version 413) ignore TIMER_DELIVER_MS.
+  // Brokers older than 5.0 (protocol version 413) ignore the TIMER_* properties.
   constexpr std::int32_t first_version_with_delivery_time = 413;
   return shape.batch || !has_delivery_time || !broker_version ||
          *broker_version >= first_version_with_delivery_time;

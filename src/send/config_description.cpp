@@ -99,6 +99,7 @@ std::string describe_config(const producer_config& c, std::string_view name_serv
   d.add("compress_type", name_of(c.compress_type))
       .add("compress_level", c.compress_level)
       .add("max_message_size", c.max_message_size)
+      .add("max_delay_level", c.max_delay_level)
       .add("fault_tolerance", c.fault_tolerance)
       .add("fault_tables", c.custom_fault_tables ? "custom" : name_of(c.fault_tables))
       .add("heartbeat_interval", c.heartbeat_interval)

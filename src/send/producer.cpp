@@ -218,6 +218,7 @@ std::error_code producer_config::validate() const {
   if (retries_sync < 0 || retries_async < 0 || retries_sync > 15 || retries_async > 15)
     return invalid;
   if (max_message_size == 0 || max_message_size > wire::max_message_size_limit) return invalid;
+  if (max_delay_level < 1 || max_delay_level > 1000) return invalid;
   wire::compression_type codec = wire::compression_type::zlib;
   switch (compress_type) {
     case compression::zlib:
@@ -429,6 +430,7 @@ class detail::producer_impl {
     }
     wire::validation_limits limits;
     limits.max_message_size = config_.max_message_size;
+    limits.max_delay_level = config_.max_delay_level;
     limits.name_space = config_.name_space;
     if (!request.batch.empty()) {
       if (auto ec = wire::validate_batch(request.batch, limits)) return ec;
@@ -441,7 +443,7 @@ class detail::producer_impl {
     if (request.purpose == detail::send_purpose::half_message) {
       // Java clears a transactional message's delay level silently; a broker would deliver a
       // committed message at once anyway. Refused rather than dropped without a word.
-      if (request.msg->delay_level() != 0 || request.msg->delivery_time_ms()) {
+      if (request.msg->delay_level() != 0 || request.msg->has_timer()) {
         return make_error_code(errc::invalid_argument);
       }
       limits.extra_property_bytes =

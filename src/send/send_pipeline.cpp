@@ -147,8 +147,7 @@ detached send_pipeline::run(send_op& op) {
       attempts.skipped(make_error_code(errc::no_writable_queue));
       continue;
     }
-    if (!delivery_time_supported(shape_of(op),
-                                 op.batch.empty() && op.msg->delivery_time_ms().has_value(),
+    if (!delivery_time_supported(shape_of(op), op.batch.empty() && op.msg->has_timer(),
                                  brokers_[queue.broker].version)) {
       attempts.stop(make_error_code(errc::delivery_time_unsupported));
       break;

@@ -26,6 +26,8 @@ void for_each_property(const rmq::message& msg, const send_properties& per_send,
        msg.wait_store_msg_ok() ? std::string_view("true") : std::string_view("false"));
   if (msg.delay_level() != 0) emit_number(property_names::delay_level, msg.delay_level());
   if (const auto at = msg.delivery_time_ms()) emit_number(property_names::timer_deliver_ms, *at);
+  if (const auto sec = msg.delay_time_sec()) emit_number(property_names::timer_delay_sec, *sec);
+  if (const auto ms = msg.delay_time_ms()) emit_number(property_names::timer_delay_ms, *ms);
   if (const auto id = effective_uniq_key(msg, per_send.uniq_key); !id.empty()) {
     emit(property_names::uniq_key, id);
   }

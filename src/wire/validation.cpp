@@ -140,8 +140,10 @@ std::error_code validate_message(const rmq::message& msg, const validation_limit
   if (msg.delay_level() < 0 || msg.delay_level() > limits.max_delay_level) {
     return make(errc::delay_level_invalid);
   }
-  if (const auto at = msg.delivery_time_ms()) {
-    if (*at < 0 || msg.delay_level() != 0) return make(errc::invalid_argument);
+  if (msg.has_timer()) {
+    const std::int64_t value = msg.delivery_time_ms().value_or(
+        msg.delay_time_sec().value_or(msg.delay_time_ms().value_or(0)));
+    if (value < 0 || msg.delay_level() != 0) return make(errc::invalid_argument);
   }
   if (has_separator(msg.tags()) || has_separator(msg.keys()) || has_separator(msg.uniq_key())) {
     return make(errc::illegal_separator_character);
@@ -169,7 +171,7 @@ std::error_code validate_batch(std::span<const rmq::message> messages,
   if (messages.empty()) return make(errc::batch_empty);
   const rmq::message& first = messages.front();
   for (const auto& msg : messages) {
-    if (msg.delay_level() > 0 || msg.delivery_time_ms()) return make(errc::batch_with_delay);
+    if (msg.delay_level() > 0 || msg.has_timer()) return make(errc::batch_with_delay);
     if (msg.topic().starts_with(retry_topic_prefix)) return make(errc::batch_retry_topic);
     if (msg.topic() != first.topic()) return make(errc::batch_mixed_topics);
     if (msg.wait_store_msg_ok() != first.wait_store_msg_ok()) {

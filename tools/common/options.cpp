@@ -163,8 +163,19 @@ void add_message_options(CLI::App& app, message_options& out, bool with_delay_le
          "body size in bytes: N or MIN-MAX (uniform), k/m suffixes allowed (default 128)")
       ->type_name("N|MIN-MAX");
   if (with_delay_level) {
-    app.add_option("--delay-level", out.delay_level, "delay level 1..18 (0 = deliver now)")
-        ->check(CLI::Range(0, 255));
+    auto* level =
+        app.add_option("--delay-level", out.delay_level, "delay level 1..18 (0 = deliver now)")
+            ->check(CLI::Range(0, 255));
+    auto* sec = app.add_option("--delay-sec", out.delay_sec,
+                               "deliver this many seconds after it is stored (TIMER_DELAY_SEC, "
+                               "brokers >= 5.0)")
+                    ->check(CLI::NonNegativeNumber);
+    auto* ms = app.add_option("--delay-ms", out.delay_ms,
+                              "deliver this many milliseconds after it is stored "
+                              "(TIMER_DELAY_MS, brokers >= 5.0)")
+                   ->check(CLI::NonNegativeNumber);
+    level->excludes(sec)->excludes(ms);
+    sec->excludes(ms);
   }
 }
 
@@ -198,6 +209,8 @@ rmq::message make_message(const message_options& options) {
   msg.set_keys(options.keys);
   for (const auto& [name, value] : options.properties) msg.put_property(name, value);
   msg.set_delay_level(options.delay_level);
+  if (options.delay_sec) msg.set_delay_time_sec(*options.delay_sec);
+  if (options.delay_ms) msg.set_delay_time_ms(*options.delay_ms);
   return msg;
 }
 

@@ -68,13 +68,15 @@ struct message_options {
   std::vector<std::pair<std::string, std::string>> properties;
   size_range size;
   int delay_level = 0;
+  std::optional<std::int64_t> delay_sec;  ///< TIMER_DELAY_SEC (5.x brokers)
+  std::optional<std::int64_t> delay_ms;   ///< TIMER_DELAY_MS (5.x brokers)
 };
 
 /// Registers --namesrv, --compress, --timeout, --group, --namespace, --headers, --backend,
 /// --log-level (and --loop-threads and --busy-poll when asked).
 void add_client_options(CLI::App& app, client_options& out, bool with_loop_threads);
-/// Registers --topic, --tags, --keys, --property (repeatable), --size (and --delay-level when
-/// asked).
+/// Registers --topic, --tags, --keys, --property (repeatable), --size (and --delay-level,
+/// --delay-sec and --delay-ms, at most one of them, when asked).
 void add_message_options(CLI::App& app, message_options& out, bool with_delay_level);
 
 /// The producer configuration the options describe; its logger writes to stderr at

@@ -309,14 +309,48 @@ TEST_CASE("a broker that leaves every route is dropped, and connected afresh whe
       [&](const sim::sim_counters& c) { return heartbeats_to_a(c) > heartbeats; }, 20s));
 }
 
-TEST_CASE("a send with a delivery time to a 4.9 broker fails clearly") {
+TEST_CASE("a send with any timer form to a 4.9 broker fails clearly") {
   producer_fixture f(sim_with(1, sim::personality::v4_9));
   (void)f.producer->send(payload_message());  // the broker's version becomes known
   rmq::message timed("TopicTest", "later");
-  timed.set_delivery_time(std::chrono::system_clock::now() + 10s);
+  for (int form = 0; form < 3; ++form) {
+    CAPTURE(form);
+    if (form == 0) timed.set_delivery_time(std::chrono::system_clock::now() + 10s);
+    if (form == 1) timed.set_delay_time_sec(10);
+    if (form == 2) timed.set_delay_time_ms(10000);
+    std::error_code ec;
+    (void)f.producer->send(timed, ec);
+    CHECK(ec == rmq::errc::delivery_time_unsupported);
+  }
+}
+
+TEST_CASE("the three timer forms reach a 5.x broker as TIMER_* properties; levels are capped") {
+  rmq::producer_config config;
+  config.max_delay_level = 3;
+  producer_fixture f(sim_with(1, sim::personality::v5), config);
+  rmq::message sec("TopicTest", "in 30 s");
+  sec.set_delay_time_sec(30);
+  rmq::message ms("TopicTest", "in 45 s");
+  ms.set_delay_time_ms(45000);
+  rmq::message at("TopicTest", "at a time");
+  at.set_delivery_time_ms(1796406761684);
+  for (const rmq::message* m : {&sec, &ms, &at}) {
+    CHECK(f.producer->send(*m).status == rmq::send_status::send_ok);
+  }
+  const auto stored = f.sim.messages();
+  REQUIRE(stored.size() == 3);
+  CHECK(stored[0].property("TIMER_DELAY_SEC") == std::optional<std::string_view>("30"));
+  CHECK(stored[1].property("TIMER_DELAY_MS") == std::optional<std::string_view>("45000"));
+  CHECK(stored[2].property("TIMER_DELIVER_MS") == std::optional<std::string_view>("1796406761684"));
+  // Above the configured table: refused before any I/O, nothing stored.
+  rmq::message level4("TopicTest", "level 4");
+  level4.set_delay_level(4);
   std::error_code ec;
-  (void)f.producer->send(timed, ec);
-  CHECK(ec == rmq::errc::delivery_time_unsupported);
+  (void)f.producer->send(level4, ec);
+  CHECK(ec == rmq::errc::delay_level_invalid);
+  level4.set_delay_level(3);
+  CHECK(f.producer->send(level4).status == rmq::send_status::send_ok);
+  CHECK(f.sim.messages().size() == 4);
 }
 
 TEST_CASE("shutdown with thousands of sends in flight completes each exactly once") {

@@ -169,6 +169,20 @@ TEST_CASE("producer_config: custom fault tables hold durations of 0..1 h") {
       });
 }
 
+TEST_CASE("producer_config: max_delay_level is 1..1000") {
+  check_all(
+      {
+          {"1", [](producer_config& c) { c.max_delay_level = 1; }},
+          {"18 (the default table)", [](producer_config& c) { c.max_delay_level = 18; }},
+          {"1000", [](producer_config& c) { c.max_delay_level = 1000; }},
+      },
+      {
+          {"0", [](producer_config& c) { c.max_delay_level = 0; }},
+          {"-1", [](producer_config& c) { c.max_delay_level = -1; }},
+          {"1001", [](producer_config& c) { c.max_delay_level = 1001; }},
+      });
+}
+
 TEST_CASE("producer_config: max_message_size fits one remoting frame") {
   constexpr std::size_t mib = 1024 * 1024;
   CHECK(rmq::wire::max_message_size_limit == 15 * mib);

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -20,10 +21,13 @@ std::vector<property_ref> decode(std::string_view text) {
   return out;
 }
 
-std::string captured_properties(const std::string& json_path) {
-  const auto json =
-      nlohmann::json::parse(rmq::test::read_text_file(rmq::test::frame_path(json_path)));
+std::string properties_in(const std::string& json_file) {
+  const auto json = nlohmann::json::parse(rmq::test::read_text_file(json_file));
   return json.at("header").at("extFields").at("i").get<std::string>();
+}
+
+std::string captured_properties(const std::string& json_path) {
+  return properties_in(rmq::test::frame_path(json_path));
 }
 
 }  // namespace
@@ -175,4 +179,78 @@ TEST_CASE("properties: captured 4.9.8 (no trailing 0x02) and 5.3.3 (trailing 0x0
     writer.finish();
     CHECK(out == text);
   }
+}
+
+TEST_CASE("properties: the captured timer forms, pair for pair (5.3.3 and the 4.9.8 delay level)") {
+  // The captured messages, rebuilt with our setters; Java writes its HashMap's order, we write
+  // ours, so the pairs are compared, not the bytes.
+  struct form {
+    const char* capture;
+    void (*set)(rmq::message&, std::string_view captured_value);
+    const char* property;
+  };
+  const form forms[] = {
+      {"timer/v5/send_deliver_time_ms_request.json",  // fuzz/captures (see its README)
+       [](rmq::message& m, std::string_view v) {
+         m.set_delivery_time_ms(std::stoll(std::string(v)));
+       },
+       "TIMER_DELIVER_MS"},
+      {"timer/v5/send_delay_time_sec_request.json",
+       [](rmq::message& m, std::string_view v) {
+         m.set_delay_time_sec(std::stoll(std::string(v)));
+       },
+       "TIMER_DELAY_SEC"},
+      {"timer/v5/send_delay_time_ms_request.json",
+       [](rmq::message& m, std::string_view v) { m.set_delay_time_ms(std::stoll(std::string(v))); },
+       "TIMER_DELAY_MS"},
+      {"timer/v4/send_delay_level3_request.json",
+       [](rmq::message& m, std::string_view v) { m.set_delay_level(std::stoi(std::string(v))); },
+       "DELAY"},
+  };
+  for (const form& f : forms) {
+    CAPTURE(f.capture);
+    const std::string capture = f.capture;
+    const std::string captured = capture.starts_with("timer/v5/")
+                                     ? properties_in(rmq::test::capture_path(capture))
+                                     : captured_properties(capture);
+    const auto value = find_property(captured, f.property);
+    REQUIRE(value.has_value());
+    rmq::message msg("TimerTopic", "body");
+    msg.set_tags(std::string(*find_property(captured, "TAGS")));
+    msg.set_keys(std::string(*find_property(captured, "KEYS")));
+    msg.set_uniq_key(std::string(*find_property(captured, "UNIQ_KEY")));
+    f.set(msg, *value);
+    std::string ours;
+    (void)append_properties(ours, msg, {});
+    auto sorted = [](std::string_view text) {
+      std::vector<std::pair<std::string, std::string>> pairs;
+      for (const auto& p : decode(text)) pairs.emplace_back(p.name, p.value);
+      std::sort(pairs.begin(), pairs.end());
+      return pairs;
+    };
+    CHECK(sorted(ours) == sorted(captured));
+  }
+}
+
+TEST_CASE("properties: a message has one timer; setting one form replaces the other") {
+  rmq::message msg("T", "b");
+  CHECK_FALSE(msg.has_timer());
+  msg.set_delay_time_sec(30);
+  CHECK(msg.delay_time_sec() == 30);
+  msg.set_delay_time_ms(45000);
+  CHECK(msg.delay_time_ms() == 45000);
+  CHECK_FALSE(msg.delay_time_sec().has_value());
+  msg.set_delivery_time_ms(1700000000123);
+  CHECK_FALSE(msg.delay_time_ms().has_value());
+  msg.set_delay_time_sec(std::nullopt);  // another form: the delivery time stays
+  CHECK(msg.delivery_time_ms() == 1700000000123);
+  msg.set_delivery_time_ms(std::nullopt);
+  CHECK_FALSE(msg.has_timer());
+  msg.set_delay_time_ms(0);  // zero is a timer too: deliver as soon as stored, by the timer
+  CHECK(msg.has_timer());
+  std::string out;
+  (void)append_properties(out, msg, {}, trailing_separator::omit);
+  CHECK(find_property(out, "TIMER_DELAY_MS") == std::optional<std::string_view>("0"));
+  CHECK_FALSE(find_property(out, "TIMER_DELAY_SEC").has_value());
+  CHECK_FALSE(find_property(out, "TIMER_DELIVER_MS").has_value());
 }

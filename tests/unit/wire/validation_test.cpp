@@ -69,6 +69,16 @@ TEST_CASE("validation: a table of single-message errors") {
          m.set_delivery_time_ms(1700000000000);
        },
        errc::invalid_argument},
+      {"negative delay in seconds", [](message& m) { m.set_delay_time_sec(-1); },
+       errc::invalid_argument},
+      {"negative delay in milliseconds", [](message& m) { m.set_delay_time_ms(-1); },
+       errc::invalid_argument},
+      {"delay in seconds and delay level",
+       [](message& m) {
+         m.set_delay_level(3);
+         m.set_delay_time_sec(30);
+       },
+       errc::invalid_argument},
       {"0x01 in tags",
        [](message& m) {
          m.set_tags(
@@ -135,11 +145,22 @@ TEST_CASE("validation: valid messages and edges that pass") {
   msg.set_delay_level(0);
   msg.set_delivery_time_ms(1700000000000);
   CHECK_FALSE(validate_message(msg));
+  msg.set_delay_time_sec(30);
+  CHECK_FALSE(validate_message(msg));
+  msg.set_delay_time_ms(45000);
+  CHECK_FALSE(validate_message(msg));
+  msg.set_delay_time_ms(std::nullopt);
   msg.put_property("__SHARDINGKEY", "group-1");  // not reserved in Java either
   msg.put_property("名前", "値");
   CHECK_FALSE(validate_message(msg));
 
   // A configured limit.
+  msg = valid_message();
+  msg.set_delay_level(19);
+  CHECK(validate_message(msg) == errc::delay_level_invalid);
+  CHECK_FALSE(validate_message(msg, {.max_delay_level = 24}));
+  msg.set_delay_level(25);
+  CHECK(validate_message(msg, {.max_delay_level = 24}) == errc::delay_level_invalid);
   msg = valid_message();
   msg.set_body(std::string(1001, 'b'));
   CHECK(validate_message(msg, {.max_message_size = 1000}) == errc::body_too_large);
@@ -285,6 +306,8 @@ TEST_CASE("validation: a table of batch errors") {
       {"delay level", [](auto& v) { v[1].set_delay_level(1); }, errc::batch_with_delay},
       {"delivery time", [](auto& v) { v[2].set_delivery_time_ms(1700000000000); },
        errc::batch_with_delay},
+      {"delay in seconds", [](auto& v) { v[1].set_delay_time_sec(30); }, errc::batch_with_delay},
+      {"delay in milliseconds", [](auto& v) { v[2].set_delay_time_ms(5); }, errc::batch_with_delay},
       {"retry topic",
        [](auto& v) {
          for (auto& m : v) m.set_topic("%RETRY%group");
