@@ -731,6 +731,7 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
   const std::size_t fds_before = open_fds();
   std::string fds_before_listing = fd_listing();
   std::size_t fds_after = 0;
+  std::string fds_after_listing;
   {
     asio::io_context user;
     auto user_work = asio::make_work_guard(user);
@@ -896,6 +897,7 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
     first_unexpected = ctx.first_unexpected;
   }
   fds_after = open_fds();
+  fds_after_listing = fd_listing();  // now: the simulator's stop below closes its pipes
   const std::int64_t run_end_ns = now_ns();
 
   const int sim_exit = sim.stop();
@@ -1065,7 +1067,7 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
                 " ms + the worst stall seen (", stalls.worst_ns() / 1000000, " ms):\n", list(late));
   CHECK_MESSAGE(not_stored.empty(), "successes rmq-sim did not store:\n", list(not_stored));
   CHECK_MESSAGE(fds_before == fds_after, "open fds before the producer:\n", fds_before_listing,
-                "after:\n", fd_listing());
+                "after:\n", fds_after_listing);
   CHECK_MESSAGE(first > 0, "too few memory samples");
   CHECK_MESSAGE(memory_ratio <= 1.10, memory_name, " grew: last third ", last / 1048576.0,
                 " MiB, first third ", first / 1048576.0, " MiB");
