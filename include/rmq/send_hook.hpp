@@ -67,9 +67,8 @@ class send_context {
                            std::string_view value) = nullptr;
   };
   /// Library-internal: built by the send pipeline.
-  send_context(const message& msg, std::string_view group, send_hook_kind kind,
-               send_hook_mode mode, std::size_t batch_index, std::size_t batch_size,
-               sink properties) noexcept
+  send_context(const message& msg, std::string_view group, send_hook_kind kind, send_hook_mode mode,
+               std::size_t batch_index, std::size_t batch_size, sink properties) noexcept
       : msg_(&msg),
         group_(group),
         batch_index_(batch_index),

@@ -4,9 +4,14 @@
 #include "rmq/error.hpp"
 #include "wire/codes.hpp"
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/error.hpp>
+#include <asio/post.hpp>
 #include <asio/use_future.hpp>
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -208,8 +213,7 @@ TEST_CASE("send hooks: once per message of a batch, each message's property in i
   REQUIRE(stored.size() == 3);
   for (std::size_t i = 0; i < stored.size(); ++i) {
     CHECK(stored[i].body == batch[i].body());
-    CHECK(stored[i].property("hook-index") ==
-          std::optional<std::string_view>(std::to_string(i)));
+    CHECK(stored[i].property("hook-index") == std::optional<std::string_view>(std::to_string(i)));
     CHECK(batch[i].properties().empty());
   }
   const auto before = hook->before();
@@ -277,4 +281,42 @@ TEST_CASE("send hooks: a transactional send's half message is hooked, with its k
   REQUIRE(after.size() == 1);
   CHECK(before[0].kind == rmq::send_hook_kind::half_message);
   CHECK_FALSE(after[0].error);
+}
+
+TEST_CASE("send hooks: sends failed by shutdown or cancelled complete their hooks once each") {
+  auto hook = std::make_shared<recording_hook>();
+  producer_fixture f(sim_with(1, sim::personality::v5), hooked_config(hook));
+  (void)f.producer->send(rmq::message("TopicTest", "warm"));
+  f.sim.set_broker_faults("*", {.latency_min = 200ms, .latency_max = 200ms});
+  constexpr std::size_t in_flight = 50;
+  std::atomic<std::size_t> completed{0};
+  std::atomic<std::size_t> aborted{0};
+  asio::cancellation_signal cancel;
+  // The first is cancelled (terminal: it ends even after its write), the rest meet shutdown.
+  f.producer->async_send(
+      rmq::message("TopicTest", "cancelled"),
+      asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec, const rmq::send_result&) {
+        if (ec == asio::error::operation_aborted) aborted.fetch_add(1);
+        completed.fetch_add(1);
+      }));
+  for (std::size_t i = 1; i < in_flight; ++i) {
+    f.producer->async_send(
+        rmq::message("TopicTest", "in flight"),
+        [&](std::error_code, const rmq::send_result&) { completed.fetch_add(1); });
+  }
+  asio::post(f.producer->get_executor(), [&] { cancel.emit(asio::cancellation_type::terminal); });
+  f.producer->shutdown(10ms);
+  CHECK(completed.load() == in_flight);
+  CHECK(aborted.load() == 1);
+  const auto after = hook->after();
+  CHECK(hook->before().size() == in_flight + 1);
+  REQUIRE(after.size() == in_flight + 1);
+  std::size_t aborted_seen = 0;
+  std::size_t shut_down_seen = 0;
+  for (const auto& call : after) {
+    if (call.error == asio::error::operation_aborted) ++aborted_seen;
+    if (call.error == rmq::errc::shutting_down) ++shut_down_seen;
+  }
+  CHECK(aborted_seen == 1);
+  CHECK(shut_down_seen == in_flight - 1);
 }
