@@ -169,7 +169,6 @@ struct send_op {
   // stack.
   int attempts = 0;
   route::broker_id first_tried = 0;  ///< the first attempt's broker, for the diagnostics
-  route::broker_id last_tried = 0;   ///< the last attempt's broker, for the send hooks
   // Set with uniq_key (here, where it fills padding): the message carries its own UNIQ_KEY, so
   // finish() reads that instead of uniq_key.
   bool users_uniq_key = false;

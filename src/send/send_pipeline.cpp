@@ -358,7 +358,6 @@ route::publish_queue send_pipeline::pick_queue(const route::topic_publish_info& 
 void send_pipeline::note_tried(send_op& op, route::broker_id broker, int attempt) {
   // Diagnostics name the brokers tried only when a send needed more than one attempt or failed:
   // the usual send builds no string. The pipeline names a failed single attempt's broker itself.
-  op.last_tried = broker;
   if (attempt == 1) {
     op.first_tried = broker;
     return;
@@ -617,9 +616,19 @@ std::span<const wire::property_ref> send_pipeline::hook_added(const send_op& op)
 
 void send_pipeline::run_after_hooks(const send_op& op, std::error_code ec,
                                     const send_result& result) {
-  const send_outcome outcome{
-      ec, result, op.attempts, io::clock::now() - op.started,
-      op.attempts == 0 ? std::string_view{} : std::string_view(brokers_[op.last_tried].name)};
+  // The last attempt's broker, read from what the send keeps anyway rather than from one more
+  // field per op: the first attempt's, or the last of the brokers tried (note_tried; the
+  // result's diagnostics by now).
+  std::string_view broker;
+  if (op.attempts == 1) {
+    broker = brokers_[op.first_tried].name;
+  } else if (op.attempts > 1) {
+    broker = result.diagnostics.brokers;
+    if (const std::size_t comma = broker.rfind(", "); comma != std::string_view::npos) {
+      broker.remove_prefix(comma + 2);
+    }
+  }
+  const send_outcome outcome{ec, result, op.attempts, io::clock::now() - op.started, broker};
   const std::size_t count = op.batch.empty() ? 1 : op.batch.size();
   for (std::size_t i = 0; i < count; ++i) {
     const send_context context(op.batch.empty() ? *op.msg : op.batch[i], settings_.config.group,
