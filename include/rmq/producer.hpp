@@ -144,6 +144,7 @@ struct producer_stats {
   std::uint64_t requests = 0;         ///< requests started (async_request, request)
   std::uint64_t replies = 0;          ///< replies pushed to us and matched to their request
   std::uint64_t replies_dropped = 0;  ///< replies that came late, were not ours or did not decode
+  std::uint64_t hook_exceptions = 0;  ///< exceptions that escaped a send hook (caught)
 };
 
 /// Sends messages to RocketMQ brokers (DefaultMQProducer). Construct with a configuration,

@@ -5,6 +5,7 @@
 #include "rmq/io_backend.hpp"
 #include "rmq/message.hpp"
 #include "rmq/route_limits.hpp"
+#include "rmq/send_hook.hpp"
 #include "rmq/transaction.hpp"
 
 #include <spdlog/fwd.h>
@@ -152,6 +153,11 @@ struct producer_config {
   /// steps and its configuration at start (info); never a line per successful send. A level
   /// that is off costs a comparison where a line would be.
   std::shared_ptr<spdlog::logger> logger;
+
+  /// Hooks run before each send and after its completion (Java registerSendMessageHook), in
+  /// this order, on the loop threads: rmq/send_hook.hpp says when and how. None: nothing is
+  /// paid (one test of an empty list where each would run). Entries must not be null.
+  std::vector<std::shared_ptr<send_hook>> send_hooks;
 
   // --- transactions (TransactionMQProducer) ------------------------------------------------
   /// Answers the brokers' checks of this group's half messages (checkLocalTransaction): a plain

@@ -23,6 +23,7 @@ struct loop_counters {
   counter sends, succeeded, failed, retries, timeouts, in_flight;
   counter transactions, transaction_checks, checks_ignored;
   counter requests, replies, replies_dropped;
+  counter hook_exceptions;
 };
 
 }  // namespace rmq::send

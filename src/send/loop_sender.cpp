@@ -134,6 +134,7 @@ void loop_sender::run(send_op& op, bool initiating) {
   counters_.sends.bump();
   counters_.in_flight.bump();
   const send_op* outer = std::exchange(initiating_, initiating ? &op : nullptr);
+  pipeline_.begin(op);
   if (closing_) {
     pipeline_.fail(op, make_error_code(errc::shutting_down));
   } else {

@@ -259,6 +259,9 @@ std::error_code producer_config::validate() const {
     return invalid;
   }
   if (loop_threads == 0 || loop_threads > 64) return invalid;
+  for (const auto& hook : send_hooks) {
+    if (hook == nullptr) return invalid;
+  }
   if (!in_range(local_transaction_timeout, positive) || !in_range(check_timeout, positive)) {
     return invalid;
   }
@@ -1268,6 +1271,7 @@ producer_stats producer::stats() const {
     stats.requests += c.requests.get();
     stats.replies += c.replies.get();
     stats.replies_dropped += c.replies_dropped.get();
+    stats.hook_exceptions += c.hook_exceptions.get();
   }
   if (const send::admission_gate* gate = impl_->admission()) {
     stats.in_flight = gate->sends();

@@ -47,6 +47,15 @@ void send_log::failed(std::string_view topic, std::error_code ec, int attempts,
       v->count, v->suppressed);
 }
 
+void send_log::hook_threw(std::string_view where, std::string_view what, clock::time_point now) {
+  const auto v = admit(hook_exceptions_, spdlog::level::warn, now);
+  if (!v) return;
+  logger_.warn(
+      "rmq send: a send hook's {} threw: {}; the send goes on ({} exceptions, {} not logged "
+      "since the last line)",
+      where, what, v->count, v->suppressed);
+}
+
 void send_log::fault_changed(fault_change change, route::broker_id broker, std::string_view name,
                              std::error_code error, std::chrono::milliseconds latency,
                              clock::time_point available_from, clock::time_point now) {

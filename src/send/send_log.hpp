@@ -31,6 +31,8 @@ class send_log {
   /// Cancellations and failures at shutdown are the caller's own doing: not logged.
   void failed(std::string_view topic, std::error_code ec, int attempts, std::string_view brokers,
               std::chrono::milliseconds elapsed, clock::time_point now);
+  /// A send hook's `where` (before_send, after_send) threw `what`; the send went on.
+  void hook_threw(std::string_view where, std::string_view what, clock::time_point now);
   /// An attempt on `broker` (named `name`) changed its standing: `error` failed it (or none: it
   /// answered, in `latency`), and it is avoided until `available_from`.
   void fault_changed(fault_change change, route::broker_id broker, std::string_view name,
@@ -53,6 +55,7 @@ class send_log {
   spdlog::logger& logger_;
   log::rate_limiter retries_;
   log::rate_limiter failures_;
+  log::rate_limiter hook_exceptions_;
   std::vector<broker_isolations> isolations_;  // indexed by broker id
 };
 

@@ -40,6 +40,28 @@ namespace rmq::send {
 /// kept with the op from then on, so that the usual send carries 8 bytes for it instead of ~400
 /// and a steady stream allocates nothing (the strings keep their capacity).
 struct send_op_extras {
+  /// Properties the send hooks added (send_hook.hpp), kept here so that their buffers are
+  /// reused by the next hooked send.
+  struct hook_properties {
+    struct slot {
+      std::uint32_t message = 0;  ///< index in the batch (0 for a single message)
+      std::uint32_t name_at = 0, name_size = 0, value_at = 0, value_size = 0;  ///< in `text`
+    };
+    std::string text;                       ///< names and values, back to back
+    std::vector<slot> slots;                ///< in the order added (messages ascending)
+    std::vector<wire::property_ref> pairs;  ///< views into `text`, once every hook has run
+    std::vector<std::uint32_t> bounds;      ///< a batch's: message i has pairs[bounds[i], [i+1])
+    std::size_t message_bytes = 0;          ///< encoded bytes added to the current message
+
+    void clear() noexcept {
+      text.clear();
+      slots.clear();
+      pairs.clear();
+      bounds.clear();
+      message_bytes = 0;
+    }
+  };
+
   std::string body;       ///< compressed body or batch body, when the message's own is not used
   std::string batch_ids;  ///< comma-joined UNIQ_KEYs of a batch
   send_diagnostics diagnostics;  ///< broker remark, brokers tried (failures and retries only)
@@ -57,6 +79,7 @@ struct send_op_extras {
   std::array<wire::property_ref, 4> correlation_properties{};
   std::size_t correlation_count = 0;
   queue_selector selector;  ///< an ordered send's selector (when not empty)
+  hook_properties hooks;    ///< when send_op::hook_properties
   bool has_queue = false;
   /// Bytes of buffer capacity counted against the pool's budget (send_op_pool::release).
   std::size_t retained = 0;
@@ -66,7 +89,7 @@ struct send_op_extras {
   /// result, but a completion may have left a remark behind.
   [[nodiscard]] std::size_t buffer_capacity() const noexcept {
     return heap_bytes(body) + heap_bytes(batch_ids) + heap_bytes(diagnostics.remark) +
-           heap_bytes(diagnostics.brokers);
+           heap_bytes(diagnostics.brokers) + heap_bytes(hooks.text);
   }
   /// Gives those buffers back to the heap.
   void release_buffers() noexcept {
@@ -74,6 +97,7 @@ struct send_op_extras {
     std::string().swap(batch_ids);
     std::string().swap(diagnostics.remark);
     std::string().swap(diagnostics.brokers);
+    std::string().swap(hooks.text);
   }
 
   void clear() noexcept {
@@ -89,6 +113,7 @@ struct send_op_extras {
     selector = nullptr;
     has_queue = false;
     correlation_count = 0;
+    hooks.clear();
   }
 
   /// Copies a request's or a reply's correlation properties and lists them as the wire has
@@ -147,6 +172,8 @@ struct send_op {
   // Set with uniq_key (here, where it fills padding): the message carries its own UNIQ_KEY, so
   // finish() reads that instead of uniq_key.
   bool users_uniq_key = false;
+  bool hooked = false;           ///< the before-hooks ran: the after-hooks run at completion
+  bool hook_properties = false;  ///< a hook added properties (extras().hooks)
 
   /// The UNIQ_KEY every attempt carries: the message's own, or the one generated for the send.
   [[nodiscard]] std::string_view uniq_key_view() const noexcept {
@@ -172,6 +199,8 @@ struct send_op {
     bytes = 0;
     uniq_key_size = 0;
     users_uniq_key = false;
+    hooked = false;
+    hook_properties = false;
     payload = {};
     sys_flag = 0;
     attempts = 0;

@@ -68,6 +68,7 @@ send_pipeline::send_pipeline(const pipeline_parts& parts, loop_sender& owner)
       gate_(parts.gate),
       counters_(parts.counters),
       owner_(owner),
+      hooks_(parts.settings.config.send_hooks),
       log_(log::or_default(parts.settings.config.logger.get())),
       half_message_properties_{{{wire::property_names::transaction_prepared, "true"},
                                 {wire::property_names::producer_group, parts.settings.group}}} {}
@@ -233,7 +234,13 @@ std::error_code send_pipeline::prepare_body(send_op& op) {
   if (!op.batch.empty()) {
     // Every inner message gets its own UNIQ_KEY; the request itself one more (as 5.x does).
     send_op_extras& extras = op.extras();
-    if (auto ec = wire::encode_batch(op.batch, ids, extras.body, &extras.batch_ids)) return ec;
+    const wire::batch_added_properties added =
+        op.hook_properties ? wire::batch_added_properties{extras.hooks.pairs, extras.hooks.bounds}
+                           : wire::batch_added_properties{};
+    if (auto ec = wire::encode_batch(op.batch, ids, extras.body, &extras.batch_ids,
+                                     wire::trailing_separator::keep, added)) {
+      return ec;
+    }
     op.uniq_key_size = ids.next(op.uniq_key.data());
     op.payload = extras.body;
     return {};
@@ -243,7 +250,8 @@ std::error_code send_pipeline::prepare_body(send_op& op) {
   op.users_uniq_key = !msg.uniq_key().empty();
   if (!op.users_uniq_key) op.uniq_key_size = ids.next_at(loop_.wall_ms(), op.uniq_key.data());
   // Encoded with each request (encode_properties); checked once, here.
-  if (wire::encoded_properties_size(msg, {op.uniq_key_view(), extra_properties(op)}) >
+  if (wire::encoded_properties_size(msg, {op.uniq_key_view(), extra_properties(op),
+                                          settings_.config.name_space, hook_added(op)}) >
       wire::max_properties_size) {
     return make_error_code(errc::properties_too_long);
   }
@@ -380,7 +388,7 @@ std::string_view send_pipeline::encode_properties(const send_op& op) const {
   if (op.batch.empty()) {
     wire::append_properties(
         properties_scratch_, *op.msg,
-        {op.uniq_key_view(), extra_properties(op), settings_.config.name_space});
+        {op.uniq_key_view(), extra_properties(op), settings_.config.name_space, hook_added(op)});
   } else {
     wire::append_batch_header_properties(properties_scratch_, op.batch.front().wait_store_msg_ok(),
                                          op.uniq_key_view(), settings_.config.name_space);
@@ -525,11 +533,125 @@ void send_pipeline::finish(send_op& op, std::error_code ec, const route::topic_p
     counters_.failed.bump();
     if (ec == errc::timed_out) counters_.timeouts.bump();
   }
+  if (op.hooked) [[unlikely]]
+    run_after_hooks(op, ec, result);
   counters_.in_flight.drop();
   // The admission goes back before the handler runs, so a handler that starts its next send at
   // once finds room.
   if (op.admitted) gate_.release(op.bytes);
   owner_.complete(op, ec, result);
+}
+
+// --- send hooks ---------------------------------------------------------------------------
+
+static_assert(static_cast<int>(detail::send_kind::async) ==
+                  static_cast<int>(send_hook_mode::async) &&
+              static_cast<int>(detail::send_kind::sync) == static_cast<int>(send_hook_mode::sync) &&
+              static_cast<int>(detail::send_kind::oneway) ==
+                  static_cast<int>(send_hook_mode::oneway));
+static_assert(
+    static_cast<int>(detail::send_purpose::plain) == static_cast<int>(send_hook_kind::message) &&
+    static_cast<int>(detail::send_purpose::half_message) ==
+        static_cast<int>(send_hook_kind::half_message) &&
+    static_cast<int>(detail::send_purpose::request) == static_cast<int>(send_hook_kind::request) &&
+    static_cast<int>(detail::send_purpose::reply) == static_cast<int>(send_hook_kind::reply));
+
+void send_pipeline::run_before_hooks(send_op& op) {
+  op.hooked = true;
+  const std::size_t count = op.batch.empty() ? 1 : op.batch.size();
+  const send_context::sink sink{&op, &add_hook_property};
+  for (std::size_t i = 0; i < count; ++i) {
+    send_context context(op.batch.empty() ? *op.msg : op.batch[i], settings_.config.group,
+                         static_cast<send_hook_kind>(op.purpose),
+                         static_cast<send_hook_mode>(op.mode), i, count, sink);
+    for (const auto& hook : hooks_) {
+      try {
+        hook->before_send(context);
+      } catch (...) {
+        hook_threw("before_send", std::current_exception());
+      }
+    }
+  }
+  if (!op.hook_properties) return;
+  // Every hook has run: the text no longer grows, so the views into it stay valid.
+  send_op_extras::hook_properties& added = op.extras().hooks;
+  const std::string_view text = added.text;
+  for (const auto& slot : added.slots) {
+    added.pairs.push_back(
+        {text.substr(slot.name_at, slot.name_size), text.substr(slot.value_at, slot.value_size)});
+  }
+  if (op.batch.empty()) return;
+  added.bounds.assign(count + 1, 0);
+  for (const auto& slot : added.slots) ++added.bounds[slot.message + 1];
+  for (std::size_t i = 1; i <= count; ++i) added.bounds[i] += added.bounds[i - 1];
+}
+
+std::error_code send_pipeline::add_hook_property(void* target, std::size_t index,
+                                                 std::string_view name, std::string_view value) {
+  auto& op = *static_cast<send_op*>(target);
+  send_op_extras::hook_properties& added = op.extras().hooks;
+  if (added.slots.empty() || added.slots.back().message != index) added.message_bytes = 0;
+  // name 0x01 value 0x02: a message's own properties come on top, and the send checks the
+  // total; this bound only keeps a runaway hook from growing the buffer without end.
+  const std::size_t pair_bytes = name.size() + value.size() + 2;
+  if (added.message_bytes + pair_bytes > wire::max_properties_size) {
+    return make_error_code(errc::properties_too_long);
+  }
+  added.message_bytes += pair_bytes;
+  const auto at = static_cast<std::uint32_t>(added.text.size());
+  added.text.append(name);
+  added.text.append(value);
+  added.slots.push_back(
+      {static_cast<std::uint32_t>(index), at, static_cast<std::uint32_t>(name.size()),
+       static_cast<std::uint32_t>(at + name.size()), static_cast<std::uint32_t>(value.size())});
+  op.hook_properties = true;
+  return {};
+}
+
+std::span<const wire::property_ref> send_pipeline::hook_added(const send_op& op) noexcept {
+  if (!op.hook_properties) return {};
+  return op.extras_if_any()->hooks.pairs;
+}
+
+void send_pipeline::run_after_hooks(const send_op& op, std::error_code ec,
+                                    const send_result& result) {
+  // The last attempt's broker, read from what the send keeps anyway rather than from one more
+  // field per op: the first attempt's, or the last of the brokers tried (note_tried; the
+  // result's diagnostics by now).
+  std::string_view broker;
+  if (op.attempts == 1) {
+    broker = brokers_[op.first_tried].name;
+  } else if (op.attempts > 1) {
+    broker = result.diagnostics.brokers;
+    if (const std::size_t comma = broker.rfind(", "); comma != std::string_view::npos) {
+      broker.remove_prefix(comma + 2);
+    }
+  }
+  const send_outcome outcome{ec, result, op.attempts, io::clock::now() - op.started, broker};
+  const std::size_t count = op.batch.empty() ? 1 : op.batch.size();
+  for (std::size_t i = 0; i < count; ++i) {
+    const send_context context(op.batch.empty() ? *op.msg : op.batch[i], settings_.config.group,
+                               static_cast<send_hook_kind>(op.purpose),
+                               static_cast<send_hook_mode>(op.mode), i, count, {});
+    for (const auto& hook : hooks_) {
+      try {
+        hook->after_send(context, outcome);
+      } catch (...) {
+        hook_threw("after_send", std::current_exception());
+      }
+    }
+  }
+}
+
+void send_pipeline::hook_threw(std::string_view where, std::exception_ptr thrown) {
+  counters_.hook_exceptions.bump();
+  try {
+    std::rethrow_exception(std::move(thrown));
+  } catch (const std::exception& e) {
+    log_.hook_threw(where, e.what(), io::clock::now());
+  } catch (...) {
+    log_.hook_threw(where, "a non-standard exception", io::clock::now());
+  }
 }
 
 void send_pipeline::describe_delivery(send_result& result, const send_op& op,

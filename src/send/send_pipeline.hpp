@@ -24,11 +24,14 @@
 #include <array>
 #include <coroutine>
 #include <cstdint>
+#include <exception>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace rmq::send {
 
@@ -51,6 +54,12 @@ class send_pipeline {
   send_pipeline(const send_pipeline&) = delete;
   send_pipeline& operator=(const send_pipeline&) = delete;
 
+  /// Loop thread: a send about to start (or fail at once) runs the send hooks' before_send;
+  /// its completion then runs their after_send. Without hooks, one test of an empty list.
+  void begin(send_op& op) {
+    if (!hooks_.empty()) [[unlikely]]
+      run_before_hooks(op);
+  }
   /// Loop thread: runs the send of `op` (already filled in) to its completion.
   void start(send_op& op) { run(op); }
   /// Loop thread: completes `op` with `ec` without running it (the loop is closing).
@@ -106,6 +115,17 @@ class send_pipeline {
                                                 std::optional<route::broker_id> last_broker,
                                                 io::clock::time_point now);
   void note_tried(send_op& op, route::broker_id broker, int attempt);
+  /// The send hooks (send_hook.hpp): before_send once per message, its properties resolved
+  /// into the op; after_send once per message with the outcome. What a hook throws is caught,
+  /// counted and logged.
+  void run_before_hooks(send_op& op);
+  void run_after_hooks(const send_op& op, std::error_code ec, const send_result& result);
+  void hook_threw(std::string_view where, std::exception_ptr thrown);
+  /// Adds one property a before_send gave (send_context::sink; validated by the context).
+  static std::error_code add_hook_property(void* op, std::size_t index, std::string_view name,
+                                           std::string_view value);
+  /// The properties the hooks added to a single message's request (none without hooks).
+  [[nodiscard]] static std::span<const wire::property_ref> hook_added(const send_op& op) noexcept;
   /// The request's encoded properties, written into a scratch string of this loop (valid until
   /// the next call). Encoded per request rather than kept in the op: the same bytes each time,
   /// and ~90 bytes less per send in flight (the string and its heap block).
@@ -212,6 +232,7 @@ class send_pipeline {
   admission_gate& gate_;
   loop_counters& counters_;
   loop_sender& owner_;
+  const std::vector<std::shared_ptr<send_hook>>& hooks_;  // settings_.config.send_hooks
   send_log log_;  // retries, final failures, isolations: never a successful send
   wire::body_codec codec_;
   mutable std::string properties_scratch_;  // encode_properties; loop thread only

@@ -65,10 +65,12 @@ void append_batch_record(std::string& out, std::int32_t flag, std::string_view b
 }
 
 std::error_code encode_batch(std::span<const rmq::message> messages, uniq_key_generator& ids,
-                             std::string& out, std::string* msg_ids, trailing_separator trailing) {
+                             std::string& out, std::string* msg_ids, trailing_separator trailing,
+                             const batch_added_properties& added) {
   const std::size_t out_start = out.size();
   const std::size_t ids_start = msg_ids != nullptr ? msg_ids->size() : 0;
-  for (const auto& msg : messages) {
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const rmq::message& msg = messages[i];
     uniq_key generated;
     if (msg.uniq_key().empty()) generated = ids.next();
     const std::string_view id = effective_uniq_key(msg, generated.view());
@@ -76,6 +78,9 @@ std::error_code encode_batch(std::span<const rmq::message> messages, uniq_key_ge
     const std::size_t start = begin_record(out, msg.flag(), msg.body());
     send_properties per_send;
     per_send.uniq_key = id;
+    if (i + 1 < added.bounds.size()) {
+      per_send.added = added.pairs.subspan(added.bounds[i], added.bounds[i + 1] - added.bounds[i]);
+    }
     const std::size_t props = append_properties(out, msg, per_send, trailing);
     if (props > max_properties_size) {
       out.resize(out_start);

@@ -33,16 +33,24 @@ inline constexpr std::size_t batch_record_overhead = 4 + 4 + 4 + 4 + 4 + 2;
 void append_batch_record(std::string& out, std::int32_t flag, std::string_view body,
                          std::string_view properties);
 
+/// Properties added to the records of a batch (send hooks): record i gets
+/// pairs[bounds[i], bounds[i + 1]). Empty bounds: none added.
+struct batch_added_properties {
+  std::span<const property_ref> pairs;
+  std::span<const std::uint32_t> bounds;  ///< messages + 1 entries, ascending
+};
+
 /// Appends the batch body of `messages` to `out`, properties written in place (no temporary
 /// strings). Messages without a UNIQ_KEY of their own get one from `ids`; the UNIQ_KEYs of all
 /// messages, comma-joined (Java's SendResult.msgId of a batch), are appended to `*msg_ids` if
-/// given. Encode once per send and reuse the bytes for every retry, so the ids stay the same.
-/// Nothing else is validated (see validate_batch); a record whose properties exceed
-/// max_properties_size fails with properties_too_long and leaves `out` and `*msg_ids` as they
-/// were.
+/// given. `added` properties go last into their records. Encode once per send and reuse the bytes
+/// for every retry, so the ids stay the same. Nothing else is validated (see validate_batch); a
+/// record whose properties exceed max_properties_size fails with properties_too_long and leaves
+/// `out` and `*msg_ids` as they were.
 std::error_code encode_batch(std::span<const rmq::message> messages, uniq_key_generator& ids,
                              std::string& out, std::string* msg_ids = nullptr,
-                             trailing_separator trailing = trailing_separator::keep);
+                             trailing_separator trailing = trailing_separator::keep,
+                             const batch_added_properties& added = {});
 
 /// Properties of the batch request header (`i`): WAIT, plus UNIQ_KEY when not empty (the 5.x
 /// Java client gives the batch itself an id; 4.9.x sends WAIT only), plus INSTANCE_ID when

@@ -34,6 +34,7 @@ void for_each_property(const rmq::message& msg, const send_properties& per_send,
   for (const auto& p : per_send.extra) emit(p.name, p.value);
   if (!per_send.instance_id.empty()) emit(property_names::instance_id, per_send.instance_id);
   for (const auto& [name, value] : msg.properties()) emit(name, value);
+  for (const auto& p : per_send.added) emit(p.name, p.value);
 }
 
 }  // namespace

@@ -66,6 +66,10 @@ struct send_properties {
   /// INSTANCE_ID: the namespace of a namespaced producer, written after `extra` (Java sets it on
   /// every message such a producer sends). Empty = no INSTANCE_ID.
   std::string_view instance_id;
+  /// Properties send hooks added to this message (rmq/send_hook.hpp), written last: after the
+  /// message's user properties, so that brokers keep these of duplicate names. Validated when
+  /// added.
+  std::span<const property_ref> added;
 };
 
 /// Appends pairs to a caller-owned string. Allocation-free once `out` has the capacity.
@@ -90,7 +94,7 @@ class properties_writer {
 
 /// Appends the wire properties of `msg` (+ `per_send`) to `out`; returns the bytes appended.
 /// Order: TAGS, KEYS, WAIT, DELAY, TIMER_DELIVER_MS, UNIQ_KEY, `per_send.extra`, INSTANCE_ID,
-/// user properties.
+/// user properties, `per_send.added`.
 /// Empty tags/keys, delay level 0 and no delivery time are left out; WAIT is always written (as
 /// Java does). Nothing is validated here: see validation.hpp.
 std::size_t append_properties(std::string& out, const rmq::message& msg,

@@ -126,6 +126,14 @@ std::error_code validate_group(std::string_view group) noexcept {
   return {};
 }
 
+std::error_code validate_user_property(std::string_view name, std::string_view value) noexcept {
+  if (is_reserved_property_name(name)) return make(errc::property_name_reserved);
+  if (is_trim_blank(name)) return make(errc::property_name_blank);
+  if (is_trim_blank(value)) return make(errc::property_value_blank);
+  if (has_separator(name) || has_separator(value)) return make(errc::illegal_separator_character);
+  return {};
+}
+
 std::error_code validate_message(const rmq::message& msg, const validation_limits& limits) {
   if (auto ec = validate_topic(msg.topic())) return ec;
   // The exact wrapped size (system topics and names already in the namespace stay as they are)
@@ -149,12 +157,7 @@ std::error_code validate_message(const rmq::message& msg, const validation_limit
     return make(errc::illegal_separator_character);
   }
   for (const auto& [name, value] : msg.properties()) {
-    if (is_reserved_property_name(name)) return make(errc::property_name_reserved);
-    if (is_trim_blank(name)) return make(errc::property_name_blank);
-    if (is_trim_blank(value)) return make(errc::property_value_blank);
-    if (has_separator(name) || has_separator(value)) {
-      return make(errc::illegal_separator_character);
-    }
+    if (auto ec = validate_user_property(name, value)) return ec;
   }
   const std::size_t instance_id_bytes =
       limits.name_space.empty() ? 0

@@ -62,13 +62,17 @@ struct validation_limits {
 /// True for the property names Java reserves for the system (MessageConst.STRING_HASH_SET).
 [[nodiscard]] bool is_reserved_property_name(std::string_view name) noexcept;
 
+/// One user property (message::set_property, a send hook's add_property): reserved name, blank
+/// name, blank value (Java's trim(): only bytes <= 0x20), 0x01/0x02 in the name or value.
+[[nodiscard]] std::error_code validate_user_property(std::string_view name,
+                                                     std::string_view value) noexcept;
+
 /// A single message, in this order: topic (also wrapped in limits.name_space); body empty or larger
 /// than max_message_size; delay level outside 0..max_delay_level; a negative timer (delivery time
 /// or delay), or a timer together with a delay level (invalid_argument); 0x01/0x02 inside tags,
-/// keys or the UNIQ_KEY; each user property: reserved name, blank name, blank value (Java's trim():
-/// only bytes
-/// <= 0x20), 0x01/0x02 in the name or value; finally the encoded properties string (with a
-/// generated UNIQ_KEY if the message has none, and extra_property_bytes) above 32767 bytes.
+/// keys or the UNIQ_KEY; each user property (validate_user_property); finally the encoded
+/// properties string (with a generated UNIQ_KEY if the message has none, and
+/// extra_property_bytes) above 32767 bytes.
 [[nodiscard]] std::error_code validate_message(const rmq::message& msg,
                                                const validation_limits& limits = {});
 

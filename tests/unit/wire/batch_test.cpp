@@ -213,3 +213,33 @@ TEST_CASE("batch: header properties") {
   append_batch_header_properties(out, true, "", "ns1");  // a namespaced producer's batch
   CHECK(out == "WAIT\x01true\x02INSTANCE_ID\x01ns1\x02");
 }
+
+TEST_CASE("batch: properties added per message go last into their own records") {
+  uniq_key_generator ids(test_identity());
+  const auto msgs = two_messages();
+  // Nothing for the first message, two for the second (a name it has already is sent again).
+  const std::vector<property_ref> pairs{{"trace", "t2"}, {"KEYS2", "v"}};
+  const std::vector<std::uint32_t> bounds{0, 0, 2};
+  std::string out;
+  REQUIRE_FALSE(encode_batch(msgs, ids, out, nullptr, trailing_separator::keep, {pairs, bounds}));
+  std::string expected;
+  append_batch_record(expected, 0, "hi",
+                      "TAGS\x01"
+                      "A\x02WAIT\x01true\x02UNIQ_KEY\x01K1\x02");
+  append_batch_record(
+      expected, 7, "abc",
+      "KEYS\x01k\x02WAIT\x01true\x02UNIQ_KEY\x01K2\x02trace\x01t2\x02KEYS2\x01v\x02");
+  CHECK(out == expected);
+}
+
+TEST_CASE("batch: added properties count against a record's properties limit") {
+  uniq_key_generator ids(test_identity());
+  const auto msgs = two_messages();
+  const std::string big(max_properties_size, 'v');
+  const std::vector<property_ref> pairs{{"big", big}};
+  const std::vector<std::uint32_t> bounds{0, 1, 1};
+  std::string out = "kept";
+  CHECK(encode_batch(msgs, ids, out, nullptr, trailing_separator::keep, {pairs, bounds}) ==
+        rmq::errc::properties_too_long);
+  CHECK(out == "kept");
+}

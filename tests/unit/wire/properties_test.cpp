@@ -21,6 +21,16 @@ std::vector<property_ref> decode(std::string_view text) {
   return out;
 }
 
+// append_properties writes `expected` and says its size, as encoded_properties_size does.
+void check_properties_text(const rmq::message& msg, const send_properties& per_send,
+                           const std::string& expected,
+                           trailing_separator trailing = trailing_separator::keep) {
+  std::string out;
+  CHECK(append_properties(out, msg, per_send, trailing) == expected.size());
+  CHECK(out == expected);
+  CHECK(encoded_properties_size(msg, per_send, trailing) == expected.size());
+}
+
 std::string properties_in(const std::string& json_file) {
   const auto json = nlohmann::json::parse(rmq::test::read_text_file(json_file));
   return json.at("header").at("extFields").at("i").get<std::string>();
@@ -66,16 +76,22 @@ TEST_CASE("properties: every system property, extras and user properties, in ord
       "PGROUP\x01G\x02INSTANCE_ID\x01ns1\x02"
       "color\x01red\x02n\x01"
       "1\x02";
-  std::string out;
-  CHECK(append_properties(out, msg, per_send) == keep.size());
-  CHECK(out == keep);
-  CHECK(encoded_properties_size(msg, per_send) == keep.size());
+  check_properties_text(msg, per_send, keep);
+  check_properties_text(msg, per_send, keep.substr(0, keep.size() - 1), trailing_separator::omit);
+}
 
-  out.clear();
-  const std::string omit = keep.substr(0, keep.size() - 1);
-  CHECK(append_properties(out, msg, per_send, trailing_separator::omit) == omit.size());
-  CHECK(out == omit);
-  CHECK(encoded_properties_size(msg, per_send, trailing_separator::omit) == omit.size());
+TEST_CASE("properties: what send hooks added comes last, so brokers keep it over the user's") {
+  rmq::message msg("T", "b");
+  msg.put_property("color", "red");
+  const property_ref added[] = {{"color", "blue"}, {"trace", "t1"}};
+  const send_properties per_send{.uniq_key = "U", .added = added};
+  const std::string expected =
+      "WAIT\x01true\x02UNIQ_KEY\x01U\x02"
+      "color\x01red\x02"
+      "color\x01"
+      "blue\x02trace\x01t1\x02";
+  check_properties_text(msg, per_send, expected);
+  CHECK(find_property(expected, "color") == std::optional<std::string_view>("blue"));
 }
 
 TEST_CASE("properties: the message's own UNIQ_KEY wins over the generated one") {

@@ -353,3 +353,16 @@ TEST_CASE("validation: a batch is measured by its body as the send encodes it") 
   CHECK_FALSE(validate_batch(msgs, {.max_message_size = body.size()}));
   CHECK(validate_batch(msgs, {.max_message_size = body.size() - 1}) == errc::body_too_large);
 }
+
+TEST_CASE("validation: one user property, as a send hook adds it") {
+  CHECK_FALSE(validate_user_property("trace-id", "abc"));
+  CHECK(validate_user_property("UNIQ_KEY", "x") == rmq::errc::property_name_reserved);
+  CHECK(validate_user_property(" ", "x") == rmq::errc::property_name_blank);
+  CHECK(validate_user_property("n", "") == rmq::errc::property_value_blank);
+  CHECK(validate_user_property("n",
+                               "a\x02"
+                               "b") == rmq::errc::illegal_separator_character);
+  CHECK(validate_user_property("a\x01"
+                               "b",
+                               "v") == rmq::errc::illegal_separator_character);
+}
