@@ -43,10 +43,9 @@ constexpr std::size_t max_namespace_length = max_topic_length - 2;
 }  // namespace
 
 std::error_code validate_namespace(std::string_view name_space) noexcept {
-  const bool legal = std::all_of(name_space.begin(), name_space.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '|' ||
-           c == '_' || c == '-';
-  });
+  // A topic's characters but the separator itself.
+  const bool legal = !has_illegal_name_char(name_space) &&
+                     name_space.find(namespace_separator) == std::string_view::npos;
   if (!legal || name_space.size() > max_namespace_length) {
     return make_error_code(errc::configuration_invalid);
   }

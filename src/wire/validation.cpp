@@ -64,15 +64,6 @@ static_assert(max_message_size_limit + 1024 * 1024 == default_max_frame);
                      [](char c) { return static_cast<unsigned char>(c) <= 0x20; });
 }
 
-// TopicValidator.VALID_CHAR_BIT_MAP: ^[%|a-zA-Z0-9_-]+$
-[[nodiscard]] bool has_illegal_name_char(std::string_view s) noexcept {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '%' || c == '|' || c == '_' || c == '-';
-    return !ok;
-  });
-}
-
 [[nodiscard]] bool has_separator(std::string_view s) noexcept {
   return s.find_first_of(std::string_view("\x01\x02", 2)) != std::string_view::npos;
 }
@@ -108,6 +99,14 @@ bool is_valid_compression_level(compression_type type, int level) noexcept {
 
 bool is_reserved_property_name(std::string_view name) noexcept {
   return contains(reserved_property_names, name);
+}
+
+bool has_illegal_name_char(std::string_view s) noexcept {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '%' || c == '|' || c == '_' || c == '-';
+    return !ok;
+  });
 }
 
 std::error_code validate_topic(std::string_view topic) noexcept {
@@ -149,9 +148,11 @@ std::error_code validate_message(const rmq::message& msg, const validation_limit
     return make(errc::delay_level_invalid);
   }
   if (msg.has_timer()) {
-    const std::int64_t value = msg.delivery_time_ms().value_or(
-        msg.delay_time_sec().value_or(msg.delay_time_ms().value_or(0)));
-    if (value < 0 || msg.delay_level() != 0) return make(errc::invalid_argument);
+    const auto negative = [](std::optional<std::int64_t> v) { return v && *v < 0; };
+    if (msg.delay_level() != 0 || negative(msg.delivery_time_ms()) ||
+        negative(msg.delay_time_sec()) || negative(msg.delay_time_ms())) {
+      return make(errc::invalid_argument);
+    }
   }
   if (has_separator(msg.tags()) || has_separator(msg.keys()) || has_separator(msg.uniq_key())) {
     return make(errc::illegal_separator_character);

@@ -59,6 +59,10 @@ struct validation_limits {
 /// frame).
 [[nodiscard]] bool is_valid_compression_level(compression_type type, int level) noexcept;
 
+/// Whether `s` has a character outside TopicValidator.VALID_CHAR_BIT_MAP, [%|a-zA-Z0-9_-]
+/// (the characters of topic, group and namespace names).
+[[nodiscard]] bool has_illegal_name_char(std::string_view s) noexcept;
+
 /// True for the property names Java reserves for the system (MessageConst.STRING_HASH_SET).
 [[nodiscard]] bool is_reserved_property_name(std::string_view name) noexcept;
 
