@@ -65,6 +65,7 @@ enum class errc {
   broker_error,               ///< the broker answered with a non-success response code
   configuration_invalid,      ///< producer_config::validate() found a bad setting
   invalid_address,            ///< an address (e.g. a route's broker) is not host:port
+  access_denied,  ///< the server refused the credentials or their permissions (ACL); not retried
 
   // 4xx: user code and the environment.
   queue_selector_failed = 400,  ///< a queue selector threw, was empty or returned a bad index

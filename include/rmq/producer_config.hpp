@@ -2,6 +2,7 @@
 /// rmq::producer_config: every setting of a producer, with the Java client's name beside each.
 #pragma once
 
+#include "rmq/credentials.hpp"
 #include "rmq/io_backend.hpp"
 #include "rmq/message.hpp"
 #include "rmq/route_limits.hpp"
@@ -66,6 +67,12 @@ struct producer_config {
   /// 1..125 characters of [|a-zA-Z0-9_-] (the topic characters without the separator %), and
   /// the group in it must still be a valid group.
   std::string name_space;
+  /// ACL account (Java's AclClientRPCHook with SessionCredentials): with an access key, every
+  /// request to NameServers and brokers is signed (rmq::access_credentials). A broker that
+  /// refuses the signature or the account's permissions fails the send with
+  /// errc::access_denied, not retried. Empty access key (the default): nothing is signed and
+  /// nothing is paid. An access key needs a secret key; a secret or token needs an access key.
+  access_credentials credentials;
   /// instanceName: 1..255 bytes of printable ASCII without spaces (it goes into the client id,
   /// "<ip>@<instance>", of every heartbeat). "DEFAULT" becomes "<pid>#<nanotime>" at start, as
   /// in Java.

@@ -114,6 +114,8 @@ class rmq_category final : public std::error_category {
         return "invalid producer configuration";
       case errc::invalid_address:
         return "address is not host:port with a valid port";
+      case errc::access_denied:
+        return "access denied: the server refused the credentials or their permissions";
     }
     return "unknown rmq error " + std::to_string(value);
   }

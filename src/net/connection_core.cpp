@@ -45,7 +45,10 @@ void connection_core::encode_deferred() {
     }
     table_[slot].state = request_state::queued;
     const std::size_t start = pending_.size();
-    next.encoder.encode(next.encoder.context, pending_, next.opaque);
+    {
+      const wire::signing_scope signing(options_.signer);
+      next.encoder.encode(next.encoder.context, pending_, next.opaque);
+    }
     pending_segments_.push_back({start, pending_.size() - start, next.opaque, true});
   }
 }

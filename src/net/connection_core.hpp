@@ -22,6 +22,7 @@
 #include "common/vector_fifo.hpp"
 #include "net/request_table.hpp"
 #include "wire/command.hpp"
+#include "wire/request_signing.hpp"
 
 #include <sys/uio.h>
 
@@ -69,6 +70,9 @@ struct connection_core_options {
   /// over, and a broker that reads slowly cannot grow the buffers without bound. One frame
   /// larger than this still goes, alone.
   std::size_t max_pending_bytes = 1u << 20;
+  /// Signs every request this core encodes (ACL); nullptr: none. Not owned: it outlives the
+  /// core and is used only on the core's thread, one frame at a time.
+  wire::request_signer* signer = nullptr;
 };
 
 class connection_core {
@@ -86,13 +90,17 @@ class connection_core {
   };
 
   /// Queues a request: `encode(std::string& out, std::int32_t opaque)` must append exactly one
-  /// frame carrying that opaque. `waiter` is completed exactly once, never from inside submit.
+  /// frame carrying that opaque, written with a wire::frame_writer (which signs it, if the core
+  /// has a signer). `waiter` is completed exactly once, never from inside submit.
   template <class Encode>
   ticket submit(Encode&& encode, clock::time_point deadline, response_waiter waiter,
                 request_kind kind = request_kind::two_way) {
     const std::int32_t opaque = table_[table_.acquire(deadline, waiter, kind)].opaque;
     const std::size_t start = pending_.size();
-    encode(pending_, opaque);
+    {
+      const wire::signing_scope signing(options_.signer);
+      encode(pending_, opaque);
+    }
     pending_segments_.push_back({start, pending_.size() - start, opaque, true});
     ++counters_.requests;
     return {opaque};

@@ -43,6 +43,11 @@ attempt_verdict judge_attempt(const send_shape& shape, const attempt_settings& s
     case attempt_outcome::kind::cancelled:
       // The user's decision, not the broker's fault: it ends the send and counts nowhere.
       return {next_step::stop_with_error, outcome.error, std::nullopt};
+    case attempt_outcome::kind::denied:
+      // The account's problem, which another attempt would meet again (4.9 answers it with the
+      // retriable SYSTEM_ERROR); the broker itself answered, so it stays available.
+      return {next_step::stop_with_error, outcome.error,
+              fault_report{.isolating = false, .reachable = true}};
     case attempt_outcome::kind::answered:
       break;
   }

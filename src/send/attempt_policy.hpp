@@ -90,6 +90,7 @@ struct attempt_outcome {
     written,           ///< oneway: the request was written, no response is awaited
     answered,          ///< the broker answered with `response_code`
     cancelled,         ///< the user cancelled the send while this attempt waited (never retried)
+    denied,  ///< the broker refused the credentials or their permissions (ACL): never retried
   };
   kind what = kind::answered;
   std::error_code error;           ///< transport_failed
@@ -104,6 +105,9 @@ struct attempt_outcome {
   }
   [[nodiscard]] static attempt_outcome cancelled() noexcept {
     return {kind::cancelled, make_error_code(asio::error::operation_aborted), 0, true};
+  }
+  [[nodiscard]] static attempt_outcome access_denied(std::int32_t code) noexcept {
+    return {kind::denied, make_error_code(errc::access_denied), code, true};
   }
   [[nodiscard]] static attempt_outcome response(std::int32_t code,
                                                 bool header_valid = true) noexcept {

@@ -127,7 +127,11 @@ std::string describe_config(const producer_config& c, std::string_view name_serv
       .add("transaction_threads", c.transaction_threads)
       .add("max_concurrent_checks", c.max_concurrent_checks)
       .add("max_pending_requests", c.max_pending_requests);
-  // Credentials, when the producer gets some, are added with d.secret(name, value).
+  d.add("credentials.access_key", c.credentials.access_key.empty()
+                                      ? std::string_view("(none)")
+                                      : std::string_view(c.credentials.access_key))
+      .secret("credentials.secret_key", c.credentials.secret_key)
+      .secret("credentials.security_token", c.credentials.security_token);
   return d.text();
 }
 

@@ -90,11 +90,16 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
         options.logger = settings.config.logger.get();
         return options;
       }()),
+      signer_([&]() -> std::optional<wire::request_signer> {
+        if (!settings.config.credentials.enabled()) return std::nullopt;
+        return std::optional<wire::request_signer>(std::in_place, settings.config.credentials);
+      }()),
       pool_(loop_,
             [&] {
               net::connection_options options;
               options.connect_timeout = settings.config.connect_timeout;
               options.core.version = settings.config.protocol_version;
+              options.core.signer = signer_ ? &*signer_ : nullptr;
               options.logger = settings.config.logger.get();
               options.peer_requests = {&loop_sender::on_peer_request, this};
               return options;

@@ -23,6 +23,7 @@
 #include "send/send_op.hpp"
 #include "send/send_pipeline.hpp"
 #include "send/transactions.hpp"
+#include "wire/request_signing.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -135,6 +136,9 @@ class loop_sender {
   loop_settings settings_;
   io::loop loop_;
   frame_pool frames_;
+  // Signs every request of this loop's connections (ACL credentials configured); before pool_,
+  // which points to it.
+  std::optional<wire::request_signer> signer_;
   net::connection_pool pool_;
   route::broker_registry brokers_;
   route::name_server_client names_;

@@ -207,6 +207,10 @@ std::error_code producer_config::validate() const {
   if (const auto ec = wire::validate_group(group)) return ec;
   if (const auto ec = wire::validate_namespace(name_space)) return ec;
   if (wire::validate_group(wire::wrap_namespace(name_space, group))) return invalid;
+  // A secret or token without an access key would silently go unused; a key without a secret
+  // would sign with an empty key, which no broker accepts.
+  if (credentials.enabled() == credentials.secret_key.empty()) return invalid;
+  if (!credentials.enabled() && !credentials.security_token.empty()) return invalid;
   // The client id ("<ip>@<instance>") goes into every heartbeat and is how brokers and admin
   // tools name this producer: printable ASCII without spaces, as the ids Java makes.
   if (instance_name.empty() || instance_name.size() > 255) return invalid;

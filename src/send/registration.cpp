@@ -6,6 +6,8 @@
 #include "wire/headers.hpp"
 #include "wire/heartbeat.hpp"
 
+#include <spdlog/logger.h>
+
 #include <algorithm>
 #include <string>
 
@@ -134,7 +136,18 @@ coro<void> registration::heartbeat(route::broker_id id) {
   net::connection* const master = broker.master;
   const net::response r = co_await net::request(
       *broker.master, encode, heartbeat_deadline(settings_.config, io::clock::now()));
-  if (!r.error && r.frame != nullptr) broker.version = r.frame->fields.version;
+  if (!r.error && r.frame != nullptr) {
+    broker.version = r.frame->fields.version;
+    const std::string_view remark = r.frame->remark.value_or(std::string_view{});
+    if (wire::is_access_denial(r.frame->fields.code, remark)) [[unlikely]] {
+      // Once per heartbeat interval and broker at most: no flood, and the operator sees which
+      // account the broker refuses before the first send fails.
+      const std::string& key = settings_.config.credentials.access_key;
+      settings_.logger().warn(
+          "rmq registration: heartbeat to {} refused for access key {}: {}", broker.name,
+          key.empty() ? std::string_view("(none)") : std::string_view(key), remark.substr(0, 512));
+    }
+  }
   if (broker.master == master) {  // not for a master since replaced (its own heartbeat runs)
     if (heartbeat_done_.size() <= id) heartbeat_done_.resize(id + 1, false);
     heartbeat_done_[id] = true;

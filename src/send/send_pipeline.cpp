@@ -56,6 +56,18 @@ std::string bounded_remark(std::string_view remark) {
   return kept;
 }
 
+// What a denied send's diagnostics say: the access key (never the secret) and the broker's
+// reason, so that the operator knows which account to fix.
+std::string describe_denial(const access_credentials& credentials, std::string_view broker,
+                            std::optional<std::string_view> remark) {
+  std::string text =
+      credentials.enabled()
+          ? "access key " + credentials.access_key + " refused by " + std::string(broker)
+          : "unsigned request refused by " + std::string(broker) + " (no access key configured)";
+  if (remark) text += ": " + bounded_remark(*remark);
+  return text;
+}
+
 }  // namespace
 
 send_pipeline::send_pipeline(const pipeline_parts& parts, loop_sender& owner)
@@ -469,7 +481,12 @@ bool send_pipeline::conclude_attempt(send_op& op, const route::topic_publish_inf
   } else {
     brokers_[queue.broker].version = frame->fields.version;
     const std::int32_t code = frame->fields.code;
-    outcome = attempt_outcome::response(code, !stores_message(code) || !header.parse(*frame));
+    if (!stores_message(code) &&
+        wire::is_access_denial(code, frame->remark.value_or(std::string_view{}))) [[unlikely]] {
+      outcome = attempt_outcome::access_denied(code);
+    } else {
+      outcome = attempt_outcome::response(code, !stores_message(code) || !header.parse(*frame));
+    }
   }
 
   const attempt_verdict verdict = attempts.judge(shape_of(op), attempt_settings_, outcome);
@@ -482,6 +499,9 @@ bool send_pipeline::conclude_attempt(send_op& op, const route::topic_publish_inf
   }
   if (outcome.what == attempt_outcome::kind::answered && !stores_message(outcome.response_code)) {
     op.extras().diagnostics.remark = bounded_remark(frame->remark.value_or(std::string_view{}));
+  } else if (outcome.what == attempt_outcome::kind::denied) [[unlikely]] {
+    op.extras().diagnostics.remark =
+        describe_denial(settings_.config.credentials, brokers_[queue.broker].name, frame->remark);
   }
   const delivery delivered{queue, outcome.response_code,
                            outcome.what == attempt_outcome::kind::answered ? &header : nullptr};

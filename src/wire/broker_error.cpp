@@ -70,4 +70,19 @@ bool is_retriable_response_code(int code) noexcept {
   return wire::is_retriable_response_code_v5(code);
 }
 
+namespace wire {
+
+bool is_access_denial(std::int32_t code, std::string_view remark) noexcept {
+  const auto has = [&](std::string_view text) { return remark.find(text) != remark.npos; };
+  if (code == response_code::system_error) return has("AclException");
+  if (code != response_code::no_permission) return false;
+  // rocketmq-auth's messages (DefaultAuthenticationHandler, UserAuthorizationHandler,
+  // AclAuthorizationHandler and the strategies' catch-alls), 5.3.3.
+  return remark.starts_with("User:") || has("check signature failed") ||
+         has("username cannot be null") || has("has no permission to access") ||
+         has("Authentication failed") || has("Authorization failed") ||
+         has("authenticationMetadataProvider") || has("parse authorization context error");
+}
+
+}  // namespace wire
 }  // namespace rmq

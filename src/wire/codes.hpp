@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 namespace rmq::wire {
 
@@ -90,5 +91,14 @@ inline constexpr std::int32_t rpc_time_out = -1006;
   return code != response_code::system_busy && code != response_code::go_away &&
          is_retriable_response_code_v5(code);
 }
+
+/// True when a response refuses the request's credentials or their permissions (ACL), which
+/// no retry can change. Both server forms: 4.9 (and 5.x up to 5.3.2, ACL 1.0) answer
+/// SYSTEM_ERROR with an AclException's text ("...AclException: Check signature failed for
+/// accessKey=..."); 5.3 with ACL 2.0 answers NO_PERMISSION with the authentication or
+/// authorization failure's message ("check signature failed.", "User:ak is not found.",
+/// "User:ak has no permission to access Topic:t from ip, ..."). NO_PERMISSION for a broker or
+/// topic that is not writable ("...sending message is forbidden") is not a denial.
+[[nodiscard]] bool is_access_denial(std::int32_t code, std::string_view remark) noexcept;
 
 }  // namespace rmq::wire

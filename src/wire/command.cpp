@@ -3,6 +3,7 @@
 #include "rmq/error.hpp"
 #include "wire/binary_header.hpp"
 #include "wire/json_header.hpp"
+#include "wire/request_signing.hpp"
 
 #include <algorithm>
 #include <array>
@@ -94,7 +95,9 @@ frame_writer::frame_writer(std::string& out, serialize_type type, const command_
       fields_(fields),
       remark_(remark),
       frame_start_(out.size()),
-      used_(out.size()) {
+      used_(out.size()),
+      signer_((fields.flag & flag_response) == 0 ? signing_scope::current() : nullptr) {
+  if (signer_ != nullptr) signer_->begin();
   const std::string_view remark_text = remark_.value_or(std::string_view{});
   char* p = room(8 + json_fixed_room + remark_text.size());
   std::memset(p, 0, 8);  // length word and header word, patched by finish()
@@ -142,6 +145,10 @@ void frame_writer::open_ext_fields() {
 }
 
 void frame_writer::field(std::string_view name, std::string_view value) {
+  if (signer_ != nullptr) {
+    signer_->add(name, value);  // written by finish(), in Java's order
+    return;
+  }
   if (type_ == serialize_type::json) {
     char* p = room(json_fixed_room + json_string_max_size(name.size()) +
                    json_string_max_size(value.size()));
@@ -171,7 +178,7 @@ void frame_writer::field(std::string_view name, bool value) {
 }
 
 void frame_writer::plain_field(std::string_view name, std::string_view value) {
-  if (type_ != serialize_type::json) {
+  if (type_ != serialize_type::json || signer_ != nullptr) {
     field(name, value);
     return;
   }
@@ -185,6 +192,11 @@ void frame_writer::plain_field(std::string_view name, std::string_view value) {
 }
 
 void frame_writer::finish(std::string_view body) {
+  if (signer_ != nullptr) {
+    request_signer& signer = *signer_;
+    signer_ = nullptr;  // field() writes from here on
+    for (const ext_field& f : signer.seal(body)) field(f.name, f.value);
+  }
   if (type_ == serialize_type::json) {
     const std::string_view remark_text = remark_.value_or(std::string_view{});
     char* p = room(json_fixed_room + json_string_max_size(remark_text.size()));

@@ -18,6 +18,8 @@
 
 namespace rmq::wire {
 
+class request_signer;  // wire/request_signing.hpp
+
 enum class serialize_type : std::uint8_t { json = 0, rocketmq = 1 };
 
 // clang-format off
@@ -96,6 +98,10 @@ struct command_view {
 /// back as no remark, and an empty extFields map as none (JSON keeps both); empty extFields
 /// values do survive, as the Java map decoder keeps them. A key longer than 32767 bytes or a
 /// header of 16 MiB or more cannot be encoded: field()/finish() throw std::length_error.
+///
+/// A request (flag without the response bit) written inside a wire::signing_scope is signed
+/// (wire/request_signing.hpp): its fields are collected as they come and written by finish(),
+/// with AccessKey and Signature, in the order the Java client writes them.
 class frame_writer {
  public:
   frame_writer(std::string& out, serialize_type type, const command_fields& fields,
@@ -139,6 +145,7 @@ class frame_writer {
   std::size_t frame_start_;
   std::size_t used_;
   std::size_t ext_start_ = 0;
+  request_signer* signer_;  // signs this request; nullptr: not signed (or a response)
   bool first_field_ = true;
   bool ext_open_ = false;  // JSON: the extFields object has been opened
 };

@@ -78,6 +78,8 @@ std::string describe(const rmq::bench::bench_options& o) {
                                                     : std::string()) +
           " B, topic " + o.message.topic +
           (o.client.binary_headers ? ", binary headers" : ", JSON headers");
+  if (o.client.credentials.enabled())
+    text += ", signed (access key " + o.client.credentials.access_key + ")";
   return text;
 }
 
@@ -110,6 +112,11 @@ int main(int argc, char** argv) {
     // The topic as the producer's route lookups name it (in its namespace, if any).
     sim_options.topic = rmq::wire::wrap_namespace(options.client.name_space, options.message.topic);
     sim_options.cpu = cpus ? cpus->second : -1;
+    // Signed sends meet brokers that check them, as a cluster with ACL does.
+    const rmq::access_credentials& credentials = options.client.credentials;
+    if (credentials.enabled()) {
+      sim_options.acl_account = credentials.access_key + ":" + credentials.secret_key;
+    }
     std::string error;
     if (!sim.start(sim_options, error)) {
       std::cerr << "rmq-bench: " << error << '\n';

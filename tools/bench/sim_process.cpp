@@ -69,6 +69,10 @@ bool sim_process::start(const sim_options& options, std::string& error) {
     args.emplace_back("--topics");
     args.push_back(options.topic);
   }
+  if (!options.acl_account.empty()) {
+    args.emplace_back("--acl-account");
+    args.push_back(options.acl_account);
+  }
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

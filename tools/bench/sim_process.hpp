@@ -15,7 +15,10 @@ struct sim_options {
   std::string path;  ///< the rmq-sim binary
   std::size_t brokers = 2;
   std::string topic;  ///< created on every broker
-  int cpu = -1;       ///< CPU to pin the child to; -1: not pinned
+  /// "ACCESS_KEY:SECRET_KEY": the brokers check every request's signature (--acl-account);
+  /// empty: no ACL.
+  std::string acl_account;
+  int cpu = -1;  ///< CPU to pin the child to; -1: not pinned
   std::chrono::seconds ready_timeout{15};
 };
 

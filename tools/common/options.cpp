@@ -102,6 +102,20 @@ void add_client_options(CLI::App& app, client_options& out, bool with_loop_threa
                  "namespace: the group and topics are sent as NS%name, each message carries "
                  "INSTANCE_ID=NS (Java setNamespace; default none)")
       ->type_name("NS");
+  // The secret and the token may come from the environment instead: a command line is
+  // visible to every user of the machine (ps).
+  app.add_option("--access-key", out.credentials.access_key,
+                 "ACL access key: every request is signed (needs --secret-key)")
+      ->envname("RMQ_ACCESS_KEY")
+      ->type_name("KEY");
+  app.add_option("--secret-key", out.credentials.secret_key,
+                 "ACL secret key (or the RMQ_SECRET_KEY environment variable)")
+      ->envname("RMQ_SECRET_KEY")
+      ->type_name("SECRET");
+  app.add_option("--security-token", out.credentials.security_token,
+                 "ACL security token of temporary credentials (or RMQ_SECURITY_TOKEN)")
+      ->envname("RMQ_SECURITY_TOKEN")
+      ->type_name("TOKEN");
   app.add_option_function<std::string>(
          "--headers", [&out](const std::string& text) { out.binary_headers = text == "binary"; },
          "request header serialization: json (the Java client's default) | binary (ROCKETMQ)")
@@ -184,6 +198,7 @@ rmq::producer_config make_producer_config(const client_options& options) {
   config.name_servers = options.namesrv;
   config.group = options.group;
   config.name_space = options.name_space;
+  config.credentials = options.credentials;
   config.send_timeout = std::chrono::milliseconds(options.timeout_ms);
   config.loop_threads = options.loop_threads;
   config.busy_poll = std::chrono::microseconds(options.busy_poll_us);

@@ -52,8 +52,9 @@ struct client_options {
   std::size_t loop_threads = 1;
   std::int64_t busy_poll_us = 0;  ///< producer_config::busy_poll
   std::string group = "rmq_tools_producer";
-  std::string name_space;       ///< producer_config::name_space (empty: none)
-  bool binary_headers = false;  ///< ROCKETMQ binary headers instead of JSON
+  std::string name_space;               ///< producer_config::name_space (empty: none)
+  rmq::access_credentials credentials;  ///< producer_config::credentials (empty: unsigned)
+  bool binary_headers = false;          ///< ROCKETMQ binary headers instead of JSON
   rmq::io_backend backend = rmq::io_backend::automatic;  ///< producer_config::backend
   /// The producer's log level (spdlog's names, "off" included); its lines go to stderr, so the
   /// tool's own output stays clean.
@@ -72,8 +73,9 @@ struct message_options {
   std::optional<std::int64_t> delay_ms;   ///< TIMER_DELAY_MS (5.x brokers)
 };
 
-/// Registers --namesrv, --compress, --timeout, --group, --namespace, --headers, --backend,
-/// --log-level (and --loop-threads and --busy-poll when asked).
+/// Registers --namesrv, --compress, --timeout, --group, --namespace, --access-key,
+/// --secret-key, --security-token, --headers, --backend, --log-level (and --loop-threads and
+/// --busy-poll when asked).
 void add_client_options(CLI::App& app, client_options& out, bool with_loop_threads);
 /// Registers --topic, --tags, --keys, --property (repeatable), --size (and --delay-level,
 /// --delay-sec and --delay-ms, at most one of them, when asked).

@@ -1,5 +1,6 @@
 #include "broker.hpp"
 
+#include "acl.hpp"
 #include "faults.hpp"
 #include "response.hpp"
 #include "wire/codes.hpp"
@@ -32,6 +33,7 @@ broker_handler::broker_handler(asio::io_context& io, cluster& metadata, broker_s
       records_(records),
       region_(config.region),
       trace_on_(config.trace_on ? "true" : "false"),
+      acl_accounts_(config.acl_accounts),
       transactions_(io, metadata, state, records, producers_, config.transactions, config.region,
                     config.trace_on),
       replies_(metadata, state, records, producers_, config.reply_push_timeout, config.region,
@@ -60,6 +62,13 @@ bool broker_handler::in_default_fault_scope(std::int32_t code) const noexcept {
 void broker_handler::handle(const wire::command_view& request, const fault_decision& fault,
                             const request_source& from, std::string& out) {
   const std::int32_t code = request.fields.code;
+  // The ACL runs before any processor, as the real brokers' RPC hook (4.9) or request pipeline
+  // (5.x) does; a refused oneway request gets no answer.
+  if (auto denial = check_acl(cluster_.version(), acl_accounts_, request)) [[unlikely]] {
+    ++counters_->acl_denied;
+    write_response(out, cluster_.version(), request, denial->code, denial->remark);
+    return;
+  }
   if (in_default_fault_scope(code)) {
     send(request, fault, from, out);
     return;

@@ -91,6 +91,7 @@ class broker_handler final : public request_handler {
   server_counters* counters_ = nullptr;
   std::string region_;
   std::string trace_on_;
+  std::vector<acl_account> acl_accounts_;   // empty: no ACL
   std::size_t broker_properties_size_ = 0;  // MSG_REGION and TRACE_ON as the broker adds them
   producer_registry producers_;
   transaction_service transactions_;

@@ -1,5 +1,7 @@
 #include "cli.hpp"
 
+#include "acl.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -399,6 +401,14 @@ std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
                "Store requests but send no replies (requester timeouts)")
       ->group("Request-reply");
 
+  std::vector<std::string> acl_accounts;
+  app.add_option("--acl-account", acl_accounts,
+                 "ACL: brokers accept only requests signed by one of these accounts, "
+                 "ACCESS_KEY:SECRET_KEY (repeatable); refusals in the personality's form "
+                 "(4.9: SYSTEM_ERROR with AclException, 5: NO_PERMISSION). NameServers check "
+                 "nothing, as the real ones")
+      ->group("ACL");
+
   fault_options broker_faults;
   fault_options namesrv_faults;
   bool drop_end_transaction = false;
@@ -427,6 +437,14 @@ std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
   config.reply_push_timeout = std::chrono::milliseconds(push_timeout);
   config.responder.enabled = responder == "on";
   config.responder.delay = std::chrono::milliseconds(responder_delay);
+  for (const std::string& text : acl_accounts) {
+    auto account = parse_acl_account(text);
+    if (!account) {
+      std::cerr << "rmq-sim: --acl-account: expected ACCESS_KEY:SECRET_KEY, got '" << text << "'\n";
+      return 2;
+    }
+    config.acl_accounts.push_back(std::move(*account));
+  }
 
   std::vector<std::string> names = split(broker_names, ',');
   if (names.empty()) {

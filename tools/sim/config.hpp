@@ -97,6 +97,12 @@ struct responder_config {
   std::string producer_group = "rmq_sim_responder";  ///< the reply's producer group
 };
 
+/// An account of the brokers' ACL (sim/acl.hpp).
+struct acl_account {
+  std::string access_key;
+  std::string secret_key;
+};
+
 struct sim_config {
   std::string host = "127.0.0.1";
   std::uint16_t namesrv_port = 0;  ///< 0: ephemeral
@@ -121,6 +127,9 @@ struct sim_config {
 
   fault_spec namesrv_faults;
   std::vector<std::pair<std::string, fault_spec>> broker_faults;  ///< by broker name ("*": all)
+
+  /// Empty: no ACL. Else the brokers accept only requests signed by one of these accounts.
+  std::vector<acl_account> acl_accounts;
 };
 
 /// Default broker names: broker-a, broker-b, ... broker-z, broker-aa, ...

@@ -487,6 +487,7 @@ std::string simulator::stats_json(bool with_messages) const {
                {"connections_accepted", c.connections_accepted},
                {"decode_errors", c.decode_errors},
                {"faults_injected", c.faults_injected},
+               {"acl_denied", c.acl_denied},
                {"route_standard", c.route_standard},
                {"route_legacy", c.route_legacy},
                {"route_not_found", c.route_not_found},

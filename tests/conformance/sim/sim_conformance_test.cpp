@@ -94,6 +94,10 @@ TEST_CASE("every captured request gets the captured kind of response") {
       config.topics.push_back({.name = "TopicTest"});
     }
     if (label.starts_with("namespace/")) config.topics.push_back({.name = "ns1%NsTopic"});
+    if (label.starts_with("acl/")) {  // the ACL pair's account and topic
+      config.topics.push_back({.name = "AclTopic"});
+      config.acl_accounts.push_back({"rmqAccess", "rmqSecret12345"});
+    }
     simulator sim(config);
     sim.start();
 
@@ -124,6 +128,7 @@ TEST_CASE("every captured request gets the captured kind of response") {
       std::string body = expected["body_text"].get<std::string>();
       replace_all(body, "127.0.0.1:10911", sim.broker_address(broker.name));
       replace_all(body, "127.0.0.1:10931", sim.broker_address(broker.name));
+      replace_all(body, "127.0.0.1:10951", sim.broker_address(broker.name));  // the ACL pair
       CHECK(reply->body == body);
     }
     if (reply->field("msgId")) {

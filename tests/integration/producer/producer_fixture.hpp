@@ -22,6 +22,11 @@ inline sim::sim_config sim_with(std::size_t brokers, sim::personality version,
   return config;
 }
 
+/// "4.9" or "5", for CAPTURE.
+inline const char* version_name(sim::personality version) {
+  return version == sim::personality::v5 ? "5" : "4.9";
+}
+
 struct producer_fixture {
   explicit producer_fixture(sim::sim_config sim_config, producer_config config = {})
       : sim(std::move(sim_config)) {

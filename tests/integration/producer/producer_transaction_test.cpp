@@ -63,15 +63,11 @@ bool settled(const sim::transaction_record& r) {
   return r.state != sim::transaction_state::pending;
 }
 
-const char* name_of(sim::personality version) {
-  return version == sim::personality::v5 ? "5" : "4.9";
-}
-
 }  // namespace
 
 TEST_CASE("commit and rollback end the half message as the local transaction decided") {
   for (auto version : {sim::personality::v4_9, sim::personality::v5}) {
-    CAPTURE(name_of(version));
+    CAPTURE(rmq::test::version_name(version));
     producer_fixture f(quick_checks(version));
     for (auto decided : {rmq::transaction_state::commit, rmq::transaction_state::rollback}) {
       const rmq::message msg = tx_message();
@@ -113,7 +109,7 @@ TEST_CASE("commit and rollback end the half message as the local transaction dec
 TEST_CASE(
     "unknown, then the checker's answer commits or rolls back; the check carries the message") {
   for (auto version : {sim::personality::v4_9, sim::personality::v5}) {
-    CAPTURE(name_of(version));
+    CAPTURE(rmq::test::version_name(version));
     std::mutex mutex;
     std::map<std::string, rmq::transaction_state> decisions;  // by msg_id
     std::vector<rmq::transaction_check> seen;

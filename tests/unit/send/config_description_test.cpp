@@ -47,5 +47,15 @@ TEST_CASE("describe_config: the effective settings, with the resolved NameServer
   config.compress_threshold = SIZE_MAX;
   CHECK(rmq::send::describe_config(config, "", "").find("compress_threshold=never") !=
         std::string::npos);
-  CHECK(text.ends_with("max_pending_requests=65536"));
+  CHECK(
+      text.ends_with("max_pending_requests=65536, credentials.access_key=(none), "
+                     "credentials.secret_key=(none), credentials.security_token=(none)"));
+  // The access key is shown (it names the account); the secret and the token never are.
+  config.credentials = {"orders-service", "s3cr3t-value", "t0ken-value"};
+  const std::string secured = rmq::send::describe_config(config, "", "");
+  CHECK(
+      secured.ends_with("credentials.access_key=orders-service, credentials.secret_key=***, "
+                        "credentials.security_token=***"));
+  CHECK(secured.find("s3cr3t") == std::string::npos);
+  CHECK(secured.find("t0ken") == std::string::npos);
 }
