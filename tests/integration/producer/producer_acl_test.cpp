@@ -85,6 +85,43 @@ TEST_CASE("acl: every request a producer sends is signed and accepted") {
   }
 }
 
+TEST_CASE("acl: a check-back's answer is signed too: the broker takes it and commits") {
+  for (auto version : {sim::personality::v4_9, sim::personality::v5}) {
+    CAPTURE(rmq::test::version_name(version));
+    sim::sim_config config = with_acl(version);
+    config.transactions.check_interval = 50ms;
+    config.transactions.timeout = 50ms;
+    rmq::producer_config producer_config = signed_by(access_key, secret_key);
+    producer_config.checker = [](const rmq::transaction_check&) {
+      return rmq::transaction_state::commit;
+    };
+    producer_fixture f(config, producer_config);
+    std::error_code ec;
+    const rmq::transaction_result tx = f.producer->send_in_transaction(
+        rmq::message("TxTopic", "checked"),
+        [](const rmq::message&, const rmq::send_result&) {
+          return rmq::transaction_state::unknown;
+        },
+        ec);
+    REQUIRE_FALSE(ec);
+    // An unsigned answer would be dropped (a refused oneway request gets no answer) and the
+    // half message would stay pending.
+    const bool committed = f.sim.wait_until(
+        [&](const sim::sim_counters&) {
+          for (const sim::transaction_record& r : f.sim.transactions()) {
+            if (r.transaction_id == tx.send.msg_id.view() &&
+                r.state == sim::transaction_state::committed) {
+              return true;
+            }
+          }
+          return false;
+        },
+        10s);
+    CHECK(committed);
+    CHECK(acl_denied(f.sim.counters()) == 0);
+  }
+}
+
 TEST_CASE("acl: a refusal fails the send at once with access_denied, in both servers' forms") {
   struct refused_case {
     const char* what;
