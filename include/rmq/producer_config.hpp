@@ -138,9 +138,12 @@ struct producer_config {
   std::string create_topic_key = "TBW102";
   int default_topic_queue_nums = 4;  ///< defaultTopicQueueNums, >= 1
   rmq::route_limits route_limits;    ///< what a route may make the producer build
-  /// Protocol version sent in every header, 0..475. 401 makes NameServers answer standard JSON;
-  /// values above 475 are refused until GO_AWAY reconnect-and-resend is implemented.
-  int protocol_version = 401;
+  /// Protocol version (MQVersion ordinal) sent in every header, 0..32767; the default is the
+  /// 5.3.3 Java client's. What a producer's servers do with it: from 401 (4.9.4) NameServers
+  /// answer routes in standard JSON (below, in a legacy form this client reads too); above 475
+  /// (5.3.1) a 5.3 server shutting down gracefully answers GO_AWAY, which the producer handles
+  /// (it resends once on a new connection, then moves on; docs/design.md).
+  int protocol_version = 479;
   header_serialization serialization = header_serialization::json;  ///< request headers
   std::size_t loop_threads = 1;  ///< I/O loop threads, 1..64; connections are spread over them
   /// How long an I/O loop keeps polling for completions before it sleeps (no Java equivalent;

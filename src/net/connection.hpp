@@ -63,14 +63,17 @@ struct link_log_facts {
   /// This step is a loss that the limiter leaves out, or the reconnect after one: a peer that
   /// accepts and drops connections over and over is told at the 1st, 2nd, 4th... loss only.
   bool quiet = false;
+  /// GO_AWAY answers in a row, this step's included (connection_lifecycle::go_aways_in_a_row).
+  unsigned go_aways_in_a_row = 0;
 };
 
 /// The one place a connection's story is logged, told every lifecycle step. Operators' events
 /// at info or above: connected and reconnected (info), reconnecting (info), a connect or a name
 /// resolution that failed (warn; the 1st, 2nd, 4th, 8th... failure in a row, so a dead peer
 /// cannot flood the log), a connection lost (warn), undecodable bytes (error), an idle close
-/// (info); losses and the reconnects after them are rate-limited the same way (facts.quiet);
-/// an illegal step is an error. Every other step at debug, as "from --event--> to".
+/// (info), a server going away (info; told again on a new connection: warn, the 1st, 2nd,
+/// 4th... in a row); losses and the reconnects after them are rate-limited the same way
+/// (facts.quiet); an illegal step is an error. Every other step at debug, as "from --event--> to".
 /// Nothing is formatted when the level is off.
 void log_link_step(spdlog::logger& logger, std::string_view address, const link_step& step,
                    const link_log_facts& facts) noexcept;
@@ -168,7 +171,11 @@ class basic_connection final : private io::receiver {
   /// Completes a live request now with `reason` (see connection_core::cancel); its waiter runs
   /// inline. A written request is abandoned: its late response is read and dropped, and the
   /// connection stays open.
-  bool cancel(ticket t, std::error_code reason) { return core_.cancel(t, reason); }
+  bool cancel(ticket t, std::error_code reason) {
+    const bool cancelled = core_.cancel(t, reason);
+    maybe_retire();  // an abandoned request no longer holds a retiring socket open
+    return cancelled;
+  }
   /// Where a request stands (connection_core::state_of).
   [[nodiscard]] request_state state_of(ticket t) const noexcept { return core_.state_of(t); }
 
@@ -228,6 +235,14 @@ class basic_connection final : private io::receiver {
   void arm_timer();
   void on_timer(std::error_code ec);
   void maybe_finish_drain();
+  /// After a response: a GO_AWAY among them retires the socket (go_away / go_away_again).
+  void notice_go_away();
+  /// A retiring socket with nothing unanswered closes (retired).
+  void maybe_retire();
+  /// The socket reads and may be failed: connected, or retiring.
+  [[nodiscard]] bool socket_live() const noexcept {
+    return lifecycle_.state() == state::connected || lifecycle_.state() == state::retiring;
+  }
 
   // io::receiver
   void on_receive(io::received_buffer buf) noexcept override;
@@ -292,6 +307,9 @@ class basic_connection final : private io::receiver {
   clock::time_point last_activity_{};
   std::error_code last_error_;
   std::uint64_t connects_ = 0;
+  // The core's counts when the current socket connected: whether it served before a GO_AWAY.
+  std::uint64_t responses_at_connect_ = 0;
+  std::uint64_t go_aways_at_connect_ = 0;
   log::rate_limiter losses_;  // connection losses, for log lines only
   bool loss_quiet_ = false;   // the last loss was not logged: neither is its reconnect
   std::vector<close_callback> close_callbacks_;  // of close() and close_when_idle(), in order

@@ -136,6 +136,27 @@ void connection_core::commit_write(std::size_t bytes) {
   if (iov_next_ == iov_.size()) finish_send();
 }
 
+bool connection_core::socket_quiet() const noexcept {
+  if (send_in_flight_) return false;
+  // Scanned only while a socket retires: the table is at most as large as the peak in flight.
+  for (std::uint32_t i = 0; i < table_.capacity(); ++i) {
+    const request_state s = table_[i].state;
+    if (s == request_state::writing || s == request_state::written) return false;
+  }
+  return true;
+}
+
+void connection_core::restart_stream() noexcept {
+  assert(socket_quiet());
+  finish_send();
+  if (in_receive_) {
+    reset_decoder_after_receive_ = true;
+  } else {
+    decoder_ = wire::frame_decoder(options_.max_frame);
+  }
+  go_away_ = false;
+}
+
 void connection_core::abort_write() noexcept {
   send_in_flight_ = false;
   finish_send();
@@ -177,6 +198,12 @@ void connection_core::dispatch(const wire::command_view& frame) {
       return;
     }
     ++counters_.responses;
+    if (frame.fields.code == wire::response_code::go_away) [[unlikely]] {
+      // Its waiter decides what to do with it (resend once: net/request.hpp); the driver
+      // retires the socket once the waiter has run (take_go_away).
+      ++counters_.go_aways;
+      go_away_ = true;
+    }
     // Responses come back roughly in request order, and a response costs ~1 µs: fetch the
     // lines the waiter 8 responses on named, and the state of the waiter 2 on (reached through
     // those lines, fetched 6 responses ago), so that both are in the cache when they complete.

@@ -31,6 +31,7 @@
 #include <span>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace rmq::net {
@@ -49,6 +50,7 @@ struct connection_counters {
   std::uint64_t socket_receives = 0;  ///< received chunks
   std::uint64_t frames_sent = 0;  ///< frames fully written; frames_sent / socket_sends = coalescing
   std::uint64_t deferred = 0;     ///< requests that waited for room in the pending buffer
+  std::uint64_t go_aways = 0;     ///< of the responses, GO_AWAY answers (a server shutting down)
 };
 
 /// Handler for requests the peer initiates (e.g. CHECK_TRANSACTION_STATE). It may answer with
@@ -174,6 +176,20 @@ class connection_core {
   /// for a new socket. Safe to call from inside a waiter.
   void fail_all(std::error_code ec);
 
+  // --- GO_AWAY (net/connection_lifecycle.hpp) ----------------------------------------------
+  /// True once after a response was GO_AWAY (its waiter has run); cleared by the call.
+  [[nodiscard]] bool take_go_away() noexcept { return std::exchange(go_away_, false); }
+  /// Nothing of the current socket is unfinished: no send in flight, no request being written
+  /// or written and unanswered. A retiring socket may then close without losing an answer.
+  [[nodiscard]] bool socket_quiet() const noexcept;
+  /// A gather list is partly sent (more than max_iovecs frames, or a short send): a retiring
+  /// socket finishes it, so that no frame is cut.
+  [[nodiscard]] bool mid_send() const noexcept { return iov_next_ < iov_.size(); }
+  /// A quiet socket is retired: forgets its stream (the decoder's bytes, what was left of the
+  /// last gather list, which holds no request) and keeps every request, pending frames and
+  /// deferred encoders for the next socket. Precondition: socket_quiet().
+  void restart_stream() noexcept;
+
   [[nodiscard]] std::size_t in_flight() const noexcept { return table_.size(); }
   [[nodiscard]] std::size_t pending_bytes() const noexcept { return pending_.size(); }
   [[nodiscard]] const connection_counters& counters() const noexcept { return counters_; }
@@ -215,6 +231,7 @@ class connection_core {
   std::uint64_t generation_ = 0;  // bumped by fail_all: stops loops that complete waiters
   bool in_receive_ = false;
   bool reset_decoder_after_receive_ = false;
+  bool go_away_ = false;               // a GO_AWAY answer since take_go_away()
   std::vector<std::int32_t> failing_;  // scratch of fail_all, kept for its capacity
   struct deferred_request {
     std::int32_t opaque;

@@ -73,6 +73,7 @@ void basic_connection<Transport>::run(const link_step& step) {
   // close): the machine has already moved, so they see the new state; a socket that turned out
   // closed already is reported only after them, as its close would have been.
   const bool closed_now = has(step.actions, link_action::close_socket) && !close_socket();
+  if (has(step.actions, link_action::restart_stream)) core_.restart_stream();
   if (has(step.actions, link_action::fail_requests)) {
     core_.fail_all(make_error_code(step.failure));
   }
@@ -113,6 +114,11 @@ void basic_connection<Transport>::trace_step(void* self, const link_step& step) 
     conn.loss_quiet_ = false;  // an outage now: the failures' own lines tell it
   }
   facts.quiet = conn.loss_quiet_;
+  facts.go_aways_in_a_row = conn.lifecycle_.go_aways_in_a_row();
+  if (step.event == link_event::go_away_again) {
+    facts.retry_in =
+        std::max(clock::duration::zero(), conn.lifecycle_.retry_after() - clock::now());
+  }
   log_link_step(*conn.options_.logger, conn.address_, step, facts);
 }
 
@@ -155,6 +161,8 @@ void basic_connection<Transport>::on_connected(std::error_code ec) {
 template <class Transport>
 void basic_connection<Transport>::start_io() {
   ++connects_;
+  responses_at_connect_ = core_.counters().responses;
+  go_aways_at_connect_ = core_.counters().go_aways;
   last_activity_ = clock::now();
   socket_->start_receive(*this, options_.receive_pool);
   schedule_flush();
@@ -216,6 +224,25 @@ void basic_connection<Transport>::maybe_finish_drain() {
   if (lifecycle_.draining() && core_.in_flight() == 0) dispatch(link_event::drained);
 }
 
+// --- GO_AWAY ---------------------------------------------------------------------------------
+
+template <class Transport>
+void basic_connection<Transport>::notice_go_away() {
+  if (!core_.take_go_away() || lifecycle_.state() != state::connected) return;
+  // Did this socket answer anything but GO_AWAY first? Then the streak starts over; else the
+  // new socket was told to go away as well, and the connection backs off.
+  const connection_counters& c = core_.counters();
+  const bool served = c.responses - responses_at_connect_ > c.go_aways - go_aways_at_connect_;
+  dispatch(served ? link_event::go_away : link_event::go_away_again);
+}
+
+template <class Transport>
+void basic_connection<Transport>::maybe_retire() {
+  if (lifecycle_.state() == state::retiring && core_.socket_quiet()) {
+    dispatch(link_event::retired);
+  }
+}
+
 // --- writing ---------------------------------------------------------------------------------
 
 template <class Transport>
@@ -229,8 +256,11 @@ void basic_connection<Transport>::schedule_flush() {
 
 template <class Transport>
 void basic_connection<Transport>::flush() {
-  // wants_write() is false while a send is in flight: one write at a time.
-  if (lifecycle_.state() != state::connected || !core_.wants_write()) return;
+  // wants_write() is false while a send is in flight: one write at a time. A retiring socket
+  // only finishes the gather list it is in.
+  const bool may_write = lifecycle_.state() == state::connected ||
+                         (lifecycle_.state() == state::retiring && core_.mid_send());
+  if (!may_write || !core_.wants_write()) return;
   const auto iov = core_.prepare_write();
   if (iov.empty()) return;  // every pending frame had expired
   send_size_ = 0;
@@ -243,7 +273,7 @@ void basic_connection<Transport>::on_sent(std::error_code ec, std::size_t bytes)
   if (ec || bytes != send_size_) {
     // MSG_WAITALL: a short count means the stream broke mid-frame.
     core_.abort_write();
-    if (lifecycle_.state() == state::connected) {
+    if (socket_live()) {
       last_error_ = ec ? ec : make_error_code(asio::error::broken_pipe);
       dispatch(link_event::link_failed,
                loop_.stopping() ? errc::shutting_down : errc::connection_lost);
@@ -251,8 +281,9 @@ void basic_connection<Transport>::on_sent(std::error_code ec, std::size_t bytes)
     return;
   }
   core_.commit_write(bytes);  // may complete oneway requests, whose waiters may close us
-  if (lifecycle_.state() == state::connected && core_.wants_write()) schedule_flush();
+  if (socket_live() && core_.wants_write()) schedule_flush();  // flush() decides what may go
   maybe_finish_drain();
+  maybe_retire();
 }
 
 // --- reading ---------------------------------------------------------------------------------
@@ -262,20 +293,22 @@ void basic_connection<Transport>::on_receive(io::received_buffer buf) noexcept {
   last_activity_ = loop_.now();
   const std::error_code ec = core_.on_received(buf.data());
   buf.release();  // parsed in place; split frames were copied by the decoder
-  if (ec && lifecycle_.state() == state::connected) {
+  if (ec && socket_live()) {
     // The core has already failed every request with protocol_error.
     last_error_ = ec;
     dispatch(link_event::stream_corrupt);
     return;
   }
+  notice_go_away();
   // Answers to the peer's own requests, queued while the read was parsed, go out now.
   if (lifecycle_.state() == state::connected && core_.wants_write()) schedule_flush();
   maybe_finish_drain();
+  maybe_retire();
 }
 
 template <class Transport>
 void basic_connection<Transport>::on_receive_end(std::error_code ec) noexcept {
-  if (lifecycle_.state() != state::connected) return;  // our own close ended it
+  if (!socket_live()) return;  // our own close ended it
   const bool stopping = loop_.stopping() || ec == asio::error::operation_aborted;
   last_error_ = ec ? ec : make_error_code(asio::error::eof);
   dispatch(link_event::link_failed, stopping ? errc::shutting_down : errc::connection_lost);
@@ -308,6 +341,7 @@ void basic_connection<Transport>::on_timer(std::error_code ec) {
     dispatch(link_event::idle_timeout);
   }
   maybe_finish_drain();
+  maybe_retire();
   arm_timer();
 }
 

@@ -109,6 +109,29 @@ link_step connection_lifecycle::transition(link_event e, clock::time_point now,
       if (e == link_event::stream_corrupt || e == link_event::idle_timeout) {
         return go(link_state::disconnecting, link_action::close_socket);
       }
+      if (e == link_event::go_away || e == link_event::go_away_again) {
+        count_go_away(e == link_event::go_away_again, now);
+        return go(link_state::retiring);
+      }
+      if (is_close(e)) {
+        return go(link_state::closing, link_action::close_socket | link_action::fail_requests,
+                  errc::shutting_down);
+      }
+      return illegal();
+
+    case link_state::retiring:
+      if (e == link_event::retired) {
+        return go(link_state::disconnecting,
+                  link_action::close_socket | link_action::restart_stream);
+      }
+      if (e == link_event::link_failed) {
+        return go(link_state::disconnecting, link_action::close_socket | link_action::fail_requests,
+                  failure);
+      }
+      if (e == link_event::stream_corrupt) {
+        return go(link_state::disconnecting, link_action::close_socket);
+      }
+      if (e == link_event::go_away || e == link_event::go_away_again) return ignore();
       if (is_close(e)) {
         return go(link_state::closing, link_action::close_socket | link_action::fail_requests,
                   errc::shutting_down);
@@ -150,6 +173,16 @@ void connection_lifecycle::count_connect_failure(clock::time_point now) noexcept
   retry_after_ = now + reconnect_delay(backoff_, consecutive_failures_);
 }
 
+void connection_lifecycle::count_go_away(bool again, clock::time_point now) noexcept {
+  go_aways_ = again ? go_aways_ + 1 : 1;
+  // The first GO_AWAY reconnects at once; from the second in a row the connection backs off
+  // as after connect failures: the initial delay, doubling up to the maximum.
+  if (go_aways_ >= 2) {
+    retry_after_ =
+        now + reconnect_delay(backoff_, backoff_.failures_before_backoff + go_aways_ - 2);
+  }
+}
+
 std::string_view to_string(link_state s) noexcept {
   switch (s) {
     case link_state::disconnected:
@@ -160,6 +193,8 @@ std::string_view to_string(link_state s) noexcept {
       return "connecting";
     case link_state::connected:
       return "connected";
+    case link_state::retiring:
+      return "retiring";
     case link_state::disconnecting:
       return "disconnecting";
     case link_state::closing:
@@ -190,6 +225,12 @@ std::string_view to_string(link_event e) noexcept {
       return "idle_timeout";
     case link_event::socket_closed:
       return "socket_closed";
+    case link_event::go_away:
+      return "go_away";
+    case link_event::go_away_again:
+      return "go_away_again";
+    case link_event::retired:
+      return "retired";
     case link_event::drain:
       return "drain";
     case link_event::drained:

@@ -15,19 +15,35 @@
 //                                                               fail(connect_failed) [backoff]
 //   connected      link_failed                   disconnecting  close_socket, fail(its error)
 //                  stream_corrupt, idle_timeout  disconnecting  close_socket
+//                  go_away                       retiring       none [go-away streak = 1]
+//                  go_away_again                 retiring       none [streak + 1, backoff]
+//   retiring       retired                       disconnecting  close_socket, restart_stream
+//                  link_failed                   disconnecting  close_socket, fail(its error)
+//                  stream_corrupt                disconnecting  close_socket
+//                  go_away, go_away_again        (ignored: the socket retires already)
 //   disconnecting  socket_closed                 disconnected   reconnect_waiting
 //   any open       drain                         (unchanged)    none: new requests are refused
 //   disconnected   close, drained                closed         fail(shutting_down),
 //                                                               finish_close
 //   resolving      close, drained                closing        fail(shutting_down)
-//   connecting or  close, drained                closing        close_socket,
-//    connected                                                  fail(shutting_down)
+//   connecting,    close, drained                closing        close_socket,
+//    connected or                                               fail(shutting_down)
+//    retiring
 //   disconnecting  close, drained                closing        fail(shutting_down)
 //   closing        socket_closed, resolved,      closed         finish_close
 //                  resolve_failed
 //   closed         close, drain, drained         closed         finish_close (a late callback)
 //
 //   fail(e): fail_requests with e. [backoff]: counts a connect failure (reconnect_delay).
+//
+// GO_AWAY (5.3 servers shutting down gracefully answer every request so; rmq-sim's graceful
+// stop too). The first GO_AWAY a socket receives retires it: nothing more is written there, its
+// written requests are still answered, and once none is left (retired) it closes and the
+// requests that waited — those that got GO_AWAY are resent by their awaiters, net/request.hpp —
+// go out on a new socket. A socket whose first answer is GO_AWAY (go_away_again: the new one
+// was told to go away too) starts a backoff instead of a reconnect loop: new requests fail
+// fast with GO_AWAY, so that the pipeline moves to another broker, until the backoff passes or
+// the route drops the broker. A socket that answered anything else first restarts the streak.
 //
 // Events that may arrive late, after the machine moved on (a connect or write completing
 // while its socket is being closed), are ignored. Events that cannot happen in a state are
@@ -51,6 +67,7 @@ enum class link_state : std::uint8_t {
   resolving,      ///< a name resolution runs off the loop
   connecting,     ///< the socket's connect is in flight
   connected,      ///< reading and writing
+  retiring,       ///< told to go away: reading, not writing; closes once nothing written waits
   disconnecting,  ///< the socket closes after a failure or idleness; may connect again after
   closing,        ///< close(): waits for the socket's close or the resolver's answer
   closed,         ///< final
@@ -67,6 +84,9 @@ enum class link_event : std::uint8_t {
   stream_corrupt,     ///< undecodable bytes; the core has failed every request already
   idle_timeout,       ///< connected, nothing in flight for the idle timeout
   socket_closed,      ///< the socket's close completed
+  go_away,            ///< a GO_AWAY answer, the first on a socket that answered before
+  go_away_again,      ///< a GO_AWAY answer as the socket's first answer (a streak goes on)
+  retired,            ///< retiring, and no written request waits for an answer any more
   drain,              ///< close_when_idle(): stop taking requests, close once none is in flight
   drained,            ///< a drain was asked for and nothing is in flight
   close,              ///< close(): fail every request and close for good
@@ -83,6 +103,7 @@ enum class link_action : std::uint8_t {
   start_io = 1u << 4,           ///< start receiving and flush what is pending
   reconnect_waiting = 1u << 5,  ///< requests queued meanwhile: admit them again or fail them
   finish_close = 1u << 6,       ///< stop the timer and complete every close callback
+  restart_stream = 1u << 7,     ///< a retired socket: forget its stream, keep the requests
 };
 
 [[nodiscard]] constexpr link_action operator|(link_action a, link_action b) noexcept {
@@ -151,9 +172,11 @@ class connection_lifecycle {
     if (state_ >= link_state::closing) return make_error_code(errc::shutting_down);
     if (draining_) return make_error_code(errc::connection_lost);  // left every route
     const bool has_socket = state_ == link_state::connected || state_ == link_state::connecting;
-    if (!has_socket && consecutive_failures_ >= backoff_.failures_before_backoff &&
-        now() < retry_after_) {
-      return make_error_code(errc::connect_failed);  // fail fast: the pipeline tries elsewhere
+    if (has_socket) return {};
+    // Fail fast while backing off: the pipeline tries elsewhere.
+    if (go_aways_ >= 2 && now() < retry_after_) return make_broker_error(go_away_code);
+    if (consecutive_failures_ >= backoff_.failures_before_backoff && now() < retry_after_) {
+      return make_error_code(errc::connect_failed);
     }
     return {};
   }
@@ -161,18 +184,25 @@ class connection_lifecycle {
   [[nodiscard]] link_state state() const noexcept { return state_; }
   [[nodiscard]] bool draining() const noexcept { return draining_; }
   [[nodiscard]] unsigned consecutive_failures() const noexcept { return consecutive_failures_; }
+  /// GO_AWAY answers in a row, each the first of its socket (0: none since the last service).
+  [[nodiscard]] unsigned go_aways_in_a_row() const noexcept { return go_aways_; }
   [[nodiscard]] clock::time_point retry_after() const noexcept { return retry_after_; }
   void set_trace(lifecycle_trace trace) noexcept { trace_ = trace; }
 
  private:
   link_step transition(link_event e, clock::time_point now, errc failure) noexcept;
   void count_connect_failure(clock::time_point now) noexcept;
+  void count_go_away(bool again, clock::time_point now) noexcept;
+
+  /// RemotingSysResponseCode GO_AWAY (wire::response_code::go_away; net knows no codes else).
+  static constexpr int go_away_code = 1500;
 
   backoff_policy backoff_;
   link_state state_ = link_state::disconnected;
   bool endpoint_known_;    // numeric, or resolved once: kept across reconnects
   bool draining_ = false;  // drain asked for; cleared on the way to closing
   unsigned consecutive_failures_ = 0;
+  unsigned go_aways_ = 0;
   clock::time_point retry_after_{};
   lifecycle_trace trace_;
 };

@@ -7,9 +7,16 @@
 // still lies in the receive buffer: it reads the frame in place (no copy) and must finish
 // reading it before it suspends again. Nothing is allocated: the awaiter lives in the
 // coroutine's frame and the connection stores only a pointer to it.
+//
+// GO_AWAY (a 5.3 server shutting down gracefully): the first such answer is not handed to the
+// coroutine. The awaiter submits the same request again on the same connection (a new opaque,
+// the same deadline), which writes it on a new socket once the old one has retired
+// (net/connection_lifecycle.hpp); the coroutine gets the second answer, whatever it is. A
+// second GO_AWAY thus reaches the caller, whose retries move to another server.
 #pragma once
 
 #include "net/connection.hpp"
+#include "wire/codes.hpp"
 #include "wire/command.hpp"
 
 #include <coroutine>
@@ -38,9 +45,7 @@ class request_awaiter {
     waiting_ = waiting;
     // The encoder lives in this awaiter until the waiter runs, so the connection may encode
     // the frame later, once its pending buffer has room.
-    result_.error = conn_.request_deferrable({&request_awaiter::encode, this}, deadline_,
-                                             {&request_awaiter::complete, this, prefetch_plan()},
-                                             kind_, &ticket_);
+    result_.error = submit();
     return !result_.error;  // refused at once: resume without suspending
   }
   response await_resume() const noexcept { return result_; }
@@ -70,8 +75,20 @@ class request_awaiter {
   }
   static void complete(void* self, std::error_code ec, const wire::command_view* frame) {
     auto* awaiter = static_cast<request_awaiter*>(self);
+    if (frame != nullptr && frame->fields.code == wire::response_code::go_away && !awaiter->resent_)
+        [[unlikely]] {
+      awaiter->resent_ = true;
+      // Refused at once (closing, or backing off after GO_AWAY): the answer stands.
+      if (!awaiter->submit()) return;
+    }
     awaiter->result_ = {ec, frame};
     awaiter->waiting_.resume();
+  }
+  /// Submits (again) the request; the error of a refusal.
+  std::error_code submit() {
+    return conn_.request_deferrable({&request_awaiter::encode, this}, deadline_,
+                                    {&request_awaiter::complete, this, prefetch_plan()}, kind_,
+                                    &ticket_);
   }
 
   connection& conn_;
@@ -81,6 +98,7 @@ class request_awaiter {
   std::coroutine_handle<> waiting_;
   response result_;
   connection::ticket ticket_;
+  bool resent_ = false;  // after a GO_AWAY
 };
 
 /// An encoder passed as an lvalue is kept by reference (it lives in the awaiting coroutine's

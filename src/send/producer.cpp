@@ -255,9 +255,8 @@ std::error_code producer_config::validate() const {
   if (route_idle_timeout.count() != 0 && !in_range(route_idle_timeout, positive)) return invalid;
   if (default_topic_queue_nums <= 0 || wire::validate_topic(create_topic_key)) return invalid;
   if (!wire::valid(route_limits)) return invalid;
-  // GO_AWAY (5.3.1+ servers shutting down) is answered to versions above 475; resending on a new
-  // connection is not implemented yet.
-  if (protocol_version < 0 || protocol_version > 475) return invalid;
+  // Binary headers carry the version as a short.
+  if (protocol_version < 0 || protocol_version > 32767) return invalid;
   if (serialization != header_serialization::json &&
       serialization != header_serialization::binary) {
     return invalid;

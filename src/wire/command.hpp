@@ -36,10 +36,12 @@ enum class language_code : std::uint8_t {
 namespace mq_version {
 inline constexpr std::int32_t v4_9_4 =
     401;  ///< NameServers >= 4.9.4 answer routes in standard JSON
+inline constexpr std::int32_t v5_3_1 = 475;  ///< servers answer GO_AWAY only to versions above
+inline constexpr std::int32_t v5_3_3 = 479;  ///< the 5.3.3 Java client's version
 }  // namespace mq_version
 /// The version this client puts in every request header unless configured otherwise
 /// (producer_config::protocol_version has the same default, checked by a test).
-inline constexpr std::int32_t default_request_version = mq_version::v4_9_4;
+inline constexpr std::int32_t default_request_version = mq_version::v5_3_3;
 
 /// The topic whose route a producer borrows when its own topic does not exist (auto-create:
 /// MixAll.AUTO_CREATE_TOPIC_KEY_TOPIC). producer_config::create_topic_key has the same default,

@@ -16,6 +16,9 @@ namespace rmq::sim {
 
 namespace {
 
+// Clients above MQVersion.V5_3_1 are told to go away (5.3.2-SNAPSHOT is 476).
+constexpr std::int32_t go_away_min_version = wire::mq_version::v5_3_1;
+
 std::string perm_text(int perm) {
   std::string text;
   text += (perm & perm_read) ? 'R' : '-';
@@ -62,6 +65,14 @@ bool broker_handler::in_default_fault_scope(std::int32_t code) const noexcept {
 void broker_handler::handle(const wire::command_view& request, const fault_decision& fault,
                             const request_source& from, std::string& out) {
   const std::int32_t code = request.fields.code;
+  // NettyRemotingAbstract.processRequestCommand, 5.3: while shutting down gracefully, before
+  // anything else, every request of a client above V5_3_1 gets GO_AWAY (a oneway one nothing).
+  if (state_.going_away && cluster_.version() == personality::v5 &&
+      request.fields.version > go_away_min_version) [[unlikely]] {
+    ++counters_->go_away_answers;
+    write_response(out, personality::v5, request, wire::response_code::go_away, "please go away");
+    return;
+  }
   // The ACL runs before any processor, as the real brokers' RPC hook (4.9) or request pipeline
   // (5.x) does; a refused oneway request gets no answer.
   if (auto denial = check_acl(cluster_.version(), acl_accounts_, request)) [[unlikely]] {

@@ -335,15 +335,17 @@ std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
   app.add_flag("--stats-messages", out.stats_messages,
                "Include the stored messages (topic, tags, keys, properties, body, ...) in the "
                "stats file");
-  app.add_flag("--control-stdin", out.control_stdin,
-               "Read control commands from standard input, one per line: 'fault TARGET "
-               "SETTING...' (TARGET: namesrv, a broker name or *; SETTING: latency=MS|MIN-MAX "
-               "error=CODE remark=TEXT nth=N silent reset-after=N split-writes refuse "
-               "codes=C1,C2 drop-end-transaction; no setting clears), 'stop BROKER', 'start "
-               "BROKER', 'restart BROKER [PORT]', 'namesrv down', 'namesrv up', 'clear', "
-               "'responder on|off [prefix=TEXT] [broker=NAME] [delay=MS] [withhold] "
-               "[group=NAME]', 'transactions [interval=MS] [timeout=MS] [max=N] "
-               "[capacity=N]', 'stats'");
+  app.add_flag(
+      "--control-stdin", out.control_stdin,
+      "Read control commands from standard input, one per line: 'fault TARGET "
+      "SETTING...' (TARGET: namesrv, a broker name or *; SETTING: latency=MS|MIN-MAX "
+      "error=CODE remark=TEXT nth=N silent reset-after=N split-writes refuse "
+      "codes=C1,C2 drop-end-transaction; no setting clears), 'stop BROKER', 'start "
+      "BROKER', 'restart BROKER [PORT]', 'shutdown BROKER [wait=MS]' (graceful: unregister, "
+      "GO_AWAY for MS, then stop), 'namesrv down', 'namesrv up', 'clear', "
+      "'responder on|off [prefix=TEXT] [broker=NAME] [delay=MS] [withhold] "
+      "[group=NAME]', 'transactions [interval=MS] [timeout=MS] [max=N] "
+      "[capacity=N]', 'stats'");
   app.add_flag("--quiet-summary", out.quiet_summary, "Do not print the summary on exit");
 
   std::int64_t check_interval = config.transactions.check_interval.count();

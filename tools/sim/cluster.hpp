@@ -36,6 +36,9 @@ struct broker_state {
   broker_config config;
   std::uint16_t port = 0;
   bool registered = false;  ///< listed in routes (a stopped broker unregisters)
+  /// Shutting down gracefully (simulator::shut_down_broker): every request of a client whose
+  /// header version is above 475 is answered GO_AWAY (5 personality).
+  bool going_away = false;
   topic_table topics;
   std::int64_t commit_log_offset = 0;
   std::uint64_t round_robin = 0;  ///< queue choice for requests with a negative queueId

@@ -69,7 +69,7 @@ std::string default_error_remark(std::int32_t code, personality version, const s
     case 17:
       return "topic not exist, apply first please!" + faq_suffix(version);
     case 1500:
-      return "Remoting server is shutting down";
+      return "please go away";  // NettyRemotingAbstract, 5.3 (captured)
     default:
       return "rmq-sim injected response code " + std::to_string(code);
   }

@@ -6,7 +6,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -33,6 +35,19 @@ std::string control(rmq::sim::simulator& sim, const std::string& line) {
       } else {
         sim.set_broker_faults(target, spec);
       }
+      return "ok";
+    }
+    if (verb == "shutdown") {
+      // shutdown BROKER [wait=MS]: graceful, GO_AWAY for MS (default 10000) before it stops.
+      std::string name;
+      std::string setting;
+      in >> name >> setting;
+      long wait_ms = 10'000;
+      if (!setting.empty()) {
+        if (!setting.starts_with("wait=")) return "error shutdown BROKER [wait=MS]";
+        wait_ms = std::strtol(setting.c_str() + 5, nullptr, 10);
+      }
+      sim.shut_down_broker(name, std::chrono::milliseconds(wait_ms));
       return "ok";
     }
     if (verb == "stop" || verb == "start" || verb == "restart") {

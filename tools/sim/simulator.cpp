@@ -10,11 +10,13 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -329,6 +331,21 @@ void simulator::stop_broker(std::string_view name, std::int64_t id) {
   });
 }
 
+void simulator::shut_down_broker(std::string_view name, std::chrono::milliseconds wait,
+                                 std::int64_t id) {
+  impl_->run([&] {
+    for (auto* unit : impl_->find(name, id)) {
+      unit->state->registered = false;  // first off the routes, as BrokerController.shutdown
+      unit->state->going_away = true;
+      auto timer = std::make_shared<asio::steady_timer>(impl_->io, wait);
+      timer->async_wait([unit, timer](std::error_code) {
+        unit->state->going_away = false;
+        unit->listener->stop();
+      });
+    }
+  });
+}
+
 void simulator::start_broker(std::string_view name, std::int64_t id) {
   impl_->run([&] {
     for (auto* unit : impl_->find(name, id)) {
@@ -488,6 +505,7 @@ std::string simulator::stats_json(bool with_messages) const {
                {"decode_errors", c.decode_errors},
                {"faults_injected", c.faults_injected},
                {"acl_denied", c.acl_denied},
+               {"go_away_answers", c.go_away_answers},
                {"route_standard", c.route_standard},
                {"route_legacy", c.route_legacy},
                {"route_not_found", c.route_not_found},

@@ -95,6 +95,11 @@ class simulator {
 
   /// Stops a broker: listener and connections closed, unregistered from the name server.
   void stop_broker(std::string_view name, std::int64_t id = 0);
+  /// A 5.3 broker's graceful shutdown (enableShutdownGracefully): it unregisters from the name
+  /// server, answers every request of a client above version 475 with GO_AWAY (code 1500,
+  /// "please go away") for `wait` (shutdownWaitTimeSeconds), then stops. A 4.9 broker has no
+  /// such shutdown: it unregisters and answers as usual until it stops. Returns at once.
+  void shut_down_broker(std::string_view name, std::chrono::milliseconds wait, std::int64_t id = 0);
   /// Starts it again on its previous port.
   void start_broker(std::string_view name, std::int64_t id = 0);
   /// Stops it and starts it on `port` (0: a new ephemeral port), re-registered with the name

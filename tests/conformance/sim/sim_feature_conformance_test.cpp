@@ -263,4 +263,56 @@ TEST_CASE("request-reply: the captured exchange, the reply push as captured") {
   }
 }
 
+TEST_CASE("go away: a 5.3 broker shutting down gracefully answers the captured requests so") {
+  // The captured exchange (fuzz/captures/go_away, responses in tests/conformance/frames):
+  // the send in flight, the client's heartbeat on its new connection and its resend there.
+  sim_config c;
+  c.version = personality::v5;
+  c.cluster = "DefaultCluster5";
+  broker_config b;
+  b.name = "broker-5a";
+  c.brokers.push_back(b);
+  c.topics.push_back({.name = "GoAwayTopic"});
+  simulator sim(c);
+  sim.start();
+  sim.shut_down_broker("broker-5a", 30s);
+  const std::pair<const char*, const char*> exchanges[] = {
+      {"send_message_v2_request", "send_message_v2_go_away_response"},
+      {"reconnect_heartbeat_request", "reconnect_heartbeat_go_away_response"},
+      {"retried_send_message_v2_request", "retried_send_message_v2_go_away_response"},
+  };
+  for (const auto& [request, response] : exchanges) {
+    CAPTURE(request);
+    blocking_client client(sim.broker_address("broker-5a"));
+    REQUIRE(client.connected());
+    REQUIRE(client.send_raw(rmq::test::read_hex_file(std::string(RMQ_TEST_CAPTURES_DIR) +
+                                                     "/go_away/" + request + ".hex")));
+    const auto reply = client.read(timeout);
+    REQUIRE(reply);
+    const auto want = nlohmann::json::parse(rmq::test::read_text_file(
+        std::string(RMQ_TEST_FRAMES_DIR) + "/go_away/" + response + ".json"))["header"];
+    CHECK(reply->fields.code == want["code"].get<int>());
+    CHECK(reply->fields.code == wire::response_code::go_away);
+    CHECK(reply->fields.opaque == want["opaque"].get<int>());
+    CHECK(reply->fields.flag == want["flag"].get<int>());
+    CHECK(reply->fields.version == want["version"].get<int>());
+    CHECK(reply->remark.value_or("<none>") == want["remark"].get<std::string>());
+    CHECK(reply->ext_fields.empty());
+  }
+  // A client of version 475 or below is served as usual: the same send, stored.
+  const std::string bytes = rmq::test::read_hex_file(std::string(RMQ_TEST_CAPTURES_DIR) +
+                                                     "/go_away/send_message_v2_request.hex");
+  wire::decode_scratch scratch;
+  wire::command_view view;
+  REQUIRE_FALSE(wire::decode_frame(std::string_view(bytes).substr(4), scratch, view));
+  wire::remoting_command old_client = wire::remoting_command::from_view(view);
+  old_client.fields.version = wire::mq_version::v5_3_1;
+  blocking_client client(sim.broker_address("broker-5a"));
+  const auto served = client.call(old_client, wire::serialize_type::json, timeout);
+  REQUIRE(served);
+  CHECK(served->fields.code == wire::response_code::success);
+  CHECK(sim.messages().size() == 1);  // nothing told to go away was stored
+  sim.stop();
+}
+
 }  // namespace rmq::sim::test

@@ -39,6 +39,7 @@ struct ledger {
     int completions = 0;
     std::error_code error;
     std::string body;
+    std::int32_t code = -1;  ///< the response's code, -1 without one
   };
   std::deque<record> requests;
   std::vector<int> close_order;  // close callbacks, by id, in the order they ran
@@ -64,7 +65,10 @@ struct ledger {
     auto& r = *static_cast<record*>(context);
     ++r.completions;
     r.error = ec;
-    if (response != nullptr) r.body = std::string(response->body);
+    if (response != nullptr) {
+      r.body = std::string(response->body);
+      r.code = response->fields.code;
+    }
     if (r.owner->on_complete) r.owner->on_complete(r);
     r.owner->count();
   }
@@ -175,6 +179,54 @@ TEST_CASE("connection over memory: failing each step in turn completes every req
     CHECK(steps >= 4);  // (resolve,) connect, send, deliveries
     for (unsigned k = 1; k <= steps; ++k) run_exchange(address, k);
   }
+}
+
+TEST_CASE("connection over memory: GO_AWAY retires the socket; what waits goes on a new one") {
+  fixture f("127.0.0.1:9876");
+  f.network.go_aways = 1;  // the first request's answer
+  f.book.expect(4);
+  // Request 3, submitted from inside the GO_AWAY's waiter (as an awaiter resends), must not be
+  // written on the socket told to go away: it waits for the next one.
+  f.book.on_complete = [&](ledger::record& r) {
+    if (r.id == 0) REQUIRE_FALSE(f.submit(3));
+  };
+  f.rl.call([&] {
+    for (int id = 0; id < 3; ++id) REQUIRE_FALSE(f.submit(id));
+  });
+  // 0 (GO_AWAY), 1 and 2 (answered on the old socket), 3 (on the new one).
+  REQUIRE(f.book.done->wait());
+  CHECK(f.book.requests[0].code == 1500);
+  for (std::size_t i = 1; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(f.book.requests[i].completions == 1);
+    CHECK_FALSE(f.book.requests[i].error);
+    CHECK(f.book.requests[i].code == 0);
+  }
+  f.rl.call([&] {
+    CHECK(f.network.connects == 2);  // one new socket, not a loop
+    CHECK(f.conn->counters().go_aways == 1);
+    CHECK(f.conn->current_state() == link_state::connected);
+  });
+}
+
+TEST_CASE(
+    "connection over memory: a new socket told to go away too backs off; requests fail fast") {
+  fixture f("127.0.0.1:9876");
+  f.network.go_aways = 2;
+  f.book.expect(2);
+  f.book.on_complete = [&](ledger::record& r) {
+    if (r.id == 0) REQUIRE_FALSE(f.submit(1));  // the resend, for the next socket
+  };
+  f.rl.call([&] { REQUIRE_FALSE(f.submit(0)); });
+  REQUIRE(f.book.done->wait());  // 0, then 1: told to go away on the new socket as well
+  CHECK(f.book.requests[1].code == 1500);
+  f.rl.call([&] {
+    CHECK(f.network.connects == 2);
+    // Backing off: a new request is refused at once, with the broker's GO_AWAY.
+    const std::error_code refused = f.submit(2);
+    CHECK(refused == rmq::make_broker_error(1500));
+    CHECK(f.network.connects == 2);
+  });
 }
 
 TEST_CASE("connection over memory: a second close keeps the first callback; both run, in order") {

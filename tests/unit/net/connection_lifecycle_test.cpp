@@ -34,6 +34,8 @@ constexpr std::array all_events{
     link_event::stream_corrupt, link_event::idle_timeout,
     link_event::socket_closed,  link_event::drain,
     link_event::drained,        link_event::close,
+    link_event::go_away,        link_event::go_away_again,
+    link_event::retired,
 };
 
 // A machine brought into `s` by legal events; the endpoint is a name (needs resolving).
@@ -56,6 +58,12 @@ connection_lifecycle machine_in(link_state s) {
       step(link_event::demand);
       step(link_event::resolved);
       step(link_event::connect_succeeded);
+      break;
+    case link_state::retiring:
+      step(link_event::demand);
+      step(link_event::resolved);
+      step(link_event::connect_succeeded);
+      step(link_event::go_away);
       break;
     case link_state::disconnecting:
       step(link_event::demand);
@@ -88,6 +96,7 @@ constexpr auto none = link_action::none;
 constexpr auto close_socket = link_action::close_socket;
 constexpr auto fail = link_action::fail_requests;
 constexpr auto finish = link_action::finish_close;
+constexpr auto restart = link_action::restart_stream;
 
 // Shorthands for the table.
 constexpr expected illegal(link_state s) {
@@ -112,41 +121,55 @@ const std::array table{
          illegal(S::disconnected), illegal(S::disconnected), illegal(S::disconnected),
          illegal(S::disconnected), illegal(S::disconnected), illegal(S::disconnected),
          go(S::disconnected), go(S::closed, fail | finish, errc::shutting_down),
-         go(S::closed, fail | finish, errc::shutting_down)}},
+         go(S::closed, fail | finish, errc::shutting_down), illegal(S::disconnected),
+         illegal(S::disconnected), illegal(S::disconnected)}},
     row{S::resolving,
         {ignored(S::resolving), go(S::connecting, link_action::connect),
          go(S::disconnected, fail, errc::connect_failed), illegal(S::resolving),
          illegal(S::resolving), illegal(S::resolving), illegal(S::resolving), illegal(S::resolving),
          illegal(S::resolving), go(S::resolving), go(S::closing, fail, errc::shutting_down),
-         go(S::closing, fail, errc::shutting_down)}},
+         go(S::closing, fail, errc::shutting_down), illegal(S::resolving), illegal(S::resolving),
+         illegal(S::resolving)}},
     row{S::connecting,
         {ignored(S::connecting), illegal(S::connecting), illegal(S::connecting),
          go(S::connected, link_action::start_io),
          go(S::disconnecting, close_socket | fail, errc::connect_failed), illegal(S::connecting),
          illegal(S::connecting), illegal(S::connecting), illegal(S::connecting), go(S::connecting),
          go(S::closing, close_socket | fail, errc::shutting_down),
-         go(S::closing, close_socket | fail, errc::shutting_down)}},
+         go(S::closing, close_socket | fail, errc::shutting_down), illegal(S::connecting),
+         illegal(S::connecting), illegal(S::connecting)}},
     row{S::connected,
         {ignored(S::connected), illegal(S::connected), illegal(S::connected), illegal(S::connected),
          illegal(S::connected), go(S::disconnecting, close_socket | fail, errc::connection_lost),
          go(S::disconnecting, close_socket), go(S::disconnecting, close_socket),
          illegal(S::connected), go(S::connected),
          go(S::closing, close_socket | fail, errc::shutting_down),
-         go(S::closing, close_socket | fail, errc::shutting_down)}},
+         go(S::closing, close_socket | fail, errc::shutting_down), go(S::retiring), go(S::retiring),
+         illegal(S::connected)}},
+    row{S::retiring,
+        {ignored(S::retiring), illegal(S::retiring), illegal(S::retiring), illegal(S::retiring),
+         illegal(S::retiring), go(S::disconnecting, close_socket | fail, errc::connection_lost),
+         go(S::disconnecting, close_socket), illegal(S::retiring), illegal(S::retiring),
+         go(S::retiring), go(S::closing, close_socket | fail, errc::shutting_down),
+         go(S::closing, close_socket | fail, errc::shutting_down), ignored(S::retiring),
+         ignored(S::retiring), go(S::disconnecting, close_socket | restart)}},
     row{S::disconnecting,
         {ignored(S::disconnecting), illegal(S::disconnecting), illegal(S::disconnecting),
          illegal(S::disconnecting), illegal(S::disconnecting), ignored(S::disconnecting),
          ignored(S::disconnecting), illegal(S::disconnecting),
          go(S::disconnected, link_action::reconnect_waiting), go(S::disconnecting),
-         go(S::closing, fail, errc::shutting_down), go(S::closing, fail, errc::shutting_down)}},
+         go(S::closing, fail, errc::shutting_down), go(S::closing, fail, errc::shutting_down),
+         illegal(S::disconnecting), illegal(S::disconnecting), illegal(S::disconnecting)}},
     row{S::closing,
         {ignored(S::closing), go(S::closed, finish), go(S::closed, finish), ignored(S::closing),
          ignored(S::closing), ignored(S::closing), ignored(S::closing), illegal(S::closing),
-         go(S::closed, finish), ignored(S::closing), ignored(S::closing), ignored(S::closing)}},
+         go(S::closed, finish), ignored(S::closing), ignored(S::closing), ignored(S::closing),
+         illegal(S::closing), illegal(S::closing), illegal(S::closing)}},
     row{S::closed,
         {ignored(S::closed), illegal(S::closed), illegal(S::closed), illegal(S::closed),
          illegal(S::closed), illegal(S::closed), illegal(S::closed), illegal(S::closed),
-         illegal(S::closed), go(S::closed, finish), go(S::closed, finish), go(S::closed, finish)}},
+         illegal(S::closed), go(S::closed, finish), go(S::closed, finish), go(S::closed, finish),
+         illegal(S::closed), illegal(S::closed), illegal(S::closed)}},
 };
 
 }  // namespace
@@ -246,6 +269,44 @@ TEST_CASE("lifecycle: repeated connect failures fail requests fast until the bac
   m.handle(link_event::demand, t0 + 300ms);
   CHECK_FALSE(m.admit([] { return t0; }));  // a socket is connecting: no fail-fast
   m.handle(link_event::connect_succeeded, t0 + 300ms);
+  CHECK(m.consecutive_failures() == 0);
+}
+
+TEST_CASE("lifecycle: GO_AWAY reconnects once at once, then backs off until a socket serves") {
+  connection_lifecycle m(backoff_policy{2, 100ms, 1000ms}, address_kind::numeric);
+  const auto connect = [&](net_clock::time_point now) {
+    REQUIRE(m.handle(link_event::demand, now).to == link_state::connecting);
+    REQUIRE(m.handle(link_event::connect_succeeded, now).to == link_state::connected);
+  };
+  const auto retire = [&](link_event go_away, net_clock::time_point now) {
+    REQUIRE(m.handle(go_away, now).to == link_state::retiring);
+    // Retiring: new requests are taken (they wait for the next socket) unless backing off.
+    const link_step closing = m.handle(link_event::retired, now);
+    REQUIRE(closing.to == link_state::disconnecting);
+    CHECK_FALSE(has(closing.actions, fail));  // the requests stay for the next socket
+    REQUIRE(m.handle(link_event::socket_closed, now).to == link_state::disconnected);
+  };
+  connect(t0);
+  retire(link_event::go_away, t0);  // a socket that served, then was told to go away
+  CHECK(m.go_aways_in_a_row() == 1);
+  CHECK_FALSE(m.admit([] { return t0; }));  // reconnect at once
+  connect(t0);
+  retire(link_event::go_away_again, t0);  // the new socket's first answer: go away
+  CHECK(m.go_aways_in_a_row() == 2);
+  const std::error_code backing_off = m.admit([] { return t0 + 99ms; });
+  CHECK(backing_off == rmq::make_broker_error(1500));
+  CHECK(rmq::is_retriable(backing_off));  // the pipeline moves to another broker
+  CHECK_FALSE(m.admit([] { return t0 + 100ms; }));
+  connect(t0 + 100ms);
+  retire(link_event::go_away_again, t0 + 100ms);
+  CHECK(m.admit([] { return t0 + 299ms; }) == rmq::make_broker_error(1500));  // doubled
+  CHECK_FALSE(m.admit([] { return t0 + 300ms; }));
+  // A socket that serves again (a restarted broker) starts a new streak.
+  connect(t0 + 300ms);
+  retire(link_event::go_away, t0 + 300ms);
+  CHECK(m.go_aways_in_a_row() == 1);
+  CHECK_FALSE(m.admit([] { return t0 + 300ms; }));
+  // GO_AWAY does not count as a connect failure.
   CHECK(m.consecutive_failures() == 0);
 }
 

@@ -32,6 +32,7 @@ struct memory_network {
   unsigned fail_step = 0;           ///< 1-based; 0: nothing fails
   bool hold_resolve = false;        ///< resolves wait for answer_resolve()
   unsigned refuse_connects = 0;     ///< the next this many connects are refused
+  unsigned go_aways = 0;            ///< the next this many requests are answered GO_AWAY
   unsigned steps = 0;               ///< steps taken so far
   unsigned connects = 0;
   unsigned sends = 0;
@@ -133,6 +134,13 @@ class memory_socket {
       wire::remoting_command response;
       response.fields.opaque = request.fields.opaque;
       response.fields.flag = wire::flag_response;
+      if (net_.go_aways > 0) {  // a 5.3 server shutting down: code 1500, no body
+        --net_.go_aways;
+        response.fields.code = 1500;
+        response.remark = "please go away";
+        incoming_ += response.encode(wire::serialize_type::json);
+        return;
+      }
       response.body = std::string(request.body);
       incoming_ += response.encode(wire::serialize_type::json);
     });

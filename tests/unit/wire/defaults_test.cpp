@@ -14,4 +14,5 @@ TEST_CASE("producer_config's protocol defaults are the wire layer's") {
   CHECK(rmq::wire::send_message_request_header{}.default_topic == rmq::wire::auto_create_topic);
   // The version this client announces is the one from which NameServers answer standard JSON.
   CHECK(rmq::wire::default_request_version >= rmq::wire::standard_route_json_version);
+  CHECK(rmq::wire::default_request_version > rmq::wire::mq_version::v5_3_1);  // GO_AWAY handled
 }
