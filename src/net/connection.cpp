@@ -33,10 +33,11 @@ level level_of(const link_step& step, const link_log_facts& facts) noexcept {
     case link_event::stream_corrupt:
       return facts.quiet ? level::debug : level::err;
     case link_event::idle_timeout:
-    case link_event::go_away:
       return level::info;
-    case link_event::go_away_again:  // 2nd, 4th, 8th... in a row: a streak is told, not each one
-      return std::has_single_bit(facts.go_aways_in_a_row) ? level::warn : level::debug;
+    case link_event::go_away:
+    case link_event::go_away_again:  // a streak is told at its 1st, 2nd, 4th... socket
+      if (!std::has_single_bit(facts.go_aways_in_a_row)) return level::debug;
+      return facts.go_aways_in_a_row >= 2 ? level::warn : level::info;
     default:
       return level::debug;
   }
@@ -96,14 +97,11 @@ void write_link_step(spdlog::logger& logger, level lvl, std::string_view address
       logger.log(lvl, "rmq net {}: closed after being idle; it reconnects on demand", address);
       return;
     case link_event::go_away:
-      logger.log(lvl,
-                 "rmq net {}: the server is going away (GO_AWAY): no more writes on this "
-                 "connection; what it answered GO_AWAY goes again on a new one",
-                 address);
-      return;
     case link_event::go_away_again:
       if (facts.go_aways_in_a_row < 2) {
-        logger.log(lvl, "rmq net {}: the server is going away (GO_AWAY) on a new connection",
+        logger.log(lvl,
+                   "rmq net {}: the server is going away (GO_AWAY): no more writes on this "
+                   "connection; what it answered GO_AWAY goes again on a new one",
                    address);
       } else {
         logger.log(lvl,

@@ -307,9 +307,6 @@ class basic_connection final : private io::receiver {
   clock::time_point last_activity_{};
   std::error_code last_error_;
   std::uint64_t connects_ = 0;
-  // The core's counts when the current socket connected: whether it served before a GO_AWAY.
-  std::uint64_t responses_at_connect_ = 0;
-  std::uint64_t go_aways_at_connect_ = 0;
   log::rate_limiter losses_;  // connection losses, for log lines only
   bool loss_quiet_ = false;   // the last loss was not logged: neither is its reconnect
   std::vector<close_callback> close_callbacks_;  // of close() and close_when_idle(), in order

@@ -154,6 +154,11 @@ void connection_core::restart_stream() noexcept {
   } else {
     decoder_ = wire::frame_decoder(options_.max_frame);
   }
+}
+
+void connection_core::new_socket() noexcept {
+  answers_on_socket_ = 0;
+  first_answer_go_away_ = false;
   go_away_ = false;
 }
 
@@ -192,18 +197,21 @@ std::error_code connection_core::on_received(std::string_view chunk) {
 
 void connection_core::dispatch(const wire::command_view& frame) {
   if (frame.is_response()) {
+    const bool go_away = frame.fields.code == wire::response_code::go_away;
+    if (answers_on_socket_++ == 0) first_answer_go_away_ = go_away;
+    if (go_away) [[unlikely]] {
+      // Even for a request given up already: the server is leaving this socket. A waiter decides
+      // what to do with its own (resend once: net/request.hpp); the driver retires the socket
+      // after the read (take_go_away).
+      ++counters_.go_aways;
+      go_away_ = true;
+    }
     const std::uint32_t slot = table_.find_written(frame.fields.opaque);
     if (slot == request_table::npos) {
       ++counters_.dropped_responses;
       return;
     }
     ++counters_.responses;
-    if (frame.fields.code == wire::response_code::go_away) [[unlikely]] {
-      // Its waiter decides what to do with it (resend once: net/request.hpp); the driver
-      // retires the socket once the waiter has run (take_go_away).
-      ++counters_.go_aways;
-      go_away_ = true;
-    }
     // Responses come back roughly in request order, and a response costs ~1 µs: fetch the
     // lines the waiter 8 responses on named, and the state of the waiter 2 on (reached through
     // those lines, fetched 6 responses ago), so that both are in the cache when they complete.
@@ -250,6 +258,7 @@ void connection_core::expire(clock::time_point now) {
 
 void connection_core::fail_all(std::error_code ec) {
   ++generation_;
+  go_away_ = false;  // of the failed stream: the next socket starts afresh
   pending_.clear();
   pending_segments_.clear();
   deferred_.clear();  // their slots fail below with the rest

@@ -177,8 +177,12 @@ class connection_core {
   void fail_all(std::error_code ec);
 
   // --- GO_AWAY (net/connection_lifecycle.hpp) ----------------------------------------------
-  /// True once after a response was GO_AWAY (its waiter has run); cleared by the call.
+  /// True once after a response was GO_AWAY (its waiter, if any, has run); cleared by the call.
   [[nodiscard]] bool take_go_away() noexcept { return std::exchange(go_away_, false); }
+  /// The current socket's first answer was GO_AWAY: it never served (a streak goes on).
+  [[nodiscard]] bool first_answer_go_away() const noexcept { return first_answer_go_away_; }
+  /// A socket starts: its answers are counted from here (first_answer_go_away).
+  void new_socket() noexcept;
   /// Nothing of the current socket is unfinished: no send in flight, no request being written
   /// or written and unanswered. A retiring socket may then close without losing an answer.
   [[nodiscard]] bool socket_quiet() const noexcept;
@@ -232,6 +236,8 @@ class connection_core {
   bool in_receive_ = false;
   bool reset_decoder_after_receive_ = false;
   bool go_away_ = false;               // a GO_AWAY answer since take_go_away()
+  bool first_answer_go_away_ = false;  // of the current socket (new_socket)
+  std::uint64_t answers_on_socket_ = 0;
   std::vector<std::int32_t> failing_;  // scratch of fail_all, kept for its capacity
   struct deferred_request {
     std::int32_t opaque;

@@ -117,7 +117,7 @@ void basic_connection<Transport>::trace_step(void* self, const link_step& step) 
   facts.go_aways_in_a_row = conn.lifecycle_.go_aways_in_a_row();
   if (step.event == link_event::go_away_again) {
     facts.retry_in =
-        std::max(clock::duration::zero(), conn.lifecycle_.retry_after() - clock::now());
+        std::max(clock::duration::zero(), conn.lifecycle_.go_away_retry_after() - clock::now());
   }
   log_link_step(*conn.options_.logger, conn.address_, step, facts);
 }
@@ -161,8 +161,7 @@ void basic_connection<Transport>::on_connected(std::error_code ec) {
 template <class Transport>
 void basic_connection<Transport>::start_io() {
   ++connects_;
-  responses_at_connect_ = core_.counters().responses;
-  go_aways_at_connect_ = core_.counters().go_aways;
+  core_.new_socket();
   last_activity_ = clock::now();
   socket_->start_receive(*this, options_.receive_pool);
   schedule_flush();
@@ -187,9 +186,11 @@ void basic_connection<Transport>::on_socket_closed() {
 template <class Transport>
 void basic_connection<Transport>::reconnect_waiting() {
   if (core_.in_flight() == 0) return;
-  // Requests submitted while the old socket was closing (retries by waiters).
+  // Requests submitted while the old socket was closing (retries by waiters, resends after
+  // GO_AWAY).
   if (const std::error_code ec = admit()) {
     core_.fail_all(ec);
+    maybe_finish_drain();  // last: a drain's callback may destroy the connection
   } else {
     dispatch(link_event::demand);
   }
@@ -229,11 +230,9 @@ void basic_connection<Transport>::maybe_finish_drain() {
 template <class Transport>
 void basic_connection<Transport>::notice_go_away() {
   if (!core_.take_go_away() || lifecycle_.state() != state::connected) return;
-  // Did this socket answer anything but GO_AWAY first? Then the streak starts over; else the
-  // new socket was told to go away as well, and the connection backs off.
-  const connection_counters& c = core_.counters();
-  const bool served = c.responses - responses_at_connect_ > c.go_aways - go_aways_at_connect_;
-  dispatch(served ? link_event::go_away : link_event::go_away_again);
+  // A socket that served first starts a streak; one whose first answer was GO_AWAY goes on
+  // with it (after a retired socket: the new one was told to go away as well).
+  dispatch(core_.first_answer_go_away() ? link_event::go_away_again : link_event::go_away);
 }
 
 template <class Transport>
@@ -290,6 +289,12 @@ void basic_connection<Transport>::on_sent(std::error_code ec, std::size_t bytes)
 
 template <class Transport>
 void basic_connection<Transport>::on_receive(io::received_buffer buf) noexcept {
+  if (!socket_live()) {
+    // A closing socket's last bytes (its close may complete after receives already posted):
+    // they belong to a stream the core has forgotten (retired or failed), not to the next one.
+    buf.release();
+    return;
+  }
   last_activity_ = loop_.now();
   const std::error_code ec = core_.on_received(buf.data());
   buf.release();  // parsed in place; split frames were copied by the decoder

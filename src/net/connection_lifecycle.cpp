@@ -1,6 +1,7 @@
 #include "net/connection_lifecycle.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace rmq::net {
 
@@ -88,6 +89,7 @@ link_step connection_lifecycle::transition(link_event e, clock::time_point now,
     case link_state::connecting:
       if (e == link_event::connect_succeeded) {
         consecutive_failures_ = 0;
+        previous_retired_ = std::exchange(socket_retired_, false);
         return go(link_state::connected, link_action::start_io);
       }
       if (e == link_event::connect_failed) {
@@ -121,6 +123,7 @@ link_step connection_lifecycle::transition(link_event e, clock::time_point now,
 
     case link_state::retiring:
       if (e == link_event::retired) {
+        socket_retired_ = true;
         return go(link_state::disconnecting,
                   link_action::close_socket | link_action::restart_stream);
       }
@@ -174,11 +177,11 @@ void connection_lifecycle::count_connect_failure(clock::time_point now) noexcept
 }
 
 void connection_lifecycle::count_go_away(bool again, clock::time_point now) noexcept {
-  go_aways_ = again ? go_aways_ + 1 : 1;
+  go_aways_ = again && previous_retired_ ? go_aways_ + 1 : 1;
   // The first GO_AWAY reconnects at once; from the second in a row the connection backs off
   // as after connect failures: the initial delay, doubling up to the maximum.
   if (go_aways_ >= 2) {
-    retry_after_ =
+    go_away_retry_after_ =
         now + reconnect_delay(backoff_, backoff_.failures_before_backoff + go_aways_ - 2);
   }
 }

@@ -43,7 +43,10 @@
 // go out on a new socket. A socket whose first answer is GO_AWAY (go_away_again: the new one
 // was told to go away too) starts a backoff instead of a reconnect loop: new requests fail
 // fast with GO_AWAY, so that the pipeline moves to another broker, until the backoff passes or
-// the route drops the broker. A socket that answered anything else first restarts the streak.
+// the route drops the broker. The streak goes on only from a retired socket to the next one: a
+// socket that answered anything else first, or that ended otherwise, starts it over. A link
+// failure while retiring fails every request, the resends waiting for the next socket included
+// (connection_lost: the pipeline tries another broker).
 //
 // Events that may arrive late, after the machine moved on (a connect or write completing
 // while its socket is being closed), are ignored. Events that cannot happen in a state are
@@ -174,7 +177,7 @@ class connection_lifecycle {
     const bool has_socket = state_ == link_state::connected || state_ == link_state::connecting;
     if (has_socket) return {};
     // Fail fast while backing off: the pipeline tries elsewhere.
-    if (go_aways_ >= 2 && now() < retry_after_) return make_broker_error(go_away_code);
+    if (go_aways_ >= 2 && now() < go_away_retry_after_) return make_broker_error(go_away_code);
     if (consecutive_failures_ >= backoff_.failures_before_backoff && now() < retry_after_) {
       return make_error_code(errc::connect_failed);
     }
@@ -184,8 +187,12 @@ class connection_lifecycle {
   [[nodiscard]] link_state state() const noexcept { return state_; }
   [[nodiscard]] bool draining() const noexcept { return draining_; }
   [[nodiscard]] unsigned consecutive_failures() const noexcept { return consecutive_failures_; }
-  /// GO_AWAY answers in a row, each the first of its socket (0: none since the last service).
+  /// Sockets told to go away in a row, each the next after the one before retired (0: none yet).
   [[nodiscard]] unsigned go_aways_in_a_row() const noexcept { return go_aways_; }
+  /// Until when new requests fail fast with GO_AWAY (from the second in a row).
+  [[nodiscard]] clock::time_point go_away_retry_after() const noexcept {
+    return go_away_retry_after_;
+  }
   [[nodiscard]] clock::time_point retry_after() const noexcept { return retry_after_; }
   void set_trace(lifecycle_trace trace) noexcept { trace_ = trace; }
 
@@ -203,7 +210,10 @@ class connection_lifecycle {
   bool draining_ = false;  // drain asked for; cleared on the way to closing
   unsigned consecutive_failures_ = 0;
   unsigned go_aways_ = 0;
+  bool socket_retired_ = false;    // the current (or last) socket retired after a GO_AWAY
+  bool previous_retired_ = false;  // the socket before the current one did
   clock::time_point retry_after_{};
+  clock::time_point go_away_retry_after_{};
   lifecycle_trace trace_;
 };
 

@@ -29,30 +29,30 @@ void connection_pool::retain_only(std::span<const std::string> keep) {
       ++it;
       continue;
     }
-    auto entry = std::make_unique<retiring>(retiring{this, std::move(it->second)});
-    retiring* raw = entry.get();
-    retiring_.push_back(std::move(entry));
+    auto entry = std::make_unique<draining>(draining{this, std::move(it->second)});
+    draining* raw = entry.get();
+    draining_.push_back(std::move(entry));
     it = live_.erase(it);
     raw->conn->close_when_idle(&connection_pool::on_retired, raw);
   }
 }
 
 void connection_pool::on_retired(void* context) noexcept {
-  auto* entry = static_cast<retiring*>(context);
+  auto* entry = static_cast<draining*>(context);
   connection_pool& pool = *entry->pool;
   // Closed by close_all instead (it closes draining connections too): the pool may be gone
   // by the next turn, and its destructor drops what is left.
   if (pool.closed_) return;
   // Destroyed on a later turn: we are inside the connection's own close completion.
   pool.loop_.post([&pool, entry] {
-    std::erase_if(pool.retiring_, [entry](const auto& e) { return e.get() == entry; });
+    std::erase_if(pool.draining_, [entry](const auto& e) { return e.get() == entry; });
   });
 }
 
 void connection_pool::close_all(std::function<void()> done) {
   closed_ = true;
   close_done_ = std::move(done);
-  closing_ = live_.size() + retiring_.size();
+  closing_ = live_.size() + draining_.size();
   if (closing_ == 0) {
     if (close_done_) std::exchange(close_done_, nullptr)();
     return;
@@ -61,7 +61,7 @@ void connection_pool::close_all(std::function<void()> done) {
     static_cast<connection_pool*>(context)->on_closed_for_shutdown();
   };
   for (auto& [address, conn] : live_) conn->close(on_closed, this);
-  for (auto& entry : retiring_) entry->conn->close(on_closed, this);
+  for (auto& entry : draining_) entry->conn->close(on_closed, this);
 }
 
 void connection_pool::on_closed_for_shutdown() noexcept {

@@ -50,7 +50,7 @@ class connection_pool {
       return std::hash<std::string_view>{}(s);
     }
   };
-  struct retiring {
+  struct draining {
     connection_pool* pool;
     std::unique_ptr<connection> conn;
   };
@@ -60,7 +60,7 @@ class connection_pool {
   io::loop& loop_;
   connection_options options_;
   std::unordered_map<std::string, std::unique_ptr<connection>, string_hash, std::equal_to<>> live_;
-  std::vector<std::unique_ptr<retiring>> retiring_;  // draining, kept alive until closed
+  std::vector<std::unique_ptr<draining>> draining_;  // kept alive until closed
   std::size_t closing_ = 0;
   std::function<void()> close_done_;
   bool closed_ = false;

@@ -78,7 +78,7 @@ class request_awaiter {
     if (frame != nullptr && frame->fields.code == wire::response_code::go_away && !awaiter->resent_)
         [[unlikely]] {
       awaiter->resent_ = true;
-      // Refused at once (closing, or backing off after GO_AWAY): the answer stands.
+      // Refused at once (closing, draining, or backing off after GO_AWAY): the answer stands.
       if (!awaiter->submit()) return;
     }
     awaiter->result_ = {ec, frame};

@@ -39,6 +39,7 @@ struct broker_state {
   /// Shutting down gracefully (simulator::shut_down_broker): every request of a client whose
   /// header version is above 475 is answered GO_AWAY (5 personality).
   bool going_away = false;
+  std::uint64_t shutdowns = 0;  ///< counts graceful shutdowns and starts: a stale stop is ignored
   topic_table topics;
   std::int64_t commit_log_offset = 0;
   std::uint64_t round_robin = 0;  ///< queue choice for requests with a negative queueId

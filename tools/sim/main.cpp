@@ -44,8 +44,11 @@ std::string control(rmq::sim::simulator& sim, const std::string& line) {
       in >> name >> setting;
       long wait_ms = 10'000;
       if (!setting.empty()) {
-        if (!setting.starts_with("wait=")) return "error shutdown BROKER [wait=MS]";
-        wait_ms = std::strtol(setting.c_str() + 5, nullptr, 10);
+        char* end = nullptr;
+        if (setting.starts_with("wait=")) wait_ms = std::strtol(setting.c_str() + 5, &end, 10);
+        if (end == nullptr || *end != '\0' || end == setting.c_str() + 5 || wait_ms < 0) {
+          return "error shutdown BROKER [wait=MS]";
+        }
       }
       sim.shut_down_broker(name, std::chrono::milliseconds(wait_ms));
       return "ok";

@@ -337,8 +337,11 @@ void simulator::shut_down_broker(std::string_view name, std::chrono::millisecond
     for (auto* unit : impl_->find(name, id)) {
       unit->state->registered = false;  // first off the routes, as BrokerController.shutdown
       unit->state->going_away = true;
+      const std::uint64_t shutdown = ++unit->state->shutdowns;
       auto timer = std::make_shared<asio::steady_timer>(impl_->io, wait);
-      timer->async_wait([unit, timer](std::error_code) {
+      timer->async_wait([unit, timer, shutdown](std::error_code ec) {
+        // Started again (or shut down anew) meanwhile: this stop is not for that broker.
+        if (ec || unit->state->shutdowns != shutdown) return;
         unit->state->going_away = false;
         unit->listener->stop();
       });
@@ -349,6 +352,8 @@ void simulator::shut_down_broker(std::string_view name, std::chrono::millisecond
 void simulator::start_broker(std::string_view name, std::int64_t id) {
   impl_->run([&] {
     for (auto* unit : impl_->find(name, id)) {
+      ++unit->state->shutdowns;  // a pending graceful stop no longer applies
+      unit->state->going_away = false;
       if (!unit->listener->listening()) impl_->open_broker(*unit, unit->state->port);
     }
   });

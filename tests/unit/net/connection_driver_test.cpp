@@ -206,6 +206,11 @@ TEST_CASE("connection over memory: GO_AWAY retires the socket; what waits goes o
     CHECK(f.network.connects == 2);  // one new socket, not a loop
     CHECK(f.conn->counters().go_aways == 1);
     CHECK(f.conn->current_state() == link_state::connected);
+    // Nothing was written on the socket told to go away after its GO_AWAY: request 3 went on
+    // the second one.
+    using sent = std::pair<std::string, unsigned>;
+    CHECK(f.network.received ==
+          std::vector<sent>{{"id:0", 1}, {"id:1", 1}, {"id:2", 1}, {"id:3", 2}});
   });
 }
 

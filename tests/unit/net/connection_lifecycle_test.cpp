@@ -310,6 +310,42 @@ TEST_CASE("lifecycle: GO_AWAY reconnects once at once, then backs off until a so
   CHECK(m.consecutive_failures() == 0);
 }
 
+TEST_CASE("lifecycle: a GO_AWAY streak goes on only from a retired socket to the next") {
+  connection_lifecycle m(backoff_policy{2, 100ms, 1000ms}, address_kind::numeric);
+  const auto connect = [&] {
+    REQUIRE(m.handle(link_event::demand, t0).to == link_state::connecting);
+    REQUIRE(m.handle(link_event::connect_succeeded, t0).to == link_state::connected);
+  };
+  const auto retire = [&](link_event go_away) {
+    REQUIRE(m.handle(go_away, t0).to == link_state::retiring);
+    REQUIRE(m.handle(link_event::retired, t0).to == link_state::disconnecting);
+    REQUIRE(m.handle(link_event::socket_closed, t0).to == link_state::disconnected);
+  };
+  connect();
+  retire(link_event::go_away_again);
+  connect();
+  retire(link_event::go_away_again);
+  CHECK(m.go_aways_in_a_row() == 2);
+  // Later (the backoff over) a socket serves and closes when idle; the next one's first answer
+  // is GO_AWAY again (the broker's next shutdown): a new streak, no backoff.
+  connect();
+  REQUIRE(m.handle(link_event::idle_timeout, t0 + 1h).to == link_state::disconnecting);
+  REQUIRE(m.handle(link_event::socket_closed, t0 + 1h).to == link_state::disconnected);
+  connect();
+  REQUIRE(m.handle(link_event::go_away_again, t0 + 1h).to == link_state::retiring);
+  CHECK(m.go_aways_in_a_row() == 1);
+  CHECK_FALSE(m.admit([] { return t0 + 1h; }));
+  // Connect failures are told as such, not as GO_AWAY.
+  REQUIRE(m.handle(link_event::retired, t0 + 1h).to == link_state::disconnecting);
+  REQUIRE(m.handle(link_event::socket_closed, t0 + 1h).to == link_state::disconnected);
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(m.handle(link_event::demand, t0 + 1h).to == link_state::connecting);
+    REQUIRE(m.handle(link_event::connect_failed, t0 + 1h).to == link_state::disconnecting);
+    REQUIRE(m.handle(link_event::socket_closed, t0 + 1h).to == link_state::disconnected);
+  }
+  CHECK(m.admit([] { return t0 + 1h; }) == errc::connect_failed);
+}
+
 TEST_CASE("lifecycle: the clock is read only when a backoff could apply") {
   connection_lifecycle m = machine_in(link_state::connected);
   int reads = 0;

@@ -33,7 +33,9 @@ struct memory_network {
   bool hold_resolve = false;        ///< resolves wait for answer_resolve()
   unsigned refuse_connects = 0;     ///< the next this many connects are refused
   unsigned go_aways = 0;            ///< the next this many requests are answered GO_AWAY
-  unsigned steps = 0;               ///< steps taken so far
+  /// Every request frame the peer read: its body and the connect (1-based) of its socket.
+  std::vector<std::pair<std::string, unsigned>> received;
+  unsigned steps = 0;  ///< steps taken so far
   unsigned connects = 0;
   unsigned sends = 0;
   unsigned deliveries = 0;
@@ -56,6 +58,7 @@ class memory_socket {
 
   void connect(io::connect_op& op, const io::endpoint&, io::clock::time_point) noexcept {
     connect_ = &op;
+    socket_number_ = net_.connects + 1;
     open_ = true;  // like tcp_socket: the descriptor exists from here until close
     later(connect_task_);
   }
@@ -130,6 +133,7 @@ class memory_socket {
   // The peer: every request that expects a response gets one with its opaque and body.
   void answer(std::string_view bytes) {
     (void)peer_decoder_.feed(bytes, [&](const wire::command_view& request) {
+      net_.received.emplace_back(std::string(request.body), socket_number_);
       if (request.is_oneway()) return;
       wire::remoting_command response;
       response.fields.opaque = request.fields.opaque;
@@ -183,6 +187,7 @@ class memory_socket {
   io::receiver* receiver_ = nullptr;
   std::string outgoing_;
   std::string incoming_;
+  unsigned socket_number_ = 0;  // net_.connects once this socket's connect is counted
   wire::frame_decoder peer_decoder_;
   step_task connect_task_{*this, &memory_socket::finish_connect};
   step_task send_task_{*this, &memory_socket::finish_send};
