@@ -123,45 +123,58 @@ request_signer::request_signer(const access_credentials& credentials)
       mac_(credentials.secret_key) {}
 
 void request_signer::begin() noexcept {
-  text_.clear();
+  names_.clear();
+  values_.clear();
   entries_.clear();
 }
 
 void request_signer::add(std::string_view name, std::string_view value) {
-  if (text_.size() + name.size() + value.size() > std::numeric_limits<std::uint32_t>::max()) {
+  if (names_.size() + name.size() + 1 > std::numeric_limits<std::uint32_t>::max() ||
+      values_.size() + value.size() > std::numeric_limits<std::uint32_t>::max()) {
     throw std::length_error("signed header longer than 4 GiB");
   }
-  const auto offset = static_cast<std::uint32_t>(text_.size());
-  text_.append(name);
-  text_.append(value);
-  entries_.push_back({offset, static_cast<std::uint32_t>(name.size()),
-                      offset + static_cast<std::uint32_t>(name.size()),
-                      static_cast<std::uint32_t>(value.size())});
+  entries_.push_back(
+      {static_cast<std::uint32_t>(names_.size()), static_cast<std::uint32_t>(name.size()),
+       static_cast<std::uint32_t>(values_.size()), static_cast<std::uint32_t>(value.size())});
+  names_.append(name);
+  names_.push_back('\0');  // names are ASCII: the separator keeps "ab","c" apart from "a","bc"
+  values_.append(value);
 }
 
 std::span<const ext_field> request_signer::seal(std::string_view body) {
-  // Java adds AccessKey and SecurityToken to the map, signs, then adds Signature: a field of
-  // the request with one of these names is replaced, as a HashMap put replaces it.
-  const auto is_signing_field = [](std::string_view name) {
-    return name == access_key_field || name == security_token_field || name == signature_field;
-  };
-  inserted_.clear();
-  for (const entry& e : entries_) {
-    if (!is_signing_field(name_of(e))) inserted_.push_back({name_of(e), value_of(e)});
+  // The two orders depend on the field names alone, and a producer writes a few shapes of
+  // header over and over (sends, heartbeats): they are worked out when the shape changes.
+  const bool new_shape = names_ != shape_;
+  if (new_shape) {
+    shape_ = names_;
+    // Java adds AccessKey and SecurityToken to the map, signs, then adds Signature: a field of
+    // the request with one of these names is replaced, as a HashMap put replaces it.
+    kept_.clear();
+    for (std::uint32_t i = 0; i < entries_.size(); ++i) {
+      const std::string_view name = name_of(entries_[i]);
+      if (name != access_key_field && name != security_token_field && name != signature_field) {
+        kept_.push_back(i);
+      }
+    }
   }
+  inserted_.clear();
+  for (const std::uint32_t i : kept_)
+    inserted_.push_back({name_of(entries_[i]), value_of(entries_[i])});
   inserted_.push_back({access_key_field, access_key_});
   if (!security_token_.empty()) inserted_.push_back({security_token_field, security_token_});
 
-  order_.clear();
-  for (std::uint32_t i = 0; i < inserted_.size(); ++i) order_.push_back(i);
-  sort_by_name(inserted_, order_);
-  mac_fields(mac_, inserted_, order_, body);
+  if (new_shape) {
+    by_name_.clear();
+    for (std::uint32_t i = 0; i < inserted_.size(); ++i) by_name_.push_back(i);
+    sort_by_name(inserted_, by_name_);
+  }
+  mac_fields(mac_, inserted_, by_name_, body);
   signature_ = to_base64(mac_.finish());
   inserted_.push_back({signature_field, std::string_view(signature_.data(), signature_.size())});
 
-  java_hash_map_order(inserted_, order_);
+  if (new_shape) java_hash_map_order(inserted_, java_order_);
   sealed_.clear();
-  for (const std::uint32_t i : order_) sealed_.push_back(inserted_[i]);
+  for (const std::uint32_t i : java_order_) sealed_.push_back(inserted_[i]);
   return sealed_;
 }
 

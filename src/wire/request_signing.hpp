@@ -68,25 +68,33 @@ class request_signer {
 
  private:
   struct entry {
-    std::uint32_t name_offset;
+    std::uint32_t name_offset;  // into names_
     std::uint32_t name_size;
-    std::uint32_t value_offset;
+    std::uint32_t value_offset;  // into values_
     std::uint32_t value_size;
   };
   [[nodiscard]] std::string_view name_of(const entry& e) const noexcept {
-    return {text_.data() + e.name_offset, e.name_size};
+    return {names_.data() + e.name_offset, e.name_size};
   }
   [[nodiscard]] std::string_view value_of(const entry& e) const noexcept {
-    return {text_.data() + e.value_offset, e.value_size};
+    return {values_.data() + e.value_offset, e.value_size};
   }
 
   std::string access_key_;
   std::string security_token_;
   hmac_sha1 mac_;
-  std::string text_;  // names and values of the request's fields
+  // The request being written: its field names (each ended by a NUL: the header's shape) and
+  // values, copied as they come.
+  std::string names_;
+  std::string values_;
   std::vector<entry> entries_;
-  std::vector<ext_field> inserted_;   // the fields in the order they were added
-  std::vector<std::uint32_t> order_;  // indices into inserted_, in Java's order
+  // The last shape's orders: what to keep of entries_, the signing order (indices into
+  // inserted_ without Signature) and Java's (with it).
+  std::string shape_;
+  std::vector<std::uint32_t> kept_;
+  std::vector<std::uint32_t> by_name_;
+  std::vector<std::uint32_t> java_order_;
+  std::vector<ext_field> inserted_;  // kept fields, AccessKey, SecurityToken, Signature
   std::vector<ext_field> sealed_;
   signature_text signature_{};
 };

@@ -119,7 +119,11 @@ TEST_CASE("the Signature of every captured signed request, right secret and wron
 TEST_CASE(
     "a request written inside a signing scope is the Java client's signed frame, byte for byte") {
   request_signer signer(captured_account);
-  for (const char* name : signed_frames) {
+  // Twice over, and each frame twice in a row: the signer's orders, worked out per header shape,
+  // are right whether the shape changed or not.
+  for (const char* name :
+       {signed_frames[0], signed_frames[0], signed_frames[1], signed_frames[1], signed_frames[2],
+        signed_frames[0], signed_frames[2], signed_frames[1]}) {
     CAPTURE(name);
     // Java's frame, but for the key every decoder ignores ("serializeTypeCurrentRPC").
     const std::string captured = rmq::test::as_we_write_it(rmq::test::read_frame_hex(name), "JAVA");
