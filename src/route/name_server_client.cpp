@@ -50,6 +50,12 @@ coro<route_reply> name_server_client::query_route(std::string topic,
       reply.error = r.error;
       continue;  // transport failure: try the next server
     }
+    if (r.frame->fields.code == wire::response_code::go_away) [[unlikely]] {
+      // Told twice (the request resent once on a new connection, net/request.hpp): this
+      // NameServer is shutting down; the next one answers.
+      reply.error = make_broker_error(wire::response_code::go_away);
+      continue;
+    }
     current_ = index;
     reply.error = {};
     reply.response_code = r.frame->fields.code;

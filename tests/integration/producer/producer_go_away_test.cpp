@@ -116,3 +116,34 @@ TEST_CASE("go away: a 4.9 client version is never told to go away, and 4.9 broke
     CHECK(go_away_answers(f.sim.counters()) == 0);
   }
 }
+
+TEST_CASE(
+    "go away: a NameServer's GO_AWAY is resent on a new connection; told twice, the lookup fails") {
+  // Every second request to the NameServer is answered GO_AWAY: a route lookup told so is
+  // resent on a new connection, and answered there.
+  producer_fixture f(sim_with(1, sim::personality::v5, {"TopicTest", "OtherTopic", "MoreTopic"}));
+  REQUIRE_FALSE(f.producer->send(rmq::message("TopicTest", "first")).msg_id.empty());
+  sim::fault_spec every_other;
+  every_other.error_code = rmq::wire::response_code::go_away;
+  every_other.every_nth = 2;
+  f.sim.set_namesrv_faults(every_other);
+  const std::uint64_t accepted_before = f.sim.counters().namesrv.connections_accepted;
+  for (const char* topic : {"OtherTopic", "MoreTopic"}) {
+    CAPTURE(topic);
+    std::vector<rmq::message_queue> queues;
+    REQUIRE_FALSE(f.producer->fetch_queues(topic, queues));
+    CHECK_FALSE(queues.empty());
+  }
+  const sim::sim_counters c = f.sim.counters();
+  CHECK(c.namesrv.faults_injected >= 1);
+  CHECK(c.namesrv.connections_accepted - accepted_before == c.namesrv.faults_injected);
+
+  // A NameServer that answers every request GO_AWAY: the lookup ends, with GO_AWAY, once the
+  // resend was told so too.
+  sim::fault_spec always;
+  always.error_code = rmq::wire::response_code::go_away;
+  f.sim.set_namesrv_faults(always);
+  std::vector<rmq::message_queue> queues;
+  CHECK(f.producer->fetch_queues("ThirdTopic", queues) ==
+        rmq::make_broker_error(rmq::wire::response_code::go_away));
+}
