@@ -67,14 +67,16 @@ struct attempt_plan {
 
 /// Brokers older than 5.0 ignore a message's timer (TIMER_DELIVER_MS, TIMER_DELAY_SEC,
 /// TIMER_DELAY_MS) and deliver at once, so such a send stops instead of going there. A batch
-/// carries none. Unknown versions are given the benefit.
+/// carries none. A timer message goes only to a broker whose version is known: the pipeline
+/// waits for the broker's heartbeat answer before asking (a fresh producer's first send
+/// decides as a warm one's does); still unknown then, it does not go.
 [[nodiscard]] inline bool delivery_time_supported(
     const send_shape& shape, bool has_delivery_time,
     std::optional<std::int32_t> broker_version) noexcept {
   // Brokers older than 5.0 (protocol version 413) ignore the TIMER_* properties.
   constexpr std::int32_t first_version_with_delivery_time = 413;
-  return shape.batch || !has_delivery_time || !broker_version ||
-         *broker_version >= first_version_with_delivery_time;
+  return shape.batch || !has_delivery_time ||
+         (broker_version && *broker_version >= first_version_with_delivery_time);
 }
 
 /// The response codes that store the message: SUCCESS, and the stored-but-not-as-asked ones

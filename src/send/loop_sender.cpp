@@ -114,7 +114,8 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
       registration_(settings_, loop_, brokers_, routes_),
       faults_(tables_from(settings.config)),
       gate_(admission),
-      pipeline_({settings_, loop_, brokers_, routes_, faults_, gate_, counters_}, *this),
+      pipeline_({settings_, loop_, brokers_, routes_, faults_, gate_, counters_, registration_},
+                *this),
       operations_(loop_),
       transactions_(settings_, loop_, brokers_, pool_, counters_, operations_),
       requests_(*this, settings_, counters_, operations_) {

@@ -2,6 +2,7 @@
 
 #include "send/loop_sender.hpp"
 #include "send/queue_selector.hpp"
+#include "send/registration.hpp"
 #include "wire/batch.hpp"
 #include "wire/codes.hpp"
 #include "wire/properties.hpp"
@@ -79,6 +80,7 @@ send_pipeline::send_pipeline(const pipeline_parts& parts, loop_sender& owner)
       faults_(parts.faults),
       gate_(parts.gate),
       counters_(parts.counters),
+      heartbeats_(parts.heartbeats),
       owner_(owner),
       hooks_(parts.settings.config.send_hooks),
       log_(log::or_default(parts.settings.config.logger.get())),
@@ -155,13 +157,31 @@ detached send_pipeline::run(send_op& op) {
     const route::publish_queue queue = pick_queue(*info, fixed_queue, attempts.last_broker(), now);
     op.attempts = attempts.begin(queue.broker);
     note_tried(op, queue.broker, op.attempts);
-    net::connection* master = brokers_[queue.broker].master;
+    const bool timer = op.batch.empty() && op.msg->has_timer();
+    if (timer && !brokers_[queue.broker].version && brokers_[queue.broker].master != nullptr)
+        [[unlikely]] {
+      // A broker this producer has not heard from yet (a fresh producer): its version comes
+      // with the answer to the heartbeat its new master was sent. Wait for it, under the
+      // send's deadline, rather than send a timer a 4.9 broker would deliver at once.
+      (void)co_await heartbeats_.heartbeats_settled(op.deadline);
+      if (cancel_requested(op)) [[unlikely]] {
+        stop_cancelled(op, attempts);
+        break;
+      }
+      if (!brokers_[queue.broker].version) {  // no answer: say why the send did not go
+        attempts.stop(make_error_code(heartbeats_.stopped() ? errc::shutting_down
+                                      : io::clock::now() >= op.deadline
+                                          ? errc::timed_out
+                                          : errc::delivery_time_unsupported));
+        break;
+      }
+    }
+    net::connection* master = brokers_[queue.broker].master;  // may have changed meanwhile
     if (master == nullptr) {
       attempts.skipped(make_error_code(errc::no_writable_queue));
       continue;
     }
-    if (!delivery_time_supported(shape_of(op), op.batch.empty() && op.msg->has_timer(),
-                                 brokers_[queue.broker].version)) {
+    if (!delivery_time_supported(shape_of(op), timer, brokers_[queue.broker].version)) {
       attempts.stop(make_error_code(errc::delivery_time_unsupported));
       break;
     }

@@ -36,6 +36,7 @@
 namespace rmq::send {
 
 class loop_sender;
+class registration;
 
 /// The parts of a loop the pipeline works with (all owned by its loop_sender).
 struct pipeline_parts {
@@ -46,6 +47,7 @@ struct pipeline_parts {
   fault_tolerance& faults;
   admission_gate& gate;  // the producer's, shared by every loop and caller
   loop_counters& counters;
+  registration& heartbeats;  // brokers' versions come with their heartbeats' answers
 };
 
 class send_pipeline {
@@ -231,6 +233,7 @@ class send_pipeline {
   fault_tolerance& faults_;
   admission_gate& gate_;
   loop_counters& counters_;
+  registration& heartbeats_;
   loop_sender& owner_;
   const std::vector<std::shared_ptr<send_hook>>& hooks_;  // settings_.config.send_hooks
   send_log log_;  // retries, final failures, isolations: never a successful send

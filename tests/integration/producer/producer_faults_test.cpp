@@ -324,6 +324,28 @@ TEST_CASE("a send with any timer form to a 4.9 broker fails clearly") {
   }
 }
 
+TEST_CASE(
+    "a fresh producer's first timer send decides as a warm one's: refused by 4.9, sent to 5") {
+  // No send before: the broker's version is not known yet when the timer send picks it; the
+  // send waits for the heartbeat's answer and decides then.
+  for (auto version : {sim::personality::v4_9, sim::personality::v5}) {
+    CAPTURE(rmq::test::version_name(version));
+    producer_fixture f(sim_with(2, version));
+    rmq::message timed("TopicTest", "later");
+    timed.set_delay_time_sec(10);
+    std::error_code ec;
+    const rmq::send_result r = f.producer->send(timed, ec);
+    if (version == sim::personality::v4_9) {
+      CHECK(ec == rmq::errc::delivery_time_unsupported);
+      CHECK(f.sim.message_count() == 0);  // never written to a broker that would deliver it now
+    } else {
+      REQUIRE_FALSE(ec);
+      CHECK(r.status == rmq::send_status::send_ok);
+      CHECK(f.sim.message_count() == 1);
+    }
+  }
+}
+
 TEST_CASE("the three timer forms reach a 5.x broker as TIMER_* properties; levels are capped") {
   rmq::producer_config config;
   config.max_delay_level = 3;

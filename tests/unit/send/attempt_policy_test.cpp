@@ -327,7 +327,8 @@ TEST_CASE("delivery time: brokers before 5.0 refuse it; batches and unknown vers
   const send_shape batch{send_mode::sync, false, true};
   CHECK_FALSE(rmq::send::delivery_time_supported(single, true, 412));
   CHECK(rmq::send::delivery_time_supported(single, true, 413));
-  CHECK(rmq::send::delivery_time_supported(single, true, std::nullopt));
+  CHECK_FALSE(rmq::send::delivery_time_supported(single, true, std::nullopt));  // not known
+  CHECK(rmq::send::delivery_time_supported(single, false, std::nullopt));
   CHECK(rmq::send::delivery_time_supported(single, false, 100));
   CHECK(rmq::send::delivery_time_supported(batch, true, 100));
 }
