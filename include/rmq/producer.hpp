@@ -96,6 +96,7 @@
 /// - the completion token/handler: moved into the operation.
 #pragma once
 
+#include "rmq/batch_split.hpp"
 #include "rmq/detail/producer_initiate.hpp"
 #include "rmq/error.hpp"
 #include "rmq/message.hpp"

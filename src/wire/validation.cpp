@@ -1,5 +1,6 @@
 #include "wire/validation.hpp"
 
+#include "rmq/batch_split.hpp"
 #include "rmq/error.hpp"
 #include "wire/batch.hpp"
 #include "wire/command.hpp"
@@ -72,8 +73,9 @@ static_assert(max_message_size_limit + 1024 * 1024 == default_max_frame);
   return make_error_code(e);
 }
 
-// Encoded properties of `msg` as a send would write them: its own UNIQ_KEY or a generated one.
-[[nodiscard]] std::size_t sent_properties_size(const rmq::message& msg) {
+}  // namespace
+
+std::size_t sent_properties_size(const rmq::message& msg) {
   static constexpr char placeholder[uniq_key_max_size] = {};
   send_properties per_send;
   if (msg.uniq_key().empty()) {
@@ -81,8 +83,6 @@ static_assert(max_message_size_limit + 1024 * 1024 == default_max_frame);
   }
   return encoded_properties_size(msg, per_send);
 }
-
-}  // namespace
 
 bool is_valid_compression_level(compression_type type, int level) noexcept {
   // The same ranges body_codec::compress checks, so a level that passes here never fails there.
@@ -192,3 +192,31 @@ std::error_code validate_batch(std::span<const rmq::message> messages,
 }
 
 }  // namespace rmq::wire
+
+namespace rmq {
+
+std::vector<std::span<const message>> split_batch(std::span<const message> messages,
+                                                  std::size_t max_batch_bytes) {
+  std::vector<std::span<const message>> runs;
+  std::size_t start = 0;
+  std::size_t run_bytes = 0;
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const message& msg = messages[i];
+    const std::size_t bytes =
+        wire::batch_record_size(msg.body().size(), wire::sent_properties_size(msg));
+    const bool fits = run_bytes + bytes <= max_batch_bytes;
+    const bool same_kind =
+        i == start || (msg.topic() == messages[start].topic() &&
+                       msg.wait_store_msg_ok() == messages[start].wait_store_msg_ok());
+    if (i > start && (!fits || !same_kind)) {
+      runs.push_back(messages.subspan(start, i - start));
+      start = i;
+      run_bytes = 0;
+    }
+    run_bytes += bytes;
+  }
+  if (start < messages.size()) runs.push_back(messages.subspan(start));
+  return runs;
+}
+
+}  // namespace rmq

@@ -87,4 +87,7 @@ struct validation_limits {
 [[nodiscard]] std::error_code validate_batch(std::span<const rmq::message> messages,
                                              const validation_limits& limits = {});
 
+/// Encoded properties of `msg` as a send writes them: its own UNIQ_KEY or a generated one.
+[[nodiscard]] std::size_t sent_properties_size(const rmq::message& msg);
+
 }  // namespace rmq::wire

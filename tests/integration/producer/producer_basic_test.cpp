@@ -206,6 +206,74 @@ TEST_CASE("explicit queue and selector sends stay on their queue") {
   CHECK(used.size() == 1);
 }
 
+TEST_CASE("oneway and batch sends to an explicit queue or through a selector, via send_options") {
+  // The forms Java has as sendOneway(msg, mq), sendOneway(msg, selector, arg), send(batch, mq)
+  // and send(batch, selector, arg): here one options parameter, every form taking it.
+  producer_fixture f(sim_with(2, sim::personality::v5));
+  std::vector<rmq::message_queue> queues;
+  REQUIRE_FALSE(f.producer->fetch_queues("TopicTest", queues));
+  REQUIRE(queues.size() == 8);
+  const rmq::message_queue target = queues[6];
+  const rmq::queue_selector last = [](std::span<const rmq::message_queue> qs, const rmq::message&) {
+    return qs.size() - 1;
+  };
+  std::vector<rmq::message> batch;
+  for (int i = 0; i < 3; ++i) batch.push_back(sample(i));
+  for (const bool by_selector : {false, true}) {
+    CAPTURE(by_selector);
+    const std::uint64_t before = f.sim.counters().broker_messages();
+    f.sim.clear_messages();
+    rmq::send_options options;
+    if (by_selector) {
+      options.selector = last;
+    } else {
+      options.queue = target;
+    }
+    const rmq::message_queue expected = by_selector ? queues.back() : target;
+    for (int i = 0; i < 4; ++i) REQUIRE_FALSE(f.producer->send_oneway(sample(i), options));
+    std::error_code ec;
+    const rmq::send_result r = f.producer->send_batch(batch, options, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.queue == expected);
+    // The async forms take the same options.
+    std::promise<std::error_code> oneway_done;
+    f.producer->async_send_oneway(
+        sample(9), options, [&](std::error_code e, rmq::send_result) { oneway_done.set_value(e); });
+    CHECK_FALSE(oneway_done.get_future().get());
+    REQUIRE(f.sim.wait_for_messages(before + 4 + 3 + 1, 10s));
+    const auto stored = f.sim.messages();
+    CHECK(stored.size() == 4 + 3 + 1);
+    for (const sim::stored_message& m : stored) {
+      CHECK(m.broker_name == expected.broker_name);
+      CHECK(m.queue_id == expected.queue_id);
+    }
+  }
+}
+
+TEST_CASE("split_batch's runs of a long list are each taken as one batch, every message stored") {
+  rmq::producer_config config;
+  config.max_message_size = 64 * 1024;
+  producer_fixture f(sim_with(1, sim::personality::v5), config);
+  std::vector<rmq::message> all;
+  for (int i = 0; i < 50; ++i) all.emplace_back("TopicTest", std::string(10'000, 'a' + i % 26));
+  const auto runs = rmq::split_batch(all, config.max_message_size);
+  CHECK(runs.size() == 9);  // six 10 kB messages per 64 KiB run
+  for (const std::span<const rmq::message> run : runs) {
+    std::error_code ec;
+    (void)f.producer->send_batch(run, ec);
+    CHECK_FALSE(ec);
+  }
+  // Unsplit, the list is refused before any I/O.
+  std::error_code ec;
+  (void)f.producer->send_batch(all, ec);
+  CHECK(ec == rmq::errc::body_too_large);
+  const auto stored = f.sim.messages();
+  REQUIRE(stored.size() == all.size());
+  for (std::size_t i = 0; i < all.size(); ++i) CHECK(stored[i].body == all[i].body());
+  CHECK(f.sim.counters().broker_requests(rmq::wire::request_code::send_batch_message) ==
+        runs.size());
+}
+
 TEST_CASE("batch send stores every message with its own UNIQ_KEY") {
   producer_fixture f(sim_with(1, sim::personality::v5));
   std::vector<rmq::message> batch;
