@@ -55,6 +55,12 @@ std::variant<bench_options, int> parse_command_line(int argc, const char* const*
   app.add_option("--json", o.json_file, "write the report as JSON");
   app.add_option("--hist", o.hist_file, "write the latency distribution (.hgrm, ms)");
   app.add_option("--plot", o.plot_file, "draw latency by percentile (SVG)");
+  app.add_option_function<std::string>(
+         "--send-hook", [&o](const std::string& text) { (void)parse_hook_kind(text, o.send_hook); },
+         "a send hook on every producer, to measure its cost: none | observe (counts each send "
+         "and its latency) | property (also adds a property to each message)")
+      ->check(CLI::IsMember({"none", "observe", "property"}))
+      ->type_name("KIND");
 
   if (auto code = tools::parse_command_line(app, argc, argv)) return *code;
   o.mode = *tools::parse_send_mode(mode);

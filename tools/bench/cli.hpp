@@ -1,6 +1,7 @@
 // rmq-bench's command line: every flag, its default and the checks that make a run meaningful.
 #pragma once
 
+#include "bench_hooks.hpp"
 #include "options.hpp"
 
 #include <cstddef>
@@ -29,6 +30,7 @@ struct bench_options {
   std::string json_file;
   std::string hist_file;
   std::string plot_file;
+  hook_kind send_hook = hook_kind::none;  ///< a send hook on every producer (its cost)
 
   [[nodiscard]] bool embedded_sim() const noexcept { return client.namesrv.empty(); }
   [[nodiscard]] bool open_loop() const noexcept { return rate > 0; }

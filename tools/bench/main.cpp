@@ -78,8 +78,11 @@ std::string describe(const rmq::bench::bench_options& o) {
                                                     : std::string()) +
           " B, topic " + o.message.topic +
           (o.client.binary_headers ? ", binary headers" : ", JSON headers");
-  if (o.client.credentials.enabled())
+  if (o.client.credentials.enabled()) {
     text += ", signed (access key " + o.client.credentials.access_key + ")";
+  }
+  if (o.send_hook == rmq::bench::hook_kind::observe) text += ", an observing send hook";
+  if (o.send_hook == rmq::bench::hook_kind::property) text += ", a property-adding send hook";
   return text;
 }
 
@@ -173,6 +176,10 @@ int main(int argc, char** argv) {
     // The bench measures the client; let back-pressure never be the limit of a closed loop.
     config.max_in_flight_sends =
         std::max<std::size_t>(config.max_in_flight_sends, options.inflight * 2);
+    if (options.send_hook != rmq::bench::hook_kind::none) {
+      config.send_hooks.push_back(std::make_shared<rmq::bench::bench_hook>(
+          options.send_hook == rmq::bench::hook_kind::property));
+    }
     auto producer = std::make_unique<rmq::producer>(std::move(config));
     if (const std::error_code ec = producer->start()) {
       std::cerr << "rmq-bench: producer start failed: " << ec.message() << '\n';

@@ -1,6 +1,7 @@
 // rmq::split_batch: runs that each pass send_batch's own size check (validate_batch with the
 // same limit), as long as possible, cut where the topic or wait_store_msg_ok changes.
 #include "rmq/batch_split.hpp"
+
 #include "rmq/error.hpp"
 #include "wire/validation.hpp"
 
