@@ -273,6 +273,10 @@ std::error_code send_pipeline::prepare_body(send_op& op) {
                                      wire::trailing_separator::keep, added)) {
       return ec;
     }
+    // Validated before the hooks ran: what they added may take the body past the limit.
+    if (extras.body.size() > config.max_message_size) [[unlikely]] {
+      return make_error_code(errc::body_too_large);
+    }
     op.uniq_key_size = ids.next(op.uniq_key.data());
     op.payload = extras.body;
     return {};

@@ -229,6 +229,80 @@ TEST_CASE("send hooks: once per message of a batch, each message's property in i
   }
 }
 
+TEST_CASE("send hooks: properties added to a batch count against max_message_size") {
+  // A hook that adds 1000 bytes to each record takes a batch validated just under the limit
+  // past it: the send fails before any I/O, as the unhooked batch would if it were that large.
+  class padding_hook final : public rmq::send_hook {
+   public:
+    void before_send(rmq::send_context& context) override {
+      (void)context.add_property("padding", std::string(1000, 'p'));
+    }
+    void after_send(const rmq::send_context&, const rmq::send_outcome& outcome) override {
+      errors_.push_back(outcome.error);  // the loop thread only; read after the send returned
+    }
+    std::vector<std::error_code> errors_;
+  };
+  auto hook = std::make_shared<padding_hook>();
+  rmq::producer_config config = hooked_config(hook);
+  config.max_message_size = 16 * 1024;
+  producer_fixture f(sim_with(1, sim::personality::v5), config);
+  std::vector<rmq::message> batch;
+  for (int i = 0; i < 10; ++i) batch.emplace_back("TopicTest", std::string(1400, 'b'));
+  REQUIRE(rmq::split_batch(batch, config.max_message_size).size() == 1);  // fits unhooked
+  std::error_code ec;
+  (void)f.producer->send_batch(batch, ec);
+  CHECK(ec == rmq::errc::body_too_large);
+  CHECK(f.sim.message_count() == 0);
+  CHECK(hook->errors_ ==
+        std::vector<std::error_code>(10, make_error_code(rmq::errc::body_too_large)));
+}
+
+TEST_CASE("send hooks: a request and a reply are hooked, with their kinds; the property travels") {
+  // The requester's hook sees its request; the responder's hook sees its reply (sent with
+  // send_reply); each adds its property to what the broker stores.
+  auto requester_hook = std::make_shared<recording_hook>();
+  sim::sim_config config = sim_with(1, sim::personality::v5, {"RequestTopic"});
+  producer_fixture requester(config, hooked_config(requester_hook));
+  auto responder_hook = std::make_shared<recording_hook>();
+  rmq::producer_config responder_config = hooked_config(responder_hook);
+  responder_config.name_servers = requester.sim.namesrv_address();
+  responder_config.group = "Responders";
+  rmq::producer responder(responder_config);
+  REQUIRE_FALSE(responder.start());
+
+  const rmq::message question("RequestTopic", "2+2");  // outlives the request, as it must
+  auto outcome = requester.producer->async_request(question, asio::use_future);
+  REQUIRE(requester.sim.wait_for_messages(1, 10s));
+  const sim::stored_message stored_request = requester.sim.messages().front();
+  CHECK(stored_request.property("hook-index") == std::optional<std::string_view>("0"));
+  rmq::request_properties request;
+  for (const auto& [name, value] : stored_request.properties) request[name] = value;
+  std::error_code ec;
+  (void)responder.send_reply(request, "4", ec);
+  REQUIRE_FALSE(ec);
+  const rmq::request_result result = outcome.get();
+  CHECK(result.reply.body() == "4");
+  REQUIRE(requester.sim.wait_for_messages(2, 10s));
+  CHECK(requester.sim.messages().back().property("hook-index") ==
+        std::optional<std::string_view>("0"));  // the reply, as stored
+
+  const auto request_before = requester_hook->before();
+  const auto request_after = requester_hook->after();
+  REQUIRE(request_before.size() == 1);
+  REQUIRE(request_after.size() == 1);
+  CHECK(request_before[0].kind == rmq::send_hook_kind::request);
+  CHECK(request_after[0].kind == rmq::send_hook_kind::request);
+  CHECK_FALSE(request_after[0].error);  // the request's send: stored
+  const auto reply_before = responder_hook->before();
+  const auto reply_after = responder_hook->after();
+  REQUIRE(reply_before.size() == 1);
+  REQUIRE(reply_after.size() == 1);
+  CHECK(reply_before[0].kind == rmq::send_hook_kind::reply);
+  CHECK(reply_after[0].topic == "DefaultCluster_REPLY_TOPIC");
+  CHECK_FALSE(reply_after[0].error);
+  REQUIRE_FALSE(responder.shutdown());
+}
+
 TEST_CASE("send hooks: a oneway send's after-hook runs once its request is written") {
   auto hook = std::make_shared<recording_hook>();
   producer_fixture f(sim_with(1, sim::personality::v5), hooked_config(hook));
