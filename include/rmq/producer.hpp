@@ -103,6 +103,7 @@
 #include "rmq/message_queue.hpp"
 #include "rmq/producer_config.hpp"
 #include "rmq/queue_selector.hpp"
+#include "rmq/recall.hpp"
 #include "rmq/request_reply.hpp"
 #include "rmq/send_error.hpp"
 #include "rmq/send_options.hpp"
@@ -403,6 +404,30 @@ class producer {
   }
   /// Blocking: as async_send_reply.
   send_result send_reply(const request_properties& request, std::string body, std::error_code& ec);
+
+  // --- recall (5.3 RECALL_MESSAGE) ---------------------------------------------------------
+  // Completion signature void(std::error_code, rmq::recall_result)
+  // (void(std::exception_ptr, rmq::recall_result) with use_awaitable and use_future).
+
+  /// Recalls a timer message before its delivery time: `handle` is the send_result::recall_handle
+  /// a 5.3 broker gave its send, `topic` its topic as the send named it. Sends RECALL_MESSAGE
+  /// (370) to the master of the broker the handle names (found in the topic's route), under
+  /// send_timeout, and completes with the recalled message's id. Errors: invalid_argument (a
+  /// handle that does not decode, or names another topic), no_writable_queue (the topic's route
+  /// has no master of that broker), the broker's refusal as a broker error with its remark in
+  /// recall_result::remark (NO_PERMISSION "recall failed, operation is forbidden" when the
+  /// broker has recall disabled — its default —, ILLEGAL_OPERATION "recall failed, timestamp
+  /// invalid" once the message is due, REQUEST_CODE_NOT_SUPPORTED from a 4.9 broker),
+  /// timed_out, shutting_down. Cancellation (terminal or partial) before the request is written
+  /// ends it with operation_aborted; once written, the recall waits for the broker's answer
+  /// (it may have taken effect). Both arguments are taken over.
+  template <class Token>
+  auto async_recall(std::string topic, std::string handle, Token&& token) {
+    return detail::initiate_operation<recall_result>(*this, std::forward<Token>(token),
+                                                     std::move(topic), std::move(handle));
+  }
+  /// Blocking: as async_recall.
+  recall_result recall(const std::string& topic, const std::string& handle, std::error_code& ec);
 
   // --- blocking: the calling thread waits; on a loop thread they fail at once --------------
   /// Throws rmq::send_error on failure; its what() says what happened, like the Java message.

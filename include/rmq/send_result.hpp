@@ -48,10 +48,13 @@ struct send_result {
   message_queue queue;
   std::int64_t queue_offset = 0;  ///< the message's offset in that queue
   inline_string transaction_id;   ///< 5.x brokers
-  inline_string region_id;        ///< MSG_REGION (DefaultRegion when absent)
-  bool trace_on = true;           ///< TRACE_ON property of the response (message tracing)
-  int attempts = 0;               ///< attempts this send made (1 = no retry)
-  send_diagnostics diagnostics;   ///< filled when the send failed (or was retried)
+  /// 5.3 brokers, a timer message only: what producer::async_recall takes to recall it before
+  /// its delivery time. Empty otherwise (no allocation).
+  std::string recall_handle;
+  inline_string region_id;       ///< MSG_REGION (DefaultRegion when absent)
+  bool trace_on = true;          ///< TRACE_ON property of the response (message tracing)
+  int attempts = 0;              ///< attempts this send made (1 = no retry)
+  send_diagnostics diagnostics;  ///< filled when the send failed (or was retried)
 };
 
 }  // namespace rmq

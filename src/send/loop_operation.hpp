@@ -87,6 +87,16 @@ class loop_operation : public detail::cancellable_operation, private io::task {
   [[nodiscard]] bool cancel_requested() const noexcept {
     return requested_.load(std::memory_order_seq_cst) != 0;
   }
+  /// What to complete with for `ec`: an operation_aborted the shutdown caused (not a
+  /// cancellation of the user's) is reported as shutting_down.
+  [[nodiscard]] std::error_code reported(std::error_code ec,
+                                         const operation_registry& operations) const noexcept {
+    if (ec == make_error_code(asio::error::operation_aborted) && !cancel_requested() &&
+        operations.closing()) {
+      return make_error_code(errc::shutting_down);
+    }
+    return ec;
+  }
   /// Loop thread, once started: what the shutdown cancels.
   [[nodiscard]] const std::shared_ptr<tracked_work>& work() const noexcept { return work_; }
 
@@ -146,11 +156,7 @@ class message_operation : public loop_operation {
   /// registry (the shutdown may go on from there) and drops the operation's own reference.
   void finish(std::error_code ec, Result&& result, operation_registry& operations,
               std::uint64_t key) {
-    if (ec == make_error_code(asio::error::operation_aborted) && !cancel_requested() &&
-        operations.closing()) {
-      ec = make_error_code(errc::shutting_down);
-    }
-    completion_->complete(ec, std::move(result));
+    completion_->complete(reported(ec, operations), std::move(result));
     operations.leave(key);
     release();
   }

@@ -1,5 +1,10 @@
 #include "send/loop_sender.hpp"
 
+#include "net/request.hpp"
+#include "wire/codes.hpp"
+#include "wire/namespace.hpp"
+#include "wire/recall.hpp"
+
 #include <asio/error.hpp>
 #include <spdlog/logger.h>
 
@@ -203,6 +208,49 @@ coro<std::error_code> loop_sender::queues_of(std::string topic, io::clock::time_
   const std::error_code ec = co_await routes_.get(topic, deadline, info);
   if (!ec) out = info->message_queues;
   co_return ec;
+}
+
+// --- recall ------------------------------------------------------------------------------
+
+void loop_sender::run_recall(recall_run& run) {
+  start_recall(*this, operations_, run);
+}
+
+coro<std::error_code> loop_sender::recall(std::string topic, std::string handle,
+                                          std::shared_ptr<recall_result> out) {
+  // The handle names the topic as brokers know it, namespace included.
+  const std::optional<wire::recall_handle> parts = wire::decode_recall_handle(handle);
+  if (!parts || parts->topic != wire::wrap_namespace(settings_.config.name_space, topic)) {
+    co_return make_error_code(errc::invalid_argument);
+  }
+  const io::clock::time_point deadline = io::clock::now() + settings_.config.send_timeout;
+  route::publish_info_ptr info;
+  if (const std::error_code ec = co_await routes_.get(topic, deadline, info)) co_return ec;
+  const std::optional<route::broker_id> broker = brokers_.find(parts->broker_name);
+  net::connection* master = broker ? brokers_[*broker].master : nullptr;
+  if (master == nullptr) co_return make_error_code(errc::no_writable_queue);
+  const auto encode = [&](std::string& frame, std::int32_t opaque) {
+    wire::command_fields fields;
+    fields.code = wire::request_code::recall_message;
+    fields.version = settings_.config.protocol_version;
+    fields.opaque = opaque;
+    wire::frame_writer writer(frame, settings_.serialization, fields);
+    wire::recall_message_request_header header;
+    header.producer_group = settings_.group;
+    header.broker_name = parts->broker_name;
+    header.topic = parts->topic;
+    header.recall_handle = handle;
+    header.write(writer);
+    writer.finish();
+  };
+  const net::response r = co_await net::request(*master, encode, deadline);
+  if (r.error) co_return r.error;
+  if (r.frame->fields.code != wire::response_code::success) {
+    out->remark = std::string(r.frame->remark.value_or(std::string_view{}));
+    co_return make_broker_error(r.frame->fields.code);
+  }
+  out->msg_id = std::string(r.frame->field("msgId").value_or(std::string_view{}));
+  co_return std::error_code{};
 }
 
 // --- shutdown ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@
 #include "send/fault_tolerance.hpp"
 #include "send/loop_counters.hpp"
 #include "send/loop_settings.hpp"
+#include "send/recalls.hpp"
 #include "send/registration.hpp"
 #include "send/requests.hpp"
 #include "send/send_op.hpp"
@@ -116,6 +117,14 @@ class loop_sender {
   /// master known (the reply may come from any). Its error: the route's, or timed_out.
   [[nodiscard]] coro<std::error_code> prepare_request(std::string topic,
                                                       io::clock::time_point deadline);
+
+  /// Loop thread: runs a recall (producer::async_recall) on this loop.
+  void run_recall(recall_run& run);
+  /// Loop thread: RECALL_MESSAGE of the timer message `handle` names in `topic`, to the master
+  /// of the broker it names, under send_timeout; the outcome into `out` (shared: a cancelled
+  /// caller stops waiting before this ends).
+  [[nodiscard]] coro<std::error_code> recall(std::string topic, std::string handle,
+                                             std::shared_ptr<recall_result> out);
 
   /// Loop thread: the topic's queues, for producer::fetch_queues.
   [[nodiscard]] coro<std::error_code> queues_of(std::string topic, io::clock::time_point deadline,

@@ -919,6 +919,15 @@ detail::cancellable_operation* detail::producer_access::prepare_operation(
   return run;
 }
 
+detail::cancellable_operation* detail::producer_access::prepare_operation(
+    const call_scope& scope, outcome_completion<recall_result>* completion, bool cancellable,
+    std::string& topic, std::string& handle) {
+  auto* run = new send::recall_run(scope.owner.impl_->cancel_hub(), completion, std::move(topic),
+                                   std::move(handle), cancellable);
+  scope.owner.impl_->bind(scope, *run);
+  return run;
+}
+
 void detail::producer_access::start_operation(const call_scope& scope,
                                               cancellable_operation* operation) {
   auto* run = dynamic_cast<send::loop_operation*>(operation);
@@ -975,6 +984,33 @@ transaction_result producer::send_in_transaction(const message& msg, local_trans
     send_options copy = options;
     detail::cancellable_operation* run =
         detail::producer_access::prepare_operation(scope, &done, false, &msg, local, copy);
+    detail::producer_access::start_operation(scope, run);
+  }
+  handoff.wait();
+  return result;
+}
+
+recall_result producer::recall(const std::string& topic, const std::string& handle,
+                               std::error_code& ec) {
+  recall_result result;
+  if (impl_->local_loop() != nullptr) {
+    ec = make_error_code(errc::blocking_call_on_loop_thread);
+    return result;
+  }
+  blocking_handoff handoff;
+  outcome_callback<recall_result, std::function<void(std::error_code, recall_result &&)>> done(
+      [&](std::error_code e, recall_result&& r) {
+        handoff.complete([&] {
+          ec = e;
+          result = std::move(r);
+        });
+      });
+  {
+    const detail::call_scope scope(*this);
+    std::string topic_copy = topic;
+    std::string handle_copy = handle;
+    detail::cancellable_operation* run =
+        detail::producer_access::prepare_operation(scope, &done, false, topic_copy, handle_copy);
     detail::producer_access::start_operation(scope, run);
   }
   handoff.wait();

@@ -718,6 +718,8 @@ void send_pipeline::describe_delivery(send_result& result, const send_op& op,
     result.queue.queue_id = header.queue_id;
     result.queue_offset = header.queue_offset;
     result.transaction_id.assign(header.transaction_id.value_or(std::string_view{}));
+    if (header.recall_handle) [[unlikely]]
+      result.recall_handle.assign(*header.recall_handle);
     result.region_id.assign(header.msg_region.value_or(default_region));
     result.trace_on = header.trace_on.value_or(true);
   }

@@ -8,4 +8,5 @@ target_sources(rmq PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/batch.cpp
   ${CMAKE_CURRENT_LIST_DIR}/validation.cpp
   ${CMAKE_CURRENT_LIST_DIR}/namespace.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/recall.cpp
 )

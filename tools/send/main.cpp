@@ -1,7 +1,8 @@
 // rmq-send: sends --count messages and prints each result — plain sends, transactional ones
-// (--transaction) or requests (--request). Exit code 0 only when every one succeeded (SEND_OK;
-// oneway: written; a transaction: END_TRANSACTION written and, with --check-answer, every
-// unknown one checked; a request: its reply came), 1 otherwise, 2 for a bad command line.
+// (--transaction) or requests (--request) — or recalls timer messages (--recall). Exit code 0 only
+// when every one succeeded (SEND_OK; oneway: written; a transaction: END_TRANSACTION written and,
+// with --check-answer, every unknown one checked; a request: its reply came), 1 otherwise, 2 for a
+// bad command line.
 #include "body_source.hpp"
 #include "result_printer.hpp"
 #include "rmq/producer.hpp"
@@ -204,6 +205,12 @@ int main(int argc, char** argv) {
         !checks->wait_for(unknown, std::chrono::milliseconds(options.check_wait_ms))) {
       std::cerr << "rmq-send: not every unknown transaction was checked within --check-wait\n";
       checks_ok = false;
+    }
+  } else if (!options.recall.empty()) {
+    for (std::size_t i = 0; i < options.recall.size(); ++i) {
+      std::error_code ec;
+      const rmq::recall_result r = producer.recall(options.message.topic, options.recall[i], ec);
+      printer.recall(i, ec, r);
     }
   } else if (options.request) {
     run_requests(producer, options, printer);

@@ -14,7 +14,9 @@ void result_printer::success(std::uint64_t index, const rmq::send_result& r) {
   if (quiet_) return;
   out_ << '#' << index << ' ' << rmq::to_string(r.status) << " msgId=" << r.msg_id.view()
        << " offsetMsgId=" << r.offset_msg_id.view() << " broker=" << r.queue.broker_name
-       << " queue=" << r.queue.queue_id << " offset=" << r.queue_offset << '\n';
+       << " queue=" << r.queue.queue_id << " offset=" << r.queue_offset;
+  if (!r.recall_handle.empty()) out_ << " recallHandle=" << r.recall_handle;
+  out_ << '\n';
 }
 
 void result_printer::transaction(std::uint64_t index, const rmq::transaction_result& r) {
@@ -25,6 +27,25 @@ void result_printer::transaction(std::uint64_t index, const rmq::transaction_res
   out_ << '#' << index << ' ' << rmq::to_string(r.state);
   if (r.end_error) out_ << " END_TRANSACTION not sent: " << r.end_error.message();
   if (!r.local_error.empty()) out_ << " local transaction " << r.local_error;
+  out_ << '\n';
+}
+
+void result_printer::recall(std::uint64_t index, std::error_code ec, const rmq::recall_result& r) {
+  const std::lock_guard lock(mutex_);
+  if (ec) {
+    ++failed_;
+  } else {
+    ++ok_;
+  }
+  if (quiet_) return;
+  out_ << '#' << index;
+  if (ec) {
+    out_ << " FAILED " << ec.message();
+    if (ec.category() == rmq::broker_category()) out_ << " code=" << ec.value();
+    if (!r.remark.empty()) out_ << " remark=\"" << r.remark << '"';
+  } else {
+    out_ << " RECALLED msgId=" << r.msg_id;
+  }
   out_ << '\n';
 }
 

@@ -2,6 +2,7 @@
 // producer's loop thread and the main thread at once.
 #pragma once
 
+#include "rmq/recall.hpp"
 #include "rmq/request_reply.hpp"
 #include "rmq/send_result.hpp"
 #include "rmq/transaction.hpp"
@@ -26,6 +27,8 @@ class result_printer {
   void transaction(std::uint64_t index, const rmq::transaction_result& result);
   /// A request's reply.
   void reply(std::uint64_t index, const rmq::request_result& result);
+  /// A recall (--recall): its message id, or why it failed (the broker's remark).
+  void recall(std::uint64_t index, std::error_code ec, const rmq::recall_result& result);
   void summary(std::chrono::steady_clock::duration elapsed);
 
   /// Every send completed with SEND_OK (or, oneway, was written).

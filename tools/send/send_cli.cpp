@@ -46,6 +46,11 @@ std::variant<send_options, int> parse_command_line(int argc, const char* const* 
                  "milliseconds a request waits for its reply (send included)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{3'600'000}));
   request->excludes(tx);
+  auto* recall = app.add_option("--recall", o.recall,
+                                "recall the timer message of --topic whose send printed this "
+                                "recallHandle (5.3 brokers with recall enabled), instead of "
+                                "sending; repeatable");
+  recall->excludes(tx)->excludes(request);
 
   if (auto code = tools::parse_command_line(app, argc, argv)) return *code;
   o.mode = *tools::parse_send_mode(mode);

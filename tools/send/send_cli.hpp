@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 namespace rmq::send_tool {
 
@@ -26,6 +27,8 @@ struct send_options {
   std::int64_t check_wait_ms = 70'000;     ///< --check-wait: how long to stay up for checks
   bool request = false;                    ///< --request: each message is a request
   std::int64_t request_timeout_ms = 3000;  ///< --request-timeout
+  /// --recall HANDLE: recalls that timer message of --topic instead of sending (repeatable).
+  std::vector<std::string> recall;
 };
 
 /// The options, or the exit code to end with (0 after --help, 2 after a bad command line).

@@ -6,15 +6,25 @@
 #include "wire/codes.hpp"
 #include "wire/heartbeat.hpp"
 #include "wire/perm.hpp"
+#include "wire/properties.hpp"
+#include "wire/recall.hpp"
 #include "wire/route_data.hpp"
 #include "wire/sys_flag.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <cstdio>
 
 namespace rmq::sim {
 
 namespace {
+
+std::int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // Clients above MQVersion.V5_3_1 are told to go away (5.3.2-SNAPSHOT is 476).
 constexpr std::int32_t go_away_min_version = wire::mq_version::v5_3_1;
@@ -37,6 +47,7 @@ broker_handler::broker_handler(asio::io_context& io, cluster& metadata, broker_s
       region_(config.region),
       trace_on_(config.trace_on ? "true" : "false"),
       acl_accounts_(config.acl_accounts),
+      recall_enabled_(config.recall_enabled),
       transactions_(io, metadata, state, records, producers_, config.transactions, config.region,
                     config.trace_on),
       replies_(metadata, state, records, producers_, config.reply_push_timeout, config.region,
@@ -104,6 +115,13 @@ void broker_handler::handle(const wire::command_view& request, const fault_decis
     case wire::request_code::send_reply_message_v2:
       reply_send(request, fault, from, out);
       return;
+    case wire::request_code::recall_message:
+      if (version == personality::v5) {
+        recall(request, out);
+      } else {
+        write_not_supported(out, version, request);  // 4.9 has no such processor
+      }
+      return;
     default:
       write_not_supported(out, version, request);
       return;
@@ -135,7 +153,8 @@ void broker_handler::write_send_result(std::string& out, const wire::command_vie
                                        std::int32_t code, std::int32_t queue_id,
                                        std::int64_t queue_offset, std::string_view msg_ids,
                                        std::string_view transaction_id,
-                                       std::optional<std::string_view> remark) {
+                                       std::optional<std::string_view> remark,
+                                       std::string_view recall_handle) {
   const personality version = cluster_.version();
   const auto type = response_type(version, request);
   wire::frame_writer writer(out, type, response_fields(version, request, code), remark);
@@ -147,6 +166,7 @@ void broker_handler::write_send_result(std::string& out, const wire::command_vie
     writer.field("msgId", msg_ids);
     writer.field("TRACE_ON", std::string_view(trace_on_));
     writer.field("MSG_REGION", std::string_view(region_));
+    if (!recall_handle.empty()) writer.field("recallHandle", recall_handle);
     writer.field("queueOffset", queue_offset);
   } else if (type == wire::serialize_type::json) {
     writer.field("queueId", queue_id);
@@ -334,7 +354,92 @@ void broker_handler::send(const wire::command_view& request, const fault_decisio
     }
     if (records_.store_enabled) records_.messages.add(std::move(message));
   }
-  write_send_result(out, request, result_code, queue_id, first_offset, msg_ids_, transaction_id);
+  // A 5.3 broker hands a timer message's send a recall handle (TimerMessageStore's slot).
+  std::string recall_handle;
+  if (!batch && cluster_.version() == personality::v5) {
+    recall_handle = timer_handle(header.topic, properties);
+  }
+  write_send_result(out, request, result_code, queue_id, first_offset, msg_ids_, transaction_id,
+                    std::nullopt, recall_handle);
+}
+
+std::string broker_handler::timer_handle(std::string_view topic, std::string_view properties) {
+  const auto number = [&](std::string_view name) -> std::optional<std::int64_t> {
+    const auto text = wire::find_property(properties, name);
+    if (!text) return std::nullopt;
+    std::int64_t value = 0;
+    const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc() || end != text->data() + text->size()) return std::nullopt;
+    return value;
+  };
+  const std::int64_t now = wall_clock_ms();
+  std::optional<std::int64_t> deliver = number(wire::property_names::timer_deliver_ms);
+  if (!deliver) {
+    if (const auto sec = number(wire::property_names::timer_delay_sec)) deliver = now + *sec * 1000;
+  }
+  if (!deliver) {
+    if (const auto ms = number(wire::property_names::timer_delay_ms)) deliver = now + *ms;
+  }
+  const auto id = wire::find_property(properties, wire::property_names::uniq_key);
+  if (!deliver || !id) return {};
+  // The timer wheel's slot: the delivery time rounded down to its 1 s precision, + 1 ms.
+  const std::int64_t slot = *deliver / 1000 * 1000 + 1;
+  timers_[std::string(*id)] = {std::string(topic), slot};
+  return wire::encode_recall_handle(
+      {std::string(topic), state_.config.name, slot, std::string(*id)});
+}
+
+void broker_handler::recall(const wire::command_view& request, std::string& out) {
+  // RecallMessageProcessor.processRequest, 5.3.3, in its order.
+  const auto refuse = [&](std::int32_t code, std::string_view remark) {
+    write_response(out, personality::v5, request, code, remark);
+  };
+  wire::recall_message_request_header header;
+  if (header.parse(request)) {
+    write_malformed_header(out, request);
+    return;
+  }
+  if (!recall_enabled_) {
+    refuse(wire::response_code::no_permission, "recall failed, operation is forbidden");
+    return;
+  }
+  if (state_.find_topic(header.topic) == nullptr) {
+    refuse(wire::response_code::topic_not_exist,
+           "recall failed, the topic[" + std::string(header.topic) + "] not exist");
+    return;
+  }
+  const auto handle = wire::decode_recall_handle(header.recall_handle);
+  if (!handle) {
+    refuse(wire::response_code::illegal_operation, "recall handle is invalid");
+    return;
+  }
+  if (handle->topic != header.topic) {
+    refuse(wire::response_code::illegal_operation, "recall failed, topic not match");
+    return;
+  }
+  if (handle->broker_name != state_.config.name) {
+    refuse(wire::response_code::illegal_operation, "recall failed, broker service not available");
+    return;
+  }
+  // timerMaxDelaySec: 3 days by default.
+  const std::int64_t left = handle->timestamp_ms - wall_clock_ms();
+  if (left <= 0 || left >= std::int64_t{3} * 24 * 3600 * 1000) {
+    refuse(wire::response_code::illegal_operation, "recall failed, timestamp invalid");
+    return;
+  }
+  // The broker puts a delete marker into the timer wheel; the message is not delivered then.
+  if (const auto it = timers_.find(handle->message_id); it != timers_.end()) {
+    it->second.recalled = true;
+  }
+  if (counters_ != nullptr) ++counters_->recalls;
+  records_.recalled.push_back(handle->message_id);
+  // Created by createResponseCommand(RecallMessageResponseHeader), whose default remark stays.
+  wire::frame_writer writer(out, response_type(personality::v5, request),
+                            response_fields(personality::v5, request, wire::response_code::success),
+                            std::string_view("not set any response code"));
+  writer.field("msgId", handle->message_id);
+  writer.field("MSG_REGION", std::string_view(region_));
+  writer.finish();
 }
 
 void broker_handler::reply_send(const wire::command_view& request, const fault_decision& fault,

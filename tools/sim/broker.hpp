@@ -21,6 +21,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace rmq::sim {
@@ -74,7 +75,13 @@ class broker_handler final : public request_handler {
   void write_send_result(std::string& out, const wire::command_view& request, std::int32_t code,
                          std::int32_t queue_id, std::int64_t queue_offset, std::string_view msg_ids,
                          std::string_view transaction_id,
-                         std::optional<std::string_view> remark = std::nullopt);
+                         std::optional<std::string_view> remark = std::nullopt,
+                         std::string_view recall_handle = {});
+  /// A timer message's recall handle (empty when `properties` carry no timer or no UNIQ_KEY);
+  /// the timer is remembered for recall().
+  [[nodiscard]] std::string timer_handle(std::string_view topic, std::string_view properties);
+  /// RECALL_MESSAGE (5 personality).
+  void recall(const wire::command_view& request, std::string& out);
   /// A received message, decoded for inspection (offsets as given).
   [[nodiscard]] stored_message make_message(const wire::command_view& request,
                                             const wire::send_message_request_header& header,
@@ -91,7 +98,14 @@ class broker_handler final : public request_handler {
   server_counters* counters_ = nullptr;
   std::string region_;
   std::string trace_on_;
-  std::vector<acl_account> acl_accounts_;   // empty: no ACL
+  std::vector<acl_account> acl_accounts_;  // empty: no ACL
+  bool recall_enabled_;                    // recallMessageEnable
+  struct timer_entry {
+    std::string topic;
+    std::int64_t slot_ms = 0;
+    bool recalled = false;
+  };
+  std::unordered_map<std::string, timer_entry> timers_;  // timer messages by UNIQ_KEY
   std::size_t broker_properties_size_ = 0;  // MSG_REGION and TRACE_ON as the broker adds them
   producer_registry producers_;
   transaction_service transactions_;

@@ -403,6 +403,14 @@ std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
                "Store requests but send no replies (requester timeouts)")
       ->group("Request-reply");
 
+  std::string recall = "off";
+  app.add_option(
+         "--recall", recall,
+         "recallMessageEnable (5 personality): on, brokers take RECALL_MESSAGE; off (a real "
+         "broker's default), they refuse it with NO_PERMISSION. Timer messages get a recall "
+         "handle either way")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   std::vector<std::string> acl_accounts;
   app.add_option("--acl-account", acl_accounts,
                  "ACL: brokers accept only requests signed by one of these accounts, "
@@ -439,6 +447,7 @@ std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
   config.reply_push_timeout = std::chrono::milliseconds(push_timeout);
   config.responder.enabled = responder == "on";
   config.responder.delay = std::chrono::milliseconds(responder_delay);
+  config.recall_enabled = recall == "on";
   for (const std::string& text : acl_accounts) {
     auto account = parse_acl_account(text);
     if (!account) {

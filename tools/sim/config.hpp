@@ -130,6 +130,9 @@ struct sim_config {
 
   /// Empty: no ACL. Else the brokers accept only requests signed by one of these accounts.
   std::vector<acl_account> acl_accounts;
+  /// recallMessageEnable (5 personality): RECALL_MESSAGE is refused with NO_PERMISSION when off,
+  /// as by default on a real broker.
+  bool recall_enabled = false;
 };
 
 /// Default broker names: broker-a, broker-b, ... broker-z, broker-aa, ...

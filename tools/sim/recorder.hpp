@@ -16,6 +16,7 @@ struct recorder {
   message_store messages;
   std::vector<client_record> clients;
   std::vector<end_transaction_record> end_transactions;
+  std::vector<std::string> recalled;  ///< ids (UNIQ_KEY) of the timer messages recalled
 
   /// The client record of `client_id` on `broker`, created on first sight.
   client_record& client(const std::string& broker, std::string_view client_id) {

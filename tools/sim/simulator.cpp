@@ -417,6 +417,10 @@ std::vector<end_transaction_record> simulator::end_transactions() const {
   return impl_->run([this] { return impl_->records.end_transactions; });
 }
 
+std::vector<std::string> simulator::recalled() const {
+  return impl_->run([this] { return impl_->records.recalled; });
+}
+
 std::vector<transaction_record> simulator::transactions() const {
   return impl_->run([this] {
     std::vector<transaction_record> all;
@@ -511,6 +515,7 @@ std::string simulator::stats_json(bool with_messages) const {
                {"faults_injected", c.faults_injected},
                {"acl_denied", c.acl_denied},
                {"go_away_answers", c.go_away_answers},
+               {"recalls", c.recalls},
                {"route_standard", c.route_standard},
                {"route_legacy", c.route_legacy},
                {"route_not_found", c.route_not_found},

@@ -119,6 +119,8 @@ class simulator {
   void clear_messages();
   [[nodiscard]] std::vector<client_record> clients() const;
   [[nodiscard]] std::vector<end_transaction_record> end_transactions() const;
+  /// Ids (UNIQ_KEY) of the timer messages recalled (RECALL_MESSAGE), in order.
+  [[nodiscard]] std::vector<std::string> recalled() const;
 
   // --- transactions ------------------------------------------------------------------------
   /// Every half message the brokers keep and what became of it (oldest first per broker).

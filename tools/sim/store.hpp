@@ -151,6 +151,7 @@ struct server_counters {
   std::uint64_t faults_injected = 0;  ///< requests a fault changed
   std::uint64_t acl_denied = 0;       ///< broker: requests refused by its ACL
   std::uint64_t go_away_answers = 0;  ///< broker: requests answered GO_AWAY while shutting down
+  std::uint64_t recalls = 0;          ///< broker: timer messages recalled
   std::uint64_t route_standard = 0;   ///< name server: standard JSON route bodies
   std::uint64_t route_legacy = 0;     ///< name server: legacy (unquoted key) route bodies
   std::uint64_t route_not_found = 0;  ///< name server: TOPIC_NOT_EXIST answers

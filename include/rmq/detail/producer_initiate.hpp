@@ -6,6 +6,7 @@
 #include "rmq/detail/completion.hpp"
 #include "rmq/detail/send_request.hpp"
 #include "rmq/message.hpp"
+#include "rmq/recall.hpp"
 #include "rmq/request_reply.hpp"
 #include "rmq/send_options.hpp"
 #include "rmq/transaction.hpp"
@@ -117,6 +118,11 @@ struct producer_access {
   [[nodiscard]] static cancellable_operation* prepare_operation(
       const call_scope& scope, outcome_completion<request_result>* completion, bool cancellable,
       const message* msg, send_options& options);
+  /// A recall of the timer message `handle` names in `topic` (async_recall), likewise. Takes
+  /// both strings over.
+  [[nodiscard]] static cancellable_operation* prepare_operation(
+      const call_scope& scope, outcome_completion<recall_result>* completion, bool cancellable,
+      std::string& topic, std::string& handle);
   /// Starts an operation prepared above on a loop (or fails it at once when not running).
   static void start_operation(const call_scope& scope, cancellable_operation* operation);
 };
