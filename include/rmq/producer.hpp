@@ -418,9 +418,9 @@ class producer {
   /// recall_result::remark (NO_PERMISSION "recall failed, operation is forbidden" when the
   /// broker has recall disabled — its default —, ILLEGAL_OPERATION "recall failed, timestamp
   /// invalid" once the message is due, REQUEST_CODE_NOT_SUPPORTED from a 4.9 broker),
-  /// timed_out, shutting_down. Cancellation (terminal or partial) before the request is written
-  /// ends it with operation_aborted; once written, the recall waits for the broker's answer
-  /// (it may have taken effect). Both arguments are taken over.
+  /// timed_out, shutting_down. Cancellation (terminal or partial) completes it at once with
+  /// operation_aborted; a RECALL_MESSAGE already written may still take effect at the broker.
+  /// Both arguments are taken over.
   template <class Token>
   auto async_recall(std::string topic, std::string handle, Token&& token) {
     return detail::initiate_operation<recall_result>(*this, std::forward<Token>(token),

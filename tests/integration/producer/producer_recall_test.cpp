@@ -5,9 +5,13 @@
 #include "wire/codes.hpp"
 #include "wire/recall.hpp"
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/post.hpp>
 #include <asio/use_future.hpp>
 #include <doctest/doctest.h>
 
+#include <future>
 #include <string>
 
 using namespace std::chrono_literals;
@@ -122,4 +126,29 @@ TEST_CASE(
   const rmq::recall_result r = f.producer->recall("TopicTest", sent.recall_handle, ec);
   REQUIRE_FALSE(ec);
   CHECK(r.msg_id == sent.msg_id.view());
+}
+
+TEST_CASE("recall: a cancellation completes it at once with operation_aborted") {
+  // The broker reads RECALL_MESSAGE and never answers: only the cancellation can end the wait
+  // (before send_timeout, 3 s).
+  producer_fixture f(recall_on());
+  rmq::producer& p = *f.producer;
+  const rmq::send_result sent = p.send(timer_message());
+  f.sim.set_broker_faults(sent.queue.broker_name,
+                          {.codes = {rmq::wire::request_code::recall_message}, .silent = true});
+  asio::cancellation_signal cancel;
+  std::promise<std::error_code> done;
+  asio::post(p.get_executor(), [&] {
+    p.async_recall(
+        "TopicTest", sent.recall_handle,
+        asio::bind_cancellation_slot(
+            cancel.slot(), [&](std::error_code ec, rmq::recall_result) { done.set_value(ec); }));
+  });
+  REQUIRE(f.sim.wait_until(
+      [](const sim::sim_counters& c) {
+        return c.broker_requests(rmq::wire::request_code::recall_message) >= 1;
+      },
+      10s));
+  asio::post(p.get_executor(), [&] { cancel.emit(asio::cancellation_type::terminal); });
+  CHECK(done.get_future().get() == asio::error::operation_aborted);
 }
