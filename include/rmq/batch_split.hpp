@@ -20,8 +20,9 @@ inline constexpr std::size_t default_max_batch_bytes = 4u * 1024 * 1024;
 /// `max_batch_bytes`, and its messages share their topic and wait_store_msg_ok, as a batch
 /// must (a change starts a new run). A message too large to share a run is a run of its own:
 /// its send then fails with errc::body_too_large, as a lone send would. Nothing else is checked
-/// (send_batch validates each run). Returns views into `messages`, valid while it is; an empty
-/// list gives no run.
+/// (send_batch validates each run). Properties that send hooks add (producer_config::send_hooks)
+/// are not known here: leave them room in `max_batch_bytes`. Returns views into `messages`,
+/// valid while it is; an empty list gives no run.
 [[nodiscard]] std::vector<std::span<const message>> split_batch(
     std::span<const message> messages, std::size_t max_batch_bytes = default_max_batch_bytes);
 

@@ -42,10 +42,11 @@ struct cancel_hub {
 /// What a cancellable send waits on when the cancellation runs on its loop. (A caller blocked
 /// at a full gate off the loops is woken from the emitting thread instead.)
 enum class cancel_wait : std::uint8_t {
-  none,     ///< running, or between steps: the next step sees the request
-  gate,     ///< admission: an admission_gate::acquire_awaiter
-  route,    ///< the topic's route: a route::topic_routes::lookup
-  request,  ///< an attempt's request on a connection (deferred, queued or written)
+  none,       ///< running, or between steps: the next step sees the request
+  gate,       ///< admission: an admission_gate::acquire_awaiter
+  route,      ///< the topic's route: a route::topic_routes::lookup
+  request,    ///< an attempt's request on a connection (deferred, queued or written)
+  heartbeat,  ///< a timer message: its broker's heartbeat answer (registration::heartbeat_waiter)
 };
 
 struct cancel_link final : io::task {

@@ -218,6 +218,18 @@ void loop_sender::run_recall(recall_run& run) {
 
 coro<std::error_code> loop_sender::recall(std::string topic, std::string handle,
                                           std::shared_ptr<recall_result> out) {
+  // Awaited through async_await, which takes no exception: an allocation that fails on the way
+  // ends the recall with an error instead.
+  try {
+    co_return co_await recall_unguarded(std::move(topic), std::move(handle), std::move(out));
+  } catch (const std::exception& e) {
+    settings_.logger().error("rmq: recall failed: {}", e.what());
+  }
+  co_return make_error_code(errc::shutting_down);
+}
+
+coro<std::error_code> loop_sender::recall_unguarded(std::string topic, std::string handle,
+                                                    std::shared_ptr<recall_result> out) {
   // The handle names the topic as brokers know it, namespace included.
   const std::optional<wire::recall_handle> parts = wire::decode_recall_handle(handle);
   if (!parts || parts->topic != wire::wrap_namespace(settings_.config.name_space, topic)) {

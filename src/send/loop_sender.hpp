@@ -134,6 +134,9 @@ class loop_sender {
   /// A broker's request on one of this loop's connections (net::peer_request_handler).
   static void on_peer_request(void* self, const std::string& address, net::connection_core& core,
                               const wire::command_view& request);
+  /// recall() without its exception guard.
+  [[nodiscard]] coro<std::error_code> recall_unguarded(std::string topic, std::string handle,
+                                                       std::shared_ptr<recall_result> out);
   [[nodiscard]] coro<void> shutdown_sequence(io::clock::time_point deadline,
                                              std::function<void()> done);
   /// The flush bookkeeping of a send that ends.

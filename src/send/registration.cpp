@@ -55,22 +55,37 @@ void registration::on_new_master(route::broker_id broker) {
   spawn(heartbeat(broker));
 }
 
-/// A coroutine waiting in heartbeats_settled: woken by a heartbeat's end or its deadline.
-struct registration::settle_waiter final : io::timer_node {
-  explicit settle_waiter(registration& r) noexcept : timer_node(&fire), owner(r) {}
-  static void fire(io::timer_node* t, std::error_code) noexcept {
-    auto& self = *static_cast<settle_waiter*>(t);
-    self.owner.remove(self);
-    std::exchange(self.waiting, {}).resume();
-  }
-  bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) noexcept { waiting = h; }
-  void await_resume() const noexcept {}
+void registration::heartbeat_waiter::fire(io::timer_node* t, std::error_code) noexcept {
+  auto& self = *static_cast<heartbeat_waiter*>(t);
+  self.owner_.remove(self);
+  std::exchange(self.waiting_, {}).resume();
+}
 
-  registration& owner;
-  std::coroutine_handle<> waiting;
-  settle_waiter* next = nullptr;
-};
+bool registration::heartbeat_waiter::await_ready() const noexcept {
+  return owner_.stopped_ || owner_.satisfied(*this);
+}
+
+void registration::heartbeat_waiter::await_suspend(std::coroutine_handle<> h) noexcept {
+  waiting_ = h;
+  next_ = owner_.waiters_;
+  owner_.waiters_ = this;
+  owner_.loop_.add_timer(*this, deadline_);
+}
+
+bool registration::satisfied(const heartbeat_waiter& w) const noexcept {
+  return w.broker_ == heartbeat_waiter::every_master ? settled() : heartbeat_done(w.broker_);
+}
+
+bool registration::heartbeat_done(route::broker_id id) const noexcept {
+  return id < heartbeat_done_.size() && heartbeat_done_[id];
+}
+
+void registration::cancel(heartbeat_waiter& w) noexcept {
+  if (!w.waiting_) return;  // not waiting (any more)
+  remove(w);
+  loop_.cancel_timer(w);
+  std::exchange(w.waiting_, {}).resume();
+}
 
 bool registration::settled() const noexcept {
   for (route::broker_id id = 0; id < brokers_.size(); ++id) {
@@ -80,44 +95,45 @@ bool registration::settled() const noexcept {
   return true;
 }
 
-void registration::remove(settle_waiter& w) noexcept {
-  for (settle_waiter** p = &settle_waiters_; *p != nullptr; p = &(*p)->next) {
+void registration::remove(heartbeat_waiter& w) noexcept {
+  for (heartbeat_waiter** p = &waiters_; *p != nullptr; p = &(*p)->next_) {
     if (*p == &w) {
-      *p = w.next;
+      *p = w.next_;
       return;
     }
   }
 }
 
 void registration::wake_settled() noexcept {
-  if (settle_waiters_ != nullptr && settled()) wake_settle_waiters();
-}
-
-void registration::wake_settle_waiters() noexcept {
-  settle_waiter* w = std::exchange(settle_waiters_, nullptr);
-  while (w != nullptr) {
-    settle_waiter* next = w->next;
-    loop_.cancel_timer(*w);
-    std::exchange(w->waiting, {}).resume();
-    w = next;
+  // Taken off the list first: a resumed coroutine may wait again (and join the list).
+  heartbeat_waiter* ready = nullptr;
+  for (heartbeat_waiter** p = &waiters_; *p != nullptr;) {
+    heartbeat_waiter* w = *p;
+    if (stopped_ || satisfied(*w)) {
+      *p = w->next_;
+      w->next_ = ready;
+      ready = w;
+    } else {
+      p = &w->next_;
+    }
+  }
+  while (ready != nullptr) {
+    heartbeat_waiter* next = ready->next_;
+    loop_.cancel_timer(*ready);
+    std::exchange(ready->waiting_, {}).resume();
+    ready = next;
   }
 }
 
 coro<bool> registration::heartbeats_settled(io::clock::time_point deadline) {
-  if (settled()) co_return true;
-  if (stopped_) co_return false;
-  settle_waiter waiter(*this);
-  waiter.next = settle_waiters_;
-  settle_waiters_ = &waiter;
-  loop_.add_timer(waiter, deadline);
-  co_await waiter;
+  co_await heartbeat_waiter(*this, heartbeat_waiter::every_master, deadline);
   co_return settled() && !stopped_;
 }
 
 void registration::stop() {
   stopped_ = true;
   loop_.cancel_timer(periodic_);
-  wake_settle_waiters();  // no heartbeat will settle anything from now on
+  wake_settled();  // every waiter: no heartbeat will settle anything from now on
 }
 
 coro<void> registration::heartbeat(route::broker_id id) {

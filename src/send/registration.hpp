@@ -51,14 +51,42 @@ class registration {
   /// a request may be pushed from any of them — or at `deadline`, or at stop() (false then).
   [[nodiscard]] coro<bool> heartbeats_settled(io::clock::time_point deadline);
 
+  /// Awaitable: resumes once `broker`'s heartbeat since it got its master has ended (answered
+  /// — its version is then known — or failed), or every master's has (`every_master`), or at
+  /// `deadline`, stop() or cancel() — inline from whichever comes first. Ready at once when
+  /// that has happened already. Lives in the awaiting coroutine's frame.
+  class heartbeat_waiter final : public io::timer_node {
+   public:
+    static constexpr route::broker_id every_master = static_cast<route::broker_id>(-1);
+    heartbeat_waiter(registration& owner, route::broker_id broker,
+                     io::clock::time_point deadline) noexcept
+        : timer_node(&fire), owner_(owner), broker_(broker), deadline_(deadline) {}
+    heartbeat_waiter(const heartbeat_waiter&) = delete;
+    heartbeat_waiter& operator=(const heartbeat_waiter&) = delete;
+    [[nodiscard]] bool await_ready() const noexcept;
+    void await_suspend(std::coroutine_handle<> h) noexcept;
+    void await_resume() const noexcept {}
+
+   private:
+    friend class registration;
+    static void fire(io::timer_node* t, std::error_code ec) noexcept;
+    registration& owner_;
+    route::broker_id broker_;
+    io::clock::time_point deadline_;
+    std::coroutine_handle<> waiting_;
+    heartbeat_waiter* next_ = nullptr;
+  };
+  /// Loop thread: resumes `w` now if it waits (a cancellation of the send waiting in it).
+  void cancel(heartbeat_waiter& w) noexcept;
+  /// Whether `broker`'s heartbeat since it got its master has ended (answered or failed).
+  [[nodiscard]] bool heartbeat_done(route::broker_id broker) const noexcept;
+
  private:
-  struct settle_waiter;
   [[nodiscard]] bool settled() const noexcept;
-  /// Wakes the heartbeats_settled waiters once every master has answered.
+  [[nodiscard]] bool satisfied(const heartbeat_waiter& w) const noexcept;
+  /// Wakes the waiters whose heartbeats have ended (all of them once stopped).
   void wake_settled() noexcept;
-  /// Wakes every heartbeats_settled waiter now.
-  void wake_settle_waiters() noexcept;
-  void remove(settle_waiter& w) noexcept;
+  void remove(heartbeat_waiter& w) noexcept;
   [[nodiscard]] coro<void> heartbeat(route::broker_id broker);
   [[nodiscard]] coro<void> unregister(route::broker_id broker, io::clock::time_point deadline,
                                       std::size_t& pending, std::coroutine_handle<>& waiter);
@@ -82,7 +110,7 @@ class registration {
   bool refreshing_ = false;
   bool stopped_ = false;
   std::vector<bool> heartbeat_done_;  ///< by broker id: answered or failed since its new master
-  settle_waiter* settle_waiters_ = nullptr;
+  heartbeat_waiter* waiters_ = nullptr;
 };
 
 }  // namespace rmq::send

@@ -142,7 +142,7 @@ detached send_pipeline::run(send_op& op) {
     // A send posted from another thread was stamped by that thread's clock, possibly after the
     // loop's last reading: an attempt never starts before its send did, or the shares of the
     // budget would end the last attempt before the deadline.
-    const io::clock::time_point now =
+    io::clock::time_point now =
         std::exchange(body_work, false) ? io::clock::now() : std::max(loop_.now(), op.started);
     if (!attempts.may_attempt(now, op.deadline)) break;
     if (cancel_requested(op)) [[unlikely]] {
@@ -155,27 +155,39 @@ detached send_pipeline::run(send_op& op) {
       take_current_route(op, info, fixed_queue.has_value());
     }
     const route::publish_queue queue = pick_queue(*info, fixed_queue, attempts.last_broker(), now);
-    op.attempts = attempts.begin(queue.broker);
-    note_tried(op, queue.broker, op.attempts);
     const bool timer = op.batch.empty() && op.msg->has_timer();
     if (timer && !brokers_[queue.broker].version && brokers_[queue.broker].master != nullptr)
         [[unlikely]] {
       // A broker this producer has not heard from yet (a fresh producer): its version comes
-      // with the answer to the heartbeat its new master was sent. Wait for it, under the
-      // send's deadline, rather than send a timer a 4.9 broker would deliver at once.
-      (void)co_await heartbeats_.heartbeats_settled(op.deadline);
+      // with the answer to the heartbeat its new master was sent. Wait for that answer, under
+      // the send's deadline, rather than send a timer a 4.9 broker would deliver at once.
+      // Before the attempt begins: nothing is written while it waits.
+      {
+        registration::heartbeat_waiter answered(heartbeats_, queue.broker, op.deadline);
+        const cancel_point point(op, detail::cancel_wait::heartbeat, &answered);
+        co_await answered;
+      }
       if (cancel_requested(op)) [[unlikely]] {
         stop_cancelled(op, attempts);
         break;
       }
-      if (!brokers_[queue.broker].version) {  // no answer: say why the send did not go
-        attempts.stop(make_error_code(heartbeats_.stopped() ? errc::shutting_down
-                                      : io::clock::now() >= op.deadline
-                                          ? errc::timed_out
-                                          : errc::delivery_time_unsupported));
+      if (heartbeats_.stopped()) {
+        attempts.stop(make_error_code(errc::shutting_down));
         break;
       }
+      now = io::clock::now();  // the wait is neither the broker's latency nor the attempt's
+      if (!brokers_[queue.broker].version) {
+        // Its heartbeat failed, or did not end in time: as a transport failure there, which
+        // another attempt (another broker) may avoid.
+        op.attempts = attempts.begin(queue.broker);
+        note_tried(op, queue.broker, op.attempts);
+        attempts.skipped(
+            make_error_code(now >= op.deadline ? errc::timed_out : errc::connection_lost));
+        continue;
+      }
     }
+    op.attempts = attempts.begin(queue.broker);
+    note_tried(op, queue.broker, op.attempts);
     net::connection* master = brokers_[queue.broker].master;  // may have changed meanwhile
     if (master == nullptr) {
       attempts.skipped(make_error_code(errc::no_writable_queue));
@@ -240,6 +252,9 @@ void send_pipeline::cancel(send_op& op, std::uint32_t type) {
       return;
     case detail::cancel_wait::route:
       static_cast<route::topic_routes::lookup*>(link.waiting)->abandon();
+      return;
+    case detail::cancel_wait::heartbeat:
+      heartbeats_.cancel(*static_cast<registration::heartbeat_waiter*>(link.waiting));
       return;
     case detail::cancel_wait::request: {
       const auto& attempt = *static_cast<const attempt_awaiter*>(link.waiting);

@@ -3,9 +3,13 @@
 #include "support/test_scale.hpp"
 #include "wire/codes.hpp"
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/post.hpp>
 #include <asio/use_future.hpp>
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <future>
 #include <map>
 
@@ -343,6 +347,69 @@ TEST_CASE(
       CHECK(r.status == rmq::send_status::send_ok);
       CHECK(f.sim.message_count() == 1);
     }
+  }
+}
+
+TEST_CASE(
+    "a fresh timer send waits for its own broker's heartbeat only; cancelled there, at once") {
+  sim::sim_config config = sim_with(2, sim::personality::v5);
+  // broker-b never answers a heartbeat: a send to broker-a must not wait for it (it would wait
+  // until its deadline and then time out).
+  config.broker_faults.push_back(
+      {"broker-b", {.codes = {rmq::wire::request_code::heart_beat}, .silent = true}});
+  producer_fixture f(config);
+  std::vector<rmq::message_queue> queues;
+  REQUIRE_FALSE(f.producer->fetch_queues("TopicTest", queues));
+  const auto on = [&](std::string_view broker) {
+    return *std::find_if(queues.begin(), queues.end(),
+                         [&](const rmq::message_queue& q) { return q.broker_name == broker; });
+  };
+  rmq::message timed("TopicTest", "later");
+  timed.set_delay_time_sec(10);
+  std::error_code ec;
+  const rmq::send_result r =
+      f.producer->send(timed, rmq::send_options{.queue = on("broker-a")}, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(r.queue.broker_name == "broker-a");
+
+  // To broker-b the send waits for an answer that does not come; a cancellation ends it at
+  // once, and says nothing of a message that may have been stored (nothing was written).
+  asio::cancellation_signal cancel;
+  std::promise<std::pair<std::error_code, std::string>> done;
+  asio::post(f.producer->get_executor(), [&] {
+    f.producer->async_send(
+        timed, rmq::send_options{.queue = on("broker-b")},
+        asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code e, rmq::send_result s) {
+          done.set_value({e, s.diagnostics.remark});
+        }));
+  });
+  REQUIRE(f.sim.wait_until(
+      [](const sim::sim_counters& c) {
+        return c.broker_requests(rmq::wire::request_code::heart_beat) >= 2;  // a's and b's
+      },
+      10s));
+  asio::post(f.producer->get_executor(), [&] { cancel.emit(asio::cancellation_type::terminal); });
+  const auto [cancelled, remark] = done.get_future().get();
+  CHECK(cancelled == asio::error::operation_aborted);
+  CHECK(remark.empty());
+  CHECK(f.sim.message_count() == 1);
+}
+
+TEST_CASE("a fresh timer send whose broker's heartbeat failed moves to another broker") {
+  sim::sim_config config = sim_with(2, sim::personality::v5);
+  // broker-a drops the connection at the heartbeat: its version stays unknown, which is not
+  // "older than 5.0" but a failure there, and another broker takes the send.
+  config.broker_faults.push_back(
+      {"broker-a", {.codes = {rmq::wire::request_code::heart_beat}, .reset_after = 1}});
+  producer_fixture f(config);
+  rmq::message timed("TopicTest", "later");
+  timed.set_delay_time_sec(10);
+  for (int i = 0; i < 4; ++i) {  // round robin: some sends pick broker-a first
+    CAPTURE(i);
+    std::error_code ec;
+    const rmq::send_result r = f.producer->send(timed, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.queue.broker_name == "broker-b");
   }
 }
 
