@@ -29,6 +29,9 @@ using namespace rmq::io::test;
 using ex_t = loop::executor_type;
 namespace execution = asio::execution;
 
+// A deadline that never comes: what completes a wait on it is an event (a cancellation, stop).
+constexpr clock::time_point never_due = clock::time_point::max();
+
 // ---- executor concept -------------------------------------------------------------------
 
 static_assert(execution::is_executor<ex_t>::value);
@@ -378,11 +381,10 @@ TEST_CASE("async_sleep: cancellation slot completes with operation_aborted") {
   asio::cancellation_signal signal;
   std::promise<std::error_code> result;
   rl.call([&] {
-    async_sleep_for(rl.l, 1h,
-                    asio::bind_cancellation_slot(
-                        signal.slot(), [&](std::error_code ec) {  // allowed: the timer under test
-                          result.set_value(ec);
-                        }));
+    // A wait whose deadline never comes: only the cancellation can complete it.
+    async_sleep_until(rl.l, never_due,
+                      asio::bind_cancellation_slot(
+                          signal.slot(), [&](std::error_code ec) { result.set_value(ec); }));
   });
   rl.call([&] { signal.emit(asio::cancellation_type::terminal); });
   auto f = result.get_future();
@@ -392,7 +394,7 @@ TEST_CASE("async_sleep: cancellation slot completes with operation_aborted") {
 
 asio::awaitable<std::error_code> wait_forever(loop& l) {
   try {
-    co_await async_sleep_for(l, 1h, asio::use_awaitable);  // allowed: the timer under test
+    co_await async_sleep_until(l, never_due, asio::use_awaitable);  // ends by cancellation or stop
   } catch (const std::system_error& e) {
     co_return e.code();
   }
@@ -420,11 +422,11 @@ TEST_CASE("stop completes every pending wait exactly once") {
   {
     running_loop rl;
     for (std::size_t i = 0; i < n; ++i) {
-      async_sleep_for(rl.l, i % 2 == 0 ? 1h : 0ms,
-                      [&, i](std::error_code ec) {  // allowed: the timer under test
-                        book.hit(i);
-                        if (ec == asio::error::operation_aborted) aborted.fetch_add(1);
-                      });
+      // Half of them due at once, half never: stop() completes those.
+      async_sleep_until(rl.l, i % 2 == 0 ? never_due : clock::now(), [&, i](std::error_code ec) {
+        book.hit(i);
+        if (ec == asio::error::operation_aborted) aborted.fetch_add(1);
+      });
     }
     // Also waits from coroutines.
     for (int i = 0; i < 10; ++i) {
