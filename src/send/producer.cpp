@@ -963,6 +963,33 @@ transaction_result producer::send_in_transaction(const message& msg, local_trans
   return send_in_transaction(msg, std::move(local), send_options{}, ec);
 }
 
+namespace {
+
+// Runs the loop operation producer_access::prepare_operation makes of `args` and waits for it on
+// the calling thread (not a loop thread: the caller checks): its error into `ec`, its result
+// returned, starting from `result` (what a failure reports besides its error).
+template <class Result, class... Args>
+Result run_blocking(producer& p, Result result, std::error_code& ec, Args&... args) {
+  blocking_handoff handoff;
+  outcome_callback<Result, std::function<void(std::error_code, Result &&)>> done(
+      [&](std::error_code e, Result&& r) {
+        handoff.complete([&] {
+          ec = e;
+          result = std::move(r);
+        });
+      });
+  {
+    const detail::call_scope scope(p);
+    detail::cancellable_operation* run =
+        detail::producer_access::prepare_operation(scope, &done, false, args...);
+    detail::producer_access::start_operation(scope, run);
+  }
+  handoff.wait();
+  return result;
+}
+
+}  // namespace
+
 transaction_result producer::send_in_transaction(const message& msg, local_transaction local,
                                                  const send_options& options, std::error_code& ec) {
   transaction_result result;
@@ -971,50 +998,20 @@ transaction_result producer::send_in_transaction(const message& msg, local_trans
     result.send.queue.topic = msg.topic();
     return result;
   }
-  blocking_handoff handoff;
-  outcome_callback<transaction_result, std::function<void(std::error_code, transaction_result &&)>>
-      done([&](std::error_code e, transaction_result&& r) {
-        handoff.complete([&] {
-          ec = e;
-          result = std::move(r);
-        });
-      });
-  {
-    const detail::call_scope scope(*this);
-    send_options copy = options;
-    detail::cancellable_operation* run =
-        detail::producer_access::prepare_operation(scope, &done, false, &msg, local, copy);
-    detail::producer_access::start_operation(scope, run);
-  }
-  handoff.wait();
-  return result;
+  const message* target = &msg;
+  send_options copy = options;
+  return run_blocking(*this, std::move(result), ec, target, local, copy);
 }
 
 recall_result producer::recall(const std::string& topic, const std::string& handle,
                                std::error_code& ec) {
-  recall_result result;
   if (impl_->local_loop() != nullptr) {
     ec = make_error_code(errc::blocking_call_on_loop_thread);
-    return result;
+    return {};
   }
-  blocking_handoff handoff;
-  outcome_callback<recall_result, std::function<void(std::error_code, recall_result &&)>> done(
-      [&](std::error_code e, recall_result&& r) {
-        handoff.complete([&] {
-          ec = e;
-          result = std::move(r);
-        });
-      });
-  {
-    const detail::call_scope scope(*this);
-    std::string topic_copy = topic;
-    std::string handle_copy = handle;
-    detail::cancellable_operation* run =
-        detail::producer_access::prepare_operation(scope, &done, false, topic_copy, handle_copy);
-    detail::producer_access::start_operation(scope, run);
-  }
-  handoff.wait();
-  return result;
+  std::string topic_copy = topic;
+  std::string handle_copy = handle;
+  return run_blocking(*this, recall_result{}, ec, topic_copy, handle_copy);
 }
 
 request_result producer::request(const message& msg, std::chrono::milliseconds timeout,
@@ -1025,24 +1022,10 @@ request_result producer::request(const message& msg, std::chrono::milliseconds t
     ec = make_error_code(errc::blocking_call_on_loop_thread);
     return result;
   }
-  blocking_handoff handoff;
-  outcome_callback<request_result, std::function<void(std::error_code, request_result &&)>> done(
-      [&](std::error_code e, request_result&& r) {
-        handoff.complete([&] {
-          ec = e;
-          result = std::move(r);
-        });
-      });
-  {
-    const detail::call_scope scope(*this);
-    send_options options;
-    options.timeout = timeout;
-    detail::cancellable_operation* run =
-        detail::producer_access::prepare_operation(scope, &done, false, &msg, options);
-    detail::producer_access::start_operation(scope, run);
-  }
-  handoff.wait();
-  return result;
+  const message* target = &msg;
+  send_options options;
+  options.timeout = timeout;
+  return run_blocking(*this, std::move(result), ec, target, options);
 }
 
 detail::cancellable_operation* detail::producer_access::shutdown_cancellation(
