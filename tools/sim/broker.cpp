@@ -20,12 +20,6 @@ namespace rmq::sim {
 
 namespace {
 
-std::int64_t wall_clock_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Clients above MQVersion.V5_3_1 are told to go away (5.3.2-SNAPSHOT is 476).
 constexpr std::int32_t go_away_min_version = wire::mq_version::v5_3_1;
 

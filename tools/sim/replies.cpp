@@ -15,12 +15,6 @@ constexpr std::size_t max_records = 100'000;
 // Replies the responder holds back for their delay at most; beyond, requests go unanswered.
 constexpr std::size_t max_waiting = 100'000;
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 bool is_request_message(std::string_view properties) noexcept {
@@ -157,7 +151,7 @@ std::string reply_service::push_frame(const reply_message& reply, std::int32_t o
     props.put("MSG_REGION", region_);
     props.put("TRACE_ON", trace_on_);
   }
-  const std::int64_t now = now_ms();
+  const std::int64_t now = wall_clock_ms();
   props.put("PUSH_REPLY_TIME", std::to_string(now));
   const std::string properties = props.to_string();
 
@@ -242,9 +236,7 @@ reply_message responder::make_reply(reply_service& via, const stored_message& re
   wire::decode_properties(properties, pairs);
   for (const auto& p : pairs) m.properties.emplace_back(std::string(p.name), std::string(p.value));
   m.body = config_.body_prefix + request.body;
-  m.born_timestamp = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+  m.born_timestamp = wall_clock_ms();
   reply.properties = std::move(properties);
   reply.body = m.body;
   reply.reconsume_times = 0;

@@ -2,6 +2,7 @@
 // transaction endings. Owned by the I/O thread; copies are handed to other threads.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -12,6 +13,13 @@
 #include <vector>
 
 namespace rmq::sim {
+
+/// The wall clock in epoch milliseconds, as brokers stamp messages and timers.
+[[nodiscard]] inline std::int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 /// One message as the broker stored it, decoded.
 struct stored_message {

@@ -21,12 +21,6 @@ constexpr std::string_view check_times = "TRANSACTION_CHECK_TIMES";
 constexpr std::string_view cluster_property = "CLUSTER";
 constexpr std::string_view transaction_id_property = "__transactionId__";  // 5.x
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 /// "a.b.c.d:port" as the store format's raw address and port (0.0.0.0:0 if it is not that).
 struct raw_host {
   char ip[4] = {};
@@ -134,7 +128,7 @@ transaction_service::half_message_out transaction_service::prepare(half_message_
   half.sys_flag = wire::sys_flag::with_transaction_type(half.message.sys_flag,
                                                         wire::sys_flag::transaction_not_type);
   half.born_host = std::string(in.born_host);
-  half.store_timestamp = now_ms();
+  half.store_timestamp = wall_clock_ms();
   half.stored_at = std::chrono::steady_clock::now();
   half.offsets.push_back(commit_offset);
 
