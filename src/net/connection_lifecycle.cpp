@@ -104,42 +104,31 @@ link_step connection_lifecycle::transition(link_event e, clock::time_point now,
       return illegal();
 
     case link_state::connected:
+    case link_state::retiring: {  // a socket that reads; a retiring one no longer writes
+      const bool retiring = state_ == link_state::retiring;
       if (e == link_event::link_failed) {
         return go(link_state::disconnecting, link_action::close_socket | link_action::fail_requests,
                   failure);
       }
-      if (e == link_event::stream_corrupt || e == link_event::idle_timeout) {
+      if (e == link_event::stream_corrupt || (e == link_event::idle_timeout && !retiring)) {
         return go(link_state::disconnecting, link_action::close_socket);
       }
       if (e == link_event::go_away || e == link_event::go_away_again) {
+        if (retiring) return ignore();  // the socket retires already
         count_go_away(e == link_event::go_away_again, now);
         return go(link_state::retiring);
       }
-      if (is_close(e)) {
-        return go(link_state::closing, link_action::close_socket | link_action::fail_requests,
-                  errc::shutting_down);
-      }
-      return illegal();
-
-    case link_state::retiring:
-      if (e == link_event::retired) {
+      if (e == link_event::retired && retiring) {
         socket_retired_ = true;
         return go(link_state::disconnecting,
                   link_action::close_socket | link_action::restart_stream);
       }
-      if (e == link_event::link_failed) {
-        return go(link_state::disconnecting, link_action::close_socket | link_action::fail_requests,
-                  failure);
-      }
-      if (e == link_event::stream_corrupt) {
-        return go(link_state::disconnecting, link_action::close_socket);
-      }
-      if (e == link_event::go_away || e == link_event::go_away_again) return ignore();
       if (is_close(e)) {
         return go(link_state::closing, link_action::close_socket | link_action::fail_requests,
                   errc::shutting_down);
       }
       return illegal();
+    }
 
     case link_state::disconnecting:
       if (e == link_event::socket_closed)
