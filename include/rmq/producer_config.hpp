@@ -48,6 +48,23 @@ struct fault_table_config {
   std::chrono::milliseconds isolation_latency{10000};    ///< the latency a failure counts as
 };
 
+/// Automatic batching (the Java 5.x client's autoBatch with batchMaxDelayMs and batchMaxBytes;
+/// librdkafka's linger.ms): single sends of one topic (an ordered send's: of one queue) that
+/// start within `linger` of each other on a loop go out as one SEND_BATCH_MESSAGE, each message
+/// still completing on its own with its own result (docs/guide.md, "Automatic batching").
+struct auto_batch_config {
+  /// How long a batch gathers after its first message, 0..1 s: it leaves earlier once full,
+  /// and never later than its earliest message's deadline allows. The linger comes out of each
+  /// message's send_timeout. 0: the sends one turn of the loop starts (a burst, or the
+  /// handlers of one read's responses), no timer.
+  std::chrono::microseconds linger{1000};
+  /// Largest encoded batch body, 1 byte..max_message_size (Java batchMaxBytes: 32 KiB). A
+  /// message whose record alone is larger goes on its own.
+  std::size_t max_bytes = 32 * 1024;
+  /// Most messages in one batch, 1..65536.
+  std::size_t max_messages = 512;
+};
+
 /// Every setting of a producer (DefaultMQProducer's fields); checked by validate() and start().
 struct producer_config {
   /// NameServer addresses, "host:port;host:port" (namesrvAddr), each with a port 1..65535.
@@ -125,6 +142,13 @@ struct producer_config {
   /// every refresh); else 1 ms..1 h.
   std::chrono::milliseconds route_idle_timeout{300000};
   std::chrono::milliseconds connect_timeout{3000};  ///< connectTimeoutMillis, 1 ms..1 h (≤ budget)
+
+  /// Automatic batching of single sends (auto_batch_config). Empty (the default): every send
+  /// is its own request, and nothing is paid. Batched: sync and async sends of a message without
+  /// a delay level or timer, below compress_threshold, not to a retry topic, not a transaction's
+  /// half message, a request or a reply, and with wait_store_msg_ok (the default); oneway sends
+  /// and the rest go alone as before.
+  std::optional<auto_batch_config> auto_batch;
 
   /// backPressureForAsyncSendNum: 1..8,388,607 (2^23 - 1), for the whole producer.
   std::size_t max_in_flight_sends = 65536;

@@ -47,6 +47,7 @@ enum class cancel_wait : std::uint8_t {
   route,      ///< the topic's route: a route::topic_routes::lookup
   request,    ///< an attempt's request on a connection (deferred, queued or written)
   heartbeat,  ///< a timer message: its broker's heartbeat answer (registration::heartbeat_waiter)
+  batch,      ///< a member of an automatic batch (auto_batcher), gathering or in its request
 };
 
 struct cancel_link final : io::task {

@@ -99,8 +99,15 @@ std::string describe_config(const producer_config& c, std::string_view name_serv
   d.add("compress_type", name_of(c.compress_type))
       .add("compress_level", c.compress_level)
       .add("max_message_size", c.max_message_size)
-      .add("max_delay_level", c.max_delay_level)
-      .add("fault_tolerance", c.fault_tolerance)
+      .add("max_delay_level", c.max_delay_level);
+  if (c.auto_batch) {
+    d.add("auto_batch.linger", c.auto_batch->linger)
+        .add("auto_batch.max_bytes", c.auto_batch->max_bytes)
+        .add("auto_batch.max_messages", c.auto_batch->max_messages);
+  } else {
+    d.add("auto_batch", "off");
+  }
+  d.add("fault_tolerance", c.fault_tolerance)
       .add("fault_tables", c.custom_fault_tables ? "custom" : name_of(c.fault_tables))
       .add("heartbeat_interval", c.heartbeat_interval)
       .add("route_refresh_interval", c.route_refresh_interval)

@@ -284,7 +284,9 @@ coro<void> loop_sender::shutdown_sequence(io::clock::time_point deadline,
   registration_.stop();
   // Transactions and checks first: they may still send (a half message, END_TRANSACTION).
   co_await operations_.drain(deadline);
-  // Let the sends in flight finish until the deadline (the producer's gate admits no new ones).
+  // Let the sends in flight finish until the deadline (the producer's gate admits no new ones);
+  // automatic batches still gathering leave now rather than at their linger's end.
+  pipeline_.send_gathering_batches();
   co_await drain_awaiter(loop_, running_, drained_, deadline);
   if (running_ != 0) {
     settings_.logger().warn(
@@ -356,6 +358,8 @@ struct loop_sender::flush_waiter final : io::timer_node {
 };
 
 void loop_sender::flush(flush_state& state, io::clock::time_point deadline) {
+  // Automatic batches still gathering leave now: a flush does not wait for their lingers.
+  pipeline_.send_gathering_batches();
   if (running_in_epoch_ == 0 && older_.empty()) {
     state.loop_done(false, false);
     return;

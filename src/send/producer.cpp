@@ -223,6 +223,13 @@ std::error_code producer_config::validate() const {
     return invalid;
   if (max_message_size == 0 || max_message_size > wire::max_message_size_limit) return invalid;
   if (max_delay_level < 1 || max_delay_level > 1000) return invalid;
+  if (auto_batch) {
+    if (auto_batch->linger.count() < 0 || auto_batch->linger > std::chrono::seconds(1)) {
+      return invalid;
+    }
+    if (auto_batch->max_bytes == 0 || auto_batch->max_bytes > max_message_size) return invalid;
+    if (auto_batch->max_messages == 0 || auto_batch->max_messages > 65536) return invalid;
+  }
   wire::compression_type codec = wire::compression_type::zlib;
   switch (compress_type) {
     case compression::zlib:
@@ -1294,6 +1301,7 @@ producer_stats producer::stats() const {
     stats.replies += c.replies.get();
     stats.replies_dropped += c.replies_dropped.get();
     stats.hook_exceptions += c.hook_exceptions.get();
+    stats.auto_batches += c.auto_batches.get();
   }
   if (const send::admission_gate* gate = impl_->admission()) {
     stats.in_flight = gate->sends();

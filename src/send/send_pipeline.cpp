@@ -1,5 +1,7 @@
 #include "send/send_pipeline.hpp"
 
+#include "send/auto_batcher.hpp"
+#include "send/batch_rules.hpp"
 #include "send/loop_sender.hpp"
 #include "send/queue_selector.hpp"
 #include "send/registration.hpp"
@@ -85,7 +87,48 @@ send_pipeline::send_pipeline(const pipeline_parts& parts, loop_sender& owner)
       hooks_(parts.settings.config.send_hooks),
       log_(log::or_default(parts.settings.config.logger.get())),
       half_message_properties_{{{wire::property_names::transaction_prepared, "true"},
-                                {wire::property_names::producer_group, parts.settings.group}}} {}
+                                {wire::property_names::producer_group, parts.settings.group}}} {
+  if (settings_.config.auto_batch) {
+    batcher_ = std::make_unique<auto_batcher>(*this, loop_, *settings_.config.auto_batch);
+  }
+}
+
+send_pipeline::~send_pipeline() = default;
+
+void send_pipeline::send_gathering_batches() {
+  if (batcher_ != nullptr) batcher_->send_all_gathering();
+}
+
+bool send_pipeline::batchable(const send_op& op) const noexcept {
+  return op.batch.empty() &&
+         may_auto_batch(*op.msg, op.mode, op.purpose, settings_.config.compress_threshold);
+}
+
+bool send_pipeline::join_batch_now(send_op& op) {
+  if (!batchable(op) || cancel_requested(op)) return false;
+  std::error_code ec;
+  if (!op.admitted) {
+    if (!gate_.try_acquire(op.bytes, ec)) return false;  // run() waits, or fails, as usual
+    op.admitted = true;
+  }
+  const route::publish_info_ptr info = routes_.cached(op.msg->topic());
+  return info != nullptr && join_batch(op, info);
+}
+
+bool send_pipeline::join_batch(send_op& op, const route::publish_info_ptr& info) {
+  // No writable queue: run() fails it. Too big for a batch: run() sends it alone. Both are
+  // decided before an ordered send's selector runs, so that it runs once either way.
+  if (info->queues.empty() || !batcher_->admits(op)) return false;
+  std::optional<std::size_t> fixed_queue;
+  if (op.ordered) {
+    if (const std::error_code ec = choose_ordered_queue(op, *info, fixed_queue)) {
+      finish(op, ec, info.get());
+      return true;
+    }
+  }
+  batcher_->add(op, info, fixed_queue);
+  return true;
+}
 
 // One coroutine per send. Its frame lives as long as the send is in flight, so it holds only
 // what must survive a suspension: the work is done by plain member functions whose locals stay
@@ -124,6 +167,7 @@ detached send_pipeline::run(send_op& op) {
     // timeout): the rest of its budget goes to a query of its own.
     if (ec != errc::timed_out || io::clock::now() >= op.deadline) break;
   }
+  if (!ec && batcher_ != nullptr && batchable(op) && join_batch(op, info)) co_return;
   attempt_sequence attempts;
   std::optional<std::size_t> fixed_queue;
   if (!ec) ec = prepare_body(op);
@@ -255,6 +299,9 @@ void send_pipeline::cancel(send_op& op, std::uint32_t type) {
       return;
     case detail::cancel_wait::heartbeat:
       heartbeats_.cancel(*static_cast<registration::heartbeat_waiter*>(link.waiting));
+      return;
+    case detail::cancel_wait::batch:
+      batcher_->cancel(op, type);
       return;
     case detail::cancel_wait::request: {
       const auto& attempt = *static_cast<const attempt_awaiter*>(link.waiting);
@@ -463,34 +510,42 @@ void send_pipeline::prefetch_op(const void* context) noexcept {
 }
 
 void send_pipeline::send_encoder::operator()(std::string& out, std::int32_t opaque) const {
-  const producer_config& config = self.settings_.config;
   const bool is_batch = !op.batch.empty();
+  self.write_request(
+      out, opaque,
+      {is_batch                                    ? wire::request_code::send_batch_message
+       : op.purpose == detail::send_purpose::reply ? wire::request_code::send_reply_message_v2
+                                                   : wire::request_code::send_message_v2,
+       op.mode == send_mode::oneway, info, queue, op.sys_flag, first_message(op).flag(),
+       self.encode_properties(op), is_batch, op.payload});
+}
+
+void send_pipeline::write_request(std::string& out, std::int32_t opaque,
+                                  const request_parts& parts) const {
+  const producer_config& config = settings_.config;
   wire::command_fields fields;
-  fields.code = is_batch ? wire::request_code::send_batch_message
-                : op.purpose == detail::send_purpose::reply
-                    ? wire::request_code::send_reply_message_v2
-                    : wire::request_code::send_message_v2;
+  fields.code = parts.code;
   fields.language = wire::language_code::cpp;
   fields.version = config.protocol_version;
   fields.opaque = opaque;
-  fields.flag = op.mode == send_mode::oneway ? wire::flag_oneway : 0;
-  wire::frame_writer writer(out, self.settings_.serialization, fields);
+  fields.flag = parts.oneway ? wire::flag_oneway : 0;
+  wire::frame_writer writer(out, settings_.serialization, fields);
   wire::send_message_request_header header;
-  header.producer_group = self.settings_.group;
-  header.topic = info.wire_topic;
+  header.producer_group = settings_.group;
+  header.topic = parts.info.wire_topic;
   header.default_topic = config.create_topic_key;
   header.default_topic_queue_nums = config.default_topic_queue_nums;
-  header.queue_id = queue.queue_id;
-  header.sys_flag = op.sys_flag;
-  header.born_timestamp = self.loop_.wall_ms();  // encoded now or, deferred, when there is room
-  header.flag = first_message(op).flag();
-  header.properties = self.encode_properties(op);
+  header.queue_id = parts.queue.queue_id;
+  header.sys_flag = parts.sys_flag;
+  header.born_timestamp = loop_.wall_ms();  // encoded now or, deferred, when there is room
+  header.flag = parts.flag;
+  header.properties = parts.properties;
   header.reconsume_times = 0;
   header.unit_mode = false;
-  header.batch = is_batch;
-  header.broker_name = self.brokers_[queue.broker].name;
+  header.batch = parts.batch;
+  header.broker_name = brokers_[parts.queue.broker].name;
   header.write(writer, wire::send_header_names::letters);
-  writer.finish(op.payload);
+  writer.finish(parts.payload);
 }
 
 bool send_pipeline::conclude_attempt(send_op& op, const route::topic_publish_info& info,
@@ -503,44 +558,20 @@ bool send_pipeline::conclude_attempt(send_op& op, const route::topic_publish_inf
   const auto done = loop_.now();
   const auto latency = std::chrono::duration_cast<milliseconds>(done - sent_at);
 
-  attempt_outcome outcome;
   // Views into the response frame, valid until the pipeline suspends again: read it now.
   wire::send_message_response_header header;
-  const wire::command_view* frame = r.frame;
-  if (cancel_requested(op) && r.error == asio::error::operation_aborted) [[unlikely]] {
-    outcome = attempt_outcome::cancelled();
-    if (op.cancel->after_write) {
-      op.extras().diagnostics.remark =
-          "cancelled after its request was written: the broker may have stored the message";
-    }
-  } else if (r.error) {
-    outcome = attempt_outcome::transport_failure(r.error);
-  } else if (op.mode == send_mode::oneway) {
-    outcome = attempt_outcome::write_done();
-  } else {
-    brokers_[queue.broker].version = frame->fields.version;
-    const std::int32_t code = frame->fields.code;
-    if (!stores_message(code) &&
-        wire::is_access_denial(code, frame->remark.value_or(std::string_view{}))) [[unlikely]] {
-      outcome = attempt_outcome::access_denied(code);
-    } else {
-      outcome = attempt_outcome::response(code, !stores_message(code) || !header.parse(*frame));
-    }
-  }
-
-  const attempt_verdict verdict = attempts.judge(shape_of(op), attempt_settings_, outcome);
-  if (verdict.fault) {
-    const fault_change change = faults_.update(queue.broker, latency, *verdict.fault, done);
-    if (change != fault_change::none && settings_.config.fault_tolerance) [[unlikely]] {
-      log_.fault_changed(change, queue.broker, brokers_[queue.broker].name, verdict.error, latency,
-                         faults_.available_from(queue.broker), done);
-    }
-  }
-  if (outcome.what == attempt_outcome::kind::answered && !stores_message(outcome.response_code)) {
-    op.extras().diagnostics.remark = bounded_remark(frame->remark.value_or(std::string_view{}));
-  } else if (outcome.what == attempt_outcome::kind::denied) [[unlikely]] {
+  const bool cancelled = cancel_requested(op) && r.error == asio::error::operation_aborted;
+  const attempt_outcome outcome = read_outcome(r, op.mode, cancelled, queue.broker, header);
+  if (cancelled && op.cancel->after_write) [[unlikely]] {
     op.extras().diagnostics.remark =
-        describe_denial(settings_.config.credentials, brokers_[queue.broker].name, frame->remark);
+        "cancelled after its request was written: the broker may have stored the message";
+  }
+  const attempt_verdict verdict = attempts.judge(shape_of(op), attempt_settings_, outcome);
+  note_fault(verdict, queue.broker, latency, done);
+  if (outcome.what == attempt_outcome::kind::answered && stores_message(outcome.response_code)) {
+    // The usual case: no remark.
+  } else if (std::optional<std::string> remark = failure_remark(outcome, r.frame, queue.broker)) {
+    op.extras().diagnostics.remark = std::move(*remark);
   }
   const delivery delivered{queue, outcome.response_code,
                            outcome.what == attempt_outcome::kind::answered ? &header : nullptr};
@@ -560,6 +591,45 @@ bool send_pipeline::conclude_attempt(send_op& op, const route::topic_publish_inf
       return true;
   }
   return true;
+}
+
+attempt_outcome send_pipeline::read_outcome(const net::response& r, send_mode mode, bool cancelled,
+                                            route::broker_id broker,
+                                            wire::send_message_response_header& header) {
+  if (cancelled) [[unlikely]]
+    return attempt_outcome::cancelled();
+  if (r.error) return attempt_outcome::transport_failure(r.error);
+  if (mode == send_mode::oneway) return attempt_outcome::write_done();
+  const wire::command_view& frame = *r.frame;
+  brokers_[broker].version = frame.fields.version;
+  const std::int32_t code = frame.fields.code;
+  if (!stores_message(code) &&
+      wire::is_access_denial(code, frame.remark.value_or(std::string_view{}))) [[unlikely]] {
+    return attempt_outcome::access_denied(code);
+  }
+  return attempt_outcome::response(code, !stores_message(code) || !header.parse(frame));
+}
+
+void send_pipeline::note_fault(const attempt_verdict& verdict, route::broker_id broker,
+                               milliseconds latency, io::clock::time_point done) {
+  if (!verdict.fault) return;
+  const fault_change change = faults_.update(broker, latency, *verdict.fault, done);
+  if (change != fault_change::none && settings_.config.fault_tolerance) [[unlikely]] {
+    log_.fault_changed(change, broker, brokers_[broker].name, verdict.error, latency,
+                       faults_.available_from(broker), done);
+  }
+}
+
+std::optional<std::string> send_pipeline::failure_remark(const attempt_outcome& outcome,
+                                                         const wire::command_view* frame,
+                                                         route::broker_id broker) const {
+  if (outcome.what == attempt_outcome::kind::answered && !stores_message(outcome.response_code)) {
+    return bounded_remark(frame->remark.value_or(std::string_view{}));
+  }
+  if (outcome.what == attempt_outcome::kind::denied) [[unlikely]] {
+    return describe_denial(settings_.config.credentials, brokers_[broker].name, frame->remark);
+  }
+  return std::nullopt;
 }
 
 void send_pipeline::finish(send_op& op, std::error_code ec, const route::topic_publish_info* info,
@@ -729,9 +799,15 @@ void send_pipeline::describe_delivery(send_result& result, const send_op& op,
   if (delivered != nullptr && delivered->header != nullptr) {
     const wire::send_message_response_header& header = *delivered->header;
     result.status = status_of(delivered->code);
-    result.offset_msg_id.assign(header.msg_id);
     result.queue.queue_id = header.queue_id;
-    result.queue_offset = header.queue_offset;
+    if (delivered->batch_index < 0) {
+      result.offset_msg_id.assign(header.msg_id);
+      result.queue_offset = header.queue_offset;
+    } else {
+      // A member of an automatic batch (as the Java client splits a batch's result).
+      result.offset_msg_id.assign(delivered->offset_msg_id);
+      result.queue_offset = header.queue_offset + delivered->batch_index;
+    }
     result.transaction_id.assign(header.transaction_id.value_or(std::string_view{}));
     if (header.recall_handle) [[unlikely]]
       result.recall_handle.assign(*header.recall_handle);

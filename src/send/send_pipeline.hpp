@@ -35,6 +35,7 @@
 
 namespace rmq::send {
 
+class auto_batcher;
 class loop_sender;
 class registration;
 
@@ -53,6 +54,7 @@ struct pipeline_parts {
 class send_pipeline {
  public:
   send_pipeline(const pipeline_parts& parts, loop_sender& owner);
+  ~send_pipeline();
   send_pipeline(const send_pipeline&) = delete;
   send_pipeline& operator=(const send_pipeline&) = delete;
 
@@ -63,7 +65,12 @@ class send_pipeline {
       run_before_hooks(op);
   }
   /// Loop thread: runs the send of `op` (already filled in) to its completion.
-  void start(send_op& op) { run(op); }
+  void start(send_op& op) {
+    if (batcher_ != nullptr && join_batch_now(op)) return;
+    run(op);
+  }
+  /// Loop thread: automatic batches still gathering leave now (a flush, a shutdown).
+  void send_gathering_batches();
   /// Loop thread: completes `op` with `ec` without running it (the loop is closing).
   void fail(send_op& op, std::error_code ec) { finish(op, ec); }
   /// Loop thread: a cancellation of `type` (asio::cancellation_type bits, accumulated) reached
@@ -71,6 +78,8 @@ class send_pipeline {
   void cancel(send_op& op, std::uint32_t type);
 
  private:
+  friend class auto_batcher;  // performs the batches' attempts with the functions below
+
   /// The send, from admission to completion (send_pipeline.cpp explains what its frame holds).
   detached run(send_op& op);
   [[nodiscard]] static const message& first_message(const send_op& op) noexcept;
@@ -96,6 +105,14 @@ class send_pipeline {
    private:
     send_op& op_;
   };
+  /// Automatic batching's fast path: a send that may join a batch, admitted at once and with
+  /// its route cached, joins without a coroutine of its own. False: run() takes it.
+  [[nodiscard]] bool join_batch_now(send_op& op);
+  /// A single send that may join an automatic batch (batch_rules.hpp); its route is known.
+  [[nodiscard]] bool batchable(const send_op& op) const noexcept;
+  /// Joins a batch (an ordered send's queue chosen first); false: it goes alone. True also
+  /// when the send has ended (its selector failed).
+  [[nodiscard]] bool join_batch(send_op& op, const route::publish_info_ptr& info);
   /// UNIQ_KEY, properties and the body to send (compressed or a batch body) into the op.
   [[nodiscard]] std::error_code prepare_body(send_op& op);
 
@@ -136,6 +153,21 @@ class send_pipeline {
   [[nodiscard]] std::span<const wire::property_ref> extra_properties(
       const send_op& op) const noexcept;
 
+  /// What differs between the requests of sends: SEND_MESSAGE_V2 (or SEND_REPLY_MESSAGE_V2)
+  /// of one message, SEND_BATCH_MESSAGE of several.
+  struct request_parts {
+    std::int32_t code = 0;
+    bool oneway = false;
+    const route::topic_publish_info& info;
+    route::publish_queue queue;
+    std::int32_t sys_flag = 0;
+    std::int32_t flag = 0;  ///< the (first) message's flag
+    std::string_view properties;
+    bool batch = false;
+    std::string_view payload;
+  };
+  /// Writes a send's request frame with `opaque`.
+  void write_request(std::string& out, std::int32_t opaque, const request_parts& parts) const;
   /// Writes one attempt's request frame, called by the connection with the request's opaque.
   /// Small (the request's awaiter keeps it in the send's frame) and stateless beyond its refs.
   struct send_encoder {
@@ -209,12 +241,28 @@ class send_pipeline {
   [[nodiscard]] bool conclude_attempt(send_op& op, const route::topic_publish_info& info,
                                       route::publish_queue queue, const net::response& r,
                                       io::clock::time_point sent_at, attempt_sequence& attempts);
+  /// An attempt's response as the policy sees it. Parses a storing response's header into
+  /// `header` (views into the frame) and learns the broker's version from it.
+  [[nodiscard]] attempt_outcome read_outcome(const net::response& r, send_mode mode, bool cancelled,
+                                             route::broker_id broker,
+                                             wire::send_message_response_header& header);
+  /// Counts a judged attempt against its broker (and logs an isolation or a return).
+  void note_fault(const attempt_verdict& verdict, route::broker_id broker,
+                  std::chrono::milliseconds latency, io::clock::time_point done);
+  /// What a failed attempt's sends keep as their remark (broker errors and denials), or nothing.
+  [[nodiscard]] std::optional<std::string> failure_remark(const attempt_outcome& outcome,
+                                                          const wire::command_view* frame,
+                                                          route::broker_id broker) const;
   /// Where a successful send's message went: the queue written to (oneway) or stored in, and
   /// the storing broker's code and response header (views into the frame still in place).
   struct delivery {
     route::publish_queue queue;
     std::int32_t code = 0;
     const wire::send_message_response_header* header = nullptr;  ///< nullptr: oneway, written
+    /// A member of an automatic batch: its place in the batch (its queue offset is the batch's
+    /// plus this) and its own offset msgId from the response's list; -1: a send of its own.
+    std::int64_t batch_index = -1;
+    std::string_view offset_msg_id;
   };
   /// Completes the send: builds its result (from `delivered` on success, or the stored result an
   /// earlier attempt kept), gives back its admission to the gate if it had one, and hands the
@@ -242,6 +290,7 @@ class send_pipeline {
   const std::array<wire::property_ref, 2> half_message_properties_;
   // Measured by the first attempt through a const encoder; loop thread only.
   mutable attempt_prefetch prefetch_{&prefetch_op};
+  std::unique_ptr<auto_batcher> batcher_;  // producer_config::auto_batch set
 };
 
 }  // namespace rmq::send

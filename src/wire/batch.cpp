@@ -64,6 +64,18 @@ void append_batch_record(std::string& out, std::int32_t flag, std::string_view b
   end_record(out, start, body.size(), properties.size());
 }
 
+std::size_t append_batch_message(std::string& out, const rmq::message& msg,
+                                 const send_properties& per_send, trailing_separator trailing) {
+  const std::size_t start = begin_record(out, msg.flag(), msg.body());
+  const std::size_t props = append_properties(out, msg, per_send, trailing);
+  if (props > max_properties_size) {
+    out.resize(start);
+    return props;
+  }
+  end_record(out, start, msg.body().size(), props);
+  return props;
+}
+
 std::error_code encode_batch(std::span<const rmq::message> messages, uniq_key_generator& ids,
                              std::string& out, std::string* msg_ids, trailing_separator trailing,
                              const batch_added_properties& added) {
@@ -75,19 +87,16 @@ std::error_code encode_batch(std::span<const rmq::message> messages, uniq_key_ge
     if (msg.uniq_key().empty()) generated = ids.next();
     const std::string_view id = effective_uniq_key(msg, generated.view());
 
-    const std::size_t start = begin_record(out, msg.flag(), msg.body());
     send_properties per_send;
     per_send.uniq_key = id;
     if (i + 1 < added.bounds.size()) {
       per_send.added = added.pairs.subspan(added.bounds[i], added.bounds[i + 1] - added.bounds[i]);
     }
-    const std::size_t props = append_properties(out, msg, per_send, trailing);
-    if (props > max_properties_size) {
+    if (append_batch_message(out, msg, per_send, trailing) > max_properties_size) {
       out.resize(out_start);
       if (msg_ids != nullptr) msg_ids->resize(ids_start);
       return make_error_code(errc::properties_too_long);
     }
-    end_record(out, start, msg.body().size(), props);
 
     if (msg_ids != nullptr) {
       if (msg_ids->size() != ids_start) msg_ids->push_back(',');

@@ -33,6 +33,14 @@ inline constexpr std::size_t batch_record_overhead = 4 + 4 + 4 + 4 + 4 + 2;
 void append_batch_record(std::string& out, std::int32_t flag, std::string_view body,
                          std::string_view properties);
 
+/// Appends the record of one message: its properties with `per_send` (its UNIQ_KEY, the
+/// properties hooks added) written in place. Returns the properties' size; above
+/// max_properties_size the record is taken off again (`out` as it was) and the message cannot be
+/// batched.
+std::size_t append_batch_message(std::string& out, const rmq::message& msg,
+                                 const send_properties& per_send,
+                                 trailing_separator trailing = trailing_separator::keep);
+
 /// Properties added to the records of a batch (send hooks): record i gets
 /// pairs[bounds[i], bounds[i + 1]). Empty bounds: none added.
 struct batch_added_properties {

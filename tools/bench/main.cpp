@@ -273,6 +273,8 @@ int main(int argc, char** argv) {
     const rmq::producer_stats s = p->stats();
     report.retries += s.retries;
     report.timeouts += s.timeouts;
+    report.auto_batches += s.auto_batches;
+    report.producer_sends += s.sends;
   }
   for (auto& p : producers) p->shutdown();
   sim.stop();

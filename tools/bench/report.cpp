@@ -66,6 +66,11 @@ void print_report(std::ostream& out, const report& r) {
       << r.acked << ", errors " << r.errors << ", retries " << r.retries << ", timeouts "
       << r.timeouts << '\n';
   out << line("throughput %.0f msg/s, %.2f MB/s\n", r.msgs_per_s, r.mb_per_s);
+  if (r.auto_batches != 0) {
+    out << line("batching   %.0f automatic batches, %.1f messages each on average\n",
+                static_cast<double>(r.auto_batches),
+                static_cast<double>(r.producer_sends) / static_cast<double>(r.auto_batches));
+  }
   const latency_summary& l = r.latency;
   out << line("latency us p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  p99.99 %.1f", l.p50, l.p90,
               l.p99, l.p999, l.p9999)
@@ -135,6 +140,11 @@ nlohmann::json to_json(const report& r) {
       {"timeouts", r.timeouts},
       {"latency_us", latency_json(r.latency)},
   };
+  if (r.auto_batches != 0) {
+    j["auto_batches"] = r.auto_batches;
+    j["messages_per_batch"] =
+        static_cast<double>(r.producer_sends) / static_cast<double>(r.auto_batches);
+  }
   if (r.steal) {
     nlohmann::json steal = {{"total", r.steal->total_ms}};
     for (const auto& [cpu, ms] : r.steal->ms_by_cpu) steal["cpu" + std::to_string(cpu)] = ms;

@@ -136,6 +136,31 @@ void add_client_options(CLI::App& app, client_options& out, bool with_loop_threa
                  "critical | off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->type_name("LEVEL");
+  // Automatic batching: --auto-batch turns it on with the defaults; each limit given turns it on
+  // too, with that limit.
+  const auto batching = [&out]() -> rmq::auto_batch_config& {
+    if (!out.auto_batch) out.auto_batch.emplace();
+    return *out.auto_batch;
+  };
+  app.add_flag_callback(
+      "--auto-batch", [batching] { (void)batching(); },
+      "batch single sends of a topic that start within the linger into one SEND_BATCH_MESSAGE");
+  app.add_option_function<std::int64_t>(
+         "--linger-us",
+         [batching](std::int64_t us) { batching().linger = std::chrono::microseconds(us); },
+         "automatic batching: how long a batch gathers, µs (0: one loop turn; default 1000)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000}))
+      ->type_name("US");
+  app.add_option_function<std::size_t>(
+         "--batch-max-bytes", [batching](std::size_t n) { batching().max_bytes = n; },
+         "automatic batching: largest batch body, bytes (default 32768)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{15u << 20}))
+      ->type_name("N");
+  app.add_option_function<std::size_t>(
+         "--batch-max-messages", [batching](std::size_t n) { batching().max_messages = n; },
+         "automatic batching: most messages per batch (default 512)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{65536}))
+      ->type_name("N");
   if (with_loop_threads) {
     app.add_option("--loop-threads", out.loop_threads, "I/O loop threads per producer")
         ->check(CLI::Range(std::size_t{1}, std::size_t{64}));
@@ -203,6 +228,7 @@ rmq::producer_config make_producer_config(const client_options& options) {
   config.loop_threads = options.loop_threads;
   config.busy_poll = std::chrono::microseconds(options.busy_poll_us);
   config.backend = options.backend;
+  config.auto_batch = options.auto_batch;
   config.serialization =
       options.binary_headers ? rmq::header_serialization::binary : rmq::header_serialization::json;
   if (options.compress) {

@@ -59,6 +59,8 @@ struct client_options {
   /// The producer's log level (spdlog's names, "off" included); its lines go to stderr, so the
   /// tool's own output stays clean.
   std::string log_level = "warn";
+  /// producer_config::auto_batch (--auto-batch and its limits); nullopt: off.
+  std::optional<rmq::auto_batch_config> auto_batch;
 };
 
 /// What each message carries.
@@ -74,8 +76,8 @@ struct message_options {
 };
 
 /// Registers --namesrv, --compress, --timeout, --group, --namespace, --access-key,
-/// --secret-key, --security-token, --headers, --backend, --log-level (and --loop-threads and
-/// --busy-poll when asked).
+/// --secret-key, --security-token, --headers, --backend, --log-level, --auto-batch, --linger-us,
+/// --batch-max-bytes, --batch-max-messages (and --loop-threads and --busy-poll when asked).
 void add_client_options(CLI::App& app, client_options& out, bool with_loop_threads);
 /// Registers --topic, --tags, --keys, --property (repeatable), --size (and --delay-level,
 /// --delay-sec and --delay-ms, at most one of them, when asked).

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <future>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -40,7 +41,8 @@ std::uint64_t allocations_of_steady_sends(const rmq::message& msg, send_form for
                                           std::uint64_t warmup, std::uint64_t measured,
                                           const std::string& name_space = {},
                                           std::shared_ptr<rmq::send_hook> hook = nullptr,
-                                          const rmq::access_credentials& credentials = {}) {
+                                          const rmq::access_credentials& credentials = {},
+                                          std::optional<rmq::auto_batch_config> auto_batch = {}) {
   // One broker: every send goes through one connection, so its buffers and slot table reach
   // their peak during the warm-up. (With several brokers, fault tolerance may shift the whole
   // load onto one of them later — under a sanitizer a 550 ms hiccup is enough — and that
@@ -58,6 +60,7 @@ std::uint64_t allocations_of_steady_sends(const rmq::message& msg, send_form for
   config.group = "AllocGroup";
   config.name_space = name_space;
   config.credentials = credentials;
+  config.auto_batch = auto_batch;
   config.send_timeout = std::chrono::seconds(60);  // a count, not a race against the clock
   // Background work (route refresh, heartbeats) allocates, but is not a send: keep it out of
   // the measured window.
@@ -193,4 +196,18 @@ TEST_CASE("a send hook that adds a property makes zero heap allocations per send
   CHECK(allocations_of_steady_sends(msg, send_form::plain, warmup, measured, {}, hook) == 0);
   CHECK(hook->failures_.load() == 0);
   CHECK(hook->completions_.load() >= warmup + measured);
+}
+
+TEST_CASE("automatic batching makes zero heap allocations per send too") {
+  // Batches are pooled with their buffers, their coroutine frames come from the frame pool.
+  const rmq::message msg("TopicTest", std::string(128, 'x'));
+  const std::uint64_t warmup = rmq::test::scaled(50000, 20000);
+  const std::uint64_t measured = rmq::test::scaled(100000, 20000);
+  for (const auto linger : {std::chrono::microseconds(0), std::chrono::microseconds(300)}) {
+    CAPTURE(linger.count());
+    rmq::auto_batch_config batching;
+    batching.linger = linger;
+    CHECK(allocations_of_steady_sends(msg, send_form::plain, warmup, measured, {}, nullptr, {},
+                                      batching) == 0);
+  }
 }

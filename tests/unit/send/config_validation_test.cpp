@@ -313,3 +313,34 @@ TEST_CASE("producer_config: the other fields") {
   config.group = "DEFAULT_PRODUCER";
   CHECK(config.validate() == errc::group_reserved);
 }
+
+TEST_CASE("producer_config: auto_batch limits") {
+  const auto with = [](auto change) {
+    return [change](producer_config& c) {
+      c.auto_batch.emplace();
+      change(*c.auto_batch);
+    };
+  };
+  check_all(
+      {
+          {"off (the default)", [](producer_config& c) { c.auto_batch.reset(); }},
+          {"the defaults", with([](rmq::auto_batch_config&) {})},
+          {"linger 0 (one loop turn)", with([](rmq::auto_batch_config& b) { b.linger = 0us; })},
+          {"linger 1 s", with([](rmq::auto_batch_config& b) { b.linger = 1s; })},
+          {"one byte", with([](rmq::auto_batch_config& b) { b.max_bytes = 1; })},
+          {"max_message_size bytes",
+           with([](rmq::auto_batch_config& b) { b.max_bytes = 4 * 1024 * 1024; })},
+          {"one message", with([](rmq::auto_batch_config& b) { b.max_messages = 1; })},
+          {"65536 messages", with([](rmq::auto_batch_config& b) { b.max_messages = 65536; })},
+      },
+      {
+          {"negative linger", with([](rmq::auto_batch_config& b) { b.linger = -1us; })},
+          {"linger above 1 s",
+           with([](rmq::auto_batch_config& b) { b.linger = 1s + std::chrono::microseconds(1); })},
+          {"no bytes", with([](rmq::auto_batch_config& b) { b.max_bytes = 0; })},
+          {"above max_message_size",
+           with([](rmq::auto_batch_config& b) { b.max_bytes = 4 * 1024 * 1024 + 1; })},
+          {"no messages", with([](rmq::auto_batch_config& b) { b.max_messages = 0; })},
+          {"65537 messages", with([](rmq::auto_batch_config& b) { b.max_messages = 65537; })},
+      });
+}

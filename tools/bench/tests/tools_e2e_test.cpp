@@ -154,6 +154,13 @@ TEST_CASE("rmq-send sends 10 messages to rmq-sim and exits 0") {
   CHECK(async.exit_code == 0);
   CHECK(async.out.find("sent 10: ok 10, failed 0") != std::string::npos);
 
+  const run_result batched = run({RMQ_SEND_BIN, "--namesrv", sim.namesrv(), "--topic", "SendTopic",
+                                  "--count", "50", "--mode", "async", "--auto-batch", "--linger-us",
+                                  "500", "--batch-max-messages", "8", "--quiet"});
+  INFO(batched.out);
+  CHECK(batched.exit_code == 0);
+  CHECK(batched.out.find("sent 50: ok 50, failed 0") != std::string::npos);
+
   // Nothing listens on the NameServer port once rmq-sim is gone: every send fails.
   const std::string namesrv = sim.namesrv();
   sim.stop();
@@ -244,6 +251,22 @@ TEST_CASE("rmq-bench sync, open loop and oneway runs complete") {
   INFO(backlog.out);
   CHECK(backlog.exit_code == 0);
   CHECK(backlog.out.find("acked " + count + ", errors 0") != std::string::npos);
+
+  // Automatic batching: every message acknowledged on its own, carried by fewer batches.
+  const auto batch_json = temp_file("batched.json");
+  const run_result batched =
+      run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--count", count, "--warmup", "0", "--inflight",
+           "64", "--auto-batch", "--linger-us", "200", "--json", batch_json.string()});
+  INFO(batched.out);
+  CHECK(batched.exit_code == 0);
+  CHECK(batched.out.find("acked " + count + ", errors 0") != std::string::npos);
+  {
+    std::ifstream in(batch_json);
+    const nlohmann::json j = nlohmann::json::parse(in);
+    CHECK(j["auto_batches"].get<std::uint64_t>() > 0);
+    CHECK(j["messages_per_batch"].get<double>() >= 1.0);
+  }
+  std::filesystem::remove(batch_json);
 
   const run_result oneway = run(
       {RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--mode", "oneway", "--count", count, "--warmup", "0"});

@@ -1,0 +1,397 @@
+#include "send/auto_batcher.hpp"
+
+#include "send/send_pipeline.hpp"
+#include "wire/batch.hpp"
+#include "wire/codes.hpp"
+#include "wire/properties.hpp"
+#include "wire/sys_flag.hpp"
+
+#include <asio/cancellation_type.hpp>
+#include <asio/error.hpp>
+
+#include <algorithm>
+#include <utility>
+
+namespace rmq::send {
+
+struct auto_batcher::batch {
+  struct linger_timer final : io::timer_node {
+    explicit linger_timer(batch& b) noexcept : timer_node(&auto_batcher::linger_ended), owner(b) {}
+    batch& owner;
+  };
+
+  explicit batch(auto_batcher& b) noexcept : batcher(b) {}
+
+  auto_batcher& batcher;
+  // The key: the user's topic, an ordered send's queue, the mode (its retry budget).
+  std::string topic;
+  std::optional<std::size_t> fixed_queue;
+  detail::send_kind mode = detail::send_kind::async;
+
+  route::publish_info_ptr info;  // the route its first member found
+  std::vector<member> members;   // in record order
+  std::string body;              // the members' records, back to back
+  batch_fill fill;
+  std::size_t live = 0;              // members not completed
+  io::clock::time_point opened{};    // when its first member joined
+  io::clock::time_point started{};   // the earliest member's start
+  io::clock::time_point deadline{};  // the earliest deadline of a live member
+  bool sending = false;              // left the open ones: its attempts run
+  batch_request* request = nullptr;  // the attempt's request, while it is under way
+  std::array<char, wire::uniq_key_max_size> uniq_key{};
+  std::size_t uniq_key_size = 0;
+  std::string properties;    // the request header's: WAIT, the batch's UNIQ_KEY (INSTANCE_ID)
+  std::size_t retained = 0;  // body capacity counted in the batcher's retained_ while idle
+  linger_timer linger{*this};
+};
+
+namespace {
+
+// Idle batches keep their buffers for the next ones, up to this much in all (send_op_pool's
+// reasoning: without a bound, the memory kept would stay at the peak forever).
+constexpr std::size_t retained_budget = 16u << 20;
+
+std::error_code aborted() {
+  return make_error_code(asio::error::operation_aborted);
+}
+
+}  // namespace
+
+auto_batcher::auto_batcher(send_pipeline& pipeline, io::loop& loop, const auto_batch_config& limits)
+    : pipeline_(pipeline), loop_(loop), limits_(limits) {}
+
+auto_batcher::~auto_batcher() {
+  // A shutdown sends every gathering batch; a timer left armed must not outlive its batch.
+  for (const auto& b : all_) loop_.cancel_timer(b->linger);
+}
+
+bool auto_batcher::admits(send_op& op) const {
+  const message& msg = *op.msg;
+  // One id per send, kept by every retry (as send_pipeline::prepare_body gives it).
+  op.users_uniq_key = !msg.uniq_key().empty();
+  if (!op.users_uniq_key) {
+    op.uniq_key_size =
+        wire::default_uniq_key_generator().next_at(loop_.wall_ms(), op.uniq_key.data());
+  }
+  const std::size_t properties = wire::encoded_properties_size(
+      msg, {op.uniq_key_view(), {}, {}, send_pipeline::hook_added(op)});
+  return properties <= wire::max_properties_size &&
+         !too_big_to_batch(wire::batch_record_size(msg.body().size(), properties), limits_);
+}
+
+void auto_batcher::add(send_op& op, const route::publish_info_ptr& info,
+                       std::optional<std::size_t> fixed_queue) {
+  batch* b = find_open(op.msg->topic(), fixed_queue, op.mode);
+  if (b == nullptr) b = &open(op, info, fixed_queue);
+  std::size_t at = b->body.size();
+  wire::append_batch_message(b->body, *op.msg,
+                             {op.uniq_key_view(), {}, {}, send_pipeline::hook_added(op)});
+  const std::size_t size = b->body.size() - at;
+  batch* full_before = nullptr;
+  if (b->fill.messages != 0 && !fits(b->fill, size, limits_)) {
+    // No room beside the others: they leave (below), and the record opens the next batch.
+    batch& next = open(op, info, fixed_queue);
+    next.body.append(b->body, at, size);
+    b->body.resize(at);
+    full_before = b;
+    b = &next;
+    at = 0;
+  }
+  b->members.push_back({&op, static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(size)});
+  b->fill.bytes += size;
+  ++b->fill.messages;
+  ++b->live;
+  b->started = std::min(b->started, op.started);
+  if (op.deadline < b->deadline) {
+    b->deadline = op.deadline;
+    // A member with less time left than the others: the batch leaves in time for it.
+    const io::clock::time_point latest =
+        leave_by(b->opened, limits_.linger, loop_.now(), op.deadline);
+    if (b->linger.armed() && latest < b->linger.deadline()) loop_.add_timer(b->linger, latest);
+  }
+  if (op.cancel != nullptr) op.cancel->waits_on(detail::cancel_wait::batch, b);
+  // Last, with the op in place: a batch that leaves may complete members at once (a refused
+  // request), whose handlers may start sends that join, fill and send the open batch.
+  if (full_before != nullptr) leave(*full_before);
+  // Still open (and, even if meanwhile reopened for other sends, a valid batch) and full.
+  if (std::find(open_.begin(), open_.end(), b) != open_.end() && full(b->fill, limits_)) {
+    leave(*b);
+  }
+}
+
+auto_batcher::batch* auto_batcher::find_open(std::string_view topic,
+                                             std::optional<std::size_t> fixed_queue,
+                                             detail::send_kind mode) const noexcept {
+  // Few keys are open at once (topics × ordered queues being sent to): newest first.
+  for (auto it = open_.rbegin(); it != open_.rend(); ++it) {
+    batch* b = *it;
+    if (b->topic == topic && b->fixed_queue == fixed_queue && b->mode == mode) return b;
+  }
+  return nullptr;
+}
+
+auto_batcher::batch& auto_batcher::open(const send_op& op, const route::publish_info_ptr& info,
+                                        std::optional<std::size_t> fixed_queue) {
+  if (free_.empty()) {
+    all_.push_back(std::make_unique<batch>(*this));
+    if (free_.capacity() < all_.size()) free_.reserve(2 * all_.size());  // release never allocates
+    free_.push_back(all_.back().get());
+  }
+  batch& b = *free_.back();
+  free_.pop_back();
+  b.topic.assign(op.msg->topic());
+  b.fixed_queue = fixed_queue;
+  b.mode = op.mode;
+  b.info = info;
+  b.opened = loop_.now();
+  b.started = op.started;
+  b.deadline = op.deadline;
+  open_.push_back(&b);
+  if (limits_.linger.count() == 0) {
+    // What this turn of the loop gathers leaves once the turn's work is done.
+    if (!turn_.queued) {
+      turn_.queued = true;
+      loop_.defer(turn_);
+    }
+  } else {
+    loop_.add_timer(b.linger, leave_by(b.opened, limits_.linger, b.opened, op.deadline));
+  }
+  return b;
+}
+
+void auto_batcher::leave(batch& b) {
+  open_.erase(std::find(open_.begin(), open_.end(), &b));
+  loop_.cancel_timer(b.linger);
+  b.sending = true;
+  send(b);
+}
+
+void auto_batcher::send_all_gathering() {
+  while (!open_.empty()) leave(*open_.back());
+}
+
+void auto_batcher::linger_ended(io::timer_node* node, std::error_code ec) noexcept {
+  batch& b = static_cast<batch::linger_timer*>(node)->owner;
+  auto_batcher& self = b.batcher;
+  if (!ec) {
+    self.leave(b);
+    return;
+  }
+  // The loop is closing (a shutdown sends every batch before): nothing will carry them.
+  self.open_.erase(std::find(self.open_.begin(), self.open_.end(), &b));
+  while (!b.members.empty())
+    self.remove(b, b.members.size() - 1, make_error_code(errc::shutting_down));
+  self.release(b);
+}
+
+void auto_batcher::turn_ended(io::task* node, io::task::action a) noexcept {
+  auto& turn = *static_cast<turn_task*>(node);
+  turn.queued = false;
+  if (a == io::task::action::run) turn.owner.send_all_gathering();
+}
+
+void auto_batcher::request_encoder::operator()(std::string& out, std::int32_t opaque) const {
+  // Flag 0: the Java client's MessageBatch of an automatic batch has none of its own.
+  self.pipeline_.write_request(out, opaque,
+                               {wire::request_code::send_batch_message, false, info, queue, 0, 0,
+                                b.properties, true, b.body});
+}
+
+detached auto_batcher::send(batch& b) {
+  send_pipeline& p = pipeline_;
+  // The batch's own UNIQ_KEY, as the 5.x Java client gives every batch one.
+  b.uniq_key_size = wire::default_uniq_key_generator().next(b.uniq_key.data());
+  b.properties.clear();
+  wire::append_batch_header_properties(b.properties, true, {b.uniq_key.data(), b.uniq_key_size},
+                                       p.settings_.config.name_space);
+  p.counters_.auto_batches.bump();
+  const send_shape shape{b.mode, b.fixed_queue.has_value(), true};
+  attempt_sequence attempts(plan_attempts(shape, p.attempt_settings_, b.started, b.deadline));
+  route::publish_info_ptr info = b.info;
+  for (;;) {
+    const io::clock::time_point now = std::max(loop_.now(), b.started);
+    if (drop_ended(b, now) == 0 || !attempts.may_attempt(now, b.deadline)) break;
+    if (attempts.is_retry()) {
+      p.counters_.retries.bump(b.live);
+      p.log_.retry(b.topic, attempts.made() + 1, attempts.error(), now);
+      const auto first = std::find_if(b.members.begin(), b.members.end(),
+                                      [](const member& m) { return m.op != nullptr; });
+      p.take_current_route(*first->op, info, b.fixed_queue.has_value());
+    }
+    const route::publish_queue queue =
+        p.pick_queue(*info, b.fixed_queue, attempts.last_broker(), now);
+    const int attempt = attempts.begin(queue.broker);
+    for (const member& m : b.members) {
+      m.op->attempts = attempt;
+      p.note_tried(*m.op, queue.broker, attempt);
+    }
+    net::connection* master = p.brokers_[queue.broker].master;
+    if (master == nullptr) {
+      attempts.skipped(make_error_code(errc::no_writable_queue));
+      continue;
+    }
+    batch_request request(*master, request_encoder{*this, b, *info, queue},
+                          attempt_deadline(attempts.plan(), now, b.deadline),
+                          net::request_kind::two_way);
+    b.request = &request;
+    const net::response r = co_await request;
+    b.request = nullptr;
+    if (b.live == 0) break;  // every member was cancelled meanwhile
+
+    const io::clock::time_point done = loop_.now();
+    wire::send_message_response_header header;  // views into the frame: read before suspending
+    const attempt_outcome outcome = p.read_outcome(r, b.mode, false, queue.broker, header);
+    const attempt_verdict verdict = attempts.judge(shape, p.attempt_settings_, outcome);
+    p.note_fault(verdict, queue.broker,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(done - now), done);
+    if (std::optional<std::string> remark = p.failure_remark(outcome, r.frame, queue.broker)) {
+      for (const member& m : b.members) {
+        if (m.op != nullptr) m.op->extras().diagnostics.remark = *remark;
+      }
+    }
+    if (verdict.step == next_step::retry_same_queue ||
+        verdict.step == next_step::retry_another_broker) {
+      continue;
+    }
+    if (verdict.step == next_step::keep_stored_and_retry) {
+      // Each member's result stands should every later attempt fail (final_error).
+      offset_id_cursor ids(header.msg_id);
+      for (std::size_t i = 0; i < b.members.size(); ++i) {
+        const send_pipeline::delivery delivered{queue, outcome.response_code, &header,
+                                                static_cast<std::int64_t>(i), ids.next()};
+        if (send_op* op = b.members[i].op) {
+          p.describe_delivery(op->extras().stored_not_ok.emplace(), *op, info.get(), &delivered);
+        }
+      }
+      continue;
+    }
+    if (verdict.step == next_step::stop_with_result) {
+      finish_all(b, {}, info.get(), queue, outcome.response_code, &header);
+    } else {
+      finish_all(b, verdict.error, info.get(), queue, 0, nullptr);
+    }
+    release(b);
+    co_return;
+  }
+  finish_all(b, attempts.error(), info.get(), {}, 0, nullptr);
+  release(b);
+}
+
+std::size_t auto_batcher::drop_ended(batch& b, io::clock::time_point now) {
+  b.deadline = io::clock::time_point::max();
+  for (std::size_t i = 0; i < b.members.size();) {
+    send_op* op = b.members[i].op;
+    if (op == nullptr) {
+      // Cancelled after an attempt's request was encoded, and completed then: not sent again.
+      remove(b, i, {});
+    } else if (send_pipeline::cancel_requested(*op)) {
+      op->extras().diagnostics.remark =
+          "cancelled before a retry of its batch; the last attempt (which may have stored the "
+          "message) failed";
+      remove(b, i, aborted());
+    } else if (now >= op->deadline) {
+      remove(b, i, make_error_code(errc::timed_out));
+    } else {
+      b.deadline = std::min(b.deadline, op->deadline);
+      ++i;
+    }
+  }
+  return b.live;
+}
+
+void auto_batcher::remove(batch& b, std::size_t i, std::error_code ec) {
+  const member gone = b.members[i];
+  b.body.erase(gone.record_at, gone.record_size);
+  for (std::size_t j = i + 1; j < b.members.size(); ++j) b.members[j].record_at -= gone.record_size;
+  b.members.erase(b.members.begin() + static_cast<std::ptrdiff_t>(i));
+  b.fill.bytes -= gone.record_size;
+  --b.fill.messages;
+  if (gone.op == nullptr) return;
+  --b.live;
+  if (gone.op->cancel != nullptr) gone.op->cancel->waits_on(detail::cancel_wait::none, nullptr);
+  pipeline_.finish(*gone.op, ec, b.info.get());
+}
+
+void auto_batcher::cancel(send_op& op, std::uint32_t type) {
+  batch& b = *static_cast<batch*>(op.cancel->waiting);
+  const auto it = std::find_if(b.members.begin(), b.members.end(),
+                               [&](const member& m) { return m.op == &op; });
+  if (it == b.members.end()) return;
+  const auto i = static_cast<std::size_t>(it - b.members.begin());
+  if (!b.sending) {
+    // Gathering: nothing of it has been written.
+    remove(b, i, aborted());
+    if (b.members.empty()) {
+      open_.erase(std::find(open_.begin(), open_.end(), &b));
+      loop_.cancel_timer(b.linger);
+      release(b);
+    }
+    return;
+  }
+  if (b.request == nullptr) return;  // between attempts: the next one leaves it out
+  net::connection& conn = b.request->target();
+  const net::connection::ticket ticket = b.request->ticket();
+  const net::request_state state = conn.state_of(ticket);
+  if (state == net::request_state::free) return;
+  if (state == net::request_state::deferred) {
+    // Not encoded yet: the request will go without its record.
+    remove(b, i, aborted());
+  } else {
+    // Encoded with it: only terminal and partial cancellation end it (total promises no side
+    // effect, and the broker may store the batch); the others' request goes on.
+    constexpr auto ends_encoded = static_cast<std::uint32_t>(asio::cancellation_type::terminal |
+                                                             asio::cancellation_type::partial);
+    if ((type & ends_encoded) == 0) return;
+    it->op = nullptr;
+    --b.live;
+    op.cancel->waits_on(detail::cancel_wait::none, nullptr);
+    op.extras().diagnostics.remark =
+        "cancelled after its batch's request was encoded: the broker may store the message";
+    pipeline_.finish(op, aborted(), b.info.get());
+  }
+  if (b.live == 0) conn.cancel(ticket, aborted());
+}
+
+void auto_batcher::finish_all(batch& b, std::error_code ec, const route::topic_publish_info* info,
+                              route::publish_queue queue, std::int32_t code,
+                              const wire::send_message_response_header* header) {
+  offset_id_cursor ids(header != nullptr ? header->msg_id : std::string_view{});
+  // A member's handler may start sends (they join other batches) but never touches this one:
+  // cancellations reach the loop through its queue, never inside a handler.
+  for (std::size_t i = 0; i < b.members.size(); ++i) {
+    const std::string_view offset_id = ids.next();
+    send_op* op = std::exchange(b.members[i].op, nullptr);
+    if (op == nullptr) continue;
+    --b.live;
+    if (op->cancel != nullptr) op->cancel->waits_on(detail::cancel_wait::none, nullptr);
+    if (ec) {
+      pipeline_.finish(*op, ec, info);
+    } else {
+      const send_pipeline::delivery delivered{queue, code, header, static_cast<std::int64_t>(i),
+                                              offset_id};
+      pipeline_.finish(*op, {}, info, &delivered);
+    }
+  }
+}
+
+void auto_batcher::release(batch& b) noexcept {
+  b.members.clear();
+  b.body.clear();
+  retained_ -= b.retained;
+  if (retained_ + b.body.capacity() > retained_budget) {
+    std::string().swap(b.body);
+    std::vector<member>().swap(b.members);
+    b.retained = 0;
+  } else {
+    b.retained = b.body.capacity();
+    retained_ += b.retained;
+  }
+  b.info = nullptr;
+  b.fill = {};
+  b.live = 0;
+  b.sending = false;
+  b.request = nullptr;
+  free_.push_back(&b);
+}
+
+}  // namespace rmq::send
