@@ -323,20 +323,23 @@ void broker_handler::send(const wire::command_view& request, const fault_decisio
   const std::int64_t first_offset = next;
   next += static_cast<std::int64_t>(count);
 
-  msg_ids_.clear();
+  // The offsetMsgIds, comma-joined, are written in place: all of them have the same size.
+  constexpr std::size_t id_size = broker_state::msg_id_size;
+  msg_ids_.resize(count * (id_size + 1) - 1);
+  char* const ids = msg_ids_.data();
   for (std::size_t i = 0; i < count; ++i) {
     const std::string_view body = batch ? batch_[i].body : request.body;
     const std::string_view props = batch ? batch_[i].properties : properties;
     const std::int64_t commit_offset = state_.append_to_commit_log(
         stored_size(body.size(), header.topic.size(), props.size() + broker_properties_size_));
-    if (i != 0) msg_ids_.push_back(',');
-    const std::size_t id_start = msg_ids_.size();
-    state_.append_msg_id(msg_ids_, commit_offset);
+    const std::size_t id_start = i * (id_size + 1);
+    if (i != 0) ids[id_start - 1] = ',';
+    state_.write_msg_id(ids + id_start, commit_offset);
     const bool request_message = !batch && is_request_message(props);
     if (!records_.store_enabled && !request_message) continue;
     auto message =
         make_message(request, header, queue_id, first_offset + static_cast<std::int64_t>(i),
-                     commit_offset, std::string_view(msg_ids_).substr(id_start), result_code,
+                     commit_offset, std::string_view(ids + id_start, id_size), result_code,
                      batch ? batch_[i].flag : header.flag, body, props,
                      batch ? static_cast<std::int32_t>(i) : -1);
     if (request_message) {

@@ -1,10 +1,35 @@
 #include "cluster.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
+#include <cstring>
 #include <map>
 
 namespace rmq::sim {
+
+namespace {
+
+// "00" .. "FF": two uppercase hex digits per byte.
+constexpr auto hex_pairs = [] {
+  constexpr char digits[] = "0123456789ABCDEF";
+  std::array<char, 512> table{};
+  for (std::size_t i = 0; i < 256; ++i) {
+    table[2 * i] = digits[i >> 4];
+    table[2 * i + 1] = digits[i & 0xF];
+  }
+  return table;
+}();
+
+// The 16 hex digits of `value`, most significant first.
+void write_hex16(char* out, std::uint64_t value) noexcept {
+  for (int i = 7; i >= 0; --i) {
+    std::memcpy(out + 2 * i, &hex_pairs[2 * (value & 0xFF)], 2);
+    value >>= 8;
+  }
+}
+
+}  // namespace
 
 void append_hex(std::string& out, std::uint64_t value, int digits) {
   static constexpr char hex_digits[] = "0123456789ABCDEF";
@@ -26,9 +51,17 @@ void broker_state::set_store_host(const std::string& host) {
   std::copy(prefix.begin(), prefix.end(), msg_id_prefix);
 }
 
+static_assert(sizeof broker_state{}.msg_id_prefix + 16 == broker_state::msg_id_size);
+
+void broker_state::write_msg_id(char* out, std::int64_t offset) const noexcept {
+  std::memcpy(out, msg_id_prefix, sizeof msg_id_prefix);
+  write_hex16(out + sizeof msg_id_prefix, static_cast<std::uint64_t>(offset));
+}
+
 void broker_state::append_msg_id(std::string& out, std::int64_t offset) const {
-  out.append(msg_id_prefix, sizeof msg_id_prefix);
-  append_hex(out, static_cast<std::uint64_t>(offset), 16);
+  char id[msg_id_size];
+  write_msg_id(id, offset);
+  out.append(id, msg_id_size);
 }
 
 topic_state* broker_state::find_topic(std::string_view name) noexcept {

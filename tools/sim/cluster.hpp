@@ -52,8 +52,12 @@ struct broker_state {
   topic_state& create_topic(std::string_view name, int read_queues, int write_queues, int perm);
   /// Recomputes store_host and the offsetMsgId prefix; call whenever the port changes.
   void set_store_host(const std::string& host);
+  /// Characters of an offsetMsgId: 16 hex digits of the store address, 16 of the offset.
+  static constexpr std::size_t msg_id_size = 32;
   /// Appends the offsetMsgId of a message stored at commit-log `offset` to `out`.
   void append_msg_id(std::string& out, std::int64_t offset) const;
+  /// Writes that offsetMsgId into `out`, which must hold msg_id_size chars.
+  void write_msg_id(char* out, std::int64_t offset) const noexcept;
   /// Takes `size` bytes of commit log; returns where they start.
   std::int64_t append_to_commit_log(std::int64_t size) noexcept {
     const std::int64_t at = commit_log_offset;

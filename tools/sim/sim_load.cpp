@@ -1,12 +1,19 @@
 // rmq-sim-load: measures how many small sends per second a broker absorbs. One blocking TCP
-// connection keeps `window` pre-encoded SEND_MESSAGE_V2 frames in flight: each read's complete
-// responses are counted and the same number of frames is written back in one write.
+// connection keeps `window` pre-encoded frames in flight: each read's complete responses are
+// counted and the same number of frames is written back in one write. By default every frame is
+// one SEND_MESSAGE_V2; with --batch N every frame is a SEND_BATCH_MESSAGE of N messages (encoded
+// by wire::encode_batch, each with its own UNIQ_KEY, the batch header's properties UNIQ_KEY and
+// WAIT), and messages/s counts the messages of the acked frames.
 //
-//   taskset -c 0 rmq-sim --port 0 --store off --topics BenchTopic
-//   taskset -c 1 rmq-sim-load --broker 127.0.0.1:PORT --topic BenchTopic --seconds 10
+//   taskset -c 1 rmq-sim --port 0 --store off --topics BenchTopic
+//   taskset -c 0 rmq-sim-load --broker 127.0.0.1:PORT --topic BenchTopic --seconds 10
+//   taskset -c 0 rmq-sim-load --broker 127.0.0.1:PORT --topic BenchTopic --batch 32 --window 64
+#include "rmq/message.hpp"
+#include "wire/batch.hpp"
 #include "wire/codes.hpp"
 #include "wire/command.hpp"
 #include "wire/route_data.hpp"
+#include "wire/uniq_key.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -16,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -32,10 +40,14 @@ std::uint32_t read_be32(const char* p) {
          std::uint32_t{u[3]};
 }
 
-std::string encode_send(rmq::wire::serialize_type type, const std::string& topic, int queue_id,
-                        std::int32_t opaque, std::size_t body_size) {
+// A send header like the producer's; `batch` makes it SEND_BATCH_MESSAGE ("m" = true) with
+// `properties` as the batch's own.
+std::string encode_frame(rmq::wire::serialize_type type, const std::string& topic, int queue_id,
+                         std::int32_t opaque, bool batch, std::string_view properties,
+                         std::string_view body) {
   rmq::wire::command_fields fields;
-  fields.code = rmq::wire::request_code::send_message_v2;
+  fields.code = batch ? rmq::wire::request_code::send_batch_message
+                      : rmq::wire::request_code::send_message_v2;
   fields.language = rmq::wire::language_code::cpp;
   fields.version = 479;
   fields.opaque = opaque;
@@ -49,20 +61,43 @@ std::string encode_send(rmq::wire::serialize_type type, const std::string& topic
   w.field("f", std::int32_t{0});
   w.field("g", std::int64_t{1700000000000});
   w.field("h", std::int32_t{0});
-  w.field("i", std::string_view("UNIQ_KEY\x01"
-                                "7F00000112340A0B0C0D0000ABCD0000\x02WAIT\x01true\x02"));
+  w.field("i", properties);
   w.field("j", std::int32_t{0});
   w.field("k", false);
-  w.field("m", false);
+  w.field("m", batch);
   w.field("n", "broker-a");
-  w.finish(std::string(body_size, 'x'));
+  w.finish(body);
   return out;
+}
+
+std::string encode_send(rmq::wire::serialize_type type, const std::string& topic, int queue_id,
+                        std::int32_t opaque, std::size_t body_size) {
+  return encode_frame(type, topic, queue_id, opaque, false,
+                      "UNIQ_KEY\x01"
+                      "7F00000112340A0B0C0D0000ABCD0000\x02WAIT\x01true\x02",
+                      std::string(body_size, 'x'));
+}
+
+// `count` messages of `body_size` bytes, each with its own UNIQ_KEY, as one batch frame.
+std::string encode_batch_send(rmq::wire::serialize_type type, const std::string& topic,
+                              int queue_id, std::int32_t opaque, std::size_t body_size,
+                              std::size_t count, rmq::wire::uniq_key_generator& ids) {
+  std::vector<rmq::message> messages;
+  for (std::size_t i = 0; i < count; ++i) messages.emplace_back(topic, std::string(body_size, 'x'));
+  std::string body;
+  if (rmq::wire::encode_batch(messages, ids, body)) return {};
+  std::string properties;
+  const auto batch_id = ids.next();
+  rmq::wire::append_batch_header_properties(properties, true, batch_id.view());
+  return encode_frame(type, topic, queue_id, opaque, true, properties, body);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"rmq-sim-load: pipelined SEND_MESSAGE_V2 load against one broker", "rmq-sim-load"};
+  CLI::App app{
+      "rmq-sim-load: pipelined SEND_MESSAGE_V2 or SEND_BATCH_MESSAGE load against one broker",
+      "rmq-sim-load"};
   std::string broker = "127.0.0.1:10911";
   std::string topic = "BenchTopic";
   std::size_t window = 1024;
@@ -70,6 +105,7 @@ int main(int argc, char** argv) {
   double seconds = 10;
   double warmup = 1;
   int queues = 4;
+  std::size_t batch = 0;
   bool binary = false;
   bool check = false;
   app.add_option("--broker", broker, "Broker address HOST:PORT")->capture_default_str();
@@ -79,8 +115,13 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds, "Measured duration")->capture_default_str();
   app.add_option("--warmup", warmup, "Seconds before measuring")->capture_default_str();
   app.add_option("--queues", queues, "Queue ids used, round robin")->capture_default_str();
+  app.add_option("--batch", batch,
+                 "Messages per SEND_BATCH_MESSAGE frame (0: single SEND_MESSAGE_V2 frames)")
+      ->capture_default_str();
   app.add_flag("--binary", binary, "ROCKETMQ binary headers instead of JSON");
-  app.add_flag("--check", check, "Decode every response and count non-SUCCESS codes");
+  app.add_flag("--check", check,
+               "Decode every response and count non-SUCCESS codes (and, for batches, responses "
+               "whose msgId does not name every message)");
   CLI11_PARSE(app, argc, argv);
 
   const auto colon = broker.rfind(':');
@@ -105,10 +146,21 @@ int main(int argc, char** argv) {
 
   // `window` frames back to back, cycling over the queue ids; all the same size.
   const auto type = binary ? rmq::wire::serialize_type::rocketmq : rmq::wire::serialize_type::json;
+  rmq::wire::uniq_key_generator ids(rmq::wire::detect_host_identity());
   std::vector<std::string> one_per_queue;
-  for (int q = 0; q < queues; ++q)
-    one_per_queue.push_back(encode_send(type, topic, q % 10, 1, body_size));
+  for (int q = 0; q < queues; ++q) {
+    one_per_queue.push_back(batch == 0
+                                ? encode_send(type, topic, q % 10, 1, body_size)
+                                : encode_batch_send(type, topic, q % 10, 1, body_size, batch, ids));
+  }
   const std::size_t frame_size = one_per_queue.front().size();
+  for (const auto& f : one_per_queue) {
+    if (f.empty() || f.size() != frame_size) {  // same-size frames: writes are slices of `frames`
+      std::fprintf(stderr, "cannot encode equal-size frames\n");
+      return 2;
+    }
+  }
+  const std::size_t per_frame = batch == 0 ? 1 : batch;
   std::string frames;
   for (std::size_t i = 0; i < window; ++i) frames += one_per_queue[i % one_per_queue.size()];
 
@@ -143,10 +195,18 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (check) {
-      (void)decoder.feed(std::string_view(buffer.data() + have, static_cast<std::size_t>(n)),
-                         [&](const rmq::wire::command_view& r) {
-                           if (r.fields.code != 0) ++errors;
-                         });
+      (void)decoder.feed(
+          std::string_view(buffer.data() + have, static_cast<std::size_t>(n)),
+          [&](const rmq::wire::command_view& r) {
+            if (r.fields.code != 0) {
+              ++errors;
+            } else if (batch != 0) {
+              const auto id = r.field("msgId").value_or("");
+              if (static_cast<std::size_t>(std::count(id.begin(), id.end(), ',')) + 1 != batch) {
+                ++errors;
+              }
+            }
+          });
     }
     have += static_cast<std::size_t>(n);
     std::size_t pos = 0, complete = 0;
@@ -170,23 +230,24 @@ int main(int argc, char** argv) {
     }
     if (measuring && now >= end) {
       const double elapsed = std::chrono::duration<double>(now - measure_start).count();
+      const double frames_per_s = static_cast<double>(measured) / elapsed;
       std::printf(
-          "sends/s %.0f  (%llu responses in %.2f s, window %zu, body %zu B, frame %zu B, "
-          "%s headers, errors %llu)\n",
-          static_cast<double>(measured) / elapsed, static_cast<unsigned long long>(measured),
-          elapsed, window, body_size, frame_size, binary ? "binary" : "JSON",
-          static_cast<unsigned long long>(errors));
+          "sends/s %.0f  messages/s %.0f  (%llu responses in %.2f s, batch %zu, window %zu, "
+          "body %zu B, frame %zu B, %s headers, errors %llu)\n",
+          frames_per_s, frames_per_s * static_cast<double>(per_frame),
+          static_cast<unsigned long long>(measured), elapsed, batch, window, body_size, frame_size,
+          binary ? "binary" : "JSON", static_cast<unsigned long long>(errors));
       return errors == 0 ? 0 : 1;
     }
     // Keep the window full: one frame per response, in one write.
     std::size_t remaining = complete;
     while (remaining > 0) {
-      const std::size_t batch = std::min(remaining, window);
-      if (!write_all(frames.data(), batch * frame_size)) {
+      const std::size_t chunk = std::min(remaining, window);
+      if (!write_all(frames.data(), chunk * frame_size)) {
         std::perror("write");
         return 1;
       }
-      remaining -= batch;
+      remaining -= chunk;
     }
   }
 }
