@@ -148,8 +148,10 @@ struct producer_stats {
   std::uint64_t replies_dropped = 0;  ///< replies that came late, were not ours or did not decode
   std::uint64_t hook_exceptions = 0;  ///< exceptions that escaped a send hook (caught)
   /// Automatic batches sent (producer_config::auto_batch): SEND_BATCH_MESSAGE requests made of
-  /// single sends, retries not counted; sends ÷ batches is their mean size.
+  /// single sends, retries not counted.
   std::uint64_t auto_batches = 0;
+  /// Sends that joined an automatic batch (auto_batched ÷ auto_batches: their mean size).
+  std::uint64_t auto_batched = 0;
 };
 
 /// Sends messages to RocketMQ brokers (DefaultMQProducer). Construct with a configuration,

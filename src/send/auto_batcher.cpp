@@ -19,6 +19,11 @@ struct auto_batcher::batch {
     explicit linger_timer(batch& b) noexcept : timer_node(&auto_batcher::linger_ended), owner(b) {}
     batch& owner;
   };
+  enum class state : std::uint8_t {
+    gathering,  // in open_: sends join it
+    leaving,    // in leaving_: full or flushed, sent at the end of the turn
+    sending,    // its attempts run
+  };
 
   explicit batch(auto_batcher& b) noexcept : batcher(b) {}
 
@@ -32,17 +37,25 @@ struct auto_batcher::batch {
   std::vector<member> members;   // in record order
   std::string body;              // the members' records, back to back
   batch_fill fill;
-  std::size_t live = 0;              // members not completed
+  std::size_t live = 0;  // members not completed
+  state now = state::gathering;
   io::clock::time_point opened{};    // when its first member joined
   io::clock::time_point started{};   // the earliest member's start
   io::clock::time_point deadline{};  // the earliest deadline of a live member
-  bool sending = false;              // left the open ones: its attempts run
   batch_request* request = nullptr;  // the attempt's request, while it is under way
   std::array<char, wire::uniq_key_max_size> uniq_key{};
   std::size_t uniq_key_size = 0;
-  std::string properties;    // the request header's: WAIT, the batch's UNIQ_KEY (INSTANCE_ID)
-  std::size_t retained = 0;  // body capacity counted in the batcher's retained_ while idle
+  std::string properties;  // the request header's: WAIT, the batch's UNIQ_KEY (INSTANCE_ID)
+  // The response's strings, copied before the first member's handler runs (they are views into
+  // the connection's read buffer).
+  std::string response_ids, response_transaction, response_region;
+  std::size_t retained = 0;  // buffer capacity counted in the batcher's retained_ while idle
   linger_timer linger{*this};
+
+  [[nodiscard]] std::size_t buffer_capacity() const noexcept {
+    return body.capacity() + members.capacity() * sizeof(member) + properties.capacity() +
+           response_ids.capacity();
+  }
 };
 
 namespace {
@@ -53,6 +66,11 @@ constexpr std::size_t retained_budget = 16u << 20;
 
 std::error_code aborted() {
   return make_error_code(asio::error::operation_aborted);
+}
+
+template <class T>
+void erase_one(std::vector<T*>& list, T* item) {
+  list.erase(std::find(list.begin(), list.end(), item));
 }
 
 }  // namespace
@@ -81,19 +99,18 @@ bool auto_batcher::admits(send_op& op) const {
 
 void auto_batcher::add(send_op& op, const route::publish_info_ptr& info,
                        std::optional<std::size_t> fixed_queue) {
-  batch* b = find_open(op.msg->topic(), fixed_queue, op.mode);
+  batch* b = find_open(op, info, fixed_queue);
   if (b == nullptr) b = &open(op, info, fixed_queue);
   std::size_t at = b->body.size();
   wire::append_batch_message(b->body, *op.msg,
                              {op.uniq_key_view(), {}, {}, send_pipeline::hook_added(op)});
   const std::size_t size = b->body.size() - at;
-  batch* full_before = nullptr;
   if (b->fill.messages != 0 && !fits(b->fill, size, limits_)) {
-    // No room beside the others: they leave (below), and the record opens the next batch.
+    // No room beside the others: they leave, and the record opens the next batch.
     batch& next = open(op, info, fixed_queue);
     next.body.append(b->body, at, size);
     b->body.resize(at);
-    full_before = b;
+    depart(*b);
     b = &next;
     at = 0;
   }
@@ -101,6 +118,7 @@ void auto_batcher::add(send_op& op, const route::publish_info_ptr& info,
   b->fill.bytes += size;
   ++b->fill.messages;
   ++b->live;
+  pipeline_.counters_.auto_batched.bump();
   b->started = std::min(b->started, op.started);
   if (op.deadline < b->deadline) {
     b->deadline = op.deadline;
@@ -110,22 +128,20 @@ void auto_batcher::add(send_op& op, const route::publish_info_ptr& info,
     if (b->linger.armed() && latest < b->linger.deadline()) loop_.add_timer(b->linger, latest);
   }
   if (op.cancel != nullptr) op.cancel->waits_on(detail::cancel_wait::batch, b);
-  // Last, with the op in place: a batch that leaves may complete members at once (a refused
-  // request), whose handlers may start sends that join, fill and send the open batch.
-  if (full_before != nullptr) leave(*full_before);
-  // Still open (and, even if meanwhile reopened for other sends, a valid batch) and full.
-  if (std::find(open_.begin(), open_.end(), b) != open_.end() && full(b->fill, limits_)) {
-    leave(*b);
-  }
+  if (full(b->fill, limits_)) depart(*b);
 }
 
-auto_batcher::batch* auto_batcher::find_open(std::string_view topic,
-                                             std::optional<std::size_t> fixed_queue,
-                                             detail::send_kind mode) const noexcept {
+auto_batcher::batch* auto_batcher::find_open(
+    const send_op& op, const route::publish_info_ptr& info,
+    std::optional<std::size_t> fixed_queue) const noexcept {
   // Few keys are open at once (topics × ordered queues being sent to): newest first.
+  const std::string& topic = op.msg->topic();
   for (auto it = open_.rbegin(); it != open_.rend(); ++it) {
     batch* b = *it;
-    if (b->topic == topic && b->fixed_queue == fixed_queue && b->mode == mode) return b;
+    if (b->topic == topic && b->fixed_queue == fixed_queue && b->mode == op.mode &&
+        (!fixed_queue || b->info.get() == info.get())) {
+      return b;
+    }
   }
   return nullptr;
 }
@@ -143,51 +159,95 @@ auto_batcher::batch& auto_batcher::open(const send_op& op, const route::publish_
   b.fixed_queue = fixed_queue;
   b.mode = op.mode;
   b.info = info;
+  b.now = batch::state::gathering;
   b.opened = loop_.now();
   b.started = op.started;
   b.deadline = op.deadline;
   open_.push_back(&b);
   if (limits_.linger.count() == 0) {
-    // What this turn of the loop gathers leaves once the turn's work is done.
-    if (!turn_.queued) {
-      turn_.queued = true;
-      loop_.defer(turn_);
-    }
+    schedule_turn();  // what this turn of the loop gathers leaves once the turn's work is done
   } else {
     loop_.add_timer(b.linger, leave_by(b.opened, limits_.linger, b.opened, op.deadline));
   }
   return b;
 }
 
-void auto_batcher::leave(batch& b) {
-  open_.erase(std::find(open_.begin(), open_.end(), &b));
+void auto_batcher::depart(batch& b) {
+  erase_one(open_, &b);
   loop_.cancel_timer(b.linger);
-  b.sending = true;
-  send(b);
+  b.now = batch::state::leaving;
+  leaving_.push_back(&b);
+  schedule_turn();
+}
+
+void auto_batcher::schedule_turn() {
+  if (turn_.queued) return;
+  turn_.queued = true;
+  loop_.defer(turn_);
 }
 
 void auto_batcher::send_all_gathering() {
-  while (!open_.empty()) leave(*open_.back());
+  if (open_.empty()) return;
+  close_all_open();
+  schedule_turn();
+}
+
+void auto_batcher::close_all_open() noexcept {
+  for (batch* b : open_) {
+    loop_.cancel_timer(b->linger);
+    b->now = batch::state::leaving;
+    leaving_.push_back(b);  // at most as many as batches pooled: capacity grows with all_
+  }
+  open_.clear();
+}
+
+void auto_batcher::leave(batch& b) {
+  b.now = batch::state::sending;
+  send(b);
 }
 
 void auto_batcher::linger_ended(io::timer_node* node, std::error_code ec) noexcept {
   batch& b = static_cast<batch::linger_timer*>(node)->owner;
   auto_batcher& self = b.batcher;
-  if (!ec) {
-    self.leave(b);
-    return;
+  erase_one(self.open_, &b);
+  if (ec) {
+    self.abandon(b);  // the loop is closing (a shutdown sends every batch before)
+  } else {
+    self.leave(b);  // from the loop's timers: never inside a user's call
   }
-  // The loop is closing (a shutdown sends every batch before): nothing will carry them.
-  self.open_.erase(std::find(self.open_.begin(), self.open_.end(), &b));
-  while (!b.members.empty())
-    self.remove(b, b.members.size() - 1, make_error_code(errc::shutting_down));
-  self.release(b);
 }
 
 void auto_batcher::turn_ended(io::task* node, io::task::action a) noexcept {
   auto& turn = *static_cast<turn_task*>(node);
+  auto_batcher& self = turn.owner;
   turn.queued = false;
-  if (a == io::task::action::run) turn.owner.send_all_gathering();
+  if (a == io::task::action::destroy) {
+    // The loop closes without running it (a shutdown sends every batch before).
+    self.close_all_open();
+  } else if (self.limits_.linger.count() == 0) {
+    self.close_all_open();  // linger 0: what this turn gathered leaves now
+  }
+  // Only the batches that left before now: those that handlers open or fill meanwhile leave at
+  // the next turn's end, so a turn never keeps sending what its own completions start.
+  std::swap(self.leaving_, self.departing_);
+  for (batch* b : self.departing_) {
+    if (a == io::task::action::run) {
+      self.leave(*b);
+    } else {
+      self.abandon(*b);
+    }
+  }
+  self.departing_.clear();
+}
+
+void auto_batcher::abandon(batch& b) {
+  const route::publish_info_ptr info = b.info;
+  while (!b.members.empty()) {
+    if (send_op* op = detach(b, b.members.size() - 1)) {
+      pipeline_.finish(*op, make_error_code(errc::shutting_down), info.get());
+    }
+  }
+  release(b);
 }
 
 void auto_batcher::request_encoder::operator()(std::string& out, std::int32_t opaque) const {
@@ -204,22 +264,22 @@ detached auto_batcher::send(batch& b) {
   b.properties.clear();
   wire::append_batch_header_properties(b.properties, true, {b.uniq_key.data(), b.uniq_key_size},
                                        p.settings_.config.name_space);
-  p.counters_.auto_batches.bump();
   const send_shape shape{b.mode, b.fixed_queue.has_value(), true};
   attempt_sequence attempts(plan_attempts(shape, p.attempt_settings_, b.started, b.deadline));
   route::publish_info_ptr info = b.info;
   for (;;) {
     const io::clock::time_point now = std::max(loop_.now(), b.started);
-    if (drop_ended(b, now) == 0 || !attempts.may_attempt(now, b.deadline)) break;
+    if (drop_ended(b, now, attempts.made()) == 0 || !attempts.may_attempt(now, b.deadline)) break;
     if (attempts.is_retry()) {
       p.counters_.retries.bump(b.live);
       p.log_.retry(b.topic, attempts.made() + 1, attempts.error(), now);
-      const auto first = std::find_if(b.members.begin(), b.members.end(),
-                                      [](const member& m) { return m.op != nullptr; });
-      p.take_current_route(*first->op, info, b.fixed_queue.has_value());
+      p.take_current_route(*b.members.front().op, info, b.fixed_queue.has_value());
+    } else {
+      p.counters_.auto_batches.bump();
     }
     const route::publish_queue queue =
         p.pick_queue(*info, b.fixed_queue, attempts.last_broker(), now);
+    const int attempts_left = attempts.plan().max_attempts - attempts.made();
     const int attempt = attempts.begin(queue.broker);
     for (const member& m : b.members) {
       m.op->attempts = attempt;
@@ -230,9 +290,10 @@ detached auto_batcher::send(batch& b) {
       attempts.skipped(make_error_code(errc::no_writable_queue));
       continue;
     }
-    batch_request request(*master, request_encoder{*this, b, *info, queue},
-                          attempt_deadline(attempts.plan(), now, b.deadline),
-                          net::request_kind::two_way);
+    batch_request request(
+        *master, request_encoder{*this, b, *info, queue},
+        batch_attempt_deadline(now, b.deadline, attempts_left, p.attempt_settings_.attempt_timeout),
+        net::request_kind::two_way);
     b.request = &request;
     const net::response r = co_await request;
     b.request = nullptr;
@@ -248,6 +309,17 @@ detached auto_batcher::send(batch& b) {
       for (const member& m : b.members) {
         if (m.op != nullptr) m.op->extras().diagnostics.remark = *remark;
       }
+    }
+    if (outcome.what == attempt_outcome::kind::answered && stores_message(outcome.response_code)) {
+      // Handlers run while the members complete; the frame's bytes may not outlive the first.
+      b.response_ids.assign(header.msg_id);
+      header.msg_id = b.response_ids;
+      if (header.transaction_id) {
+        header.transaction_id = b.response_transaction.assign(*header.transaction_id);
+      }
+      if (header.msg_region) header.msg_region = b.response_region.assign(*header.msg_region);
+      header.batch_uniq_id.reset();
+      header.recall_handle.reset();  // a batch carries no timer
     }
     if (verdict.step == next_step::retry_same_queue ||
         verdict.step == next_step::retry_another_broker) {
@@ -277,39 +349,45 @@ detached auto_batcher::send(batch& b) {
   release(b);
 }
 
-std::size_t auto_batcher::drop_ended(batch& b, io::clock::time_point now) {
+std::size_t auto_batcher::drop_ended(batch& b, io::clock::time_point now, int attempts_made) {
   b.deadline = io::clock::time_point::max();
+  const route::publish_info_ptr& info = b.info;
   for (std::size_t i = 0; i < b.members.size();) {
     send_op* op = b.members[i].op;
+    std::error_code ended;
     if (op == nullptr) {
       // Cancelled after an attempt's request was encoded, and completed then: not sent again.
-      remove(b, i, {});
     } else if (send_pipeline::cancel_requested(*op)) {
-      op->extras().diagnostics.remark =
-          "cancelled before a retry of its batch; the last attempt (which may have stored the "
-          "message) failed";
-      remove(b, i, aborted());
+      if (attempts_made > 0) {
+        op->extras().diagnostics.remark =
+            "cancelled before a retry of its batch; the last attempt (which may have stored the "
+            "message) failed";
+      }
+      ended = aborted();
     } else if (now >= op->deadline) {
-      remove(b, i, make_error_code(errc::timed_out));
+      ended = make_error_code(errc::timed_out);
     } else {
       b.deadline = std::min(b.deadline, op->deadline);
       ++i;
+      continue;
     }
+    // The batch is sending: a handler run here reaches only open batches, never this one.
+    if (send_op* gone = detach(b, i)) pipeline_.finish(*gone, ended, info.get());
   }
   return b.live;
 }
 
-void auto_batcher::remove(batch& b, std::size_t i, std::error_code ec) {
+send_op* auto_batcher::detach(batch& b, std::size_t i) noexcept {
   const member gone = b.members[i];
   b.body.erase(gone.record_at, gone.record_size);
   for (std::size_t j = i + 1; j < b.members.size(); ++j) b.members[j].record_at -= gone.record_size;
   b.members.erase(b.members.begin() + static_cast<std::ptrdiff_t>(i));
   b.fill.bytes -= gone.record_size;
   --b.fill.messages;
-  if (gone.op == nullptr) return;
+  if (gone.op == nullptr) return nullptr;
   --b.live;
   if (gone.op->cancel != nullptr) gone.op->cancel->waits_on(detail::cancel_wait::none, nullptr);
-  pipeline_.finish(*gone.op, ec, b.info.get());
+  return gone.op;
 }
 
 void auto_batcher::cancel(send_op& op, std::uint32_t type) {
@@ -318,14 +396,22 @@ void auto_batcher::cancel(send_op& op, std::uint32_t type) {
                                [&](const member& m) { return m.op == &op; });
   if (it == b.members.end()) return;
   const auto i = static_cast<std::size_t>(it - b.members.begin());
-  if (!b.sending) {
-    // Gathering: nothing of it has been written.
-    remove(b, i, aborted());
+  // Every branch takes the member out first and completes it last: its handler may start
+  // sends, and the batch must be consistent (or released) by then.
+  const route::publish_info_ptr info = b.info;
+  if (b.now != batch::state::sending) {
+    // Gathering or about to leave: nothing of it has been written.
+    send_op* gone = detach(b, i);
     if (b.members.empty()) {
-      open_.erase(std::find(open_.begin(), open_.end(), &b));
-      loop_.cancel_timer(b.linger);
+      if (b.now == batch::state::gathering) {
+        erase_one(open_, &b);
+        loop_.cancel_timer(b.linger);
+      } else {
+        erase_one(leaving_, &b);
+      }
       release(b);
     }
+    pipeline_.finish(*gone, aborted(), info.get());
     return;
   }
   if (b.request == nullptr) return;  // between attempts: the next one leaves it out
@@ -333,31 +419,38 @@ void auto_batcher::cancel(send_op& op, std::uint32_t type) {
   const net::connection::ticket ticket = b.request->ticket();
   const net::request_state state = conn.state_of(ticket);
   if (state == net::request_state::free) return;
+  send_op* gone = nullptr;
   if (state == net::request_state::deferred) {
-    // Not encoded yet: the request will go without its record.
-    remove(b, i, aborted());
+    gone = detach(b, i);  // not encoded yet: the request goes without its record
   } else {
-    // Encoded with it: only terminal and partial cancellation end it (total promises no side
-    // effect, and the broker may store the batch); the others' request goes on.
+    // Encoded: the last member's request may still be taken back whole while it is queued
+    // (never written); otherwise only terminal and partial cancellation end the member (total
+    // promises no side effect, and the broker may store the batch), and the others' request
+    // goes on.
     constexpr auto ends_encoded = static_cast<std::uint32_t>(asio::cancellation_type::terminal |
                                                              asio::cancellation_type::partial);
-    if ((type & ends_encoded) == 0) return;
+    const bool withdrawn = state == net::request_state::queued && b.live == 1;
+    if (!withdrawn && (type & ends_encoded) == 0) return;
     it->op = nullptr;
     --b.live;
     op.cancel->waits_on(detail::cancel_wait::none, nullptr);
-    op.extras().diagnostics.remark =
-        "cancelled after its batch's request was encoded: the broker may store the message";
-    pipeline_.finish(op, aborted(), b.info.get());
+    if (!withdrawn) {
+      op.extras().diagnostics.remark =
+          "cancelled after its batch's request was encoded: the broker may store the message";
+    }
+    gone = &op;
   }
+  // Nobody left: the request ends (its coroutine then releases the batch).
   if (b.live == 0) conn.cancel(ticket, aborted());
+  pipeline_.finish(*gone, aborted(), info.get());
 }
 
 void auto_batcher::finish_all(batch& b, std::error_code ec, const route::topic_publish_info* info,
                               route::publish_queue queue, std::int32_t code,
                               const wire::send_message_response_header* header) {
   offset_id_cursor ids(header != nullptr ? header->msg_id : std::string_view{});
-  // A member's handler may start sends (they join other batches) but never touches this one:
-  // cancellations reach the loop through its queue, never inside a handler.
+  // The batch is sending: a member's handler may start sends (they join open batches) but
+  // never reaches this one; cancellations come through the loop's queue, not inside a handler.
   for (std::size_t i = 0; i < b.members.size(); ++i) {
     const std::string_view offset_id = ids.next();
     send_op* op = std::exchange(b.members[i].op, nullptr);
@@ -378,18 +471,20 @@ void auto_batcher::release(batch& b) noexcept {
   b.members.clear();
   b.body.clear();
   retained_ -= b.retained;
-  if (retained_ + b.body.capacity() > retained_budget) {
+  if (retained_ + b.buffer_capacity() > retained_budget) {
     std::string().swap(b.body);
     std::vector<member>().swap(b.members);
+    std::string().swap(b.properties);
+    std::string().swap(b.response_ids);
     b.retained = 0;
   } else {
-    b.retained = b.body.capacity();
+    b.retained = b.buffer_capacity();
     retained_ += b.retained;
   }
   b.info = nullptr;
   b.fill = {};
   b.live = 0;
-  b.sending = false;
+  b.now = batch::state::gathering;
   b.request = nullptr;
   free_.push_back(&b);
 }

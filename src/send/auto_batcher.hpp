@@ -4,15 +4,21 @@
 // exactly once, with its own result. The rules are in batch_rules.hpp; the attempts reuse the
 // pipeline's policy, fault table and completion.
 //
-//   add(op) ── joins the open batch of its key (or opens one) ── full ──────┐
-//                        │ linger's end (a timer; linger 0: the turn's end)  │
-//                        └────────────────────────────────────────────────── send(batch):
-//   attempts: members past their deadline or cancelled leave → request → each member finishes
+//   add(op) ── joins the open batch of its key (or opens one) ── full ──┐
+//                   │ linger's end (a timer) ─────────────────────────────┤ (linger 0: every
+//                   │ flush, shutdown ────────── leaving: sent at the turn's end ┘  open batch)
+//   send(batch): attempts — members past their deadline or cancelled leave → request → each
+//   member finishes (pipeline.finish) with its own result
 //
-// A member's cancellation (any type) takes it out while the batch gathers or while its request
-// waits, not yet encoded, for room on the connection; once the request is encoded, a terminal
-// or partial cancellation completes the member at once (the broker may still store it), a total
-// one is ignored — as for a single send once written.
+// add() never sends: a batch leaves from the loop's own turn (a deferred task or a timer), so a
+// handler never runs inside a user's initiating call, and a handler that starts sends while a
+// batch completes only reaches open batches, never the one completing.
+//
+// A member's cancellation (any type) takes it out while the batch gathers or waits to leave, or
+// while its request waits, not yet encoded, for room on the connection; the last member also
+// while the request is encoded but not written. Once the request is encoded with others, a
+// terminal or partial cancellation completes the member at once (the broker may still store
+// it), a total one is ignored — as for a single send once written.
 #pragma once
 
 #include "common/coro.hpp"
@@ -47,16 +53,14 @@ class auto_batcher {
   /// properties are too long (then it is sent alone, and fails there).
   [[nodiscard]] bool admits(send_op& op) const;
   /// Loop thread: `op` (admitted, and admits(op)) joins a batch of its topic, whose route is
-  /// `info`; `fixed_queue`: an ordered send's queue (an index into the route), which the batch
-  /// shares. The batch then owns the op until it completes it.
+  /// `info`; `fixed_queue`: an ordered send's queue (an index into that route), which the batch
+  /// shares. The batch then owns the op until it completes it. Completes nothing itself.
   void add(send_op& op, const route::publish_info_ptr& info,
            std::optional<std::size_t> fixed_queue);
   /// Loop thread: a cancellation of `type` reached `op`, a member of a batch (cancel_wait::batch).
   void cancel(send_op& op, std::uint32_t type);
-  /// Loop thread: every gathering batch leaves now (a flush, a shutdown).
+  /// Loop thread: every gathering batch leaves at the end of this turn (a flush, a shutdown).
   void send_all_gathering();
-  /// Gathering batches (tests, stats).
-  [[nodiscard]] std::size_t gathering() const noexcept { return open_.size(); }
 
  private:
   struct member {
@@ -74,22 +78,32 @@ class auto_batcher {
   };
   using batch_request = net::request_awaiter<request_encoder>;
 
-  /// The open batch of this key, or nullptr.
-  [[nodiscard]] batch* find_open(std::string_view topic, std::optional<std::size_t> fixed_queue,
-                                 detail::send_kind mode) const noexcept;
+  /// The open batch of this key, or nullptr. An ordered batch's queue is an index into its
+  /// route: it is shared only by sends that chose it in the same route.
+  [[nodiscard]] batch* find_open(const send_op& op, const route::publish_info_ptr& info,
+                                 std::optional<std::size_t> fixed_queue) const noexcept;
   [[nodiscard]] batch& open(const send_op& op, const route::publish_info_ptr& info,
                             std::optional<std::size_t> fixed_queue);
-  /// Takes `b` out of the open ones and starts its attempts.
+  /// Gathering → leaving: sent at the end of this turn.
+  void depart(batch& b);
+  /// Every gathering batch → leaving (the caller makes sure a turn sends them).
+  void close_all_open() noexcept;
+  void schedule_turn();
+  /// Takes `b` (already out of the open and leaving lists) into its attempts.
   void leave(batch& b);
   static void linger_ended(io::timer_node* node, std::error_code ec) noexcept;
   static void turn_ended(io::task* node, io::task::action a) noexcept;
+  /// The loop is closing with `b` not sent: its members fail with shutting_down.
+  void abandon(batch& b);
   /// The batch's attempts, until every member has completed.
   detached send(batch& b);
   /// Before an attempt: members past their deadline (timed_out) or cancelled (operation_aborted)
-  /// complete; the body loses their records. Returns the members left.
-  std::size_t drop_ended(batch& b, io::clock::time_point now);
-  /// Takes member `i` out of the batch (its record out of the body) and completes it with `ec`.
-  void remove(batch& b, std::size_t i, std::error_code ec);
+  /// complete; the body loses their records. `attempts_made`: for a cancelled member's remark.
+  /// Returns the members left.
+  std::size_t drop_ended(batch& b, io::clock::time_point now, int attempts_made);
+  /// Takes member `i` out of the batch (its record out of the body); returns its op (nullptr
+  /// for a member completed already), which the caller completes.
+  send_op* detach(batch& b, std::size_t i) noexcept;
   /// Completes every member left with the attempt's outcome.
   void finish_all(batch& b, std::error_code ec, const route::topic_publish_info* info,
                   route::publish_queue queue, std::int32_t code,
@@ -99,10 +113,12 @@ class auto_batcher {
   send_pipeline& pipeline_;
   io::loop& loop_;
   const auto_batch_config limits_;
-  std::vector<batch*> open_;  // gathering, most recently opened last
+  std::vector<batch*> open_;       // gathering, oldest first
+  std::vector<batch*> leaving_;    // full, or flushed: sent at the end of the turn
+  std::vector<batch*> departing_;  // leaving_ as a turn takes it (swapped, capacity kept)
   std::vector<std::unique_ptr<batch>> all_;
   std::vector<batch*> free_;
-  std::size_t retained_ = 0;  // body capacity idle batches keep (bounded, as send_op_pool's)
+  std::size_t retained_ = 0;  // buffer capacity idle batches keep (bounded, as send_op_pool's)
   struct turn_task final : io::task {
     explicit turn_task(auto_batcher& b) noexcept : task(&turn_ended), owner(b) {}
     auto_batcher& owner;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace rmq::send {
@@ -64,6 +65,19 @@ template <class TimePoint>
                                  TimePoint joined, TimePoint deadline) noexcept {
   const TimePoint half_budget = deadline > joined ? joined + (deadline - joined) / 2 : joined;
   return std::min<TimePoint>(opened + linger, half_budget);
+}
+
+/// The deadline of a batch's next attempt at `now`. Its members' deadlines differ (the linger,
+/// per-send timeouts), and one whose deadline passes leaves the batch: so, unlike a single send's
+/// shares fixed when it starts, the share is worked out before each attempt from what is left
+/// until the earliest remaining `deadline`, over the attempts left — or the configured cap.
+template <class TimePoint>
+[[nodiscard]] TimePoint batch_attempt_deadline(
+    TimePoint now, TimePoint deadline, int attempts_left,
+    std::optional<std::chrono::milliseconds> attempt_timeout) noexcept {
+  if (attempt_timeout) return std::min<TimePoint>(deadline, now + *attempt_timeout);
+  if (deadline <= now) return deadline;
+  return now + (deadline - now) / std::max(1, attempts_left);
 }
 
 /// Walks the comma-joined offset msgIds of a batch's response, one per member in order. A

@@ -24,7 +24,7 @@ struct loop_counters {
   counter transactions, transaction_checks, checks_ignored;
   counter requests, replies, replies_dropped;
   counter hook_exceptions;
-  counter auto_batches;
+  counter auto_batches, auto_batched;
 };
 
 }  // namespace rmq::send

@@ -1302,6 +1302,7 @@ producer_stats producer::stats() const {
     stats.replies_dropped += c.replies_dropped.get();
     stats.hook_exceptions += c.hook_exceptions.get();
     stats.auto_batches += c.auto_batches.get();
+    stats.auto_batched += c.auto_batched.get();
   }
   if (const send::admission_gate* gate = impl_->admission()) {
     stats.in_flight = gate->sends();

@@ -108,7 +108,7 @@ class send_pipeline {
   /// Automatic batching's fast path: a send that may join a batch, admitted at once and with
   /// its route cached, joins without a coroutine of its own. False: run() takes it.
   [[nodiscard]] bool join_batch_now(send_op& op);
-  /// A single send that may join an automatic batch (batch_rules.hpp); its route is known.
+  /// A single send that may join an automatic batch (batch_rules.hpp).
   [[nodiscard]] bool batchable(const send_op& op) const noexcept;
   /// Joins a batch (an ordered send's queue chosen first); false: it goes alone. True also
   /// when the send has ended (its selector failed).

@@ -274,7 +274,7 @@ int main(int argc, char** argv) {
     report.retries += s.retries;
     report.timeouts += s.timeouts;
     report.auto_batches += s.auto_batches;
-    report.producer_sends += s.sends;
+    report.auto_batched += s.auto_batched;
   }
   for (auto& p : producers) p->shutdown();
   sim.stop();

@@ -69,7 +69,7 @@ void print_report(std::ostream& out, const report& r) {
   if (r.auto_batches != 0) {
     out << line("batching   %.0f automatic batches, %.1f messages each on average\n",
                 static_cast<double>(r.auto_batches),
-                static_cast<double>(r.producer_sends) / static_cast<double>(r.auto_batches));
+                static_cast<double>(r.auto_batched) / static_cast<double>(r.auto_batches));
   }
   const latency_summary& l = r.latency;
   out << line("latency us p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  p99.99 %.1f", l.p50, l.p90,
@@ -143,7 +143,7 @@ nlohmann::json to_json(const report& r) {
   if (r.auto_batches != 0) {
     j["auto_batches"] = r.auto_batches;
     j["messages_per_batch"] =
-        static_cast<double>(r.producer_sends) / static_cast<double>(r.auto_batches);
+        static_cast<double>(r.auto_batched) / static_cast<double>(r.auto_batches);
   }
   if (r.steal) {
     nlohmann::json steal = {{"total", r.steal->total_ms}};

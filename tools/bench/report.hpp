@@ -60,9 +60,9 @@ struct report {
   bool interrupted = false;
   std::uint64_t retries = 0;  ///< producer counters over the whole run
   std::uint64_t timeouts = 0;
-  /// --auto-batch: the batches the producers sent and the sends they carried (whole run).
+  /// --auto-batch: the batches the producers sent and the sends that joined them (whole run).
   std::uint64_t auto_batches = 0;
-  std::uint64_t producer_sends = 0;
+  std::uint64_t auto_batched = 0;
 };
 
 /// Fills the counters, errors, brokers and latency of `r` from the merged totals.

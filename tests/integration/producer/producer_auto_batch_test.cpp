@@ -12,10 +12,13 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <future>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -344,5 +347,106 @@ TEST_CASE("auto batch: every send completes exactly once while connections are r
   const auto stored = stored_by_body(f.sim);
   CHECK(static_cast<int>(stored.size()) >= succeeded);
   CHECK(succeeded > 0);
+  CHECK(f.producer->stats().in_flight == 0);
+}
+
+TEST_CASE(
+    "auto batch: once its batch is written, terminal cancellation ends a message, total not") {
+  producer_fixture f(sim_with(1, sim::personality::v5), batching(3));
+  warm_up(f);
+  // Stored at once, answered 500 ms later: the batch is written and waits for its response.
+  f.sim.set_broker_faults("*", {.latency_min = 500ms, .latency_max = 500ms});
+  asio::cancellation_signal terminal_signal, total_signal;
+  std::promise<std::pair<std::error_code, rmq::send_result>> terminal_done, total_done;
+  f.producer->async_send(numbered(0),
+                         asio::bind_cancellation_slot(terminal_signal.slot(),
+                                                      [&](std::error_code ec, rmq::send_result r) {
+                                                        terminal_done.set_value({ec, std::move(r)});
+                                                      }));
+  f.producer->async_send(numbered(1),
+                         asio::bind_cancellation_slot(total_signal.slot(),
+                                                      [&](std::error_code ec, rmq::send_result r) {
+                                                        total_done.set_value({ec, std::move(r)});
+                                                      }));
+  auto third = f.producer->async_send(numbered(2), asio::use_future);
+  REQUIRE(f.sim.wait_for_messages(3, 10s));  // the broker has the batch
+  terminal_signal.emit(asio::cancellation_type::terminal);
+  total_signal.emit(asio::cancellation_type::total);
+  const auto [terminal_ec, terminal_result] = terminal_done.get_future().get();
+  CHECK(terminal_ec == asio::error::operation_aborted);
+  CHECK(terminal_result.diagnostics.remark.find("may store") != std::string::npos);
+  const auto [total_ec, total_result] = total_done.get_future().get();
+  CHECK_FALSE(total_ec);
+  CHECK(total_result.status == rmq::send_status::send_ok);
+  CHECK(third.get().status == rmq::send_status::send_ok);
+}
+
+TEST_CASE("auto batch: blocking sends from several threads share batches") {
+  producer_fixture f(sim_with(1, sim::personality::v5), batching(4));
+  warm_up(f);
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      if (f.producer->send(numbered(t)).status == rmq::send_status::send_ok) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(ok == 4);
+  for (const auto& m : f.sim.messages()) {
+    CHECK(m.request_code == rmq::wire::request_code::send_batch_message);
+  }
+  CHECK(f.producer->stats().auto_batched == 1 + 4);
+}
+
+TEST_CASE("auto batch: a shutdown sends the batches still gathering") {
+  producer_fixture f(sim_with(1, sim::personality::v5), batching(100));
+  warm_up(f);
+  std::promise<std::error_code> done;
+  f.producer->async_send(numbered(0),
+                         [&](std::error_code ec, rmq::send_result) { done.set_value(ec); });
+  // The linger (1 s) is longer than the grace period: the batch must leave when shutdown starts.
+  f.producer->shutdown(std::chrono::milliseconds(800));
+  CHECK_FALSE(done.get_future().get());
+  CHECK(f.sim.messages().size() == 1);
+}
+
+TEST_CASE(
+    "auto batch: handlers that send again while batches fail complete each send once, "
+    "never inside an initiating call") {
+  rmq::producer_config config = batching(8, std::chrono::microseconds(0));
+  config.send_timeout = 400ms;
+  producer_fixture f(sim_with(2, sim::personality::v5), std::move(config));
+  warm_up(f);
+  // Every batch resets its connection: attempts fail, reconnects back off, later ones fail fast.
+  f.sim.set_broker_faults("*", {.reset_after = 1});
+  struct state {
+    std::atomic<int> completions{0};
+    std::atomic<int> nested{0};  // handlers run inside an async_send of this test
+    int started = 0;             // loop thread only
+  } s;
+  constexpr int first_wave = 64;
+  constexpr int limit = 400;
+  static thread_local bool initiating = false;
+  std::promise<void> all_done;
+  std::function<void(int)> start = [&](int i) {
+    ++s.started;
+    const bool outer = std::exchange(initiating, true);
+    f.producer->async_send(numbered(i), [&, i](std::error_code, rmq::send_result) {
+      if (initiating) ++s.nested;
+      // Each failure or success starts another send, from inside the batch's completion.
+      if (s.started < limit) start(limit + i);
+      if (++s.completions == limit) all_done.set_value();
+    });
+    initiating = outer;
+  };
+  asio::post(f.producer->get_executor(), [&] {
+    for (int i = 0; i < first_wave; ++i) start(i);
+  });
+  all_done.get_future().wait();
+  CHECK(s.nested == 0);
+  CHECK(s.completions == limit);
+  f.sim.set_broker_faults("*", {});
+  CHECK_FALSE(f.producer->flush(10s));
   CHECK(f.producer->stats().in_flight == 0);
 }

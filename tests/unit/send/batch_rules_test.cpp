@@ -97,3 +97,18 @@ TEST_CASE("auto batch: each member's offset msgId from the response's list") {
   batching::offset_id_cursor none("");
   CHECK(none.next().empty());
 }
+
+TEST_CASE("auto batch: each attempt's share of what is left of the earliest deadline") {
+  using tp = std::chrono::steady_clock::time_point;
+  const tp now{10s};
+  // Three attempts left of 3 s: 1 s each.
+  CHECK(batching::batch_attempt_deadline(now, now + 3s, 3, std::nullopt) == now + 1s);
+  // A member with a short deadline left: the others get the rest of theirs, split again.
+  CHECK(batching::batch_attempt_deadline(now, now + 2s, 2, std::nullopt) == now + 1s);
+  CHECK(batching::batch_attempt_deadline(now, now + 2s, 1, std::nullopt) == now + 2s);
+  // A configured cap, never past the deadline.
+  CHECK(batching::batch_attempt_deadline(now, now + 3s, 3, std::optional(500ms)) == now + 500ms);
+  CHECK(batching::batch_attempt_deadline(now, now + 300ms, 3, std::optional(500ms)) == now + 300ms);
+  // Nothing left: the deadline itself.
+  CHECK(batching::batch_attempt_deadline(now, now - 1ms, 2, std::nullopt) == now - 1ms);
+}
