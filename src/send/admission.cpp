@@ -97,6 +97,13 @@ void admission_gate::release(std::size_t bytes) noexcept {
   if (waiters_.load(std::memory_order_seq_cst) != 0) release_slow();
 }
 
+void admission_gate::release_many(std::size_t sends, std::uint64_t charged) noexcept {
+  [[maybe_unused]] const std::uint64_t before =
+      state_.fetch_sub(sends * one_send + charged, std::memory_order_seq_cst);
+  assert(sends_of(before) >= sends && bytes_of(before) >= charged && "release without admission");
+  if (waiters_.load(std::memory_order_seq_cst) != 0) release_slow();
+}
+
 // ---- the slow path: everything below runs under mutex_ or hands work out of it ------------
 
 void admission_gate::release_slow() noexcept {

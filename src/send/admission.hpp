@@ -81,6 +81,11 @@ class admission_gate {
   /// Any thread. Gives back one admitted send of `bytes`, then admits queued waiters in FIFO
   /// order while they fit. One RMW and one load when nobody waits.
   void release(std::size_t bytes) noexcept;
+  /// Any thread. Gives back `sends` admitted sends at once, whose charge_of() add up to
+  /// `charged` (an automatic batch's messages): one RMW for all of them.
+  void release_many(std::size_t sends, std::uint64_t charged) noexcept;
+  /// What an admitted send of `bytes` holds of the byte limit (release_many's unit).
+  [[nodiscard]] static std::uint64_t charge_of(std::size_t bytes) noexcept { return charge(bytes); }
 
   /// Any thread. Completes every waiter with `ec` (shutting_down when `ec` is clear) and makes
   /// every later acquire fail with it. Admitted sends stay admitted until released. The first

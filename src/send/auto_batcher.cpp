@@ -83,28 +83,60 @@ auto_batcher::~auto_batcher() {
   for (const auto& b : all_) loop_.cancel_timer(b->linger);
 }
 
-bool auto_batcher::admits(send_op& op) const {
-  const message& msg = *op.msg;
+void auto_batcher::give_uniq_key(send_op& op) const noexcept {
   // One id per send, kept by every retry (as send_pipeline::prepare_body gives it).
-  op.users_uniq_key = !msg.uniq_key().empty();
+  op.users_uniq_key = !op.msg->uniq_key().empty();
   if (!op.users_uniq_key) {
     op.uniq_key_size =
         wire::default_uniq_key_generator().next_at(loop_.wall_ms(), op.uniq_key.data());
   }
-  const std::size_t properties = wire::encoded_properties_size(
-      msg, {op.uniq_key_view(), {}, {}, send_pipeline::hook_added(op)});
-  return properties <= wire::max_properties_size &&
-         !too_big_to_batch(wire::batch_record_size(msg.body().size(), properties), limits_);
 }
 
-void auto_batcher::add(send_op& op, const route::publish_info_ptr& info,
+bool auto_batcher::admits(send_op& op) const {
+  give_uniq_key(op);
+  const std::size_t properties = wire::encoded_properties_size(
+      *op.msg, {op.uniq_key_view(), {}, {}, send_pipeline::hook_added(op)});
+  return properties <= wire::max_properties_size &&
+         !too_big_to_batch(wire::batch_record_size(op.msg->body().size(), properties), limits_);
+}
+
+bool auto_batcher::join_open(send_op& op) {
+  batch* b = find_open(op, nullptr, std::nullopt);
+  if (b == nullptr) return false;
+  give_uniq_key(op);
+  // b outlives append (leaving only moves it to another list): its route may be passed along.
+  return append(*b, op, b->info, std::nullopt);
+}
+
+bool auto_batcher::add(send_op& op, const route::publish_info_ptr& info,
                        std::optional<std::size_t> fixed_queue) {
-  batch* b = find_open(op, info, fixed_queue);
-  if (b == nullptr) b = &open(op, info, fixed_queue);
+  if (!fixed_queue) give_uniq_key(op);  // an ordered send got it from admits()
+  batch* b = find_open(op, info.get(), fixed_queue);
+  if (b != nullptr) return append(*b, op, info, fixed_queue);
+  batch& opened = open(op, info, fixed_queue);
+  if (append(opened, op, info, fixed_queue)) return true;
+  // Opened for nothing: it goes back.
+  erase_one(open_, &opened);
+  loop_.cancel_timer(opened.linger);
+  release(opened);
+  return false;
+}
+
+bool auto_batcher::append(batch& into, send_op& op, const route::publish_info_ptr& info,
+                          std::optional<std::size_t> fixed_queue) {
+  batch* b = &into;
   std::size_t at = b->body.size();
-  wire::append_batch_message(b->body, *op.msg,
-                             {op.uniq_key_view(), {}, {}, send_pipeline::hook_added(op)});
+  // Encoded in place, measured after: one pass over the properties.
+  if (wire::append_batch_message(b->body, *op.msg,
+                                 {op.uniq_key_view(), {}, {}, send_pipeline::hook_added(op)}) >
+      wire::max_properties_size) {
+    return false;  // taken out again by append_batch_message
+  }
   const std::size_t size = b->body.size() - at;
+  if (too_big_to_batch(size, limits_)) {
+    b->body.resize(at);
+    return false;
+  }
   if (b->fill.messages != 0 && !fits(b->fill, size, limits_)) {
     // No room beside the others: they leave, and the record opens the next batch.
     batch& next = open(op, info, fixed_queue);
@@ -129,17 +161,18 @@ void auto_batcher::add(send_op& op, const route::publish_info_ptr& info,
   }
   if (op.cancel != nullptr) op.cancel->waits_on(detail::cancel_wait::batch, b);
   if (full(b->fill, limits_)) depart(*b);
+  return true;
 }
 
 auto_batcher::batch* auto_batcher::find_open(
-    const send_op& op, const route::publish_info_ptr& info,
+    const send_op& op, const route::topic_publish_info* info,
     std::optional<std::size_t> fixed_queue) const noexcept {
   // Few keys are open at once (topics × ordered queues being sent to): newest first.
   const std::string& topic = op.msg->topic();
   for (auto it = open_.rbegin(); it != open_.rend(); ++it) {
     batch* b = *it;
     if (b->topic == topic && b->fixed_queue == fixed_queue && b->mode == op.mode &&
-        (!fixed_queue || b->info.get() == info.get())) {
+        (!fixed_queue || b->info.get() == info)) {
       return b;
     }
   }
@@ -448,6 +481,17 @@ void auto_batcher::cancel(send_op& op, std::uint32_t type) {
 void auto_batcher::finish_all(batch& b, std::error_code ec, const route::topic_publish_info* info,
                               route::publish_queue queue, std::int32_t code,
                               const wire::send_message_response_header* header) {
+  // Every member's admission goes back at once, before any handler runs (so that a handler that
+  // starts its next send at once finds room): one atomic operation instead of one per member.
+  std::size_t admitted = 0;
+  std::uint64_t charged = 0;
+  for (const member& m : b.members) {
+    if (m.op == nullptr || !m.op->admitted) continue;
+    ++admitted;
+    charged += admission_gate::charge_of(m.op->bytes);
+    m.op->admitted = false;
+  }
+  if (admitted != 0) pipeline_.gate_.release_many(admitted, charged);
   offset_id_cursor ids(header != nullptr ? header->msg_id : std::string_view{});
   // The batch is sending: a member's handler may start sends (they join open batches) but
   // never reaches this one; cancellations come through the loop's queue, not inside a handler.

@@ -48,15 +48,19 @@ class auto_batcher {
   auto_batcher(const auto_batcher&) = delete;
   auto_batcher& operator=(const auto_batcher&) = delete;
 
-  /// Loop thread: whether `op` (a single message that may_auto_batch) can join a batch: gives
-  /// it its UNIQ_KEY and measures its record. False: alone it is too big for a batch, or its
-  /// properties are too long (then it is sent alone, and fails there).
+  /// Loop thread: whether `op` (a single message that may_auto_batch) can join a batch, measured
+  /// before joining (an ordered send's, before its selector runs). Gives it its UNIQ_KEY.
   [[nodiscard]] bool admits(send_op& op) const;
-  /// Loop thread: `op` (admitted, and admits(op)) joins a batch of its topic, whose route is
-  /// `info`; `fixed_queue`: an ordered send's queue (an index into that route), which the batch
-  /// shares. The batch then owns the op until it completes it. Completes nothing itself.
-  void add(send_op& op, const route::publish_info_ptr& info,
-           std::optional<std::size_t> fixed_queue);
+  /// Loop thread: `op` (admitted; a single message that may_auto_batch) joins a batch of its
+  /// topic, whose route is `info`; `fixed_queue`: an ordered send's queue (an index into that
+  /// route), which the batch shares. The batch then owns the op until it completes it. False:
+  /// it cannot (alone it is too big for a batch, or its properties are too long) and is sent
+  /// alone (and fails there); nothing of the op but its UNIQ_KEY was changed. Completes nothing.
+  [[nodiscard]] bool add(send_op& op, const route::publish_info_ptr& info,
+                         std::optional<std::size_t> fixed_queue);
+  /// Loop thread: add() to the open batch of an unordered send's topic, if there is one, with
+  /// the route that batch found (no route lookup). False: there is none, or it cannot join.
+  [[nodiscard]] bool join_open(send_op& op);
   /// Loop thread: a cancellation of `type` reached `op`, a member of a batch (cancel_wait::batch).
   void cancel(send_op& op, std::uint32_t type);
   /// Loop thread: every gathering batch leaves at the end of this turn (a flush, a shutdown).
@@ -79,9 +83,15 @@ class auto_batcher {
   using batch_request = net::request_awaiter<request_encoder>;
 
   /// The open batch of this key, or nullptr. An ordered batch's queue is an index into its
-  /// route: it is shared only by sends that chose it in the same route.
-  [[nodiscard]] batch* find_open(const send_op& op, const route::publish_info_ptr& info,
+  /// route: it is shared only by sends that chose it in the same route (`info`; unordered: any).
+  [[nodiscard]] batch* find_open(const send_op& op, const route::topic_publish_info* info,
                                  std::optional<std::size_t> fixed_queue) const noexcept;
+  /// Gives `op` the UNIQ_KEY it keeps through every attempt (its own, or a new one).
+  void give_uniq_key(send_op& op) const noexcept;
+  /// Appends `op`'s record to `b` (or, when it does not fit beside the others, to a new batch,
+  /// while `b` leaves); false: the record alone is too big, nothing was added.
+  [[nodiscard]] bool append(batch& b, send_op& op, const route::publish_info_ptr& info,
+                            std::optional<std::size_t> fixed_queue);
   [[nodiscard]] batch& open(const send_op& op, const route::publish_info_ptr& info,
                             std::optional<std::size_t> fixed_queue);
   /// Gathering → leaving: sent at the end of this turn.

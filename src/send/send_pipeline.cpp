@@ -111,23 +111,24 @@ bool send_pipeline::join_batch_now(send_op& op) {
     if (!gate_.try_acquire(op.bytes, ec)) return false;  // run() waits, or fails, as usual
     op.admitted = true;
   }
+  // The usual case: a batch of the topic gathers already, with the route it found.
+  if (!op.ordered && batcher_->join_open(op)) return true;
   const route::publish_info_ptr info = routes_.cached(op.msg->topic());
   return info != nullptr && join_batch(op, info);
 }
 
 bool send_pipeline::join_batch(send_op& op, const route::publish_info_ptr& info) {
-  // No writable queue: run() fails it. Too big for a batch: run() sends it alone. Both are
-  // decided before an ordered send's selector runs, so that it runs once either way.
-  if (info->queues.empty() || !batcher_->admits(op)) return false;
+  // No writable queue: run() fails it. Too big for a batch: run() sends it alone.
+  if (info->queues.empty()) return false;
+  if (!op.ordered) return batcher_->add(op, info, std::nullopt);
+  // Measured before the selector runs, so that it runs once whether the send joins or not.
+  if (!batcher_->admits(op)) return false;
   std::optional<std::size_t> fixed_queue;
-  if (op.ordered) {
-    if (const std::error_code ec = choose_ordered_queue(op, *info, fixed_queue)) {
-      finish(op, ec, info.get());
-      return true;
-    }
+  if (const std::error_code ec = choose_ordered_queue(op, *info, fixed_queue)) {
+    finish(op, ec, info.get());
+    return true;
   }
-  batcher_->add(op, info, fixed_queue);
-  return true;
+  return batcher_->add(op, info, fixed_queue);
 }
 
 // One coroutine per send. Its frame lives as long as the send is in flight, so it holds only

@@ -129,7 +129,7 @@ class paced_sender {
     ++in_flight_;
     auto on_done = [this, &s](std::error_code ec, rmq::send_result result) {
       ++depth_;
-      record_send(context_.state, rec_, s.intended, ec, result, s.bytes);
+      (void)record_send(context_.state, rec_, s.intended, ec, result, s.bytes);
       --in_flight_;
       if (backlog_.empty()) {
         free_.push_back(&s);

@@ -30,24 +30,29 @@ void totals::merge(const totals& other) {
 void recorder::on_success(clock::time_point start, clock::time_point end, std::string_view broker,
                           std::size_t bytes) {
   const std::uint64_t ns = nanos(start, end);
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(lock_);
   interval_.record(ns);
   if (start < window_start_) return;
   ++totals_.acked;
   totals_.acked_bytes += bytes;
   totals_.latency.record(ns);
   if (broker.empty()) return;
-  auto it = totals_.per_broker.find(broker);
-  if (it == totals_.per_broker.end())
-    it = totals_.per_broker.emplace(broker, broker_totals{}).first;
-  ++it->second.acked;
-  it->second.latency.record(ns);
+  if (last_broker_ == nullptr || broker != last_broker_name_) {
+    auto it = totals_.per_broker.find(broker);
+    if (it == totals_.per_broker.end()) {
+      it = totals_.per_broker.emplace(broker, broker_totals{}).first;
+    }
+    last_broker_name_.assign(broker);
+    last_broker_ = &it->second;
+  }
+  ++last_broker_->acked;
+  last_broker_->latency.record(ns);
 }
 
 void recorder::on_failure(clock::time_point start, clock::time_point end, std::error_code ec) {
   (void)end;
   const int response_code = ec.category() == rmq::broker_category() ? ec.value() : 0;
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(lock_);
   if (start < window_start_) return;
   ++totals_.failed;
   const std::string kind = ec.message();
@@ -56,13 +61,13 @@ void recorder::on_failure(clock::time_point start, clock::time_point end, std::e
 }
 
 void recorder::take_interval(histogram& out) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(lock_);
   out.merge(interval_);
   interval_.reset();
 }
 
 void recorder::merge_into(totals& out) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(lock_);
   out.merge(totals_);
 }
 

@@ -38,8 +38,10 @@ std::vector<std::thread> start_paced_async_senders(const runner_context& context
 /// Sleeps until `until` in short steps; false when the run was stopped meanwhile.
 bool sleep_until_or_stopped(const run_state& state, clock::time_point until);
 
-/// Counts one finished send in the run state and records its latency from `start`.
-void record_send(run_state& state, recorder& rec, clock::time_point start, std::error_code ec,
-                 const rmq::send_result& result, std::size_t bytes);
+/// Counts one finished send in the run state and records its latency from `start`; returns the
+/// clock reading it ended at.
+clock::time_point record_send(run_state& state, recorder& rec, clock::time_point start,
+                              std::error_code ec, const rmq::send_result& result,
+                              std::size_t bytes);
 
 }  // namespace rmq::bench

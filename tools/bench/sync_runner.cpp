@@ -33,7 +33,7 @@ std::vector<std::thread> start_sync_senders(const runner_context& context) {
         }
         std::error_code ec;
         const rmq::send_result result = producer.send(msg, ec);
-        record_send(state, rec, start, ec, result, bytes);
+        (void)record_send(state, rec, start, ec, result, bytes);
       }
       state.sender_done();
     });

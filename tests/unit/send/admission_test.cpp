@@ -219,6 +219,24 @@ TEST_CASE("admission_gate: the byte limit") {
   CHECK(g.bytes() == 0);
 }
 
+TEST_CASE("admission_gate: release_many gives back several sends at once") {
+  admission_gate g(4, 1000, false);
+  admit(g, 10);
+  admit(g, 20);
+  admit(g, 30);
+  admit(g, 40);
+  std::error_code ec;
+  CHECK_FALSE(g.try_acquire(1, ec));  // full by count
+  g.release_many(3, admission_gate::charge_of(10) + admission_gate::charge_of(20) +
+                        admission_gate::charge_of(30));
+  CHECK(g.sends() == 1);
+  CHECK(g.bytes() == 40);
+  REQUIRE(g.try_acquire(1, ec));
+  g.release_many(2, admission_gate::charge_of(40) + admission_gate::charge_of(1));
+  CHECK(g.sends() == 0);
+  CHECK(g.bytes() == 0);
+}
+
 TEST_CASE("admission_gate: a body above the byte limit goes alone") {
   admission_gate g(10, 100, false);
   std::error_code ec;
