@@ -72,6 +72,10 @@
 /// - between attempts, a send on which a cancellation was emitted (any type) is not retried: it
 ///   completes with operation_aborted (unless an earlier attempt stored it, see
 ///   retry_another_broker_when_not_stored_ok).
+/// A message in an automatic batch (producer_config::auto_batch) follows these rules while its
+/// batch gathers and while the batch's request is deferred; once that request is encoded with
+/// other messages, the message counts as written (the last one left is still withdrawn whole
+/// while the request is not written).
 /// A send started off the loops that blocks its caller at a full gate is woken by the emit and
 /// completes with operation_aborted (the call returns; the handler runs as if by post). Oneway
 /// sends and batches follow the same rules; so does async_flush (any type ends the wait; the flush

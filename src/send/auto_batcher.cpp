@@ -28,10 +28,13 @@ struct auto_batcher::batch {
   explicit batch(auto_batcher& b) noexcept : batcher(b) {}
 
   auto_batcher& batcher;
-  // The key: the user's topic, an ordered send's queue, the mode (its retry budget).
+  // The key: the user's topic, an ordered send's queue, the mode (its retry count) and the
+  // budget (send_timeout, or the send's own timeout): members share attempts, and with one
+  // budget their deadlines differ by the linger at most.
   std::string topic;
   std::optional<std::size_t> fixed_queue;
   detail::send_kind mode = detail::send_kind::async;
+  io::clock::duration budget{};
 
   route::publish_info_ptr info;  // the route its first member found
   std::vector<member> members;   // in record order
@@ -113,6 +116,11 @@ bool auto_batcher::add(send_op& op, const route::publish_info_ptr& info,
   if (!fixed_queue) give_uniq_key(op);  // an ordered send got it from admits()
   batch* b = find_open(op, info.get(), fixed_queue);
   if (b != nullptr) return append(*b, op, info, fixed_queue);
+  if (fixed_queue) {
+    // A batch of this queue that gathers under an older route leaves first, so that the
+    // queue's batches go out in the order their messages came.
+    if (batch* older = find_open(op, nullptr, fixed_queue)) depart(*older);
+  }
   batch& opened = open(op, info, fixed_queue);
   if (append(opened, op, info, fixed_queue)) return true;
   // Opened for nothing: it goes back.
@@ -172,7 +180,8 @@ auto_batcher::batch* auto_batcher::find_open(
   for (auto it = open_.rbegin(); it != open_.rend(); ++it) {
     batch* b = *it;
     if (b->topic == topic && b->fixed_queue == fixed_queue && b->mode == op.mode &&
-        (!fixed_queue || b->info.get() == info)) {
+        b->budget == op.deadline - op.started &&
+        (!fixed_queue || info == nullptr || b->info.get() == info)) {
       return b;
     }
   }
@@ -191,13 +200,14 @@ auto_batcher::batch& auto_batcher::open(const send_op& op, const route::publish_
   b.topic.assign(op.msg->topic());
   b.fixed_queue = fixed_queue;
   b.mode = op.mode;
+  b.budget = op.deadline - op.started;
   b.info = info;
   b.now = batch::state::gathering;
   b.opened = loop_.now();
   b.started = op.started;
   b.deadline = op.deadline;
   open_.push_back(&b);
-  if (limits_.linger.count() == 0) {
+  if (limits_.linger.count() == 0 || !lingering_) {
     schedule_turn();  // what this turn of the loop gathers leaves once the turn's work is done
   } else {
     loop_.add_timer(b.linger, leave_by(b.opened, limits_.linger, b.opened, op.deadline));
@@ -219,7 +229,8 @@ void auto_batcher::schedule_turn() {
   loop_.defer(turn_);
 }
 
-void auto_batcher::send_all_gathering() {
+void auto_batcher::send_all_gathering(bool for_good) {
+  if (for_good) lingering_ = false;
   if (open_.empty()) return;
   close_all_open();
   schedule_turn();
@@ -229,7 +240,7 @@ void auto_batcher::close_all_open() noexcept {
   for (batch* b : open_) {
     loop_.cancel_timer(b->linger);
     b->now = batch::state::leaving;
-    leaving_.push_back(b);  // at most as many as batches pooled: capacity grows with all_
+    leaving_.push_back(b);  // its capacity is kept (swapped with departing_): no allocation
   }
   open_.clear();
 }
@@ -245,6 +256,11 @@ void auto_batcher::linger_ended(io::timer_node* node, std::error_code ec) noexce
   erase_one(self.open_, &b);
   if (ec) {
     self.abandon(b);  // the loop is closing (a shutdown sends every batch before)
+  } else if (!self.leaving_.empty()) {
+    // Batches that left before it (full ones) go first, in order: an ordered queue's batches
+    // are written in the order their messages came. The turn's end sends them all.
+    b.now = batch::state::leaving;
+    self.leaving_.push_back(&b);
   } else {
     self.leave(b);  // from the loop's timers: never inside a user's call
   }
@@ -257,8 +273,8 @@ void auto_batcher::turn_ended(io::task* node, io::task::action a) noexcept {
   if (a == io::task::action::destroy) {
     // The loop closes without running it (a shutdown sends every batch before).
     self.close_all_open();
-  } else if (self.limits_.linger.count() == 0) {
-    self.close_all_open();  // linger 0: what this turn gathered leaves now
+  } else if (self.limits_.linger.count() == 0 || !self.lingering_) {
+    self.close_all_open();  // linger 0 (or shutting down): what this turn gathered leaves now
   }
   // Only the batches that left before now: those that handlers open or fill meanwhile leave at
   // the next turn's end, so a turn never keeps sending what its own completions start.
@@ -300,6 +316,7 @@ detached auto_batcher::send(batch& b) {
   const send_shape shape{b.mode, b.fixed_queue.has_value(), true};
   attempt_sequence attempts(plan_attempts(shape, p.attempt_settings_, b.started, b.deadline));
   route::publish_info_ptr info = b.info;
+  bool counted = false;
   for (;;) {
     const io::clock::time_point now = std::max(loop_.now(), b.started);
     if (drop_ended(b, now, attempts.made()) == 0 || !attempts.may_attempt(now, b.deadline)) break;
@@ -307,8 +324,6 @@ detached auto_batcher::send(batch& b) {
       p.counters_.retries.bump(b.live);
       p.log_.retry(b.topic, attempts.made() + 1, attempts.error(), now);
       p.take_current_route(*b.members.front().op, info, b.fixed_queue.has_value());
-    } else {
-      p.counters_.auto_batches.bump();
     }
     const route::publish_queue queue =
         p.pick_queue(*info, b.fixed_queue, attempts.last_broker(), now);
@@ -322,6 +337,10 @@ detached auto_batcher::send(batch& b) {
     if (master == nullptr) {
       attempts.skipped(make_error_code(errc::no_writable_queue));
       continue;
+    }
+    if (!counted) {
+      p.counters_.auto_batches.bump();  // a batch whose request is made, counted once
+      counted = true;
     }
     batch_request request(
         *master, request_encoder{*this, b, *info, queue},

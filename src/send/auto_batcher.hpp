@@ -64,7 +64,8 @@ class auto_batcher {
   /// Loop thread: a cancellation of `type` reached `op`, a member of a batch (cancel_wait::batch).
   void cancel(send_op& op, std::uint32_t type);
   /// Loop thread: every gathering batch leaves at the end of this turn (a flush, a shutdown).
-  void send_all_gathering();
+  /// `for_good` (a shutdown): so do the batches opened from now on, without lingering.
+  void send_all_gathering(bool for_good = false);
 
  private:
   struct member {
@@ -129,6 +130,7 @@ class auto_batcher {
   std::vector<std::unique_ptr<batch>> all_;
   std::vector<batch*> free_;
   std::size_t retained_ = 0;  // buffer capacity idle batches keep (bounded, as send_op_pool's)
+  bool lingering_ = true;     // false once a shutdown began: batches leave at the turn's end
   struct turn_task final : io::task {
     explicit turn_task(auto_batcher& b) noexcept : task(&turn_ended), owner(b) {}
     auto_batcher& owner;

@@ -285,8 +285,9 @@ coro<void> loop_sender::shutdown_sequence(io::clock::time_point deadline,
   // Transactions and checks first: they may still send (a half message, END_TRANSACTION).
   co_await operations_.drain(deadline);
   // Let the sends in flight finish until the deadline (the producer's gate admits no new ones);
-  // automatic batches still gathering leave now rather than at their linger's end.
-  pipeline_.send_gathering_batches();
+  // automatic batches still gathering leave now rather than at their linger's end, and those
+  // that sends admitted meanwhile open leave at the end of their turn.
+  pipeline_.send_gathering_batches(/*for_good=*/true);
   co_await drain_awaiter(loop_, running_, drained_, deadline);
   if (running_ != 0) {
     settings_.logger().warn(

@@ -95,8 +95,8 @@ send_pipeline::send_pipeline(const pipeline_parts& parts, loop_sender& owner)
 
 send_pipeline::~send_pipeline() = default;
 
-void send_pipeline::send_gathering_batches() {
-  if (batcher_ != nullptr) batcher_->send_all_gathering();
+void send_pipeline::send_gathering_batches(bool for_good) {
+  if (batcher_ != nullptr) batcher_->send_all_gathering(for_good);
 }
 
 bool send_pipeline::batchable(const send_op& op) const noexcept {
@@ -108,7 +108,12 @@ bool send_pipeline::join_batch_now(send_op& op) {
   if (!batchable(op) || cancel_requested(op)) return false;
   std::error_code ec;
   if (!op.admitted) {
-    if (!gate_.try_acquire(op.bytes, ec)) return false;  // run() waits, or fails, as usual
+    if (!gate_.try_acquire(op.bytes, ec)) return false;  // full: run() waits for room
+    if (ec) {
+      // Refused (fail_fast_when_full, or the gate closed): never admitted, never batched.
+      finish(op, ec);
+      return true;
+    }
     op.admitted = true;
   }
   // The usual case: a batch of the topic gathers already, with the route it found.

@@ -69,8 +69,9 @@ class send_pipeline {
     if (batcher_ != nullptr && join_batch_now(op)) return;
     run(op);
   }
-  /// Loop thread: automatic batches still gathering leave now (a flush, a shutdown).
-  void send_gathering_batches();
+  /// Loop thread: automatic batches still gathering leave now (a flush, a shutdown);
+  /// `for_good` (a shutdown): those opened later leave without lingering too.
+  void send_gathering_batches(bool for_good = false);
   /// Loop thread: completes `op` with `ec` without running it (the loop is closing).
   void fail(send_op& op, std::error_code ec) { finish(op, ec); }
   /// Loop thread: a cancellation of `type` (asio::cancellation_type bits, accumulated) reached
