@@ -97,11 +97,19 @@ class connection_core {
   template <class Encode>
   ticket submit(Encode&& encode, clock::time_point deadline, response_waiter waiter,
                 request_kind kind = request_kind::two_way) {
-    const std::int32_t opaque = table_[table_.acquire(deadline, waiter, kind)].opaque;
+    const std::uint32_t slot = table_.acquire(deadline, waiter, kind);
+    const std::int32_t opaque = table_[slot].opaque;
     const std::size_t start = pending_.size();
-    {
+    try {
       const wire::signing_scope signing(options_.signer);
       encode(pending_, opaque);
+    } catch (...) {
+      // An encoder that throws (an allocation that failed) leaves neither part of a frame in
+      // the stream nor its slot taken; its waiter was never called, and the caller gets the
+      // exception.
+      pending_.resize(start);
+      (void)table_.release(slot);
+      throw;
     }
     pending_segments_.push_back({start, pending_.size() - start, opaque, true});
     ++counters_.requests;

@@ -84,11 +84,17 @@ class request_awaiter {
     awaiter->result_ = {ec, frame};
     awaiter->waiting_.resume();
   }
-  /// Submits (again) the request; the error of a refusal.
+  /// Submits (again) the request; the error of a refusal. An encoder that throws (only an
+  /// allocation that fails can) fails the request with not_enough_memory instead of the
+  /// coroutine that awaits it.
   std::error_code submit() {
-    return conn_.request_deferrable({&request_awaiter::encode, this}, deadline_,
-                                    {&request_awaiter::complete, this, prefetch_plan()}, kind_,
-                                    &ticket_);
+    try {
+      return conn_.request_deferrable({&request_awaiter::encode, this}, deadline_,
+                                      {&request_awaiter::complete, this, prefetch_plan()}, kind_,
+                                      &ticket_);
+    } catch (const std::exception&) {
+      return make_error_code(std::errc::not_enough_memory);
+    }
   }
 
   connection& conn_;

@@ -10,6 +10,7 @@
 
 #include <deque>
 #include <functional>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
@@ -542,4 +543,24 @@ TEST_CASE("a steady stream through a full buffer writes every request once, in o
   const auto rest = decode_all(drain_writes(core));
   check_order(rest);
   CHECK(written == next);
+}
+
+TEST_CASE("an encoder that throws at submit leaves no partial frame and no slot") {
+  connection_core core;
+  recorder rec;
+  core.submit(request_encoder(310, "before"), t0 + 3s, rec.waiter_for(0));
+  const std::size_t pending = core.pending_bytes();
+  const auto throwing = [](std::string& out, std::int32_t) {
+    out.append("half a frame");
+    throw std::bad_alloc();
+  };
+  CHECK_THROWS_AS(core.submit(throwing, t0 + 3s, rec.waiter_for(1)), std::bad_alloc);
+  CHECK(core.in_flight() == 1);
+  CHECK(core.pending_bytes() == pending);
+  CHECK(rec.completions[1] == 0);
+  core.submit(request_encoder(310, "after"), t0 + 3s, rec.waiter_for(2));
+  const auto requests = decode_all(drain_writes(core));
+  REQUIRE(requests.size() == 2);  // the stream holds whole frames only
+  CHECK(requests[0].body == "before");
+  CHECK(requests[1].body == "after");
 }
