@@ -242,11 +242,8 @@ coro<std::error_code> loop_sender::recall_unguarded(std::string topic, std::stri
   net::connection* master = broker ? brokers_[*broker].master : nullptr;
   if (master == nullptr) co_return make_error_code(errc::no_writable_queue);
   const auto encode = [&](std::string& frame, std::int32_t opaque) {
-    wire::command_fields fields;
-    fields.code = wire::request_code::recall_message;
-    fields.version = settings_.config.protocol_version;
-    fields.opaque = opaque;
-    wire::frame_writer writer(frame, settings_.serialization, fields);
+    wire::frame_writer writer(frame, settings_.serialization,
+                              settings_.request_fields(wire::request_code::recall_message, opaque));
     wire::recall_message_request_header header;
     header.producer_group = settings_.group;
     header.broker_name = parts->broker_name;

@@ -5,6 +5,7 @@
 #include "rmq/producer_config.hpp"
 #include "wire/command.hpp"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,16 @@ struct loop_settings {
   reply_table* replies = nullptr;
   /// Open while the producer's loops exist: what lets another thread post to a loop safely.
   std::shared_ptr<detail::cancel_hub> hub;
+
+  /// The fields of a request of `code` this producer sends (its protocol version).
+  [[nodiscard]] wire::command_fields request_fields(std::int32_t code,
+                                                    std::int32_t opaque) const noexcept {
+    wire::command_fields fields;
+    fields.code = code;
+    fields.version = config.protocol_version;
+    fields.opaque = opaque;
+    return fields;
+  }
 
   /// Where the loop's components log: config.logger (resolved at start), else spdlog's default.
   [[nodiscard]] spdlog::logger& logger() const noexcept {

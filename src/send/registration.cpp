@@ -142,11 +142,8 @@ coro<void> registration::heartbeat(route::broker_id id) {
   const std::string body =
       wire::encode_heartbeat(settings_.client_id, settings_.group, wire::heartbeat_shape::v4);
   const auto encode = [&](std::string& out, std::int32_t opaque) {
-    wire::command_fields fields;
-    fields.code = wire::request_code::heart_beat;
-    fields.version = settings_.config.protocol_version;
-    fields.opaque = opaque;
-    wire::frame_writer writer(out, settings_.serialization, fields);
+    wire::frame_writer writer(out, settings_.serialization,
+                              settings_.request_fields(wire::request_code::heart_beat, opaque));
     writer.finish(body);
   };
   net::connection* const master = broker.master;
@@ -188,11 +185,9 @@ coro<void> registration::unregister(route::broker_id id, io::clock::time_point d
   route::broker_entry& broker = brokers_[id];
   if (broker.master != nullptr) {
     const auto encode = [&](std::string& out, std::int32_t opaque) {
-      wire::command_fields fields;
-      fields.code = wire::request_code::unregister_client;
-      fields.version = settings_.config.protocol_version;
-      fields.opaque = opaque;
-      wire::frame_writer writer(out, settings_.serialization, fields);
+      wire::frame_writer writer(
+          out, settings_.serialization,
+          settings_.request_fields(wire::request_code::unregister_client, opaque));
       wire::unregister_client_request_header header;
       header.client_id = settings_.client_id;
       header.producer_group = settings_.group;

@@ -529,11 +529,7 @@ void send_pipeline::send_encoder::operator()(std::string& out, std::int32_t opaq
 void send_pipeline::write_request(std::string& out, std::int32_t opaque,
                                   const request_parts& parts) const {
   const producer_config& config = settings_.config;
-  wire::command_fields fields;
-  fields.code = parts.code;
-  fields.language = wire::language_code::cpp;
-  fields.version = config.protocol_version;
-  fields.opaque = opaque;
+  wire::command_fields fields = settings_.request_fields(parts.code, opaque);
   fields.flag = parts.oneway ? wire::flag_oneway : 0;
   wire::frame_writer writer(out, settings_.serialization, fields);
   wire::send_message_request_header header;
