@@ -192,7 +192,11 @@ auto_batcher::batch& auto_batcher::open(const send_op& op, const route::publish_
                                         std::optional<std::size_t> fixed_queue) {
   if (free_.empty()) {
     all_.push_back(std::make_unique<batch>(*this));
-    if (free_.capacity() < all_.size()) free_.reserve(2 * all_.size());  // release never allocates
+    // The lists of batches have room for all of them, so that moving batches between them never
+    // allocates (departing_ is given leaving_'s room before they swap: it may be iterated now).
+    for (std::vector<batch*>* list : {&free_, &open_, &leaving_}) {
+      if (list->capacity() < all_.size()) list->reserve(2 * all_.size());
+    }
     free_.push_back(all_.back().get());
   }
   batch& b = *free_.back();
@@ -240,7 +244,7 @@ void auto_batcher::close_all_open() noexcept {
   for (batch* b : open_) {
     loop_.cancel_timer(b->linger);
     b->now = batch::state::leaving;
-    leaving_.push_back(b);  // its capacity is kept (swapped with departing_): no allocation
+    leaving_.push_back(b);  // room for every batch (open): no allocation
   }
   open_.clear();
 }
@@ -278,6 +282,9 @@ void auto_batcher::turn_ended(io::task* node, io::task::action a) noexcept {
   }
   // Only the batches that left before now: those that handlers open or fill meanwhile leave at
   // the next turn's end, so a turn never keeps sending what its own completions start.
+  if (self.departing_.capacity() < self.leaving_.capacity()) {
+    self.departing_.reserve(self.leaving_.capacity());  // empty here: leaving_ keeps the room
+  }
   std::swap(self.leaving_, self.departing_);
   for (batch* b : self.departing_) {
     if (a == io::task::action::run) {
