@@ -88,6 +88,15 @@ struct peer_request_handler {
   void* context = nullptr;
 };
 
+/// Watches every lifecycle transition (taken or illegal) of a pool's connections, on the loop
+/// thread. `backing_off`: connects failed in a row up to failures_before_backoff, so requests
+/// fail fast until the backoff passes.
+struct link_observer {
+  void (*on_step)(void* context, std::string_view address, const link_step& step,
+                  bool backing_off) noexcept = nullptr;
+  void* context = nullptr;
+};
+
 struct connection_options {
   connection_core_options core;
   peer_request_handler peer_requests;
@@ -107,6 +116,8 @@ struct connection_options {
   spdlog::logger* logger = nullptr;
   /// Told every lifecycle transition of every connection; nullptr: nothing (tests watch it).
   void (*trace)(std::string_view address, const link_step& step) noexcept = nullptr;
+  /// Told the same, with the connection's backoff (the producer's metrics count them).
+  link_observer observer;
 };
 
 /// The answer of a name resolution, delivered on the loop thread.

@@ -27,7 +27,8 @@ basic_connection<Transport>::basic_connection(io::loop& loop, std::string addres
       peer_(io::parse_endpoint(address_, address_error_)),
       lifecycle_({options.failures_before_backoff, options.backoff_initial, options.backoff_max},
                  peer_ ? address_kind::numeric : address_kind::name,
-                 options.trace != nullptr || options.logger != nullptr
+                 options.trace != nullptr || options.logger != nullptr ||
+                         options.observer.on_step != nullptr
                      ? lifecycle_trace{&trace_step, this}
                      : lifecycle_trace{}) {
   if (options.peer_requests.handle != nullptr) core_.set_request_handler({&on_peer_request, this});
@@ -92,9 +93,13 @@ template <class Transport>
 void basic_connection<Transport>::trace_step(void* self, const link_step& step) noexcept {
   auto& conn = *static_cast<basic_connection*>(self);
   if (conn.options_.trace != nullptr) conn.options_.trace(conn.address_, step);
-  if (conn.options_.logger == nullptr) return;
   // The lifecycle has taken the step already: its failure count includes this one.
   const unsigned failures = conn.lifecycle_.consecutive_failures();
+  if (conn.options_.observer.on_step != nullptr) {
+    conn.options_.observer.on_step(conn.options_.observer.context, conn.address_, step,
+                                   failures >= conn.options_.failures_before_backoff);
+  }
+  if (conn.options_.logger == nullptr) return;
   link_log_facts facts{conn.last_error_, conn.connects_, failures,
                        reconnect_delay({conn.options_.failures_before_backoff,
                                         conn.options_.backoff_initial, conn.options_.backoff_max},

@@ -146,6 +146,8 @@ bool admission_gate::decide_locked(waiter& w, io::clock::time_point deadline,
 }
 
 void admission_gate::enqueue_locked(waiter& w) noexcept {
+  // Under mutex_, so no RMW is needed; read by any thread.
+  waits_.store(waits_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   w.prev_ = tail_;
   w.next_ = nullptr;
   if (tail_ != nullptr) {

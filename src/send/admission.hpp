@@ -109,6 +109,10 @@ class admission_gate {
   [[nodiscard]] std::size_t waiting() const noexcept {
     return queued_.load(std::memory_order_acquire);
   }
+  /// Acquires that had to queue for room, ever (back-pressure waits).
+  [[nodiscard]] std::uint64_t waits() const noexcept {
+    return waits_.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] bool closed() const noexcept {
     return (state_.load(std::memory_order_relaxed) & closed_bit) != 0;
   }
@@ -172,6 +176,7 @@ class admission_gate {
   alignas(64) std::atomic<std::size_t> waiters_{0};
   // Queued acquires only (waiting()); read by try_acquire() so that it does not overtake them.
   std::atomic<std::size_t> queued_{0};
+  std::atomic<std::uint64_t> waits_{0};  // changed under mutex_: waits()
 
   alignas(64) mutable std::mutex mutex_;
   // Written once, under mutex_, before the closed bit is set; read by whoever saw that bit
