@@ -105,7 +105,9 @@
 #include "rmq/error.hpp"
 #include "rmq/message.hpp"
 #include "rmq/message_queue.hpp"
+#include "rmq/metrics.hpp"
 #include "rmq/producer_config.hpp"
+#include "rmq/producer_stats.hpp"
 #include "rmq/queue_selector.hpp"
 #include "rmq/recall.hpp"
 #include "rmq/request_reply.hpp"
@@ -127,36 +129,6 @@
 
 /// rmq-coro: a RocketMQ producer (sends over the remoting protocol on an io_uring loop).
 namespace rmq {
-
-/// Counters of a producer, cheap to read from any thread.
-struct producer_stats {
-  std::uint64_t sends = 0;                 ///< sends started
-  std::uint64_t succeeded = 0;             ///< completed with a result
-  std::uint64_t failed = 0;                ///< completed with an error
-  std::uint64_t retries = 0;               ///< attempts beyond the first
-  std::uint64_t timeouts = 0;              ///< sends that ran out of budget
-  std::uint64_t in_flight = 0;             ///< sends admitted and not completed (whole producer)
-  std::uint64_t in_flight_bytes = 0;       ///< their body bytes
-  std::uint64_t waiting_for_room = 0;      ///< sends waiting for room (blocked or suspended)
-  std::uint64_t route_queries = 0;         ///< GET_ROUTEINFO_BY_TOPIC sent
-  std::uint64_t cached_topics = 0;         ///< topic routes cached (per loop that sent to it)
-  std::uint64_t evicted_topics = 0;        ///< forgotten, unused for route_idle_timeout
-  std::uint64_t frame_pool_fallbacks = 0;  ///< coroutine frames that had to come from the heap
-  std::uint64_t slot_fallbacks = 0;        ///< completion handlers too large for a send slot
-  std::uint64_t handler_exceptions = 0;    ///< user handlers that threw on a producer loop
-  std::uint64_t transactions = 0;          ///< transactional sends started
-  std::uint64_t transaction_checks = 0;    ///< CHECK_TRANSACTION_STATE requests answered
-  std::uint64_t checks_ignored = 0;   ///< checks not answered: no checker, too many, undecodable
-  std::uint64_t requests = 0;         ///< requests started (async_request, request)
-  std::uint64_t replies = 0;          ///< replies pushed to us and matched to their request
-  std::uint64_t replies_dropped = 0;  ///< replies that came late, were not ours or did not decode
-  std::uint64_t hook_exceptions = 0;  ///< exceptions that escaped a send hook (caught)
-  /// Automatic batches sent (producer_config::auto_batch): SEND_BATCH_MESSAGE requests made of
-  /// single sends, retries not counted.
-  std::uint64_t auto_batches = 0;
-  /// Sends that joined an automatic batch (auto_batched ÷ auto_batches: their mean size).
-  std::uint64_t auto_batched = 0;
-};
 
 /// Sends messages to RocketMQ brokers (DefaultMQProducer). Construct with a configuration,
 /// start(), send in any of the forms below from any thread, and shutdown() (or destroy) it.
@@ -462,8 +434,16 @@ class producer {
   /// Blocking: the topic's queues as the route gives them (sorted like the Java client's list).
   std::error_code fetch_queues(const std::string& topic, std::vector<message_queue>& out);
 
-  /// A snapshot of the counters, summed over the loops (all zero before start()).
+  /// A snapshot of the counters, summed over the loops (all zero before start()). Cheap: a few
+  /// dozen atomic loads, no allocation; metrics() is the superset.
   [[nodiscard]] producer_stats stats() const;
+  /// Any thread, never blocks: stats() and, per broker, per topic and per connection, the
+  /// sends, their failures by error, retries, timeouts, bytes, latency distribution and
+  /// connection states (rmq/metrics.hpp), summed over the loops. It allocates (names, vectors)
+  /// and takes each loop's metrics lock for the time of a copy: call it every few seconds, not
+  /// per send. Empty lists before start(). producer_config::metrics_interval delivers it to a
+  /// callback instead.
+  [[nodiscard]] producer_metrics metrics() const;
   /// The configuration given to the constructor.
   [[nodiscard]] const producer_config& config() const noexcept;
   /// The I/O backend the loops run on once started (io_uring or epoll; with

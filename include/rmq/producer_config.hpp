@@ -5,6 +5,7 @@
 #include "rmq/credentials.hpp"
 #include "rmq/io_backend.hpp"
 #include "rmq/message.hpp"
+#include "rmq/metrics.hpp"
 #include "rmq/route_limits.hpp"
 #include "rmq/send_hook.hpp"
 #include "rmq/transaction.hpp"
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -192,6 +194,15 @@ struct producer_config {
   /// this order, on the loop threads: rmq/send_hook.hpp says when and how. None: nothing is
   /// paid (one test of an empty list where each would run). Entries must not be null.
   std::vector<std::shared_ptr<send_hook>> send_hooks;
+
+  /// Every metrics_interval (0: never) from start() to shutdown, producer::metrics() is taken
+  /// and handed to metrics_callback (as librdkafka's statistics.interval.ms and stats_cb). It
+  /// runs on a producer loop thread (the first loop's), so it must be short and must not block:
+  /// render or copy what it needs and hand heavier work to another thread. What it throws is
+  /// caught and logged. Both must be set, or neither; the interval is 100 ms..1 day.
+  std::chrono::milliseconds metrics_interval{0};
+  /// See metrics_interval.
+  std::function<void(const producer_metrics&)> metrics_callback;
 
   // --- transactions (TransactionMQProducer) ------------------------------------------------
   /// Answers the brokers' checks of this group's half messages (checkLocalTransaction): a plain

@@ -29,6 +29,10 @@
 #include <utility>
 #include <vector>
 
+namespace rmq::metrics {
+struct topic_tally;
+}
+
 namespace rmq::route {
 
 /// What a send needs of a topic's route. Immutable once published; a refresh publishes a new one.
@@ -45,6 +49,9 @@ struct topic_publish_info {
   mutable std::uint32_t round_robin = 0;
   /// Owners (publish_info_ptr): the cache and the sends using it.
   mutable std::uint32_t owners = 0;
+  /// The topic's metrics on this loop, found on the first completion that uses this info (loop
+  /// thread only), so that later ones count without a lookup.
+  mutable metrics::topic_tally* tally = nullptr;
 };
 
 /// Shared ownership of a topic_publish_info among one loop's cache and sends. The count is a

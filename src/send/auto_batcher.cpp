@@ -336,9 +336,12 @@ detached auto_batcher::send(batch& b) {
         p.pick_queue(*info, b.fixed_queue, attempts.last_broker(), now);
     const int attempts_left = attempts.plan().max_attempts - attempts.made();
     const int attempt = attempts.begin(queue.broker);
+    const std::uint64_t messages = b.members.size();  // this attempt's, for its broker's metrics
+    std::uint64_t body_bytes = 0;
     for (const member& m : b.members) {
       m.op->attempts = attempt;
       p.note_tried(*m.op, queue.broker, attempt);
+      body_bytes += m.op->bytes;
     }
     net::connection* master = p.brokers_[queue.broker].master;
     if (master == nullptr) {
@@ -364,6 +367,7 @@ detached auto_batcher::send(batch& b) {
     const attempt_verdict verdict = attempts.judge(shape, p.attempt_settings_, outcome);
     p.note_fault(verdict, queue.broker,
                  std::chrono::duration_cast<std::chrono::milliseconds>(done - now), done);
+    p.tally_attempt(queue.broker, outcome, verdict, messages, body_bytes, done - now, attempt > 1);
     if (std::optional<std::string> remark = p.failure_remark(outcome, r.frame, queue.broker)) {
       for (const member& m : b.members) {
         if (m.op != nullptr) m.op->extras().diagnostics.remark = *remark;

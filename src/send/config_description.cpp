@@ -128,6 +128,7 @@ std::string describe_config(const producer_config& c, std::string_view name_serv
       .add("busy_poll", c.busy_poll)
       .add("backend", to_string(c.backend))
       .add("send_hooks", c.send_hooks.size())
+      .add("metrics_interval", c.metrics_interval)
       .add("checker", c.checker ? "set" : "none")
       .add("local_transaction_timeout", c.local_transaction_timeout)
       .add("check_timeout", c.check_timeout)

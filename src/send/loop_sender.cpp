@@ -95,6 +95,7 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
         options.logger = settings.config.logger.get();
         return options;
       }()),
+      metrics_(settings.name_servers),
       signer_([&]() -> std::optional<wire::request_signer> {
         if (!settings.config.credentials.enabled()) return std::nullopt;
         return std::optional<wire::request_signer>(std::in_place, settings.config.credentials);
@@ -107,6 +108,7 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
               options.core.signer = signer_ ? &*signer_ : nullptr;
               options.logger = settings.config.logger.get();
               options.peer_requests = {&loop_sender::on_peer_request, this};
+              options.observer = {&metrics::loop_metrics::on_link_step, &metrics_};
               return options;
             }()),
       names_(pool_, settings.name_servers,
@@ -119,8 +121,9 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
       registration_(settings_, loop_, brokers_, routes_),
       faults_(tables_from(settings.config)),
       gate_(admission),
-      pipeline_({settings_, loop_, brokers_, routes_, faults_, gate_, counters_, registration_},
-                *this),
+      pipeline_(
+          {settings_, loop_, brokers_, routes_, faults_, gate_, counters_, metrics_, registration_},
+          *this),
       operations_(loop_),
       transactions_(settings_, loop_, brokers_, pool_, counters_, operations_),
       requests_(*this, settings_, counters_, operations_) {

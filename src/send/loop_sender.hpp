@@ -7,6 +7,7 @@
 #include "common/coro.hpp"
 #include "common/frame_pool.hpp"
 #include "io/loop.hpp"
+#include "metrics/loop_metrics.hpp"
 #include "net/connection_pool.hpp"
 #include "rmq/producer.hpp"
 #include "rmq/producer_config.hpp"
@@ -107,6 +108,8 @@ class loop_sender {
   /// Loop thread: a pooled send op.
   [[nodiscard]] send_op* acquire_op() { return ops_.acquire(); }
   [[nodiscard]] const loop_counters& counters() const noexcept { return counters_; }
+  /// Any thread (its read() takes the lock).
+  [[nodiscard]] const metrics::loop_metrics& metrics() const noexcept { return metrics_; }
   [[nodiscard]] std::uint64_t route_queries() const noexcept { return names_.queries(); }
   [[nodiscard]] const route::topic_routes& routes() const noexcept { return routes_; }
   /// Loop thread: the transactions and checks of this loop.
@@ -148,6 +151,8 @@ class loop_sender {
   loop_settings settings_;
   io::loop loop_;
   frame_pool frames_;
+  // Tallies of sends and connections; before pool_, whose connections report to it.
+  metrics::loop_metrics metrics_;
   // Signs every request of this loop's connections (ACL credentials configured); before pool_,
   // which points to it.
   std::optional<wire::request_signer> signer_;

@@ -5,6 +5,7 @@
 #include "common/log.hpp"
 #include "io/async.hpp"
 #include "io/resolve.hpp"
+#include "metrics/snapshot.hpp"
 #include "send/config_description.hpp"
 #include "send/loop_sender.hpp"
 #include "wire/namespace.hpp"
@@ -272,6 +273,11 @@ std::error_code producer_config::validate() const {
   for (const auto& hook : send_hooks) {
     if (hook == nullptr) return invalid;
   }
+  if ((metrics_interval.count() != 0) != static_cast<bool>(metrics_callback)) return invalid;
+  if (metrics_interval.count() != 0 &&
+      (metrics_interval < milliseconds(100) || metrics_interval > std::chrono::hours(24))) {
+    return invalid;
+  }
   if (!in_range(local_transaction_timeout, positive) || !in_range(check_timeout, positive)) {
     return invalid;
   }
@@ -395,7 +401,18 @@ class detail::producer_impl {
     state_.store(state::running, std::memory_order_seq_cst);
     logger_->info("rmq: producer started: {} loop(s) on {}", loops_.size(),
                   loops_.front()->loop().uses_epoll() ? "epoll" : "io_uring");
+    if (config_.metrics_interval.count() != 0) {
+      loops_.front()->loop().post([this] { arm_metrics_timer(); });
+    }
     return {};
+  }
+
+  // --- producer_config::metrics_callback ------------------------------------------------------
+
+  /// The first loop's thread: the next report in one interval, while the producer runs.
+  void arm_metrics_timer() {
+    if (current_state() != state::running) return;
+    loops_.front()->loop().add_timer(metrics_timer_, io::clock::now() + config_.metrics_interval);
   }
 
   /// The loop_sender whose loop runs on this thread, or nullptr.
@@ -735,6 +752,11 @@ class detail::producer_impl {
 
   void launch_drain(std::chrono::milliseconds timeout) {
     admission_->close(make_error_code(errc::shutting_down));  // callers waiting for room wake
+    if (config_.metrics_interval.count() != 0) {
+      // No report once the shutdown has begun (a report about to fire sees the state too).
+      io::loop& first = loops_.front()->loop();
+      first.post([this, &first] { first.cancel_timer(metrics_timer_); });
+    }
     logger_->info("rmq: producer shutting down: new sends are refused; those in flight have {} ms",
                   timeout.count());
     const auto deadline = deadline_after(timeout);
@@ -831,6 +853,13 @@ class detail::producer_impl {
     producer_impl& owner;
   };
 
+  /// Fires every metrics_interval on the first loop: the report goes to metrics_callback.
+  struct metrics_timer final : io::timer_node {
+    explicit metrics_timer(producer_impl& i) noexcept : io::timer_node(&fire), owner(i) {}
+    static void fire(io::timer_node* node, std::error_code ec) noexcept;
+    producer_impl& owner;
+  };
+
   producer_config config_;
   std::shared_ptr<spdlog::logger> logger_;  // config_.logger, or the registry's "rmq" (at start)
   // Before the loops: destroyed (joined) after them.
@@ -847,6 +876,7 @@ class detail::producer_impl {
   std::atomic<std::size_t> loops_draining_{0};
   std::shared_ptr<detail::cancel_hub> cancel_hub_ = std::make_shared<detail::cancel_hub>();
   drained_task drained_task_{*this};
+  metrics_timer metrics_timer_{*this};  // the first loop's thread only
 };
 
 // --- call scope ----------------------------------------------------------------------------
@@ -864,6 +894,70 @@ detail::call_scope::call_scope(producer& p) noexcept : owner(p) {
 
 detail::call_scope::~call_scope() {
   if (counted) detail::producer_access::state(owner).leave_call();
+}
+
+// --- counters and metrics -------------------------------------------------------------------
+
+namespace {
+
+producer_stats gather_stats(detail::producer_impl& impl) {
+  producer_stats stats;
+  if (impl.current_state() == detail::producer_impl::state::created)
+    return stats;  // no loops to read yet
+  for (const auto& s : impl.loops()) {
+    const send::loop_counters& c = s->counters();
+    stats.sends += c.sends.get();
+    stats.succeeded += c.succeeded.get();
+    stats.failed += c.failed.get();
+    stats.retries += c.retries.get();
+    stats.timeouts += c.timeouts.get();
+    stats.route_queries += s->route_queries();
+    stats.cached_topics += s->routes().topics();
+    stats.evicted_topics += s->routes().evicted_topics();
+    stats.slot_fallbacks += s->completions().fallbacks();
+    stats.handler_exceptions += s->loop().counters().handler_exceptions;
+    stats.transactions += c.transactions.get();
+    stats.transaction_checks += c.transaction_checks.get();
+    stats.checks_ignored += c.checks_ignored.get();
+    stats.requests += c.requests.get();
+    stats.replies += c.replies.get();
+    stats.replies_dropped += c.replies_dropped.get();
+    stats.hook_exceptions += c.hook_exceptions.get();
+    stats.auto_batches += c.auto_batches.get();
+    stats.auto_batched += c.auto_batched.get();
+  }
+  if (const send::admission_gate* gate = impl.admission()) {
+    stats.in_flight = gate->sends();
+    stats.in_flight_bytes = gate->bytes();
+    stats.waiting_for_room = gate->waiting();
+    stats.room_waits = gate->waits();
+  }
+  stats.frame_pool_fallbacks = frame_pool::fallback_allocations();
+  return stats;
+}
+
+producer_metrics gather_metrics(detail::producer_impl& impl) {
+  metrics::snapshot_builder builder;
+  if (impl.current_state() != detail::producer_impl::state::created) {
+    for (const auto& s : impl.loops()) builder.add(s->metrics());
+  }
+  return std::move(builder).finish(gather_stats(impl));
+}
+
+}  // namespace
+
+void detail::producer_impl::metrics_timer::fire(io::timer_node* node, std::error_code ec) noexcept {
+  if (ec) return;  // the loop stops
+  producer_impl& impl = static_cast<metrics_timer*>(node)->owner;
+  if (impl.current_state() != state::running) return;  // shutdown has begun: no more reports
+  try {
+    impl.config_.metrics_callback(gather_metrics(impl));
+  } catch (const std::exception& e) {
+    impl.logger_->error("rmq: the metrics callback threw: {}", e.what());
+  } catch (...) {
+    impl.logger_->error("rmq: the metrics callback threw a non-standard exception");
+  }
+  impl.arm_metrics_timer();
 }
 
 // --- producer ------------------------------------------------------------------------------
@@ -1279,38 +1373,11 @@ std::error_code detail::producer_impl::fetch_queues(const std::string& topic,
 }
 
 producer_stats producer::stats() const {
-  producer_stats stats;
-  if (impl_->current_state() == detail::producer_impl::state::created)
-    return stats;  // no loops to read yet
-  for (const auto& s : impl_->loops()) {
-    const send::loop_counters& c = s->counters();
-    stats.sends += c.sends.get();
-    stats.succeeded += c.succeeded.get();
-    stats.failed += c.failed.get();
-    stats.retries += c.retries.get();
-    stats.timeouts += c.timeouts.get();
-    stats.route_queries += s->route_queries();
-    stats.cached_topics += s->routes().topics();
-    stats.evicted_topics += s->routes().evicted_topics();
-    stats.slot_fallbacks += s->completions().fallbacks();
-    stats.handler_exceptions += s->loop().counters().handler_exceptions;
-    stats.transactions += c.transactions.get();
-    stats.transaction_checks += c.transaction_checks.get();
-    stats.checks_ignored += c.checks_ignored.get();
-    stats.requests += c.requests.get();
-    stats.replies += c.replies.get();
-    stats.replies_dropped += c.replies_dropped.get();
-    stats.hook_exceptions += c.hook_exceptions.get();
-    stats.auto_batches += c.auto_batches.get();
-    stats.auto_batched += c.auto_batched.get();
-  }
-  if (const send::admission_gate* gate = impl_->admission()) {
-    stats.in_flight = gate->sends();
-    stats.in_flight_bytes = gate->bytes();
-    stats.waiting_for_room = gate->waiting();
-  }
-  stats.frame_pool_fallbacks = frame_pool::fallback_allocations();
-  return stats;
+  return gather_stats(*impl_);
+}
+
+producer_metrics producer::metrics() const {
+  return gather_metrics(*impl_);
 }
 
 }  // namespace rmq

@@ -82,6 +82,7 @@ send_pipeline::send_pipeline(const pipeline_parts& parts, loop_sender& owner)
       faults_(parts.faults),
       gate_(parts.gate),
       counters_(parts.counters),
+      metrics_(parts.metrics),
       heartbeats_(parts.heartbeats),
       owner_(owner),
       hooks_(parts.settings.config.send_hooks),
@@ -570,6 +571,8 @@ bool send_pipeline::conclude_attempt(send_op& op, const route::topic_publish_inf
   }
   const attempt_verdict verdict = attempts.judge(shape_of(op), attempt_settings_, outcome);
   note_fault(verdict, queue.broker, latency, done);
+  tally_attempt(queue.broker, outcome, verdict, op.batch.empty() ? 1 : op.batch.size(), op.bytes,
+                done - sent_at, attempts.made() > 1);
   if (outcome.what == attempt_outcome::kind::answered && stores_message(outcome.response_code)) {
     // The usual case: no remark.
   } else if (std::optional<std::string> remark = failure_remark(outcome, r.frame, queue.broker)) {
@@ -664,6 +667,7 @@ void send_pipeline::finish(send_op& op, std::error_code ec, const route::topic_p
     counters_.failed.bump();
     if (ec == errc::timed_out) counters_.timeouts.bump();
   }
+  tally_send(op, ec, info);
   if (op.hooked) [[unlikely]]
     run_after_hooks(op, ec, result);
   counters_.in_flight.drop();
@@ -671,6 +675,38 @@ void send_pipeline::finish(send_op& op, std::error_code ec, const route::topic_p
   // once finds room.
   if (op.admitted) gate_.release(op.bytes);
   owner_.complete(op, ec, result);
+}
+
+// --- metrics --------------------------------------------------------------------------------
+
+void send_pipeline::tally_attempt(route::broker_id broker, const attempt_outcome& outcome,
+                                  const attempt_verdict& verdict, std::uint64_t messages,
+                                  std::uint64_t body_bytes, io::clock::duration latency,
+                                  bool retry) {
+  const route::broker_entry& entry = brokers_[broker];
+  metrics::broker_tally& tally = metrics_.broker(broker, entry.name);
+  if (tally.connection != entry.master) [[unlikely]]
+    metrics_.set_address(tally, entry.master, entry.master_address);
+  const bool stored = verdict.step == next_step::stop_with_result ||
+                      verdict.step == next_step::keep_stored_and_retry;
+  std::error_code ec;
+  if (!stored) [[unlikely]]
+    ec = verdict.error ? verdict.error : outcome.error;
+  tally.attempts.count(messages, body_bytes, ec);
+  if (retry) tally.attempts.retries.bump(messages);
+  if (outcome.what == attempt_outcome::kind::answered) tally.attempts.latency.record(latency);
+}
+
+void send_pipeline::tally_send(const send_op& op, std::error_code ec,
+                               const route::topic_publish_info* info) {
+  metrics::topic_tally* tally = info != nullptr ? info->tally : nullptr;
+  if (tally == nullptr) [[unlikely]] {
+    tally = &metrics_.topic(first_message(op).topic());
+    if (info != nullptr) info->tally = tally;
+  }
+  tally->sends.count(op.batch.empty() ? 1 : op.batch.size(), op.bytes, ec);
+  if (op.attempts > 1) tally->sends.retries.bump(static_cast<std::uint64_t>(op.attempts - 1));
+  if (!ec && op.mode != send_mode::oneway) tally->sends.latency.record(loop_.now() - op.started);
 }
 
 // --- send hooks ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 #include "common/coro.hpp"
 #include "io/loop.hpp"
+#include "metrics/loop_metrics.hpp"
 #include "net/request.hpp"
 #include "route/broker_registry.hpp"
 #include "route/topic_routes.hpp"
@@ -48,6 +49,7 @@ struct pipeline_parts {
   fault_tolerance& faults;
   admission_gate& gate;  // the producer's, shared by every loop and caller
   loop_counters& counters;
+  metrics::loop_metrics& metrics;
   registration& heartbeats;  // brokers' versions come with their heartbeats' answers
 };
 
@@ -135,6 +137,13 @@ class send_pipeline {
                                                 std::optional<route::broker_id> last_broker,
                                                 io::clock::time_point now);
   void note_tried(send_op& op, route::broker_id broker, int attempt);
+  /// Counts an attempt of `messages` (`body_bytes` in all) on `broker` in its metrics; its
+  /// latency when it was answered.
+  void tally_attempt(route::broker_id broker, const attempt_outcome& outcome,
+                     const attempt_verdict& verdict, std::uint64_t messages,
+                     std::uint64_t body_bytes, io::clock::duration latency, bool retry);
+  /// Counts a completed send in its topic's metrics.
+  void tally_send(const send_op& op, std::error_code ec, const route::topic_publish_info* info);
   /// The send hooks (send_hook.hpp): before_send once per message, its properties resolved
   /// into the op; after_send once per message with the outcome. What a hook throws is caught,
   /// counted and logged.
@@ -282,6 +291,7 @@ class send_pipeline {
   fault_tolerance& faults_;
   admission_gate& gate_;
   loop_counters& counters_;
+  metrics::loop_metrics& metrics_;
   registration& heartbeats_;
   loop_sender& owner_;
   const std::vector<std::shared_ptr<send_hook>>& hooks_;  // settings_.config.send_hooks
