@@ -22,14 +22,12 @@ asio::awaitable<void> send_loop(rmq::producer& producer, run_state& state, recor
     const rmq::message& msg = next_message.next(rng, bytes);
     std::error_code ec;
     // Two statements, not a conditional: g++ 12 mishandles temporaries of co_await inside ?:.
-    rmq::send_result result;
     if (oneway) {
-      result =
-          co_await producer.async_send_oneway(msg, asio::redirect_error(asio::use_awaitable, ec));
+      (void)co_await producer.async_send_oneway(msg, asio::redirect_error(asio::use_awaitable, ec));
     } else {
-      result = co_await producer.async_send(msg, asio::redirect_error(asio::use_awaitable, ec));
+      (void)co_await producer.async_send(msg, asio::redirect_error(asio::use_awaitable, ec));
     }
-    start = record_send(state, rec, start, ec, result, bytes);  // the next send starts now
+    start = record_send(state, rec, start, ec, bytes);  // the next send starts now
   }
 }
 
@@ -61,12 +59,11 @@ class sender_group {
   /// load generator's clock readings were a tenth of the CPU it measures).
   void start_shared(clock::time_point now = clock::now()) {
     if (!state_.claim()) return sender_done();
-    send(messages_.shared_message(),
-         [this, start = now](std::error_code ec, rmq::send_result result) {
-           const clock::time_point end =
-               record_send(state_, rec_, start, ec, result, messages_.shared_bytes());
-           then([this, end] { start_shared(end); });
-         });
+    send(messages_.shared_message(), [this, start = now](std::error_code ec,
+                                                         const rmq::send_result&) {
+      const clock::time_point end = record_send(state_, rec_, start, ec, messages_.shared_bytes());
+      then([this, end] { start_shared(end); });
+    });
   }
 
   const message_supply& messages() const noexcept { return messages_; }
@@ -131,9 +128,8 @@ class sender_group::ranged_sender {
       return;
     }
     const rmq::message& msg = message_.next(rng_, bytes_);
-    group_.send(msg, [this, start = now](std::error_code ec, rmq::send_result result) {
-      const clock::time_point end =
-          record_send(group_.state(), group_.rec(), start, ec, result, bytes_);
+    group_.send(msg, [this, start = now](std::error_code ec, const rmq::send_result&) {
+      const clock::time_point end = record_send(group_.state(), group_.rec(), start, ec, bytes_);
       group_.then([this, end] { start_next(end); });
     });
   }
@@ -196,15 +192,14 @@ std::vector<std::thread> start_async_senders(const runner_context& context) {
 }
 
 clock::time_point record_send(run_state& state, recorder& rec, clock::time_point start,
-                              std::error_code ec, const rmq::send_result& result,
-                              std::size_t bytes) {
+                              std::error_code ec, std::size_t bytes) {
   const clock::time_point end = clock::now();
   if (ec) {
     state.count_failure();
     rec.on_failure(start, end, ec);
   } else {
     state.count_success(bytes);
-    rec.on_success(start, end, result.queue.broker_name, bytes);
+    rec.on_success(start, end, bytes);
   }
   return end;
 }

@@ -213,6 +213,7 @@ int main(int argc, char** argv) {
   rmq::bench::progress_printer progress(state, stdout);
   rmq::bench::resource_sample at_window{};
   std::optional<rmq::bench::steal_sample> steal_at_window;
+  std::vector<rmq::producer_metrics> metrics_at_window;  // the per-broker split starts here
   bool window_sampled = false;
   clock::time_point next_tick = start + std::chrono::seconds(1);
   clock::time_point drain_deadline = clock::time_point::max();
@@ -229,6 +230,7 @@ int main(int argc, char** argv) {
     if (!window_sampled && now >= window_start) {
       at_window = rmq::bench::sample_resources();
       steal_at_window = rmq::bench::sample_steal();
+      for (auto& p : producers) metrics_at_window.push_back(p->metrics());
       window_sampled = true;
     }
     if (all_done) break;
@@ -269,6 +271,9 @@ int main(int argc, char** argv) {
   // --- the report ------------------------------------------------------------------------
   rmq::bench::totals totals;
   state.for_each_recorder([&totals](rmq::bench::recorder& r) { r.merge_into(totals); });
+  std::vector<rmq::producer_metrics> metrics_at_end;
+  for (auto& p : producers) metrics_at_end.push_back(p->metrics());
+  rmq::bench::fill_per_broker(report, metrics_at_window, metrics_at_end);
   for (auto& p : producers) {
     const rmq::producer_stats s = p->stats();
     report.retries += s.retries;

@@ -127,9 +127,9 @@ class paced_sender {
     const rmq::message& msg = s.next_message.next(rng_, s.bytes);
     s.intended = intended;
     ++in_flight_;
-    auto on_done = [this, &s](std::error_code ec, rmq::send_result result) {
+    auto on_done = [this, &s](std::error_code ec, const rmq::send_result&) {
       ++depth_;
-      (void)record_send(context_.state, rec_, s.intended, ec, result, s.bytes);
+      (void)record_send(context_.state, rec_, s.intended, ec, s.bytes);
       --in_flight_;
       if (backlog_.empty()) {
         free_.push_back(&s);

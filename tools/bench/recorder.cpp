@@ -18,17 +18,11 @@ void totals::merge(const totals& other) {
   failed += other.failed;
   acked_bytes += other.acked_bytes;
   latency.merge(other.latency);
-  for (const auto& [name, broker] : other.per_broker) {
-    auto& mine = per_broker[name];
-    mine.acked += broker.acked;
-    mine.latency.merge(broker.latency);
-  }
   for (const auto& [kind, n] : other.errors_by_kind) errors_by_kind[kind] += n;
   for (const auto& [code, n] : other.errors_by_response_code) errors_by_response_code[code] += n;
 }
 
-void recorder::on_success(clock::time_point start, clock::time_point end, std::string_view broker,
-                          std::size_t bytes) {
+void recorder::on_success(clock::time_point start, clock::time_point end, std::size_t bytes) {
   const std::uint64_t ns = nanos(start, end);
   std::lock_guard lock(lock_);
   interval_.record(ns);
@@ -36,17 +30,6 @@ void recorder::on_success(clock::time_point start, clock::time_point end, std::s
   ++totals_.acked;
   totals_.acked_bytes += bytes;
   totals_.latency.record(ns);
-  if (broker.empty()) return;
-  if (last_broker_ == nullptr || broker != last_broker_name_) {
-    auto it = totals_.per_broker.find(broker);
-    if (it == totals_.per_broker.end()) {
-      it = totals_.per_broker.emplace(broker, broker_totals{}).first;
-    }
-    last_broker_name_.assign(broker);
-    last_broker_ = &it->second;
-  }
-  ++last_broker_->acked;
-  last_broker_->latency.record(ns);
 }
 
 void recorder::on_failure(clock::time_point start, clock::time_point end, std::error_code ec) {

@@ -1,6 +1,7 @@
 // What the senders of one thread (or one loop) measured. A lock per recorder that only the
 // once-a-second progress reader contends for; the completion path takes it uncontended and
-// allocates only the first time it meets a broker or an error kind.
+// allocates only the first time it meets an error kind. The split per broker comes from the
+// producers' own metrics (report.hpp), not from here.
 #pragma once
 
 #include "histogram.hpp"
@@ -17,18 +18,12 @@
 
 namespace rmq::bench {
 
-struct broker_totals {
-  std::uint64_t acked = 0;
-  histogram latency;  // ns
-};
-
 /// Totals of the measured window, merged over recorders.
 struct totals {
   std::uint64_t acked = 0;
   std::uint64_t failed = 0;
   std::uint64_t acked_bytes = 0;
   histogram latency;  // ns
-  std::map<std::string, broker_totals, std::less<>> per_broker;
   std::map<std::string, std::uint64_t, std::less<>> errors_by_kind;
   std::map<int, std::uint64_t> errors_by_response_code;  ///< broker failures only
 
@@ -58,9 +53,8 @@ class recorder {
   /// Sends whose (intended) start is before `window_start` are warm-up: shown live only.
   explicit recorder(clock::time_point window_start) : window_start_(window_start) {}
 
-  /// One send acknowledged (or written, for oneway). `broker` may be empty.
-  void on_success(clock::time_point start, clock::time_point end, std::string_view broker,
-                  std::size_t bytes);
+  /// One send acknowledged (or written, for oneway).
+  void on_success(clock::time_point start, clock::time_point end, std::size_t bytes);
   /// One send failed; a broker failure (rmq::broker_category) also counts by response code.
   void on_failure(clock::time_point start, clock::time_point end, std::error_code ec);
 
@@ -74,11 +68,6 @@ class recorder {
   clock::time_point window_start_;
   totals totals_;
   histogram interval_;
-  // The broker of the last acknowledgement: consecutive ones mostly name the same broker (a
-  // batch's messages all do), and a map lookup per message is the load generator's cost, not
-  // the client's. Map nodes stay put, so the pointer stays valid.
-  std::string last_broker_name_;
-  broker_totals* last_broker_ = nullptr;
 };
 
 }  // namespace rmq::bench

@@ -1,5 +1,6 @@
 #include "report.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace rmq::bench {
@@ -47,10 +48,35 @@ void fill_from_totals(report& r, const totals& t) {
   for (const auto& [code, n] : t.errors_by_response_code) {
     r.errors_by_response_code[std::to_string(code)] = n;
   }
-  for (const auto& [name, b] : t.per_broker) r.per_broker[name] = {b.acked, summarize(b.latency)};
   if (r.duration_s > 0) {
     r.msgs_per_s = static_cast<double>(r.acked) / r.duration_s;
     r.mb_per_s = static_cast<double>(r.acked_bytes) / r.duration_s / 1e6;
+  }
+}
+
+void fill_per_broker(report& r, const std::vector<rmq::producer_metrics>& at_window,
+                     const std::vector<rmq::producer_metrics>& at_end) {
+  for (std::size_t i = 0; i < at_end.size(); ++i) {
+    for (const rmq::broker_figures& b : at_end[i].brokers) {
+      report::broker_line& line = r.per_broker[b.name];
+      line.acked += b.attempts.succeeded;
+      line.failed += b.attempts.failed;
+      rmq::latency_summary& l = line.attempt_latency;
+      const rmq::latency_summary& mine = b.attempts.latency;
+      l.count += mine.count;
+      l.sum += mine.sum;
+      l.p50 = std::max(l.p50, mine.p50);
+      l.p99 = std::max(l.p99, mine.p99);
+      l.p999 = std::max(l.p999, mine.p999);
+      l.max = std::max(l.max, mine.max);
+    }
+    if (i >= at_window.size()) continue;
+    // What the warm-up counted is not the window's.
+    for (const rmq::broker_figures& b : at_window[i].brokers) {
+      report::broker_line& line = r.per_broker[b.name];
+      line.acked -= std::min(line.acked, b.attempts.succeeded);
+      line.failed -= std::min(line.failed, b.attempts.failed);
+    }
   }
 }
 
@@ -94,11 +120,13 @@ void print_report(std::ostream& out, const report& r) {
     out << (r.steal->ms_by_cpu.empty() ? "" : ")") << ", the hypervisor running something else\n";
   }
   if (!r.per_broker.empty()) {
-    out << "per broker\n";
+    out << "per broker (the producers' metrics; attempt latency over the whole run)\n";
     for (const auto& [name, b] : r.per_broker) {
-      out << "  " << name << ": " << b.acked
-          << line(" acked, p50 %.1f us, p99 %.1f us, max %.1f us\n", b.latency.p50, b.latency.p99,
-                  b.latency.max);
+      const rmq::latency_summary& a = b.attempt_latency;
+      out << "  " << name << ": " << b.acked << " acked, " << b.failed << " failed"
+          << line(", attempts p50 %.0f us, p99 %.0f us, max %.0f us\n",
+                  static_cast<double>(a.p50.count()), static_cast<double>(a.p99.count()),
+                  static_cast<double>(a.max.count()));
     }
   }
   if (!r.errors_by_kind.empty()) {
@@ -117,7 +145,15 @@ void print_report(std::ostream& out, const report& r) {
 nlohmann::json to_json(const report& r) {
   nlohmann::json per_broker = nlohmann::json::object();
   for (const auto& [name, b] : r.per_broker) {
-    per_broker[name] = {{"acked", b.acked}, {"latency_us", latency_json(b.latency)}};
+    const rmq::latency_summary& l = b.attempt_latency;
+    per_broker[name] = {{"acked", b.acked},
+                        {"failed", b.failed},
+                        {"attempt_latency_us",
+                         {{"p50", l.p50.count()},
+                          {"p99", l.p99.count()},
+                          {"p999", l.p999.count()},
+                          {"max", l.max.count()},
+                          {"count", l.count}}}};
   }
   nlohmann::json j = {
       {"mode", r.mode},

@@ -3,6 +3,7 @@
 
 #include "histogram.hpp"
 #include "recorder.hpp"
+#include "rmq/metrics.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +12,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace rmq::bench {
 
@@ -38,9 +40,13 @@ struct report {
   std::uint64_t acked_bytes = 0;
   std::map<std::string, std::uint64_t> errors_by_kind;
   std::map<std::string, std::uint64_t> errors_by_response_code;
+  /// Per broker, from the producers' own metrics (producer::metrics): messages its attempts
+  /// stored and failed in the window, and the latency of those attempts (request to response,
+  /// over the whole run, warm-up included; the highest among producers).
   struct broker_line {
     std::uint64_t acked = 0;
-    latency_summary latency;
+    std::uint64_t failed = 0;
+    rmq::latency_summary attempt_latency;
   };
   std::map<std::string, broker_line> per_broker;
   double duration_s = 0;      ///< measured window (warm-up excluded)
@@ -67,6 +73,10 @@ struct report {
 
 /// Fills the counters, errors, brokers and latency of `r` from the merged totals.
 void fill_from_totals(report& r, const totals& t);
+/// The per-broker split: the producers' metrics when the window began and when it ended (one
+/// entry per producer, in the same order).
+void fill_per_broker(report& r, const std::vector<rmq::producer_metrics>& at_window,
+                     const std::vector<rmq::producer_metrics>& at_end);
 
 void print_report(std::ostream& out, const report& r);
 [[nodiscard]] nlohmann::json to_json(const report& r);

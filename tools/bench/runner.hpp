@@ -41,7 +41,6 @@ bool sleep_until_or_stopped(const run_state& state, clock::time_point until);
 /// Counts one finished send in the run state and records its latency from `start`; returns the
 /// clock reading it ended at.
 clock::time_point record_send(run_state& state, recorder& rec, clock::time_point start,
-                              std::error_code ec, const rmq::send_result& result,
-                              std::size_t bytes);
+                              std::error_code ec, std::size_t bytes);
 
 }  // namespace rmq::bench
