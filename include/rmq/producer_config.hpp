@@ -67,6 +67,34 @@ struct auto_batch_config {
   std::size_t max_messages = 512;
 };
 
+/// Message trace (the Java client's enableMsgTrace and customizedTraceTopic): after each traced
+/// send, a trace record in the Java format goes into a bounded buffer, and an internal producer
+/// sends the records in batches, asynchronously, to `topic`, where RocketMQ's dashboard and
+/// tools read them (docs/guide.md, "Message trace"). A send is traced as in Java: once it got a
+/// result from a broker with TRACE_ON true (a result not SEND_OK is traced with success false);
+/// failed and oneway sends and sends to `topic` itself are not. The traced send never waits:
+/// with the buffer full a record is dropped and counted (producer_stats::trace_dropped).
+struct trace_config {
+  /// Where trace messages go (RMQ_SYS_TRACE_TOPIC, as in Java): a valid topic name. Brokers
+  /// create it through the create_topic_key when it does not exist (autoCreateTopicEnable), or
+  /// at start with traceTopicEnable.
+  std::string topic = "RMQ_SYS_TRACE_TOPIC";
+  /// Records waiting to be sent, 1..1,048,576 (Java: 1024): beyond, records are dropped. The
+  /// buffer holds twice as many records (those being sent), about 400 bytes each.
+  std::size_t buffer_records = 1024;
+  /// Most records in one trace message, 1..10,000 (Java: 100 per poll of its queue).
+  std::size_t max_records_per_message = 100;
+  /// Largest trace message body, 1 KiB..4 MiB (Java: 128000 - 10000); a single larger record
+  /// still goes, alone.
+  std::size_t max_message_size = 118000;
+  /// How long the first record waits for more before they are sent, 0..1 s (Java polls its
+  /// queue every 5 ms). A full message leaves at once.
+  std::chrono::milliseconds flush_interval{5};
+  /// Trace messages sent and not yet answered, 1..65,536; beyond, the sending waits (on the
+  /// internal producer's thread, never on a traced send) while records gather in the buffer.
+  std::size_t max_in_flight = 64;
+};
+
 /// Every setting of a producer (DefaultMQProducer's fields); checked by validate() and start().
 struct producer_config {
   /// NameServer addresses, "host:port;host:port" (namesrvAddr), each with a port 1..65535.
@@ -203,6 +231,15 @@ struct producer_config {
   std::chrono::milliseconds metrics_interval{0};
   /// See metrics_interval.
   std::function<void(const producer_metrics&)> metrics_callback;
+
+  /// Message trace (trace_config): set, an internal producer (group
+  /// `_INNER_TRACE_PRODUCER-<group>-PRODUCE-<n>`, instance
+  /// `PID_CLIENT_INNER_TRACE_PRODUCER_<name servers>`, one loop thread, these name servers and
+  /// credentials, no namespace) starts with this one and sends the trace records; shutdown()
+  /// and the destructor send what is buffered (within the shutdown's time) and then shut it
+  /// down. The group must then be at most 224 characters (the trace group's is 255 at most).
+  /// Empty (the default): no trace producer, no trace topic lookup, and nothing is paid.
+  std::optional<trace_config> trace;
 
   // --- transactions (TransactionMQProducer) ------------------------------------------------
   /// Answers the brokers' checks of this group's half messages (checkLocalTransaction): a plain

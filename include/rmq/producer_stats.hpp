@@ -36,6 +36,13 @@ struct producer_stats {
   std::uint64_t auto_batches = 0;
   /// Sends that joined an automatic batch (auto_batched ÷ auto_batches: their mean size).
   std::uint64_t auto_batched = 0;
+  /// Message trace (producer_config::trace): records handed to the trace producer, in trace
+  /// messages sent (or being sent).
+  std::uint64_t trace_records = 0;
+  /// Trace records dropped: the buffer was full, or shutdown's time was up before they went.
+  std::uint64_t trace_dropped = 0;
+  /// Trace messages whose send failed (their records are lost; the traced sends are not).
+  std::uint64_t trace_send_failures = 0;
 };
 
 }  // namespace rmq

@@ -101,6 +101,9 @@ struct send_outcome {
   std::chrono::nanoseconds latency{0};
   /// The broker of its last attempt; empty without an attempt.
   std::string_view broker;
+  /// The address ("host:port") of that broker's master as the producer knows it when the send
+  /// completes (the Java hook context's brokerAddr); empty without an attempt.
+  std::string_view broker_address;
 };
 
 /// Code of the application run around every send that reaches a producer loop (Java's

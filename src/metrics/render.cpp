@@ -65,6 +65,9 @@ void for_each_total(const producer_stats& s, F&& f) {
   f("hook_exceptions", s.hook_exceptions, kind::counter, "Exceptions thrown by send hooks.");
   f("auto_batches", s.auto_batches, kind::counter, "Automatic batches sent.");
   f("auto_batched", s.auto_batched, kind::counter, "Sends that joined an automatic batch.");
+  f("trace_records", s.trace_records, kind::counter, "Trace records handed to the trace producer.");
+  f("trace_dropped", s.trace_dropped, kind::counter, "Trace records dropped.");
+  f("trace_send_failures", s.trace_send_failures, kind::counter, "Trace messages that failed.");
 }
 
 [[nodiscard]] json latency_json(const latency_summary& l) {

@@ -128,8 +128,18 @@ std::string describe_config(const producer_config& c, std::string_view name_serv
       .add("busy_poll", c.busy_poll)
       .add("backend", to_string(c.backend))
       .add("send_hooks", c.send_hooks.size())
-      .add("metrics_interval", c.metrics_interval)
-      .add("checker", c.checker ? "set" : "none")
+      .add("metrics_interval", c.metrics_interval);
+  if (c.trace) {
+    d.add("trace.topic", c.trace->topic)
+        .add("trace.buffer_records", c.trace->buffer_records)
+        .add("trace.max_records_per_message", c.trace->max_records_per_message)
+        .add("trace.max_message_size", c.trace->max_message_size)
+        .add("trace.flush_interval", c.trace->flush_interval)
+        .add("trace.max_in_flight", c.trace->max_in_flight);
+  } else {
+    d.add("trace", "off");
+  }
+  d.add("checker", c.checker ? "set" : "none")
       .add("local_transaction_timeout", c.local_transaction_timeout)
       .add("check_timeout", c.check_timeout)
       .add("transaction_threads", c.transaction_threads)

@@ -8,6 +8,7 @@
 #include "metrics/snapshot.hpp"
 #include "send/config_description.hpp"
 #include "send/loop_sender.hpp"
+#include "trace/trace_dispatcher.hpp"
 #include "wire/namespace.hpp"
 #include "wire/properties.hpp"
 #include "wire/uniq_key.hpp"
@@ -278,6 +279,20 @@ std::error_code producer_config::validate() const {
       (metrics_interval < milliseconds(100) || metrics_interval > std::chrono::hours(24))) {
     return invalid;
   }
+  if (trace) {
+    if (wire::validate_topic(trace->topic)) return invalid;
+    if (trace->buffer_records == 0 || trace->buffer_records > (1u << 20)) return invalid;
+    if (trace->max_records_per_message == 0 || trace->max_records_per_message > 10'000) {
+      return invalid;
+    }
+    if (trace->max_message_size < 1024 || trace->max_message_size > (4u << 20)) return invalid;
+    if (trace->flush_interval.count() < 0 || trace->flush_interval > std::chrono::seconds(1)) {
+      return invalid;
+    }
+    if (trace->max_in_flight == 0 || trace->max_in_flight > 65'536) return invalid;
+    // The trace group, "_INNER_TRACE_PRODUCER-<group>-PRODUCE-<n>", must be a valid group.
+    if (group.size() > 224) return invalid;
+  }
   if (!in_range(local_transaction_timeout, positive) || !in_range(check_timeout, positive)) {
     return invalid;
   }
@@ -385,6 +400,17 @@ class detail::producer_impl {
     settings.serialization = config_.serialization == header_serialization::binary
                                  ? wire::serialize_type::rocketmq
                                  : wire::serialize_type::json;
+    if (config_.trace) {
+      // The trace producer starts first: a traced send may complete as soon as a loop runs.
+      producer_config traced = config_;
+      traced.logger = logger_;
+      trace_ = std::make_shared<trace::trace_dispatcher>(traced, servers);
+      if (const auto ec = trace_->start()) {
+        trace_.reset();
+        return ec;
+      }
+      settings.config.send_hooks.push_back(trace_);
+    }
     admission_ = std::make_unique<send::admission_gate>(
         config_.max_in_flight_sends, config_.max_in_flight_bytes, config_.fail_fast_when_full);
     std::vector<std::unique_ptr<send::loop_sender>> built;
@@ -393,6 +419,10 @@ class detail::producer_impl {
     }
     if (const auto ec = start_loops(built)) {
       admission_.reset();
+      if (trace_) {
+        trace_->stop(std::chrono::steady_clock::now());
+        trace_.reset();
+      }
       return ec;
     }
     // Published before the state: a call that sees `running` sees the loops (and none is
@@ -578,9 +608,13 @@ class detail::producer_impl {
     }
     blocking_handoff handoff;
     callback_completion done([&](std::error_code) { handoff.complete([] {}); });
+    const auto deadline = deadline_after(timeout);
     drain(&done, timeout);
     handoff.wait();
     join_loops();
+    // Every traced send has completed: what its records left in the buffer goes now, within
+    // what is left of the shutdown's time.
+    if (trace_) trace_->stop(deadline);
     return {};
   }
 
@@ -607,6 +641,7 @@ class detail::producer_impl {
   const producer_config& config() const noexcept { return config_; }
   std::vector<std::unique_ptr<send::loop_sender>>& loops() noexcept { return loops_; }
   const send::admission_gate* admission() const noexcept { return admission_.get(); }
+  const trace::trace_dispatcher* trace() const noexcept { return trace_.get(); }
   state current_state() const noexcept { return state_.load(); }
 
  private:
@@ -867,6 +902,7 @@ class detail::producer_impl {
   send::reply_table replies_{config_.max_pending_requests};
   std::unique_ptr<send::admission_gate> admission_;
   std::vector<std::unique_ptr<send::loop_sender>> loops_;
+  std::shared_ptr<trace::trace_dispatcher> trace_;  // set while producer_config::trace is
   std::atomic<std::size_t> next_loop_{0};
   std::atomic<state> state_{state::created};
   std::atomic<std::size_t> calls_{0};  // calls in progress off the loops
@@ -931,6 +967,11 @@ producer_stats gather_stats(detail::producer_impl& impl) {
     stats.in_flight_bytes = gate->bytes();
     stats.waiting_for_room = gate->waiting();
     stats.room_waits = gate->waits();
+  }
+  if (const trace::trace_dispatcher* trace = impl.trace()) {
+    stats.trace_records = trace->records();
+    stats.trace_dropped = trace->dropped();
+    stats.trace_send_failures = trace->send_failures();
   }
   stats.frame_pool_fallbacks = frame_pool::fallback_allocations();
   return stats;

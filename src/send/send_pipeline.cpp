@@ -786,15 +786,21 @@ void send_pipeline::run_after_hooks(const send_op& op, std::error_code ec,
   // field per op: the first attempt's, or the last of the brokers tried (note_tried; the
   // result's diagnostics by now).
   std::string_view broker;
+  std::string_view address;
   if (op.attempts == 1) {
     broker = brokers_[op.first_tried].name;
+    address = brokers_[op.first_tried].master_address;
   } else if (op.attempts > 1) {
     broker = result.diagnostics.brokers;
     if (const std::size_t comma = broker.rfind(", "); comma != std::string_view::npos) {
       broker.remove_prefix(comma + 2);
     }
+    if (const std::optional<route::broker_id> id = brokers_.find(broker)) {
+      address = brokers_[*id].master_address;
+    }
   }
-  const send_outcome outcome{ec, result, op.attempts, io::clock::now() - op.started, broker};
+  const send_outcome outcome{ec,     result, op.attempts, io::clock::now() - op.started,
+                             broker, address};
   const std::size_t count = op.batch.empty() ? 1 : op.batch.size();
   for (std::size_t i = 0; i < count; ++i) {
     const send_context context(op.batch.empty() ? *op.msg : op.batch[i], settings_.config.group,

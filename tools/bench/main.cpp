@@ -282,6 +282,15 @@ int main(int argc, char** argv) {
     report.auto_batched += s.auto_batched;
   }
   for (auto& p : producers) p->shutdown();
+  if (options.client.trace) {
+    report.trace.emplace();
+    for (auto& p : producers) {
+      const rmq::producer_stats s = p->stats();
+      report.trace->records += s.trace_records;
+      report.trace->dropped += s.trace_dropped;
+      report.trace->send_failures += s.trace_send_failures;
+    }
+  }
   sim.stop();
 
   if (window_sampled) {

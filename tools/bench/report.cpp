@@ -97,6 +97,10 @@ void print_report(std::ostream& out, const report& r) {
                 static_cast<double>(r.auto_batches),
                 static_cast<double>(r.auto_batched) / static_cast<double>(r.auto_batches));
   }
+  if (r.trace) {
+    out << "trace      records " << r.trace->records << ", dropped " << r.trace->dropped
+        << ", failed trace messages " << r.trace->send_failures << '\n';
+  }
   const latency_summary& l = r.latency;
   out << line("latency us p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  p99.99 %.1f", l.p50, l.p90,
               l.p99, l.p999, l.p9999)
@@ -180,6 +184,11 @@ nlohmann::json to_json(const report& r) {
     j["auto_batches"] = r.auto_batches;
     j["messages_per_batch"] =
         static_cast<double>(r.auto_batched) / static_cast<double>(r.auto_batches);
+  }
+  if (r.trace) {
+    j["trace_records"] = r.trace->records;
+    j["trace_dropped"] = r.trace->dropped;
+    j["trace_send_failures"] = r.trace->send_failures;
   }
   if (r.steal) {
     nlohmann::json steal = {{"total", r.steal->total_ms}};

@@ -69,6 +69,13 @@ struct report {
   /// --auto-batch: the batches the producers sent and the sends that joined them (whole run).
   std::uint64_t auto_batches = 0;
   std::uint64_t auto_batched = 0;
+  /// --trace: the producers' trace counters once shut down (their buffers flushed).
+  struct trace_counts {
+    std::uint64_t records = 0;        ///< producer_stats::trace_records
+    std::uint64_t dropped = 0;        ///< producer_stats::trace_dropped
+    std::uint64_t send_failures = 0;  ///< producer_stats::trace_send_failures
+  };
+  std::optional<trace_counts> trace;
 };
 
 /// Fills the counters, errors, brokers and latency of `r` from the merged totals.

@@ -161,6 +161,16 @@ void add_client_options(CLI::App& app, client_options& out, bool with_loop_threa
          "automatic batching: most messages per batch (default 512)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{65536}))
       ->type_name("N");
+  app.add_option_function<std::string>(
+         "--trace",
+         [&out](const std::string& topic) {
+           out.trace.emplace();
+           if (!topic.empty()) out.trace->topic = topic;
+         },
+         "message trace as the Java client's enableMsgTrace: a trace record per send, sent in "
+         "batches to TOPIC (default RMQ_SYS_TRACE_TOPIC)")
+      ->expected(0, 1)
+      ->type_name("[TOPIC]");
   if (with_loop_threads) {
     app.add_option("--loop-threads", out.loop_threads, "I/O loop threads per producer")
         ->check(CLI::Range(std::size_t{1}, std::size_t{64}));
@@ -229,6 +239,7 @@ rmq::producer_config make_producer_config(const client_options& options) {
   config.busy_poll = std::chrono::microseconds(options.busy_poll_us);
   config.backend = options.backend;
   config.auto_batch = options.auto_batch;
+  config.trace = options.trace;
   config.serialization =
       options.binary_headers ? rmq::header_serialization::binary : rmq::header_serialization::json;
   if (options.compress) {

@@ -61,6 +61,8 @@ struct client_options {
   std::string log_level = "warn";
   /// producer_config::auto_batch (--auto-batch and its limits); nullopt: off.
   std::optional<rmq::auto_batch_config> auto_batch;
+  /// producer_config::trace (--trace [TOPIC]); nullopt: off.
+  std::optional<rmq::trace_config> trace;
 };
 
 /// What each message carries.
@@ -77,7 +79,8 @@ struct message_options {
 
 /// Registers --namesrv, --compress, --timeout, --group, --namespace, --access-key,
 /// --secret-key, --security-token, --headers, --backend, --log-level, --auto-batch, --linger-us,
-/// --batch-max-bytes, --batch-max-messages (and --loop-threads and --busy-poll when asked).
+/// --batch-max-bytes, --batch-max-messages, --trace (and --loop-threads and --busy-poll when
+/// asked).
 void add_client_options(CLI::App& app, client_options& out, bool with_loop_threads);
 /// Registers --topic, --tags, --keys, --property (repeatable), --size (and --delay-level,
 /// --delay-sec and --delay-ms, at most one of them, when asked).

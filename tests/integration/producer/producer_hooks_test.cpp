@@ -37,6 +37,7 @@ struct hook_call_record {
   std::string result_broker;
   int attempts = 0;
   std::string broker;
+  std::string broker_address;
   bool latency_set = false;
 };
 
@@ -64,7 +65,8 @@ class recording_hook : public rmq::send_hook {
                       context.batch_index(), context.batch_size(), context.kind(), context.mode(),
                       outcome.error, std::string(outcome.result.msg_id.view()),
                       outcome.result.queue.broker_name, outcome.attempts,
-                      std::string(outcome.broker), outcome.latency.count() > 0});
+                      std::string(outcome.broker), std::string(outcome.broker_address),
+                      outcome.latency.count() > 0});
   }
   [[nodiscard]] std::vector<hook_call_record> before() const {
     std::lock_guard lock(mutex_);
@@ -143,6 +145,7 @@ TEST_CASE("send hooks: a property added before the send is stored; the message i
   CHECK(after[0].msg_id == r.msg_id.view());
   CHECK(after[0].attempts == 1);
   CHECK(after[0].broker == "broker-a");
+  CHECK(after[0].broker_address == f.sim.broker_address("broker-a"));
   CHECK(after[0].result_broker == "broker-a");
   CHECK(after[0].latency_set);
   CHECK(f.producer->stats().hook_exceptions == 0);
@@ -166,6 +169,7 @@ TEST_CASE("send hooks: once per send, not per attempt, for results and failures"
   for (const auto& call : after) {
     CHECK_FALSE(call.error);
     CHECK(call.broker == "broker-b");  // the last attempt's, where it was stored
+    CHECK(call.broker_address == f.sim.broker_address("broker-b"));
     if (call.attempts > 1) ++retried_seen;
   }
   CHECK(retried_seen == retried);

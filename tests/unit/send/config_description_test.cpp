@@ -43,6 +43,8 @@ TEST_CASE("describe_config: the effective settings, with the resolved NameServer
   CHECK(text.find("fault_tables=v5") != std::string::npos);
   CHECK(text.find("backend=automatic") != std::string::npos);
   CHECK(text.find("checker=none") != std::string::npos);
+  CHECK(text.find("send_hooks=0, metrics_interval=0ms, trace=off, checker=none") !=
+        std::string::npos);
   CHECK(text.find("compress_threshold=4096") != std::string::npos);
   config.compress_threshold = SIZE_MAX;
   CHECK(rmq::send::describe_config(config, "", "").find("compress_threshold=never") !=
@@ -50,6 +52,13 @@ TEST_CASE("describe_config: the effective settings, with the resolved NameServer
   CHECK(
       text.ends_with("max_pending_requests=65536, credentials.access_key=(none), "
                      "credentials.secret_key=(none), credentials.security_token=(none)"));
+  config.trace.emplace();
+  CHECK(rmq::send::describe_config(config, "", "")
+            .find("trace.topic=RMQ_SYS_TRACE_TOPIC, trace.buffer_records=1024, "
+                  "trace.max_records_per_message=100, trace.max_message_size=118000, "
+                  "trace.flush_interval=5ms, trace.max_in_flight=64, checker=none") !=
+        std::string::npos);
+  config.trace.reset();
   // The access key is shown (it names the account); the secret and the token never are.
   config.credentials = {"orders-service", "s3cr3t-value", "t0ken-value"};
   const std::string secured = rmq::send::describe_config(config, "", "");

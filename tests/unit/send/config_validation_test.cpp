@@ -344,3 +344,38 @@ TEST_CASE("producer_config: auto_batch limits") {
           {"65537 messages", with([](rmq::auto_batch_config& b) { b.max_messages = 65537; })},
       });
 }
+
+TEST_CASE("producer_config: trace settings within their ranges, a group the trace group can hold") {
+  const auto traced_group = [](std::size_t size) {
+    return [size](producer_config& c) {
+      c.group = std::string(size, 'g');
+      c.trace.emplace();
+    };
+  };
+  const auto traced = [](std::function<void(rmq::trace_config&)> change) {
+    return [change](producer_config& c) {
+      c.trace.emplace();
+      change(*c.trace);
+    };
+  };
+  check_all(
+      {
+          {"defaults", traced([](rmq::trace_config&) {})},
+          {"own topic", traced([](rmq::trace_config& t) { t.topic = "OrdersTrace"; })},
+          {"no linger", traced([](rmq::trace_config& t) { t.flush_interval = 0ms; })},
+          {"one record", traced([](rmq::trace_config& t) { t.buffer_records = 1; })},
+          {"group 224", traced_group(224)},
+      },
+      {
+          {"blank topic", traced([](rmq::trace_config& t) { t.topic.clear(); })},
+          {"bad topic", traced([](rmq::trace_config& t) { t.topic = "a b"; })},
+          {"no buffer", traced([](rmq::trace_config& t) { t.buffer_records = 0; })},
+          {"huge buffer", traced([](rmq::trace_config& t) { t.buffer_records = (1u << 20) + 1; })},
+          {"no records", traced([](rmq::trace_config& t) { t.max_records_per_message = 0; })},
+          {"small message", traced([](rmq::trace_config& t) { t.max_message_size = 1023; })},
+          {"negative linger", traced([](rmq::trace_config& t) { t.flush_interval = -1ms; })},
+          {"long linger", traced([](rmq::trace_config& t) { t.flush_interval = 1001ms; })},
+          {"nothing in flight", traced([](rmq::trace_config& t) { t.max_in_flight = 0; })},
+          {"group 225", traced_group(225)},
+      });
+}

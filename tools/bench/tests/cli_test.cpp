@@ -121,6 +121,21 @@ TEST_CASE("rmq-bench defaults and flags") {
       rmq::tools::make_producer_config(std::get<rmq::bench::bench_options>(n).client).name_space ==
       "ns1");
 
+  // --trace with no value: the Java default topic; with one: that topic; without: off.
+  CHECK_FALSE(rmq::tools::make_producer_config(o.client).trace);
+  auto traced = bench({"--trace"});
+  REQUIRE(std::holds_alternative<rmq::bench::bench_options>(traced));
+  const auto traced_config =
+      rmq::tools::make_producer_config(std::get<rmq::bench::bench_options>(traced).client);
+  REQUIRE(traced_config.trace);
+  CHECK(traced_config.trace->topic == "RMQ_SYS_TRACE_TOPIC");
+  auto own_topic = bench({"--trace", "BenchTrace", "--topic", "T2"});
+  REQUIRE(std::holds_alternative<rmq::bench::bench_options>(own_topic));
+  const auto& own = std::get<rmq::bench::bench_options>(own_topic);
+  REQUIRE(own.client.trace);
+  CHECK(own.client.trace->topic == "BenchTrace");
+  CHECK(own.message.topic == "T2");
+
   const auto config = rmq::tools::make_producer_config(o.client);
   CHECK(config.send_timeout == std::chrono::milliseconds(500));
   CHECK(config.loop_threads == 2);

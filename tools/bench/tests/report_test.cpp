@@ -73,6 +73,17 @@ TEST_CASE("the JSON report has every documented key") {
   std::ostringstream text;
   print_report(text, r);
   CHECK(text.str().find("broker-a: 2 acked, 0 failed") != std::string::npos);
+  CHECK_FALSE(j.contains("trace_records"));  // --trace only
+
+  r.trace = report::trace_counts{.records = 7, .dropped = 2, .send_failures = 1};
+  const nlohmann::json traced = to_json(r);
+  CHECK(traced["trace_records"] == 7);
+  CHECK(traced["trace_dropped"] == 2);
+  CHECK(traced["trace_send_failures"] == 1);
+  std::ostringstream traced_text;
+  print_report(traced_text, r);
+  CHECK(traced_text.str().find("trace      records 7, dropped 2, failed trace messages 1") !=
+        std::string::npos);
 }
 
 TEST_CASE("an empty run still writes objects, not arrays") {

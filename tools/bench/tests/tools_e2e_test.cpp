@@ -204,6 +204,24 @@ TEST_CASE("rmq-bench against its embedded rmq-sim writes a complete JSON report"
   std::filesystem::remove(svg_path);
 }
 
+TEST_CASE("rmq-bench --trace reports every acknowledged send's trace record") {
+  const auto json_path = temp_file("trace.json");
+  const run_result r = run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--count", "2000", "--warmup", "0",
+                            "--trace", "--json", json_path.string()});
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  std::ifstream in(json_path);
+  REQUIRE(in.good());
+  const nlohmann::json j = nlohmann::json::parse(in);
+  CHECK(j["errors"].get<std::uint64_t>() == 0);
+  // The trace topic is created through TBW102 by the first trace message; shutdown flushes.
+  CHECK(j["trace_records"].get<std::uint64_t>() + j["trace_dropped"].get<std::uint64_t>() ==
+        j["acked"].get<std::uint64_t>());
+  CHECK(j["trace_records"].get<std::uint64_t>() > 0);
+  CHECK(j["trace_send_failures"].get<std::uint64_t>() == 0);
+  std::filesystem::remove(json_path);
+}
+
 TEST_CASE("rmq-bench sync, open loop and oneway runs complete") {
   const std::string count = std::to_string(rmq::test::scaled(400, 50));
   const run_result sync =
