@@ -35,10 +35,12 @@ struct error_count {
 /// Sends and their outcomes, for a topic (each send once, when it completes) or a broker (each
 /// attempt on it). A batch counts each of its messages; its request is one latency sample.
 struct send_figures {
-  std::uint64_t sends = 0;      ///< completed (topic) or attempted (broker) messages
-  std::uint64_t succeeded = 0;  ///< stored by a broker (a stored-but-not-OK status included)
-  std::uint64_t failed = 0;     ///< sends − succeeded
-  /// Topic: attempts beyond each send's first. Broker: attempts there that were a retry.
+  std::uint64_t sends = 0;  ///< completed (topic) or attempted (broker) messages
+  /// Stored by a broker (a stored-but-not-OK status included); oneway: written.
+  std::uint64_t succeeded = 0;
+  std::uint64_t failed = 0;  ///< sends − succeeded
+  /// Topic: attempts beyond each send's first (one that found no connection to write to
+  /// included). Broker: attempts there that were a retry.
   std::uint64_t retries = 0;
   std::uint64_t timeouts = 0;  ///< failed with errc::timed_out
   std::uint64_t bytes = 0;     ///< body bytes of the messages counted in `sends`
@@ -50,14 +52,14 @@ struct send_figures {
   latency_summary latency;
 };
 
-/// The state of a connection, as one word.
+/// The state of a connection, as one word, as of its last transition.
 enum class connection_state : std::uint8_t {
   idle,        ///< no socket (not yet needed, closed when idle, or after a failure)
   connecting,  ///< resolving or connecting
   connected,
   retiring,     ///< told to go away (GO_AWAY): answering what was written, no longer written to
-  backing_off,  ///< connects failed in a row: requests fail fast until the backoff passes
-  closed,       ///< the producer shut down
+  backing_off,  ///< connects failed (or GO_AWAY came) in a row: requests fail fast for a while
+  closed,       ///< the producer shut down, or the address left every route
 };
 
 /// "idle", "connecting", "connected", "retiring", "backing_off" or "closed".
@@ -86,7 +88,7 @@ struct broker_figures {
 
 /// One topic, as the application names it.
 struct topic_figures {
-  std::string topic;   ///< as the application names it ("*": topics beyond the 4096th)
+  std::string topic;   ///< as the application names it ("*": a loop's topics beyond its 4096th)
   send_figures sends;  ///< each send once, when it completes
 };
 
@@ -101,7 +103,8 @@ struct producer_metrics {
   latency_summary latency;
   /// Sorted by name. Brokers ever attempted, connected or not.
   std::vector<broker_figures> brokers;
-  /// Sorted by topic. At most 4096: later topics are counted together under "*".
+  /// Sorted by topic. Each loop tells 4096 topics apart and counts later ones together under
+  /// "*" (with several loops, a topic may be listed and also counted in "*").
   std::vector<topic_figures> topics;
   /// NameServer connections, sorted by address.
   std::vector<connection_figures> name_servers;

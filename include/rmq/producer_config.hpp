@@ -237,7 +237,7 @@ struct producer_config {
   /// `PID_CLIENT_INNER_TRACE_PRODUCER_<name servers>`, one loop thread, these name servers and
   /// credentials, no namespace) starts with this one and sends the trace records; shutdown()
   /// and the destructor send what is buffered (within the shutdown's time) and then shut it
-  /// down. The group must then be at most 224 characters (the trace group's is 255 at most).
+  /// down. The group must then be at most 214 characters (the trace group's is 255 at most).
   /// Empty (the default): no trace producer, no trace topic lookup, and nothing is paid.
   std::optional<trace_config> trace;
 

@@ -15,9 +15,9 @@ broker_tally& loop_metrics::add_broker(std::uint32_t id, std::string_view name) 
   return *added;
 }
 
-void loop_metrics::set_address(broker_tally& broker, const void* connection,
+void loop_metrics::set_address(broker_tally& broker, std::uint32_t generation,
                                std::string_view address) {
-  broker.connection = connection;
+  broker.generation = generation;
   const std::lock_guard lock(mutex_);
   broker.address.assign(address);
 }

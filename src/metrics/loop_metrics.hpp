@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace rmq::metrics {
@@ -22,8 +23,10 @@ namespace rmq::metrics {
 struct broker_tally {
   explicit broker_tally(std::string broker) : name(std::move(broker)) {}
   const std::string name;
-  std::string address;               // its master's, when last attempted; guarded by the lock
-  const void* connection = nullptr;  // loop thread: the master connection `address` names
+  std::string address;  // its master's, when last attempted; guarded by the lock
+  // Loop thread: the broker entry's master_generation `address` was read at (0: not yet; entries
+  // start at 0 and count up from their first master).
+  std::uint32_t generation = 0;
   send_tally attempts;
 };
 
@@ -59,8 +62,8 @@ class loop_metrics {
       return *brokers_by_id_[id];
     return add_broker(id, name);
   }
-  /// Loop thread: the broker's master is now `connection`, at `address`.
-  void set_address(broker_tally& broker, const void* connection, std::string_view address);
+  /// Loop thread: the broker's master is now at `address` (its entry's `generation`).
+  void set_address(broker_tally& broker, std::uint32_t generation, std::string_view address);
   /// Loop thread: the tally of `topic`.
   [[nodiscard]] topic_tally& topic(std::string_view topic);
   /// Loop thread: a lifecycle step of this loop's connection to `address` (it is
@@ -68,13 +71,27 @@ class loop_metrics {
   static void on_link_step(void* self, std::string_view address, const net::link_step& step,
                            bool backing_off) noexcept;
 
-  /// Any thread: calls each function for each tally, under the lock.
+  /// Any thread: calls on_broker(tally, address) for each broker, on_topic(tally) for each
+  /// topic and on_link(tally) for each address. The lock is held only to list them (entries
+  /// never move and are never removed; their counters are atomics), so that a loop meeting a
+  /// new topic waits for a copy of pointers, not for the whole snapshot.
   template <class OnBroker, class OnTopic, class OnLink>
   void read(OnBroker&& on_broker, OnTopic&& on_topic, OnLink&& on_link) const {
-    const std::lock_guard lock(mutex_);
-    for (const broker_tally& b : brokers_) on_broker(b);
-    for (const topic_tally& t : topics_) on_topic(t);
-    for (const link_tally& l : links_) on_link(l);
+    std::vector<std::pair<const broker_tally*, std::string>> brokers;
+    std::vector<const topic_tally*> topics;
+    std::vector<const link_tally*> links;
+    {
+      const std::lock_guard lock(mutex_);
+      brokers.reserve(brokers_.size());
+      for (const broker_tally& b : brokers_) brokers.emplace_back(&b, b.address);
+      topics.reserve(topics_.size());
+      for (const topic_tally& t : topics_) topics.push_back(&t);
+      links.reserve(links_.size());
+      for (const link_tally& l : links_) links.push_back(&l);
+    }
+    for (const auto& [b, address] : brokers) on_broker(*b, address);
+    for (const topic_tally* t : topics) on_topic(*t);
+    for (const link_tally* l : links) on_link(*l);
   }
 
  private:

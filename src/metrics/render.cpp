@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -109,7 +110,8 @@ void add_figures(json& out, const send_figures& f) {
 // --- Prometheus text ------------------------------------------------------------------------
 
 /// A label value as the exposition format quotes it: backslash, double quote and line feed
-/// escaped.
+/// escaped. Names come from brokers and routes: a byte outside printable ASCII becomes '?', so
+/// that a scrape never fails on bytes that are not UTF-8.
 void append_label_value(std::string& out, std::string_view value) {
   for (const char c : value) {
     if (c == '\\') {
@@ -118,6 +120,8 @@ void append_label_value(std::string& out, std::string_view value) {
       out += "\\\"";
     } else if (c == '\n') {
       out += "\\n";
+    } else if (c < ' ' || c > '~') {
+      out += '?';
     } else {
       out += c;
     }
@@ -216,6 +220,10 @@ void send_families(exposition& out, std::string_view prefix, std::string_view la
   }
 }
 
+constexpr connection_state all_states[] = {
+    connection_state::idle,     connection_state::connecting,  connection_state::connected,
+    connection_state::retiring, connection_state::backing_off, connection_state::closed};
+
 void connection_families(exposition& out, const producer_metrics& m) {
   struct row {
     const connection_figures* figures;
@@ -224,7 +232,12 @@ void connection_families(exposition& out, const producer_metrics& m) {
   std::vector<row> rows;
   for (const connection_figures& c : m.name_servers) rows.push_back({&c, "name_server"});
   for (const broker_figures& b : m.brokers) {
-    if (!b.connection.address.empty()) rows.push_back({&b.connection, "broker"});
+    // Two broker names may share a master address: one series per address, or the scrape
+    // would hold duplicates (which Prometheus rejects).
+    const bool listed = std::any_of(rows.begin(), rows.end(), [&](const row& r) {
+      return r.figures->address == b.connection.address;
+    });
+    if (!b.connection.address.empty() && !listed) rows.push_back({&b.connection, "broker"});
   }
   const auto family = [&](std::string_view name, std::string_view type, std::string_view help,
                           auto value_of) {
@@ -248,13 +261,15 @@ void connection_families(exposition& out, const producer_metrics& m) {
          [](const connection_figures& c) { return c.losses; });
   family("rmq_producer_connection_go_aways_total", "counter", "Connections told to go away.",
          [](const connection_figures& c) { return c.go_aways; });
+  // Every state, 1 for the current one: series that never come and go.
   out.family("rmq_producer_connection_state", "gauge",
-             "1 for the address's state (the best of its loops).");
+             "1 for the address's state (the best of its loops), 0 for the others.");
   for (const row& r : rows) {
-    out.sample(
-        "rmq_producer_connection_state",
-        {{"address", r.figures->address}, {"role", r.role}, {"state", to_string(r.figures->state)}},
-        1);
+    for (const connection_state state : all_states) {
+      out.sample("rmq_producer_connection_state",
+                 {{"address", r.figures->address}, {"role", r.role}, {"state", to_string(state)}},
+                 r.figures->state == state ? 1 : 0);
+    }
   }
 }
 

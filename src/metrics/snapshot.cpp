@@ -29,9 +29,9 @@ namespace {
 
 void snapshot_builder::add(const loop_metrics& loop) {
   loop.read(
-      [&](const broker_tally& b) {
+      [&](const broker_tally& b, const std::string& address) {
         broker_sum& sum = brokers_[b.name];
-        if (!b.address.empty()) sum.address = b.address;
+        if (!address.empty()) sum.address = address;
         sum.attempts.add(b.attempts);
       },
       [&](const topic_tally& t) { topics_[t.topic].add(t.sends); },

@@ -89,8 +89,8 @@ struct peer_request_handler {
 };
 
 /// Watches every lifecycle transition (taken or illegal) of a pool's connections, on the loop
-/// thread. `backing_off`: connects failed in a row up to failures_before_backoff, so requests
-/// fail fast until the backoff passes.
+/// thread. `backing_off`: requests fail fast until a backoff passes (connects failed in a row up
+/// to failures_before_backoff, or sockets told to go away twice in a row).
 struct link_observer {
   void (*on_step)(void* context, std::string_view address, const link_step& step,
                   bool backing_off) noexcept = nullptr;

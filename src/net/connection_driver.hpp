@@ -96,8 +96,10 @@ void basic_connection<Transport>::trace_step(void* self, const link_step& step) 
   // The lifecycle has taken the step already: its failure count includes this one.
   const unsigned failures = conn.lifecycle_.consecutive_failures();
   if (conn.options_.observer.on_step != nullptr) {
+    // Backing off: requests fail fast (connect failures in a row, or told to go away twice).
     conn.options_.observer.on_step(conn.options_.observer.context, conn.address_, step,
-                                   failures >= conn.options_.failures_before_backoff);
+                                   failures >= conn.options_.failures_before_backoff ||
+                                       conn.lifecycle_.go_aways_in_a_row() >= 2);
   }
   if (conn.options_.logger == nullptr) return;
   link_log_facts facts{conn.last_error_, conn.connects_, failures,

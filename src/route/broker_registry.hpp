@@ -24,8 +24,11 @@ struct publish_queue {
 
 struct broker_entry {
   std::string name;
-  std::string master_address;           ///< "ip:port" of broker id 0; empty when unknown
-  net::connection* master = nullptr;    ///< connection to master_address (owned by the pool)
+  std::string master_address;         ///< "ip:port" of broker id 0; empty when unknown
+  net::connection* master = nullptr;  ///< connection to master_address (owned by the pool)
+  /// Changes whenever master_address does: what remembers an address compares this (a freed
+  /// connection's memory may come back as another address's connection).
+  std::uint32_t master_generation = 0;
   std::optional<std::int32_t> version;  ///< protocol version seen in the broker's responses
 };
 
@@ -37,7 +40,7 @@ class broker_registry {
   broker_id intern(std::string_view name) {
     if (auto it = ids_.find(std::string(name)); it != ids_.end()) return it->second;
     const auto id = static_cast<broker_id>(entries_.size());
-    entries_.push_back({std::string(name), {}, nullptr, std::nullopt});
+    entries_.push_back({std::string(name), {}, nullptr, 0, std::nullopt});
     ids_.emplace(std::string(name), id);
     return id;
   }

@@ -231,6 +231,7 @@ std::error_code topic_routes::publish(const std::string& topic, std::string_view
           }
           broker.master_address = std::string(*address);
           broker.master = &pool_.get(broker.master_address);
+          ++broker.master_generation;
           if (first_sight && on_new_master_) on_new_master_(id);
         }
       }
@@ -324,6 +325,7 @@ coro<void> topic_routes::refresh_all(net::clock::time_point deadline) {
       continue;
     broker.master_address.clear();
     broker.master = nullptr;
+    ++broker.master_generation;
   }
 }
 

@@ -291,7 +291,8 @@ std::error_code producer_config::validate() const {
     }
     if (trace->max_in_flight == 0 || trace->max_in_flight > 65'536) return invalid;
     // The trace group, "_INNER_TRACE_PRODUCER-<group>-PRODUCE-<n>", must be a valid group.
-    if (group.size() > 224) return invalid;
+    // 255 - 22 ("_INNER_TRACE_PRODUCER-") - 9 ("-PRODUCE-") - 10 (the counter's digits).
+    if (group.size() > 214) return invalid;
   }
   if (!in_range(local_transaction_timeout, positive) || !in_range(check_timeout, positive)) {
     return invalid;

@@ -685,8 +685,8 @@ void send_pipeline::tally_attempt(route::broker_id broker, const attempt_outcome
                                   bool retry) {
   const route::broker_entry& entry = brokers_[broker];
   metrics::broker_tally& tally = metrics_.broker(broker, entry.name);
-  if (tally.connection != entry.master) [[unlikely]]
-    metrics_.set_address(tally, entry.master, entry.master_address);
+  if (tally.generation != entry.master_generation) [[unlikely]]
+    metrics_.set_address(tally, entry.master_generation, entry.master_address);
   const bool stored = verdict.step == next_step::stop_with_result ||
                       verdict.step == next_step::keep_stored_and_retry;
   std::error_code ec;
@@ -694,7 +694,10 @@ void send_pipeline::tally_attempt(route::broker_id broker, const attempt_outcome
     ec = verdict.error ? verdict.error : outcome.error;
   tally.attempts.count(messages, body_bytes, ec);
   if (retry) tally.attempts.retries.bump(messages);
-  if (outcome.what == attempt_outcome::kind::answered) tally.attempts.latency.record(latency);
+  if (outcome.what == attempt_outcome::kind::answered ||
+      outcome.what == attempt_outcome::kind::denied) {
+    tally.attempts.latency.record(latency);
+  }
 }
 
 void send_pipeline::tally_send(const send_op& op, std::error_code ec,

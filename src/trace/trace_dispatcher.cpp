@@ -27,16 +27,34 @@ message_type type_of(const send_context& context) {
   return message_type::normal;
 }
 
-// The `index`th of a batch's comma-joined ids (the whole text for a single message).
-std::string_view nth_id(std::string_view ids, std::size_t index, std::size_t count) {
-  if (count <= 1) return ids;
-  for (std::size_t i = 0; i < index; ++i) {
-    const std::size_t comma = ids.find(',');
-    if (comma == std::string_view::npos) return {};
-    ids.remove_prefix(comma + 1);
+// A batch's comma-joined ids, taken one by one as its messages' hooks run (in index order, on
+// one loop thread): each id is found once, not by a scan from the start per message.
+class id_cursor {
+ public:
+  /// The `index`th of `ids` (the whole text for a single message).
+  std::string_view at(std::string_view ids, std::size_t index, std::size_t count) {
+    if (count <= 1) return ids;
+    if (index == 0 || ids.data() != whole_.data() || index != next_) {
+      whole_ = ids;
+      rest_ = ids;
+      next_ = 0;
+    }
+    for (; next_ < index; ++next_) skip();
+    const std::string_view id = rest_.substr(0, rest_.find(','));
+    skip();
+    ++next_;
+    return id;
   }
-  return ids.substr(0, ids.find(','));
-}
+
+ private:
+  void skip() noexcept {
+    const std::size_t comma = rest_.find(',');
+    rest_ = comma == std::string_view::npos ? std::string_view{} : rest_.substr(comma + 1);
+  }
+  std::string_view whole_;
+  std::string_view rest_;
+  std::size_t next_ = 0;
+};
 
 }  // namespace
 
@@ -116,7 +134,10 @@ void trace_dispatcher::after_send(const send_context& context, const send_outcom
     r.region_id.assign(result.region_id.view());
     r.group.assign(context.group());
     r.topic.assign(context.topic());
-    r.msg_id.assign(nth_id(result.msg_id.view(), context.batch_index(), context.batch_size()));
+    // One cursor per list and loop thread: hooks of several loops run concurrently.
+    thread_local id_cursor msg_ids;
+    thread_local id_cursor offset_ids;
+    r.msg_id.assign(msg_ids.at(result.msg_id.view(), context.batch_index(), context.batch_size()));
     r.tags.assign(context.msg().tags());
     r.keys.assign(context.msg().keys());
     r.store_host.assign(outcome.broker_address);
@@ -124,7 +145,7 @@ void trace_dispatcher::after_send(const send_context& context, const send_outcom
     r.cost_ms = cost.count();
     r.type = type_of(context);
     r.offset_msg_id.assign(
-        nth_id(result.offset_msg_id.view(), context.batch_index(), context.batch_size()));
+        offset_ids.at(result.offset_msg_id.view(), context.batch_index(), context.batch_size()));
     r.success = result.status == send_status::send_ok;
   });
 }

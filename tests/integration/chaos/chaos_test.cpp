@@ -728,7 +728,7 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
   std::int64_t pools_warmed_ms = 0;
   std::int64_t fault_start_ns = 0, fault_end_ns = 0;
 
-  const std::size_t fds_before = open_fds();
+  const std::size_t fds_before = lasting_open_fds();
   std::string fds_before_listing = fd_listing();
   std::size_t fds_after = 0;
   std::string fds_after_listing;
@@ -896,7 +896,7 @@ TEST_CASE("chaos: every send form under a seeded schedule of faults") {
     unexpected_exceptions = ctx.unexpected_exceptions.load();
     first_unexpected = ctx.first_unexpected;
   }
-  fds_after = open_fds();
+  fds_after = lasting_open_fds();
   fds_after_listing = fd_listing();  // now: the simulator's stop below closes its pipes
   const std::int64_t run_end_ns = now_ns();
 

@@ -125,11 +125,39 @@ TEST_CASE("traced sends: each one's trace record is stored in the trace topic, f
   CHECK(stats.trace_records == sent.size());
   CHECK(stats.trace_dropped == 0);
   CHECK(stats.trace_send_failures == 0);
-  // Sends to the trace topic itself are not traced.
+  // Sends to the trace topic itself are not traced: after the shutdown, which sends whatever
+  // was buffered, no record was added or dropped for it.
   CHECK(f.producer->send(rmq::message(std::string(default_trace_topic), "not traced")).status ==
         rmq::send_status::send_ok);
-  CHECK_FALSE(f.producer->flush(5s));
+  REQUIRE_FALSE(f.producer->shutdown(5s));
   CHECK(f.producer->stats().trace_records == sent.size());
+  CHECK(f.producer->stats().trace_dropped == 0);
+}
+
+TEST_CASE("a traced batch: one record per message, each with its own msgId and offsetMsgId") {
+  producer_fixture f(sim_with(1, sim::personality::v4_9), traced_config());
+  std::vector<rmq::message> batch;
+  for (int i = 0; i < 5; ++i) batch.emplace_back("TopicTest", "TagB", "body " + std::to_string(i));
+  std::error_code ec;
+  const rmq::send_result r = f.producer->send_batch(batch, ec);
+  REQUIRE_FALSE(ec);
+  REQUIRE_FALSE(f.producer->shutdown(5s));  // sends the buffered records
+  const stored_traces traces = read_stored_traces(f.sim, default_trace_topic);
+  const std::vector<std::string> ids = split_trace_text(r.msg_id.view(), ',');
+  const std::vector<std::string> offset_ids = split_trace_text(r.offset_msg_id.view(), ',');
+  REQUIRE(ids.size() == batch.size());
+  REQUIRE(offset_ids.size() == batch.size());
+  REQUIRE(traces.records.size() == batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    CAPTURE(i);
+    REQUIRE(traces.records.count(ids[i]) == 1);
+    const std::vector<std::string>& fields = traces.records.at(ids[i]);
+    REQUIRE(fields.size() == 14);
+    CHECK(fields[4] == "TopicTest");
+    CHECK(fields[6] == "TagB");
+    CHECK(fields[9] == std::to_string(batch[i].body().size()));
+    CHECK(fields[12] == offset_ids[i]);
+  }
 }
 
 TEST_CASE("shutdown sends the trace records still buffered") {

@@ -67,7 +67,7 @@ TEST_CASE("topics beyond the bound share one tally named *") {
   CHECK(&loop.topic("T0") == &loop.topic("T0"));
   std::size_t topics = 0;
   std::uint64_t shared = 0;
-  loop.read([](const m::broker_tally&) {},
+  loop.read([](const m::broker_tally&, const std::string&) {},
             [&](const m::topic_tally& t) {
               ++topics;
               if (t.topic == "*") shared = t.sends.sends.get();
@@ -115,7 +115,7 @@ TEST_CASE("connection steps: connects, reconnects, failures, losses, GO_AWAY and
 
   // The broker connection, as a broker's figures show it once an attempt names it.
   m::broker_tally& b = loop.broker(0, "broker-a");
-  loop.set_address(b, &b, broker);
+  loop.set_address(b, 1, broker);
   m::snapshot_builder again;
   again.add(loop);
   const rmq::producer_metrics with_broker = std::move(again).finish({});
@@ -143,7 +143,7 @@ TEST_CASE("two loops: counters add up and the best state wins") {
       step_of(link_state::connecting, link_state::disconnecting, link_event::connect_failed), true);
   for (m::loop_metrics* loop : {&first, &second}) {
     m::broker_tally& b = loop->broker(3, "broker-x");
-    loop->set_address(b, loop, broker);
+    loop->set_address(b, 1, broker);
     b.attempts.count(5, 50, {});
   }
   m::snapshot_builder builder;

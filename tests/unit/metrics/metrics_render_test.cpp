@@ -40,6 +40,11 @@ rmq::producer_metrics sample_metrics() {
   broker.attempts = topic;
   broker.connection = {"127.0.0.1:10911", rmq::connection_state::connected, 2, 3, 1, 0, 1, 0};
   m.brokers.push_back(broker);
+  // Another broker name behind the same address (a scrape must still list the address once).
+  broker.name =
+      "b\xff"
+      "d";
+  m.brokers.push_back(broker);
   m.name_servers.push_back({"127.0.0.1:9876", rmq::connection_state::idle, 0, 1, 0, 0, 0, 0});
   return m;
 }
@@ -107,7 +112,9 @@ TEST_CASE("to_prometheus: valid text exposition, one family per name, labels esc
     // A sample belongs to the family just typed (a summary's _sum and _count too).
     CHECK((name == current_family || name == current_family + "_sum" ||
            name == current_family + "_count"));
-    samples[line.substr(0, line.rfind(' '))] = line.substr(line.rfind(' ') + 1);
+    // Each series once: Prometheus rejects a scrape with duplicates.
+    CHECK(
+        samples.emplace(line.substr(0, line.rfind(' ')), line.substr(line.rfind(' ') + 1)).second);
   }
   CHECK(samples["rmq_producer_sends_total"] == "12");
   CHECK(samples["rmq_producer_in_flight"] == "3");
@@ -121,6 +128,10 @@ TEST_CASE("to_prometheus: valid text exposition, one family per name, labels esc
                 "\"broker\"}"] == "2");
   CHECK(samples["rmq_producer_connection_state{address=\"127.0.0.1:9876\",role=\"name_server\","
                 "state=\"idle\"}"] == "1");
+  CHECK(samples["rmq_producer_connection_state{address=\"127.0.0.1:9876\",role=\"name_server\","
+                "state=\"connected\"}"] == "0");
+  // Bytes that are not printable ASCII (perhaps not UTF-8) never reach a label.
+  CHECK(samples["rmq_producer_broker_sends_total{broker=\"b?d\"}"] == "12");
   const std::string failure_prefix =
       "rmq_producer_topic_failures_total{topic=\"Orders\",error=\"rmq:" +
       std::to_string(static_cast<int>(rmq::errc::timed_out)) + "\"";

@@ -364,7 +364,7 @@ TEST_CASE("producer_config: trace settings within their ranges, a group the trac
           {"own topic", traced([](rmq::trace_config& t) { t.topic = "OrdersTrace"; })},
           {"no linger", traced([](rmq::trace_config& t) { t.flush_interval = 0ms; })},
           {"one record", traced([](rmq::trace_config& t) { t.buffer_records = 1; })},
-          {"group 224", traced_group(224)},
+          {"group 214", traced_group(214)},
       },
       {
           {"blank topic", traced([](rmq::trace_config& t) { t.topic.clear(); })},
@@ -376,6 +376,6 @@ TEST_CASE("producer_config: trace settings within their ranges, a group the trac
           {"negative linger", traced([](rmq::trace_config& t) { t.flush_interval = -1ms; })},
           {"long linger", traced([](rmq::trace_config& t) { t.flush_interval = 1001ms; })},
           {"nothing in flight", traced([](rmq::trace_config& t) { t.max_in_flight = 0; })},
-          {"group 225", traced_group(225)},
+          {"group 215", traced_group(215)},
       });
 }
