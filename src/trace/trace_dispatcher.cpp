@@ -68,6 +68,9 @@ producer_config trace_producer_config(const producer_config& traced,
   if (config.instance_name.size() > 255) config.instance_name.resize(255);
   config.credentials = traced.credentials;
   config.send_timeout = std::chrono::milliseconds(5000);  // Java's trace producer
+  // Trace messages (~19 KB of records) are compressed as Java's are, but at zlib's fastest
+  // level: any level inflates the same, and level 5 cost a third of the traced send.
+  config.compress_level = 1;
   config.heartbeat_interval = traced.heartbeat_interval;
   config.route_refresh_interval = traced.route_refresh_interval;
   config.connect_timeout = traced.connect_timeout;
