@@ -66,8 +66,6 @@ void loop_metrics::on_link_step(void* self, std::string_view address, const net:
   switch (step.event) {
     case link_event::connect_succeeded:
       tally->connects.bump();
-      if (tally->connected_before) tally->reconnects.bump();
-      tally->connected_before = true;
       break;
     case link_event::connect_failed:
     case link_event::resolve_failed:

@@ -42,8 +42,8 @@ struct link_tally {
   const std::string address;
   const bool name_server;
   std::atomic<connection_state> state{connection_state::idle};
-  counter connects, reconnects, connect_failures, losses, go_aways;
-  bool connected_before = false;  // loop thread
+  // Reconnects are derived: every connect of a loop after its first.
+  counter connects, connect_failures, losses, go_aways;
 };
 
 class loop_metrics {

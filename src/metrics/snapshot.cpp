@@ -48,8 +48,9 @@ void snapshot_builder::add(const loop_metrics& loop) {
           f.state = state;
         }
         if (state == connection_state::connected) ++f.connected_loops;
-        f.connects += l.connects.get();
-        f.reconnects += l.reconnects.get();
+        const std::uint64_t connects = l.connects.get();
+        f.connects += connects;
+        f.reconnects += connects > 0 ? connects - 1 : 0;  // each loop's after its first
         f.connect_failures += l.connect_failures.get();
         f.losses += l.losses.get();
         f.go_aways += l.go_aways.get();
