@@ -3,6 +3,7 @@
 // flight complete); closing the pool closes them all.
 #pragma once
 
+#include "common/string_map.hpp"
 #include "net/connection.hpp"
 
 #include <cstddef>
@@ -44,12 +45,6 @@ class connection_pool {
   }
 
  private:
-  struct string_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
   struct draining {
     connection_pool* pool;
     std::unique_ptr<connection> conn;
@@ -59,7 +54,7 @@ class connection_pool {
 
   io::loop& loop_;
   connection_options options_;
-  std::unordered_map<std::string, std::unique_ptr<connection>, string_hash, std::equal_to<>> live_;
+  string_map<std::unique_ptr<connection>> live_;
   std::vector<std::unique_ptr<draining>> draining_;  // kept alive until closed
   std::size_t closing_ = 0;
   std::function<void()> close_done_;

@@ -2,10 +2,12 @@
 // (fault table, connections) by broker_id instead of hashing broker names.
 #pragma once
 
+#include "common/string_map.hpp"
 #include "net/connection_fwd.hpp"
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,14 +40,14 @@ class broker_registry {
  public:
   /// The id of `name`, created on first sight.
   broker_id intern(std::string_view name) {
-    if (auto it = ids_.find(std::string(name)); it != ids_.end()) return it->second;
+    if (auto it = ids_.find(name); it != ids_.end()) return it->second;
     const auto id = static_cast<broker_id>(entries_.size());
     entries_.push_back({std::string(name), {}, nullptr, 0, std::nullopt});
     ids_.emplace(std::string(name), id);
     return id;
   }
   [[nodiscard]] std::optional<broker_id> find(std::string_view name) const {
-    if (auto it = ids_.find(std::string(name)); it != ids_.end()) return it->second;
+    if (auto it = ids_.find(name); it != ids_.end()) return it->second;
     return std::nullopt;
   }
   [[nodiscard]] broker_entry& operator[](broker_id id) { return entries_[id]; }
@@ -54,7 +56,7 @@ class broker_registry {
 
  private:
   std::deque<broker_entry> entries_;  // a deque: references stay valid as brokers are added
-  std::unordered_map<std::string, broker_id> ids_;
+  string_map<broker_id> ids_;         // looked up by string_view: no string built per lookup
 };
 
 }  // namespace rmq::route

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/coro.hpp"
+#include "common/string_map.hpp"
 #include "io/loop.hpp"
 #include "net/connection_pool.hpp"
 #include "rmq/message_queue.hpp"
@@ -204,14 +205,7 @@ class topic_routes {
   net::connection_pool& pool_;
   route_settings settings_;
   spdlog::logger& logger_;
-  // Looked up by string_view (no std::string built per send).
-  struct topic_hash {
-    using is_transparent = void;
-    [[nodiscard]] std::size_t operator()(std::string_view topic) const noexcept {
-      return std::hash<std::string_view>{}(topic);
-    }
-  };
-  std::unordered_map<std::string, entry, topic_hash, std::equal_to<>> entries_;
+  string_map<entry> entries_;  // looked up by string_view: no string built per send
   std::function<void(broker_id)> on_new_master_;
   std::minstd_rand random_{std::random_device{}()};
   // entries_.size() and the evictions, for producer::stats (written by the loop thread only).
