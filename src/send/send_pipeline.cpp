@@ -571,8 +571,8 @@ bool send_pipeline::conclude_attempt(send_op& op, const route::topic_publish_inf
   }
   const attempt_verdict verdict = attempts.judge(shape_of(op), attempt_settings_, outcome);
   note_fault(verdict, queue.broker, latency, done);
-  tally_attempt(queue.broker, outcome, verdict, op.batch.empty() ? 1 : op.batch.size(), op.bytes,
-                done - sent_at, attempts.made() > 1);
+  tally_attempt(queue.broker, outcome, verdict, message_count(op), op.bytes, done - sent_at,
+                attempts.made() > 1);
   if (outcome.what == attempt_outcome::kind::answered && stores_message(outcome.response_code)) {
     // The usual case: no remark.
   } else if (std::optional<std::string> remark = failure_remark(outcome, r.frame, queue.broker)) {
@@ -707,7 +707,7 @@ void send_pipeline::tally_send(const send_op& op, std::error_code ec,
     tally = &metrics_.topic(first_message(op).topic());
     if (info != nullptr) info->tally = tally;
   }
-  tally->sends.count(op.batch.empty() ? 1 : op.batch.size(), op.bytes, ec);
+  tally->sends.count(message_count(op), op.bytes, ec);
   if (op.attempts > 1) tally->sends.retries.bump(static_cast<std::uint64_t>(op.attempts - 1));
   if (!ec && op.mode != send_mode::oneway) tally->sends.latency.record(loop_.now() - op.started);
 }
@@ -728,7 +728,7 @@ static_assert(
 
 void send_pipeline::run_before_hooks(send_op& op) {
   op.hooked = true;
-  const std::size_t count = op.batch.empty() ? 1 : op.batch.size();
+  const std::size_t count = message_count(op);
   const send_context::sink sink{&op, &add_hook_property};
   for (std::size_t i = 0; i < count; ++i) {
     send_context context(op.batch.empty() ? *op.msg : op.batch[i], settings_.config.group,
@@ -804,7 +804,7 @@ void send_pipeline::run_after_hooks(const send_op& op, std::error_code ec,
   }
   const send_outcome outcome{ec,     result, op.attempts, io::clock::now() - op.started,
                              broker, address};
-  const std::size_t count = op.batch.empty() ? 1 : op.batch.size();
+  const std::size_t count = message_count(op);
   for (std::size_t i = 0; i < count; ++i) {
     const send_context context(op.batch.empty() ? *op.msg : op.batch[i], settings_.config.group,
                                static_cast<send_hook_kind>(op.purpose),

@@ -86,6 +86,10 @@ class send_pipeline {
   /// The send, from admission to completion (send_pipeline.cpp explains what its frame holds).
   detached run(send_op& op);
   [[nodiscard]] static const message& first_message(const send_op& op) noexcept;
+  /// Messages in the send: a batch's count, else 1.
+  [[nodiscard]] static std::size_t message_count(const send_op& op) noexcept {
+    return op.batch.empty() ? 1 : op.batch.size();
+  }
   [[nodiscard]] static send_shape shape_of(const send_op& op) noexcept;
   /// The gate's slow path: waits for room (a frame of its own, only while the gate is full).
   [[nodiscard]] coro<std::error_code> wait_at_gate(send_op& op);
