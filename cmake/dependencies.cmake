@@ -10,7 +10,7 @@ find_package(nlohmann_json 3.10 REQUIRED)
 find_package(ZLIB REQUIRED)
 pkg_check_modules(libzstd REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(liblz4 REQUIRED IMPORTED_TARGET liblz4)
-find_package(OpenSSL 3 REQUIRED)  # libcrypto: ACL request signing (HMAC-SHA1)
+find_package(OpenSSL 3 REQUIRED)  # libssl: TLS; libcrypto: ACL request signing (HMAC-SHA1)
 
 if(RMQ_BUILD_TOOLS OR RMQ_BUILD_TESTS OR RMQ_BUILD_BENCHMARKS)
   find_package(CLI11 REQUIRED)

@@ -29,7 +29,8 @@ command -v node >/dev/null || node_packages+=(nodejs)
 command -v npm >/dev/null || node_packages+=(npm)
 # Doxygen builds the API reference (target rmq_docs), checked below; clang-format-14 is the
 # pinned formatter the tree is checked against; clang-14 and libclang-rt-14-dev (libFuzzer and
-# the sanitizer runtimes) build the fuzz harnesses.
+# the sanitizer runtimes) build the fuzz harnesses; the openssl command makes the TLS tests'
+# certificates (libssl-dev does not bring it).
 rmq_install_packages "${node_packages[@]}" openssl doxygen clang-format-14 clang-14 libclang-rt-14-dev
 command -v node >/dev/null || rmq_die "node not found after install"
 command -v npm >/dev/null || rmq_die "npm not found after install"

@@ -66,6 +66,10 @@ enum class errc {
   configuration_invalid,      ///< producer_config::validate() found a bad setting
   invalid_address,            ///< an address (e.g. a route's broker) is not host:port
   access_denied,  ///< the server refused the credentials or their permissions (ACL); not retried
+  /// The TLS handshake failed: the server's certificate was not trusted or did not name the
+  /// server, the server refused ours, or it closed the connection (the log tells which).
+  /// Retried on another broker, as connect_failed.
+  tls_handshake_failed,
 
   // 4xx: user code and the environment.
   queue_selector_failed = 400,  ///< a queue selector threw, was empty or returned a bad index

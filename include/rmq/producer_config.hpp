@@ -8,6 +8,7 @@
 #include "rmq/metrics.hpp"
 #include "rmq/route_limits.hpp"
 #include "rmq/send_hook.hpp"
+#include "rmq/tls_config.hpp"
 #include "rmq/transaction.hpp"
 
 #include <spdlog/fwd.h>
@@ -172,6 +173,10 @@ struct producer_config {
   /// every refresh); else 1 ms..1 h.
   std::chrono::milliseconds route_idle_timeout{300000};
   std::chrono::milliseconds connect_timeout{3000};  ///< connectTimeoutMillis, 1 ms..1 h (≤ budget)
+  /// TLS on every NameServer and broker connection (tls_config: CAs, client certificate,
+  /// server verification, on by default). Empty (the default): plain TCP, and nothing is paid.
+  /// The handshake is part of the connect and bounded by connect_timeout.
+  std::optional<tls_config> tls;
 
   /// Automatic batching of single sends (auto_batch_config). Empty (the default): every send
   /// is its own request, and nothing is paid. Batched: sync and async sends of a message without

@@ -116,6 +116,9 @@ class rmq_category final : public std::error_category {
         return "address is not host:port with a valid port";
       case errc::access_denied:
         return "access denied: the server refused the credentials or their permissions";
+      case errc::tls_handshake_failed:
+        return "TLS handshake failed: certificate not accepted by either side, or the server "
+               "closed the connection (the log has the reason)";
     }
     return "unknown rmq error " + std::to_string(value);
   }
@@ -135,6 +138,7 @@ bool is_retriable(std::error_code ec) noexcept {
     case errc::timed_out:
     case errc::connection_lost:
     case errc::connect_failed:
+    case errc::tls_handshake_failed:
     case errc::no_writable_queue:
     // A route entry of one broker that cannot be used, like a missing master: another broker
     // may work. The connection never does I/O for it, so an attempt on it costs nothing, and

@@ -443,6 +443,34 @@ static_assert(asio::execution::is_executor<loop::executor_type>::value);
 /// buffers of `size` bytes. The kernel picks a buffer per received chunk; the receiver hands
 /// it back with release(). On the epoll backend the socket picks the buffer (take_free()) and
 /// there is no ring. Loop thread only; owned by the loop, alive for one run().
+namespace detail {
+template <class Member>
+struct member_owner;
+template <class Owner, class... Args>
+struct member_owner<void (Owner::*)(Args...) noexcept> {
+  using type = Owner;
+};
+template <class Owner, class... Args>
+struct member_owner<void (Owner::*)(Args...)> {
+  using type = Owner;
+};
+}  // namespace detail
+
+/// The state of an operation (a timer_node, or a socket's connect_op, write_op, close_op) that
+/// completes by calling a member function of its owner with the operation's results:
+/// `io::member_op<io::write_op, &channel::on_written> write_op_{*this};` calls
+/// `on_written(ec, bytes)`. Nothing is allocated or type-erased.
+template <class Op, auto OnDone>
+struct member_op final : Op {
+  using owner_type = typename detail::member_owner<decltype(OnDone)>::type;
+  explicit member_op(owner_type& o) noexcept : Op(&done), owner(o) {}
+  template <class... Args>
+  static void done(Op* op, Args... args) noexcept {
+    (static_cast<member_op*>(op)->owner.*OnDone)(args...);
+  }
+  owner_type& owner;
+};
+
 class buffer_pool {
  public:
   /// Something waiting for buffers to come back (a receive that ended with -ENOBUFS).

@@ -46,19 +46,28 @@ namespace rmq::io {
 
 using endpoint = asio::ip::tcp::endpoint;
 
-/// One kernel-filled buffer of a buffer_pool. Move-only; returns the buffer to the pool on
-/// release() or destruction. Must be released before the loop's run() ends.
+/// One chunk of a received stream: a kernel-filled buffer of a buffer_pool, which goes back to
+/// the pool on release() or destruction (and must be released before the loop's run() ends),
+/// or bytes lent by a layer above the socket (TLS plaintext), valid until on_receive returns.
+/// Move-only.
 class received_buffer {
  public:
   received_buffer() noexcept = default;
   received_buffer(buffer_pool& pool, std::uint16_t id, std::size_t size) noexcept
-      : pool_(&pool), id_(id), size_(size) {}
+      : pool_(&pool), data_(pool.view(id, size).data()), id_(id), size_(size) {}
+  /// Bytes that are not the pool's: valid until the on_receive they are given to returns.
+  explicit received_buffer(std::string_view lent) noexcept
+      : data_(lent.data()), size_(lent.size()) {}
   received_buffer(received_buffer&& other) noexcept
-      : pool_(std::exchange(other.pool_, nullptr)), id_(other.id_), size_(other.size_) {}
+      : pool_(std::exchange(other.pool_, nullptr)),
+        data_(std::exchange(other.data_, nullptr)),
+        id_(other.id_),
+        size_(other.size_) {}
   received_buffer& operator=(received_buffer&& other) noexcept {
     if (this != &other) {
       release();
       pool_ = std::exchange(other.pool_, nullptr);
+      data_ = std::exchange(other.data_, nullptr);
       id_ = other.id_;
       size_ = other.size_;
     }
@@ -67,16 +76,18 @@ class received_buffer {
   ~received_buffer() { release(); }
 
   [[nodiscard]] std::string_view data() const noexcept {
-    return pool_ != nullptr ? pool_->view(id_, size_) : std::string_view{};
+    return data_ != nullptr ? std::string_view(data_, size_) : std::string_view{};
   }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
-  [[nodiscard]] explicit operator bool() const noexcept { return pool_ != nullptr; }
+  [[nodiscard]] explicit operator bool() const noexcept { return data_ != nullptr; }
   void release() noexcept {
+    data_ = nullptr;
     if (pool_ != nullptr) std::exchange(pool_, nullptr)->release(id_);
   }
 
  private:
-  buffer_pool* pool_ = nullptr;
+  buffer_pool* pool_ = nullptr;  // null: lent bytes
+  const char* data_ = nullptr;
   std::uint16_t id_ = 0;
   std::size_t size_ = 0;
 };

@@ -36,6 +36,7 @@
 #include "net/connection_core.hpp"
 #include "net/connection_fwd.hpp"
 #include "net/connection_lifecycle.hpp"
+#include "net/stream_socket.hpp"
 #include "rmq/error.hpp"
 
 #include <spdlog/fwd.h>
@@ -126,10 +127,15 @@ struct resolve_callback {
   void* context = nullptr;
 };
 
-/// The production transport: io_uring TCP sockets and the loop's resolver.
+/// The production transport: TCP sockets on the loop (io_uring or epoll), TLS over them when
+/// `tls` is set, and the loop's resolver.
 struct tcp_transport {
-  using socket = io::tcp_socket;
-  void open(std::optional<socket>& s, io::loop& l) { s.emplace(l); }
+  using socket = stream_socket;
+  /// The producer's TLS context (not owned: it outlives every connection); nullptr: plain TCP.
+  const tls::client_context* tls = nullptr;
+  void open(std::optional<socket>& s, io::loop& l, std::string_view address) {
+    s.emplace(l, tls, address);
+  }
   void resolve(io::loop& l, std::string_view address, clock::time_point deadline,
                resolve_callback done);
 };
@@ -243,6 +249,7 @@ class basic_connection final : private io::receiver {
   void flush();
   void on_sent(std::error_code ec, std::size_t bytes);
   void on_socket_closed();
+  void on_close_done(std::error_code /*ec*/) { on_socket_closed(); }
   void arm_timer();
   void on_timer(std::error_code ec);
   void maybe_finish_drain();
@@ -259,34 +266,6 @@ class basic_connection final : private io::receiver {
   void on_receive(io::received_buffer buf) noexcept override;
   void on_receive_end(std::error_code ec) noexcept override;
 
-  struct connect_state final : io::connect_op {
-    explicit connect_state(basic_connection& c) noexcept : connect_op(&done), owner(c) {}
-    static void done(io::connect_op* op, std::error_code ec) noexcept {
-      static_cast<connect_state*>(op)->owner.on_connected(ec);
-    }
-    basic_connection& owner;
-  };
-  struct write_state final : io::write_op {
-    explicit write_state(basic_connection& c) noexcept : write_op(&done), owner(c) {}
-    static void done(io::write_op* op, std::error_code ec, std::size_t bytes) noexcept {
-      static_cast<write_state*>(op)->owner.on_sent(ec, bytes);
-    }
-    basic_connection& owner;
-  };
-  struct close_state final : io::close_op {
-    explicit close_state(basic_connection& c) noexcept : close_op(&done), owner(c) {}
-    static void done(io::close_op* op, std::error_code) noexcept {
-      static_cast<close_state*>(op)->owner.on_socket_closed();
-    }
-    basic_connection& owner;
-  };
-  struct timer_state final : io::timer_node {
-    explicit timer_state(basic_connection& c) noexcept : timer_node(&fire), owner(c) {}
-    static void fire(io::timer_node* t, std::error_code ec) noexcept {
-      static_cast<timer_state*>(t)->owner.on_timer(ec);
-    }
-    basic_connection& owner;
-  };
   struct flush_task final : io::task {
     explicit flush_task(basic_connection& c) noexcept : task(&run), owner(c) {}
     static void run(io::task* t, action a) noexcept {
@@ -307,10 +286,10 @@ class basic_connection final : private io::receiver {
   std::optional<io::endpoint> peer_;  // parsed or resolved address, kept across reconnects
   connection_lifecycle lifecycle_;
 
-  connect_state connect_op_{*this};
-  write_state write_op_{*this};
-  close_state close_op_{*this};
-  timer_state timer_{*this};
+  io::member_op<io::connect_op, &basic_connection::on_connected> connect_op_{*this};
+  io::member_op<io::write_op, &basic_connection::on_sent> write_op_{*this};
+  io::member_op<io::close_op, &basic_connection::on_close_done> close_op_{*this};
+  io::member_op<io::timer_node, &basic_connection::on_timer> timer_{*this};
   flush_task flush_task_{*this};
   bool flush_deferred_ = false;  // the writer's: a flush is queued for this loop turn
   std::size_t send_size_ = 0;    // bytes of the send in flight

@@ -5,6 +5,7 @@
 
 #include "io/resolve.hpp"
 #include "net/connection.hpp"
+#include "tls/error.hpp"
 
 #include <asio/error.hpp>
 
@@ -151,7 +152,7 @@ void basic_connection<Transport>::on_resolved(void* self, std::error_code ec,
 template <class Transport>
 void basic_connection<Transport>::connect() {
   assert(peer_.has_value());
-  transport_.open(socket_, loop_);
+  transport_.open(socket_, loop_, address_);
   socket_->connect(connect_op_, *peer_, clock::now() + options_.connect_timeout);
 }
 
@@ -162,7 +163,10 @@ void basic_connection<Transport>::on_connected(std::error_code ec) {
     return;
   }
   if (lifecycle_.state() == state::connecting) last_error_ = ec;
-  dispatch(link_event::connect_failed);
+  // A refused certificate is told apart from a refused connect: retrying elsewhere is the
+  // same, but the fix is not.
+  dispatch(link_event::connect_failed,
+           tls::is_tls_error(ec) ? errc::tls_handshake_failed : errc::connect_failed);
 }
 
 template <class Transport>

@@ -79,7 +79,7 @@ link_step connection_lifecycle::transition(link_event e, clock::time_point now,
         return go(link_state::connecting, link_action::connect);
       }
       if (e == link_event::resolve_failed) {
-        count_connect_failure(now);
+        count_connect_failure(now, errc::connect_failed);
         return go(link_state::disconnected, link_action::fail_requests, errc::connect_failed);
       }
       if (is_close(e))
@@ -93,9 +93,11 @@ link_step connection_lifecycle::transition(link_event e, clock::time_point now,
         return go(link_state::connected, link_action::start_io);
       }
       if (e == link_event::connect_failed) {
-        count_connect_failure(now);
+        // A failed TLS handshake is a connect failure with its own error, kept for the backoff.
+        const errc why = failure == errc::tls_handshake_failed ? failure : errc::connect_failed;
+        count_connect_failure(now, why);
         return go(link_state::disconnecting, link_action::close_socket | link_action::fail_requests,
-                  errc::connect_failed);
+                  why);
       }
       if (is_close(e)) {
         return go(link_state::closing, link_action::close_socket | link_action::fail_requests,
@@ -160,8 +162,9 @@ link_step connection_lifecycle::transition(link_event e, clock::time_point now,
   return illegal();
 }
 
-void connection_lifecycle::count_connect_failure(clock::time_point now) noexcept {
+void connection_lifecycle::count_connect_failure(clock::time_point now, errc why) noexcept {
   ++consecutive_failures_;
+  backoff_failure_ = why;
   retry_after_ = now + reconnect_delay(backoff_, consecutive_failures_);
 }
 

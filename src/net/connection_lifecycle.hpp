@@ -12,7 +12,8 @@
 //                  resolve_failed                disconnected   fail(connect_failed) [backoff]
 //   connecting     connect_succeeded             connected      start_io
 //                  connect_failed                disconnecting  close_socket,
-//                                                               fail(connect_failed) [backoff]
+//                                                               fail(connect_failed, or
+//                                                               tls_handshake_failed) [backoff]
 //   connected      link_failed                   disconnecting  close_socket, fail(its error)
 //                  stream_corrupt, idle_timeout  disconnecting  close_socket
 //                  go_away                       retiring       none [go-away streak = 1]
@@ -163,13 +164,15 @@ class connection_lifecycle {
       : backoff_(backoff), endpoint_known_(address == address_kind::numeric), trace_(trace) {}
 
   /// The one way the machine changes. `now` times the backoff; `failure` is the request error
-  /// of link_failed (connection_lost, or shutting_down when the loop stops).
+  /// of link_failed (connection_lost, or shutting_down when the loop stops), and of
+  /// connect_failed when it is tls_handshake_failed (else connect_failed).
   link_step handle(link_event e, clock::time_point now,
                    errc failure = errc::connection_lost) noexcept;
 
-  /// Why a new request must be refused now (shutting_down, connection_lost while draining,
-  /// connect_failed while backing off), or {} to take it. `now()` is read only when a backoff
-  /// could apply, so that the path of every request reads no clock.
+  /// Why a new request must be refused now (shutting_down, connection_lost while draining, the
+  /// last connect failure's error — connect_failed or tls_handshake_failed — while backing
+  /// off), or {} to take it. `now()` is read only when a backoff could apply, so that the path
+  /// of every request reads no clock.
   template <class Now>
   [[nodiscard]] std::error_code admit(Now&& now) const noexcept {
     if (state_ >= link_state::closing) return make_error_code(errc::shutting_down);
@@ -179,7 +182,7 @@ class connection_lifecycle {
     // Fail fast while backing off: the pipeline tries elsewhere.
     if (go_aways_ >= 2 && now() < go_away_retry_after_) return make_broker_error(go_away_code);
     if (consecutive_failures_ >= backoff_.failures_before_backoff && now() < retry_after_) {
-      return make_error_code(errc::connect_failed);
+      return make_error_code(backoff_failure_);
     }
     return {};
   }
@@ -198,7 +201,7 @@ class connection_lifecycle {
 
  private:
   link_step transition(link_event e, clock::time_point now, errc failure) noexcept;
-  void count_connect_failure(clock::time_point now) noexcept;
+  void count_connect_failure(clock::time_point now, errc why) noexcept;
   void count_go_away(bool again, clock::time_point now) noexcept;
 
   /// RemotingSysResponseCode GO_AWAY (wire::response_code::go_away; net knows no codes else).
@@ -209,6 +212,8 @@ class connection_lifecycle {
   bool endpoint_known_;    // numeric, or resolved once: kept across reconnects
   bool draining_ = false;  // drain asked for; cleared on the way to closing
   unsigned consecutive_failures_ = 0;
+  errc backoff_failure_ =
+      errc::connect_failed;  // the last connect failure's, told while backing off
   unsigned go_aways_ = 0;
   bool socket_retired_ = false;    // the current (or last) socket retired after a GO_AWAY
   bool previous_retired_ = false;  // the socket before the current one did

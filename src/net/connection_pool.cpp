@@ -4,14 +4,15 @@
 
 namespace rmq::net {
 
-connection_pool::connection_pool(io::loop& loop, connection_options options)
-    : loop_(loop), options_(options) {}
+connection_pool::connection_pool(io::loop& loop, connection_options options,
+                                 tcp_transport transport)
+    : loop_(loop), options_(options), transport_(transport) {}
 
 connection_pool::~connection_pool() = default;
 
 connection& connection_pool::get(std::string_view address) {
   if (auto it = live_.find(address); it != live_.end()) return *it->second;
-  auto conn = std::make_unique<connection>(loop_, std::string(address), options_);
+  auto conn = std::make_unique<connection>(loop_, std::string(address), options_, transport_);
   connection& ref = *conn;
   live_.emplace(std::string(address), std::move(conn));
   if (closed_) ref.close([](void*) noexcept {}, nullptr);  // a closed pool only hands out closed

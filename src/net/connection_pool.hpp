@@ -19,7 +19,8 @@ namespace rmq::net {
 
 class connection_pool {
  public:
-  connection_pool(io::loop& loop, connection_options options);
+  /// Every connection gets `options` and `transport` (plain TCP, or TLS with its context).
+  connection_pool(io::loop& loop, connection_options options, tcp_transport transport = {});
   /// Requires every connection closed (close_all completed) or never used.
   ~connection_pool();
   connection_pool(const connection_pool&) = delete;
@@ -54,6 +55,7 @@ class connection_pool {
 
   io::loop& loop_;
   connection_options options_;
+  tcp_transport transport_;
   string_map<std::unique_ptr<connection>> live_;
   std::vector<std::unique_ptr<draining>> draining_;  // kept alive until closed
   std::size_t closing_ = 0;

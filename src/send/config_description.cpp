@@ -139,6 +139,19 @@ std::string describe_config(const producer_config& c, std::string_view name_serv
   } else {
     d.add("trace", "off");
   }
+  if (c.tls) {
+    const auto or_none = [](const std::string& s) {
+      return s.empty() ? std::string_view("(none)") : std::string_view(s);
+    };
+    d.add("tls.ca_file", or_none(c.tls->ca_file))
+        .add("tls.ca_dir", or_none(c.tls->ca_dir))
+        .add("tls.cert_file", or_none(c.tls->cert_file))
+        .add("tls.key_file", or_none(c.tls->key_file))
+        .add("tls.verify_server", c.tls->verify_server)
+        .add("tls.server_name", or_none(c.tls->server_name));
+  } else {
+    d.add("tls", "off");
+  }
   d.add("checker", c.checker ? "set" : "none")
       .add("local_transaction_timeout", c.local_transaction_timeout)
       .add("check_timeout", c.check_timeout)

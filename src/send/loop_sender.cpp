@@ -100,17 +100,19 @@ loop_sender::loop_sender(const loop_settings& settings, admission_gate& admissio
         if (!settings.config.credentials.enabled()) return std::nullopt;
         return std::optional<wire::request_signer>(std::in_place, settings.config.credentials);
       }()),
-      pool_(loop_,
-            [&] {
-              net::connection_options options;
-              options.connect_timeout = settings.config.connect_timeout;
-              options.core.version = settings.config.protocol_version;
-              options.core.signer = signer_ ? &*signer_ : nullptr;
-              options.logger = settings.config.logger.get();
-              options.peer_requests = {&loop_sender::on_peer_request, this};
-              options.observer = {&metrics::loop_metrics::on_link_step, &metrics_};
-              return options;
-            }()),
+      pool_(
+          loop_,
+          [&] {
+            net::connection_options options;
+            options.connect_timeout = settings.config.connect_timeout;
+            options.core.version = settings.config.protocol_version;
+            options.core.signer = signer_ ? &*signer_ : nullptr;
+            options.logger = settings.config.logger.get();
+            options.peer_requests = {&loop_sender::on_peer_request, this};
+            options.observer = {&metrics::loop_metrics::on_link_step, &metrics_};
+            return options;
+          }(),
+          net::tcp_transport{settings.tls.get()}),
       names_(pool_, settings.name_servers,
              {settings.serialization, wire::language_code::cpp, settings.config.protocol_version},
              settings.config.route_limits),

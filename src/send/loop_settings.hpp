@@ -14,6 +14,10 @@ namespace rmq::detail {
 struct cancel_hub;
 }
 
+namespace rmq::tls {
+class client_context;
+}  // namespace rmq::tls
+
 namespace rmq::send {
 
 class transaction_threads;
@@ -34,6 +38,9 @@ struct loop_settings {
   reply_table* replies = nullptr;
   /// Open while the producer's loops exist: what lets another thread post to a loop safely.
   std::shared_ptr<detail::cancel_hub> hub;
+  /// The producer's TLS context (config.tls set), shared by every loop's connections; it
+  /// outlives the loops. nullptr: plain TCP.
+  std::shared_ptr<const tls::client_context> tls;
 
   /// The fields of a request of `code` this producer sends (its protocol version).
   [[nodiscard]] wire::command_fields request_fields(std::int32_t code,

@@ -8,6 +8,7 @@
 #include "metrics/snapshot.hpp"
 #include "send/config_description.hpp"
 #include "send/loop_sender.hpp"
+#include "tls/client_context.hpp"
 #include "trace/trace_dispatcher.hpp"
 #include "wire/namespace.hpp"
 #include "wire/properties.hpp"
@@ -279,6 +280,7 @@ std::error_code producer_config::validate() const {
       (metrics_interval < milliseconds(100) || metrics_interval > std::chrono::hours(24))) {
     return invalid;
   }
+  if (tls && tls->cert_file.empty() != tls->key_file.empty()) return invalid;
   if (trace) {
     if (wire::validate_topic(trace->topic)) return invalid;
     if (trace->buffer_records == 0 || trace->buffer_records > (1u << 20)) return invalid;
@@ -398,6 +400,15 @@ class detail::producer_impl {
     settings.threads = &transaction_threads_;
     settings.replies = &replies_;
     settings.hub = cancel_hub_;
+    if (config_.tls) {
+      // Files are read once, here: every connection of every loop shares the context.
+      try {
+        settings.tls = std::make_shared<const tls::client_context>(*config_.tls);
+      } catch (const std::invalid_argument& e) {
+        logger_->error("rmq: producer not started: {}", e.what());
+        return make_error_code(errc::configuration_invalid);
+      }
+    }
     settings.serialization = config_.serialization == header_serialization::binary
                                  ? wire::serialize_type::rocketmq
                                  : wire::serialize_type::json;

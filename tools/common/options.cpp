@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -171,6 +172,43 @@ void add_client_options(CLI::App& app, client_options& out, bool with_loop_threa
          "batches to TOPIC (default RMQ_SYS_TRACE_TOPIC)")
       ->expected(0, 1)
       ->type_name("[TOPIC]");
+  // TLS: --tls turns it on with the system's CAs; each --tls-* option turns it on too.
+  const auto secured = [&out]() -> rmq::tls_config& {
+    if (!out.tls) out.tls.emplace();
+    return *out.tls;
+  };
+  app.add_flag_callback(
+      "--tls", [secured] { (void)secured(); },
+      "TLS on every NameServer and broker connection, verifying the servers' certificates");
+  app.add_option_function<std::string>(
+         "--tls-ca",
+         [secured](const std::string& path) {
+           (std::filesystem::is_directory(path) ? secured().ca_dir : secured().ca_file) = path;
+         },
+         "trusted CAs: a PEM file, or a hashed directory (default: the system's)")
+      ->check(CLI::ExistingPath)
+      ->type_name("FILE");
+  auto* cert =
+      app.add_option_function<std::string>(
+             "--tls-cert", [secured](const std::string& path) { secured().cert_file = path; },
+             "client certificate chain (PEM), for servers that require one (mutual TLS)")
+          ->check(CLI::ExistingFile)
+          ->type_name("FILE");
+  auto* key = app.add_option_function<std::string>(
+                     "--tls-key", [secured](const std::string& path) { secured().key_file = path; },
+                     "the client certificate's private key (PEM, unencrypted)")
+                  ->check(CLI::ExistingFile)
+                  ->type_name("FILE");
+  cert->needs(key);
+  key->needs(cert);
+  app.add_flag_callback(
+      "--tls-no-verify", [secured] { secured().verify_server = false; },
+      "accept any server certificate (self-signed test clusters): encrypted, not authenticated");
+  app.add_option_function<std::string>(
+         "--tls-server-name", [secured](const std::string& name) { secured().server_name = name; },
+         "the name every server's certificate must carry, sent as SNI (default: each address's "
+         "host; routes give brokers as IP:port, whose certificates then need an IP SAN)")
+      ->type_name("NAME");
   if (with_loop_threads) {
     app.add_option("--loop-threads", out.loop_threads, "I/O loop threads per producer")
         ->check(CLI::Range(std::size_t{1}, std::size_t{64}));
@@ -240,6 +278,7 @@ rmq::producer_config make_producer_config(const client_options& options) {
   config.backend = options.backend;
   config.auto_batch = options.auto_batch;
   config.trace = options.trace;
+  config.tls = options.tls;
   config.serialization =
       options.binary_headers ? rmq::header_serialization::binary : rmq::header_serialization::json;
   if (options.compress) {

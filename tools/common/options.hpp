@@ -63,6 +63,8 @@ struct client_options {
   std::optional<rmq::auto_batch_config> auto_batch;
   /// producer_config::trace (--trace [TOPIC]); nullopt: off.
   std::optional<rmq::trace_config> trace;
+  /// producer_config::tls (--tls and its files); nullopt: plain TCP.
+  std::optional<rmq::tls_config> tls;
 };
 
 /// What each message carries.
@@ -79,8 +81,8 @@ struct message_options {
 
 /// Registers --namesrv, --compress, --timeout, --group, --namespace, --access-key,
 /// --secret-key, --security-token, --headers, --backend, --log-level, --auto-batch, --linger-us,
-/// --batch-max-bytes, --batch-max-messages, --trace (and --loop-threads and --busy-poll when
-/// asked).
+/// --batch-max-bytes, --batch-max-messages, --trace, --tls, --tls-ca, --tls-cert, --tls-key,
+/// --tls-no-verify, --tls-server-name (and --loop-threads and --busy-poll when asked).
 void add_client_options(CLI::App& app, client_options& out, bool with_loop_threads);
 /// Registers --topic, --tags, --keys, --property (repeatable), --size (and --delay-level,
 /// --delay-sec and --delay-ms, at most one of them, when asked).

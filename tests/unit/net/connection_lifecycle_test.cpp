@@ -272,6 +272,27 @@ TEST_CASE("lifecycle: repeated connect failures fail requests fast until the bac
   CHECK(m.consecutive_failures() == 0);
 }
 
+TEST_CASE("lifecycle: a failed TLS handshake fails requests as such, and backs off with it") {
+  connection_lifecycle m(backoff_policy{2, 100ms, 1000ms}, address_kind::numeric);
+  const auto fail_handshake = [&](net_clock::time_point now) {
+    REQUIRE(m.handle(link_event::demand, now).to == link_state::connecting);
+    const link_step step = m.handle(link_event::connect_failed, now, errc::tls_handshake_failed);
+    CHECK(step.to == link_state::disconnecting);
+    CHECK(step.failure == errc::tls_handshake_failed);
+    REQUIRE(m.handle(link_event::socket_closed, now).to == link_state::disconnected);
+  };
+  fail_handshake(t0);
+  fail_handshake(t0);
+  CHECK(m.admit([] { return t0 + 99ms; }) == errc::tls_handshake_failed);
+  // Any other failure passed with connect_failed stays connect_failed; the backoff tells the
+  // last one's.
+  REQUIRE(m.handle(link_event::demand, t0 + 100ms).to == link_state::connecting);
+  CHECK(m.handle(link_event::connect_failed, t0 + 100ms, errc::connection_lost).failure ==
+        errc::connect_failed);
+  REQUIRE(m.handle(link_event::socket_closed, t0 + 100ms).to == link_state::disconnected);
+  CHECK(m.admit([] { return t0 + 299ms; }) == errc::connect_failed);
+}
+
 TEST_CASE("lifecycle: GO_AWAY reconnects once at once, then backs off until a socket serves") {
   connection_lifecycle m(backoff_policy{2, 100ms, 1000ms}, address_kind::numeric);
   const auto connect = [&](net_clock::time_point now) {

@@ -201,7 +201,9 @@ struct memory_transport {
   using socket = memory_socket;
   memory_network* net = nullptr;
 
-  void open(std::optional<socket>& s, io::loop& l) { s.emplace(l, *net); }
+  void open(std::optional<socket>& s, io::loop& l, std::string_view /*address*/) {
+    s.emplace(l, *net);
+  }
   void resolve(io::loop& l, std::string_view, io::clock::time_point, net::resolve_callback done) {
     if (net->hold_resolve) {
       net->held_resolve = done;

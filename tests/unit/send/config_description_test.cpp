@@ -43,7 +43,7 @@ TEST_CASE("describe_config: the effective settings, with the resolved NameServer
   CHECK(text.find("fault_tables=v5") != std::string::npos);
   CHECK(text.find("backend=automatic") != std::string::npos);
   CHECK(text.find("checker=none") != std::string::npos);
-  CHECK(text.find("send_hooks=0, metrics_interval=0ms, trace=off, checker=none") !=
+  CHECK(text.find("send_hooks=0, metrics_interval=0ms, trace=off, tls=off, checker=none") !=
         std::string::npos);
   CHECK(text.find("compress_threshold=4096") != std::string::npos);
   config.compress_threshold = SIZE_MAX;
@@ -56,9 +56,17 @@ TEST_CASE("describe_config: the effective settings, with the resolved NameServer
   CHECK(rmq::send::describe_config(config, "", "")
             .find("trace.topic=RMQ_SYS_TRACE_TOPIC, trace.buffer_records=1024, "
                   "trace.max_records_per_message=100, trace.max_message_size=118000, "
-                  "trace.flush_interval=5ms, trace.max_in_flight=64, checker=none") !=
+                  "trace.flush_interval=5ms, trace.max_in_flight=64, tls=off, checker=none") !=
         std::string::npos);
   config.trace.reset();
+  config.tls.emplace();
+  config.tls->ca_file = "/etc/rocketmq/ca.pem";
+  config.tls->server_name = "brokers.example";
+  CHECK(rmq::send::describe_config(config, "", "")
+            .find("tls.ca_file=/etc/rocketmq/ca.pem, tls.ca_dir=(none), tls.cert_file=(none), "
+                  "tls.key_file=(none), tls.verify_server=true, "
+                  "tls.server_name=brokers.example, checker=none") != std::string::npos);
+  config.tls.reset();
   // The access key is shown (it names the account); the secret and the token never are.
   config.credentials = {"orders-service", "s3cr3t-value", "t0ken-value"};
   const std::string secured = rmq::send::describe_config(config, "", "");

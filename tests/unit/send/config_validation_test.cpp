@@ -379,3 +379,17 @@ TEST_CASE("producer_config: trace settings within their ranges, a group the trac
           {"group 215", traced_group(215)},
       });
 }
+
+TEST_CASE("producer_config: tls takes a certificate and its key together, or neither") {
+  const auto tls = [](const char* cert, const char* key) {
+    return [=](producer_config& c) {
+      c.tls.emplace();
+      c.tls->cert_file = cert;
+      c.tls->key_file = key;
+    };
+  };
+  check_all(
+      {{"tls with the defaults", tls("", "")}, {"a client certificate", tls("c.pem", "k.pem")}},
+      {{"a certificate without its key", tls("c.pem", "")},
+       {"a key without its certificate", tls("", "k.pem")}});
+}
