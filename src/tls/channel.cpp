@@ -178,7 +178,10 @@ void channel::send(io::write_op& op, const iovec* iov, std::size_t count) {
 }
 
 void channel::flush() noexcept {
-  if (flushing_ || closing_ != nullptr || !session_ || session_->output_size() == 0) return;
+  // After a failure nothing more is written (a failed handshake's alert went before).
+  if (flushing_ || broken_ || closing_ != nullptr || !session_ || session_->output_size() == 0) {
+    return;
+  }
   out_.clear();
   try {
     session_->take_output(out_);
@@ -221,7 +224,8 @@ void channel::defer() noexcept {
 }
 
 void channel::run_deferred() noexcept {
-  if (write_failure_ && writing_ != nullptr && !flushing_) {
+  // A send refused before any I/O: its records were never in a socket send.
+  if (write_failure_ && writing_ != nullptr && !writing_sent_) {
     complete_write(std::exchange(write_failure_, {}), 0);
   }
   if (receiver_ == nullptr || receive_ended_) return;

@@ -37,6 +37,7 @@ using rmq::test::test_pki;
 enum class server_mode {
   echo,               ///< handshake, then write back everything read, until the client closes
   say_and_close,      ///< handshake, write "bye", close_notify
+  key_update,         ///< handshake, ask for a key update, write "k", then echo
   close_after_hello,  ///< read the ClientHello's first bytes, then close
   silent,             ///< read everything, answer nothing
 };
@@ -97,6 +98,11 @@ class tls_test_server {
     SSL_set_fd(ssl, fd);
     if (SSL_accept(ssl) == 1) {
       accepted_ = true;
+      if (mode_ == server_mode::key_update) {
+        // The client must answer with a KeyUpdate of its own, written by the client unasked.
+        REQUIRE(SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1);
+        SSL_write(ssl, "k", 1);
+      }
       if (mode_ == server_mode::say_and_close) {
         SSL_write(ssl, "bye", 3);
         SSL_shutdown(ssl);
@@ -283,6 +289,19 @@ TEST_CASE("handshake, then frames both ways: gathered sends, echoes larger than 
   CHECK_FALSE(big_ec);
   CHECK(big_n == 64u * 16384);
   CHECK(client.receive(expected.size()) == expected);
+  CHECK_FALSE(client.close());
+}
+
+TEST_CASE("a key update the server asks for is answered, and data flows on") {
+  const auto& pki = test_pki::get();
+  tls_test_server server(server_mode::key_update, pki.server_cert(), pki.server_key());
+  const rmq::tls::client_context context(trusting());
+  running_loop rl;
+  tls_client client(rl, context, server.address());
+  REQUIRE_FALSE(client.connect(server.ep()));
+  CHECK(client.receive(1) == "k");  // read with the server's request: our answer is queued
+  CHECK(client.send({"after the update"}).second == 16);
+  CHECK(client.receive(17) == "kafter the update");
   CHECK_FALSE(client.close());
 }
 
