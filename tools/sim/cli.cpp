@@ -162,6 +162,70 @@ struct fault_options {
   }
 };
 
+/// TLS options of the NameServer and every broker, named after the real server's settings.
+struct tls_options {
+  std::string cert;
+  std::string key;
+  std::string mode = "permissive";
+  std::string client_auth = "none";
+  std::string client_ca;
+  CLI::Option* mode_option = nullptr;
+  CLI::Option* client_auth_option = nullptr;
+  CLI::Option* client_ca_option = nullptr;
+
+  void add(CLI::App& app) {
+    app.add_option("--tls-cert", cert,
+                   "TLS: PEM certificate chain of every server (tls.server.certPath); with "
+                   "--tls-key, the NameServer and the brokers take TLS connections")
+        ->group("TLS");
+    app.add_option("--tls-key", key, "TLS: PEM private key, unencrypted (tls.server.keyPath)")
+        ->group("TLS");
+    mode_option = app.add_option("--tls-mode", mode,
+                                 "TLS: permissive serves TLS and plain connections, enforcing "
+                                 "closes plain ones (tls.server.mode)")
+                      ->check(CLI::IsMember({"permissive", "enforcing"}))
+                      ->capture_default_str()
+                      ->group("TLS");
+    client_auth_option =
+        app.add_option("--tls-client-auth", client_auth,
+                       "TLS: ask clients for a certificate: none, optional, or require (the "
+                       "handshake fails without one) (tls.server.need.client.auth)")
+            ->check(CLI::IsMember({"none", "optional", "require"}))
+            ->capture_default_str()
+            ->group("TLS");
+    client_ca_option =
+        app.add_option("--tls-client-ca", client_ca,
+                       "TLS: PEM CA certificates client certificates must chain to "
+                       "(tls.server.trustCertPath); without it a client certificate is not "
+                       "verified, as with tls.server.authClient=false")
+            ->group("TLS");
+  }
+
+  [[nodiscard]] bool to_config(tls_config& config, std::string& error_text) const {
+    if (cert.empty() != key.empty()) {
+      error_text = "--tls-cert and --tls-key go together: give both or neither";
+      return false;
+    }
+    if (cert.empty()) {
+      for (const CLI::Option* option : {mode_option, client_auth_option, client_ca_option}) {
+        if (option->count() > 0) {
+          error_text = option->get_name() + " needs --tls-cert and --tls-key";
+          return false;
+        }
+      }
+      return true;
+    }
+    config.cert_file = cert;
+    config.key_file = key;
+    config.mode = mode == "enforcing" ? tls_mode::enforcing : tls_mode::permissive;
+    config.client_auth = client_auth == "require"    ? tls_client_auth::require
+                         : client_auth == "optional" ? tls_client_auth::optional
+                                                     : tls_client_auth::none;
+    config.client_ca_file = client_ca;
+    return true;
+  }
+};
+
 }  // namespace
 
 std::optional<std::int32_t> parse_response_code(std::string_view text) {
@@ -419,6 +483,9 @@ std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
                  "nothing, as the real ones")
       ->group("ACL");
 
+  tls_options tls;
+  tls.add(app);
+
   fault_options broker_faults;
   fault_options namesrv_faults;
   bool drop_end_transaction = false;
@@ -504,6 +571,10 @@ std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
   }
 
   std::string error_text;
+  if (!tls.to_config(config.tls, error_text)) {
+    std::cerr << "rmq-sim: " << error_text << "\n";
+    return 2;
+  }
   fault_spec broker_spec;
   if (!broker_faults.to_spec(broker_spec, error_text) ||
       !namesrv_faults.to_spec(config.namesrv_faults, error_text)) {
