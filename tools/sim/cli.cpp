@@ -99,6 +99,7 @@ struct fault_options {
   std::uint64_t reset_after = 0;
   bool split_writes = false;
   bool refuse = false;
+  bool close_mid_handshake = false;
   std::string codes;
 
   void add(CLI::App& app, const std::string& prefix, const std::string& who) {
@@ -130,6 +131,9 @@ struct fault_options {
     app.add_flag("--" + prefix + "refuse-connections", refuse,
                  "Close the " + who + " listener so that connects are refused")
         ->group("Faults");
+    app.add_flag("--" + prefix + "close-mid-handshake", close_mid_handshake,
+                 "TLS: read a " + who + " client's ClientHello, then close without answering")
+        ->group("Faults");
     app.add_option("--" + prefix + "fault-codes", codes,
                    "Request codes the request faults apply to, comma-separated (default: the "
                    "sends 10,310,320 on a broker, every request on the name server)")
@@ -154,6 +158,7 @@ struct fault_options {
     spec.reset_after = reset_after;
     spec.split_writes = split_writes;
     spec.refuse_connections = refuse;
+    spec.close_mid_handshake = close_mid_handshake;
     if (!codes.empty() && !parse_codes(codes, spec.codes)) {
       error_text = "bad request code list: " + codes;
       return false;
@@ -285,6 +290,10 @@ bool apply_fault_setting(std::string_view setting, fault_spec& spec) {
     spec.drop_end_transaction = true;
     return true;
   }
+  if (key == "close-mid-handshake") {
+    spec.close_mid_handshake = true;
+    return value.empty();
+  }
   return false;
 }
 
@@ -399,17 +408,16 @@ std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
   app.add_flag("--stats-messages", out.stats_messages,
                "Include the stored messages (topic, tags, keys, properties, body, ...) in the "
                "stats file");
-  app.add_flag(
-      "--control-stdin", out.control_stdin,
-      "Read control commands from standard input, one per line: 'fault TARGET "
-      "SETTING...' (TARGET: namesrv, a broker name or *; SETTING: latency=MS|MIN-MAX "
-      "error=CODE remark=TEXT nth=N silent reset-after=N split-writes refuse "
-      "codes=C1,C2 drop-end-transaction; no setting clears), 'stop BROKER', 'start "
-      "BROKER', 'restart BROKER [PORT]', 'shutdown BROKER [wait=MS]' (graceful: unregister, "
-      "GO_AWAY for MS, then stop), 'namesrv down', 'namesrv up', 'clear', "
-      "'responder on|off [prefix=TEXT] [broker=NAME] [delay=MS] [withhold] "
-      "[group=NAME]', 'transactions [interval=MS] [timeout=MS] [max=N] "
-      "[capacity=N]', 'stats'");
+  app.add_flag("--control-stdin", out.control_stdin,
+               "Read control commands from standard input, one per line: 'fault TARGET "
+               "SETTING...' (TARGET: namesrv, a broker name or *; SETTING: latency=MS|MIN-MAX "
+               "error=CODE remark=TEXT nth=N silent reset-after=N split-writes refuse "
+               "codes=C1,C2 drop-end-transaction close-mid-handshake; no setting clears), "
+               "'stop BROKER', 'start BROKER', 'restart BROKER [PORT]', 'shutdown BROKER "
+               "[wait=MS]' (graceful: unregister, GO_AWAY for MS, then stop), 'namesrv down', "
+               "'namesrv up', 'clear', 'responder on|off [prefix=TEXT] [broker=NAME] "
+               "[delay=MS] [withhold] [group=NAME]', 'transactions [interval=MS] [timeout=MS] "
+               "[max=N] [capacity=N]', 'stats'");
   app.add_flag("--quiet-summary", out.quiet_summary, "Do not print the summary on exit");
 
   std::int64_t check_interval = config.transactions.check_interval.count();

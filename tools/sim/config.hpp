@@ -67,6 +67,9 @@ struct fault_spec {
   /// Broker: read END_TRANSACTION requests and drop them unprocessed (whatever `codes` says),
   /// so that their half messages stay pending and the broker checks back.
   bool drop_end_transaction = false;
+  /// A server with TLS reads the client's first TLS record (its ClientHello) and closes the
+  /// connection without answering: a server that goes away mid-handshake.
+  bool close_mid_handshake = false;
 
   [[nodiscard]] bool has_latency() const noexcept { return latency_max.count() > 0; }
 };

@@ -4,6 +4,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/read.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
@@ -126,6 +127,12 @@ class server::connection : public std::enable_shared_from_this<server::connectio
 
   // True once the connection is encrypted; on false the caller closes it.
   asio::awaitable<bool> handshake(tls_server_context& context) {
+    if (server_->faults_.spec().close_mid_handshake) {
+      co_await read_client_hello();
+      ++server_->extra_.faults_injected;
+      server_->notify_progress();
+      co_return false;
+    }
     tls_ = std::make_unique<tls_stream>(socket_, context.context());
     // Asio lets OpenSSL free its record buffers whenever they are empty, so that a busy
     // connection would allocate them again for every read and every write: keep them.
@@ -143,6 +150,19 @@ class server::connection : public std::enable_shared_from_this<server::connectio
     server_->notify_progress();
     use_chosen_transport();
     co_return true;
+  }
+
+  // The close_mid_handshake fault: the client's first record (its ClientHello) is read, so that
+  // closing sends FIN rather than a reset, and nothing is answered.
+  asio::awaitable<void> read_client_hello() {
+    std::array<std::uint8_t, tls_record_header_size> header{};
+    std::error_code ec;
+    co_await asio::async_read(socket_, asio::buffer(header),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || closed_) co_return;
+    std::vector<std::uint8_t> body(tls_record_length(header));
+    co_await asio::async_read(socket_, asio::buffer(body),
+                              asio::redirect_error(asio::use_awaitable, ec));
   }
 
   // Enforcing: the real server closes a plain connection on its first read. The bytes that read

@@ -6,12 +6,16 @@
 
 #include <asio/ssl/context.hpp>
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace rmq::sim {
 
 /// Content type of a TLS handshake record: the first byte a TLS client sends.
 inline constexpr std::uint8_t tls_handshake_record = 0x16;
+/// A TLS record header: content type, version (2 bytes), body length (2 bytes, big-endian).
+inline constexpr std::size_t tls_record_header_size = 5;
 
 /// What a server with TLS does with a new connection, decided by its first byte.
 enum class first_byte_verdict {
@@ -26,6 +30,12 @@ enum class first_byte_verdict {
                                                                tls_mode mode) noexcept {
   if (first == tls_handshake_record) return first_byte_verdict::tls;
   return mode == tls_mode::enforcing ? first_byte_verdict::refuse : first_byte_verdict::plain;
+}
+
+/// Body length of a TLS record from its header.
+[[nodiscard]] constexpr std::size_t tls_record_length(
+    std::span<const std::uint8_t, tls_record_header_size> header) noexcept {
+  return static_cast<std::size_t>(header[3]) << 8 | header[4];
 }
 
 /// The settings of sim_config::tls loaded into one server-side OpenSSL context (TLS 1.2 and

@@ -1,5 +1,5 @@
 // rmq-sim's server TLS over real loopback sockets: TLS and plain clients in both modes, client
-// certificates, counters, and the errors of bad settings.
+// certificates, the mid-handshake fault, counters, and the errors of bad settings.
 #include "cli.hpp"
 #include "sim_test_support.hpp"
 #include "sim_tls_client.hpp"
@@ -42,6 +42,11 @@ tls_test_client::options client_with(std::string cert, std::string key) {
 // Waits for a condition on the name server's counters.
 bool namesrv_reaches(simulator& sim, const std::function<bool(const server_counters&)>& predicate) {
   return sim.wait_until([&](const sim_counters& c) { return predicate(c.namesrv); }, reply_timeout);
+}
+
+// A closed TLS stream without a close_notify: OpenSSL reports the truncation, Asio EOF.
+bool ended_without_reset(std::error_code ec) {
+  return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
 }
 
 }  // namespace
@@ -209,6 +214,40 @@ TEST_CASE("TLS client auth without a client CA takes any certificate unverified"
   REQUIRE(stranger.call(route_request("TopicTest")));
 }
 
+TEST_CASE("fault close_mid_handshake: the ClientHello is read, then the connection closes") {
+  simulator sim(tls_sim_config());
+  sim.start();
+
+  SUBCASE("name server") {
+    sim.set_namesrv_faults({.close_mid_handshake = true});
+    tls_test_client client(sim.namesrv_address(), trusting_client());
+    const auto ec = client.handshake();
+    CHECK(ended_without_reset(ec));
+    REQUIRE(namesrv_reaches(sim, [](const auto& c) { return c.faults_injected == 1; }));
+    CHECK(sim.counters().namesrv.tls_handshakes == 0);
+    CHECK(sim.counters().namesrv.tls_handshake_failures == 0);
+
+    // Plain connections are not in its scope.
+    blocking_client plain(sim.namesrv_address());
+    REQUIRE(plain.call(route_request("TopicTest"), wire::serialize_type::json, reply_timeout));
+
+    sim.clear_faults();
+    tls_test_client healthy(sim.namesrv_address(), trusting_client());
+    REQUIRE_FALSE(healthy.handshake());
+    REQUIRE(healthy.call(route_request("TopicTest")));
+  }
+  SUBCASE("broker, from the control channel's setting") {
+    fault_spec spec;
+    REQUIRE(apply_fault_setting("close-mid-handshake", spec));
+    sim.set_broker_faults("broker-a", spec);
+    tls_test_client client(sim.broker_address("broker-a"), trusting_client());
+    CHECK(ended_without_reset(client.handshake()));
+    REQUIRE(sim.wait_until(
+        [](const sim_counters& c) { return c.brokers.at(0).second.faults_injected == 1; },
+        reply_timeout));
+  }
+}
+
 TEST_CASE("without TLS a TLS client is closed, as by a server with TLS disabled") {
   simulator sim(make_config());
   sim.start();
@@ -269,7 +308,7 @@ TEST_CASE("TLS settings that cannot work fail start() with the file and the reas
   }
 }
 
-TEST_CASE("command line: TLS options") {
+TEST_CASE("command line: TLS options and the mid-handshake fault") {
   const auto parse = [](std::vector<std::string> args, cli_options& out) {
     args.insert(args.begin(), "rmq-sim");
     std::vector<char*> argv;
@@ -305,6 +344,13 @@ TEST_CASE("command line: TLS options") {
     CHECK(parse({"--tls-client-auth", "require"}, out) == 2);
     CHECK(parse({"--tls-cert", "s.crt", "--tls-key", "s.key", "--tls-mode", "strict"}, out)
               .value_or(0) != 0);
+  }
+  SUBCASE("the fault, per server") {
+    cli_options out;
+    REQUIRE_FALSE(parse({"--close-mid-handshake", "--namesrv-close-mid-handshake"}, out));
+    CHECK(out.config.namesrv_faults.close_mid_handshake);
+    REQUIRE(out.config.broker_faults.size() == 1);
+    CHECK(out.config.broker_faults.at(0).second.close_mid_handshake);
   }
 }
 
