@@ -37,6 +37,7 @@ class server::connection : public std::enable_shared_from_this<server::connectio
         id_(owner.next_connection_++),
         socket_(std::move(socket)),
         drained_(socket_.get_executor()),
+        writer_idle_(socket_.get_executor()),
         decoder_(owner.max_frame_) {
     std::error_code ec;
     const auto remote = socket_.remote_endpoint(ec);
@@ -63,6 +64,7 @@ class server::connection : public std::enable_shared_from_this<server::connectio
     if (reset) socket_.set_option(asio::socket_base::linger(true, 0), ec);
     socket_.close(ec);
     drained_.cancel();
+    writer_idle_.cancel();
     server_->connections_.erase(id_);
     auto outstanding = std::move(outstanding_);
     outstanding_.clear();
@@ -182,6 +184,12 @@ class server::connection : public std::enable_shared_from_this<server::connectio
   // handshake is done.
   void use_chosen_transport() {
     transport_chosen_ = true;
+    if (tls_) {
+      writing_ = true;  // until the writer finds nothing pending
+      asio::co_spawn(socket_.get_executor(), write_loop<true>(shared_from_this(), *tls_),
+                     asio::detached);
+      return;
+    }
     flush();
   }
 
@@ -310,36 +318,51 @@ class server::connection : public std::enable_shared_from_this<server::connectio
     if (writing_ || out_.empty() || closed_ || !transport_chosen_) return;
     writing_ = true;
     if (tls_) {
-      asio::co_spawn(socket_.get_executor(), write_loop(shared_from_this(), *tls_), asio::detached);
-    } else {
-      asio::co_spawn(socket_.get_executor(), write_loop(shared_from_this(), socket_),
-                     asio::detached);
+      writer_idle_.cancel();  // wakes the TLS connection's writer
+      return;
     }
+    asio::co_spawn(socket_.get_executor(), write_loop<false>(shared_from_this(), socket_),
+                   asio::detached);
   }
 
-  // Under TLS the one write of everything pending goes out as records of up to 16 KiB.
-  template <class Stream>
+  // Writes everything pending with one write, as long as something is. `Stream` is the socket
+  // or the TLS stream over it. A plain connection spawns a writer whenever something is to be
+  // written; a TLS connection keeps one (`stays`) that waits on writer_idle_ in between: a
+  // multi-record TLS write keeps more coroutine frames alive than Asio's per-thread frame cache
+  // holds, so spawning a writer per flush would allocate on every flush.
+  template <bool stays, class Stream>
   asio::awaitable<void> write_loop([[maybe_unused]] std::shared_ptr<connection> self,
                                    Stream& stream) {
-    while (!out_.empty() && !closed_) {
-      writing_buffer_.swap(out_);
-      out_.clear();
-      std::error_code ec;
-      if (server_->faults_.spec().split_writes) {
-        for (std::size_t i = 0; i < writing_buffer_.size() && !ec && !closed_; ++i) {
-          co_await asio::async_write(stream, asio::buffer(writing_buffer_.data() + i, 1),
+    for (;;) {
+      while (!out_.empty() && !closed_) {
+        writing_buffer_.swap(out_);
+        out_.clear();
+        std::error_code ec;
+        if (server_->faults_.spec().split_writes) {
+          for (std::size_t i = 0; i < writing_buffer_.size() && !ec && !closed_; ++i) {
+            co_await asio::async_write(stream, asio::buffer(writing_buffer_.data() + i, 1),
+                                       asio::redirect_error(asio::use_awaitable, ec));
+            ++server_->extra_.writes;
+          }
+        } else {
+          co_await asio::async_write(stream, asio::buffer(writing_buffer_),
                                      asio::redirect_error(asio::use_awaitable, ec));
           ++server_->extra_.writes;
         }
-      } else {
-        co_await asio::async_write(stream, asio::buffer(writing_buffer_),
-                                   asio::redirect_error(asio::use_awaitable, ec));
-        ++server_->extra_.writes;
+        writing_buffer_.clear();
+        drained_.cancel();
+        if (ec) {
+          close();
+          break;
+        }
       }
-      writing_buffer_.clear();
-      drained_.cancel();
-      if (ec) {
-        close();
+      if constexpr (stays) {
+        if (closed_) break;
+        writing_ = false;  // flush() wakes it again
+        writer_idle_.expires_at(std::chrono::steady_clock::time_point::max());
+        std::error_code ec;
+        co_await writer_idle_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      } else {
         break;
       }
     }
@@ -358,6 +381,7 @@ class server::connection : public std::enable_shared_from_this<server::connectio
   asio::ip::tcp::socket socket_;
   std::unique_ptr<tls_stream> tls_;  // over socket_, once the client opened a TLS handshake
   asio::steady_timer drained_;
+  asio::steady_timer writer_idle_;  // a TLS connection's writer waits on it while idle
   wire::frame_decoder decoder_;
   std::string peer_;
   std::string out_;

@@ -66,16 +66,26 @@ class tls_test_client {
 
   /// Reads until the response with `opaque`; other frames are kept for later.
   std::optional<wire::remoting_command> read_response(std::int32_t opaque) {
-    for (;;) {
-      for (auto it = frames_.begin(); it != frames_.end(); ++it) {
-        if ((it->fields.flag & wire::flag_response) != 0 && it->fields.opaque == opaque) {
-          auto found = std::move(*it);
-          frames_.erase(it);
-          return found;
-        }
-      }
-      if (!fill()) return std::nullopt;
-    }
+    return read_until([opaque](const wire::remoting_command& c) {
+      return (c.fields.flag & wire::flag_response) != 0 && c.fields.opaque == opaque;
+    });
+  }
+
+  /// Reads until a request with `code` from the server (a broker's reply push or check).
+  std::optional<wire::remoting_command> read_request(std::int32_t code) {
+    return read_until([code](const wire::remoting_command& c) {
+      return (c.fields.flag & wire::flag_response) == 0 && c.fields.code == code;
+    });
+  }
+
+  /// Answers a request of the server with SUCCESS, as the Java client does.
+  bool respond(std::int32_t opaque) {
+    wire::remoting_command response;
+    response.fields.language = wire::language_code::java;
+    response.fields.version = 409;
+    response.fields.opaque = opaque;
+    response.fields.flag = wire::flag_response;
+    return write(response.encode(wire::serialize_type::json));
   }
 
   /// Reads until the stream ends; returns the error that ended it (eof, a TLS alert, ...).
@@ -88,6 +98,20 @@ class tls_test_client {
   [[nodiscard]] std::error_code last_error() const noexcept { return last_error_; }
 
  private:
+  template <class Match>
+  std::optional<wire::remoting_command> read_until(Match match) {
+    for (;;) {
+      for (auto it = frames_.begin(); it != frames_.end(); ++it) {
+        if (match(*it)) {
+          auto found = std::move(*it);
+          frames_.erase(it);
+          return found;
+        }
+      }
+      if (!fill()) return std::nullopt;
+    }
+  }
+
   // A stream takes its settings from the context when it is made: the context comes first.
   static asio::ssl::context make_context(const options& settings) {
     asio::ssl::context context(asio::ssl::context::tls_client);

@@ -109,6 +109,33 @@ TEST_CASE("TLS: responses larger than a TLS record arrive whole, coalesced") {
   CHECK(sim.counters().brokers.at(0).second.writes < count);
 }
 
+TEST_CASE("TLS: a broker's own requests reach the client, and its answers the broker") {
+  auto config = tls_sim_config();
+  config.responder.enabled = true;
+  simulator sim(config);
+  sim.start();
+  tls_test_client requester(sim.broker_address("broker-a"), trusting_client());
+  REQUIRE_FALSE(requester.handshake());
+  constexpr std::string_view requester_id = "192.0.2.2@19821#13414006293158";
+  REQUIRE(requester.call(make_request(
+      wire::request_code::heart_beat, {},
+      wire::encode_heartbeat(requester_id, "request_group", wire::heartbeat_shape::v4))));
+
+  const auto sent = requester.call(send_v2(
+      "TopicTest", "ping", 0,
+      properties(
+          {{"REPLY_TO_CLIENT", requester_id}, {"CORRELATION_ID", "c-1"}, {"TTL", "10000"}})));
+  REQUIRE(sent);
+  CHECK(sent->fields.code == 0);
+  // The responder's reply, pushed by the broker on the same TLS connection.
+  const auto push = requester.read_request(wire::request_code::push_reply_message_to_client);
+  REQUIRE(push);
+  CHECK(push->body == "reply:ping");
+  REQUIRE(requester.respond(push->fields.opaque));
+  REQUIRE(sim.wait_until([](const sim_counters& c) { return c.replies().delivered == 1; },
+                         reply_timeout));
+}
+
 TEST_CASE("TLS permissive: plain clients are served as well") {
   simulator sim(tls_sim_config(tls_mode::permissive));
   sim.start();
