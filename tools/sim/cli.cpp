@@ -99,6 +99,7 @@ struct fault_options {
   std::uint64_t reset_after = 0;
   bool split_writes = false;
   bool refuse = false;
+  bool close_mid_handshake = false;
   std::string codes;
 
   void add(CLI::App& app, const std::string& prefix, const std::string& who) {
@@ -130,6 +131,9 @@ struct fault_options {
     app.add_flag("--" + prefix + "refuse-connections", refuse,
                  "Close the " + who + " listener so that connects are refused")
         ->group("Faults");
+    app.add_flag("--" + prefix + "close-mid-handshake", close_mid_handshake,
+                 "TLS: read a " + who + " client's ClientHello, then close without answering")
+        ->group("Faults");
     app.add_option("--" + prefix + "fault-codes", codes,
                    "Request codes the request faults apply to, comma-separated (default: the "
                    "sends 10,310,320 on a broker, every request on the name server)")
@@ -154,10 +158,75 @@ struct fault_options {
     spec.reset_after = reset_after;
     spec.split_writes = split_writes;
     spec.refuse_connections = refuse;
+    spec.close_mid_handshake = close_mid_handshake;
     if (!codes.empty() && !parse_codes(codes, spec.codes)) {
       error_text = "bad request code list: " + codes;
       return false;
     }
+    return true;
+  }
+};
+
+/// TLS options of the NameServer and every broker, named after the real server's settings.
+struct tls_options {
+  std::string cert;
+  std::string key;
+  std::string mode = "permissive";
+  std::string client_auth = "none";
+  std::string client_ca;
+  CLI::Option* mode_option = nullptr;
+  CLI::Option* client_auth_option = nullptr;
+  CLI::Option* client_ca_option = nullptr;
+
+  void add(CLI::App& app) {
+    app.add_option("--tls-cert", cert,
+                   "TLS: PEM certificate chain of every server (tls.server.certPath); with "
+                   "--tls-key, the NameServer and the brokers take TLS connections")
+        ->group("TLS");
+    app.add_option("--tls-key", key, "TLS: PEM private key, unencrypted (tls.server.keyPath)")
+        ->group("TLS");
+    mode_option = app.add_option("--tls-mode", mode,
+                                 "TLS: permissive serves TLS and plain connections, enforcing "
+                                 "closes plain ones (tls.server.mode)")
+                      ->check(CLI::IsMember({"permissive", "enforcing"}))
+                      ->capture_default_str()
+                      ->group("TLS");
+    client_auth_option =
+        app.add_option("--tls-client-auth", client_auth,
+                       "TLS: ask clients for a certificate: none, optional, or require (the "
+                       "handshake fails without one) (tls.server.need.client.auth)")
+            ->check(CLI::IsMember({"none", "optional", "require"}))
+            ->capture_default_str()
+            ->group("TLS");
+    client_ca_option =
+        app.add_option("--tls-client-ca", client_ca,
+                       "TLS: PEM CA certificates client certificates must chain to "
+                       "(tls.server.trustCertPath); without it a client certificate is not "
+                       "verified, as with tls.server.authClient=false")
+            ->group("TLS");
+  }
+
+  [[nodiscard]] bool to_config(tls_config& config, std::string& error_text) const {
+    if (cert.empty() != key.empty()) {
+      error_text = "--tls-cert and --tls-key go together: give both or neither";
+      return false;
+    }
+    if (cert.empty()) {
+      for (const CLI::Option* option : {mode_option, client_auth_option, client_ca_option}) {
+        if (option->count() > 0) {
+          error_text = option->get_name() + " needs --tls-cert and --tls-key";
+          return false;
+        }
+      }
+      return true;
+    }
+    config.cert_file = cert;
+    config.key_file = key;
+    config.mode = mode == "enforcing" ? tls_mode::enforcing : tls_mode::permissive;
+    config.client_auth = client_auth == "require"    ? tls_client_auth::require
+                         : client_auth == "optional" ? tls_client_auth::optional
+                                                     : tls_client_auth::none;
+    config.client_ca_file = client_ca;
     return true;
   }
 };
@@ -220,6 +289,10 @@ bool apply_fault_setting(std::string_view setting, fault_spec& spec) {
   if (key == "drop-end-transaction") {
     spec.drop_end_transaction = true;
     return true;
+  }
+  if (key == "close-mid-handshake") {
+    spec.close_mid_handshake = true;
+    return value.empty();
   }
   return false;
 }
@@ -335,17 +408,16 @@ std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
   app.add_flag("--stats-messages", out.stats_messages,
                "Include the stored messages (topic, tags, keys, properties, body, ...) in the "
                "stats file");
-  app.add_flag(
-      "--control-stdin", out.control_stdin,
-      "Read control commands from standard input, one per line: 'fault TARGET "
-      "SETTING...' (TARGET: namesrv, a broker name or *; SETTING: latency=MS|MIN-MAX "
-      "error=CODE remark=TEXT nth=N silent reset-after=N split-writes refuse "
-      "codes=C1,C2 drop-end-transaction; no setting clears), 'stop BROKER', 'start "
-      "BROKER', 'restart BROKER [PORT]', 'shutdown BROKER [wait=MS]' (graceful: unregister, "
-      "GO_AWAY for MS, then stop), 'namesrv down', 'namesrv up', 'clear', "
-      "'responder on|off [prefix=TEXT] [broker=NAME] [delay=MS] [withhold] "
-      "[group=NAME]', 'transactions [interval=MS] [timeout=MS] [max=N] "
-      "[capacity=N]', 'stats'");
+  app.add_flag("--control-stdin", out.control_stdin,
+               "Read control commands from standard input, one per line: 'fault TARGET "
+               "SETTING...' (TARGET: namesrv, a broker name or *; SETTING: latency=MS|MIN-MAX "
+               "error=CODE remark=TEXT nth=N silent reset-after=N split-writes refuse "
+               "codes=C1,C2 drop-end-transaction close-mid-handshake; no setting clears), "
+               "'stop BROKER', 'start BROKER', 'restart BROKER [PORT]', 'shutdown BROKER "
+               "[wait=MS]' (graceful: unregister, GO_AWAY for MS, then stop), 'namesrv down', "
+               "'namesrv up', 'clear', 'responder on|off [prefix=TEXT] [broker=NAME] "
+               "[delay=MS] [withhold] [group=NAME]', 'transactions [interval=MS] [timeout=MS] "
+               "[max=N] [capacity=N]', 'stats'");
   app.add_flag("--quiet-summary", out.quiet_summary, "Do not print the summary on exit");
 
   std::int64_t check_interval = config.transactions.check_interval.count();
@@ -418,6 +490,9 @@ std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
                  "(4.9: SYSTEM_ERROR with AclException, 5: NO_PERMISSION). NameServers check "
                  "nothing, as the real ones")
       ->group("ACL");
+
+  tls_options tls;
+  tls.add(app);
 
   fault_options broker_faults;
   fault_options namesrv_faults;
@@ -504,6 +579,10 @@ std::optional<int> parse_command_line(int argc, char** argv, cli_options& out) {
   }
 
   std::string error_text;
+  if (!tls.to_config(config.tls, error_text)) {
+    std::cerr << "rmq-sim: " << error_text << "\n";
+    return 2;
+  }
   fault_spec broker_spec;
   if (!broker_faults.to_spec(broker_spec, error_text) ||
       !namesrv_faults.to_spec(config.namesrv_faults, error_text)) {

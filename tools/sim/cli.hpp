@@ -28,7 +28,7 @@ struct cli_options {
 
 /// Applies one "key=value" (or bare "key") fault setting, as used by the control channel:
 /// latency=, error=, remark=, nth=, silent, reset-after=, split-writes, refuse, codes=,
-/// drop-end-transaction.
+/// drop-end-transaction, close-mid-handshake.
 [[nodiscard]] bool apply_fault_setting(std::string_view setting, fault_spec& spec);
 
 /// Applies one responder setting of the control channel: on, off, prefix=TEXT, broker=NAME

@@ -67,6 +67,9 @@ struct fault_spec {
   /// Broker: read END_TRANSACTION requests and drop them unprocessed (whatever `codes` says),
   /// so that their half messages stay pending and the broker checks back.
   bool drop_end_transaction = false;
+  /// A server with TLS reads the client's first TLS record (its ClientHello) and closes the
+  /// connection without answering: a server that goes away mid-handshake.
+  bool close_mid_handshake = false;
 
   [[nodiscard]] bool has_latency() const noexcept { return latency_max.count() > 0; }
 };
@@ -103,6 +106,35 @@ struct acl_account {
   std::string secret_key;
 };
 
+/// What a server with TLS does with a connection whose first byte does not start a TLS
+/// handshake (tls.server.mode of a real server; its `disabled` is a sim_config without TLS).
+enum class tls_mode {
+  permissive,  ///< serves TLS and plain connections alike (the real server's default)
+  enforcing,   ///< closes plain connections
+};
+
+/// Whether a server asks TLS clients for a certificate (tls.server.need.client.auth).
+enum class tls_client_auth {
+  none,      ///< asks for none
+  optional,  ///< asks; a client without one is served all the same
+  require,   ///< asks; the handshake fails without one
+};
+
+/// TLS of the name server and every broker (a real server's tls.server.* settings, which its
+/// name server and brokers share). On when cert_file and key_file are set (both or neither).
+struct tls_config {
+  std::string cert_file{};  ///< PEM certificate chain, leaf first (tls.server.certPath)
+  std::string key_file{};   ///< PEM private key, unencrypted (tls.server.keyPath)
+  tls_mode mode = tls_mode::permissive;
+  tls_client_auth client_auth = tls_client_auth::none;
+  /// PEM CA certificates a client certificate must chain to (tls.server.trustCertPath with
+  /// tls.server.authClient=true). Empty: a client certificate is asked for but not verified, as
+  /// by a real server with tls.server.authClient=false.
+  std::string client_ca_file{};
+
+  [[nodiscard]] bool enabled() const noexcept { return !cert_file.empty() || !key_file.empty(); }
+};
+
 struct sim_config {
   std::string host = "127.0.0.1";
   std::uint16_t namesrv_port = 0;  ///< 0: ephemeral
@@ -133,6 +165,8 @@ struct sim_config {
   /// recallMessageEnable (5 personality): RECALL_MESSAGE is refused with NO_PERMISSION when off,
   /// as by default on a real broker.
   bool recall_enabled = false;
+  /// Server TLS; off by default.
+  tls_config tls{};
 };
 
 /// Default broker names: broker-a, broker-b, ... broker-z, broker-aa, ...

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 namespace {
@@ -132,7 +133,9 @@ int main(int argc, char** argv) {
   try {
     sim.start();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "rmq-sim: %s\n", e.what());
+    // The simulator's own errors name it already.
+    const std::string_view what = e.what();
+    std::fprintf(stderr, "%s%s\n", what.starts_with("rmq-sim:") ? "" : "rmq-sim: ", e.what());
     return 1;
   }
 

@@ -1,14 +1,20 @@
 #include "server.hpp"
 
+#include "tls.hpp"
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/read.hpp>
 #include <asio/redirect_error.hpp>
+#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <openssl/ssl.h>
 
 #include <chrono>
 #include <utility>
+#include <vector>
 
 namespace rmq::sim {
 
@@ -24,11 +30,14 @@ constexpr std::size_t max_outstanding = 65536;
 
 class server::connection : public std::enable_shared_from_this<server::connection> {
  public:
+  using tls_stream = asio::ssl::stream<asio::ip::tcp::socket&>;
+
   connection(server& owner, asio::ip::tcp::socket socket)
       : server_(&owner),
         id_(owner.next_connection_++),
         socket_(std::move(socket)),
         drained_(socket_.get_executor()),
+        writer_idle_(socket_.get_executor()),
         decoder_(owner.max_frame_) {
     std::error_code ec;
     const auto remote = socket_.remote_endpoint(ec);
@@ -38,7 +47,13 @@ class server::connection : public std::enable_shared_from_this<server::connectio
 
   void start() {
     server_->connections_.emplace(id_, this);
-    asio::co_spawn(socket_.get_executor(), read_loop(shared_from_this()), asio::detached);
+    if (server_->tls_) {
+      asio::co_spawn(socket_.get_executor(), open(shared_from_this(), server_->tls_),
+                     asio::detached);
+      return;
+    }
+    transport_chosen_ = true;
+    asio::co_spawn(socket_.get_executor(), read_loop(shared_from_this(), socket_), asio::detached);
   }
 
   /// Closes the socket; `reset` makes the peer see a connection reset instead of EOF.
@@ -49,6 +64,7 @@ class server::connection : public std::enable_shared_from_this<server::connectio
     if (reset) socket_.set_option(asio::socket_base::linger(true, 0), ec);
     socket_.close(ec);
     drained_.cancel();
+    writer_idle_.cancel();
     server_->connections_.erase(id_);
     auto outstanding = std::move(outstanding_);
     outstanding_.clear();
@@ -83,12 +99,109 @@ class server::connection : public std::enable_shared_from_this<server::connectio
   }
 
  private:
-  // `self` keeps the connection alive for as long as the coroutine runs.
-  asio::awaitable<void> read_loop([[maybe_unused]] std::shared_ptr<connection> self) {
+  // A server with TLS looks at the first byte the client sends, as the real server's
+  // TlsModeHandler does, and then serves the connection over TLS, in the clear, or closes it.
+  // `context` stays alive with the connection even if the server drops TLS meanwhile.
+  asio::awaitable<void> open(std::shared_ptr<connection> self,
+                             std::shared_ptr<tls_server_context> context) {
+    std::uint8_t first = 0;
+    std::error_code ec;
+    co_await socket_.async_receive(asio::buffer(&first, 1), asio::socket_base::message_peek,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || closed_) {
+      close();
+      co_return;
+    }
+    switch (classify_first_byte(first, context->mode())) {
+      case first_byte_verdict::tls:
+        if (co_await handshake(*context)) co_await read_loop(self, *tls_);
+        break;
+      case first_byte_verdict::plain:
+        use_chosen_transport();
+        co_await read_loop(self, socket_);
+        break;
+      case first_byte_verdict::refuse:
+        co_await refuse_plain();
+        break;
+    }
+    close();
+  }
+
+  // True once the connection is encrypted; on false the caller closes it.
+  asio::awaitable<bool> handshake(tls_server_context& context) {
+    if (server_->faults_.spec().close_mid_handshake) {
+      co_await read_client_hello();
+      ++server_->extra_.faults_injected;
+      server_->notify_progress();
+      co_return false;
+    }
+    tls_ = std::make_unique<tls_stream>(socket_, context.context());
+    // Asio lets OpenSSL free its record buffers whenever they are empty, so that a busy
+    // connection would allocate them again for every read and every write: keep them.
+    SSL_clear_mode(tls_->native_handle(), SSL_MODE_RELEASE_BUFFERS);
+    std::error_code ec;
+    co_await tls_->async_handshake(asio::ssl::stream_base::server,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+    if (closed_) co_return false;  // the server closed it: not the handshake's failure
+    if (ec) {
+      ++server_->extra_.tls_handshake_failures;
+      server_->notify_progress();
+      co_return false;
+    }
+    ++server_->extra_.tls_handshakes;
+    server_->notify_progress();
+    use_chosen_transport();
+    co_return true;
+  }
+
+  // The close_mid_handshake fault: the client's first record (its ClientHello) is read, so that
+  // closing sends FIN rather than a reset, and nothing is answered.
+  asio::awaitable<void> read_client_hello() {
+    std::array<std::uint8_t, tls_record_header_size> header{};
+    std::error_code ec;
+    co_await asio::async_read(socket_, asio::buffer(header),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || closed_) co_return;
+    std::vector<std::uint8_t> body(tls_record_length(header));
+    co_await asio::async_read(socket_, asio::buffer(body),
+                              asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // Enforcing: the real server closes a plain connection on its first read. The bytes that read
+  // delivered are consumed, so that the client sees EOF rather than a reset, and not handled
+  // (the real server's decoder may still see them while the channel closes, but never answers).
+  asio::awaitable<void> refuse_plain() {
+    ++server_->extra_.plain_connections_refused;
+    std::vector<char> discarded(read_buffer_size);
+    std::error_code ec;
+    co_await socket_.async_read_some(asio::buffer(discarded),
+                                     asio::redirect_error(asio::use_awaitable, ec));
+    close();
+    server_->notify_progress();
+  }
+
+  // From now on the writer may write: a TLS connection's frames must not go out before its
+  // handshake is done.
+  void use_chosen_transport() {
+    transport_chosen_ = true;
+    if (tls_) {
+      writing_ = true;  // until the writer finds nothing pending
+      asio::co_spawn(socket_.get_executor(), write_loop<true>(shared_from_this(), *tls_),
+                     asio::detached);
+      return;
+    }
+    flush();
+  }
+
+  // `self` keeps the connection alive for as long as the coroutine runs. `Stream` is the socket
+  // or the TLS stream over it.
+  template <class Stream>
+  asio::awaitable<void> read_loop([[maybe_unused]] std::shared_ptr<connection> self,
+                                  Stream& stream) {
     std::string buffer(read_buffer_size, '\0');
     for (;;) {
       std::error_code ec;
-      const std::size_t n = co_await socket_.async_read_some(
+      const std::size_t n = co_await stream.async_read_some(
           asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
       if (ec || closed_) break;
       const auto error =
@@ -202,31 +315,54 @@ class server::connection : public std::enable_shared_from_this<server::connectio
   }
 
   void flush() {
-    if (writing_ || out_.empty() || closed_) return;
+    if (writing_ || out_.empty() || closed_ || !transport_chosen_) return;
     writing_ = true;
-    asio::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), asio::detached);
+    if (tls_) {
+      writer_idle_.cancel();  // wakes the TLS connection's writer
+      return;
+    }
+    asio::co_spawn(socket_.get_executor(), write_loop<false>(shared_from_this(), socket_),
+                   asio::detached);
   }
 
-  asio::awaitable<void> write_loop([[maybe_unused]] std::shared_ptr<connection> self) {
-    while (!out_.empty() && !closed_) {
-      writing_buffer_.swap(out_);
-      out_.clear();
-      std::error_code ec;
-      if (server_->faults_.spec().split_writes) {
-        for (std::size_t i = 0; i < writing_buffer_.size() && !ec && !closed_; ++i) {
-          co_await asio::async_write(socket_, asio::buffer(writing_buffer_.data() + i, 1),
+  // Writes everything pending with one write, as long as something is. `Stream` is the socket
+  // or the TLS stream over it. A plain connection spawns a writer whenever something is to be
+  // written; a TLS connection keeps one (`stays`) that waits on writer_idle_ in between: a
+  // multi-record TLS write keeps more coroutine frames alive than Asio's per-thread frame cache
+  // holds, so spawning a writer per flush would allocate on every flush.
+  template <bool stays, class Stream>
+  asio::awaitable<void> write_loop([[maybe_unused]] std::shared_ptr<connection> self,
+                                   Stream& stream) {
+    for (;;) {
+      while (!out_.empty() && !closed_) {
+        writing_buffer_.swap(out_);
+        out_.clear();
+        std::error_code ec;
+        if (server_->faults_.spec().split_writes) {
+          for (std::size_t i = 0; i < writing_buffer_.size() && !ec && !closed_; ++i) {
+            co_await asio::async_write(stream, asio::buffer(writing_buffer_.data() + i, 1),
+                                       asio::redirect_error(asio::use_awaitable, ec));
+            ++server_->extra_.writes;
+          }
+        } else {
+          co_await asio::async_write(stream, asio::buffer(writing_buffer_),
                                      asio::redirect_error(asio::use_awaitable, ec));
           ++server_->extra_.writes;
         }
-      } else {
-        co_await asio::async_write(socket_, asio::buffer(writing_buffer_),
-                                   asio::redirect_error(asio::use_awaitable, ec));
-        ++server_->extra_.writes;
+        writing_buffer_.clear();
+        drained_.cancel();
+        if (ec) {
+          close();
+          break;
+        }
       }
-      writing_buffer_.clear();
-      drained_.cancel();
-      if (ec) {
-        close();
+      if constexpr (stays) {
+        if (closed_) break;
+        writing_ = false;  // flush() wakes it again
+        writer_idle_.expires_at(std::chrono::steady_clock::time_point::max());
+        std::error_code ec;
+        co_await writer_idle_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      } else {
         break;
       }
     }
@@ -243,7 +379,9 @@ class server::connection : public std::enable_shared_from_this<server::connectio
   server* server_;
   connection_id id_;
   asio::ip::tcp::socket socket_;
+  std::unique_ptr<tls_stream> tls_;  // over socket_, once the client opened a TLS handshake
   asio::steady_timer drained_;
+  asio::steady_timer writer_idle_;  // a TLS connection's writer waits on it while idle
   wire::frame_decoder decoder_;
   std::string peer_;
   std::string out_;
@@ -255,6 +393,7 @@ class server::connection : public std::enable_shared_from_this<server::connectio
   bool writing_ = false;
   bool closed_ = false;
   bool reset_ = false;
+  bool transport_chosen_ = false;  // plain or TLS decided (and the handshake done): may write
 };
 
 server::server(asio::io_context& io, std::string host, std::size_t max_frame,

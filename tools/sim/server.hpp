@@ -5,7 +5,8 @@
 // flushes everything pending in one write. Protocol behaviour lives in a request_handler;
 // faults are applied here, around it. A server also sends requests of its own to a client on the
 // client's connection (a broker's transaction checks and reply pushes) and routes the client's
-// responses to them back by opaque.
+// responses to them back by opaque. A server given TLS looks at each connection's first byte and
+// then serves it over TLS, in the clear, or closes it (tls.hpp).
 #pragma once
 
 #include "faults.hpp"
@@ -53,12 +54,19 @@ class request_handler {
   virtual void connection_closed(connection_id /*connection*/) {}
 };
 
+class tls_server_context;
+
 class server {
  public:
   server(asio::io_context& io, std::string host, std::size_t max_frame, request_handler& handler);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
+
+  /// Serves the connections accepted from now on with TLS (`context`, shared by the servers),
+  /// or plain only again with nullptr. Without TLS a connection is never looked at first.
+  void set_tls(std::shared_ptr<tls_server_context> context) { tls_ = std::move(context); }
+  [[nodiscard]] bool tls() const noexcept { return tls_ != nullptr; }
 
   /// Opens the listener on `port` (0: ephemeral) and starts accepting. Call on the I/O thread
   /// (or before it runs).
@@ -126,6 +134,7 @@ class server {
   std::string host_;
   std::size_t max_frame_;
   request_handler& handler_;
+  std::shared_ptr<tls_server_context> tls_;  // null: plain only
   std::shared_ptr<asio::ip::tcp::acceptor> acceptor_;
   asio::ip::tcp::socket port_holder_{io_};  // bound, not listening, while the listener is closed
   std::uint16_t port_ = 0;

@@ -3,7 +3,8 @@
 // counted and the same number of frames is written back in one write. By default every frame is
 // one SEND_MESSAGE_V2; with --batch N every frame is a SEND_BATCH_MESSAGE of N messages (encoded
 // by wire::encode_batch, each with its own UNIQ_KEY, the batch header's properties UNIQ_KEY and
-// WAIT), and messages/s counts the messages of the acked frames.
+// WAIT), and messages/s counts the messages of the acked frames. With --tls the connection is
+// TLS (OpenSSL on the same blocking socket; the server's certificate is not checked).
 //
 //   taskset -c 1 rmq-sim --port 0 --store off --topics BenchTopic
 //   taskset -c 0 rmq-sim-load --broker 127.0.0.1:PORT --topic BenchTopic --seconds 10
@@ -16,6 +17,8 @@
 #include "wire/uniq_key.hpp"
 
 #include <CLI/CLI.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,6 +30,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -92,6 +97,55 @@ std::string encode_batch_send(rmq::wire::serialize_type type, const std::string&
   return encode_frame(type, topic, queue_id, opaque, true, properties, body);
 }
 
+// The connection's bytes, in the clear or through TLS.
+class connection {
+ public:
+  explicit connection(int fd) : fd_(fd) {}
+
+  /// Handshakes as a TLS client; false (with OpenSSL's errors printed) if it failed.
+  bool start_tls() {
+    context_.reset(SSL_CTX_new(TLS_client_method()));
+    if (context_) ssl_.reset(SSL_new(context_.get()));
+    if (!ssl_ || SSL_set_fd(ssl_.get(), fd_) != 1 || SSL_connect(ssl_.get()) != 1) {
+      ERR_print_errors_fp(stderr);
+      return false;
+    }
+    return true;
+  }
+
+  /// Some bytes, as read(2): 0 or less when the connection ended.
+  ssize_t read_some(char* data, std::size_t size) {
+    if (!ssl_) return ::read(fd_, data, size);
+    return SSL_read(ssl_.get(), data, capped(size));
+  }
+
+  bool write_all(const char* data, std::size_t size) {
+    while (size > 0) {
+      const ssize_t n = ssl_ ? SSL_write(ssl_.get(), data, capped(size)) : ::write(fd_, data, size);
+      if (n <= 0) return false;
+      data += n;
+      size -= static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
+ private:
+  // OpenSSL takes lengths as int.
+  static int capped(std::size_t size) {
+    return static_cast<int>(std::min<std::size_t>(size, std::numeric_limits<int>::max()));
+  }
+
+  struct free_context {
+    void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+  };
+  struct free_ssl {
+    void operator()(SSL* s) const { SSL_free(s); }
+  };
+  int fd_;
+  std::unique_ptr<SSL_CTX, free_context> context_;
+  std::unique_ptr<SSL, free_ssl> ssl_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -108,6 +162,7 @@ int main(int argc, char** argv) {
   std::size_t batch = 0;
   bool binary = false;
   bool check = false;
+  bool tls = false;
   app.add_option("--broker", broker, "Broker address HOST:PORT")->capture_default_str();
   app.add_option("--topic", topic, "Topic (must exist, or auto-create on)")->capture_default_str();
   app.add_option("--window", window, "Requests in flight")->capture_default_str();
@@ -122,6 +177,7 @@ int main(int argc, char** argv) {
   app.add_flag("--check", check,
                "Decode every response and count non-SUCCESS codes (and, for batches, responses "
                "whose msgId does not name every message)");
+  app.add_flag("--tls", tls, "Connect with TLS (rmq-sim --tls-cert/--tls-key)");
   CLI11_PARSE(app, argc, argv);
 
   const auto colon = broker.rfind(':');
@@ -143,6 +199,11 @@ int main(int argc, char** argv) {
   }
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  connection link(fd);
+  if (tls && !link.start_tls()) {
+    std::fprintf(stderr, "TLS handshake failed\n");
+    return 1;
+  }
 
   // `window` frames back to back, cycling over the queue ids; all the same size.
   const auto type = binary ? rmq::wire::serialize_type::rocketmq : rmq::wire::serialize_type::json;
@@ -164,16 +225,7 @@ int main(int argc, char** argv) {
   std::string frames;
   for (std::size_t i = 0; i < window; ++i) frames += one_per_queue[i % one_per_queue.size()];
 
-  auto write_all = [fd](const char* data, std::size_t size) {
-    while (size > 0) {
-      const ssize_t n = ::write(fd, data, size);
-      if (n <= 0) return false;
-      data += n;
-      size -= static_cast<std::size_t>(n);
-    }
-    return true;
-  };
-  if (!write_all(frames.data(), frames.size())) {
+  if (!link.write_all(frames.data(), frames.size())) {
     std::perror("write");
     return 1;
   }
@@ -188,7 +240,7 @@ int main(int argc, char** argv) {
   bool measuring = false;
   clock_type::time_point measure_start;
   for (;;) {
-    const ssize_t n = ::read(fd, buffer.data() + have, buffer.size() - have);
+    const ssize_t n = link.read_some(buffer.data() + have, buffer.size() - have);
     if (n <= 0) {
       std::fprintf(stderr, "connection closed after %llu responses\n",
                    static_cast<unsigned long long>(responses));
@@ -233,17 +285,17 @@ int main(int argc, char** argv) {
       const double frames_per_s = static_cast<double>(measured) / elapsed;
       std::printf(
           "sends/s %.0f  messages/s %.0f  (%llu responses in %.2f s, batch %zu, window %zu, "
-          "body %zu B, frame %zu B, %s headers, errors %llu)\n",
+          "body %zu B, frame %zu B, %s headers%s, errors %llu)\n",
           frames_per_s, frames_per_s * static_cast<double>(per_frame),
           static_cast<unsigned long long>(measured), elapsed, batch, window, body_size, frame_size,
-          binary ? "binary" : "JSON", static_cast<unsigned long long>(errors));
+          binary ? "binary" : "JSON", tls ? ", TLS" : "", static_cast<unsigned long long>(errors));
       return errors == 0 ? 0 : 1;
     }
     // Keep the window full: one frame per response, in one write.
     std::size_t remaining = complete;
     while (remaining > 0) {
       const std::size_t chunk = std::min(remaining, window);
-      if (!write_all(frames.data(), chunk * frame_size)) {
+      if (!link.write_all(frames.data(), chunk * frame_size)) {
         std::perror("write");
         return 1;
       }

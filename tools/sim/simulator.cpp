@@ -5,6 +5,7 @@
 #include "namesrv.hpp"
 #include "recorder.hpp"
 #include "server.hpp"
+#include "tls.hpp"
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
@@ -230,6 +231,12 @@ simulator::~simulator() {
 void simulator::start() {
   if (impl_->running.load()) return;
   auto& d = *impl_;
+  if (d.config.tls.enabled() && !d.ns->tls()) {
+    // One context for every listener, as a real cluster's servers share tls.server.*.
+    auto context = std::make_shared<tls_server_context>(d.config.tls);
+    d.ns->set_tls(context);
+    for (auto& unit : d.brokers) unit.listener->set_tls(context);
+  }
   d.listen_or_throw(*d.ns, d.config.namesrv_port);
   for (auto& unit : d.brokers) d.open_broker(unit, unit.state->config.port);
   d.ns->set_faults(d.config.namesrv_faults);
@@ -511,6 +518,9 @@ std::string simulator::stats_json(bool with_messages) const {
                {"responses", c.responses},
                {"writes", c.writes},
                {"connections_accepted", c.connections_accepted},
+               {"tls_handshakes", c.tls_handshakes},
+               {"tls_handshake_failures", c.tls_handshake_failures},
+               {"plain_connections_refused", c.plain_connections_refused},
                {"decode_errors", c.decode_errors},
                {"faults_injected", c.faults_injected},
                {"acl_denied", c.acl_denied},

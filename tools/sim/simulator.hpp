@@ -63,8 +63,10 @@ class simulator {
   simulator(const simulator&) = delete;
   simulator& operator=(const simulator&) = delete;
 
-  /// Binds every listener and starts the I/O thread. Throws std::system_error when a port
-  /// cannot be bound.
+  /// Loads the TLS files (sim_config::tls), binds every listener and starts the I/O thread.
+  /// Throws std::system_error when a port cannot be bound or a TLS file cannot be loaded,
+  /// std::invalid_argument when the TLS settings name a certificate without a key (or the
+  /// reverse) or a key that is not the certificate's.
   void start();
   /// Closes everything and joins the I/O thread. Idempotent.
   void stop();

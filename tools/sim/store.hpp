@@ -155,9 +155,12 @@ struct server_counters {
   std::uint64_t request_timeouts = 0;     ///< two-way requests sent that got no response
   std::uint64_t writes = 0;               ///< socket writes (responses are coalesced per write)
   std::uint64_t connections_accepted = 0;
-  std::uint64_t decode_errors = 0;    ///< connections closed for bytes that do not decode
-  std::uint64_t faults_injected = 0;  ///< requests a fault changed
-  std::uint64_t acl_denied = 0;       ///< broker: requests refused by its ACL
+  std::uint64_t tls_handshakes = 0;             ///< TLS handshakes completed
+  std::uint64_t tls_handshake_failures = 0;     ///< TLS handshakes that failed (connection closed)
+  std::uint64_t plain_connections_refused = 0;  ///< plain connections closed (TLS enforcing)
+  std::uint64_t decode_errors = 0;              ///< connections closed for bytes that do not decode
+  std::uint64_t faults_injected = 0;            ///< requests a fault changed
+  std::uint64_t acl_denied = 0;                 ///< broker: requests refused by its ACL
   std::uint64_t go_away_answers = 0;  ///< broker: requests answered GO_AWAY while shutting down
   std::uint64_t recalls = 0;          ///< broker: timer messages recalled
   std::uint64_t route_standard = 0;   ///< name server: standard JSON route bodies
