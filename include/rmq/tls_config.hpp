@@ -7,7 +7,7 @@
 namespace rmq {
 
 /// TLS on the NameServer and broker connections (RocketMQ's `tls.enable`, with the client's
-/// `tls.client.*` settings), done by OpenSSL on the producer's own loops: no extra thread, and
+/// `tls.client` settings), done by OpenSSL on the producer's own loops: no extra thread, and
 /// the handshake counts against connect_timeout like the TCP connect.
 ///
 /// What is verified. By default the server's certificate must chain to a trusted CA and name

@@ -52,6 +52,17 @@ std::variant<bench_options, int> parse_command_line(int argc, const char* const*
   bool no_pin = false;
   app.add_flag("--no-pin", no_pin, "do not pin rmq-bench and rmq-sim to separate CPUs");
   app.add_option("--sim", o.sim_path, "rmq-sim binary (default: next to rmq-bench)");
+  auto* sim_cert = app.add_option("--sim-tls-cert", o.sim_tls_cert,
+                                  "the embedded rmq-sim serves TLS only, with this certificate "
+                                  "(PEM; with --tls and --sim-tls-key)")
+                       ->check(CLI::ExistingFile)
+                       ->type_name("FILE");
+  auto* sim_key =
+      app.add_option("--sim-tls-key", o.sim_tls_key, "the embedded rmq-sim's TLS key (PEM)")
+          ->check(CLI::ExistingFile)
+          ->type_name("FILE");
+  sim_cert->needs(sim_key);
+  sim_key->needs(sim_cert);
   app.add_option("--json", o.json_file, "write the report as JSON");
   app.add_option("--hist", o.hist_file, "write the latency distribution (.hgrm, ms)");
   app.add_option("--plot", o.plot_file, "draw latency by percentile (SVG)");
@@ -73,6 +84,12 @@ std::variant<bench_options, int> parse_command_line(int argc, const char* const*
   if (o.message.topic.empty()) return bad("--topic must not be empty");
   if (brokers->count() > 0 && !o.embedded_sim()) {
     return bad("--brokers sets up the embedded rmq-sim; it cannot go with --namesrv");
+  }
+  if (sim_cert->count() > 0 && !o.embedded_sim()) {
+    return bad("--sim-tls-cert sets up the embedded rmq-sim; it cannot go with --namesrv");
+  }
+  if (o.embedded_sim() && (o.client.tls.has_value() != (sim_cert->count() > 0))) {
+    return bad("with the embedded rmq-sim, --tls and --sim-tls-cert/--sim-tls-key go together");
   }
   // Flags of the other mode are harmless (wrappers pass them for the default mode): say so.
   if (threads->count() > 0 && o.mode != tools::send_mode::sync) {

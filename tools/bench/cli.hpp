@@ -27,6 +27,10 @@ struct bench_options {
   bool raw_echo = false;
   bool pin = true;       ///< pin rmq-bench and the embedded rmq-sim to different CPUs
   std::string sim_path;  ///< empty: next to rmq-bench
+  /// The embedded rmq-sim's TLS certificate and key (--sim-tls-cert/--sim-tls-key): it then
+  /// serves TLS only (enforcing), for a producer with --tls.
+  std::string sim_tls_cert;
+  std::string sim_tls_key;
   std::string json_file;
   std::string hist_file;
   std::string plot_file;

@@ -81,6 +81,7 @@ std::string describe(const rmq::bench::bench_options& o) {
   if (o.client.credentials.enabled()) {
     text += ", signed (access key " + o.client.credentials.access_key + ")";
   }
+  if (o.client.tls) text += ", TLS";
   if (o.send_hook == rmq::bench::hook_kind::observe) text += ", an observing send hook";
   if (o.send_hook == rmq::bench::hook_kind::property) text += ", a property-adding send hook";
   return text;
@@ -120,6 +121,8 @@ int main(int argc, char** argv) {
     if (credentials.enabled()) {
       sim_options.acl_account = credentials.access_key + ":" + credentials.secret_key;
     }
+    sim_options.tls_cert = options.sim_tls_cert;
+    sim_options.tls_key = options.sim_tls_key;
     std::string error;
     if (!sim.start(sim_options, error)) {
       std::cerr << "rmq-bench: " << error << '\n';
@@ -141,6 +144,7 @@ int main(int argc, char** argv) {
   report.target = target;
   report.open_loop = options.open_loop();
   report.rate = options.rate;
+  report.tls = options.client.tls.has_value();
 
   const rmq::tools::body_source bodies(options.message.size);
 

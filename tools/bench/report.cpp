@@ -165,6 +165,7 @@ nlohmann::json to_json(const report& r) {
       {"open_loop", r.open_loop},
       {"rate", r.rate},
       {"interrupted", r.interrupted},
+      {"tls", r.tls},
       {"sent", r.sent},
       {"acked", r.acked},
       {"errors", r.errors},

@@ -64,6 +64,7 @@ struct report {
   latency_summary latency;
   std::optional<raw_echo_summary> raw_echo;
   bool interrupted = false;
+  bool tls = false;           ///< the producers spoke TLS (--tls)
   std::uint64_t retries = 0;  ///< producer counters over the whole run
   std::uint64_t timeouts = 0;
   /// --auto-batch: the batches the producers sent and the sends that joined them (whole run).

@@ -73,6 +73,13 @@ bool sim_process::start(const sim_options& options, std::string& error) {
     args.emplace_back("--acl-account");
     args.push_back(options.acl_account);
   }
+  if (!options.tls_cert.empty()) {
+    for (const std::string& arg :
+         {std::string("--tls-cert"), options.tls_cert, std::string("--tls-key"), options.tls_key,
+          std::string("--tls-mode"), std::string("enforcing")}) {
+      args.push_back(arg);
+    }
+  }
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -18,6 +18,10 @@ struct sim_options {
   /// "ACCESS_KEY:SECRET_KEY": the brokers check every request's signature (--acl-account);
   /// empty: no ACL.
   std::string acl_account;
+  /// PEM certificate and key: the NameServer and brokers serve TLS only (--tls-cert,
+  /// --tls-key, --tls-mode enforcing); empty: plain TCP.
+  std::string tls_cert;
+  std::string tls_key;
   int cpu = -1;  ///< CPU to pin the child to; -1: not pinned
   std::chrono::seconds ready_timeout{15};
 };

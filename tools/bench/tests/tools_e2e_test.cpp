@@ -1,5 +1,6 @@
 // rmq-send and rmq-bench as users run them: child processes against rmq-sim over loopback.
 #include "sim_process.hpp"
+#include "support/test_pki.hpp"
 #include "support/test_scale.hpp"
 
 #include <doctest/doctest.h>
@@ -220,6 +221,48 @@ TEST_CASE("rmq-bench --trace reports every acknowledged send's trace record") {
   CHECK(j["trace_records"].get<std::uint64_t>() > 0);
   CHECK(j["trace_send_failures"].get<std::uint64_t>() == 0);
   std::filesystem::remove(json_path);
+}
+
+TEST_CASE("rmq-send and rmq-bench over TLS: --tls with a CA; a refused certificate fails") {
+  const auto& pki = rmq::test::test_pki::get();
+  rmq::bench::sim_process sim;
+  rmq::bench::sim_options options;
+  options.path = RMQ_SIM_BIN;
+  options.topic = "TlsTopic";
+  options.tls_cert = pki.server_cert();
+  options.tls_key = pki.server_key();
+  std::string error;
+  REQUIRE_MESSAGE(sim.start(options, error), error);
+  const run_result sent =
+      run({RMQ_SEND_BIN, "--namesrv", sim.namesrv(), "--topic", "TlsTopic", "--count", "5",
+           "--body", "secret", "--tls", "--tls-ca", pki.ca_cert()});
+  INFO(sent.out);
+  CHECK(sent.exit_code == 0);
+  CHECK(count_lines_with(sent.out, "SEND_OK msgId=") == 5);
+  // Without the CA the system's CAs do not know the test one: every send is refused.
+  const run_result refused = run({RMQ_SEND_BIN, "--namesrv", sim.namesrv(), "--topic", "TlsTopic",
+                                  "--count", "1", "--body", "x", "--tls", "--timeout", "1000"});
+  INFO(refused.out);
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.out.find("TLS handshake failed") != std::string::npos);
+  sim.stop();
+
+  const auto json_path = temp_file("tls.json");
+  const run_result bench =
+      run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--count", "2000", "--warmup", "0", "--tls",
+           "--tls-ca", pki.ca_cert(), "--sim-tls-cert", pki.server_cert(), "--sim-tls-key",
+           pki.server_key(), "--json", json_path.string()});
+  INFO(bench.out);
+  REQUIRE(bench.exit_code == 0);
+  std::ifstream in(json_path);
+  REQUIRE(in.good());
+  const nlohmann::json j = nlohmann::json::parse(in);
+  CHECK(j["tls"] == true);
+  CHECK(j["errors"].get<std::uint64_t>() == 0);
+  CHECK(j["acked"].get<std::uint64_t>() == 2000);
+  std::filesystem::remove(json_path);
+  // The embedded rmq-sim needs a certificate to serve TLS.
+  CHECK(run({RMQ_BENCH_BIN, "--sim", RMQ_SIM_BIN, "--count", "1", "--tls"}).exit_code == 2);
 }
 
 TEST_CASE("rmq-bench sync, open loop and oneway runs complete") {
