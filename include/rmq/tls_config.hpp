@@ -19,19 +19,28 @@ namespace rmq {
 /// clusters (the connection is then encrypted but not authenticated).
 ///
 /// Files are PEM. They are read once, by producer::start(), which fails with
-/// errc::configuration_invalid (and logs why) when one cannot be used. A failed handshake fails
-/// the requests that waited for it with errc::tls_handshake_failed and is logged with
-/// OpenSSL's reason (e.g. "certificate verification failed: hostname mismatch").
+/// errc::configuration_invalid (and logs why) when one cannot be used; no file is read after.
+/// A refused handshake fails the requests that waited for it with errc::tls_handshake_failed,
+/// is logged with OpenSSL's reason (e.g. "certificate verification failed: hostname
+/// mismatch") and backs off like a refused connect. That includes a server refusing the
+/// client's certificate with TLS 1.3, where the refusal comes as an alert after the client's
+/// side of the handshake has finished. A handshake that does not finish within
+/// connect_timeout fails as a connect does (errc::connect_failed, or errc::timed_out when the
+/// send's own deadline came first).
 struct tls_config {
-  /// Trusted CAs, a PEM file of one or more certificates (tls.client.trustCertPath).
+  /// Trusted CAs, a PEM file of one or more certificates (tls.client.trustCertPath). Each is
+  /// trusted as it is, an intermediate CA too.
   std::string ca_file;
-  /// Trusted CAs, a directory in OpenSSL's hashed layout (`openssl rehash`). With neither
-  /// ca_file nor ca_dir: the system's default CAs.
+  /// Trusted CAs, a directory: every PEM file in it (OpenSSL's hashed layout, or any names;
+  /// other files are skipped; at least one certificate required). With neither ca_file nor
+  /// ca_dir: the system's CAs (`$SSL_CERT_FILE`, else OpenSSL's default bundle, else its
+  /// default directory).
   std::string ca_dir;
   /// The client's certificate chain, for servers that require one (mutual TLS;
   /// tls.client.certPath). Set together with key_file, or neither.
   std::string cert_file;
-  /// The client certificate's private key, unencrypted (tls.client.keyPath).
+  /// The client certificate's private key, unencrypted (tls.client.keyPath): a key protected
+  /// by a passphrase is refused, never prompted for.
   std::string key_file;
   /// Verify the server's certificate and name (see above). false: accept any certificate.
   bool verify_server = true;

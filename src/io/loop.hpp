@@ -439,10 +439,6 @@ inline bool loop::running_in_this_thread() const noexcept {
 
 static_assert(asio::execution::is_executor<loop::executor_type>::value);
 
-/// A provided-buffer ring (IORING_REGISTER_PBUF_RING) with its own buffer group: `count`
-/// buffers of `size` bytes. The kernel picks a buffer per received chunk; the receiver hands
-/// it back with release(). On the epoll backend the socket picks the buffer (take_free()) and
-/// there is no ring. Loop thread only; owned by the loop, alive for one run().
 namespace detail {
 template <class Member>
 struct member_owner;
@@ -471,6 +467,10 @@ struct member_op final : Op {
   owner_type& owner;
 };
 
+/// A provided-buffer ring (IORING_REGISTER_PBUF_RING) with its own buffer group: `count`
+/// buffers of `size` bytes. The kernel picks a buffer per received chunk; the receiver hands
+/// it back with release(). On the epoll backend the socket picks the buffer (take_free()) and
+/// there is no ring. Loop thread only; owned by the loop, alive for one run().
 class buffer_pool {
  public:
   /// Something waiting for buffers to come back (a receive that ended with -ENOBUFS).

@@ -296,6 +296,7 @@ class basic_connection final : private io::receiver {
 
   clock::time_point last_activity_{};
   std::error_code last_error_;
+  bool answered_ = false;  // the current socket has received bytes
   std::uint64_t connects_ = 0;
   log::rate_limiter losses_;  // connection losses, for log lines only
   bool loss_quiet_ = false;   // the last loss was not logged: neither is its reconnect

@@ -172,6 +172,7 @@ void basic_connection<Transport>::on_connected(std::error_code ec) {
 template <class Transport>
 void basic_connection<Transport>::start_io() {
   ++connects_;
+  answered_ = false;
   core_.new_socket();
   last_activity_ = clock::now();
   socket_->start_receive(*this, options_.receive_pool);
@@ -307,6 +308,7 @@ void basic_connection<Transport>::on_receive(io::received_buffer buf) noexcept {
     return;
   }
   last_activity_ = loop_.now();
+  answered_ = true;
   const std::error_code ec = core_.on_received(buf.data());
   buf.release();  // parsed in place; split frames were copied by the decoder
   if (ec && socket_live()) {
@@ -327,7 +329,13 @@ void basic_connection<Transport>::on_receive_end(std::error_code ec) noexcept {
   if (!socket_live()) return;  // our own close ended it
   const bool stopping = loop_.stopping() || ec == asio::error::operation_aborted;
   last_error_ = ec ? ec : make_error_code(asio::error::eof);
-  dispatch(link_event::link_failed, stopping ? errc::shutting_down : errc::connection_lost);
+  // A TLS alert before the server's first answer: with TLS 1.3 the server checks the client's
+  // certificate after the client has finished its side of the handshake, so this is how a
+  // refused certificate shows.
+  const bool handshake_refused = !answered_ && tls::is_tls_error(ec);
+  dispatch(link_event::link_failed, stopping            ? errc::shutting_down
+                                    : handshake_refused ? errc::tls_handshake_failed
+                                                        : errc::connection_lost);
 }
 
 // --- deadlines and idleness ------------------------------------------------------------------

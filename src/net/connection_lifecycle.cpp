@@ -88,7 +88,9 @@ link_step connection_lifecycle::transition(link_event e, clock::time_point now,
 
     case link_state::connecting:
       if (e == link_event::connect_succeeded) {
-        consecutive_failures_ = 0;
+        // Kept until the link proves itself: with TLS 1.3 a server refuses the client's
+        // certificate only after the client's side of the handshake has finished.
+        failures_before_connect_ = std::exchange(consecutive_failures_, 0);
         previous_retired_ = std::exchange(socket_retired_, false);
         return go(link_state::connected, link_action::start_io);
       }
@@ -109,6 +111,11 @@ link_step connection_lifecycle::transition(link_event e, clock::time_point now,
     case link_state::retiring: {  // a socket that reads; a retiring one no longer writes
       const bool retiring = state_ == link_state::retiring;
       if (e == link_event::link_failed) {
+        if (failure == errc::tls_handshake_failed) {
+          // Refused by the server's first answer, an alert: a failed connect, backoff included.
+          consecutive_failures_ = failures_before_connect_;
+          count_connect_failure(now, failure);
+        }
         return go(link_state::disconnecting, link_action::close_socket | link_action::fail_requests,
                   failure);
       }

@@ -15,6 +15,8 @@
 //                                                               fail(connect_failed, or
 //                                                               tls_handshake_failed) [backoff]
 //   connected      link_failed                   disconnecting  close_socket, fail(its error)
+//                                                               [backoff when the error is
+//                                                               tls_handshake_failed]
 //                  stream_corrupt, idle_timeout  disconnecting  close_socket
 //                  go_away                       retiring       none [go-away streak = 1]
 //                  go_away_again                 retiring       none [streak + 1, backoff]
@@ -164,8 +166,10 @@ class connection_lifecycle {
       : backoff_(backoff), endpoint_known_(address == address_kind::numeric), trace_(trace) {}
 
   /// The one way the machine changes. `now` times the backoff; `failure` is the request error
-  /// of link_failed (connection_lost, or shutting_down when the loop stops), and of
-  /// connect_failed when it is tls_handshake_failed (else connect_failed).
+  /// of link_failed (connection_lost, shutting_down when the loop stops, or
+  /// tls_handshake_failed when a TLS server refused the handshake after the client's side of it
+  /// had finished — counted as a connect failure), and of connect_failed when it is
+  /// tls_handshake_failed (else connect_failed).
   link_step handle(link_event e, clock::time_point now,
                    errc failure = errc::connection_lost) noexcept;
 
@@ -212,6 +216,7 @@ class connection_lifecycle {
   bool endpoint_known_;    // numeric, or resolved once: kept across reconnects
   bool draining_ = false;  // drain asked for; cleared on the way to closing
   unsigned consecutive_failures_ = 0;
+  unsigned failures_before_connect_ = 0;  // restored when the handshake is refused after all
   errc backoff_failure_ =
       errc::connect_failed;  // the last connect failure's, told while backing off
   unsigned go_aways_ = 0;

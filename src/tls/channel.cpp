@@ -16,12 +16,15 @@ channel::channel(io::tcp_socket& tcp, SSL* ssl) : tcp_(tcp) {
     setup_error_ = take_openssl_error(std::make_error_code(std::errc::not_enough_memory));
     return;
   }
-  session_.emplace(ssl);
+  try {
+    session_.emplace(ssl);  // owns ssl, even when it throws
+  } catch (const std::bad_alloc&) {
+    setup_error_ = std::make_error_code(std::errc::not_enough_memory);
+  }
 }
 
 channel::~channel() {
-  // Tasks deferred in a turn run before the loop waits again, and the socket's close (after
-  // which the owner may destroy us) completes only after such a wait.
+  // close() completes only once the deferred task has run (on_tcp_closed, run_deferred).
   assert(!deferred_queued_);
 }
 
@@ -74,7 +77,7 @@ void channel::on_deadline(std::error_code ec) noexcept {
 // --- reading ---------------------------------------------------------------------------------
 
 void channel::on_receive(io::received_buffer buf) noexcept {
-  if (broken_ || receive_ended_ || !session_) return;
+  if (broken_ || receive_ended_ || closing_ != nullptr || !session_) return;
   try {
     session_->feed(buf.data());
   } catch (const std::bad_alloc&) {
@@ -100,8 +103,9 @@ void channel::deliver() noexcept {
     std::size_t got = 0;
     const session::read_status status = session_->read(plaintext_.get(), plaintext_chunk, got);
     if (got > 0) {
-      // May close us, or fail the connection: the loop's condition sees it.
+      // May close us, or fail the connection.
       receiver_->on_receive(io::received_buffer(std::string_view(plaintext_.get(), got)));
+      if (closing_ != nullptr || receive_ended_) return;
     }
     if (status == session::read_status::failed) {
       broken_ = true;
@@ -141,8 +145,8 @@ void channel::on_receive_end(std::error_code ec) noexcept {
 void channel::start_receive(io::receiver& r) {
   receiver_ = &r;
   // Never inline: what waits in the session (records that came with the handshake's last
-  // flight, or between its end and now) is handed on from the loop.
-  if ((session_ && session_->has_input()) || tcp_ended_) defer();
+  // flight, or between its end and now), or a failure of our own output, is told from the loop.
+  if ((session_ && session_->has_input()) || tcp_ended_ || failure_) defer();
 }
 
 // --- writing ---------------------------------------------------------------------------------
@@ -152,8 +156,13 @@ void channel::send(io::write_op& op, const iovec* iov, std::size_t count) {
   writing_bytes_ = 0;
   for (std::size_t i = 0; i < count; ++i) writing_bytes_ += iov[i].iov_len;
   if (closing_ != nullptr || broken_ || !session_) {
-    write_failure_ = closing_ != nullptr ? std::error_code(asio::error::bad_descriptor)
-                                         : std::error_code(asio::error::broken_pipe);
+    write_result_ = closing_ != nullptr ? std::error_code(asio::error::bad_descriptor)
+                                        : std::error_code(asio::error::broken_pipe);
+    defer();
+    return;
+  }
+  if (writing_bytes_ == 0) {  // nothing to encrypt: done, from the loop
+    write_result_ = std::error_code{};
     defer();
     return;
   }
@@ -170,10 +179,11 @@ void channel::send(io::write_op& op, const iovec* iov, std::size_t count) {
   }
   if (!encrypted) {
     broken_ = true;
-    write_failure_ = session_->error();
+    write_result_ = session_->error();
     defer();
     return;
   }
+  if (staged_.capacity() > session::large_output) std::string().swap(staged_);
   flush();
 }
 
@@ -182,13 +192,16 @@ void channel::flush() noexcept {
   if (flushing_ || broken_ || closing_ != nullptr || !session_ || session_->output_size() == 0) {
     return;
   }
+  if (out_.capacity() > session::large_output) std::string().swap(out_);  // the last was big
   out_.clear();
   try {
     session_->take_output(out_);
   } catch (const std::bad_alloc&) {
+    // Called by send() and by the handshake: the failure is told from the loop.
     broken_ = true;
-    write_failure_ = std::make_error_code(std::errc::not_enough_memory);
-    if (writing_ != nullptr) defer();
+    failure_ = std::make_error_code(std::errc::not_enough_memory);
+    if (writing_ != nullptr) write_result_ = failure_;
+    defer();
     return;
   }
   // A caller's send waiting now has its records in this output (it was not in the last one).
@@ -203,7 +216,16 @@ void channel::on_flushed(std::error_code ec, std::size_t bytes) noexcept {
   if (!ec && bytes != out_.size()) ec = asio::error::broken_pipe;  // cut mid-record
   if (ec) {
     broken_ = true;
-    if (writing_ != nullptr) complete_write(ec, 0);
+    if (closing_ != nullptr) return;  // the close completes what is left
+    // Someone must hear of it: the waiting send, else the handshake, else the receiver.
+    if (writing_ != nullptr) {
+      complete_write(ec, 0);
+    } else if (connecting_ != nullptr) {
+      finish_connect(ec);
+    } else {
+      failure_ = ec;
+      end_receive(ec);  // told once start_receive comes, when it has not yet
+    }
     return;
   }
   if (writing_sent_) complete_write({}, writing_bytes_);  // may send again, or close us
@@ -224,12 +246,14 @@ void channel::defer() noexcept {
 }
 
 void channel::run_deferred() noexcept {
-  // A send refused before any I/O: its records were never in a socket send.
-  if (write_failure_ && writing_ != nullptr && !writing_sent_) {
-    complete_write(std::exchange(write_failure_, {}), 0);
+  // A send that completes without I/O (refused, or empty): its records were never sent.
+  if (write_result_ && writing_ != nullptr && !writing_sent_) {
+    const std::error_code ec = *std::exchange(write_result_, std::nullopt);
+    complete_write(ec, 0);  // may close us
   }
-  if (receiver_ == nullptr || receive_ended_) return;
+  if (closing_ != nullptr || receiver_ == nullptr || receive_ended_) return;
   if (!broken_ && session_) deliver();
+  if (failure_) end_receive(failure_);
   if (tcp_ended_) end_receive(tcp_end_);
 }
 
@@ -242,13 +266,24 @@ void channel::close(io::close_op& op) {
 }
 
 void channel::on_tcp_closed(std::error_code ec) noexcept {
-  // Every operation of the socket has completed, and each completed ours. A send refused
-  // before any I/O may still wait for its deferred completion: it runs first.
+  // Every operation of the socket has completed, and each completed ours. A send that waits
+  // for its deferred completion completes now.
   if (writing_ != nullptr) {
-    complete_write(write_failure_ ? write_failure_ : asio::error::operation_aborted, 0);
+    const bool refused = write_result_ && *write_result_;
+    complete_write(refused ? *write_result_ : asio::error::operation_aborted, 0);
+    write_result_.reset();
   }
   if (connecting_ != nullptr) finish_connect(asio::error::operation_aborted);
-  if (io::close_op* op = std::exchange(closing_, nullptr)) op->done_(op, ec);  // may destroy us
+  close_result_ = ec;
+  // Our deferred task may be queued still (the loop runs a task deferred by a task one turn
+  // later): the owner may destroy us once the close completes, so that waits for the task.
+  if (!deferred_queued_) finish_close();
+}
+
+void channel::finish_close() noexcept {
+  if (io::close_op* op = std::exchange(closing_, nullptr)) {
+    op->done_(op, *std::exchange(close_result_, std::nullopt));  // may destroy us
+  }
 }
 
 }  // namespace rmq::tls

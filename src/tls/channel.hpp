@@ -35,14 +35,17 @@ class channel final : private io::receiver {
   /// Connects and handshakes by `deadline`: `op` completes with {} once the handshake is done,
   /// rmq::errc::timed_out when the deadline passed, operation_aborted after close() or when the
   /// loop stops, a system error of the TCP connect, or a tls::category() error (the certificate
-  /// was refused, the server refused ours, the server closed the connection mid-handshake).
+  /// was refused, the server closed the connection mid-handshake, or — TLS 1.2 — the server
+  /// refused ours). With TLS 1.3 the server checks the client's certificate after the client
+  /// has finished: a refusal then ends the receive with the alert's tls::category() error.
   void connect(io::connect_op& op, const io::endpoint& peer, io::clock::time_point deadline);
   /// As tcp_socket::send: `op` completes with every plaintext byte once their records are
   /// written, or with an error (and 0 bytes): the stream is then unusable.
   void send(io::write_op& op, const iovec* iov, std::size_t count);
   /// As tcp_socket::start_receive, after the connect completed: plaintext chunks, then
   /// on_receive_end once (eof when the peer closed, with or without close_notify; the TLS error
-  /// of a bad record or an alert).
+  /// of a bad record or an alert; the error of our own output when it failed with no send
+  /// waiting).
   void start_receive(io::receiver& r);
   /// As tcp_socket::close.
   void close(io::close_op& op);
@@ -69,12 +72,16 @@ class channel final : private io::receiver {
   void defer() noexcept;
   void run_deferred() noexcept;
   void on_tcp_closed(std::error_code ec) noexcept;
+  void finish_close() noexcept;
 
   struct deferred_state final : io::task {
     explicit deferred_state(channel& c) noexcept : task(&run), owner(c) {}
     static void run(io::task* t, action a) noexcept {
       auto& self = static_cast<deferred_state*>(t)->owner;
       self.deferred_queued_ = false;
+      // The socket closed while this was queued: its close completes now, whatever the loop
+      // does with its tasks.
+      if (self.close_result_) return self.finish_close();
       if (a == action::run) self.run_deferred();
     }
     channel& owner;
@@ -92,17 +99,19 @@ class channel final : private io::receiver {
   bool deferred_queued_ = false;
 
   io::clock::time_point handshake_deadline_{};
-  io::connect_op* connecting_ = nullptr;  // the caller's, until the handshake ends
-  io::close_op* closing_ = nullptr;       // the caller's, from close() on
-  bool broken_ = false;                   // TLS failed: nothing more is read or written
+  io::connect_op* connecting_ = nullptr;         // the caller's, until the handshake ends
+  io::close_op* closing_ = nullptr;              // the caller's, from close() on
+  std::optional<std::error_code> close_result_;  // the socket closed; closing_ completes next
+  bool broken_ = false;                          // TLS failed: nothing more is read or written
+  std::error_code failure_;  // why, when the receiver is to hear it (our output)
 
   // Writing: the caller's send waits until its records are written.
   io::write_op* writing_ = nullptr;
-  std::size_t writing_bytes_ = 0;  // its plaintext size, what it completes with
-  bool writing_sent_ = false;      // its records are in the send in flight
-  std::error_code write_failure_;  // a send that failed before any I/O (completed deferred)
-  std::string staged_;             // a gather list's plaintext, made contiguous (one record run)
-  std::string out_;                // the ciphertext of the send in flight
+  std::size_t writing_bytes_ = 0;                // its plaintext size, what it completes with
+  bool writing_sent_ = false;                    // its records are in the send in flight
+  std::optional<std::error_code> write_result_;  // a send completed without I/O (deferred)
+  std::string staged_;  // a gather list's plaintext, made contiguous (one record run)
+  std::string out_;     // the ciphertext of the send in flight
   iovec out_iov_{};
   bool flushing_ = false;
 

@@ -7,6 +7,8 @@
 
 #include <arpa/inet.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -20,6 +22,36 @@ namespace {
       take_openssl_error(std::make_error_code(std::errc::io_error)).message());
 }
 
+// Every certificate of every PEM file in `dir` (OpenSSL's hashed layout, or plain files), into
+// the store now: a hashed-directory lookup would read files during handshakes, on the loop.
+// Returns how many files held certificates; other files are skipped.
+std::size_t load_ca_directory(X509_STORE* store, const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec)
+    throw std::invalid_argument("TLS: cannot read the CA directory '" + dir + "': " + ec.message());
+  std::size_t loaded = 0;
+  for (const std::filesystem::directory_entry& entry : it) {
+    if (!entry.is_regular_file(ec)) continue;  // follows the hashed layout's links
+    if (X509_STORE_load_file(store, entry.path().c_str()) == 1) ++loaded;
+  }
+  ERR_clear_error();  // the files that were not PEM certificates
+  return loaded;
+}
+
+// A key file protected by a passphrase fails to load instead of prompting on the terminal.
+int no_passphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*userdata*/) {
+  return 0;
+}
+
+// "[::1]" names the address ::1, as in "[::1]:9876".
+std::string_view unbracketed(std::string_view name) noexcept {
+  if (name.size() >= 2 && name.front() == '[' && name.back() == ']') {
+    return name.substr(1, name.size() - 2);
+  }
+  return name;
+}
+
 bool is_ip_address(const std::string& host) noexcept {
   unsigned char storage[sizeof(in6_addr)];
   return inet_pton(AF_INET, host.c_str(), storage) == 1 ||
@@ -30,18 +62,13 @@ bool is_ip_address(const std::string& host) noexcept {
 
 std::string_view host_of(std::string_view address) noexcept {
   const std::size_t colon = address.rfind(':');
-  std::string_view host = colon == std::string_view::npos ? address : address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return host;
+  return unbracketed(colon == std::string_view::npos ? address : address.substr(0, colon));
 }
 
 client_context::client_context(const tls_config& config)
-    : ctx_(SSL_CTX_new(TLS_client_method())),
-      server_name_(config.server_name),
+    : ctx_((ERR_clear_error(), SSL_CTX_new(TLS_client_method()))),
+      server_name_(unbracketed(config.server_name)),
       verify_server_(config.verify_server) {
-  ERR_clear_error();
   if (!ctx_) refuse("cannot create a context");
   SSL_CTX* ctx = ctx_.get();
   // RocketMQ's servers (Netty) speak TLS 1.2 and 1.3; older versions are broken.
@@ -58,6 +85,7 @@ client_context::client_context(const tls_config& config)
     throw std::invalid_argument("TLS: cert_file and key_file go together (set both, or neither)");
   }
   if (!config.cert_file.empty()) {
+    SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
     if (SSL_CTX_use_certificate_chain_file(ctx, config.cert_file.c_str()) != 1) {
       refuse("cannot use the certificate file '" + config.cert_file + "'");
     }
@@ -68,19 +96,34 @@ client_context::client_context(const tls_config& config)
       refuse("the key file '" + config.key_file + "' does not match the certificate");
     }
   }
-  if (!config.ca_file.empty() || !config.ca_dir.empty()) {
-    const char* file = config.ca_file.empty() ? nullptr : config.ca_file.c_str();
-    const char* dir = config.ca_dir.empty() ? nullptr : config.ca_dir.c_str();
-    if (SSL_CTX_load_verify_locations(ctx, file, dir) != 1) {
-      refuse("cannot load the CAs of '" + (file != nullptr ? config.ca_file : config.ca_dir) + "'");
-    }
-  } else if (verify_server_ && SSL_CTX_set_default_verify_paths(ctx) != 1) {
-    refuse("cannot load the system's default CAs");
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  if (!config.ca_file.empty() && X509_STORE_load_file(store, config.ca_file.c_str()) != 1) {
+    refuse("cannot load the CAs of '" + config.ca_file + "'");
   }
+  if (!config.ca_dir.empty() && load_ca_directory(store, config.ca_dir) == 0) {
+    throw std::invalid_argument("TLS: no CA certificate in the directory '" + config.ca_dir + "'");
+  }
+  if (config.ca_file.empty() && config.ca_dir.empty() && verify_server_) {
+    // The system's CAs ($SSL_CERT_FILE, else Debian's bundle), or its directory without one.
+    const char* env = std::getenv(X509_get_default_cert_file_env());
+    const std::string bundle = env != nullptr ? env : X509_get_default_cert_file();
+    if (X509_STORE_load_file(store, bundle.c_str()) != 1) {
+      ERR_clear_error();
+      const char* dir_env = std::getenv(X509_get_default_cert_dir_env());
+      const std::string dir = dir_env != nullptr ? dir_env : X509_get_default_cert_dir();
+      if (load_ca_directory(store, dir) == 0) {
+        throw std::invalid_argument("TLS: no system CA certificates (neither '" + bundle +
+                                    "' nor '" + dir + "'): set ca_file");
+      }
+    }
+  }
+  // A configured CA is trusted as it is, an intermediate one too (as Java's trust managers do).
+  X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
   SSL_CTX_set_verify(ctx, verify_server_ ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
 }
 
 SSL* client_context::new_ssl(std::string_view address) const {
+  ERR_clear_error();  // what SSL_new leaves is then its own
   SSL* ssl = SSL_new(ctx_.get());
   if (ssl == nullptr) return nullptr;
   SSL_set_connect_state(ssl);

@@ -58,7 +58,7 @@ session::read_status session::read(char* out, std::size_t capacity, std::size_t&
       case SSL_ERROR_WANT_WRITE:
         return read_status::ok;
       case SSL_ERROR_ZERO_RETURN:
-        return got > 0 ? read_status::ok : read_status::eof;
+        return read_status::eof;  // with the last bytes before it, when they came together
       default:
         error_ = take_openssl_error(std::make_error_code(std::errc::protocol_error));
         return read_status::failed;
@@ -94,7 +94,17 @@ void session::take_output(std::string& out) {
   if (size == 0) return;
   const std::size_t start = out.size();
   out.resize(start + size);
-  (void)BIO_read(out_, out.data() + start, static_cast<int>(size));
+  std::size_t taken = 0;
+  if (BIO_read_ex(out_, out.data() + start, size, &taken) != 1) taken = 0;
+  out.resize(start + taken);  // a memory BIO hands over all it holds
+  if (size > large_output) {
+    // A memory BIO keeps its largest allocation: one big send would be kept per connection.
+    if (BIO* fresh = BIO_new(BIO_s_mem())) {
+      BIO_set_mem_eof_return(fresh, -1);
+      SSL_set0_wbio(ssl_, fresh);  // frees the old one, empty now
+      out_ = fresh;
+    }
+  }
 }
 
 }  // namespace rmq::tls

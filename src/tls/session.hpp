@@ -37,11 +37,13 @@ class session {
 
   enum class read_status {
     ok,     ///< `got` bytes decrypted; call again while more may be buffered (has_input)
-    eof,    ///< the peer ended the TLS stream (close_notify)
+    eof,    ///< the peer ended the TLS stream (close_notify); `got` holds what came before it
     failed  ///< a bad record or an alert: error() says why; the stream is unusable
   };
   /// Decrypts what was fed into [out, out + capacity); `got` is 0 when nothing complete is
-  /// buffered. Reading may produce output (an answer to a key update): send output() after.
+  /// buffered. A key update the peer asked for is answered with the next write() (OpenSSL 3
+  /// sends its own update before the next record); reading may still produce output (an
+  /// alert): send output() after.
   read_status read(char* out, std::size_t capacity, std::size_t& got);
   /// Fed bytes or decrypted plaintext that read() has not returned yet.
   [[nodiscard]] bool has_input() const noexcept;
@@ -54,6 +56,9 @@ class session {
   [[nodiscard]] std::size_t output_size() const noexcept;
   /// Appends every byte of output() to `out` and empties it.
   void take_output(std::string& out);
+
+  /// Output above this size is not kept allocated once taken.
+  static constexpr std::size_t large_output = 1024 * 1024;
 
   [[nodiscard]] SSL* native() const noexcept { return ssl_; }
 

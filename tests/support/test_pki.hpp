@@ -37,6 +37,8 @@ class test_pki {
   /// Signed by the CA, for a client (mutual TLS).
   [[nodiscard]] std::string client_cert() const { return file("client.crt"); }
   [[nodiscard]] std::string client_key() const { return file("client.key"); }
+  /// client_key() protected by a passphrase ("secret").
+  [[nodiscard]] std::string client_key_encrypted() const { return file("client-encrypted.key"); }
   /// For 127.0.0.1 and localhost, signed by a CA the client does not trust.
   [[nodiscard]] std::string untrusted_cert() const { return file("untrusted.crt"); }
   [[nodiscard]] std::string untrusted_key() const { return file("untrusted.key"); }
@@ -79,6 +81,7 @@ ca ca "rmq test CA"
 leaf server "IP:127.0.0.1,DNS:localhost,DNS:broker.rmq.test" ca
 leaf elsewhere "DNS:elsewhere.rmq.test" ca
 leaf client "DNS:client.rmq.test" ca
+openssl pkey -in client.key -aes-128-cbc -passout pass:secret -out client-encrypted.key
 ca rogue-ca "rmq rogue CA"
 leaf untrusted "IP:127.0.0.1,DNS:localhost" rogue-ca
 )";

@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@ using rmq::test::test_pki;
 enum class server_mode {
   echo,               ///< handshake, then write back everything read, until the client closes
   say_and_close,      ///< handshake, write "bye", close_notify
+  say_and_linger,     ///< the same in one TCP segment, then keep the socket open (no FIN)
   key_update,         ///< handshake, ask for a key update, write "k", then echo
   close_after_hello,  ///< read the ClientHello's first bytes, then close
   silent,             ///< read everything, answer nothing
@@ -106,6 +108,17 @@ class tls_test_server {
       if (mode_ == server_mode::say_and_close) {
         SSL_write(ssl, "bye", 3);
         SSL_shutdown(ssl);
+      } else if (mode_ == server_mode::say_and_linger) {
+        // Corked: the data and the close_notify reach the client in one read, as from a proxy
+        // that ends a stream and waits for the peer's close.
+        int on = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+        SSL_write(ssl, "bye", 3);
+        SSL_shutdown(ssl);
+        on = 0;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+        while (::read(fd, buf, sizeof buf) > 0) {
+        }
       } else {
         for (;;) {
           const int n = SSL_read(ssl, buf, sizeof buf);
@@ -308,6 +321,17 @@ TEST_CASE("a key update the server asks for is answered, and data flows on") {
 TEST_CASE("the server's close_notify ends the receive with eof, after its last bytes") {
   const auto& pki = test_pki::get();
   tls_test_server server(server_mode::say_and_close, pki.server_cert(), pki.server_key());
+  const rmq::tls::client_context context(trusting());
+  running_loop rl;
+  tls_client client(rl, context, server.address());
+  REQUIRE_FALSE(client.connect(server.ep()));
+  CHECK(client.receive_end() == asio::error::eof);
+  CHECK(client.receive(3) == "bye");
+}
+
+TEST_CASE("close_notify in the same read as the last bytes ends the receive, with no FIN") {
+  const auto& pki = test_pki::get();
+  tls_test_server server(server_mode::say_and_linger, pki.server_cert(), pki.server_key());
   const rmq::tls::client_context context(trusting());
   running_loop rl;
   tls_client client(rl, context, server.address());

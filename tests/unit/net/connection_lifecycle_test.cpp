@@ -293,6 +293,31 @@ TEST_CASE("lifecycle: a failed TLS handshake fails requests as such, and backs o
   CHECK(m.admit([] { return t0 + 299ms; }) == errc::connect_failed);
 }
 
+TEST_CASE("lifecycle: a handshake refused after the client's side finished backs off as well") {
+  // TLS 1.3: the connect succeeds, then the server's alert fails the link before any answer.
+  connection_lifecycle m(backoff_policy{2, 100ms, 1000ms}, address_kind::numeric);
+  const auto refused_after_connect = [&](net_clock::time_point now) {
+    REQUIRE(m.handle(link_event::demand, now).to == link_state::connecting);
+    REQUIRE(m.handle(link_event::connect_succeeded, now).to == link_state::connected);
+    const link_step step = m.handle(link_event::link_failed, now, errc::tls_handshake_failed);
+    CHECK(step.to == link_state::disconnecting);
+    CHECK(step.failure == errc::tls_handshake_failed);
+    REQUIRE(m.handle(link_event::socket_closed, now).to == link_state::disconnected);
+  };
+  refused_after_connect(t0);
+  CHECK(m.consecutive_failures() == 1);
+  refused_after_connect(t0);
+  CHECK(m.consecutive_failures() == 2);  // the connect in between did not reset the count
+  CHECK(m.admit([] { return t0 + 99ms; }) == errc::tls_handshake_failed);
+  CHECK_FALSE(m.admit([] { return t0 + 100ms; }));
+  // A link that fails otherwise is a lost connection: no backoff.
+  REQUIRE(m.handle(link_event::demand, t0 + 100ms).to == link_state::connecting);
+  REQUIRE(m.handle(link_event::connect_succeeded, t0 + 100ms).to == link_state::connected);
+  CHECK(m.handle(link_event::link_failed, t0 + 100ms, errc::connection_lost).failure ==
+        errc::connection_lost);
+  CHECK(m.consecutive_failures() == 0);
+}
+
 TEST_CASE("lifecycle: GO_AWAY reconnects once at once, then backs off until a socket serves") {
   connection_lifecycle m(backoff_policy{2, 100ms, 1000ms}, address_kind::numeric);
   const auto connect = [&](net_clock::time_point now) {

@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 
@@ -33,8 +35,32 @@ TEST_CASE("a usable configuration is accepted") {
   config.key_file = pki.client_key();
   CHECK(refusal(config).empty());
   config.ca_file.clear();
-  config.ca_dir = pki.directory();  // a directory (not hashed: it loads, and finds nothing)
+  config.ca_dir = pki.directory();  // not hashed: every PEM file in it is loaded
   CHECK(refusal(config).empty());
+}
+
+TEST_CASE("a CA directory that cannot be read, or holds no certificate, is refused at once") {
+  const auto& pki = test_pki::get();
+  rmq::tls_config config;
+  config.ca_dir = pki.directory() + "/no-such-dir";
+  CHECK(refusal(config).find("no-such-dir") != std::string::npos);
+  const std::string empty = pki.directory() + "/empty-ca-dir";
+  std::filesystem::create_directories(empty);
+  std::ofstream(empty + "/notes.txt") << "not a certificate\n";
+  config.ca_dir = empty;
+  const std::string text = refusal(config);
+  CHECK(text.find("no CA certificate") != std::string::npos);
+  CHECK(text.find("empty-ca-dir") != std::string::npos);
+}
+
+TEST_CASE("a key protected by a passphrase is refused, never prompted for") {
+  const auto& pki = test_pki::get();
+  rmq::tls_config config;
+  config.ca_file = pki.ca_cert();
+  config.cert_file = pki.client_cert();
+  config.key_file = pki.client_key_encrypted();
+  // With a terminal's prompt this would wait for input; it fails instead.
+  CHECK(refusal(config).find("client-encrypted.key") != std::string::npos);
 }
 
 TEST_CASE("each unusable file is named in the error") {

@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 #include <openssl/err.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -155,9 +156,46 @@ TEST_CASE("close_notify from the peer reads as eof") {
   client.feed(wire);
   char buf[64];
   std::size_t got = 0;
-  CHECK(client.read(buf, sizeof buf, got) == session::read_status::ok);
+  // The last bytes and the end in one read: both told at once.
+  CHECK(client.read(buf, sizeof buf, got) == session::read_status::eof);
   CHECK(std::string(buf, got) == "last words");
   CHECK(client.read(buf, sizeof buf, got) == session::read_status::eof);
+  CHECK(got == 0);
+}
+
+TEST_CASE("ca_dir: the PEM files of a plain directory are the trusted CAs") {
+  const auto& pki = test_pki::get();
+  const std::string dir = pki.directory() + "/trusted-dir";
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(pki.ca_cert(), dir + "/our-ca.pem",
+                             std::filesystem::copy_options::overwrite_existing);
+  rmq::tls_config config;
+  config.ca_dir = dir;
+  const rmq::tls::client_context context(config);
+  auto server_ctx = make_server(pki.server_cert(), pki.server_key());
+  session trusted(context.new_ssl("127.0.0.1:9876"));
+  CHECK(handshake(trusted, *server_session(server_ctx.get())) == session::progress::done);
+  auto rogue_ctx = make_server(pki.untrusted_cert(), pki.untrusted_key());
+  session refused(context.new_ssl("127.0.0.1:9876"));
+  CHECK(handshake(refused, *server_session(rogue_ctx.get())) == session::progress::failed);
+}
+
+TEST_CASE("a write larger than the kept output is handed over whole, and the session goes on") {
+  const auto& pki = test_pki::get();
+  const rmq::tls::client_context context(trusting_config());
+  session client(context.new_ssl("127.0.0.1:9876"));
+  auto server_ctx = make_server(pki.server_cert(), pki.server_key());
+  auto server = server_session(server_ctx.get());
+  REQUIRE(handshake(client, *server) == session::progress::done);
+  const std::string big(session::large_output + 12345, 'x');
+  for (const std::string& plaintext : {big, std::string("small, after")}) {
+    REQUIRE(client.write(plaintext));
+    std::string wire;
+    client.take_output(wire);
+    CHECK(client.output_size() == 0);
+    server->feed(wire);
+    CHECK(read_all(*server) == plaintext);
+  }
 }
 
 TEST_CASE("a certificate from an untrusted CA fails verification, and says so") {
