@@ -75,8 +75,9 @@ client_context::client_context(const tls_config& config)
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   // A renegotiation would write while the application reads; no RocketMQ server asks for one.
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-  // AES-128-GCM first (OpenSSL's default offers AES-256 first): as strong as needed, and about
-  // 30% less CPU per byte; a server with its own preference still decides.
+  // AES-128-GCM first (OpenSSL's default offers AES-256 first): as strong as needed, and a
+  // little cheaper (openssl speed, 16 KiB blocks, AES-NI: 4.3-4.5 against 4.1 GB/s); a server
+  // with its own preference still decides.
   if (SSL_CTX_set_ciphersuites(
           ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256") != 1) {
     refuse("cannot set the TLS 1.3 cipher suites");
