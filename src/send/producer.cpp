@@ -1225,7 +1225,9 @@ asio::any_io_executor detail::producer_access::completion_executor(const call_sc
   if (scope.local_loop != nullptr) {
     return static_cast<send::loop_sender*>(scope.local_loop)->loop().get_executor();
   }
-  if (!scope.running) return asio::system_executor();
+  if (!scope.running) {
+    return asio::prefer(asio::system_executor(), asio::execution::outstanding_work.tracked);
+  }
   return scope.owner.impl_->loops().front()->loop().get_executor();
 }
 

@@ -218,8 +218,11 @@ void frame_writer::finish(std::string_view body) {
   }
   const std::size_t header_len = used_ - frame_start_ - 8;
   if (header_len > max_header_length) throw std::length_error("header longer than 16 MiB - 1");
-  commit(put(room(body.size()), body));
+  // Appended, not written into grown room: growing fills with zeros first (a batch's body is
+  // tens of KiB).
   out_.resize(used_);
+  out_.append(body);
+  used_ = out_.size();
   const std::size_t frame_len = used_ - frame_start_ - 4;
   if (frame_len > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
     throw std::length_error("frame longer than 2^31-1 bytes");

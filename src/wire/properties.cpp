@@ -1,5 +1,6 @@
 #include "wire/properties.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace rmq::wire {
@@ -65,6 +66,41 @@ std::size_t append_properties(std::string& out, const rmq::message& msg,
       [&](std::string_view n, std::int64_t v) { writer.add(n, v); });
   writer.finish();
   return writer.size();
+}
+
+std::optional<std::size_t> write_properties(char* out, std::size_t capacity,
+                                            const rmq::message& msg,
+                                            const send_properties& per_send,
+                                            trailing_separator trailing) noexcept {
+  char* p = out;
+  char* const end = out + capacity;
+  bool fits = true;
+  bool cut = false;  // the last pair written had no room for its separator
+  const auto pair = [&](std::string_view name, std::string_view value) {
+    const std::size_t room = static_cast<std::size_t>(end - p);
+    const std::size_t need = pair_size(name, value.size());
+    if (!fits || cut || room + 1 < need) {
+      fits = false;
+      return;
+    }
+    p = std::copy(name.begin(), name.end(), p);
+    *p++ = name_value_separator;
+    p = std::copy(value.begin(), value.end(), p);
+    // Without room for the separator this must be the last pair, and `omit` drops it.
+    if (room < need) {
+      cut = true;
+    } else {
+      *p++ = property_separator;
+    }
+  };
+  for_each_property(msg, per_send, pair, [&](std::string_view name, std::int64_t value) {
+    char buf[max_int64_digits];
+    const auto digits_end = std::to_chars(buf, buf + sizeof buf, value).ptr;
+    pair(name, std::string_view(buf, static_cast<std::size_t>(digits_end - buf)));
+  });
+  if (!fits || (cut && trailing == trailing_separator::keep)) return std::nullopt;
+  if (trailing == trailing_separator::omit && p != out && !cut) --p;
+  return static_cast<std::size_t>(p - out);
 }
 
 std::size_t encoded_properties_size(const rmq::message& msg, const send_properties& per_send,

@@ -101,6 +101,13 @@ std::size_t append_properties(std::string& out, const rmq::message& msg,
                               const send_properties& per_send = {},
                               trailing_separator trailing = trailing_separator::keep);
 
+/// What append_properties would append, written to [out, out + capacity) instead: the size
+/// written, or std::nullopt (and anything in the buffer) when it would not fit. For short
+/// properties, a stack buffer and one append instead of four appends a pair.
+[[nodiscard]] std::optional<std::size_t> write_properties(
+    char* out, std::size_t capacity, const rmq::message& msg, const send_properties& per_send = {},
+    trailing_separator trailing = trailing_separator::keep) noexcept;
+
 /// Exactly the number of bytes append_properties would append.
 [[nodiscard]] std::size_t encoded_properties_size(
     const rmq::message& msg, const send_properties& per_send = {},

@@ -201,7 +201,14 @@ std::size_t uniq_key_generator::next_at(std::int64_t now, char* out) noexcept {
     start_ms = span.start_ms;
   }
 
-  char* p = std::copy_n(prefix_.data(), prefix_size_, out);
+  // Two sizes only: constant-size copies the compiler inlines (a library call per id otherwise).
+  char* p = out;
+  if (prefix_size_ == uniq_key_ipv4_size - 12) {
+    std::memcpy(p, prefix_.data(), uniq_key_ipv4_size - 12);
+  } else {
+    std::memcpy(p, prefix_.data(), uniq_key_ipv6_size - 12);
+  }
+  p += prefix_size_;
   p = write_hex(p, static_cast<std::uint32_t>(ms - start_ms), 8);
   p = write_hex(p, value & 0xFFFF, 4);
   return static_cast<std::size_t>(p - out);

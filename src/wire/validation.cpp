@@ -163,8 +163,16 @@ std::error_code validate_message(const rmq::message& msg, const validation_limit
   const std::size_t instance_id_bytes =
       limits.name_space.empty() ? 0
                                 : property_names::instance_id.size() + limits.name_space.size() + 2;
-  if (sent_properties_size(msg) + limits.extra_property_bytes + instance_id_bytes >
-      max_properties_size) {
+  // Without user properties, the pairs are the free-form values (tags, keys, the user's key)
+  // plus pairs of fixed names and bounded values (WAIT, a delay or timer number, a generated
+  // key): within fixed_pairs_bound. The exact size only when that bound might not fit.
+  constexpr std::size_t fixed_pairs_bound = 512;
+  static_assert(uniq_key_max_size + 8 * (20 + 20 + 2) < fixed_pairs_bound);
+  const std::size_t bound = msg.tags().size() + msg.keys().size() + msg.uniq_key().size() +
+                            fixed_pairs_bound + limits.extra_property_bytes + instance_id_bytes;
+  if ((!msg.properties().empty() || bound > max_properties_size) &&
+      sent_properties_size(msg) + limits.extra_property_bytes + instance_id_bytes >
+          max_properties_size) {
     return make(errc::properties_too_long);
   }
   return {};

@@ -91,6 +91,13 @@ using work_executor_t = std::decay_t<decltype(asio::prefer(
     std::declval<asio::associated_executor_t<Handler, Fallback>>(),
     asio::execution::outstanding_work.tracked))>;
 
+/// True when `Handler` has no executor of its own: it completes on the fallback executor.
+struct no_executor_of_its_own {};
+template <class Handler>
+inline constexpr bool uses_fallback_executor =
+    std::is_same_v<asio::associated_executor_t<Handler, no_executor_of_its_own>,
+                   no_executor_of_its_own>;
+
 /// Whether `executor` counts outstanding work (a guard whose copies must be ordered).
 template <class Executor>
 [[nodiscard]] bool tracks_work(const Executor& executor) noexcept {
@@ -159,15 +166,25 @@ class send_completion {
 template <class Handler, class Executor, bool Throws>
 class handler_completion final : public send_completion {
  public:
-  handler_completion(Handler&& h, const Executor& fallback, const completion_storage* storage)
+  /// `fallback` already prefers outstanding_work.tracked (producer_access::completion_executor):
+  /// a handler without an executor of its own takes it as it is, with no copy and no prefer.
+  handler_completion(Handler&& h, Executor fallback, const completion_storage* storage)
       : send_completion(&complete_impl),
         handler_(std::move(h)),
-        work_(asio::prefer(asio::get_associated_executor(handler_, fallback),
-                           asio::execution::outstanding_work.tracked)),
+        work_(work_executor(handler_, std::move(fallback))),
         storage_(storage) {}
 
  private:
   using work_type = work_executor_t<Handler, Executor>;
+
+  static work_type work_executor(const Handler& handler, Executor&& fallback) {
+    if constexpr (uses_fallback_executor<Handler> && std::is_same_v<work_type, Executor>) {
+      return std::move(fallback);
+    } else {
+      return asio::prefer(asio::get_associated_executor(handler, fallback),
+                          asio::execution::outstanding_work.tracked);
+    }
+  }
 
   static void complete_impl(send_completion* base, std::error_code ec, send_result* result,
                             bool immediate) noexcept {

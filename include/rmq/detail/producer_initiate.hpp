@@ -93,6 +93,8 @@ struct producer_access {
       const call_scope& scope) noexcept;
   /// Where a handler without an executor of its own completes: the loop, or — once the loops
   /// have stopped — the system executor, so that even a send started after shutdown completes.
+  /// Either already prefers outstanding_work.tracked (the loop's tracks nothing and is its own
+  /// preference), so that a send's completion can keep it as its work guard unchanged.
   [[nodiscard]] static asio::any_io_executor completion_executor(const call_scope& scope);
   static void start_send(const call_scope& scope, send_completion* completion,
                          send_request& request);

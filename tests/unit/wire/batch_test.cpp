@@ -200,6 +200,23 @@ TEST_CASE("batch: properties above 32767 bytes fail and leave the output untouch
   CHECK(msg_ids == "x");
 }
 
+TEST_CASE("batch: a record is the same whether its properties are short or long") {
+  // Short properties are staged on the stack, long ones written in place: one format.
+  for (const std::size_t value_size :
+       {std::size_t{10}, std::size_t{400}, std::size_t{600}, std::size_t{5'000}}) {
+    rmq::message msg("T", "tag", "body");
+    msg.put_property("p", std::string(value_size, 'v'));
+    const send_properties per_send{.uniq_key = "ID"};
+    std::string props;
+    append_properties(props, msg, per_send);
+    std::string expected = "prefix";
+    append_batch_record(expected, msg.flag(), msg.body(), props);
+    std::string out = "prefix";
+    CHECK(append_batch_message(out, msg, per_send) == props.size());
+    CHECK(out == expected);
+  }
+}
+
 TEST_CASE("batch: header properties") {
   std::string out;
   append_batch_header_properties(out, true, "");

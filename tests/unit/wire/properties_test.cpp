@@ -29,6 +29,15 @@ void check_properties_text(const rmq::message& msg, const send_properties& per_s
   CHECK(append_properties(out, msg, per_send, trailing) == expected.size());
   CHECK(out == expected);
   CHECK(encoded_properties_size(msg, per_send, trailing) == expected.size());
+  // Written into a buffer: the same bytes, or nothing when one byte is missing.
+  std::string buffer(expected.size() + 8, '#');
+  const auto written = write_properties(buffer.data(), expected.size(), msg, per_send, trailing);
+  REQUIRE(written.has_value());
+  CHECK(buffer.substr(0, *written) == expected);
+  CHECK(buffer.substr(expected.size()) == std::string(8, '#'));  // nothing past the capacity
+  if (!expected.empty()) {
+    CHECK_FALSE(write_properties(buffer.data(), expected.size() - 1, msg, per_send, trailing));
+  }
 }
 
 std::string properties_in(const std::string& json_file) {

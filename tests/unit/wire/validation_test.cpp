@@ -182,6 +182,21 @@ TEST_CASE("validation: the 32767-byte properties limit counts exactly what is se
   CHECK(validate_message(msg) == errc::properties_too_long);
 }
 
+TEST_CASE("validation: without user properties, long tags or keys still meet the exact limit") {
+  // Such messages skip the exact count while a bound says they fit; near the limit they do not.
+  message msg("T", "b");
+  msg.set_uniq_key(std::string(32, 'A'));
+  msg.set_keys({"k"});
+  const std::size_t base = encoded_properties_size(msg);
+  msg.set_keys({std::string(max_properties_size - base + 1, 'k')});
+  CHECK(encoded_properties_size(msg) == max_properties_size);
+  CHECK_FALSE(validate_message(msg));
+  CHECK(validate_message(msg, {.extra_property_bytes = 1}) == errc::properties_too_long);
+  msg.set_keys({"k"});
+  msg.set_tags(std::string(max_properties_size, 't'));
+  CHECK(validate_message(msg) == errc::properties_too_long);
+}
+
 TEST_CASE("validation: a namespace counts in the topic length and the properties limit") {
   // Java checks the topic after wrapping it (DefaultMQProducer.send, then checkMessage).
   message msg(std::string(123, 't'), "b");
