@@ -251,7 +251,9 @@ void channel::run_deferred() noexcept {
     const std::error_code ec = *std::exchange(write_result_, std::nullopt);
     complete_write(ec, 0);  // may close us
   }
-  if (closing_ != nullptr || receiver_ == nullptr || receive_ended_) return;
+  if (closing_ != nullptr) return;
+  if (connecting_ != nullptr && failure_) return finish_connect(failure_);  // the handshake's
+  if (receiver_ == nullptr || receive_ended_) return;
   if (!broken_ && session_) deliver();
   if (failure_) end_receive(failure_);
   if (tcp_ended_) end_receive(tcp_end_);
