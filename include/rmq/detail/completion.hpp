@@ -91,12 +91,18 @@ using work_executor_t = std::decay_t<decltype(asio::prefer(
     std::declval<asio::associated_executor_t<Handler, Fallback>>(),
     asio::execution::outstanding_work.tracked))>;
 
-/// True when `Handler` has no executor of its own: it completes on the fallback executor.
-struct no_executor_of_its_own {};
-template <class Handler>
-inline constexpr bool uses_fallback_executor =
-    std::is_same_v<asio::associated_executor_t<Handler, no_executor_of_its_own>,
-                   no_executor_of_its_own>;
+/// True when `Handler` has no executor of its own (Asio's unspecialised associated_executor,
+/// reached directly or through binders that forward to it, such as bind_cancellation_slot):
+/// it completes on the fallback executor `Executor`. Any specialization of the user's, or a
+/// nested executor_type, says false, and the executor is asked for as usual.
+template <class Handler, class Executor, class = void>
+inline constexpr bool uses_fallback_executor = false;
+template <class Handler, class Executor>
+inline constexpr bool
+    uses_fallback_executor<Handler, Executor,
+                           std::void_t<typename asio::associated_executor<
+                               Handler, Executor>::asio_associated_executor_is_unspecialised>> =
+        true;
 
 /// Whether `executor` counts outstanding work (a guard whose copies must be ordered).
 template <class Executor>
@@ -178,7 +184,8 @@ class handler_completion final : public send_completion {
   using work_type = work_executor_t<Handler, Executor>;
 
   static work_type work_executor(const Handler& handler, Executor&& fallback) {
-    if constexpr (uses_fallback_executor<Handler> && std::is_same_v<work_type, Executor>) {
+    if constexpr (uses_fallback_executor<Handler, Executor> &&
+                  std::is_same_v<work_type, Executor>) {
       return std::move(fallback);
     } else {
       return asio::prefer(asio::get_associated_executor(handler, fallback),

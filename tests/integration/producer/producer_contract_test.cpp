@@ -142,6 +142,16 @@ struct probe_handler {
   void operator()(std::error_code, rmq::send_result) const { calls->fetch_add(1); }
 };
 
+// A handler whose executor comes from a user's specialization of asio::associated_executor
+// (no nested executor_type), for the completion's own executor type only.
+struct specialized_handler {
+  asio::io_context::executor_type executor;
+  std::shared_ptr<std::atomic<int>> calls;
+  void operator()(std::error_code, rmq::send_result) const {
+    if (executor.running_in_this_thread()) calls->fetch_add(1);
+  }
+};
+
 // Waits until the producer's loop has finished whatever it was doing (a task posted behind it
 // has run).
 void settle(rmq::producer& producer) {
@@ -151,6 +161,25 @@ void settle(rmq::producer& producer) {
 }
 
 }  // namespace
+
+template <>
+struct asio::associated_executor<specialized_handler, asio::any_io_executor> {
+  using type = asio::any_io_executor;
+  static type get(const specialized_handler& h, const asio::any_io_executor& = {}) noexcept {
+    return h.executor;
+  }
+};
+
+TEST_CASE("a handler whose executor a user's specialization gives completes on that executor") {
+  producer_fixture f(sim_with(1, sim::personality::v5));
+  const rmq::message msg = contract_message();
+  asio::io_context io;
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  f.producer->async_send(msg, specialized_handler{io.get_executor(), calls});
+  f.producer->async_send(rmq::message("", "x"), specialized_handler{io.get_executor(), calls});
+  io.run();  // returns once both handlers ran there: the send counts as the io_context's work
+  CHECK(calls->load() == 2);
+}
 
 TEST_CASE("every copy of a handler and of its executor dies before the work guard") {
   producer_fixture f(sim_with(1, sim::personality::v5));
