@@ -38,6 +38,12 @@ std::uint64_t sim_counters::broker_messages() const noexcept {
   return total;
 }
 
+std::uint64_t sim_counters::sum(std::uint64_t server_counters::*count) const noexcept {
+  std::uint64_t total = namesrv.*count;
+  for (const auto& [name, c] : brokers) total += c.*count;
+  return total;
+}
+
 std::uint64_t sim_counters::broker_requests_sent(std::int32_t code) const noexcept {
   std::uint64_t total = 0;
   for (const auto& [name, c] : brokers) total += c.sent(code);

@@ -47,6 +47,8 @@ struct sim_counters {
   [[nodiscard]] std::uint64_t broker_requests(std::int32_t code) const noexcept;
   /// Messages accepted by all brokers (batch members counted).
   [[nodiscard]] std::uint64_t broker_messages() const noexcept;
+  /// One count summed over the NameServer and every broker: `sum(&server_counters::acl_denied)`.
+  [[nodiscard]] std::uint64_t sum(std::uint64_t server_counters::*count) const noexcept;
   /// Requests of `code` the brokers sent to clients (39 checks, 326 reply pushes).
   [[nodiscard]] std::uint64_t broker_requests_sent(std::int32_t code) const noexcept;
   /// Clients' responses to those requests, summed over the brokers.

@@ -37,13 +37,7 @@ rmq::producer_config signed_by(std::string key, std::string secret, std::string 
 }
 
 std::uint64_t acl_denied(const sim::sim_counters& c) {
-  std::uint64_t total = c.namesrv.acl_denied;
-  for (const auto& [name, broker] : c.brokers) total += broker.acl_denied;
-  return total;
-}
-
-bool mentions(std::string_view text, std::string_view part) {
-  return text.find(part) != std::string_view::npos;
+  return c.sum(&sim::server_counters::acl_denied);
 }
 
 }  // namespace
@@ -52,21 +46,7 @@ TEST_CASE("acl: every request a producer sends is signed and accepted") {
   for (auto version : {sim::personality::v4_9, sim::personality::v5}) {
     CAPTURE(rmq::test::version_name(version));
     producer_fixture f(with_acl(version), signed_by(access_key, secret_key, "sts-token"));
-    std::error_code ec;
-    const rmq::send_result r = f.producer->send(rmq::message("TopicTest", "signed"), ec);
-    REQUIRE_FALSE(ec);
-    CHECK(r.status == rmq::send_status::send_ok);
-    std::vector<rmq::message> batch;
-    for (int i = 0; i < 3; ++i) batch.emplace_back("TopicTest", "batch " + std::to_string(i));
-    REQUIRE_FALSE(f.producer->send_batch(batch, ec).msg_id.empty());
-    REQUIRE_FALSE(ec);
-    REQUIRE_FALSE(f.producer->send_oneway(rmq::message("TopicTest", "oneway")));
-    const rmq::transaction_result tx = f.producer->send_in_transaction(
-        rmq::message("TxTopic", "tx"),
-        [](const rmq::message&, const rmq::send_result&) { return rmq::transaction_state::commit; },
-        ec);
-    REQUIRE_FALSE(ec);
-    CHECK(tx.state == rmq::transaction_state::commit);
+    rmq::test::send_every_kind(*f.producer);
     REQUIRE(f.sim.wait_until(
         [](const sim::sim_counters& c) {
           // the send, the oneway send and the half message; END_TRANSACTION is oneway too
@@ -152,9 +132,9 @@ TEST_CASE("acl: a refusal fails the send at once with access_denied, in both ser
       CHECK(ec == rmq::errc::access_denied);
       CHECK(r.attempts == 1);  // not retried on the other broker
       INFO("remark: " << r.diagnostics.remark);
-      CHECK(mentions(r.diagnostics.remark, c.our_words));
-      CHECK(mentions(r.diagnostics.remark,
-                     version == sim::personality::v5 ? c.v5_remark : c.v4_remark));
+      CHECK(rmq::test::mentions(r.diagnostics.remark, c.our_words));
+      CHECK(rmq::test::mentions(r.diagnostics.remark,
+                                version == sim::personality::v5 ? c.v5_remark : c.v4_remark));
       CHECK(f.sim.counters().broker_requests(rmq::wire::request_code::send_message_v2) == 1);
       // The throwing form says the same.
       try {
@@ -162,7 +142,7 @@ TEST_CASE("acl: a refusal fails the send at once with access_denied, in both ser
         FAIL("a refused send returned");
       } catch (const rmq::send_error& e) {
         CHECK(e.code() == rmq::errc::access_denied);
-        CHECK(mentions(e.what(), c.our_words));
+        CHECK(rmq::test::mentions(e.what(), c.our_words));
       }
     }
   }
@@ -200,12 +180,13 @@ TEST_CASE("acl: the secret key and the security token appear in no log, diagnost
   }
   const std::string all = log.text() + texts;
   INFO(all);
-  CHECK(mentions(all, "tracer"));  // the access key is named: the operator knows the account
-  CHECK(mentions(log.text(), "credentials.secret_key=***"));
-  CHECK(mentions(log.text(), "credentials.security_token=***"));
-  CHECK_FALSE(mentions(all, secret));
-  CHECK_FALSE(mentions(all, token));
-  CHECK_FALSE(mentions(all, wrong));
+  CHECK(rmq::test::mentions(all,
+                            "tracer"));  // the access key is named: the operator knows the account
+  CHECK(rmq::test::mentions(log.text(), "credentials.secret_key=***"));
+  CHECK(rmq::test::mentions(log.text(), "credentials.security_token=***"));
+  CHECK_FALSE(rmq::test::mentions(all, secret));
+  CHECK_FALSE(rmq::test::mentions(all, token));
+  CHECK_FALSE(rmq::test::mentions(all, wrong));
 }
 
 TEST_CASE("acl: credentials are validated at start") {

@@ -5,11 +5,14 @@
 #include "simulator.hpp"
 
 #include <asio/post.hpp>
+#include <doctest/doctest.h>
 
 #include <chrono>
 #include <future>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace rmq::test {
 
@@ -46,6 +49,31 @@ struct producer_fixture {
   sim::simulator sim;
   std::unique_ptr<rmq::producer> producer;
 };
+
+/// Whether `text` (a captured log, an error's message) contains `part`.
+inline bool mentions(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
+
+/// One of each kind of request a producer sends for messages, each checked: a send, a batch of
+/// three, a oneway send and a committed transaction (to TopicTest and TxTopic).
+inline void send_every_kind(rmq::producer& producer) {
+  std::error_code ec;
+  const rmq::send_result r = producer.send(rmq::message("TopicTest", "one of each"), ec);
+  REQUIRE_FALSE(ec);
+  CHECK(r.status == rmq::send_status::send_ok);
+  std::vector<rmq::message> batch;
+  for (int i = 0; i < 3; ++i) batch.emplace_back("TopicTest", "batch " + std::to_string(i));
+  REQUIRE_FALSE(producer.send_batch(batch, ec).msg_id.empty());
+  REQUIRE_FALSE(ec);
+  REQUIRE_FALSE(producer.send_oneway(rmq::message("TopicTest", "oneway")));
+  const rmq::transaction_result tx = producer.send_in_transaction(
+      rmq::message("TxTopic", "tx"),
+      [](const rmq::message&, const rmq::send_result&) { return rmq::transaction_state::commit; },
+      ec);
+  REQUIRE_FALSE(ec);
+  CHECK(tx.state == rmq::transaction_state::commit);
+}
 
 /// Runs `f` on the producer's loop thread and returns what it returned.
 template <class F>

@@ -49,19 +49,11 @@ rmq::producer_config tls_producer(const log_capture* log = nullptr) {
 }
 
 std::uint64_t handshakes(const sim::sim_counters& c) {
-  std::uint64_t total = c.namesrv.tls_handshakes;
-  for (const auto& [name, broker] : c.brokers) total += broker.tls_handshakes;
-  return total;
+  return c.sum(&sim::server_counters::tls_handshakes);
 }
 
 std::uint64_t plain_refused(const sim::sim_counters& c) {
-  std::uint64_t total = c.namesrv.plain_connections_refused;
-  for (const auto& [name, broker] : c.brokers) total += broker.plain_connections_refused;
-  return total;
-}
-
-bool tls_log_says(std::string_view text, std::string_view part) {
-  return text.find(part) != std::string_view::npos;
+  return c.sum(&sim::server_counters::plain_connections_refused);
 }
 
 /// A send's error with a fresh producer of `config` against `sim_config`.
@@ -78,21 +70,7 @@ TEST_CASE("tls: every kind of send, NameServer and brokers over TLS, both server
   for (auto version : {sim::personality::v4_9, sim::personality::v5}) {
     CAPTURE(rmq::test::version_name(version));
     producer_fixture f(trusted_sim(sim::tls_mode::enforcing, version), tls_producer());
-    std::error_code ec;
-    const rmq::send_result r = f.producer->send(rmq::message("TopicTest", "over TLS"), ec);
-    REQUIRE_FALSE(ec);
-    CHECK(r.status == rmq::send_status::send_ok);
-    std::vector<rmq::message> batch;
-    for (int i = 0; i < 3; ++i) batch.emplace_back("TopicTest", "batch " + std::to_string(i));
-    REQUIRE_FALSE(f.producer->send_batch(batch, ec).msg_id.empty());
-    REQUIRE_FALSE(ec);
-    REQUIRE_FALSE(f.producer->send_oneway(rmq::message("TopicTest", "oneway")));
-    const rmq::transaction_result tx = f.producer->send_in_transaction(
-        rmq::message("TxTopic", "tx"),
-        [](const rmq::message&, const rmq::send_result&) { return rmq::transaction_state::commit; },
-        ec);
-    REQUIRE_FALSE(ec);
-    CHECK(tx.state == rmq::transaction_state::commit);
+    rmq::test::send_every_kind(*f.producer);
     // Many sends at once: pipelined over TLS, each completing once.
     std::vector<std::future<rmq::send_result>> futures;
     for (int i = 0; i < 2000; ++i) {
@@ -120,7 +98,8 @@ TEST_CASE("tls: a certificate the producer cannot trust fails sends as tls_hands
       send_error_with(tls_sim(pki.untrusted_cert(), pki.untrusted_key()), tls_producer(&log));
   CHECK(ec == rmq::errc::tls_handshake_failed);
   INFO(log.text());
-  CHECK(tls_log_says(log.text(), "certificate verification failed: unable to get local issuer"));
+  CHECK(rmq::test::mentions(log.text(),
+                            "certificate verification failed: unable to get local issuer"));
 }
 
 TEST_CASE("tls: a certificate for another host fails; server_name names the host to verify") {
@@ -128,7 +107,7 @@ TEST_CASE("tls: a certificate for another host fails; server_name names the host
   log_capture log(spdlog::level::warn);
   CHECK(send_error_with(tls_sim(pki.elsewhere_cert(), pki.elsewhere_key()), tls_producer(&log)) ==
         rmq::errc::tls_handshake_failed);
-  CHECK(tls_log_says(log.text(), "IP address mismatch"));
+  CHECK(rmq::test::mentions(log.text(), "IP address mismatch"));
 
   rmq::producer_config named = tls_producer();
   named.tls->server_name = "elsewhere.rmq.test";
@@ -168,7 +147,7 @@ TEST_CASE("tls: a producer with TLS against a plain server fails the handshake")
   log_capture log(spdlog::level::warn);
   CHECK(send_error_with(sim_with(1, sim::personality::v5), tls_producer(&log)) ==
         rmq::errc::tls_handshake_failed);
-  CHECK(tls_log_says(log.text(), "connect failed"));
+  CHECK(rmq::test::mentions(log.text(), "connect failed"));
 }
 
 TEST_CASE("tls: a broker that closes mid-handshake fails sends as tls_handshake_failed") {
@@ -179,7 +158,8 @@ TEST_CASE("tls: a broker that closes mid-handshake fails sends as tls_handshake_
   std::error_code ec;
   (void)f.producer->send(rmq::message("TopicTest", "cut"), ec);
   CHECK(ec == rmq::errc::tls_handshake_failed);
-  CHECK(tls_log_says(log.text(), "the server closed the connection during the TLS handshake"));
+  CHECK(
+      rmq::test::mentions(log.text(), "the server closed the connection during the TLS handshake"));
   // The NameServer answered over TLS: only the brokers cut the handshake.
   CHECK(f.sim.counters().namesrv.tls_handshakes >= 1);
 }
@@ -198,7 +178,7 @@ TEST_CASE("tls: mutual TLS — the producer's certificate is accepted; without o
   log_capture log(spdlog::level::warn);
   const std::error_code refused = send_error_with(config, tls_producer(&log));
   CHECK(refused == rmq::errc::tls_handshake_failed);
-  CHECK(tls_log_says(log.text(), "certificate required"));
+  CHECK(rmq::test::mentions(log.text(), "certificate required"));
 }
 
 TEST_CASE("tls: start() refuses files it cannot use, and says which") {
@@ -208,7 +188,7 @@ TEST_CASE("tls: start() refuses files it cannot use, and says which") {
   config.tls->ca_file = test_pki::get().directory() + "/no-such-ca.pem";
   rmq::producer missing_ca(config);
   CHECK(missing_ca.start() == rmq::errc::configuration_invalid);
-  CHECK(tls_log_says(log.text(), "no-such-ca.pem"));
+  CHECK(rmq::test::mentions(log.text(), "no-such-ca.pem"));
 
   config = tls_producer(&log);
   config.name_servers = "127.0.0.1:9876";
@@ -216,5 +196,5 @@ TEST_CASE("tls: start() refuses files it cannot use, and says which") {
   config.tls->key_file = test_pki::get().server_key();
   rmq::producer mismatched(config);
   CHECK(mismatched.start() == rmq::errc::configuration_invalid);
-  CHECK(tls_log_says(log.text(), "server.key"));
+  CHECK(rmq::test::mentions(log.text(), "server.key"));
 }

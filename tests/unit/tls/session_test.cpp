@@ -81,6 +81,21 @@ session::progress handshake(session& client, session& server) {
   return p;
 }
 
+/// A client trusting the test CA and a server with the test certificate, handshaken.
+struct connected_pair {
+  explicit connected_pair(std::string_view address)
+      : context(trusting_config()),
+        client(context.new_ssl(address)),
+        server_context(make_server(test_pki::get().server_cert(), test_pki::get().server_key())),
+        server(server_session(server_context.get())) {
+    REQUIRE(handshake(client, *server) == session::progress::done);
+  }
+  rmq::tls::client_context context;
+  session client;
+  server_ctx server_context;
+  std::unique_ptr<session> server;
+};
+
 std::string read_all(session& s) {
   std::string out;
   char buf[1000];
@@ -96,12 +111,9 @@ std::string read_all(session& s) {
 }  // namespace
 
 TEST_CASE("a verified handshake, then data both ways in records of up to 16 KiB") {
-  const auto& pki = test_pki::get();
-  const rmq::tls::client_context context(trusting_config());
-  session client(context.new_ssl("127.0.0.1:9876"));
-  auto server_ctx = make_server(pki.server_cert(), pki.server_key());
-  auto server = server_session(server_ctx.get());
-  REQUIRE(handshake(client, *server) == session::progress::done);
+  connected_pair pair("127.0.0.1:9876");
+  session& client = pair.client;
+  std::unique_ptr<session>& server = pair.server;
   CHECK(client.handshake_done());
 
   // 100 frames written as one gathered write become a run of full records, not 100 records.
@@ -125,12 +137,9 @@ TEST_CASE("a verified handshake, then data both ways in records of up to 16 KiB"
 }
 
 TEST_CASE("bytes fed one at a time decrypt the same") {
-  const auto& pki = test_pki::get();
-  const rmq::tls::client_context context(trusting_config());
-  session client(context.new_ssl("localhost:9876"));
-  auto server_ctx = make_server(pki.server_cert(), pki.server_key());
-  auto server = server_session(server_ctx.get());
-  REQUIRE(handshake(client, *server) == session::progress::done);
+  connected_pair pair("localhost:9876");
+  session& client = pair.client;
+  std::unique_ptr<session>& server = pair.server;
   REQUIRE(server->write("split across many reads"));
   std::string wire;
   server->take_output(wire);
@@ -143,12 +152,9 @@ TEST_CASE("bytes fed one at a time decrypt the same") {
 }
 
 TEST_CASE("close_notify from the peer reads as eof") {
-  const auto& pki = test_pki::get();
-  const rmq::tls::client_context context(trusting_config());
-  session client(context.new_ssl("127.0.0.1:1"));
-  auto server_ctx = make_server(pki.server_cert(), pki.server_key());
-  auto server = server_session(server_ctx.get());
-  REQUIRE(handshake(client, *server) == session::progress::done);
+  connected_pair pair("127.0.0.1:1");
+  session& client = pair.client;
+  std::unique_ptr<session>& server = pair.server;
   REQUIRE(server->write("last words"));
   (void)SSL_shutdown(server->native());
   std::string wire;
@@ -181,12 +187,9 @@ TEST_CASE("ca_dir: the PEM files of a plain directory are the trusted CAs") {
 }
 
 TEST_CASE("a write larger than the kept output is handed over whole, and the session goes on") {
-  const auto& pki = test_pki::get();
-  const rmq::tls::client_context context(trusting_config());
-  session client(context.new_ssl("127.0.0.1:9876"));
-  auto server_ctx = make_server(pki.server_cert(), pki.server_key());
-  auto server = server_session(server_ctx.get());
-  REQUIRE(handshake(client, *server) == session::progress::done);
+  connected_pair pair("127.0.0.1:9876");
+  session& client = pair.client;
+  std::unique_ptr<session>& server = pair.server;
   const std::string big(session::large_output + 12345, 'x');
   for (const std::string& plaintext : {big, std::string("small, after")}) {
     REQUIRE(client.write(plaintext));
