@@ -1,45 +1,24 @@
 #include "wire/batch.hpp"
 
 #include "rmq/error.hpp"
+#include "wire/big_endian.hpp"
 #include "wire/uniq_key.hpp"
 
 namespace rmq::wire {
 namespace {
 
 void put_u32(std::string& out, std::uint32_t v) {
-  const char bytes[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
-                         static_cast<char>(v >> 8), static_cast<char>(v)};
+  char bytes[4];
+  put_be32(bytes, v);
   out.append(bytes, 4);
 }
 
-void put_be32_at(char* p, std::uint32_t v) noexcept {
-  p[0] = static_cast<char>(v >> 24);
-  p[1] = static_cast<char>(v >> 16);
-  p[2] = static_cast<char>(v >> 8);
-  p[3] = static_cast<char>(v);
-}
-
 void patch_u32(std::string& out, std::size_t at, std::uint32_t v) noexcept {
-  out[at] = static_cast<char>(v >> 24);
-  out[at + 1] = static_cast<char>(v >> 16);
-  out[at + 2] = static_cast<char>(v >> 8);
-  out[at + 3] = static_cast<char>(v);
+  put_be32(out.data() + at, v);
 }
 
 void patch_u16(std::string& out, std::size_t at, std::uint16_t v) noexcept {
-  out[at] = static_cast<char>(v >> 8);
-  out[at + 1] = static_cast<char>(v);
-}
-
-[[nodiscard]] std::uint32_t get_u32(const char* p) noexcept {
-  const auto* b = reinterpret_cast<const unsigned char*>(p);
-  return static_cast<std::uint32_t>(b[0]) << 24 | static_cast<std::uint32_t>(b[1]) << 16 |
-         static_cast<std::uint32_t>(b[2]) << 8 | b[3];
-}
-
-[[nodiscard]] std::uint16_t get_u16(const char* p) noexcept {
-  const auto* b = reinterpret_cast<const unsigned char*>(p);
-  return static_cast<std::uint16_t>(b[0] << 8 | b[1]);
+  put_be16(out.data() + at, v);
 }
 
 // Writes everything but TOTALSIZE and the properties length, which are patched afterwards.
@@ -80,13 +59,12 @@ std::size_t append_batch_message(std::string& out, const rmq::message& msg,
   if (const auto props = write_properties(tail + 2, stack_properties, msg, per_send, trailing)) {
     const std::string_view body = msg.body();
     char head[20];
-    put_be32_at(head, static_cast<std::uint32_t>(batch_record_size(body.size(), *props)));
-    put_be32_at(head + 4, 0);  // MAGICCODE
-    put_be32_at(head + 8, 0);  // BODYCRC
-    put_be32_at(head + 12, static_cast<std::uint32_t>(msg.flag()));
-    put_be32_at(head + 16, static_cast<std::uint32_t>(body.size()));
-    tail[0] = static_cast<char>(*props >> 8);
-    tail[1] = static_cast<char>(*props);
+    put_be32(head, static_cast<std::uint32_t>(batch_record_size(body.size(), *props)));
+    put_be32(head + 4, 0);  // MAGICCODE
+    put_be32(head + 8, 0);  // BODYCRC
+    put_be32(head + 12, static_cast<std::uint32_t>(msg.flag()));
+    put_be32(head + 16, static_cast<std::uint32_t>(body.size()));
+    put_be16(tail, static_cast<std::uint16_t>(*props));
     out.append(head, sizeof head);
     out.append(body);
     out.append(tail, 2 + *props);
@@ -152,15 +130,15 @@ std::error_code decode_batch(std::string_view body, std::vector<batch_record>& o
     const std::size_t left = body.size() - pos;
     const char* p = body.data() + pos;
     if (left < batch_record_overhead) return invalid;
-    const auto total = static_cast<std::int32_t>(get_u32(p));
-    const auto flag = static_cast<std::int32_t>(get_u32(p + 12));
-    const auto body_len = static_cast<std::int32_t>(get_u32(p + 16));
+    const auto total = static_cast<std::int32_t>(load_be32(p));
+    const auto flag = static_cast<std::int32_t>(load_be32(p + 12));
+    const auto body_len = static_cast<std::int32_t>(load_be32(p + 16));
     // Fixed part before the properties length: 20 bytes + body.
     if (body_len < 0 || static_cast<std::size_t>(body_len) > left - batch_record_overhead) {
       return invalid;
     }
     const std::size_t props_at = 20 + static_cast<std::size_t>(body_len);
-    const auto props_len = static_cast<std::int16_t>(get_u16(p + props_at));
+    const auto props_len = static_cast<std::int16_t>(load_be16(p + props_at));
     if (props_len < 0 || static_cast<std::size_t>(props_len) > left - props_at - 2) {
       return invalid;
     }

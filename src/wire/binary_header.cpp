@@ -1,20 +1,10 @@
 #include "wire/binary_header.hpp"
 
 #include "rmq/error.hpp"
+#include "wire/big_endian.hpp"
 
 namespace rmq::wire {
 namespace {
-
-[[nodiscard]] std::uint32_t load_be32(const char* p) noexcept {
-  const auto* b = reinterpret_cast<const unsigned char*>(p);
-  return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) |
-         std::uint32_t{b[3]};
-}
-
-[[nodiscard]] std::uint16_t load_be16(const char* p) noexcept {
-  const auto* b = reinterpret_cast<const unsigned char*>(p);
-  return static_cast<std::uint16_t>((b[0] << 8) | b[1]);
-}
 
 // A bounds-checked reader over the header bytes.
 class cursor {

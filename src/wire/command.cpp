@@ -1,6 +1,7 @@
 #include "wire/command.hpp"
 
 #include "rmq/error.hpp"
+#include "wire/big_endian.hpp"
 #include "wire/binary_header.hpp"
 #include "wire/json_header.hpp"
 #include "wire/request_signing.hpp"
@@ -22,20 +23,6 @@ constexpr std::array<std::string_view, 14> language_names = {
 
 constexpr std::size_t max_header_length = 0xFFFFFF;  // 24 bits of the header word
 
-char* put_be32(char* p, std::uint32_t v) noexcept {
-  p[0] = static_cast<char>(v >> 24);
-  p[1] = static_cast<char>(v >> 16);
-  p[2] = static_cast<char>(v >> 8);
-  p[3] = static_cast<char>(v);
-  return p + 4;
-}
-
-char* put_be16(char* p, std::uint16_t v) noexcept {
-  p[0] = static_cast<char>(v >> 8);
-  p[1] = static_cast<char>(v);
-  return p + 2;
-}
-
 char* put(char* p, std::string_view text) noexcept {
   if (!text.empty()) std::memcpy(p, text.data(), text.size());  // an empty view may be null
   return p + text.size();
@@ -56,12 +43,6 @@ char* put_int(char* p, std::int64_t v) noexcept {
 constexpr std::size_t json_fixed_room = 160;
 // Room grown at least at once, so that a usual header grows out_ a single time.
 constexpr std::size_t min_growth = 512;
-
-[[nodiscard]] std::uint32_t load_be32(const char* p) noexcept {
-  const auto* b = reinterpret_cast<const unsigned char*>(p);
-  return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) |
-         std::uint32_t{b[3]};
-}
 
 }  // namespace
 
