@@ -18,7 +18,7 @@ std::vector<std::thread> start_sync_senders(const runner_context& context) {
       run_state& state = context.state;
       message_supply::sender_message next_message(context.messages);
       std::uint64_t rng = 0x9e3779b97f4a7c15ULL * (t + 1);
-      while (const auto index = state.claim()) {
+      while (const auto index = state.claim_index()) {
         std::size_t bytes = 0;
         const rmq::message& msg = next_message.next(rng, bytes);
         clock::time_point start;

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <thread>
+
 using namespace rmq::bench;
 using std::chrono::nanoseconds;
 
@@ -37,16 +39,48 @@ TEST_CASE("messages due by a time") {
 TEST_CASE("the run state hands out each index once and honours the count") {
   const clock::time_point now = clock::now();
   run_state state(now, now, 3);
-  CHECK(state.claim() == 0u);
-  CHECK(state.claim() == 1u);
-  CHECK(state.claim() == 2u);
-  CHECK_FALSE(state.claim().has_value());
+  CHECK(state.claim_index() == 0u);
+  CHECK(state.claim_index() == 1u);
+  CHECK(state.claim());
+  CHECK_FALSE(state.claim_index().has_value());
+  CHECK_FALSE(state.claim());
   CHECK(state.started() == 3);
   state.count_success(10);
   CHECK(state.in_flight() == 2);
 
   run_state unlimited(now, now, 0);
-  CHECK(unlimited.claim() == 0u);
+  CHECK(unlimited.claim_index() == 0u);
+  CHECK(unlimited.claim());
   unlimited.request_stop();
-  CHECK_FALSE(unlimited.claim().has_value());
+  CHECK_FALSE(unlimited.claim_index().has_value());
+  CHECK_FALSE(unlimited.claim());
+  CHECK(unlimited.started() == 2);
+}
+
+TEST_CASE("the run state sums the counts of every sending thread, each run its own") {
+  const clock::time_point now = clock::now();
+  for (int run = 0; run < 2; ++run) {  // the second run starts from zero on the same threads
+    run_state state(now, now, 0);
+    const auto sends = [&state](int n) {
+      for (int i = 0; i < n; ++i) {
+        REQUIRE(state.claim());
+        if (i % 2 == 0) {
+          state.count_success(100);
+        } else {
+          state.count_failure();
+        }
+      }
+      REQUIRE(state.claim());
+      state.abandon();
+    };
+    std::thread other(sends, 5);
+    sends(4);
+    other.join();
+    REQUIRE(state.claim());  // one still in flight
+    CHECK(state.started() == 10);
+    CHECK(state.acked() == 5);
+    CHECK(state.failed() == 4);
+    CHECK(state.bytes() == 500);
+    CHECK(state.in_flight() == 1);
+  }
 }
