@@ -90,8 +90,8 @@ void auto_batcher::give_uniq_key(send_op& op) const noexcept {
   // One id per send, kept by every retry (as send_pipeline::prepare_body gives it).
   op.users_uniq_key = !op.msg->uniq_key().empty();
   if (!op.users_uniq_key) {
-    op.uniq_key_size =
-        wire::default_uniq_key_generator().next_at(loop_.wall_ms(), op.uniq_key.data());
+    op.uniq_key_size = wire::default_uniq_key_generator().next_at(
+        loop_.wall_ms(), op.uniq_key.data(), pipeline_.uniq_keys_);
   }
 }
 

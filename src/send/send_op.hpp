@@ -162,11 +162,10 @@ struct send_op {
   std::string_view payload;   ///< the body as sent: the message's own, or extras().body
   std::int32_t sys_flag = 0;  ///< compression and batch flags of the request header
 
-  // --- what the attempts learnt, read by send_pipeline::finish
-  // -------------------------------------- Not a send_result, nor the response header: the op lives
-  // for the whole round trip, so every byte here is one more byte per send in flight. The attempt
-  // that completes the send hands finish() where the message went; the result is built on its
-  // stack.
+  // --- what the attempts learnt, read by send_pipeline::finish ------------------------------
+  // Not a send_result, nor the response header: the op lives for the whole round trip, so every
+  // byte here is one more byte per send in flight. The attempt that completes the send hands
+  // finish() where the message went; the result is built on its stack.
   int attempts = 0;
   route::broker_id first_tried = 0;  ///< the first attempt's broker, for the diagnostics
   // Set with uniq_key (here, where it fills padding): the message carries its own UNIQ_KEY, so

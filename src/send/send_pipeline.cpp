@@ -353,7 +353,8 @@ std::error_code send_pipeline::prepare_body(send_op& op) {
   const message& msg = *op.msg;
   // One id per send, kept by every retry, so consumers can de-duplicate.
   op.users_uniq_key = !msg.uniq_key().empty();
-  if (!op.users_uniq_key) op.uniq_key_size = ids.next_at(loop_.wall_ms(), op.uniq_key.data());
+  if (!op.users_uniq_key)
+    op.uniq_key_size = ids.next_at(loop_.wall_ms(), op.uniq_key.data(), uniq_keys_);
   // Encoded with each request (encode_properties); checked once, here.
   if (wire::encoded_properties_size(msg, {op.uniq_key_view(), extra_properties(op),
                                           settings_.config.name_space, hook_added(op)}) >

@@ -301,6 +301,7 @@ class send_pipeline {
   const std::vector<std::shared_ptr<send_hook>>& hooks_;  // settings_.config.send_hooks
   send_log log_;  // retries, final failures, isolations: never a successful send
   wire::body_codec codec_;
+  wire::uniq_key_block uniq_keys_;          // this loop's reserved UNIQ_KEYs (auto_batcher's too)
   mutable std::string properties_scratch_;  // encode_properties; loop thread only
   const std::array<wire::property_ref, 2> half_message_properties_;
   // Measured by the first attempt through a const encoder; loop thread only.

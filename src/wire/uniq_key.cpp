@@ -183,13 +183,31 @@ uniq_key uniq_key_generator::next() noexcept {
 }
 
 std::size_t uniq_key_generator::next_at(std::int64_t now, char* out) noexcept {
+  return format(reserve(now, 1), out);
+}
+
+std::size_t uniq_key_generator::next_at(std::int64_t now, char* out,
+                                        uniq_key_block& block) noexcept {
+  // A reserved id keeps the millisecond it was reserved in: once that has passed, the rest of
+  // the block is dropped rather than handing out ids that claim an earlier time.
+  if (block.next == block.end || static_cast<std::int64_t>(block.next >> 16) < now) {
+    block.next = reserve(now, block_size);
+    block.end = block.next + block_size;
+  }
+  return format(block.next++, out);
+}
+
+std::uint64_t uniq_key_generator::reserve(std::int64_t now, std::uint64_t count) noexcept {
   const std::uint64_t floor = static_cast<std::uint64_t>(std::max<std::int64_t>(now, 0)) << 16;
   std::uint64_t prev = clock_.load(std::memory_order_relaxed);
-  std::uint64_t value = 0;
+  std::uint64_t first = 0;
   do {
-    value = std::max(prev + 1, floor);
-  } while (!clock_.compare_exchange_weak(prev, value, std::memory_order_relaxed));
+    first = std::max(prev + 1, floor);
+  } while (!clock_.compare_exchange_weak(prev, first + count - 1, std::memory_order_relaxed));
+  return first;
+}
 
+std::size_t uniq_key_generator::format(std::uint64_t value, char* out) noexcept {
   const auto ms = static_cast<std::int64_t>(value >> 16);
   std::uint64_t month = month_.load(std::memory_order_relaxed);
   auto start_ms = static_cast<std::int64_t>(month >> 24) * 1000;

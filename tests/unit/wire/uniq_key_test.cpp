@@ -204,6 +204,36 @@ TEST_CASE("uniq_key: more than 65536 ids in one ms borrow the next ms instead of
   CHECK(after_step_back->counter == 10);
 }
 
+TEST_CASE("uniq_key: a block hands out reserved ids and is dropped once its millisecond passed") {
+  scoped_tz tz("UTC0");
+  uniq_key_generator gen(example_identity());
+  const std::int64_t now = nov_1_2026_utc + 1000;
+  char out[uniq_key_max_size];
+  const auto fields_of = [&] {
+    const auto f = parse_uniq_key(std::string_view(out, gen.size()));
+    REQUIRE(f.has_value());
+    return *f;
+  };
+  uniq_key_block block;
+  gen.next_at(now, out, block);
+  CHECK(fields_of().month_ms == 1000);
+  CHECK(fields_of().counter == 0);
+  // A call without the block takes the first id after the reserved ones.
+  gen.next_at(now, out);
+  CHECK(fields_of().counter == uniq_key_generator::block_size);
+  for (std::uint64_t i = 1; i < uniq_key_generator::block_size; ++i) {
+    gen.next_at(now, out, block);
+    CHECK(fields_of().counter == i);
+  }
+  // Used up: the next block starts after the other call's id.
+  gen.next_at(now, out, block);
+  CHECK(fields_of().counter == uniq_key_generator::block_size + 1);
+  // A millisecond later the rest of the block would claim an earlier time: a new one is taken.
+  gen.next_at(now + 1, out, block);
+  CHECK(fields_of().month_ms == 1001);
+  CHECK(fields_of().counter == 0);
+}
+
 TEST_CASE("uniq_key: ids made by 8 threads at once are unique") {
   constexpr std::size_t threads = 8;
   const std::size_t per_thread = rmq::test::scaled(1'000'000, 8 * 1024) / threads;
@@ -215,7 +245,16 @@ TEST_CASE("uniq_key: ids made by 8 threads at once are unique") {
   std::vector<std::thread> workers;
   for (std::size_t t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
-      for (std::size_t i = 0; i < per_thread; ++i) gen.next(ids[t * per_thread + i].data());
+      // Half the threads take ids from blocks of their own (as event loops do).
+      uniq_key_block block;
+      for (std::size_t i = 0; i < per_thread; ++i) {
+        char* out = ids[t * per_thread + i].data();
+        if (t % 2 == 0) {
+          gen.next(out);
+        } else {
+          gen.next_at(now_ms(), out, block);
+        }
+      }
     });
   }
   for (auto& w : workers) w.join();
