@@ -172,23 +172,26 @@ class send_completion {
 template <class Handler, class Executor, bool Throws>
 class handler_completion final : public send_completion {
  public:
-  /// `fallback` already prefers outstanding_work.tracked (producer_access::completion_executor):
-  /// a handler without an executor of its own takes it as it is, with no copy and no prefer.
-  handler_completion(Handler&& h, Executor fallback, const completion_storage* storage)
+  /// `make_fallback()` gives the fallback executor, which already prefers
+  /// outstanding_work.tracked (producer_access::completion_executor): a handler without an
+  /// executor of its own keeps it as made, constructed in place (no copy, move or prefer).
+  template <class MakeFallback>
+  handler_completion(Handler&& h, MakeFallback&& make_fallback, const completion_storage* storage)
       : send_completion(&complete_impl),
         handler_(std::move(h)),
-        work_(work_executor(handler_, std::move(fallback))),
+        work_(work_executor(handler_, make_fallback)),
         storage_(storage) {}
 
  private:
   using work_type = work_executor_t<Handler, Executor>;
 
-  static work_type work_executor(const Handler& handler, Executor&& fallback) {
+  template <class MakeFallback>
+  static work_type work_executor(const Handler& handler, MakeFallback& make_fallback) {
     if constexpr (uses_fallback_executor<Handler, Executor> &&
                   std::is_same_v<work_type, Executor>) {
-      return std::move(fallback);
+      return make_fallback();  // a prvalue: it becomes work_ itself
     } else {
-      return asio::prefer(asio::get_associated_executor(handler, fallback),
+      return asio::prefer(asio::get_associated_executor(handler, make_fallback()),
                           asio::execution::outstanding_work.tracked);
     }
   }

@@ -140,8 +140,9 @@ void start_send_with(producer& p, Handler&& handler, send_request& request,
   const completion_storage* storage = producer_access::completion_storage_for(scope);
   void* block =
       storage->allocate(storage->owner, sizeof(completion_type), alignof(completion_type));
-  send_completion* completion = new (block)
-      completion_type(std::move(handler), producer_access::completion_executor(scope), storage);
+  send_completion* completion = new (block) completion_type(
+      std::move(handler), [&scope] { return producer_access::completion_executor(scope); },
+      storage);
   // A connected slot makes the send cancellable: its handler is installed here, on the
   // handler's side, and cleared there before the handler runs.
   if (slot.is_connected()) {
