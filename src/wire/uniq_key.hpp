@@ -11,9 +11,11 @@
 // one millisecond, the 65537th borrows the next millisecond: the time field then runs slightly
 // ahead of the wall clock (1 ms per extra 65536 ids) instead of repeating an id, which Java's
 // plain counter would do. The same rule keeps ids unique when the wall clock steps back: the time
-// field holds still until the clock catches up. Lock-free (one CAS, retried only under
-// contention), allocation-free; month starts are recomputed (localtime_r/mktime) only when an id
-// falls outside the cached month, i.e. once a month.
+// field holds still until the clock catches up. An event loop takes its ids in blocks of 32
+// (uniq_key_block): one CAS advances the atomic past the whole block, whose ids follow the same
+// rule, and the rest of a block is dropped once its millisecond has passed. Lock-free (one CAS
+// per id or per block, retried only under contention), allocation-free; month starts are recomputed
+// (localtime_r/mktime) only when an id falls outside the cached month, i.e. once a month.
 #pragma once
 
 #include <array>

@@ -18,19 +18,23 @@ std::vector<std::thread> start_sync_senders(const runner_context& context) {
       run_state& state = context.state;
       message_supply::sender_message next_message(context.messages);
       std::uint64_t rng = 0x9e3779b97f4a7c15ULL * (t + 1);
-      while (const auto index = state.claim_index()) {
-        std::size_t bytes = 0;
-        const rmq::message& msg = next_message.next(rng, bytes);
+      for (;;) {
         clock::time_point start;
         if (pace) {
+          // A paced sender needs the message's index: its intended time.
+          const std::optional<std::uint64_t> index = state.claim_index();
+          if (!index) break;
           start = pace->intended(*index);
           if (!sleep_until_or_stopped(state, start)) {
             state.abandon();
             break;
           }
         } else {
+          if (!state.claim()) break;
           start = clock::now();
         }
+        std::size_t bytes = 0;
+        const rmq::message& msg = next_message.next(rng, bytes);
         std::error_code ec;
         (void)producer.send(msg, ec);
         (void)record_send(state, rec, start, ec, bytes);

@@ -189,7 +189,9 @@ class handler_completion final : public send_completion {
   static work_type work_executor(const Handler& handler, MakeFallback& make_fallback) {
     if constexpr (uses_fallback_executor<Handler, Executor> &&
                   std::is_same_v<work_type, Executor>) {
-      return make_fallback();  // a prvalue: it becomes work_ itself
+      static_assert(std::is_same_v<std::invoke_result_t<MakeFallback&>, Executor>,
+                    "a prvalue of the executor's own type, so that it becomes work_ itself");
+      return make_fallback();
     } else {
       return asio::prefer(asio::get_associated_executor(handler, make_fallback()),
                           asio::execution::outstanding_work.tracked);

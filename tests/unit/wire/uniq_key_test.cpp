@@ -234,6 +234,60 @@ TEST_CASE("uniq_key: a block hands out reserved ids and is dropped once its mill
   CHECK(fields_of().counter == 0);
 }
 
+TEST_CASE("uniq_key: a block that crosses counter 0xFFFF borrows the next ms and is kept") {
+  scoped_tz tz("UTC0");
+  uniq_key_generator gen(example_identity());
+  const std::int64_t now = nov_1_2026_utc + 1000;
+  char out[uniq_key_max_size];
+  for (int i = 0; i < 65530; ++i) gen.next_at(now, out);
+  uniq_key_block block;
+  std::vector<std::string> ids;
+  for (std::uint64_t i = 0; i < uniq_key_generator::block_size; ++i) {
+    gen.next_at(now, out, block);
+    ids.emplace_back(out, gen.size());
+  }
+  const auto first = parse_uniq_key(ids.front());
+  const auto last_in_ms = parse_uniq_key(ids[5]);
+  const auto borrowed = parse_uniq_key(ids[6]);
+  const auto last = parse_uniq_key(ids.back());
+  REQUIRE((first && last_in_ms && borrowed && last));
+  CHECK(first->month_ms == 1000);
+  CHECK(first->counter == 65530);
+  CHECK(last_in_ms->counter == 0xFFFF);
+  CHECK(borrowed->month_ms == 1001);
+  CHECK(borrowed->counter == 0);
+  // Still the same block: ids ahead of the clock are not stale.
+  CHECK(last->month_ms == 1001);
+  CHECK(last->counter == uniq_key_generator::block_size - 7);
+  gen.next_at(now, out);  // the first id after the block
+  const auto after = parse_uniq_key(std::string_view(out, gen.size()));
+  REQUIRE(after.has_value());
+  CHECK(after->counter == uniq_key_generator::block_size - 6);
+}
+
+TEST_CASE("uniq_key: a block used after the wall clock steps back repeats no id") {
+  scoped_tz tz("UTC0");
+  uniq_key_generator gen(example_identity());
+  const std::int64_t now = nov_1_2026_utc + 5000;
+  char out[uniq_key_max_size];
+  uniq_key_block block;
+  std::vector<std::string> ids;
+  for (std::uint64_t i = 0; i < 3 * uniq_key_generator::block_size; ++i) {
+    // The clock steps back a minute after the first few ids and stays there.
+    gen.next_at(i < 3 ? now : now - 60'000, out, block);
+    ids.emplace_back(out, gen.size());
+    gen.next_at(now - 60'000, out);  // interleaved with ids made without a block
+    ids.emplace_back(out, gen.size());
+  }
+  for (const std::string& id : ids) {
+    const auto f = parse_uniq_key(id);
+    REQUIRE(f.has_value());
+    CHECK(f->month_ms == 5000);  // held still until the clock catches up
+  }
+  std::sort(ids.begin(), ids.end());
+  CHECK(std::adjacent_find(ids.begin(), ids.end()) == ids.end());
+}
+
 TEST_CASE("uniq_key: ids made by 8 threads at once are unique") {
   constexpr std::size_t threads = 8;
   const std::size_t per_thread = rmq::test::scaled(1'000'000, 8 * 1024) / threads;
