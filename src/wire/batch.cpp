@@ -7,29 +7,23 @@
 namespace rmq::wire {
 namespace {
 
-void put_u32(std::string& out, std::uint32_t v) {
-  char bytes[4];
-  put_be32(bytes, v);
-  out.append(bytes, 4);
-}
-
-void patch_u32(std::string& out, std::size_t at, std::uint32_t v) noexcept {
-  put_be32(out.data() + at, v);
-}
-
-void patch_u16(std::string& out, std::size_t at, std::uint16_t v) noexcept {
-  put_be16(out.data() + at, v);
+// The 20 bytes before a record's body: TOTALSIZE, MAGICCODE, BODYCRC, FLAG, body length.
+void put_record_head(char* head, std::size_t total, std::int32_t flag,
+                     std::size_t body_size) noexcept {
+  put_be32(head, static_cast<std::uint32_t>(total));
+  put_be32(head + 4, 0);  // MAGICCODE
+  put_be32(head + 8, 0);  // BODYCRC
+  put_be32(head + 12, static_cast<std::uint32_t>(flag));
+  put_be32(head + 16, static_cast<std::uint32_t>(body_size));
 }
 
 // Writes everything but TOTALSIZE and the properties length, which are patched afterwards.
 // Returns the record's start offset.
 std::size_t begin_record(std::string& out, std::int32_t flag, std::string_view body) {
   const std::size_t start = out.size();
-  put_u32(out, 0);  // TOTALSIZE, patched
-  put_u32(out, 0);  // MAGICCODE
-  put_u32(out, 0);  // BODYCRC
-  put_u32(out, static_cast<std::uint32_t>(flag));
-  put_u32(out, static_cast<std::uint32_t>(body.size()));
+  char head[20];
+  put_record_head(head, 0, flag, body.size());
+  out.append(head, sizeof head);
   out.append(body);
   out.append(2, '\0');  // properties length, patched
   return start;
@@ -37,8 +31,9 @@ std::size_t begin_record(std::string& out, std::int32_t flag, std::string_view b
 
 void end_record(std::string& out, std::size_t start, std::size_t body_size,
                 std::size_t properties_size) noexcept {
-  patch_u32(out, start, static_cast<std::uint32_t>(batch_record_size(body_size, properties_size)));
-  patch_u16(out, start + 20 + body_size, static_cast<std::uint16_t>(properties_size));
+  put_be32(out.data() + start,
+           static_cast<std::uint32_t>(batch_record_size(body_size, properties_size)));
+  put_be16(out.data() + start + 20 + body_size, static_cast<std::uint16_t>(properties_size));
 }
 
 }  // namespace
@@ -53,17 +48,13 @@ void append_batch_record(std::string& out, std::int32_t flag, std::string_view b
 std::size_t append_batch_message(std::string& out, const rmq::message& msg,
                                  const send_properties& per_send, trailing_separator trailing) {
   // Short properties (the usual case) are written on the stack first: the record is then
-  // three appends (fixed fields, body, properties) instead of a dozen small ones.
+  // three appends (head, body, properties) with no patching. Longer ones take begin_record.
   constexpr std::size_t stack_properties = 512;
   char tail[2 + stack_properties];
   if (const auto props = write_properties(tail + 2, stack_properties, msg, per_send, trailing)) {
     const std::string_view body = msg.body();
     char head[20];
-    put_be32(head, static_cast<std::uint32_t>(batch_record_size(body.size(), *props)));
-    put_be32(head + 4, 0);  // MAGICCODE
-    put_be32(head + 8, 0);  // BODYCRC
-    put_be32(head + 12, static_cast<std::uint32_t>(msg.flag()));
-    put_be32(head + 16, static_cast<std::uint32_t>(body.size()));
+    put_record_head(head, batch_record_size(body.size(), *props), msg.flag(), body.size());
     put_be16(tail, static_cast<std::uint16_t>(*props));
     out.append(head, sizeof head);
     out.append(body);
