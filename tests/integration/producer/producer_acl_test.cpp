@@ -180,8 +180,8 @@ TEST_CASE("acl: the secret key and the security token appear in no log, diagnost
   }
   const std::string all = log.text() + texts;
   INFO(all);
-  CHECK(rmq::test::mentions(all,
-                            "tracer"));  // the access key is named: the operator knows the account
+  // The access key is named: the operator knows the account.
+  CHECK(rmq::test::mentions(all, "tracer"));
   CHECK(rmq::test::mentions(log.text(), "credentials.secret_key=***"));
   CHECK(rmq::test::mentions(log.text(), "credentials.security_token=***"));
   CHECK_FALSE(rmq::test::mentions(all, secret));

@@ -320,24 +320,17 @@ TEST_CASE("a key update the server asks for is answered, and data flows on") {
 
 TEST_CASE("the server's close_notify ends the receive with eof, after its last bytes") {
   const auto& pki = test_pki::get();
-  tls_test_server server(server_mode::say_and_close, pki.server_cert(), pki.server_key());
-  const rmq::tls::client_context context(trusting());
-  running_loop rl;
-  tls_client client(rl, context, server.address());
-  REQUIRE_FALSE(client.connect(server.ep()));
-  CHECK(client.receive_end() == asio::error::eof);
-  CHECK(client.receive(3) == "bye");
-}
-
-TEST_CASE("close_notify in the same read as the last bytes ends the receive, with no FIN") {
-  const auto& pki = test_pki::get();
-  tls_test_server server(server_mode::say_and_linger, pki.server_cert(), pki.server_key());
-  const rmq::tls::client_context context(trusting());
-  running_loop rl;
-  tls_client client(rl, context, server.address());
-  REQUIRE_FALSE(client.connect(server.ep()));
-  CHECK(client.receive_end() == asio::error::eof);
-  CHECK(client.receive(3) == "bye");
+  // say_and_linger: close_notify in the same read as the last bytes, and no FIN after it.
+  for (const server_mode mode : {server_mode::say_and_close, server_mode::say_and_linger}) {
+    CAPTURE(static_cast<int>(mode));
+    tls_test_server server(mode, pki.server_cert(), pki.server_key());
+    const rmq::tls::client_context context(trusting());
+    running_loop rl;
+    tls_client client(rl, context, server.address());
+    REQUIRE_FALSE(client.connect(server.ep()));
+    CHECK(client.receive_end() == asio::error::eof);
+    CHECK(client.receive(3) == "bye");
+  }
 }
 
 TEST_CASE("a certificate from an untrusted CA fails the connect with the reason") {

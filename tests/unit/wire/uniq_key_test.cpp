@@ -13,6 +13,7 @@
 #include <ctime>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -56,6 +57,13 @@ host_identity example_identity() {
   id.pid = 0x1234;
   id.random = 0x0A0B0C0D;
   return id;
+}
+
+// The fields of an id expected to be well formed.
+uniq_key_fields id_fields(std::string_view id) {
+  const std::optional<uniq_key_fields> fields = parse_uniq_key(id);
+  REQUIRE(fields.has_value());
+  return *fields;
 }
 
 // 2026-11-25T08:16:41.123Z and friends, epoch ms.
@@ -183,25 +191,23 @@ TEST_CASE("uniq_key: more than 65536 ids in one ms borrow the next ms instead of
     gen.next_at(now, out);
     ids.emplace_back(out, gen.size());
   }
-  auto first = parse_uniq_key(ids.front());
-  auto last_in_ms = parse_uniq_key(ids[65535]);
-  auto borrowed = parse_uniq_key(ids[65536]);
-  REQUIRE((first && last_in_ms && borrowed));
-  CHECK(first->month_ms == 1000);
-  CHECK(first->counter == 0);
-  CHECK(last_in_ms->month_ms == 1000);
-  CHECK(last_in_ms->counter == 0xFFFF);
-  CHECK(borrowed->month_ms == 1001);
-  CHECK(borrowed->counter == 0);
+  const uniq_key_fields first = id_fields(ids.front());
+  const uniq_key_fields last_in_ms = id_fields(ids[65535]);
+  const uniq_key_fields borrowed = id_fields(ids[65536]);
+  CHECK(first.month_ms == 1000);
+  CHECK(first.counter == 0);
+  CHECK(last_in_ms.month_ms == 1000);
+  CHECK(last_in_ms.counter == 0xFFFF);
+  CHECK(borrowed.month_ms == 1001);
+  CHECK(borrowed.counter == 0);
   std::sort(ids.begin(), ids.end());
   CHECK(std::adjacent_find(ids.begin(), ids.end()) == ids.end());
 
   // A wall clock that steps back does not repeat ids either.
   gen.next_at(now - 60'000, out);
-  const auto after_step_back = parse_uniq_key(std::string_view(out, gen.size()));
-  REQUIRE(after_step_back.has_value());
-  CHECK(after_step_back->month_ms == 1001);
-  CHECK(after_step_back->counter == 10);
+  const uniq_key_fields after_step_back = id_fields(std::string_view(out, gen.size()));
+  CHECK(after_step_back.month_ms == 1001);
+  CHECK(after_step_back.counter == 10);
 }
 
 TEST_CASE("uniq_key: a block hands out reserved ids and is dropped once its millisecond passed") {
@@ -209,29 +215,25 @@ TEST_CASE("uniq_key: a block hands out reserved ids and is dropped once its mill
   uniq_key_generator gen(example_identity());
   const std::int64_t now = nov_1_2026_utc + 1000;
   char out[uniq_key_max_size];
-  const auto fields_of = [&] {
-    const auto f = parse_uniq_key(std::string_view(out, gen.size()));
-    REQUIRE(f.has_value());
-    return *f;
-  };
+  const auto last = [&] { return id_fields(std::string_view(out, gen.size())); };
   uniq_key_block block;
   gen.next_at(now, out, block);
-  CHECK(fields_of().month_ms == 1000);
-  CHECK(fields_of().counter == 0);
+  CHECK(last().month_ms == 1000);
+  CHECK(last().counter == 0);
   // A call without the block takes the first id after the reserved ones.
   gen.next_at(now, out);
-  CHECK(fields_of().counter == uniq_key_generator::block_size);
+  CHECK(last().counter == uniq_key_generator::block_size);
   for (std::uint64_t i = 1; i < uniq_key_generator::block_size; ++i) {
     gen.next_at(now, out, block);
-    CHECK(fields_of().counter == i);
+    CHECK(last().counter == i);
   }
   // Used up: the next block starts after the other call's id.
   gen.next_at(now, out, block);
-  CHECK(fields_of().counter == uniq_key_generator::block_size + 1);
+  CHECK(last().counter == uniq_key_generator::block_size + 1);
   // A millisecond later the rest of the block would claim an earlier time: a new one is taken.
   gen.next_at(now + 1, out, block);
-  CHECK(fields_of().month_ms == 1001);
-  CHECK(fields_of().counter == 0);
+  CHECK(last().month_ms == 1001);
+  CHECK(last().counter == 0);
 }
 
 TEST_CASE("uniq_key: a block that crosses counter 0xFFFF borrows the next ms and is kept") {
@@ -246,23 +248,20 @@ TEST_CASE("uniq_key: a block that crosses counter 0xFFFF borrows the next ms and
     gen.next_at(now, out, block);
     ids.emplace_back(out, gen.size());
   }
-  const auto first = parse_uniq_key(ids.front());
-  const auto last_in_ms = parse_uniq_key(ids[5]);
-  const auto borrowed = parse_uniq_key(ids[6]);
-  const auto last = parse_uniq_key(ids.back());
-  REQUIRE((first && last_in_ms && borrowed && last));
-  CHECK(first->month_ms == 1000);
-  CHECK(first->counter == 65530);
-  CHECK(last_in_ms->counter == 0xFFFF);
-  CHECK(borrowed->month_ms == 1001);
-  CHECK(borrowed->counter == 0);
+  const uniq_key_fields first = id_fields(ids.front());
+  const uniq_key_fields last_in_ms = id_fields(ids[5]);
+  const uniq_key_fields borrowed = id_fields(ids[6]);
+  const uniq_key_fields last = id_fields(ids.back());
+  CHECK(first.month_ms == 1000);
+  CHECK(first.counter == 65530);
+  CHECK(last_in_ms.counter == 0xFFFF);
+  CHECK(borrowed.month_ms == 1001);
+  CHECK(borrowed.counter == 0);
   // Still the same block: ids ahead of the clock are not stale.
-  CHECK(last->month_ms == 1001);
-  CHECK(last->counter == uniq_key_generator::block_size - 7);
+  CHECK(last.month_ms == 1001);
+  CHECK(last.counter == uniq_key_generator::block_size - 7);
   gen.next_at(now, out);  // the first id after the block
-  const auto after = parse_uniq_key(std::string_view(out, gen.size()));
-  REQUIRE(after.has_value());
-  CHECK(after->counter == uniq_key_generator::block_size - 6);
+  CHECK(id_fields(std::string_view(out, gen.size())).counter == uniq_key_generator::block_size - 6);
 }
 
 TEST_CASE("uniq_key: a block used after the wall clock steps back repeats no id") {
@@ -280,9 +279,7 @@ TEST_CASE("uniq_key: a block used after the wall clock steps back repeats no id"
     ids.emplace_back(out, gen.size());
   }
   for (const std::string& id : ids) {
-    const auto f = parse_uniq_key(id);
-    REQUIRE(f.has_value());
-    CHECK(f->month_ms == 5000);  // held still until the clock catches up
+    CHECK(id_fields(id).month_ms == 5000);  // held still until the clock catches up
   }
   std::sort(ids.begin(), ids.end());
   CHECK(std::adjacent_find(ids.begin(), ids.end()) == ids.end());
